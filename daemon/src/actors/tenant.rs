@@ -1,0 +1,211 @@
+//! The tenant actor: one per tenant, started on first use and stopped when idle. It owns the tenant's rate-limit
+//! buckets and a short-lived cache of memberships, so that per-tenant state is serialised in one place. Later
+//! capabilities (TSA cursor, quotas) hang from it too.
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota};
+
+use super::registry::{Forget, TenantRegistry};
+use super::{ActorError, Runtime};
+use crate::store::{Role, Store};
+
+/// Which limit a request counts against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LimitClass {
+    /// Requests authenticated with an API key.
+    ApiKey,
+    /// Requests authenticated with a session JWT.
+    Session,
+    /// Verification endpoints.
+    Verification,
+}
+
+/// Builds a keyed per-minute limiter.
+pub fn per_minute_limiter(per_minute: u32) -> DefaultKeyedRateLimiter<String> {
+    let rate = NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN);
+    governor::RateLimiter::keyed(Quota::per_minute(rate))
+}
+
+/// Seconds to wait, rounded up, from a governor refusal.
+pub fn retry_after_secs(not_until: &governor::NotUntil<governor::clock::QuantaInstant>) -> u64 {
+    not_until.wait_time_from(DefaultClock::default().now()).as_secs_f64().ceil().max(1.0) as u64
+}
+
+struct Buckets {
+    generation: u64,
+    limiters: HashMap<LimitClass, DefaultKeyedRateLimiter<String>>,
+}
+
+/// The per-tenant actor.
+pub struct TenantActor {
+    tenant: String,
+    runtime: Arc<Runtime>,
+    registry: Addr<TenantRegistry>,
+    buckets: Buckets,
+    roles: HashMap<String, (Option<Role>, Instant)>,
+    last_activity: Instant,
+}
+
+impl TenantActor {
+    pub(super) fn new(tenant: String, runtime: Arc<Runtime>, registry: Addr<TenantRegistry>) -> Self {
+        let buckets = Self::buckets(&runtime);
+        Self { tenant, runtime, registry, buckets, roles: HashMap::new(), last_activity: Instant::now() }
+    }
+
+    fn buckets(runtime: &Runtime) -> Buckets {
+        let (generation, settings) = runtime.settings();
+        let limits = &settings.limits;
+        let limiters = HashMap::from([
+            (LimitClass::ApiKey, per_minute_limiter(limits.api_key_per_minute)),
+            (LimitClass::Session, per_minute_limiter(limits.session_per_minute)),
+            (LimitClass::Verification, per_minute_limiter(limits.verification_per_minute)),
+        ]);
+        Buckets { generation, limiters }
+    }
+
+    fn store(&self) -> Store {
+        self.runtime.store.clone()
+    }
+
+    /// Runs `body` and turns a panic into an error plus a restart, so a bug costs one request, not the tenant.
+    fn guarded<T>(&mut self, ctx: &mut Context<Self>, body: impl FnOnce(&mut Self) -> T) -> Result<T, ActorError> {
+        self.last_activity = Instant::now();
+        match std::panic::catch_unwind(AssertUnwindSafe(|| body(self))) {
+            Ok(value) => Ok(value),
+            Err(_) => {
+                tracing::error!(tenant = %self.tenant, "tenant actor panicked; restarting it");
+                metrics::counter!("sigil_actor_restarts_total", "actor" => "tenant").increment(1);
+                // Stopping a supervised actor makes the supervisor restart it with fresh state.
+                ctx.stop();
+                Err(ActorError::Panicked)
+            }
+        }
+    }
+}
+
+impl Actor for TenantActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        tracing::debug!(tenant = %self.tenant, "tenant actor started");
+        metrics::gauge!("sigil_tenant_actors").increment(1.0);
+        let idle_timeout = self.runtime.settings().1.tenants.idle_timeout;
+        let check_every = (idle_timeout / 4).clamp(Duration::from_millis(250), Duration::from_secs(30));
+        ctx.run_interval(check_every, move |actor, _ctx| {
+            if actor.last_activity.elapsed() >= idle_timeout {
+                // The registry drops its address; once in-flight senders drop theirs, the mailbox closes and the
+                // actor stops without the supervisor restarting it.
+                actor.registry.do_send(Forget { tenant: actor.tenant.clone() });
+            }
+        });
+    }
+
+    fn stopped(&mut self, _ctx: &mut Self::Context) {
+        tracing::debug!(tenant = %self.tenant, "tenant actor stopped");
+        metrics::gauge!("sigil_tenant_actors").decrement(1.0);
+    }
+}
+
+impl Supervised for TenantActor {
+    fn restarting(&mut self, _ctx: &mut Context<Self>) {
+        // Start over from a clean slate: buckets and caches may be what the panic left inconsistent.
+        self.buckets = Self::buckets(&self.runtime);
+        self.roles.clear();
+        self.last_activity = Instant::now();
+    }
+}
+
+/// Counts one request against the caller's bucket. `Err(RateLimited)` carries the seconds to wait.
+#[derive(Message)]
+#[rtype(result = "Result<(), ActorError>")]
+pub struct Admit {
+    /// Which limit.
+    pub class: LimitClass,
+    /// Whose bucket (API key id or user id).
+    pub principal: String,
+}
+
+impl Handler<Admit> for TenantActor {
+    type Result = Result<(), ActorError>;
+
+    fn handle(&mut self, message: Admit, ctx: &mut Context<Self>) -> Self::Result {
+        self.guarded(ctx, |actor| {
+            if actor.buckets.generation != actor.runtime.settings().0 {
+                // The config was reloaded with (possibly) new limits.
+                actor.buckets = Self::buckets(&actor.runtime);
+            }
+            let limiter = actor.buckets.limiters.get(&message.class).ok_or(ActorError::Panicked)?;
+            limiter
+                .check_key(&message.principal)
+                .map_err(|not_until| ActorError::RateLimited { retry_after_secs: retry_after_secs(&not_until) })
+        })?
+    }
+}
+
+/// The user's role in this tenant, from the cache or the store.
+#[derive(Message)]
+#[rtype(result = "Result<Option<Role>, ActorError>")]
+pub struct RoleOf {
+    /// User id.
+    pub user: String,
+}
+
+impl Handler<RoleOf> for TenantActor {
+    type Result = ResponseActFuture<Self, Result<Option<Role>, ActorError>>;
+
+    fn handle(&mut self, message: RoleOf, ctx: &mut Context<Self>) -> Self::Result {
+        let ttl = self.runtime.settings().1.tenants.cache_ttl;
+        let cached = self.guarded(ctx, |actor| {
+            actor.roles.get(&message.user).filter(|(_, at)| at.elapsed() < ttl).map(|(role, _)| *role)
+        });
+        match cached {
+            Err(error) => Box::pin(async move { Err(error) }.into_actor(self)),
+            Ok(Some(role)) => Box::pin(async move { Ok(role) }.into_actor(self)),
+            Ok(None) => {
+                let store = self.store();
+                let tenant = self.tenant.clone();
+                let user = message.user.clone();
+                Box::pin(async move { store.role_of(&tenant, &user).await }.into_actor(self).map(
+                    move |result, actor, _ctx| {
+                        let role = result.map_err(|e| ActorError::Store(e.to_string()))?;
+                        actor.roles.insert(message.user, (role, Instant::now()));
+                        Ok(role)
+                    },
+                ))
+            }
+        }
+    }
+}
+
+/// Drops cached memberships after a change made through this node.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct InvalidateRoles;
+
+impl Handler<InvalidateRoles> for TenantActor {
+    type Result = ();
+
+    fn handle(&mut self, _message: InvalidateRoles, _ctx: &mut Context<Self>) {
+        self.roles.clear();
+    }
+}
+
+/// Fault injection for the test suite: panics inside the actor.
+#[derive(Message)]
+#[rtype(result = "Result<(), ActorError>")]
+pub struct InjectPanic;
+
+impl Handler<InjectPanic> for TenantActor {
+    type Result = Result<(), ActorError>;
+
+    fn handle(&mut self, _message: InjectPanic, ctx: &mut Context<Self>) -> Self::Result {
+        self.guarded(ctx, |_| panic!("injected panic in tenant actor"))
+    }
+}

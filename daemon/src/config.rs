@@ -1,0 +1,462 @@
+//! The daemon's configuration: the TOML schema with its defaults, loading with precise errors, environment and
+//! command-line overrides, and validation. Only this module knows the config file syntax.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Everything `sigild.toml` can say. Every field has a default, so an empty file (or none) is a valid config.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// The HTTP front.
+    pub server: ServerConfig,
+    /// Where data lives.
+    pub storage: StorageConfig,
+    /// Accounts, sessions and API keys.
+    pub auth: AuthConfig,
+    /// Request rate limits.
+    pub limits: LimitsConfig,
+    /// Logging.
+    pub log: LogConfig,
+    /// Per-tenant actors.
+    pub tenants: TenantsConfig,
+    /// Fault injection for the test suite; never enable in production.
+    pub testing: TestingConfig,
+}
+
+/// `[server]`
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Directory for the embedded store and generated state. Empty means `$STATE_DIRECTORY` or `./sigil-data`.
+    pub data_dir: Option<PathBuf>,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+    /// A request taking longer than this is answered with 503 and abandoned.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// On SIGTERM, how long in-flight requests may take to finish before the daemon exits anyway.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+    /// Trust `X-Forwarded-For` from the peer for the client IP (only behind a reverse proxy you control).
+    pub trust_forwarded_for: bool,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8787)),
+            data_dir: None,
+            max_body_bytes: 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(20),
+            trust_forwarded_for: false,
+        }
+    }
+}
+
+/// `[storage]`
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// `surrealkv://<dir>` (embedded, durable), `mem://` (throwaway), or `ws://host:port` / `wss://host:port`
+    /// for a remote SurrealDB. Empty means `surrealkv://<data_dir>/store`.
+    pub url: Option<String>,
+    /// SurrealDB namespace.
+    pub namespace: String,
+    /// SurrealDB database.
+    pub database: String,
+    /// Remote only: user name for a root/namespace/database user.
+    pub username: Option<String>,
+    /// Remote only: a file holding the password (e.g. a systemd credential). Never inline the password.
+    pub password_file: Option<PathBuf>,
+    /// Embedded only: block cache of the SurrealKV engine, in MiB.
+    pub cache_mib: u64,
+    /// Embedded only: memtable size of the SurrealKV engine, in MiB.
+    pub memtable_mib: u64,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            namespace: "sigil".into(),
+            database: "sigil".into(),
+            username: None,
+            password_file: None,
+            cache_mib: 64,
+            memtable_mib: 64,
+        }
+    }
+}
+
+/// `[auth]`
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Lifetime of a session JWT.
+    #[serde(with = "humantime_serde")]
+    pub jwt_ttl: Duration,
+    /// Argon2id memory cost in KiB (OWASP minimum: 19456).
+    pub argon2_memory_kib: u32,
+    /// Argon2id iterations.
+    pub argon2_iterations: u32,
+    /// Whether anyone may call `POST /auth/register`. Turn off once your users exist.
+    pub allow_registration: bool,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            jwt_ttl: Duration::from_secs(15 * 60),
+            argon2_memory_kib: 19 * 1024,
+            argon2_iterations: 2,
+            allow_registration: true,
+        }
+    }
+}
+
+/// `[limits]`: requests per minute. The defaults are the published numbers of the Sigilum API.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Requests per minute per API key.
+    pub api_key_per_minute: u32,
+    /// Requests per minute per signed-in session (JWT).
+    pub session_per_minute: u32,
+    /// Requests per minute to verification endpoints, per caller.
+    pub verification_per_minute: u32,
+    /// Requests per minute per client IP to routes that need no credentials (login, register, public lookups).
+    pub unauthenticated_per_minute: u32,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            api_key_per_minute: 1000,
+            session_per_minute: 100,
+            verification_per_minute: 2000,
+            unauthenticated_per_minute: 100,
+        }
+    }
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `auto` (human on a terminal, JSON otherwise), `human` or `json`.
+    pub format: LogFormat,
+    /// A `tracing` filter, e.g. `info` or `sigild=debug,info`. `RUST_LOG` overrides it.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self { format: LogFormat::Auto, level: "info".into() }
+    }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable when stderr is a terminal, JSON otherwise.
+    Auto,
+    /// Always human-readable.
+    Human,
+    /// Always one JSON object per line.
+    Json,
+}
+
+/// `[tenants]`
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TenantsConfig {
+    /// A tenant actor with no traffic for this long is stopped; the next request starts it again.
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// How long a tenant actor trusts its cached settings and memberships before reading the store again.
+    #[serde(with = "humantime_serde")]
+    pub cache_ttl: Duration,
+}
+
+impl Default for TenantsConfig {
+    fn default() -> Self {
+        Self { idle_timeout: Duration::from_secs(600), cache_ttl: Duration::from_secs(5) }
+    }
+}
+
+/// `[testing]`
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TestingConfig {
+    /// Enables `POST /_test/panic`, which panics in a handler or in the caller's tenant actor.
+    pub fault_injection: bool,
+}
+
+/// Why a configuration was refused. The message names the file, key and line where there is one.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML, has an unknown key, or a value of the wrong type.
+    #[error("invalid config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, with line and column.
+        message: String,
+    },
+    /// A value parsed but is not acceptable.
+    #[error("invalid config value `{key}`: {reason}")]
+    Invalid {
+        /// The dotted key.
+        key: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Overrides from the command line and the environment, applied over the file in that order of precedence.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--listen` / `SIGIL_LISTEN`.
+    pub listen: Option<SocketAddr>,
+    /// `--data-dir` / `SIGIL_DATA_DIR`.
+    pub data_dir: Option<PathBuf>,
+}
+
+impl Config {
+    /// Parses TOML text. `origin` names the file in error messages.
+    pub fn from_toml(text: &str, origin: &Path) -> Result<Self, ConfigError> {
+        toml::from_str::<Config>(text).map_err(|error| ConfigError::Parse {
+            path: origin.to_path_buf(),
+            message: describe_toml_error(text, &error),
+        })
+    }
+
+    /// Reads and parses a config file, applies overrides, and validates the result.
+    pub fn load(path: Option<&Path>, overrides: &Overrides) -> Result<Self, ConfigError> {
+        let mut config = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+                Self::from_toml(&text, path)?
+            }
+            None => Config::default(),
+        };
+        if let Some(listen) = overrides.listen {
+            config.server.listen = listen;
+        }
+        if let Some(dir) = &overrides.data_dir {
+            config.server.data_dir = Some(dir.clone());
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks what types alone cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key, reason: &str| Err(ConfigError::Invalid { key, reason: reason.to_string() });
+        if self.server.max_body_bytes < 1024 {
+            return invalid("server.max_body_bytes", "must be at least 1024");
+        }
+        if self.server.request_timeout.is_zero() {
+            return invalid("server.request_timeout", "must be greater than zero");
+        }
+        if let Some(url) = &self.storage.url {
+            StoreUrl::parse(url).map_err(|reason| ConfigError::Invalid { key: "storage.url", reason })?;
+        }
+        if self.storage.namespace.is_empty() || self.storage.database.is_empty() {
+            return invalid("storage.namespace", "namespace and database must not be empty");
+        }
+        if self.storage.cache_mib == 0 || self.storage.memtable_mib == 0 {
+            return invalid("storage.cache_mib", "cache_mib and memtable_mib must be at least 1");
+        }
+        if self.auth.jwt_ttl < Duration::from_secs(30) || self.auth.jwt_ttl > Duration::from_secs(24 * 3600) {
+            return invalid("auth.jwt_ttl", "must be between 30s and 24h");
+        }
+        if self.auth.argon2_memory_kib < 8 * 1024 {
+            return invalid("auth.argon2_memory_kib", "must be at least 8192 (8 MiB)");
+        }
+        if self.auth.argon2_iterations == 0 {
+            return invalid("auth.argon2_iterations", "must be at least 1");
+        }
+        let limits = [
+            ("limits.api_key_per_minute", self.limits.api_key_per_minute),
+            ("limits.session_per_minute", self.limits.session_per_minute),
+            ("limits.verification_per_minute", self.limits.verification_per_minute),
+            ("limits.unauthenticated_per_minute", self.limits.unauthenticated_per_minute),
+        ];
+        for (key, value) in limits {
+            if value == 0 {
+                return invalid(key, "must be at least 1 request per minute");
+            }
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            return invalid("log.level", "is not a valid tracing filter (try `info` or `sigild=debug,info`)");
+        }
+        if self.tenants.idle_timeout < Duration::from_secs(1) {
+            return invalid("tenants.idle_timeout", "must be at least 1s");
+        }
+        Ok(())
+    }
+
+    /// The data directory: configured, else `$STATE_DIRECTORY` (set by systemd), else `./sigil-data`.
+    pub fn data_dir(&self) -> PathBuf {
+        if let Some(dir) = &self.server.data_dir {
+            return dir.clone();
+        }
+        match std::env::var_os("STATE_DIRECTORY") {
+            // systemd may pass several colon-separated directories; the first is ours.
+            Some(dirs) if !dirs.is_empty() => {
+                let dirs = dirs.to_string_lossy().into_owned();
+                PathBuf::from(dirs.split(':').next().unwrap_or_default())
+            }
+            _ => PathBuf::from("sigil-data"),
+        }
+    }
+
+    /// The store to open, with the embedded default resolved against the data directory.
+    pub fn store_url(&self) -> StoreUrl {
+        match &self.storage.url {
+            // Validated at load time, so a parse failure here is impossible; fall back to the default anyway.
+            Some(url) => StoreUrl::parse(url).unwrap_or_else(|_| StoreUrl::SurrealKv(self.data_dir().join("store"))),
+            None => StoreUrl::SurrealKv(self.data_dir().join("store")),
+        }
+    }
+}
+
+/// A parsed `storage.url`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreUrl {
+    /// Embedded, durable, in this directory.
+    SurrealKv(PathBuf),
+    /// Embedded, in memory, lost at exit.
+    Memory,
+    /// A remote SurrealDB server or cluster (`ws://` or `wss://`).
+    Remote(String),
+}
+
+impl StoreUrl {
+    /// Parses a storage URL, explaining what is accepted when it is not.
+    pub fn parse(url: &str) -> Result<Self, String> {
+        if let Some(path) = url.strip_prefix("surrealkv://") {
+            if path.is_empty() {
+                return Err("surrealkv:// needs a directory, e.g. surrealkv:///var/lib/sigil/store".into());
+            }
+            return Ok(StoreUrl::SurrealKv(PathBuf::from(path)));
+        }
+        if url == "mem://" || url == "memory" {
+            return Ok(StoreUrl::Memory);
+        }
+        for scheme in ["ws://", "wss://"] {
+            if let Some(rest) = url.strip_prefix(scheme) {
+                if rest.is_empty() || rest.contains('@') {
+                    return Err(format!(
+                        "{scheme} needs host:port and no inline credentials (use storage.username and storage.password_file)"
+                    ));
+                }
+                return Ok(StoreUrl::Remote(url.to_string()));
+            }
+        }
+        Err(format!("unsupported storage url `{url}`: expected surrealkv://<dir>, mem://, ws://host:port or wss://host:port"))
+    }
+
+    /// A description safe for logs (remote URLs never carry credentials; see `parse`).
+    pub fn describe(&self) -> String {
+        match self {
+            StoreUrl::SurrealKv(dir) => format!("surrealkv://{}", dir.display()),
+            StoreUrl::Memory => "mem://".into(),
+            StoreUrl::Remote(url) => url.clone(),
+        }
+    }
+}
+
+/// Turns a toml error into one line that names the key and the line, e.g.
+/// "unknown field `listn`, expected one of ... (line 3, column 1)".
+fn describe_toml_error(text: &str, error: &toml::de::Error) -> String {
+    let message = error.message().trim().to_string();
+    match error.span() {
+        Some(span) => {
+            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            let column = span.start - text[..span.start.min(text.len())].rfind('\n').map_or(0, |i| i + 1) + 1;
+            let snippet = text.get(span.clone()).unwrap_or("").lines().next().unwrap_or("");
+            format!("{message} at line {line}, column {column} (`{snippet}`)")
+        }
+        None => message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, String> {
+        let config = Config::from_toml(text, Path::new("test.toml")).map_err(|e| e.to_string())?;
+        config.validate().map_err(|e| e.to_string())?;
+        Ok(config)
+    }
+
+    #[test]
+    fn empty_file_is_the_default() {
+        assert_eq!(parse("").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn shipped_config_is_the_default() {
+        let text = include_str!("../../config/sigild.toml");
+        assert_eq!(parse(text).unwrap(), Config::default(), "config/sigild.toml must show every default");
+    }
+
+    #[test]
+    fn errors_name_key_and_line() {
+        let cases: &[(&str, &str)] = &[
+            ("[server]\nlistn = \"1.2.3.4:5\"\n", "unknown field `listn`"),
+            ("[server]\nlistn = \"1.2.3.4:5\"\n", "line 2"),
+            ("[nope]\n", "unknown field `nope`"),
+            ("[server]\nlisten = \"not an address\"\n", "line 2"),
+            ("[server]\nrequest_timeout = \"soon\"\n", "line 2"),
+            ("[limits]\nsession_per_minute = 0\n", "limits.session_per_minute"),
+            ("[storage]\nurl = \"postgres://x\"\n", "unsupported storage url"),
+            ("[storage]\nurl = \"ws://user:pw@host:8000\"\n", "no inline credentials"),
+            ("[auth]\njwt_ttl = \"1s\"\n", "auth.jwt_ttl"),
+            ("[log]\nformat = \"xml\"\n", "line 2"),
+            ("[server\n", "line 1"),
+        ];
+        for (text, expected) in cases {
+            let error = parse(text).expect_err(text);
+            assert!(error.contains(expected), "{text:?}: `{error}` should contain `{expected}`");
+        }
+    }
+
+    #[test]
+    fn store_urls() {
+        assert_eq!(StoreUrl::parse("mem://").unwrap(), StoreUrl::Memory);
+        assert_eq!(StoreUrl::parse("surrealkv:///tmp/x").unwrap(), StoreUrl::SurrealKv("/tmp/x".into()));
+        assert_eq!(StoreUrl::parse("ws://db:8000").unwrap(), StoreUrl::Remote("ws://db:8000".into()));
+        assert!(StoreUrl::parse("surrealkv://").is_err());
+        assert!(StoreUrl::parse("rocksdb://x").is_err());
+    }
+
+    #[test]
+    fn overrides_win() {
+        let overrides =
+            Overrides { listen: Some("127.0.0.1:9".parse().unwrap()), data_dir: Some(PathBuf::from("/tmp/d")) };
+        let config = Config::load(None, &overrides).unwrap();
+        assert_eq!(config.server.listen.port(), 9);
+        assert_eq!(config.store_url(), StoreUrl::SurrealKv("/tmp/d/store".into()));
+    }
+}

@@ -1,0 +1,170 @@
+//! The one place where failures become HTTP: every error kind maps to one status and one stable `code`, and every
+//! error body has the shape `{"error", "code", "details"}` of the Sigilum API.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+/// A failure the API reports to a client.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    /// The kind decides status and code.
+    pub kind: ErrorKind,
+    /// Human-readable message.
+    pub message: String,
+    /// Structured context (which field, why, retry hints).
+    pub details: Value,
+}
+
+/// Matchable error kinds, each with one status and one code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// 400 `INVALID_REQUEST`: malformed JSON or invalid parameters.
+    InvalidRequest,
+    /// 401 `UNAUTHORIZED`: missing, malformed, expired or revoked credentials.
+    Unauthorized,
+    /// 403 `FORBIDDEN`: authenticated but not allowed.
+    Forbidden,
+    /// 404 `NOT_FOUND`: does not exist, or not visible to the caller.
+    NotFound,
+    /// 405 `METHOD_NOT_ALLOWED`.
+    MethodNotAllowed,
+    /// 409 `CONFLICT`: already exists or state conflict.
+    Conflict,
+    /// 413 `PAYLOAD_TOO_LARGE`.
+    PayloadTooLarge,
+    /// 415 `UNSUPPORTED_MEDIA_TYPE`.
+    UnsupportedMediaType,
+    /// 429 `RATE_LIMITED`.
+    RateLimited {
+        /// Seconds until a retry can succeed.
+        retry_after_secs: u64,
+    },
+    /// 500 `INTERNAL`: our fault; details are logged, not returned.
+    Internal,
+    /// 503 `SERVICE_UNAVAILABLE`: temporary (store down, timeout, shutting down).
+    Unavailable,
+}
+
+impl ErrorKind {
+    /// The HTTP status for this kind.
+    pub fn status(self) -> StatusCode {
+        match self {
+            ErrorKind::InvalidRequest => StatusCode::BAD_REQUEST,
+            ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+            ErrorKind::NotFound => StatusCode::NOT_FOUND,
+            ErrorKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ErrorKind::Conflict => StatusCode::CONFLICT,
+            ErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorKind::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The stable machine-readable code.
+    pub fn code(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidRequest => "INVALID_REQUEST",
+            ErrorKind::Unauthorized => "UNAUTHORIZED",
+            ErrorKind::Forbidden => "FORBIDDEN",
+            ErrorKind::NotFound => "NOT_FOUND",
+            ErrorKind::MethodNotAllowed => "METHOD_NOT_ALLOWED",
+            ErrorKind::Conflict => "CONFLICT",
+            ErrorKind::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            ErrorKind::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
+            ErrorKind::RateLimited { .. } => "RATE_LIMITED",
+            ErrorKind::Internal => "INTERNAL",
+            ErrorKind::Unavailable => "SERVICE_UNAVAILABLE",
+        }
+    }
+}
+
+impl ApiError {
+    /// An error with empty details.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self { kind, message: message.into(), details: json!({}) }
+    }
+
+    /// Adds structured details.
+    pub fn with_details(mut self, details: Value) -> Self {
+        self.details = details;
+        self
+    }
+
+    /// 400 naming the offending field and why.
+    pub fn invalid_field(field: &str, reason: impl Into<String>) -> Self {
+        let reason = reason.into();
+        Self::new(ErrorKind::InvalidRequest, format!("invalid `{field}`: {reason}"))
+            .with_details(json!({ "field": field, "reason": reason }))
+    }
+
+    /// 401.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Unauthorized, message)
+    }
+
+    /// 403.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Forbidden, message)
+    }
+
+    /// 404 for a kind of thing, e.g. `not_found("tenant")`.
+    pub fn not_found(what: &str) -> Self {
+        Self::new(ErrorKind::NotFound, format!("{what} not found"))
+    }
+
+    /// 409.
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Conflict, message)
+    }
+
+    /// 500: the cause goes to the log with the request id, the client gets a generic message.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Self::new(ErrorKind::Internal, "internal error; see the daemon log for this request id")
+    }
+
+    /// 503.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Unavailable, message)
+    }
+
+    /// The JSON body.
+    pub fn body(&self) -> Value {
+        json!({ "error": self.message, "code": self.kind.code(), "details": self.details })
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.kind.code(), self.message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (self.kind.status(), axum::Json(self.body())).into_response();
+        if let ErrorKind::RateLimited { retry_after_secs } = self.kind {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs.max(1)));
+        }
+        response
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(error: crate::store::StoreError) -> Self {
+        use crate::store::StoreError;
+        match error {
+            StoreError::NotFound(what) => ApiError::not_found(what),
+            StoreError::Conflict(message) => ApiError::conflict(message),
+            StoreError::Unavailable(message) => ApiError::unavailable(format!("store unavailable: {message}")),
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+/// Result alias for handlers.
+pub type ApiResult<T> = Result<T, ApiError>;

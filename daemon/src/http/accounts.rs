@@ -1,0 +1,186 @@
+//! `/auth/*`: registration, login, token refresh and the caller's profile, as the Sigill API documents them.
+
+use axum::extract::State;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::extract::{Caller, Json, SessionUser};
+use crate::error::{ApiError, ApiResult};
+use crate::store::User;
+
+/// Longest accepted email address (RFC 5321 path limit).
+const MAX_EMAIL: usize = 254;
+/// Longest accepted password; argon2 accepts more, but megabyte passwords are a denial-of-service vector.
+const MAX_PASSWORD: usize = 1024;
+/// Shortest accepted password.
+const MIN_PASSWORD: usize = 8;
+/// Longest display name.
+const MAX_NAME: usize = 200;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterRequest {
+    name: String,
+    email: String,
+    password: String,
+}
+
+/// Normalises and checks an email address: trimmed, lower-cased, one `@` with text on both sides.
+pub fn normalize_email(email: &str) -> ApiResult<String> {
+    let email = email.trim().to_lowercase();
+    let valid = email.len() <= MAX_EMAIL
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && matches!(email.split_once('@'), Some((local, domain)) if !local.is_empty() && domain.contains('.')
+            && !domain.starts_with('.') && !domain.ends_with('.') && !domain.contains('@'));
+    if valid { Ok(email) } else { Err(ApiError::invalid_field("email", "must be a valid email address")) }
+}
+
+/// POST /auth/register → 200 `{token, userId, email}`.
+pub async fn register(State(state): State<AppState>, Json(request): Json<RegisterRequest>) -> ApiResult<Json<Value>> {
+    let config = state.config();
+    if !config.auth.allow_registration {
+        return Err(ApiError::forbidden("self-registration is disabled on this instance"));
+    }
+    let email = normalize_email(&request.email)?;
+    let name = request.name.trim().to_string();
+    if name.is_empty() || name.chars().count() > MAX_NAME {
+        return Err(ApiError::invalid_field("name", format!("must be 1 to {MAX_NAME} characters")));
+    }
+    let length = request.password.chars().count();
+    if length < MIN_PASSWORD {
+        return Err(ApiError::invalid_field("password", format!("must be at least {MIN_PASSWORD} characters")));
+    }
+    if request.password.len() > MAX_PASSWORD {
+        return Err(ApiError::invalid_field("password", format!("must be at most {MAX_PASSWORD} bytes")));
+    }
+    // Fail fast on a taken email before spending a password hash on it; the unique index still decides races.
+    if state.runtime.store.user_by_email(&email).await?.is_some() {
+        return Err(ApiError::conflict(format!("an account for {email} already exists")));
+    }
+    let hasher = state.hasher();
+    let password = request.password;
+    let hash = tokio::task::spawn_blocking(move || hasher.hash(&password))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    let user = state.runtime.store.create_user(&email, &name, &hash).await?;
+    tracing::info!(user = %user.uid, "account registered");
+    let token = issue(&state, &user.uid, None)?;
+    Ok(Json(json!({ "token": token, "userId": user.uid, "email": user.email })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    email: String,
+    password: String,
+}
+
+/// POST /auth/login → 200 `{token, userId, email, tenantId}`.
+pub async fn login(State(state): State<AppState>, Json(request): Json<LoginRequest>) -> ApiResult<Json<Value>> {
+    let invalid = || ApiError::unauthorized("invalid email or password");
+    if request.password.len() > MAX_PASSWORD {
+        return Err(invalid());
+    }
+    let email = request.email.trim().to_lowercase();
+    let user = state.runtime.store.user_by_email(&email).await?;
+    let hasher = state.hasher();
+    // Verify against a dummy hash when the user does not exist, so response time does not reveal accounts.
+    let stored = user.as_ref().map_or_else(|| dummy_hash(&hasher), |u| u.password_hash.clone());
+    let password = request.password;
+    let matches = tokio::task::spawn_blocking(move || hasher.verify(&password, &stored))
+        .await
+        .map_err(ApiError::internal)?;
+    let Some(user) = user.filter(|_| matches) else {
+        tracing::info!("login refused");
+        return Err(invalid());
+    };
+    let tenant = current_tenant(&state, &user).await?;
+    let token = issue(&state, &user.uid, tenant.as_deref())?;
+    Ok(Json(json!({ "token": token, "userId": user.uid, "email": user.email, "tenantId": tenant })))
+}
+
+fn dummy_hash(hasher: &crate::credentials::PasswordHasherConfig) -> String {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| hasher.hash("sigil-dummy-password").unwrap_or_default()).clone()
+}
+
+/// The user's current tenant if they are still a member of it.
+async fn current_tenant(state: &AppState, user: &User) -> ApiResult<Option<String>> {
+    let Some(tenant) = &user.current_tenant else { return Ok(None) };
+    Ok(state.runtime.store.role_of(tenant, &user.uid).await?.map(|_| tenant.clone()))
+}
+
+fn issue(state: &AppState, user: &str, tenant: Option<&str>) -> ApiResult<String> {
+    let ttl = state.config().auth.jwt_ttl.as_secs();
+    state.sessions.issue(user, tenant, ttl).map_err(ApiError::internal)
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RefreshRequest {
+    tenant_id: Option<String>,
+}
+
+/// POST /auth/refresh → 200 `{token}` with the latest tenant context. An optional body `{"tenantId"}` switches to
+/// another tenant the user belongs to.
+pub async fn refresh(
+    State(state): State<AppState>,
+    SessionUser(user_id): SessionUser,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<Value>> {
+    // The body is optional: an empty one means "keep the current tenant".
+    let request: RefreshRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        RefreshRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| ApiError::invalid_field("tenantId", e.to_string()))?
+    };
+    let store = &state.runtime.store;
+    let user = store.user_by_id(&user_id).await?.ok_or_else(|| ApiError::unauthorized("account no longer exists"))?;
+    let tenant = match request.tenant_id {
+        Some(requested) => {
+            if store.role_of(&requested, &user.uid).await?.is_none() {
+                return Err(ApiError::not_found("tenant"));
+            }
+            store.set_current_tenant(&user.uid, &requested).await?;
+            Some(requested)
+        }
+        None => current_tenant(&state, &user).await?,
+    };
+    Ok(Json(json!({ "token": issue(&state, &user.uid, tenant.as_deref())? })))
+}
+
+/// GET /auth/me → the caller's profile.
+pub async fn me(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+    let Caller::Session { user, tenant } = caller else {
+        return Err(ApiError::forbidden("this endpoint needs a signed-in user, not an API key"));
+    };
+    let user = state.runtime.store.user_by_id(&user).await?.ok_or_else(|| ApiError::unauthorized("account gone"))?;
+    let (tenant_id, role) = match tenant {
+        Some((id, role)) => (Some(id), Some(role.as_str())),
+        None => (None, None),
+    };
+    Ok(Json(json!({
+        "userId": user.uid,
+        "email": user.email,
+        "name": user.name,
+        "tenantId": tenant_id,
+        "role": role,
+        "isAdmin": user.is_admin,
+        "createdAt": user.created_at,
+    })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize_email;
+
+    #[test]
+    fn emails() {
+        assert_eq!(normalize_email("  Ann@Example.ORG ").unwrap(), "ann@example.org");
+        for bad in ["", "ann", "@example.org", "ann@", "ann@example", "ann@.org", "a b@example.org", "a@b@c.org"] {
+            assert!(normalize_email(bad).is_err(), "{bad}");
+        }
+    }
+}

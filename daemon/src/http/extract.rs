@@ -1,0 +1,422 @@
+//! Request extractors that fail with the API's error shape: JSON bodies and query strings (naming the bad field),
+//! the caller's credentials, and both pagination styles of the seeds.
+
+use std::net::SocketAddr;
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use super::AppState;
+use crate::actors::ActorError;
+use crate::actors::tenant::{Admit, LimitClass, RoleOf};
+use crate::credentials;
+use crate::error::{ApiError, ErrorKind};
+use crate::store::Role;
+
+/// A JSON body; malformed JSON, a wrong content type, or a missing/mistyped field gets 400 `INVALID_REQUEST`.
+pub struct Json<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        match axum::Json::<T>::from_request(request, state).await {
+            Ok(axum::Json(value)) => Ok(Json(value)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+impl<T: Serialize> axum::response::IntoResponse for Json<T> {
+    fn into_response(self) -> axum::response::Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+fn json_rejection(rejection: JsonRejection) -> ApiError {
+    match rejection {
+        JsonRejection::MissingJsonContentType(_) => {
+            ApiError::new(ErrorKind::UnsupportedMediaType, "expected `Content-Type: application/json`")
+        }
+        JsonRejection::JsonDataError(error) => {
+            // serde_path_to_error formats as "path: message"; keep both parts for the client.
+            let text = error.body_text();
+            let detail = text.split_once(": ").map_or(text.as_str(), |(_, rest)| rest).to_string();
+            let (field, reason) = split_field(&detail);
+            ApiError::new(ErrorKind::InvalidRequest, format!("invalid request body: {detail}"))
+                .with_details(json!({ "field": field, "reason": reason }))
+        }
+        JsonRejection::JsonSyntaxError(error) => {
+            ApiError::new(ErrorKind::InvalidRequest, "request body is not valid JSON")
+                .with_details(json!({ "reason": error.body_text() }))
+        }
+        JsonRejection::BytesRejection(error) if error.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::new(ErrorKind::PayloadTooLarge, "request body too large")
+        }
+        other => ApiError::new(ErrorKind::InvalidRequest, other.body_text()),
+    }
+}
+
+/// Splits serde_path_to_error's "path: message" ("email: invalid type ...") into the field and the reason; a
+/// top-level message ("missing field `email` ...") names the field in backticks.
+fn split_field(detail: &str) -> (Value, String) {
+    if let Some((path, reason)) = detail.split_once(": ")
+        && !path.is_empty()
+        && path != "."
+        && !path.contains(' ')
+    {
+        return (Value::String(path.to_string()), reason.to_string());
+    }
+    (field_from_serde_message(detail), detail.to_string())
+}
+
+/// Pulls the field name out of serde messages such as "missing field `email`".
+fn field_from_serde_message(message: &str) -> Value {
+    if let Some(start) = message.find('`')
+        && let Some(len) = message[start + 1..].find('`')
+    {
+        return Value::String(message[start + 1..start + 1 + len].to_string());
+    }
+    Value::Null
+}
+
+/// A query string; a bad parameter gets 400 `INVALID_REQUEST`.
+pub struct Query<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(Query(value)),
+            Err(QueryRejection::FailedToDeserializeQueryString(error)) => {
+                let text = error.body_text();
+                let detail = text.trim_start_matches("Failed to deserialize query string: ").to_string();
+                Err(ApiError::new(ErrorKind::InvalidRequest, format!("invalid query string: {detail}"))
+                    .with_details(json!({ "field": field_from_serde_message(&detail), "reason": detail })))
+            }
+            Err(other) => Err(ApiError::new(ErrorKind::InvalidRequest, other.body_text())),
+        }
+    }
+}
+
+/// Who is calling, after credentials were checked and the rate limit admitted the request.
+#[derive(Debug, Clone)]
+pub enum Caller {
+    /// A signed-in user (session JWT).
+    Session {
+        /// User id.
+        user: String,
+        /// Tenant context and the user's current role in it; `None` before a tenant is chosen.
+        tenant: Option<(String, Role)>,
+    },
+    /// A tenant's API key. Keys act with member rights: owner-only actions need a session.
+    ApiKey {
+        /// Key id.
+        key: String,
+        /// The key's tenant.
+        tenant: String,
+    },
+}
+
+impl Caller {
+    /// The tenant context, if any.
+    pub fn tenant(&self) -> Option<&str> {
+        match self {
+            Caller::Session { tenant, .. } => tenant.as_ref().map(|(id, _)| id.as_str()),
+            Caller::ApiKey { tenant, .. } => Some(tenant),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = bearer_token(parts)?;
+        if credentials::looks_like_api_key(token) {
+            return api_key_caller(state, token).await;
+        }
+        let claims = state
+            .sessions
+            .verify(token)
+            .map_err(|reason| ApiError::unauthorized("invalid or expired session token").with_details(json!({ "reason": reason })))?;
+        // A deleted account's tokens die with it.
+        if state.runtime.store.user_by_id(&claims.sub).await?.is_none() {
+            return Err(ApiError::unauthorized("the account of this session no longer exists"));
+        }
+        match claims.tenant_id {
+            Some(tenant) => {
+                let actor = state.tenant_actor(&tenant).await?;
+                let role = actor.send(RoleOf { user: claims.sub.clone() }).await.map_err(ActorError::from)?;
+                let role = role.map_err(actor_error)?;
+                // Membership is re-checked on every request: a removed member loses access at once.
+                let Some(role) = role else {
+                    return Err(ApiError::forbidden("you are no longer a member of this session's tenant"));
+                };
+                admit(&actor, LimitClass::Session, &claims.sub).await?;
+                Ok(Caller::Session { user: claims.sub, tenant: Some((tenant, role)) })
+            }
+            None => {
+                state.admit_global(LimitClass::Session, &claims.sub)?;
+                Ok(Caller::Session { user: claims.sub, tenant: None })
+            }
+        }
+    }
+}
+
+async fn api_key_caller(state: &AppState, token: &str) -> Result<Caller, ApiError> {
+    let hash = credentials::hash_api_key(token);
+    let Some(key) = state.runtime.store.api_key_by_hash(&hash).await? else {
+        return Err(ApiError::unauthorized("invalid or revoked API key"));
+    };
+    // The index lookup already matched; the constant-time check guards against a store that matches loosely.
+    if !credentials::hashes_equal(&key.hash, &hash) {
+        return Err(ApiError::unauthorized("invalid or revoked API key"));
+    }
+    let actor = state.tenant_actor(&key.tenant).await?;
+    admit(&actor, LimitClass::ApiKey, &key.uid).await?;
+    state.note_api_key_use(&key);
+    Ok(Caller::ApiKey { key: key.uid, tenant: key.tenant })
+}
+
+async fn admit(
+    actor: &actix::Addr<crate::actors::tenant::TenantActor>,
+    class: LimitClass,
+    principal: &str,
+) -> Result<(), ApiError> {
+    let admitted = actor.send(Admit { class, principal: principal.to_string() }).await.map_err(ActorError::from)?;
+    admitted.map_err(actor_error)
+}
+
+/// Maps an actor failure to the API error.
+pub fn actor_error(error: ActorError) -> ApiError {
+    match error {
+        ActorError::RateLimited { retry_after_secs } => {
+            ApiError::new(ErrorKind::RateLimited { retry_after_secs }, "rate limit exceeded")
+                .with_details(json!({ "retryAfterSeconds": retry_after_secs }))
+        }
+        ActorError::Panicked => ApiError::internal("tenant actor panicked"),
+        ActorError::Unavailable => ApiError::unavailable("the tenant's actor is restarting; retry"),
+        ActorError::Store(message) => ApiError::unavailable(format!("store unavailable: {message}")),
+    }
+}
+
+impl From<ActorError> for ApiError {
+    fn from(error: ActorError) -> Self {
+        actor_error(error)
+    }
+}
+
+fn bearer_token(parts: &Parts) -> Result<&str, ApiError> {
+    let Some(value) = parts.headers.get(axum::http::header::AUTHORIZATION) else {
+        return Err(ApiError::unauthorized("missing `Authorization: Bearer <token>` header"));
+    };
+    let value = value.to_str().map_err(|_| ApiError::unauthorized("malformed Authorization header"))?;
+    match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => Ok(token.trim()),
+        _ => Err(ApiError::unauthorized("Authorization header must be `Bearer <token>`")),
+    }
+}
+
+/// A caller with a tenant context; 403 when there is none.
+pub struct TenantCaller {
+    /// Tenant id.
+    pub tenant: String,
+    /// The full caller.
+    pub caller: Caller,
+}
+
+impl TenantCaller {
+    /// Requires the owner role, which only sessions can have.
+    pub fn require_owner(&self) -> Result<&str, ApiError> {
+        match &self.caller {
+            Caller::Session { user, tenant: Some((_, Role::Owner)) } => Ok(user),
+            Caller::Session { .. } => Err(ApiError::forbidden("this action needs the owner role")),
+            Caller::ApiKey { .. } => Err(ApiError::forbidden("this action needs a signed-in owner, not an API key")),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for TenantCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        match caller.tenant() {
+            Some(tenant) => Ok(TenantCaller { tenant: tenant.to_string(), caller }),
+            None => Err(ApiError::forbidden(
+                "no tenant selected: create one with POST /api/tenants, then call POST /auth/refresh",
+            )),
+        }
+    }
+}
+
+/// A signed-in user (any tenant context), for routes that are not tenant-scoped.
+pub struct SessionUser(pub String);
+
+impl FromRequestParts<AppState> for SessionUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        match Caller::from_request_parts(parts, state).await? {
+            Caller::Session { user, .. } => Ok(SessionUser(user)),
+            Caller::ApiKey { .. } => Err(ApiError::forbidden("this endpoint needs a signed-in user, not an API key")),
+        }
+    }
+}
+
+/// The client's IP address, for limits on unauthenticated routes.
+pub fn client_ip(parts: &Parts, trust_forwarded_for: bool) -> String {
+    if trust_forwarded_for
+        && let Some(forwarded) = parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok())
+        && let Some(first) = forwarded.split(',').next()
+    {
+        return first.trim().to_string();
+    }
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or_else(|| "unknown".to_string(), |ConnectInfo(addr)| addr.ip().to_string())
+}
+
+/// Pagination in either style of the seeds: `page`/`pageSize` (default) or `limit`/`offset`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Paging {
+    /// `page` from 1, `pageSize` 1..=200 (default 50). Answered as `{total, page, pageSize, items}`.
+    Pages {
+        /// 1-based page.
+        page: u64,
+        /// Items per page.
+        page_size: u64,
+    },
+    /// `offset` from 0, `limit` 1..=200 (default 50). Answered as `{items, pagination{limit,offset,total,has_more}}`.
+    Offsets {
+        /// Items to return.
+        limit: u64,
+        /// Items to skip.
+        offset: u64,
+    },
+}
+
+/// Raw pagination parameters.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PagingParams {
+    page: Option<String>,
+    page_size: Option<String>,
+    limit: Option<String>,
+    offset: Option<String>,
+}
+
+/// Largest page of the seeds' "most endpoints".
+pub const MAX_PAGE_SIZE: u64 = 200;
+/// Default page size.
+pub const DEFAULT_PAGE_SIZE: u64 = 50;
+
+impl PagingParams {
+    /// Validates into a [`Paging`]; mixing the styles is refused.
+    pub fn resolve(&self) -> Result<Paging, ApiError> {
+        let number = |field: &str, raw: &Option<String>, min: u64, max: u64, default: u64| -> Result<u64, ApiError> {
+            match raw {
+                None => Ok(default),
+                Some(text) => match text.parse::<u64>() {
+                    Ok(value) if (min..=max).contains(&value) => Ok(value),
+                    _ => Err(ApiError::invalid_field(field, format!("must be an integer from {min} to {max}"))),
+                },
+            }
+        };
+        let pages = self.page.is_some() || self.page_size.is_some();
+        let offsets = self.limit.is_some() || self.offset.is_some();
+        if pages && offsets {
+            return Err(ApiError::invalid_field("limit", "use either page/pageSize or limit/offset, not both"));
+        }
+        if offsets {
+            Ok(Paging::Offsets {
+                limit: number("limit", &self.limit, 1, MAX_PAGE_SIZE, DEFAULT_PAGE_SIZE)?,
+                offset: number("offset", &self.offset, 0, u64::MAX / 2, 0)?,
+            })
+        } else {
+            Ok(Paging::Pages {
+                page: number("page", &self.page, 1, u64::MAX / (2 * MAX_PAGE_SIZE), 1)?,
+                page_size: number("pageSize", &self.page_size, 1, MAX_PAGE_SIZE, DEFAULT_PAGE_SIZE)?,
+            })
+        }
+    }
+}
+
+impl Paging {
+    /// The store window.
+    pub fn window(self) -> crate::store::Window {
+        match self {
+            Paging::Pages { page, page_size } => crate::store::Window { offset: (page - 1) * page_size, limit: page_size },
+            Paging::Offsets { limit, offset } => crate::store::Window { offset, limit },
+        }
+    }
+
+    /// The response envelope of this style.
+    pub fn envelope<T: Serialize>(self, items: Vec<T>, total: u64) -> Value {
+        match self {
+            Paging::Pages { page, page_size } => {
+                json!({ "total": total, "page": page, "pageSize": page_size, "items": items })
+            }
+            Paging::Offsets { limit, offset } => json!({
+                "items": items,
+                "pagination": { "limit": limit, "offset": offset, "total": total,
+                                "has_more": offset.saturating_add(limit) < total },
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(page: Option<&str>, page_size: Option<&str>, limit: Option<&str>, offset: Option<&str>) -> PagingParams {
+        PagingParams {
+            page: page.map(String::from),
+            page_size: page_size.map(String::from),
+            limit: limit.map(String::from),
+            offset: offset.map(String::from),
+        }
+    }
+
+    #[test]
+    fn paging_table() {
+        let cases: &[(PagingParams, Result<Paging, &str>)] = &[
+            (params(None, None, None, None), Ok(Paging::Pages { page: 1, page_size: 50 })),
+            (params(Some("3"), Some("200"), None, None), Ok(Paging::Pages { page: 3, page_size: 200 })),
+            (params(None, None, Some("10"), Some("20")), Ok(Paging::Offsets { limit: 10, offset: 20 })),
+            (params(None, None, None, Some("5")), Ok(Paging::Offsets { limit: 50, offset: 5 })),
+            (params(Some("0"), None, None, None), Err("page")),
+            (params(None, Some("201"), None, None), Err("pageSize")),
+            (params(None, None, Some("0"), None), Err("limit")),
+            (params(None, None, Some("abc"), None), Err("limit")),
+            (params(None, None, None, Some("-1")), Err("offset")),
+            (params(Some("1"), None, Some("1"), None), Err("limit")),
+        ];
+        for (input, expected) in cases {
+            match (input.resolve(), expected) {
+                (Ok(got), Ok(want)) => assert_eq!(&got, want, "{input:?}"),
+                (Err(error), Err(field)) => assert_eq!(error.details["field"], *field, "{input:?}"),
+                (got, want) => panic!("{input:?}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn envelopes() {
+        let pages = Paging::Pages { page: 2, page_size: 1 }.envelope(vec![1], 3);
+        assert_eq!(pages, json!({ "total": 3, "page": 2, "pageSize": 1, "items": [1] }));
+        let offsets = Paging::Offsets { limit: 2, offset: 0 }.envelope(vec![1, 2], 3);
+        assert_eq!(offsets["pagination"], json!({ "limit": 2, "offset": 0, "total": 3, "has_more": true }));
+        let last = Paging::Offsets { limit: 2, offset: 2 }.envelope(vec![3], 3);
+        assert_eq!(last["pagination"]["has_more"], false);
+        assert_eq!(Paging::Pages { page: 3, page_size: 10 }.window().offset, 20);
+    }
+}

@@ -1,0 +1,285 @@
+//! The axum front: shared state, the route table, and the middleware every request passes (request id, tracing,
+//! metrics, panic catching, timeouts, body limits, per-IP limits on public routes, and JSON error bodies).
+
+mod accounts;
+pub mod extract;
+mod operations;
+mod tenants;
+
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use actix::Addr;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use governor::DefaultKeyedRateLimiter;
+use metrics_exporter_prometheus::PrometheusHandle;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+
+use crate::actors::Runtime;
+use crate::actors::registry::{Lookup, TenantRegistry};
+use crate::actors::tenant::{LimitClass, TenantActor, per_minute_limiter, retry_after_secs};
+use crate::config::Config;
+use crate::credentials::{PasswordHasherConfig, SessionKeys};
+use crate::error::{ApiError, ErrorKind};
+use crate::store::ApiKey;
+
+/// Limiters that do not belong to a tenant: per client IP on public routes, per user before a tenant is chosen.
+struct GlobalLimiters {
+    generation: u64,
+    unauthenticated: DefaultKeyedRateLimiter<String>,
+    session: DefaultKeyedRateLimiter<String>,
+}
+
+impl GlobalLimiters {
+    fn new(generation: u64, config: &Config) -> Self {
+        Self {
+            generation,
+            unauthenticated: per_minute_limiter(config.limits.unauthenticated_per_minute),
+            session: per_minute_limiter(config.limits.session_per_minute),
+        }
+    }
+}
+
+/// What handlers share. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+/// The shared part of [`AppState`].
+pub struct Inner {
+    pub(crate) runtime: Arc<Runtime>,
+    pub(crate) sessions: SessionKeys,
+    pub(crate) registry: Addr<TenantRegistry>,
+    pub(crate) metrics: PrometheusHandle,
+    limiters: RwLock<GlobalLimiters>,
+    pub(crate) started: Instant,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+
+    fn deref(&self) -> &Inner {
+        &self.inner
+    }
+}
+
+impl AppState {
+    /// State over a running runtime and registry.
+    pub fn new(
+        runtime: Arc<Runtime>,
+        sessions: SessionKeys,
+        registry: Addr<TenantRegistry>,
+        metrics: PrometheusHandle,
+    ) -> Self {
+        let (generation, config) = runtime.settings();
+        let limiters = RwLock::new(GlobalLimiters::new(generation, &config));
+        Self { inner: Arc::new(Inner { runtime, sessions, registry, metrics, limiters, started: Instant::now() }) }
+    }
+
+    /// The current settings.
+    pub fn config(&self) -> Arc<Config> {
+        self.runtime.settings().1
+    }
+
+    fn hasher(&self) -> PasswordHasherConfig {
+        let config = self.config();
+        PasswordHasherConfig::new(config.auth.argon2_memory_kib, config.auth.argon2_iterations)
+    }
+
+    /// The tenant's actor, started if needed.
+    pub async fn tenant_actor(&self, tenant: &str) -> Result<Addr<TenantActor>, ApiError> {
+        self.registry
+            .send(Lookup { tenant: tenant.to_string() })
+            .await
+            .map_err(|_| ApiError::unavailable("the tenant registry is not running"))
+    }
+
+    /// Counts a request against a limiter that has no tenant (unauthenticated IPs, users without a tenant).
+    pub fn admit_global(&self, class: LimitClass, key: &str) -> Result<(), ApiError> {
+        let (generation, config) = self.runtime.settings();
+        {
+            let current = self.limiters.read().unwrap_or_else(|p| p.into_inner());
+            if current.generation == generation {
+                return check(&current, class, key);
+            }
+        }
+        let mut current = self.limiters.write().unwrap_or_else(|p| p.into_inner());
+        if current.generation != generation {
+            *current = GlobalLimiters::new(generation, &config);
+        }
+        check(&current, class, key)
+    }
+
+    /// Records API key use without delaying the request; the timestamp has minute precision to spare writes.
+    pub fn note_api_key_use(&self, key: &ApiKey) {
+        let stale = key
+            .last_used_at
+            .as_deref()
+            .and_then(|at| chrono::DateTime::parse_from_rfc3339(at).ok())
+            .is_none_or(|at| chrono::Utc::now().signed_duration_since(at) > chrono::Duration::seconds(60));
+        if stale {
+            let store = self.runtime.store.clone();
+            let uid = key.uid.clone();
+            tokio::spawn(async move {
+                if let Err(error) = store.touch_api_key(&uid).await {
+                    tracing::warn!(key = %uid, error = %error, "could not record API key use");
+                }
+            });
+        }
+    }
+}
+
+fn check(limiters: &GlobalLimiters, class: LimitClass, key: &str) -> Result<(), ApiError> {
+    let limiter = match class {
+        LimitClass::Session => &limiters.session,
+        _ => &limiters.unauthenticated,
+    };
+    limiter.check_key(&key.to_string()).map_err(|not_until| {
+        let retry_after_secs = retry_after_secs(&not_until);
+        ApiError::new(ErrorKind::RateLimited { retry_after_secs }, "rate limit exceeded")
+            .with_details(serde_json::json!({ "retryAfterSeconds": retry_after_secs }))
+    })
+}
+
+/// The whole route table with its middleware.
+pub fn router(state: AppState) -> Router {
+    let config = state.config();
+    let public = Router::new()
+        .route("/auth/register", axum::routing::post(accounts::register))
+        .route("/auth/login", axum::routing::post(accounts::login))
+        .route_layer(middleware::from_fn_with_state(state.clone(), limit_by_ip));
+    let authenticated = Router::new()
+        .route("/auth/refresh", axum::routing::post(accounts::refresh))
+        .route("/auth/me", axum::routing::get(accounts::me))
+        .merge(tenants::routes())
+        .route("/api/admin/health", axum::routing::get(operations::admin_health));
+    let mut app = Router::new()
+        .merge(public)
+        .merge(authenticated)
+        .route("/healthz", axum::routing::get(operations::healthz))
+        .route("/readyz", axum::routing::get(operations::readyz))
+        .route("/metrics", axum::routing::get(operations::metrics));
+    if config.testing.fault_injection {
+        app = app.route("/_test/panic", axum::routing::post(operations::inject_panic));
+    }
+    let request_id = HeaderName::from_static("x-request-id");
+    let request_timeout = config.server.request_timeout;
+    app.fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+        // Layers run bottom-up for requests: the id is set first, so every log line and error body carries it.
+        .layer(middleware::from_fn(json_errors))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(middleware::from_fn(record_metrics))
+        .layer(middleware::from_fn(move |request, next| with_timeout(request_timeout, request, next)))
+        .layer(DefaultBodyLimit::max(config.server.max_body_bytes))
+        .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(|request: &Request| {
+            let id = request.extensions().get::<RequestId>().and_then(|id| id.header_value().to_str().ok());
+            tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), id = id.unwrap_or("-"))
+        }))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(ErrorKind::NotFound, "no such endpoint")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(ErrorKind::MethodNotAllowed, "method not allowed on this endpoint")
+}
+
+fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("request handler panicked");
+    metrics::counter!("sigil_handler_panics_total").increment(1);
+    ApiError::new(ErrorKind::Internal, "internal error; see the daemon log for this request id").into_response()
+}
+
+async fn with_timeout(limit: Duration, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::unavailable(format!("request timed out after {}s", limit.as_secs_f64()))
+            .with_details(serde_json::json!({ "reason": "timeout" }))
+            .into_response(),
+    }
+}
+
+async fn limit_by_ip(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let (parts, body) = request.into_parts();
+    let ip = extract::client_ip(&parts, state.config().server.trust_forwarded_for);
+    if let Err(error) = state.admit_global(LimitClass::ApiKey, &format!("ip:{ip}")) {
+        return error.into_response();
+    }
+    next.run(Request::from_parts(parts, body)).await
+}
+
+async fn record_metrics(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().to_string();
+    // The matched route template keeps label values bounded; unmatched paths share one label.
+    let route = request.extensions().get::<MatchedPath>().map_or("unmatched".to_string(), |p| p.as_str().to_string());
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("sigil_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!("sigil_http_request_duration_seconds", "method" => method, "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
+/// Guarantees the error shape for responses produced outside our handlers (layers, extractors of other crates),
+/// and adds the request id to every error body.
+async fn json_errors(request: Request, next: Next) -> Response {
+    let request_id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let response = next.run(request).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    let (mut parts, body) = response.into_parts();
+    let mut error_body = if is_json {
+        match axum::body::to_bytes(body, 64 * 1024).await.ok().and_then(|b| serde_json::from_slice(&b).ok()) {
+            Some(value) => value,
+            None => fallback_error(status),
+        }
+    } else {
+        fallback_error(status)
+    };
+    if let (Some(id), Some(details)) = (request_id, error_body.get_mut("details").and_then(|d| d.as_object_mut())) {
+        details.insert("requestId".into(), serde_json::Value::String(id));
+    }
+    let bytes = serde_json::to_vec(&error_body).unwrap_or_default();
+    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    parts.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+    Response::from_parts(parts, Body::from(bytes))
+}
+
+fn fallback_error(status: StatusCode) -> serde_json::Value {
+    let kind = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => ErrorKind::PayloadTooLarge,
+        StatusCode::UNAUTHORIZED => ErrorKind::Unauthorized,
+        StatusCode::FORBIDDEN => ErrorKind::Forbidden,
+        StatusCode::NOT_FOUND => ErrorKind::NotFound,
+        StatusCode::METHOD_NOT_ALLOWED => ErrorKind::MethodNotAllowed,
+        StatusCode::CONFLICT => ErrorKind::Conflict,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorKind::UnsupportedMediaType,
+        StatusCode::TOO_MANY_REQUESTS => ErrorKind::RateLimited { retry_after_secs: 1 },
+        StatusCode::SERVICE_UNAVAILABLE | StatusCode::REQUEST_TIMEOUT => ErrorKind::Unavailable,
+        status if status.is_server_error() => ErrorKind::Internal,
+        _ => ErrorKind::InvalidRequest,
+    };
+    let message = status.canonical_reason().unwrap_or("error").to_string();
+    ApiError::new(kind, message).body()
+}

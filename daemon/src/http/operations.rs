@@ -1,0 +1,82 @@
+//! Operational endpoints: liveness, readiness, Prometheus metrics, the administrators' health view, and the
+//! test suite's fault injection.
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::extract::{Caller, Json, Query};
+use crate::actors::registry::Count;
+use crate::actors::tenant::InjectPanic;
+use crate::error::{ApiError, ApiResult};
+
+/// GET /healthz: the process is alive and serving HTTP.
+pub async fn healthz() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// GET /readyz: the store answers and the actor system runs; 503 otherwise.
+pub async fn readyz(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+    let store = tokio::time::timeout(std::time::Duration::from_secs(2), state.runtime.store.ping()).await;
+    if !matches!(store, Ok(Ok(()))) {
+        return Err(ApiError::unavailable("store not answering").with_details(json!({ "store": "down" })));
+    }
+    let actors = state.registry.send(Count).await.map_err(|_| ApiError::unavailable("actor system not running"))?;
+    Ok(Json(json!({ "status": "ready", "store": "up", "tenantActors": actors })))
+}
+
+/// GET /metrics: Prometheus text format.
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
+}
+
+/// GET /api/admin/health: instance details for administrators.
+pub async fn admin_health(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+    require_admin(&state, &caller).await?;
+    let actors = state.registry.send(Count).await.unwrap_or(0);
+    Ok(Json(json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptimeSeconds": state.started.elapsed().as_secs(),
+        "store": { "url": state.runtime.store.description(), "schemaVersion": crate::store::SCHEMA_VERSION },
+        "tenantActors": actors,
+        "configGeneration": state.runtime.settings().0,
+    })))
+}
+
+/// 403 unless the caller is a signed-in instance administrator (granted with `sigild admin grant`).
+pub async fn require_admin(state: &AppState, caller: &Caller) -> ApiResult<()> {
+    let Caller::Session { user, .. } = caller else {
+        return Err(ApiError::forbidden("instance administration needs a signed-in administrator"));
+    };
+    match state.runtime.store.user_by_id(user).await? {
+        Some(user) if user.is_admin => Ok(()),
+        _ => Err(ApiError::forbidden("instance administrators only")),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PanicTarget {
+    target: String,
+}
+
+/// POST /_test/panic?target=handler|actor (only with `testing.fault_injection`).
+pub async fn inject_panic(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(target): Query<PanicTarget>,
+) -> ApiResult<StatusCode> {
+    match target.target.as_str() {
+        "handler" => panic!("injected panic in a request handler"),
+        "actor" => {
+            let tenant = caller.tenant().ok_or_else(|| ApiError::forbidden("needs a tenant context"))?;
+            let actor = state.tenant_actor(tenant).await?;
+            actor.send(InjectPanic).await.map_err(crate::actors::ActorError::from)??;
+            Ok(StatusCode::NO_CONTENT)
+        }
+        _ => Err(ApiError::invalid_field("target", "must be `handler` or `actor`")),
+    }
+}

@@ -1,0 +1,12 @@
+//! `sigild`, the Sigil trust daemon: configuration, storage, actors and the HTTP front. `main.rs` only parses
+//! arguments and calls [`server::run_blocking`].
+#![recursion_limit = "256"]
+
+pub mod actors;
+pub mod config;
+pub mod credentials;
+pub mod error;
+pub mod http;
+pub mod server;
+pub mod store;
+pub mod telemetry;

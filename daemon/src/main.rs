@@ -1,0 +1,155 @@
+//! The `sigild` command line: parse arguments, load the config, set up logging, and hand over to the library.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use sigild::config::Overrides;
+use sigild::server::ConfigSource;
+
+/// Exit status for an invalid configuration or invalid arguments.
+const EXIT_CONFIG: u8 = 2;
+
+#[derive(Parser)]
+#[command(name = "sigild", about = "Sigil trust daemon: timestamping, seals and approvals", disable_version_flag = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args, Clone)]
+struct ConfigArgs {
+    /// Config file (TOML). Without one, every setting has its default.
+    #[arg(long, env = "SIGIL_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to listen on, e.g. 127.0.0.1:8787.
+    #[arg(long, env = "SIGIL_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// Data directory (embedded store and generated state).
+    #[arg(long, env = "SIGIL_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+}
+
+impl ConfigArgs {
+    fn source(&self) -> ConfigSource {
+        ConfigSource {
+            path: self.config.clone(),
+            overrides: Overrides { listen: self.listen, data_dir: self.data_dir.clone() },
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the daemon.
+    Serve(ConfigArgs),
+    /// Validate the configuration and exit (no side effects).
+    CheckConfig(ConfigArgs),
+    /// Print the version.
+    Version,
+    /// Manage instance administrators (operators). Run it where the daemon's store is reachable; with the
+    /// embedded store, stop the daemon first (the store is opened exclusively).
+    Admin {
+        #[command(subcommand)]
+        action: AdminAction,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminAction {
+    /// Make the account with this email an instance administrator.
+    Grant {
+        /// Email of an existing account.
+        email: String,
+    },
+    /// Withdraw instance administration from the account with this email.
+    Revoke {
+        /// Email of an existing account.
+        email: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            return if error.use_stderr() { ExitCode::from(EXIT_CONFIG) } else { ExitCode::SUCCESS };
+        }
+    };
+    match cli.command {
+        Command::Version => {
+            println!("sigild {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        Command::CheckConfig(args) => match args.source().load() {
+            Ok(config) => {
+                println!("configuration ok (store: {})", config.store_url().describe());
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("sigild: {error}");
+                ExitCode::from(EXIT_CONFIG)
+            }
+        },
+        Command::Serve(args) => {
+            let source = args.source();
+            let config = match source.load() {
+                Ok(config) => config,
+                Err(error) => {
+                    eprintln!("sigild: {error}");
+                    return ExitCode::from(EXIT_CONFIG);
+                }
+            };
+            let log = sigild::telemetry::init_logging(&config.log);
+            match sigild::server::run_blocking(config, source, log) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    tracing::error!(error = format!("{error:#}"), "sigild failed");
+                    eprintln!("sigild: {error:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Admin { action, config } => {
+            let config = match config.source().load() {
+                Ok(config) => config,
+                Err(error) => {
+                    eprintln!("sigild: {error}");
+                    return ExitCode::from(EXIT_CONFIG);
+                }
+            };
+            let (email, grant) = match action {
+                AdminAction::Grant { email } => (email, true),
+                AdminAction::Revoke { email } => (email, false),
+            };
+            match admin(config, &email, grant) {
+                Ok(()) => {
+                    println!("{} {email}", if grant { "granted administration to" } else { "revoked administration from" });
+                    ExitCode::SUCCESS
+                }
+                Err(error) => {
+                    eprintln!("sigild: {error:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+fn admin(config: sigild::config::Config, email: &str, grant: bool) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let store = sigild::store::Store::open(&config).await.with_context(|| {
+            format!("opening {} (is a sigild using it right now? stop it first)", config.store_url().describe())
+        })?;
+        store.set_admin(&email.trim().to_lowercase(), grant).await.with_context(|| format!("no account for {email}"))?;
+        drop(store);
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        Ok(())
+    })
+}

@@ -1,0 +1,91 @@
+//! The versioned schema. Each migration moves the store from version N-1 to N in one transaction; start-up
+//! applies the missing ones in order and refuses a store written by a newer sigild.
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{Result, Store, StoreError, decode_rows};
+
+/// Migrations in order; index 0 creates version 1. Append only: never edit a migration that has shipped.
+const MIGRATIONS: &[&str] = &[
+    // 1: accounts, tenants, memberships, API keys, daemon metadata.
+    "DEFINE TABLE meta SCHEMAFULL;
+     DEFINE FIELD version ON meta TYPE option<int>;
+     DEFINE FIELD secret ON meta TYPE option<string>;
+
+     DEFINE TABLE user SCHEMAFULL;
+     DEFINE FIELD uid ON user TYPE string;
+     DEFINE FIELD email ON user TYPE string;
+     DEFINE FIELD name ON user TYPE string;
+     DEFINE FIELD password_hash ON user TYPE string;
+     DEFINE FIELD is_admin ON user TYPE bool;
+     DEFINE FIELD current_tenant ON user TYPE option<string>;
+     DEFINE FIELD created_at ON user TYPE datetime;
+     DEFINE INDEX user_uid ON user FIELDS uid UNIQUE;
+     DEFINE INDEX user_email ON user FIELDS email UNIQUE;
+
+     DEFINE TABLE tenant SCHEMAFULL;
+     DEFINE FIELD uid ON tenant TYPE string;
+     DEFINE FIELD name ON tenant TYPE string;
+     DEFINE FIELD created_at ON tenant TYPE datetime;
+     DEFINE INDEX tenant_uid ON tenant FIELDS uid UNIQUE;
+
+     DEFINE TABLE membership SCHEMAFULL;
+     DEFINE FIELD tenant ON membership TYPE string;
+     DEFINE FIELD user ON membership TYPE string;
+     DEFINE FIELD role ON membership TYPE string ASSERT $value IN ['owner', 'member'];
+     DEFINE FIELD created_at ON membership TYPE datetime;
+     DEFINE INDEX membership_pair ON membership FIELDS tenant, user UNIQUE;
+     DEFINE INDEX membership_user ON membership FIELDS user;
+
+     DEFINE TABLE api_key SCHEMAFULL;
+     DEFINE FIELD uid ON api_key TYPE string;
+     DEFINE FIELD tenant ON api_key TYPE string;
+     DEFINE FIELD name ON api_key TYPE string;
+     DEFINE FIELD environment ON api_key TYPE string ASSERT $value IN ['live', 'test'];
+     DEFINE FIELD prefix ON api_key TYPE string;
+     DEFINE FIELD hash ON api_key TYPE string;
+     DEFINE FIELD created_by ON api_key TYPE string;
+     DEFINE FIELD created_at ON api_key TYPE datetime;
+     DEFINE FIELD last_used_at ON api_key TYPE option<datetime>;
+     DEFINE INDEX api_key_uid ON api_key FIELDS uid UNIQUE;
+     DEFINE INDEX api_key_hash ON api_key FIELDS hash UNIQUE;
+     DEFINE INDEX api_key_tenant ON api_key FIELDS tenant;",
+];
+
+/// The schema version this binary writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+#[derive(Deserialize)]
+struct VersionRow {
+    version: Option<i64>,
+}
+
+/// The store's schema version; 0 for a new store.
+pub async fn current_version(store: &Store) -> Result<i64> {
+    // In a brand-new store the `meta` table does not exist yet, which SurrealDB reports as an error.
+    let mut results = match store.run("SELECT version FROM meta:schema;", json!({})).await {
+        Err(StoreError::Query(message)) if message.contains("'meta' does not exist") => return Ok(0),
+        other => other?,
+    };
+    let rows: Vec<VersionRow> = decode_rows(results.pop().unwrap_or(Value::Null))?;
+    Ok(rows.into_iter().next().and_then(|row| row.version).unwrap_or(0))
+}
+
+/// Applies every migration the store lacks; refuses a newer store.
+pub async fn migrate(store: &Store) -> Result<()> {
+    let found = current_version(store).await?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::SchemaTooNew { found, known: SCHEMA_VERSION });
+    }
+    for (index, migration) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let version = index as i64 + 1;
+        // The version bump commits with the migration, so a crash leaves either both or neither.
+        let sql = format!(
+            "BEGIN TRANSACTION;\n{migration}\nUPSERT meta:schema SET version = $version;\nCOMMIT TRANSACTION;"
+        );
+        store.run(&sql, json!({ "version": version })).await?;
+        tracing::info!(version, "store schema migrated");
+    }
+    Ok(())
+}
