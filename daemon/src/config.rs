@@ -23,8 +23,73 @@ pub struct Config {
     pub log: LogConfig,
     /// Per-tenant actors.
     pub tenants: TenantsConfig,
+    /// The plugin host.
+    pub plugin_host: PluginHostConfig,
+    /// Plugin instances: each names a plugin file and gives it a config.
+    pub plugins: Vec<PluginInstanceConfig>,
     /// Fault injection for the test suite; never enable in production.
     pub testing: TestingConfig,
+}
+
+/// `[plugin_host]`
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PluginHostConfig {
+    /// Directory plugins are loaded from, and only from. Unset: the directory of the `sigild` binary, so a plain
+    /// `cargo build --workspace` needs no config.
+    pub dir: Option<PathBuf>,
+    /// Watch the plugin directory and the config file, and hot-reload what changed.
+    pub watch: bool,
+    /// Quiet period after a file change before reloading, so a file being copied is read once, complete.
+    #[serde(with = "humantime_serde")]
+    pub debounce: Duration,
+    /// Deadline of one plugin call.
+    #[serde(with = "humantime_serde")]
+    pub call_timeout: Duration,
+    /// Most calls in flight per instance (the plugin's own bound applies too, whichever is lower).
+    pub max_in_flight: u32,
+    /// How often each instance's health hook runs.
+    #[serde(with = "humantime_serde")]
+    pub health_interval: Duration,
+}
+
+impl Default for PluginHostConfig {
+    fn default() -> Self {
+        Self {
+            dir: None,
+            watch: true,
+            debounce: Duration::from_millis(300),
+            call_timeout: Duration::from_secs(15),
+            max_in_flight: 32,
+            health_interval: Duration::from_secs(30),
+        }
+    }
+}
+
+/// `[[plugins]]`: one plugin instance.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PluginInstanceConfig {
+    /// Instance name, unique: how the rest of the config refers to this instance.
+    pub name: String,
+    /// File name inside the plugin directory, e.g. `libsigil_tsa_http.so`.
+    pub file: String,
+    /// Optional pin: the file's SHA-256 (hex). A file that does not match is refused.
+    pub sha256: Option<String>,
+    /// Whether to load it.
+    #[serde(default = "enabled_by_default")]
+    pub enabled: bool,
+    /// The plugin's own configuration, passed to it as JSON.
+    #[serde(default = "empty_table")]
+    pub config: toml::Table,
+}
+
+fn enabled_by_default() -> bool {
+    true
+}
+
+fn empty_table() -> toml::Table {
+    toml::Table::new()
 }
 
 /// `[server]`
@@ -308,10 +373,52 @@ impl Config {
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return invalid("log.level", "is not a valid tracing filter (try `info` or `sigild=debug,info`)");
         }
+        self.validate_plugins()?;
         if self.tenants.idle_timeout < Duration::from_secs(1) {
             return invalid("tenants.idle_timeout", "must be at least 1s");
         }
         Ok(())
+    }
+
+    fn validate_plugins(&self) -> Result<(), ConfigError> {
+        let invalid = |key, reason: String| Err(ConfigError::Invalid { key, reason });
+        if self.plugin_host.call_timeout.is_zero() || self.plugin_host.max_in_flight == 0 {
+            return invalid("plugin_host.call_timeout", "call_timeout and max_in_flight must be above zero".into());
+        }
+        let mut names = std::collections::HashSet::new();
+        for plugin in &self.plugins {
+            let name_ok = !plugin.name.is_empty()
+                && plugin.name.len() <= 64
+                && plugin.name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+            if !name_ok {
+                return invalid("plugins.name", format!("`{}` must be 1 to 64 of [A-Za-z0-9._-]", plugin.name));
+            }
+            if !names.insert(plugin.name.as_str()) {
+                return invalid("plugins.name", format!("`{}` is declared twice", plugin.name));
+            }
+            // A bare file name keeps loading confined to the plugin directory.
+            let file = Path::new(&plugin.file);
+            if plugin.file.is_empty() || file.components().count() != 1 || plugin.file.starts_with('.') {
+                return invalid("plugins.file", format!("`{}` must be a file name inside plugin_host.dir", plugin.file));
+            }
+            if let Some(pin) = &plugin.sha256
+                && (pin.len() != 64 || !pin.bytes().all(|b| b.is_ascii_hexdigit()))
+            {
+                return invalid("plugins.sha256", format!("pin of `{}` must be 64 hex characters", plugin.name));
+            }
+        }
+        Ok(())
+    }
+
+    /// The plugin directory: configured, else the directory of the running binary.
+    pub fn plugin_dir(&self) -> PathBuf {
+        if let Some(dir) = &self.plugin_host.dir {
+            return dir.clone();
+        }
+        std::env::current_exe()
+            .ok()
+            .and_then(|exe| exe.parent().map(Path::to_path_buf))
+            .unwrap_or_else(|| PathBuf::from("."))
     }
 
     /// The data directory: configured, else `$STATE_DIRECTORY` (set by systemd), else `./sigil-data`.

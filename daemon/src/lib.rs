@@ -7,6 +7,7 @@ pub mod config;
 pub mod credentials;
 pub mod error;
 pub mod http;
+pub mod plugin_host;
 pub mod server;
 pub mod store;
 pub mod telemetry;

@@ -21,13 +21,13 @@ struct Cli {
 #[derive(clap::Args, Clone)]
 struct ConfigArgs {
     /// Config file (TOML). Without one, every setting has its default.
-    #[arg(long, env = "SIGIL_CONFIG")]
+    #[arg(long, env = "SIGIL_CONFIG", global = true)]
     config: Option<PathBuf>,
     /// Address to listen on, e.g. 127.0.0.1:8787.
-    #[arg(long, env = "SIGIL_LISTEN")]
+    #[arg(long, env = "SIGIL_LISTEN", global = true)]
     listen: Option<SocketAddr>,
     /// Data directory (embedded store and generated state).
-    #[arg(long, env = "SIGIL_DATA_DIR")]
+    #[arg(long, env = "SIGIL_DATA_DIR", global = true)]
     data_dir: Option<PathBuf>,
 }
 

@@ -17,6 +17,7 @@ use crate::actors::registry::TenantRegistry;
 use crate::config::{Config, Overrides};
 use crate::credentials::SessionKeys;
 use crate::http::{self, AppState};
+use crate::plugin_host::{Apply, Change, PluginHost};
 use crate::store::Store;
 use crate::telemetry::LogHandle;
 
@@ -72,7 +73,10 @@ pub async fn run(
     let runtime = Arc::new(Runtime::new(store.clone(), config.clone()));
     let arbiters: Vec<actix::Arbiter> = (0..worker_count()).map(|_| actix::Arbiter::new()).collect();
     let registry = TenantRegistry::new(runtime.clone(), arbiters.iter().map(|a| a.handle()).collect()).start();
-    let state = AppState::new(runtime.clone(), sessions, registry.clone(), metrics);
+    let plugin_arbiter = actix::Arbiter::new();
+    let plugins = PluginHost::new(config.data_dir(), plugin_arbiter.handle()).start();
+    plugins.do_send(Apply { config: Arc::new(config.clone()) });
+    let state = AppState::new(runtime.clone(), sessions, registry.clone(), plugins.clone(), metrics);
     let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -89,7 +93,9 @@ pub async fn run(
     // The listener is bound and the store is open: tell systemd we are ready (a no-op outside systemd).
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
     spawn_watchdog(store.clone(), stop_rx.clone());
-    spawn_reloader(source, runtime.clone(), log, stop_rx.clone());
+    let reloader = Reloader { source, runtime: runtime.clone(), log, plugins: plugins.clone() };
+    let _watcher = spawn_watcher(&config, reloader.clone(), stop_rx.clone());
+    spawn_reloader(reloader, stop_rx.clone());
 
     shutdown.await;
     tracing::info!("shutting down: draining in-flight requests");
@@ -104,6 +110,9 @@ pub async fn run(
     }
     let _ = registry.send(crate::actors::registry::Shutdown).await;
     drop(registry);
+    let _ = plugins.send(crate::plugin_host::Shutdown).await;
+    drop(plugins);
+    plugin_arbiter.stop();
     for arbiter in arbiters {
         arbiter.stop();
         let _ = arbiter.join();
@@ -135,13 +144,57 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// SIGHUP re-reads the config; an invalid one is logged and the running config kept.
-fn spawn_reloader(
+/// Re-reads the config and applies it; shared by SIGHUP and the file watcher.
+#[derive(Clone)]
+struct Reloader {
     source: ConfigSource,
     runtime: Arc<Runtime>,
     log: LogHandle,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
+    plugins: actix::Addr<PluginHost>,
+}
+
+impl Reloader {
+    /// An invalid config is logged and the running one kept.
+    async fn reload_config(&self) {
+        let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Reloading]);
+        match self.source.load() {
+            Ok(new) => {
+                let (_, old) = self.runtime.settings();
+                warn_restart_only(&old, &new);
+                if new.log != old.log {
+                    self.log.apply(&new.log);
+                }
+                let new = Arc::new(new);
+                self.runtime.replace_settings((*new).clone());
+                metrics::counter!("sigil_config_reloads_total", "outcome" => "ok").increment(1);
+                tracing::info!("configuration reloaded");
+                self.apply_plugins(new).await;
+            }
+            Err(error) => {
+                metrics::counter!("sigil_config_reloads_total", "outcome" => "error").increment(1);
+                tracing::error!(%error, "configuration reload refused; keeping the running configuration");
+            }
+        }
+        let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+    }
+
+    /// Lets every plugin instance reload if its file or spec changed.
+    async fn apply_plugins(&self, config: Arc<Config>) {
+        match self.plugins.send(Apply { config }).await {
+            Ok(outcomes) => {
+                for (instance, outcome) in outcomes {
+                    if let Err(error) = outcome {
+                        tracing::warn!(%instance, %error, "plugin reload failed; the previous generation keeps serving");
+                    }
+                }
+            }
+            Err(error) => tracing::error!(%error, "plugin host unavailable"),
+        }
+    }
+}
+
+/// SIGHUP re-reads the config.
+fn spawn_reloader(reloader: Reloader, mut stop: tokio::sync::watch::Receiver<bool>) {
     use tokio::signal::unix::{SignalKind, signal};
     let Ok(mut hangup) = signal(SignalKind::hangup()) else {
         tracing::warn!("cannot install the SIGHUP handler; config reload disabled");
@@ -149,30 +202,56 @@ fn spawn_reloader(
     };
     tokio::spawn(async move {
         loop {
-            tokio::select! {
-                _ = hangup.recv() => {}
-                _ = stop.wait_for(|stop| *stop) => return,
+            // Decide inside select!, act outside it: the stop receiver's guard must not live across the reload.
+            let hung_up = tokio::select! {
+                _ = hangup.recv() => true,
+                _ = stop.wait_for(|stop| *stop) => false,
+            };
+            if !hung_up {
+                return;
             }
-            let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Reloading]);
-            match source.load() {
-                Ok(new) => {
-                    let (_, old) = runtime.settings();
-                    warn_restart_only(&old, &new);
-                    if new.log != old.log {
-                        log.apply(&new.log);
-                    }
-                    runtime.replace_settings(new);
-                    metrics::counter!("sigil_config_reloads_total", "outcome" => "ok").increment(1);
-                    tracing::info!("configuration reloaded");
-                }
-                Err(error) => {
-                    metrics::counter!("sigil_config_reloads_total", "outcome" => "error").increment(1);
-                    tracing::error!(%error, "configuration reload refused; keeping the running configuration");
-                }
-            }
-            let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+            reloader.reload_config().await;
         }
     });
+}
+
+/// With `plugin_host.watch`, reloads when the config file or a plugin file changes.
+fn spawn_watcher(
+    config: &Config,
+    reloader: Reloader,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Option<notify::RecommendedWatcher> {
+    if !config.plugin_host.watch {
+        return None;
+    }
+    let (changes_tx, mut changes) = tokio::sync::mpsc::unbounded_channel();
+    let plugin_dir = config.plugin_dir();
+    let watcher = match crate::plugin_host::watch(
+        &plugin_dir,
+        reloader.source.path.as_deref(),
+        config.plugin_host.debounce,
+        changes_tx,
+    ) {
+        Ok(watcher) => watcher,
+        Err(error) => {
+            tracing::warn!(dir = %plugin_dir.display(), %error, "cannot watch for plugin changes; hot reload disabled");
+            return None;
+        }
+    };
+    tokio::spawn(async move {
+        loop {
+            let change = tokio::select! {
+                change = changes.recv() => change,
+                _ = stop.wait_for(|stop| *stop) => return,
+            };
+            match change {
+                Some(Change::Config) => reloader.reload_config().await,
+                Some(Change::Plugins) => reloader.apply_plugins(reloader.runtime.settings().1).await,
+                None => return,
+            }
+        }
+    });
+    Some(watcher)
 }
 
 fn warn_restart_only(old: &Config, new: &Config) {

@@ -27,6 +27,7 @@ use crate::actors::tenant::{LimitClass, TenantActor, per_minute_limiter, retry_a
 use crate::config::Config;
 use crate::credentials::{PasswordHasherConfig, SessionKeys};
 use crate::error::{ApiError, ErrorKind};
+use crate::plugin_host::PluginHost;
 use crate::store::ApiKey;
 
 /// Limiters that do not belong to a tenant: per client IP on public routes, per user before a tenant is chosen.
@@ -57,6 +58,7 @@ pub struct Inner {
     pub(crate) runtime: Arc<Runtime>,
     pub(crate) sessions: SessionKeys,
     pub(crate) registry: Addr<TenantRegistry>,
+    pub(crate) plugins: Addr<PluginHost>,
     pub(crate) metrics: PrometheusHandle,
     limiters: RwLock<GlobalLimiters>,
     pub(crate) started: Instant,
@@ -76,11 +78,14 @@ impl AppState {
         runtime: Arc<Runtime>,
         sessions: SessionKeys,
         registry: Addr<TenantRegistry>,
+        plugins: Addr<PluginHost>,
         metrics: PrometheusHandle,
     ) -> Self {
         let (generation, config) = runtime.settings();
         let limiters = RwLock::new(GlobalLimiters::new(generation, &config));
-        Self { inner: Arc::new(Inner { runtime, sessions, registry, metrics, limiters, started: Instant::now() }) }
+        Self {
+            inner: Arc::new(Inner { runtime, sessions, registry, plugins, metrics, limiters, started: Instant::now() }),
+        }
     }
 
     /// The current settings.
@@ -159,7 +164,8 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/refresh", axum::routing::post(accounts::refresh))
         .route("/auth/me", axum::routing::get(accounts::me))
         .merge(tenants::routes())
-        .route("/api/admin/health", axum::routing::get(operations::admin_health));
+        .route("/api/admin/health", axum::routing::get(operations::admin_health))
+        .route("/api/plugins", axum::routing::get(operations::list_plugins));
     let mut app = Router::new()
         .merge(public)
         .merge(authenticated)

@@ -46,6 +46,17 @@ pub async fn admin_health(State(state): State<AppState>, caller: Caller) -> ApiR
     })))
 }
 
+/// GET /api/plugins: loaded plugin instances with health and counters, for administrators.
+pub async fn list_plugins(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+    require_admin(&state, &caller).await?;
+    let statuses = state
+        .plugins
+        .send(crate::plugin_host::ListStatus)
+        .await
+        .map_err(|_| ApiError::unavailable("the plugin host is not running"))?;
+    Ok(Json(json!({ "pluginDir": state.config().plugin_dir(), "instances": statuses })))
+}
+
 /// 403 unless the caller is a signed-in instance administrator (granted with `sigild admin grant`).
 pub async fn require_admin(state: &AppState, caller: &Caller) -> ApiResult<()> {
     let Caller::Session { user, .. } = caller else {

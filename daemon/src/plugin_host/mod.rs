@@ -1,0 +1,230 @@
+//! The plugin host: one supervised actor per configured plugin instance, a registry that applies the
+//! difference between the running instances and the config (the same path at start-up and on every reload), and
+//! a file watcher that triggers reloads when a plugin file or the config changes.
+
+pub mod instance;
+pub mod library;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use futures::future::join_all;
+
+use crate::config::Config;
+use instance::{GetStatus, HostSettings, InstanceSpec, InstanceStatus, PluginInstance, Refresh, Retire};
+
+/// The registry of plugin instances.
+pub struct PluginHost {
+    data_dir: PathBuf,
+    arbiter: ArbiterHandle,
+    instances: HashMap<String, (InstanceSpec, Addr<PluginInstance>)>,
+    settings: Option<HostSettings>,
+}
+
+impl PluginHost {
+    /// A host whose instance actors run on `arbiter`, keeping private library copies under `data_dir`.
+    pub fn new(data_dir: PathBuf, arbiter: ArbiterHandle) -> Self {
+        Self { data_dir, arbiter, instances: HashMap::new(), settings: None }
+    }
+
+    fn settings_from(&self, config: &Config) -> HostSettings {
+        HostSettings {
+            plugin_dir: config.plugin_dir(),
+            copies_dir: self.data_dir.join("plugin-copies"),
+            call_timeout: config.plugin_host.call_timeout,
+            max_in_flight: config.plugin_host.max_in_flight,
+            health_interval: config.plugin_host.health_interval,
+        }
+    }
+}
+
+/// The specs the config asks for, by instance name.
+pub fn wanted_instances(config: &Config) -> HashMap<String, InstanceSpec> {
+    config
+        .plugins
+        .iter()
+        .filter(|p| p.enabled)
+        .map(|p| {
+            let json = serde_json::to_vec(&p.config).unwrap_or_else(|_| b"{}".to_vec());
+            let spec = InstanceSpec { name: p.name.clone(), file: p.file.clone(), sha256: p.sha256.clone(), config: json };
+            (p.name.clone(), spec)
+        })
+        .collect()
+}
+
+impl Actor for PluginHost {
+    type Context = Context<Self>;
+}
+
+/// Brings the running instances in line with a config: start new ones, retire removed ones, and let every
+/// other instance reload if its spec or its file changed. Answers when every reload has finished.
+#[derive(Message)]
+#[rtype(result = "Vec<(String, Result<u64, String>)>")]
+pub struct Apply {
+    /// The config to apply.
+    pub config: Arc<Config>,
+}
+
+impl Handler<Apply> for PluginHost {
+    type Result = ResponseFuture<Vec<(String, Result<u64, String>)>>;
+
+    fn handle(&mut self, message: Apply, _ctx: &mut Context<Self>) -> Self::Result {
+        let settings = self.settings_from(&message.config);
+        let settings_changed = self.settings.as_ref() != Some(&settings);
+        self.settings = Some(settings.clone());
+        let wanted = wanted_instances(&message.config);
+
+        let removed: Vec<String> = self.instances.keys().filter(|name| !wanted.contains_key(*name)).cloned().collect();
+        for name in removed {
+            if let Some((_, addr)) = self.instances.remove(&name) {
+                tracing::info!(instance = %name, "plugin instance removed from the config; retiring it");
+                addr.do_send(Retire);
+            }
+        }
+        let mut refreshes = Vec::new();
+        for (name, spec) in wanted {
+            match self.instances.get_mut(&name) {
+                // Host settings are fixed per actor; a change of them means a fresh actor.
+                Some((running, addr)) if !settings_changed => {
+                    *running = spec.clone();
+                    let addr = addr.clone();
+                    refreshes.push(async move {
+                        let outcome = addr.send(Refresh { spec }).await.unwrap_or_else(|e| Err(e.to_string()));
+                        (name, outcome)
+                    });
+                }
+                existing => {
+                    if let Some((_, old)) = existing {
+                        old.do_send(Retire);
+                    }
+                    let actor_spec = spec.clone();
+                    let actor_settings = settings.clone();
+                    let addr = Supervisor::start_in_arbiter(&self.arbiter, move |_| {
+                        PluginInstance::new(actor_spec, actor_settings)
+                    });
+                    self.instances.insert(name.clone(), (spec, addr));
+                    tracing::info!(instance = %name, "plugin instance starting");
+                }
+            }
+        }
+        Box::pin(async move { join_all(refreshes).await })
+    }
+}
+
+/// The address of an instance, for callers (TSA providers, signers, push channels).
+#[derive(Message)]
+#[rtype(result = "Option<Addr<PluginInstance>>")]
+pub struct Lookup {
+    /// Instance name.
+    pub name: String,
+}
+
+impl Handler<Lookup> for PluginHost {
+    type Result = Option<Addr<PluginInstance>>;
+
+    fn handle(&mut self, message: Lookup, _ctx: &mut Context<Self>) -> Self::Result {
+        self.instances.get(&message.name).map(|(_, addr)| addr.clone())
+    }
+}
+
+/// Status of every instance, sorted by name.
+#[derive(Message)]
+#[rtype(result = "Vec<InstanceStatus>")]
+pub struct ListStatus;
+
+impl Handler<ListStatus> for PluginHost {
+    type Result = ResponseFuture<Vec<InstanceStatus>>;
+
+    fn handle(&mut self, _message: ListStatus, _ctx: &mut Context<Self>) -> Self::Result {
+        let addrs: Vec<_> = self.instances.values().map(|(_, addr)| addr.clone()).collect();
+        Box::pin(async move {
+            let mut statuses: Vec<InstanceStatus> =
+                join_all(addrs.iter().map(|addr| addr.send(GetStatus))).await.into_iter().flatten().collect();
+            statuses.sort_by(|a, b| a.name.cmp(&b.name));
+            statuses
+        })
+    }
+}
+
+/// Retires every instance at shutdown.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Shutdown;
+
+impl Handler<Shutdown> for PluginHost {
+    type Result = ();
+
+    fn handle(&mut self, _message: Shutdown, ctx: &mut Context<Self>) {
+        for (_, (_, addr)) in self.instances.drain() {
+            addr.do_send(Retire);
+        }
+        ctx.stop();
+    }
+}
+
+/// What the watcher noticed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// The config file changed: reload everything, as on SIGHUP.
+    Config,
+    /// A file in the plugin directory changed: refresh instances against the current config.
+    Plugins,
+}
+
+/// Watches the plugin directory and the config file, and sends a debounced [`Change`] after each burst of events.
+/// The returned watcher must be kept alive.
+pub fn watch(
+    plugin_dir: &std::path::Path,
+    config_file: Option<&std::path::Path>,
+    debounce: Duration,
+    changes: tokio::sync::mpsc::UnboundedSender<Change>,
+) -> notify::Result<notify::RecommendedWatcher> {
+    use notify::{RecursiveMode, Watcher};
+    let (raw_tx, raw_rx) = std::sync::mpsc::channel::<Change>();
+    let config_name = config_file.and_then(|p| p.file_name()).map(|n| n.to_os_string());
+    let config_dir = config_file.and_then(|p| p.parent()).map(|p| p.to_path_buf());
+    let watched_plugin_dir = plugin_dir.to_path_buf();
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        let Ok(event) = event else { return };
+        if matches!(event.kind, notify::EventKind::Access(_)) {
+            return;
+        }
+        for path in &event.paths {
+            let is_config = config_name.as_deref().is_some_and(|name| path.file_name() == Some(name))
+                && path.parent() == config_dir.as_deref();
+            let change = if is_config {
+                Change::Config
+            } else if path.parent() == Some(watched_plugin_dir.as_path()) {
+                Change::Plugins
+            } else {
+                continue;
+            };
+            let _ = raw_tx.send(change);
+        }
+    })?;
+    watcher.watch(plugin_dir, RecursiveMode::NonRecursive)?;
+    if let Some(dir) = config_file.and_then(|p| p.parent()) {
+        let dir = if dir.as_os_str().is_empty() { std::path::Path::new(".") } else { dir };
+        // Watch the directory, not the file: editors and config management replace files by renaming.
+        watcher.watch(dir, RecursiveMode::NonRecursive)?;
+    }
+    // Debounce on a plain thread: notify's callback thread must not block.
+    std::thread::Builder::new().name("sigild-plugin-watch".into()).spawn(move || {
+        while let Ok(first) = raw_rx.recv() {
+            // A config reload refreshes the plugins too, so it subsumes a plugin change in the same burst.
+            let mut config = first == Change::Config;
+            while let Ok(next) = raw_rx.recv_timeout(debounce) {
+                config |= next == Change::Config;
+            }
+            let change = if config { Change::Config } else { Change::Plugins };
+            if changes.send(change).is_err() {
+                return;
+            }
+        }
+    })
+    .map_err(notify::Error::io)?;
+    Ok(watcher)
+}
