@@ -223,7 +223,10 @@ pub struct LogConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        Self { format: LogFormat::Auto, level: "info".into() }
+        Self {
+            format: LogFormat::Auto,
+            level: "info".into(),
+        }
     }
 }
 
@@ -253,7 +256,10 @@ pub struct TenantsConfig {
 
 impl Default for TenantsConfig {
     fn default() -> Self {
-        Self { idle_timeout: Duration::from_secs(600), cache_ttl: Duration::from_secs(5) }
+        Self {
+            idle_timeout: Duration::from_secs(600),
+            cache_ttl: Duration::from_secs(5),
+        }
     }
 }
 
@@ -316,8 +322,10 @@ impl Config {
     pub fn load(path: Option<&Path>, overrides: &Overrides) -> Result<Self, ConfigError> {
         let mut config = match path {
             Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
                 Self::from_toml(&text, path)?
             }
             None => Config::default(),
@@ -334,7 +342,12 @@ impl Config {
 
     /// Checks what types alone cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |key, reason: &str| Err(ConfigError::Invalid { key, reason: reason.to_string() });
+        let invalid = |key, reason: &str| {
+            Err(ConfigError::Invalid {
+                key,
+                reason: reason.to_string(),
+            })
+        };
         if self.server.max_body_bytes < 1024 {
             return invalid("server.max_body_bytes", "must be at least 1024");
         }
@@ -342,15 +355,26 @@ impl Config {
             return invalid("server.request_timeout", "must be greater than zero");
         }
         if let Some(url) = &self.storage.url {
-            StoreUrl::parse(url).map_err(|reason| ConfigError::Invalid { key: "storage.url", reason })?;
+            StoreUrl::parse(url).map_err(|reason| ConfigError::Invalid {
+                key: "storage.url",
+                reason,
+            })?;
         }
         if self.storage.namespace.is_empty() || self.storage.database.is_empty() {
-            return invalid("storage.namespace", "namespace and database must not be empty");
+            return invalid(
+                "storage.namespace",
+                "namespace and database must not be empty",
+            );
         }
         if self.storage.cache_mib == 0 || self.storage.memtable_mib == 0 {
-            return invalid("storage.cache_mib", "cache_mib and memtable_mib must be at least 1");
+            return invalid(
+                "storage.cache_mib",
+                "cache_mib and memtable_mib must be at least 1",
+            );
         }
-        if self.auth.jwt_ttl < Duration::from_secs(30) || self.auth.jwt_ttl > Duration::from_secs(24 * 3600) {
+        if self.auth.jwt_ttl < Duration::from_secs(30)
+            || self.auth.jwt_ttl > Duration::from_secs(24 * 3600)
+        {
             return invalid("auth.jwt_ttl", "must be between 30s and 24h");
         }
         if self.auth.argon2_memory_kib < 8 * 1024 {
@@ -362,8 +386,14 @@ impl Config {
         let limits = [
             ("limits.api_key_per_minute", self.limits.api_key_per_minute),
             ("limits.session_per_minute", self.limits.session_per_minute),
-            ("limits.verification_per_minute", self.limits.verification_per_minute),
-            ("limits.unauthenticated_per_minute", self.limits.unauthenticated_per_minute),
+            (
+                "limits.verification_per_minute",
+                self.limits.verification_per_minute,
+            ),
+            (
+                "limits.unauthenticated_per_minute",
+                self.limits.unauthenticated_per_minute,
+            ),
         ];
         for (key, value) in limits {
             if value == 0 {
@@ -371,7 +401,10 @@ impl Config {
             }
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
-            return invalid("log.level", "is not a valid tracing filter (try `info` or `sigild=debug,info`)");
+            return invalid(
+                "log.level",
+                "is not a valid tracing filter (try `info` or `sigild=debug,info`)",
+            );
         }
         self.validate_plugins()?;
         if self.tenants.idle_timeout < Duration::from_secs(1) {
@@ -383,28 +416,52 @@ impl Config {
     fn validate_plugins(&self) -> Result<(), ConfigError> {
         let invalid = |key, reason: String| Err(ConfigError::Invalid { key, reason });
         if self.plugin_host.call_timeout.is_zero() || self.plugin_host.max_in_flight == 0 {
-            return invalid("plugin_host.call_timeout", "call_timeout and max_in_flight must be above zero".into());
+            return invalid(
+                "plugin_host.call_timeout",
+                "call_timeout and max_in_flight must be above zero".into(),
+            );
         }
         let mut names = std::collections::HashSet::new();
         for plugin in &self.plugins {
             let name_ok = !plugin.name.is_empty()
                 && plugin.name.len() <= 64
-                && plugin.name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+                && plugin
+                    .name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
             if !name_ok {
-                return invalid("plugins.name", format!("`{}` must be 1 to 64 of [A-Za-z0-9._-]", plugin.name));
+                return invalid(
+                    "plugins.name",
+                    format!("`{}` must be 1 to 64 of [A-Za-z0-9._-]", plugin.name),
+                );
             }
             if !names.insert(plugin.name.as_str()) {
-                return invalid("plugins.name", format!("`{}` is declared twice", plugin.name));
+                return invalid(
+                    "plugins.name",
+                    format!("`{}` is declared twice", plugin.name),
+                );
             }
             // A bare file name keeps loading confined to the plugin directory.
             let file = Path::new(&plugin.file);
-            if plugin.file.is_empty() || file.components().count() != 1 || plugin.file.starts_with('.') {
-                return invalid("plugins.file", format!("`{}` must be a file name inside plugin_host.dir", plugin.file));
+            if plugin.file.is_empty()
+                || file.components().count() != 1
+                || plugin.file.starts_with('.')
+            {
+                return invalid(
+                    "plugins.file",
+                    format!(
+                        "`{}` must be a file name inside plugin_host.dir",
+                        plugin.file
+                    ),
+                );
             }
             if let Some(pin) = &plugin.sha256
                 && (pin.len() != 64 || !pin.bytes().all(|b| b.is_ascii_hexdigit()))
             {
-                return invalid("plugins.sha256", format!("pin of `{}` must be 64 hex characters", plugin.name));
+                return invalid(
+                    "plugins.sha256",
+                    format!("pin of `{}` must be 64 hex characters", plugin.name),
+                );
             }
         }
         Ok(())
@@ -440,7 +497,8 @@ impl Config {
     pub fn store_url(&self) -> StoreUrl {
         match &self.storage.url {
             // Validated at load time, so a parse failure here is impossible; fall back to the default anyway.
-            Some(url) => StoreUrl::parse(url).unwrap_or_else(|_| StoreUrl::SurrealKv(self.data_dir().join("store"))),
+            Some(url) => StoreUrl::parse(url)
+                .unwrap_or_else(|_| StoreUrl::SurrealKv(self.data_dir().join("store"))),
             None => StoreUrl::SurrealKv(self.data_dir().join("store")),
         }
     }
@@ -462,7 +520,9 @@ impl StoreUrl {
     pub fn parse(url: &str) -> Result<Self, String> {
         if let Some(path) = url.strip_prefix("surrealkv://") {
             if path.is_empty() {
-                return Err("surrealkv:// needs a directory, e.g. surrealkv:///var/lib/sigil/store".into());
+                return Err(
+                    "surrealkv:// needs a directory, e.g. surrealkv:///var/lib/sigil/store".into(),
+                );
             }
             return Ok(StoreUrl::SurrealKv(PathBuf::from(path)));
         }
@@ -479,7 +539,9 @@ impl StoreUrl {
                 return Ok(StoreUrl::Remote(url.to_string()));
             }
         }
-        Err(format!("unsupported storage url `{url}`: expected surrealkv://<dir>, mem://, ws://host:port or wss://host:port"))
+        Err(format!(
+            "unsupported storage url `{url}`: expected surrealkv://<dir>, mem://, ws://host:port or wss://host:port"
+        ))
     }
 
     /// A description safe for logs (remote URLs never carry credentials; see `parse`).
@@ -499,8 +561,17 @@ fn describe_toml_error(text: &str, error: &toml::de::Error) -> String {
     match error.span() {
         Some(span) => {
             let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
-            let column = span.start - text[..span.start.min(text.len())].rfind('\n').map_or(0, |i| i + 1) + 1;
-            let snippet = text.get(span.clone()).unwrap_or("").lines().next().unwrap_or("");
+            let column = span.start
+                - text[..span.start.min(text.len())]
+                    .rfind('\n')
+                    .map_or(0, |i| i + 1)
+                + 1;
+            let snippet = text
+                .get(span.clone())
+                .unwrap_or("")
+                .lines()
+                .next()
+                .unwrap_or("");
             format!("{message} at line {line}, column {column} (`{snippet}`)")
         }
         None => message,
@@ -525,7 +596,11 @@ mod tests {
     #[test]
     fn shipped_config_is_the_default() {
         let text = include_str!("../../config/sigild.toml");
-        assert_eq!(parse(text).unwrap(), Config::default(), "config/sigild.toml must show every default");
+        assert_eq!(
+            parse(text).unwrap(),
+            Config::default(),
+            "config/sigild.toml must show every default"
+        );
     }
 
     #[test]
@@ -536,34 +611,57 @@ mod tests {
             ("[nope]\n", "unknown field `nope`"),
             ("[server]\nlisten = \"not an address\"\n", "line 2"),
             ("[server]\nrequest_timeout = \"soon\"\n", "line 2"),
-            ("[limits]\nsession_per_minute = 0\n", "limits.session_per_minute"),
-            ("[storage]\nurl = \"postgres://x\"\n", "unsupported storage url"),
-            ("[storage]\nurl = \"ws://user:pw@host:8000\"\n", "no inline credentials"),
+            (
+                "[limits]\nsession_per_minute = 0\n",
+                "limits.session_per_minute",
+            ),
+            (
+                "[storage]\nurl = \"postgres://x\"\n",
+                "unsupported storage url",
+            ),
+            (
+                "[storage]\nurl = \"ws://user:pw@host:8000\"\n",
+                "no inline credentials",
+            ),
             ("[auth]\njwt_ttl = \"1s\"\n", "auth.jwt_ttl"),
             ("[log]\nformat = \"xml\"\n", "line 2"),
             ("[server\n", "line 1"),
         ];
         for (text, expected) in cases {
             let error = parse(text).expect_err(text);
-            assert!(error.contains(expected), "{text:?}: `{error}` should contain `{expected}`");
+            assert!(
+                error.contains(expected),
+                "{text:?}: `{error}` should contain `{expected}`"
+            );
         }
     }
 
     #[test]
     fn store_urls() {
         assert_eq!(StoreUrl::parse("mem://").unwrap(), StoreUrl::Memory);
-        assert_eq!(StoreUrl::parse("surrealkv:///tmp/x").unwrap(), StoreUrl::SurrealKv("/tmp/x".into()));
-        assert_eq!(StoreUrl::parse("ws://db:8000").unwrap(), StoreUrl::Remote("ws://db:8000".into()));
+        assert_eq!(
+            StoreUrl::parse("surrealkv:///tmp/x").unwrap(),
+            StoreUrl::SurrealKv("/tmp/x".into())
+        );
+        assert_eq!(
+            StoreUrl::parse("ws://db:8000").unwrap(),
+            StoreUrl::Remote("ws://db:8000".into())
+        );
         assert!(StoreUrl::parse("surrealkv://").is_err());
         assert!(StoreUrl::parse("rocksdb://x").is_err());
     }
 
     #[test]
     fn overrides_win() {
-        let overrides =
-            Overrides { listen: Some("127.0.0.1:9".parse().unwrap()), data_dir: Some(PathBuf::from("/tmp/d")) };
+        let overrides = Overrides {
+            listen: Some("127.0.0.1:9".parse().unwrap()),
+            data_dir: Some(PathBuf::from("/tmp/d")),
+        };
         let config = Config::load(None, &overrides).unwrap();
         assert_eq!(config.server.listen.port(), 9);
-        assert_eq!(config.store_url(), StoreUrl::SurrealKv("/tmp/d/store".into()));
+        assert_eq!(
+            config.store_url(),
+            StoreUrl::SurrealKv("/tmp/d/store".into())
+        );
     }
 }

@@ -17,7 +17,10 @@ pub struct PasswordHasherConfig {
 impl PasswordHasherConfig {
     /// Cost parameters from the config.
     pub fn new(memory_kib: u32, iterations: u32) -> Self {
-        Self { memory_kib, iterations }
+        Self {
+            memory_kib,
+            iterations,
+        }
     }
 
     fn argon2(&self) -> Argon2<'static> {
@@ -29,14 +32,20 @@ impl PasswordHasherConfig {
     /// Hashes a password into a PHC string. CPU-heavy: call from a blocking thread.
     pub fn hash(&self, password: &str) -> Result<String, String> {
         let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
-        self.argon2().hash_password(password.as_bytes(), &salt).map(|hash| hash.to_string()).map_err(|e| e.to_string())
+        self.argon2()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|hash| hash.to_string())
+            .map_err(|e| e.to_string())
     }
 
     /// Checks a password against a stored PHC string (constant-time comparison inside argon2). The stored hash's
     /// own parameters are used, so raising the configured cost does not lock out existing users.
     pub fn verify(&self, password: &str, stored: &str) -> bool {
         match PasswordHash::new(stored) {
-            Ok(parsed) => self.argon2().verify_password(password.as_bytes(), &parsed).is_ok(),
+            Ok(parsed) => self
+                .argon2()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok(),
             Err(_) => false,
         }
     }
@@ -104,7 +113,9 @@ impl SessionKeys {
 
 /// Seconds since the Unix epoch.
 pub fn now_secs() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// A freshly generated API key: the secret (shown once) and what is stored.
@@ -119,15 +130,25 @@ pub struct NewApiKey {
 
 /// Generates a key for `live` or `test`.
 pub fn generate_api_key(environment: &str) -> NewApiKey {
-    let secret = format!("sgk_{environment}_{}", hex::encode(rand::random::<[u8; 32]>()));
+    let secret = format!(
+        "sgk_{environment}_{}",
+        hex::encode(rand::random::<[u8; 32]>())
+    );
     let prefix = secret[..secret.len() - 56].to_string();
     let hash = hash_api_key(&secret);
-    NewApiKey { secret, prefix, hash }
+    NewApiKey {
+        secret,
+        prefix,
+        hash,
+    }
 }
 
 /// Whether a bearer token has the shape of an API key (as opposed to a JWT).
 pub fn looks_like_api_key(token: &str) -> bool {
-    let Some(rest) = token.strip_prefix("sgk_live_").or_else(|| token.strip_prefix("sgk_test_")) else {
+    let Some(rest) = token
+        .strip_prefix("sgk_live_")
+        .or_else(|| token.strip_prefix("sgk_test_"))
+    else {
         return false;
     };
     rest.len() == 64 && rest.bytes().all(|b| b.is_ascii_hexdigit())
@@ -163,8 +184,14 @@ mod tests {
         let keys = SessionKeys::new(&[7; 32]);
         let token = keys.issue("u1", Some("t1"), 60).unwrap();
         let claims = keys.verify(&token).unwrap();
-        assert_eq!((claims.sub.as_str(), claims.tenant_id.as_deref()), ("u1", Some("t1")));
-        assert!(SessionKeys::new(&[8; 32]).verify(&token).is_err(), "other secret");
+        assert_eq!(
+            (claims.sub.as_str(), claims.tenant_id.as_deref()),
+            ("u1", Some("t1"))
+        );
+        assert!(
+            SessionKeys::new(&[8; 32]).verify(&token).is_err(),
+            "other secret"
+        );
         let mut tampered = token.clone();
         tampered.replace_range(tampered.len() - 3.., "AAA");
         assert!(keys.verify(&tampered).is_err());
@@ -174,7 +201,13 @@ mod tests {
     #[test]
     fn expired_sessions_are_refused() {
         let keys = SessionKeys::new(&[7; 32]);
-        let claims = SessionClaims { sub: "u".into(), tenant_id: None, iat: 1, exp: 2, iss: ISSUER.into() };
+        let claims = SessionClaims {
+            sub: "u".into(),
+            tenant_id: None,
+            iat: 1,
+            exp: 2,
+            iss: ISSUER.into(),
+        };
         let token = jsonwebtoken::encode(
             &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
             &claims,
@@ -193,7 +226,12 @@ mod tests {
         assert!(key.secret.starts_with(&key.prefix));
         assert!(hashes_equal(&key.hash, &hash_api_key(&key.secret)));
         assert!(looks_like_api_key(&generate_api_key("test").secret));
-        for bad in ["sgk_live_", "sgk_prod_".to_string().as_str(), "sgk_live_xyz", "eyJhbGciOi.x.y"] {
+        for bad in [
+            "sgk_live_",
+            "sgk_prod_".to_string().as_str(),
+            "sgk_live_xyz",
+            "eyJhbGciOi.x.y",
+        ] {
             assert!(!looks_like_api_key(bad), "{bad}");
         }
     }

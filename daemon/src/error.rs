@@ -42,6 +42,8 @@ pub enum ErrorKind {
     },
     /// 500 `INTERNAL`: our fault; details are logged, not returned.
     Internal,
+    /// 502 `BAD_GATEWAY`: an upstream (plugin, TSA) failed.
+    BadGateway,
     /// 503 `SERVICE_UNAVAILABLE`: temporary (store down, timeout, shutting down).
     Unavailable,
 }
@@ -60,6 +62,7 @@ impl ErrorKind {
             ErrorKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorKind::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorKind::BadGateway => StatusCode::BAD_GATEWAY,
             ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -77,6 +80,7 @@ impl ErrorKind {
             ErrorKind::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
             ErrorKind::RateLimited { .. } => "RATE_LIMITED",
             ErrorKind::Internal => "INTERNAL",
+            ErrorKind::BadGateway => "BAD_GATEWAY",
             ErrorKind::Unavailable => "SERVICE_UNAVAILABLE",
         }
     }
@@ -85,7 +89,11 @@ impl ErrorKind {
 impl ApiError {
     /// An error with empty details.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Self { kind, message: message.into(), details: json!({}) }
+        Self {
+            kind,
+            message: message.into(),
+            details: json!({}),
+        }
     }
 
     /// Adds structured details.
@@ -97,8 +105,11 @@ impl ApiError {
     /// 400 naming the offending field and why.
     pub fn invalid_field(field: &str, reason: impl Into<String>) -> Self {
         let reason = reason.into();
-        Self::new(ErrorKind::InvalidRequest, format!("invalid `{field}`: {reason}"))
-            .with_details(json!({ "field": field, "reason": reason }))
+        Self::new(
+            ErrorKind::InvalidRequest,
+            format!("invalid `{field}`: {reason}"),
+        )
+        .with_details(json!({ "field": field, "reason": reason }))
     }
 
     /// 401.
@@ -124,7 +135,10 @@ impl ApiError {
     /// 500: the cause goes to the log with the request id, the client gets a generic message.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");
-        Self::new(ErrorKind::Internal, "internal error; see the daemon log for this request id")
+        Self::new(
+            ErrorKind::Internal,
+            "internal error; see the daemon log for this request id",
+        )
     }
 
     /// 503.
@@ -148,7 +162,10 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = (self.kind.status(), axum::Json(self.body())).into_response();
         if let ErrorKind::RateLimited { retry_after_secs } = self.kind {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs.max(1)));
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(retry_after_secs.max(1)),
+            );
         }
         response
     }
@@ -160,7 +177,9 @@ impl From<crate::store::StoreError> for ApiError {
         match error {
             StoreError::NotFound(what) => ApiError::not_found(what),
             StoreError::Conflict(message) => ApiError::conflict(message),
-            StoreError::Unavailable(message) => ApiError::unavailable(format!("store unavailable: {message}")),
+            StoreError::Unavailable(message) => {
+                ApiError::unavailable(format!("store unavailable: {message}"))
+            }
             other => ApiError::internal(other),
         }
     }

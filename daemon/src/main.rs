@@ -12,7 +12,11 @@ use sigild::server::ConfigSource;
 const EXIT_CONFIG: u8 = 2;
 
 #[derive(Parser)]
-#[command(name = "sigild", about = "Sigil trust daemon: timestamping, seals and approvals", disable_version_flag = true)]
+#[command(
+    name = "sigild",
+    about = "Sigil trust daemon: timestamping, seals and approvals",
+    disable_version_flag = true
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -35,7 +39,10 @@ impl ConfigArgs {
     fn source(&self) -> ConfigSource {
         ConfigSource {
             path: self.config.clone(),
-            overrides: Overrides { listen: self.listen, data_dir: self.data_dir.clone() },
+            overrides: Overrides {
+                listen: self.listen,
+                data_dir: self.data_dir.clone(),
+            },
         }
     }
 }
@@ -77,7 +84,11 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(error) => {
             let _ = error.print();
-            return if error.use_stderr() { ExitCode::from(EXIT_CONFIG) } else { ExitCode::SUCCESS };
+            return if error.use_stderr() {
+                ExitCode::from(EXIT_CONFIG)
+            } else {
+                ExitCode::SUCCESS
+            };
         }
     };
     match cli.command {
@@ -87,7 +98,10 @@ fn main() -> ExitCode {
         }
         Command::CheckConfig(args) => match args.source().load() {
             Ok(config) => {
-                println!("configuration ok (store: {})", config.store_url().describe());
+                println!(
+                    "configuration ok (store: {})",
+                    config.store_url().describe()
+                );
                 ExitCode::SUCCESS
             }
             Err(error) => {
@@ -128,7 +142,14 @@ fn main() -> ExitCode {
             };
             match admin(config, &email, grant) {
                 Ok(()) => {
-                    println!("{} {email}", if grant { "granted administration to" } else { "revoked administration from" });
+                    println!(
+                        "{} {email}",
+                        if grant {
+                            "granted administration to"
+                        } else {
+                            "revoked administration from"
+                        }
+                    );
                     ExitCode::SUCCESS
                 }
                 Err(error) => {
@@ -142,12 +163,20 @@ fn main() -> ExitCode {
 
 fn admin(config: sigild::config::Config, email: &str, grant: bool) -> anyhow::Result<()> {
     use anyhow::Context as _;
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async {
         let store = sigild::store::Store::open(&config).await.with_context(|| {
-            format!("opening {} (is a sigild using it right now? stop it first)", config.store_url().describe())
+            format!(
+                "opening {} (is a sigild using it right now? stop it first)",
+                config.store_url().describe()
+            )
         })?;
-        store.set_admin(&email.trim().to_lowercase(), grant).await.with_context(|| format!("no account for {email}"))?;
+        store
+            .set_admin(&email.trim().to_lowercase(), grant)
+            .await
+            .with_context(|| format!("no account for {email}"))?;
         drop(store);
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         Ok(())

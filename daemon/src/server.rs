@@ -67,16 +67,32 @@ pub async fn run(
     let metrics = crate::telemetry::install_metrics()?;
     let store = Store::open(&config).await.context("opening the store")?;
     tracing::info!(store = %store.description(), schema = crate::store::SCHEMA_VERSION, "store open");
-    let secret = store.jwt_secret().await.context("loading the session signing key")?;
+    let secret = store
+        .jwt_secret()
+        .await
+        .context("loading the session signing key")?;
     let sessions = SessionKeys::new(&secret);
 
     let runtime = Arc::new(Runtime::new(store.clone(), config.clone()));
-    let arbiters: Vec<actix::Arbiter> = (0..worker_count()).map(|_| actix::Arbiter::new()).collect();
-    let registry = TenantRegistry::new(runtime.clone(), arbiters.iter().map(|a| a.handle()).collect()).start();
+    let arbiters: Vec<actix::Arbiter> =
+        (0..worker_count()).map(|_| actix::Arbiter::new()).collect();
+    let registry = TenantRegistry::new(
+        runtime.clone(),
+        arbiters.iter().map(|a| a.handle()).collect(),
+    )
+    .start();
     let plugin_arbiter = actix::Arbiter::new();
     let plugins = PluginHost::new(config.data_dir(), plugin_arbiter.handle()).start();
-    plugins.do_send(Apply { config: Arc::new(config.clone()) });
-    let state = AppState::new(runtime.clone(), sessions, registry.clone(), plugins.clone(), metrics);
+    plugins.do_send(Apply {
+        config: Arc::new(config.clone()),
+    });
+    let state = AppState::new(
+        runtime.clone(),
+        sessions,
+        registry.clone(),
+        plugins.clone(),
+        metrics,
+    );
     let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -93,7 +109,12 @@ pub async fn run(
     // The listener is bound and the store is open: tell systemd we are ready (a no-op outside systemd).
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
     spawn_watchdog(store.clone(), stop_rx.clone());
-    let reloader = Reloader { source, runtime: runtime.clone(), log, plugins: plugins.clone() };
+    let reloader = Reloader {
+        source,
+        runtime: runtime.clone(),
+        log,
+        plugins: plugins.clone(),
+    };
     let _watcher = spawn_watcher(&config, reloader.clone(), stop_rx.clone());
     spawn_reloader(reloader, stop_rx.clone());
 
@@ -106,7 +127,10 @@ pub async fn run(
         Ok(Ok(Ok(()))) => tracing::info!("all requests drained"),
         Ok(Ok(Err(error))) => tracing::warn!(%error, "server ended with an error"),
         Ok(Err(error)) => tracing::warn!(%error, "server task failed"),
-        Err(_) => tracing::warn!(grace_secs = grace.as_secs(), "grace period over; abandoning remaining requests"),
+        Err(_) => tracing::warn!(
+            grace_secs = grace.as_secs(),
+            "grace period over; abandoning remaining requests"
+        ),
     }
     let _ = registry.send(crate::actors::registry::Shutdown).await;
     drop(registry);
@@ -127,14 +151,18 @@ pub async fn run(
 }
 
 fn worker_count() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 8)
+    std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(1, 8)
 }
 
 /// Resolves on SIGTERM or SIGINT.
 pub async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut terminate), Ok(mut interrupt)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
-    else {
+    let (Ok(mut terminate), Ok(mut interrupt)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         tracing::error!("cannot install signal handlers; only a kill will stop sigild");
         return std::future::pending().await;
     };
@@ -246,7 +274,9 @@ fn spawn_watcher(
             };
             match change {
                 Some(Change::Config) => reloader.reload_config().await,
-                Some(Change::Plugins) => reloader.apply_plugins(reloader.runtime.settings().1).await,
+                Some(Change::Plugins) => {
+                    reloader.apply_plugins(reloader.runtime.settings().1).await
+                }
                 None => return,
             }
         }
@@ -265,7 +295,9 @@ fn warn_restart_only(old: &Config, new: &Config) {
         || old.server.request_timeout != new.server.request_timeout
         || old.testing != new.testing
     {
-        tracing::warn!("server.max_body_bytes, server.request_timeout and [testing] take effect at the next restart");
+        tracing::warn!(
+            "server.max_body_bytes, server.request_timeout and [testing] take effect at the next restart"
+        );
     }
 }
 
@@ -277,7 +309,10 @@ fn spawn_watchdog(store: Store, mut stop: tokio::sync::watch::Receiver<bool>) {
         return;
     }
     let interval = Duration::from_micros(usec / 2).max(Duration::from_millis(500));
-    tracing::info!(interval_ms = interval.as_millis() as u64, "systemd watchdog enabled");
+    tracing::info!(
+        interval_ms = interval.as_millis() as u64,
+        "systemd watchdog enabled"
+    );
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(interval);
         loop {

@@ -28,7 +28,10 @@ impl LogHandle {
         if std::env::var_os("RUST_LOG").is_some() {
             return;
         }
-        if let (Some(handle), Ok(filter)) = (&self.filter, EnvFilter::try_new(quiet_dependencies(&config.level))) {
+        if let (Some(handle), Ok(filter)) = (
+            &self.filter,
+            EnvFilter::try_new(quiet_dependencies(&config.level)),
+        ) {
             let _ = handle.reload(filter);
         }
     }
@@ -36,7 +39,11 @@ impl LogHandle {
 
 /// The storage engine logs its tuning at `info` on every start; keep it at `warn` unless the level names it.
 fn quiet_dependencies(level: &str) -> String {
-    if level.contains("surreal") { level.to_string() } else { format!("{level},surrealdb=warn,surrealkv=warn") }
+    if level.contains("surreal") {
+        level.to_string()
+    } else {
+        format!("{level},surrealdb=warn,surrealkv=warn")
+    }
 }
 
 /// Installs the global subscriber. `RUST_LOG` overrides `log.level`.
@@ -52,11 +59,21 @@ pub fn init_logging(config: &LogConfig) -> LogHandle {
     };
     let registry = tracing_subscriber::registry().with(filter);
     let installed = if json {
-        registry.with(tracing_subscriber::fmt::layer().json().with_writer(std::io::stderr)).try_init()
+        registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_writer(std::io::stderr),
+            )
+            .try_init()
     } else {
-        registry.with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr)).try_init()
+        registry
+            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+            .try_init()
     };
-    LogHandle { filter: installed.ok().map(|_| handle) }
+    LogHandle {
+        filter: installed.ok().map(|_| handle),
+    }
 }
 
 /// Installs the Prometheus recorder once per process and returns its handle.
@@ -71,5 +88,8 @@ pub fn install_metrics() -> anyhow::Result<PrometheusHandle> {
     if metrics::set_global_recorder(recorder).is_ok() {
         let _ = HANDLE.set(handle);
     }
-    HANDLE.get().cloned().ok_or_else(|| anyhow::anyhow!("a metrics recorder was installed by someone else"))
+    HANDLE
+        .get()
+        .cloned()
+        .ok_or_else(|| anyhow::anyhow!("a metrics recorder was installed by someone else"))
 }

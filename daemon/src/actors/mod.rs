@@ -46,18 +46,27 @@ pub struct Runtime {
 impl Runtime {
     /// A runtime over an open store with the initial config.
     pub fn new(store: Store, config: Config) -> Self {
-        Self { store, settings: RwLock::new((0, Arc::new(config))) }
+        Self {
+            store,
+            settings: RwLock::new((0, Arc::new(config))),
+        }
     }
 
     /// The current settings and their generation.
     pub fn settings(&self) -> (u64, Arc<Config>) {
-        let guard = self.settings.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let guard = self
+            .settings
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         (guard.0, guard.1.clone())
     }
 
     /// Replaces the settings (after a successful reload).
     pub fn replace_settings(&self, config: Config) {
-        let mut guard = self.settings.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut guard = self
+            .settings
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         *guard = (guard.0 + 1, Arc::new(config));
     }
 }

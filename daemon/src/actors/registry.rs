@@ -20,7 +20,11 @@ pub struct TenantRegistry {
 impl TenantRegistry {
     /// A registry placing tenant actors on `arbiters` (at least one).
     pub fn new(runtime: Arc<Runtime>, arbiters: Vec<ArbiterHandle>) -> Self {
-        Self { runtime, arbiters, tenants: HashMap::new() }
+        Self {
+            runtime,
+            arbiters,
+            tenants: HashMap::new(),
+        }
     }
 
     fn arbiter_for(&self, tenant: &str) -> ArbiterHandle {

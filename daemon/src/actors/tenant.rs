@@ -35,7 +35,11 @@ pub fn per_minute_limiter(per_minute: u32) -> DefaultKeyedRateLimiter<String> {
 
 /// Seconds to wait, rounded up, from a governor refusal.
 pub fn retry_after_secs(not_until: &governor::NotUntil<governor::clock::QuantaInstant>) -> u64 {
-    not_until.wait_time_from(DefaultClock::default().now()).as_secs_f64().ceil().max(1.0) as u64
+    not_until
+        .wait_time_from(DefaultClock::default().now())
+        .as_secs_f64()
+        .ceil()
+        .max(1.0) as u64
 }
 
 struct Buckets {
@@ -54,20 +58,43 @@ pub struct TenantActor {
 }
 
 impl TenantActor {
-    pub(super) fn new(tenant: String, runtime: Arc<Runtime>, registry: Addr<TenantRegistry>) -> Self {
+    pub(super) fn new(
+        tenant: String,
+        runtime: Arc<Runtime>,
+        registry: Addr<TenantRegistry>,
+    ) -> Self {
         let buckets = Self::buckets(&runtime);
-        Self { tenant, runtime, registry, buckets, roles: HashMap::new(), last_activity: Instant::now() }
+        Self {
+            tenant,
+            runtime,
+            registry,
+            buckets,
+            roles: HashMap::new(),
+            last_activity: Instant::now(),
+        }
     }
 
     fn buckets(runtime: &Runtime) -> Buckets {
         let (generation, settings) = runtime.settings();
         let limits = &settings.limits;
         let limiters = HashMap::from([
-            (LimitClass::ApiKey, per_minute_limiter(limits.api_key_per_minute)),
-            (LimitClass::Session, per_minute_limiter(limits.session_per_minute)),
-            (LimitClass::Verification, per_minute_limiter(limits.verification_per_minute)),
+            (
+                LimitClass::ApiKey,
+                per_minute_limiter(limits.api_key_per_minute),
+            ),
+            (
+                LimitClass::Session,
+                per_minute_limiter(limits.session_per_minute),
+            ),
+            (
+                LimitClass::Verification,
+                per_minute_limiter(limits.verification_per_minute),
+            ),
         ]);
-        Buckets { generation, limiters }
+        Buckets {
+            generation,
+            limiters,
+        }
     }
 
     fn store(&self) -> Store {
@@ -75,7 +102,11 @@ impl TenantActor {
     }
 
     /// Runs `body` and turns a panic into an error plus a restart, so a bug costs one request, not the tenant.
-    fn guarded<T>(&mut self, ctx: &mut Context<Self>, body: impl FnOnce(&mut Self) -> T) -> Result<T, ActorError> {
+    fn guarded<T>(
+        &mut self,
+        ctx: &mut Context<Self>,
+        body: impl FnOnce(&mut Self) -> T,
+    ) -> Result<T, ActorError> {
         self.last_activity = Instant::now();
         match std::panic::catch_unwind(AssertUnwindSafe(|| body(self))) {
             Ok(value) => Ok(value),
@@ -97,12 +128,15 @@ impl Actor for TenantActor {
         tracing::debug!(tenant = %self.tenant, "tenant actor started");
         metrics::gauge!("sigil_tenant_actors").increment(1.0);
         let idle_timeout = self.runtime.settings().1.tenants.idle_timeout;
-        let check_every = (idle_timeout / 4).clamp(Duration::from_millis(250), Duration::from_secs(30));
+        let check_every =
+            (idle_timeout / 4).clamp(Duration::from_millis(250), Duration::from_secs(30));
         ctx.run_interval(check_every, move |actor, _ctx| {
             if actor.last_activity.elapsed() >= idle_timeout {
                 // The registry drops its address; once in-flight senders drop theirs, the mailbox closes and the
                 // actor stops without the supervisor restarting it.
-                actor.registry.do_send(Forget { tenant: actor.tenant.clone() });
+                actor.registry.do_send(Forget {
+                    tenant: actor.tenant.clone(),
+                });
             }
         });
     }
@@ -141,10 +175,16 @@ impl Handler<Admit> for TenantActor {
                 // The config was reloaded with (possibly) new limits.
                 actor.buckets = Self::buckets(&actor.runtime);
             }
-            let limiter = actor.buckets.limiters.get(&message.class).ok_or(ActorError::Panicked)?;
+            let limiter = actor
+                .buckets
+                .limiters
+                .get(&message.class)
+                .ok_or(ActorError::Panicked)?;
             limiter
                 .check_key(&message.principal)
-                .map_err(|not_until| ActorError::RateLimited { retry_after_secs: retry_after_secs(&not_until) })
+                .map_err(|not_until| ActorError::RateLimited {
+                    retry_after_secs: retry_after_secs(&not_until),
+                })
         })?
     }
 }
@@ -163,7 +203,11 @@ impl Handler<RoleOf> for TenantActor {
     fn handle(&mut self, message: RoleOf, ctx: &mut Context<Self>) -> Self::Result {
         let ttl = self.runtime.settings().1.tenants.cache_ttl;
         let cached = self.guarded(ctx, |actor| {
-            actor.roles.get(&message.user).filter(|(_, at)| at.elapsed() < ttl).map(|(role, _)| *role)
+            actor
+                .roles
+                .get(&message.user)
+                .filter(|(_, at)| at.elapsed() < ttl)
+                .map(|(role, _)| *role)
         });
         match cached {
             Err(error) => Box::pin(async move { Err(error) }.into_actor(self)),
@@ -172,13 +216,15 @@ impl Handler<RoleOf> for TenantActor {
                 let store = self.store();
                 let tenant = self.tenant.clone();
                 let user = message.user.clone();
-                Box::pin(async move { store.role_of(&tenant, &user).await }.into_actor(self).map(
-                    move |result, actor, _ctx| {
-                        let role = result.map_err(|e| ActorError::Store(e.to_string()))?;
-                        actor.roles.insert(message.user, (role, Instant::now()));
-                        Ok(role)
-                    },
-                ))
+                Box::pin(
+                    async move { store.role_of(&tenant, &user).await }
+                        .into_actor(self)
+                        .map(move |result, actor, _ctx| {
+                            let role = result.map_err(|e| ActorError::Store(e.to_string()))?;
+                            actor.roles.insert(message.user, (role, Instant::now()));
+                            Ok(role)
+                        }),
+                )
             }
         }
     }

@@ -33,30 +33,53 @@ pub fn normalize_email(email: &str) -> ApiResult<String> {
         && !email.chars().any(|c| c.is_whitespace() || c.is_control())
         && matches!(email.split_once('@'), Some((local, domain)) if !local.is_empty() && domain.contains('.')
             && !domain.starts_with('.') && !domain.ends_with('.') && !domain.contains('@'));
-    if valid { Ok(email) } else { Err(ApiError::invalid_field("email", "must be a valid email address")) }
+    if valid {
+        Ok(email)
+    } else {
+        Err(ApiError::invalid_field(
+            "email",
+            "must be a valid email address",
+        ))
+    }
 }
 
 /// POST /auth/register → 200 `{token, userId, email}`.
-pub async fn register(State(state): State<AppState>, Json(request): Json<RegisterRequest>) -> ApiResult<Json<Value>> {
+pub async fn register(
+    State(state): State<AppState>,
+    Json(request): Json<RegisterRequest>,
+) -> ApiResult<Json<Value>> {
     let config = state.config();
     if !config.auth.allow_registration {
-        return Err(ApiError::forbidden("self-registration is disabled on this instance"));
+        return Err(ApiError::forbidden(
+            "self-registration is disabled on this instance",
+        ));
     }
     let email = normalize_email(&request.email)?;
     let name = request.name.trim().to_string();
     if name.is_empty() || name.chars().count() > MAX_NAME {
-        return Err(ApiError::invalid_field("name", format!("must be 1 to {MAX_NAME} characters")));
+        return Err(ApiError::invalid_field(
+            "name",
+            format!("must be 1 to {MAX_NAME} characters"),
+        ));
     }
     let length = request.password.chars().count();
     if length < MIN_PASSWORD {
-        return Err(ApiError::invalid_field("password", format!("must be at least {MIN_PASSWORD} characters")));
+        return Err(ApiError::invalid_field(
+            "password",
+            format!("must be at least {MIN_PASSWORD} characters"),
+        ));
     }
     if request.password.len() > MAX_PASSWORD {
-        return Err(ApiError::invalid_field("password", format!("must be at most {MAX_PASSWORD} bytes")));
+        return Err(ApiError::invalid_field(
+            "password",
+            format!("must be at most {MAX_PASSWORD} bytes"),
+        ));
     }
     // Fail fast on a taken email before spending a password hash on it; the unique index still decides races.
     if state.runtime.store.user_by_email(&email).await?.is_some() {
-        return Err(ApiError::conflict(format!("an account for {email} already exists")));
+        return Err(ApiError::conflict(format!(
+            "an account for {email} already exists"
+        )));
     }
     let hasher = state.hasher();
     let password = request.password;
@@ -64,10 +87,16 @@ pub async fn register(State(state): State<AppState>, Json(request): Json<Registe
         .await
         .map_err(ApiError::internal)?
         .map_err(ApiError::internal)?;
-    let user = state.runtime.store.create_user(&email, &name, &hash).await?;
+    let user = state
+        .runtime
+        .store
+        .create_user(&email, &name, &hash)
+        .await?;
     tracing::info!(user = %user.uid, "account registered");
     let token = issue(&state, &user.uid, None)?;
-    Ok(Json(json!({ "token": token, "userId": user.uid, "email": user.email })))
+    Ok(Json(
+        json!({ "token": token, "userId": user.uid, "email": user.email }),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -78,7 +107,10 @@ pub struct LoginRequest {
 }
 
 /// POST /auth/login → 200 `{token, userId, email, tenantId}`.
-pub async fn login(State(state): State<AppState>, Json(request): Json<LoginRequest>) -> ApiResult<Json<Value>> {
+pub async fn login(
+    State(state): State<AppState>,
+    Json(request): Json<LoginRequest>,
+) -> ApiResult<Json<Value>> {
     let invalid = || ApiError::unauthorized("invalid email or password");
     if request.password.len() > MAX_PASSWORD {
         return Err(invalid());
@@ -87,7 +119,9 @@ pub async fn login(State(state): State<AppState>, Json(request): Json<LoginReque
     let user = state.runtime.store.user_by_email(&email).await?;
     let hasher = state.hasher();
     // Verify against a dummy hash when the user does not exist, so response time does not reveal accounts.
-    let stored = user.as_ref().map_or_else(|| dummy_hash(&hasher), |u| u.password_hash.clone());
+    let stored = user
+        .as_ref()
+        .map_or_else(|| dummy_hash(&hasher), |u| u.password_hash.clone());
     let password = request.password;
     let matches = tokio::task::spawn_blocking(move || hasher.verify(&password, &stored))
         .await
@@ -98,23 +132,37 @@ pub async fn login(State(state): State<AppState>, Json(request): Json<LoginReque
     };
     let tenant = current_tenant(&state, &user).await?;
     let token = issue(&state, &user.uid, tenant.as_deref())?;
-    Ok(Json(json!({ "token": token, "userId": user.uid, "email": user.email, "tenantId": tenant })))
+    Ok(Json(
+        json!({ "token": token, "userId": user.uid, "email": user.email, "tenantId": tenant }),
+    ))
 }
 
 fn dummy_hash(hasher: &crate::credentials::PasswordHasherConfig) -> String {
     static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    DUMMY.get_or_init(|| hasher.hash("sigil-dummy-password").unwrap_or_default()).clone()
+    DUMMY
+        .get_or_init(|| hasher.hash("sigil-dummy-password").unwrap_or_default())
+        .clone()
 }
 
 /// The user's current tenant if they are still a member of it.
 async fn current_tenant(state: &AppState, user: &User) -> ApiResult<Option<String>> {
-    let Some(tenant) = &user.current_tenant else { return Ok(None) };
-    Ok(state.runtime.store.role_of(tenant, &user.uid).await?.map(|_| tenant.clone()))
+    let Some(tenant) = &user.current_tenant else {
+        return Ok(None);
+    };
+    Ok(state
+        .runtime
+        .store
+        .role_of(tenant, &user.uid)
+        .await?
+        .map(|_| tenant.clone()))
 }
 
 fn issue(state: &AppState, user: &str, tenant: Option<&str>) -> ApiResult<String> {
     let ttl = state.config().auth.jwt_ttl.as_secs();
-    state.sessions.issue(user, tenant, ttl).map_err(ApiError::internal)
+    state
+        .sessions
+        .issue(user, tenant, ttl)
+        .map_err(ApiError::internal)
 }
 
 #[derive(Deserialize, Default)]
@@ -134,10 +182,14 @@ pub async fn refresh(
     let request: RefreshRequest = if body.iter().all(u8::is_ascii_whitespace) {
         RefreshRequest::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::invalid_field("tenantId", e.to_string()))?
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::invalid_field("tenantId", e.to_string()))?
     };
     let store = &state.runtime.store;
-    let user = store.user_by_id(&user_id).await?.ok_or_else(|| ApiError::unauthorized("account no longer exists"))?;
+    let user = store
+        .user_by_id(&user_id)
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("account no longer exists"))?;
     let tenant = match request.tenant_id {
         Some(requested) => {
             if store.role_of(&requested, &user.uid).await?.is_none() {
@@ -148,15 +200,24 @@ pub async fn refresh(
         }
         None => current_tenant(&state, &user).await?,
     };
-    Ok(Json(json!({ "token": issue(&state, &user.uid, tenant.as_deref())? })))
+    Ok(Json(
+        json!({ "token": issue(&state, &user.uid, tenant.as_deref())? }),
+    ))
 }
 
 /// GET /auth/me → the caller's profile.
 pub async fn me(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
     let Caller::Session { user, tenant } = caller else {
-        return Err(ApiError::forbidden("this endpoint needs a signed-in user, not an API key"));
+        return Err(ApiError::forbidden(
+            "this endpoint needs a signed-in user, not an API key",
+        ));
     };
-    let user = state.runtime.store.user_by_id(&user).await?.ok_or_else(|| ApiError::unauthorized("account gone"))?;
+    let user = state
+        .runtime
+        .store
+        .user_by_id(&user)
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("account gone"))?;
     let (tenant_id, role) = match tenant {
         Some((id, role)) => (Some(id), Some(role.as_str())),
         None => (None, None),
@@ -178,8 +239,20 @@ mod tests {
 
     #[test]
     fn emails() {
-        assert_eq!(normalize_email("  Ann@Example.ORG ").unwrap(), "ann@example.org");
-        for bad in ["", "ann", "@example.org", "ann@", "ann@example", "ann@.org", "a b@example.org", "a@b@c.org"] {
+        assert_eq!(
+            normalize_email("  Ann@Example.ORG ").unwrap(),
+            "ann@example.org"
+        );
+        for bad in [
+            "",
+            "ann",
+            "@example.org",
+            "ann@",
+            "ann@example",
+            "ann@.org",
+            "a b@example.org",
+            "a@b@c.org",
+        ] {
             assert!(normalize_email(bad).is_err(), "{bad}");
         }
     }

@@ -39,22 +39,31 @@ impl<T: Serialize> axum::response::IntoResponse for Json<T> {
 
 fn json_rejection(rejection: JsonRejection) -> ApiError {
     match rejection {
-        JsonRejection::MissingJsonContentType(_) => {
-            ApiError::new(ErrorKind::UnsupportedMediaType, "expected `Content-Type: application/json`")
-        }
+        JsonRejection::MissingJsonContentType(_) => ApiError::new(
+            ErrorKind::UnsupportedMediaType,
+            "expected `Content-Type: application/json`",
+        ),
         JsonRejection::JsonDataError(error) => {
             // serde_path_to_error formats as "path: message"; keep both parts for the client.
             let text = error.body_text();
-            let detail = text.split_once(": ").map_or(text.as_str(), |(_, rest)| rest).to_string();
+            let detail = text
+                .split_once(": ")
+                .map_or(text.as_str(), |(_, rest)| rest)
+                .to_string();
             let (field, reason) = split_field(&detail);
-            ApiError::new(ErrorKind::InvalidRequest, format!("invalid request body: {detail}"))
-                .with_details(json!({ "field": field, "reason": reason }))
+            ApiError::new(
+                ErrorKind::InvalidRequest,
+                format!("invalid request body: {detail}"),
+            )
+            .with_details(json!({ "field": field, "reason": reason }))
         }
         JsonRejection::JsonSyntaxError(error) => {
             ApiError::new(ErrorKind::InvalidRequest, "request body is not valid JSON")
                 .with_details(json!({ "reason": error.body_text() }))
         }
-        JsonRejection::BytesRejection(error) if error.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
+        JsonRejection::BytesRejection(error)
+            if error.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE =>
+        {
             ApiError::new(ErrorKind::PayloadTooLarge, "request body too large")
         }
         other => ApiError::new(ErrorKind::InvalidRequest, other.body_text()),
@@ -95,9 +104,16 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
             Ok(axum::extract::Query(value)) => Ok(Query(value)),
             Err(QueryRejection::FailedToDeserializeQueryString(error)) => {
                 let text = error.body_text();
-                let detail = text.trim_start_matches("Failed to deserialize query string: ").to_string();
-                Err(ApiError::new(ErrorKind::InvalidRequest, format!("invalid query string: {detail}"))
-                    .with_details(json!({ "field": field_from_serde_message(&detail), "reason": detail })))
+                let detail = text
+                    .trim_start_matches("Failed to deserialize query string: ")
+                    .to_string();
+                Err(ApiError::new(
+                    ErrorKind::InvalidRequest,
+                    format!("invalid query string: {detail}"),
+                )
+                .with_details(
+                    json!({ "field": field_from_serde_message(&detail), "reason": detail }),
+                ))
             }
             Err(other) => Err(ApiError::new(ErrorKind::InvalidRequest, other.body_text())),
         }
@@ -141,29 +157,44 @@ impl FromRequestParts<AppState> for Caller {
         if credentials::looks_like_api_key(token) {
             return api_key_caller(state, token).await;
         }
-        let claims = state
-            .sessions
-            .verify(token)
-            .map_err(|reason| ApiError::unauthorized("invalid or expired session token").with_details(json!({ "reason": reason })))?;
+        let claims = state.sessions.verify(token).map_err(|reason| {
+            ApiError::unauthorized("invalid or expired session token")
+                .with_details(json!({ "reason": reason }))
+        })?;
         // A deleted account's tokens die with it.
         if state.runtime.store.user_by_id(&claims.sub).await?.is_none() {
-            return Err(ApiError::unauthorized("the account of this session no longer exists"));
+            return Err(ApiError::unauthorized(
+                "the account of this session no longer exists",
+            ));
         }
         match claims.tenant_id {
             Some(tenant) => {
                 let actor = state.tenant_actor(&tenant).await?;
-                let role = actor.send(RoleOf { user: claims.sub.clone() }).await.map_err(ActorError::from)?;
+                let role = actor
+                    .send(RoleOf {
+                        user: claims.sub.clone(),
+                    })
+                    .await
+                    .map_err(ActorError::from)?;
                 let role = role.map_err(actor_error)?;
                 // Membership is re-checked on every request: a removed member loses access at once.
                 let Some(role) = role else {
-                    return Err(ApiError::forbidden("you are no longer a member of this session's tenant"));
+                    return Err(ApiError::forbidden(
+                        "you are no longer a member of this session's tenant",
+                    ));
                 };
                 admit(&actor, LimitClass::Session, &claims.sub).await?;
-                Ok(Caller::Session { user: claims.sub, tenant: Some((tenant, role)) })
+                Ok(Caller::Session {
+                    user: claims.sub,
+                    tenant: Some((tenant, role)),
+                })
             }
             None => {
                 state.admit_global(LimitClass::Session, &claims.sub)?;
-                Ok(Caller::Session { user: claims.sub, tenant: None })
+                Ok(Caller::Session {
+                    user: claims.sub,
+                    tenant: None,
+                })
             }
         }
     }
@@ -181,7 +212,10 @@ async fn api_key_caller(state: &AppState, token: &str) -> Result<Caller, ApiErro
     let actor = state.tenant_actor(&key.tenant).await?;
     admit(&actor, LimitClass::ApiKey, &key.uid).await?;
     state.note_api_key_use(&key);
-    Ok(Caller::ApiKey { key: key.uid, tenant: key.tenant })
+    Ok(Caller::ApiKey {
+        key: key.uid,
+        tenant: key.tenant,
+    })
 }
 
 async fn admit(
@@ -189,20 +223,29 @@ async fn admit(
     class: LimitClass,
     principal: &str,
 ) -> Result<(), ApiError> {
-    let admitted = actor.send(Admit { class, principal: principal.to_string() }).await.map_err(ActorError::from)?;
+    let admitted = actor
+        .send(Admit {
+            class,
+            principal: principal.to_string(),
+        })
+        .await
+        .map_err(ActorError::from)?;
     admitted.map_err(actor_error)
 }
 
 /// Maps an actor failure to the API error.
 pub fn actor_error(error: ActorError) -> ApiError {
     match error {
-        ActorError::RateLimited { retry_after_secs } => {
-            ApiError::new(ErrorKind::RateLimited { retry_after_secs }, "rate limit exceeded")
-                .with_details(json!({ "retryAfterSeconds": retry_after_secs }))
-        }
+        ActorError::RateLimited { retry_after_secs } => ApiError::new(
+            ErrorKind::RateLimited { retry_after_secs },
+            "rate limit exceeded",
+        )
+        .with_details(json!({ "retryAfterSeconds": retry_after_secs })),
         ActorError::Panicked => ApiError::internal("tenant actor panicked"),
         ActorError::Unavailable => ApiError::unavailable("the tenant's actor is restarting; retry"),
-        ActorError::Store(message) => ApiError::unavailable(format!("store unavailable: {message}")),
+        ActorError::Store(message) => {
+            ApiError::unavailable(format!("store unavailable: {message}"))
+        }
     }
 }
 
@@ -214,12 +257,22 @@ impl From<ActorError> for ApiError {
 
 fn bearer_token(parts: &Parts) -> Result<&str, ApiError> {
     let Some(value) = parts.headers.get(axum::http::header::AUTHORIZATION) else {
-        return Err(ApiError::unauthorized("missing `Authorization: Bearer <token>` header"));
+        return Err(ApiError::unauthorized(
+            "missing `Authorization: Bearer <token>` header",
+        ));
     };
-    let value = value.to_str().map_err(|_| ApiError::unauthorized("malformed Authorization header"))?;
+    let value = value
+        .to_str()
+        .map_err(|_| ApiError::unauthorized("malformed Authorization header"))?;
     match value.split_once(' ') {
-        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => Ok(token.trim()),
-        _ => Err(ApiError::unauthorized("Authorization header must be `Bearer <token>`")),
+        Some((scheme, token))
+            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+        {
+            Ok(token.trim())
+        }
+        _ => Err(ApiError::unauthorized(
+            "Authorization header must be `Bearer <token>`",
+        )),
     }
 }
 
@@ -235,9 +288,14 @@ impl TenantCaller {
     /// Requires the owner role, which only sessions can have.
     pub fn require_owner(&self) -> Result<&str, ApiError> {
         match &self.caller {
-            Caller::Session { user, tenant: Some((_, Role::Owner)) } => Ok(user),
+            Caller::Session {
+                user,
+                tenant: Some((_, Role::Owner)),
+            } => Ok(user),
             Caller::Session { .. } => Err(ApiError::forbidden("this action needs the owner role")),
-            Caller::ApiKey { .. } => Err(ApiError::forbidden("this action needs a signed-in owner, not an API key")),
+            Caller::ApiKey { .. } => Err(ApiError::forbidden(
+                "this action needs a signed-in owner, not an API key",
+            )),
         }
     }
 }
@@ -248,7 +306,10 @@ impl FromRequestParts<AppState> for TenantCaller {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let caller = Caller::from_request_parts(parts, state).await?;
         match caller.tenant() {
-            Some(tenant) => Ok(TenantCaller { tenant: tenant.to_string(), caller }),
+            Some(tenant) => Ok(TenantCaller {
+                tenant: tenant.to_string(),
+                caller,
+            }),
             None => Err(ApiError::forbidden(
                 "no tenant selected: create one with POST /api/tenants, then call POST /auth/refresh",
             )),
@@ -265,7 +326,9 @@ impl FromRequestParts<AppState> for SessionUser {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         match Caller::from_request_parts(parts, state).await? {
             Caller::Session { user, .. } => Ok(SessionUser(user)),
-            Caller::ApiKey { .. } => Err(ApiError::forbidden("this endpoint needs a signed-in user, not an API key")),
+            Caller::ApiKey { .. } => Err(ApiError::forbidden(
+                "this endpoint needs a signed-in user, not an API key",
+            )),
         }
     }
 }
@@ -273,7 +336,10 @@ impl FromRequestParts<AppState> for SessionUser {
 /// The client's IP address, for limits on unauthenticated routes.
 pub fn client_ip(parts: &Parts, trust_forwarded_for: bool) -> String {
     if trust_forwarded_for
-        && let Some(forwarded) = parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok())
+        && let Some(forwarded) = parts
+            .headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
         && let Some(first) = forwarded.split(',').next()
     {
         return first.trim().to_string();
@@ -281,7 +347,10 @@ pub fn client_ip(parts: &Parts, trust_forwarded_for: bool) -> String {
     parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
-        .map_or_else(|| "unknown".to_string(), |ConnectInfo(addr)| addr.ip().to_string())
+        .map_or_else(
+            || "unknown".to_string(),
+            |ConnectInfo(addr)| addr.ip().to_string(),
+        )
 }
 
 /// Pagination in either style of the seeds: `page`/`pageSize` (default) or `limit`/`offset`.
@@ -321,19 +390,30 @@ pub const DEFAULT_PAGE_SIZE: u64 = 50;
 impl PagingParams {
     /// Validates into a [`Paging`]; mixing the styles is refused.
     pub fn resolve(&self) -> Result<Paging, ApiError> {
-        let number = |field: &str, raw: &Option<String>, min: u64, max: u64, default: u64| -> Result<u64, ApiError> {
+        let number = |field: &str,
+                      raw: &Option<String>,
+                      min: u64,
+                      max: u64,
+                      default: u64|
+         -> Result<u64, ApiError> {
             match raw {
                 None => Ok(default),
                 Some(text) => match text.parse::<u64>() {
                     Ok(value) if (min..=max).contains(&value) => Ok(value),
-                    _ => Err(ApiError::invalid_field(field, format!("must be an integer from {min} to {max}"))),
+                    _ => Err(ApiError::invalid_field(
+                        field,
+                        format!("must be an integer from {min} to {max}"),
+                    )),
                 },
             }
         };
         let pages = self.page.is_some() || self.page_size.is_some();
         let offsets = self.limit.is_some() || self.offset.is_some();
         if pages && offsets {
-            return Err(ApiError::invalid_field("limit", "use either page/pageSize or limit/offset, not both"));
+            return Err(ApiError::invalid_field(
+                "limit",
+                "use either page/pageSize or limit/offset, not both",
+            ));
         }
         if offsets {
             Ok(Paging::Offsets {
@@ -343,7 +423,13 @@ impl PagingParams {
         } else {
             Ok(Paging::Pages {
                 page: number("page", &self.page, 1, u64::MAX / (2 * MAX_PAGE_SIZE), 1)?,
-                page_size: number("pageSize", &self.page_size, 1, MAX_PAGE_SIZE, DEFAULT_PAGE_SIZE)?,
+                page_size: number(
+                    "pageSize",
+                    &self.page_size,
+                    1,
+                    MAX_PAGE_SIZE,
+                    DEFAULT_PAGE_SIZE,
+                )?,
             })
         }
     }
@@ -353,7 +439,10 @@ impl Paging {
     /// The store window.
     pub fn window(self) -> crate::store::Window {
         match self {
-            Paging::Pages { page, page_size } => crate::store::Window { offset: (page - 1) * page_size, limit: page_size },
+            Paging::Pages { page, page_size } => crate::store::Window {
+                offset: (page - 1) * page_size,
+                limit: page_size,
+            },
             Paging::Offsets { limit, offset } => crate::store::Window { offset, limit },
         }
     }
@@ -377,7 +466,12 @@ impl Paging {
 mod tests {
     use super::*;
 
-    fn params(page: Option<&str>, page_size: Option<&str>, limit: Option<&str>, offset: Option<&str>) -> PagingParams {
+    fn params(
+        page: Option<&str>,
+        page_size: Option<&str>,
+        limit: Option<&str>,
+        offset: Option<&str>,
+    ) -> PagingParams {
         PagingParams {
             page: page.map(String::from),
             page_size: page_size.map(String::from),
@@ -389,10 +483,34 @@ mod tests {
     #[test]
     fn paging_table() {
         let cases: &[(PagingParams, Result<Paging, &str>)] = &[
-            (params(None, None, None, None), Ok(Paging::Pages { page: 1, page_size: 50 })),
-            (params(Some("3"), Some("200"), None, None), Ok(Paging::Pages { page: 3, page_size: 200 })),
-            (params(None, None, Some("10"), Some("20")), Ok(Paging::Offsets { limit: 10, offset: 20 })),
-            (params(None, None, None, Some("5")), Ok(Paging::Offsets { limit: 50, offset: 5 })),
+            (
+                params(None, None, None, None),
+                Ok(Paging::Pages {
+                    page: 1,
+                    page_size: 50,
+                }),
+            ),
+            (
+                params(Some("3"), Some("200"), None, None),
+                Ok(Paging::Pages {
+                    page: 3,
+                    page_size: 200,
+                }),
+            ),
+            (
+                params(None, None, Some("10"), Some("20")),
+                Ok(Paging::Offsets {
+                    limit: 10,
+                    offset: 20,
+                }),
+            ),
+            (
+                params(None, None, None, Some("5")),
+                Ok(Paging::Offsets {
+                    limit: 50,
+                    offset: 5,
+                }),
+            ),
             (params(Some("0"), None, None, None), Err("page")),
             (params(None, Some("201"), None, None), Err("pageSize")),
             (params(None, None, Some("0"), None), Err("limit")),
@@ -411,12 +529,38 @@ mod tests {
 
     #[test]
     fn envelopes() {
-        let pages = Paging::Pages { page: 2, page_size: 1 }.envelope(vec![1], 3);
-        assert_eq!(pages, json!({ "total": 3, "page": 2, "pageSize": 1, "items": [1] }));
-        let offsets = Paging::Offsets { limit: 2, offset: 0 }.envelope(vec![1, 2], 3);
-        assert_eq!(offsets["pagination"], json!({ "limit": 2, "offset": 0, "total": 3, "has_more": true }));
-        let last = Paging::Offsets { limit: 2, offset: 2 }.envelope(vec![3], 3);
+        let pages = Paging::Pages {
+            page: 2,
+            page_size: 1,
+        }
+        .envelope(vec![1], 3);
+        assert_eq!(
+            pages,
+            json!({ "total": 3, "page": 2, "pageSize": 1, "items": [1] })
+        );
+        let offsets = Paging::Offsets {
+            limit: 2,
+            offset: 0,
+        }
+        .envelope(vec![1, 2], 3);
+        assert_eq!(
+            offsets["pagination"],
+            json!({ "limit": 2, "offset": 0, "total": 3, "has_more": true })
+        );
+        let last = Paging::Offsets {
+            limit: 2,
+            offset: 2,
+        }
+        .envelope(vec![3], 3);
         assert_eq!(last["pagination"]["has_more"], false);
-        assert_eq!(Paging::Pages { page: 3, page_size: 10 }.window().offset, 20);
+        assert_eq!(
+            Paging::Pages {
+                page: 3,
+                page_size: 10
+            }
+            .window()
+            .offset,
+            20
+        );
     }
 }

@@ -19,7 +19,9 @@ use axum::response::{IntoResponse, Response};
 use governor::DefaultKeyedRateLimiter;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::request_id::{
+    MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 
 use crate::actors::Runtime;
 use crate::actors::registry::{Lookup, TenantRegistry};
@@ -84,7 +86,15 @@ impl AppState {
         let (generation, config) = runtime.settings();
         let limiters = RwLock::new(GlobalLimiters::new(generation, &config));
         Self {
-            inner: Arc::new(Inner { runtime, sessions, registry, plugins, metrics, limiters, started: Instant::now() }),
+            inner: Arc::new(Inner {
+                runtime,
+                sessions,
+                registry,
+                plugins,
+                metrics,
+                limiters,
+                started: Instant::now(),
+            }),
         }
     }
 
@@ -101,7 +111,9 @@ impl AppState {
     /// The tenant's actor, started if needed.
     pub async fn tenant_actor(&self, tenant: &str) -> Result<Addr<TenantActor>, ApiError> {
         self.registry
-            .send(Lookup { tenant: tenant.to_string() })
+            .send(Lookup {
+                tenant: tenant.to_string(),
+            })
             .await
             .map_err(|_| ApiError::unavailable("the tenant registry is not running"))
     }
@@ -128,7 +140,9 @@ impl AppState {
             .last_used_at
             .as_deref()
             .and_then(|at| chrono::DateTime::parse_from_rfc3339(at).ok())
-            .is_none_or(|at| chrono::Utc::now().signed_duration_since(at) > chrono::Duration::seconds(60));
+            .is_none_or(|at| {
+                chrono::Utc::now().signed_duration_since(at) > chrono::Duration::seconds(60)
+            });
         if stale {
             let store = self.runtime.store.clone();
             let uid = key.uid.clone();
@@ -148,8 +162,11 @@ fn check(limiters: &GlobalLimiters, class: LimitClass, key: &str) -> Result<(), 
     };
     limiter.check_key(&key.to_string()).map_err(|not_until| {
         let retry_after_secs = retry_after_secs(&not_until);
-        ApiError::new(ErrorKind::RateLimited { retry_after_secs }, "rate limit exceeded")
-            .with_details(serde_json::json!({ "retryAfterSeconds": retry_after_secs }))
+        ApiError::new(
+            ErrorKind::RateLimited { retry_after_secs },
+            "rate limit exceeded",
+        )
+        .with_details(serde_json::json!({ "retryAfterSeconds": retry_after_secs }))
     })
 }
 
@@ -164,8 +181,15 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/refresh", axum::routing::post(accounts::refresh))
         .route("/auth/me", axum::routing::get(accounts::me))
         .merge(tenants::routes())
-        .route("/api/admin/health", axum::routing::get(operations::admin_health))
-        .route("/api/plugins", axum::routing::get(operations::list_plugins));
+        .route(
+            "/api/admin/health",
+            axum::routing::get(operations::admin_health),
+        )
+        .route("/api/plugins", axum::routing::get(operations::list_plugins))
+        .route(
+            "/api/plugins/{name}/probe",
+            axum::routing::post(operations::probe_plugin),
+        );
     let mut app = Router::new()
         .merge(public)
         .merge(authenticated)
@@ -173,7 +197,10 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", axum::routing::get(operations::readyz))
         .route("/metrics", axum::routing::get(operations::metrics));
     if config.testing.fault_injection {
-        app = app.route("/_test/panic", axum::routing::post(operations::inject_panic));
+        app = app.route(
+            "/_test/panic",
+            axum::routing::post(operations::inject_panic),
+        );
     }
     let request_id = HeaderName::from_static("x-request-id");
     let request_timeout = config.server.request_timeout;
@@ -199,21 +226,30 @@ async fn not_found() -> ApiError {
 }
 
 async fn method_not_allowed() -> ApiError {
-    ApiError::new(ErrorKind::MethodNotAllowed, "method not allowed on this endpoint")
+    ApiError::new(
+        ErrorKind::MethodNotAllowed,
+        "method not allowed on this endpoint",
+    )
 }
 
 fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
     tracing::error!("request handler panicked");
     metrics::counter!("sigil_handler_panics_total").increment(1);
-    ApiError::new(ErrorKind::Internal, "internal error; see the daemon log for this request id").into_response()
+    ApiError::new(
+        ErrorKind::Internal,
+        "internal error; see the daemon log for this request id",
+    )
+    .into_response()
 }
 
 async fn with_timeout(limit: Duration, request: Request, next: Next) -> Response {
     match tokio::time::timeout(limit, next.run(request)).await {
         Ok(response) => response,
-        Err(_) => ApiError::unavailable(format!("request timed out after {}s", limit.as_secs_f64()))
-            .with_details(serde_json::json!({ "reason": "timeout" }))
-            .into_response(),
+        Err(_) => {
+            ApiError::unavailable(format!("request timed out after {}s", limit.as_secs_f64()))
+                .with_details(serde_json::json!({ "reason": "timeout" }))
+                .into_response()
+        }
     }
 }
 
@@ -230,7 +266,10 @@ async fn record_metrics(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().to_string();
     // The matched route template keeps label values bounded; unmatched paths share one label.
-    let route = request.extensions().get::<MatchedPath>().map_or("unmatched".to_string(), |p| p.as_str().to_string());
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched".to_string(), |p| p.as_str().to_string());
     let response = next.run(request).await;
     let status = response.status().as_u16().to_string();
     metrics::counter!("sigil_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
@@ -243,7 +282,11 @@ async fn record_metrics(request: Request, next: Next) -> Response {
 /// Guarantees the error shape for responses produced outside our handlers (layers, extractors of other crates),
 /// and adds the request id to every error body.
 async fn json_errors(request: Request, next: Next) -> Response {
-    let request_id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let response = next.run(request).await;
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
@@ -256,19 +299,33 @@ async fn json_errors(request: Request, next: Next) -> Response {
         .is_some_and(|v| v.starts_with("application/json"));
     let (mut parts, body) = response.into_parts();
     let mut error_body = if is_json {
-        match axum::body::to_bytes(body, 64 * 1024).await.ok().and_then(|b| serde_json::from_slice(&b).ok()) {
+        match axum::body::to_bytes(body, 64 * 1024)
+            .await
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+        {
             Some(value) => value,
             None => fallback_error(status),
         }
     } else {
         fallback_error(status)
     };
-    if let (Some(id), Some(details)) = (request_id, error_body.get_mut("details").and_then(|d| d.as_object_mut())) {
+    if let (Some(id), Some(details)) = (
+        request_id,
+        error_body
+            .get_mut("details")
+            .and_then(|d| d.as_object_mut()),
+    ) {
         details.insert("requestId".into(), serde_json::Value::String(id));
     }
     let bytes = serde_json::to_vec(&error_body).unwrap_or_default();
-    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    parts.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    parts
+        .headers
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
     Response::from_parts(parts, Body::from(bytes))
 }
 
@@ -281,8 +338,11 @@ fn fallback_error(status: StatusCode) -> serde_json::Value {
         StatusCode::METHOD_NOT_ALLOWED => ErrorKind::MethodNotAllowed,
         StatusCode::CONFLICT => ErrorKind::Conflict,
         StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorKind::UnsupportedMediaType,
-        StatusCode::TOO_MANY_REQUESTS => ErrorKind::RateLimited { retry_after_secs: 1 },
+        StatusCode::TOO_MANY_REQUESTS => ErrorKind::RateLimited {
+            retry_after_secs: 1,
+        },
         StatusCode::SERVICE_UNAVAILABLE | StatusCode::REQUEST_TIMEOUT => ErrorKind::Unavailable,
+        StatusCode::BAD_GATEWAY => ErrorKind::BadGateway,
         status if status.is_server_error() => ErrorKind::Internal,
         _ => ErrorKind::InvalidRequest,
     };

@@ -20,17 +20,32 @@ pub async fn healthz() -> Json<Value> {
 
 /// GET /readyz: the store answers and the actor system runs; 503 otherwise.
 pub async fn readyz(State(state): State<AppState>) -> ApiResult<Json<Value>> {
-    let store = tokio::time::timeout(std::time::Duration::from_secs(2), state.runtime.store.ping()).await;
+    let store = tokio::time::timeout(
+        std::time::Duration::from_secs(2),
+        state.runtime.store.ping(),
+    )
+    .await;
     if !matches!(store, Ok(Ok(()))) {
-        return Err(ApiError::unavailable("store not answering").with_details(json!({ "store": "down" })));
+        return Err(
+            ApiError::unavailable("store not answering").with_details(json!({ "store": "down" }))
+        );
     }
-    let actors = state.registry.send(Count).await.map_err(|_| ApiError::unavailable("actor system not running"))?;
-    Ok(Json(json!({ "status": "ready", "store": "up", "tenantActors": actors })))
+    let actors = state
+        .registry
+        .send(Count)
+        .await
+        .map_err(|_| ApiError::unavailable("actor system not running"))?;
+    Ok(Json(
+        json!({ "status": "ready", "store": "up", "tenantActors": actors }),
+    ))
 }
 
 /// GET /metrics: Prometheus text format.
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
 }
 
 /// GET /api/admin/health: instance details for administrators.
@@ -54,13 +69,58 @@ pub async fn list_plugins(State(state): State<AppState>, caller: Caller) -> ApiR
         .send(crate::plugin_host::ListStatus)
         .await
         .map_err(|_| ApiError::unavailable("the plugin host is not running"))?;
-    Ok(Json(json!({ "pluginDir": state.config().plugin_dir(), "instances": statuses })))
+    Ok(Json(
+        json!({ "pluginDir": state.config().plugin_dir(), "instances": statuses }),
+    ))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeRequest {
+    recipient: Option<String>,
+}
+
+/// POST /api/plugins/{name}/probe: runs the instance's read-only diagnostic op, for administrators.
+pub async fn probe_plugin(
+    State(state): State<AppState>,
+    caller: Caller,
+    axum::extract::Path(name): axum::extract::Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<Value>> {
+    require_admin(&state, &caller).await?;
+    let request: ProbeRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        ProbeRequest::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::invalid_field("recipient", e.to_string()))?
+    };
+    let unavailable = || ApiError::unavailable("the plugin host is not running");
+    let instance = state
+        .plugins
+        .send(crate::plugin_host::Lookup { name: name.clone() })
+        .await
+        .map_err(|_| unavailable())?
+        .ok_or_else(|| ApiError::not_found("plugin instance"))?;
+    let (generation, response) = instance
+        .send(crate::plugin_host::instance::Probe { recipient: request.recipient })
+        .await
+        .map_err(|_| unavailable())?
+        .map_err(|error| {
+            ApiError::new(crate::error::ErrorKind::BadGateway, format!("plugin call failed: {}", error.message))
+                .with_details(json!({ "status": error.status.as_str(), "class": error.class.map(|c| c.to_string()) }))
+        })?;
+    let response: Value = serde_json::from_slice(&response).unwrap_or(Value::Null);
+    Ok(Json(
+        json!({ "instance": name, "generation": generation, "response": response }),
+    ))
 }
 
 /// 403 unless the caller is a signed-in instance administrator (granted with `sigild admin grant`).
 pub async fn require_admin(state: &AppState, caller: &Caller) -> ApiResult<()> {
     let Caller::Session { user, .. } = caller else {
-        return Err(ApiError::forbidden("instance administration needs a signed-in administrator"));
+        return Err(ApiError::forbidden(
+            "instance administration needs a signed-in administrator",
+        ));
     };
     match state.runtime.store.user_by_id(user).await? {
         Some(user) if user.is_admin => Ok(()),
@@ -83,11 +143,19 @@ pub async fn inject_panic(
     match target.target.as_str() {
         "handler" => panic!("injected panic in a request handler"),
         "actor" => {
-            let tenant = caller.tenant().ok_or_else(|| ApiError::forbidden("needs a tenant context"))?;
+            let tenant = caller
+                .tenant()
+                .ok_or_else(|| ApiError::forbidden("needs a tenant context"))?;
             let actor = state.tenant_actor(tenant).await?;
-            actor.send(InjectPanic).await.map_err(crate::actors::ActorError::from)??;
+            actor
+                .send(InjectPanic)
+                .await
+                .map_err(crate::actors::ActorError::from)??;
             Ok(StatusCode::NO_CONTENT)
         }
-        _ => Err(ApiError::invalid_field("target", "must be `handler` or `actor`")),
+        _ => Err(ApiError::invalid_field(
+            "target",
+            "must be `handler` or `actor`",
+        )),
     }
 }

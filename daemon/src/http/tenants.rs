@@ -21,7 +21,10 @@ const MAX_NAME: usize = 200;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/tenants", get(list_tenants).post(create_tenant))
-        .route("/api/tenants/{id}/members", get(list_members).post(add_member))
+        .route(
+            "/api/tenants/{id}/members",
+            get(list_members).post(add_member),
+        )
         .route("/api/tenants/{id}/members/{user_id}", delete(remove_member))
         .route("/api/api-keys", get(list_api_keys).post(create_api_key))
         .route("/api/api-keys/{id}", delete(revoke_api_key))
@@ -30,14 +33,19 @@ pub fn routes() -> Router<AppState> {
 fn checked_name(field: &str, name: &str) -> ApiResult<String> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > MAX_NAME || name.chars().any(char::is_control) {
-        return Err(ApiError::invalid_field(field, format!("must be 1 to {MAX_NAME} printable characters")));
+        return Err(ApiError::invalid_field(
+            field,
+            format!("must be 1 to {MAX_NAME} printable characters"),
+        ));
     }
     Ok(name.to_string())
 }
 
 /// Ids are UUIDs; anything else cannot name an object, so it is a 404 without a store round trip.
 fn checked_id<'a>(id: &'a str, what: &str) -> ApiResult<&'a str> {
-    uuid::Uuid::parse_str(id).map(|_| id).map_err(|_| ApiError::not_found(what))
+    uuid::Uuid::parse_str(id)
+        .map(|_| id)
+        .map_err(|_| ApiError::not_found(what))
 }
 
 #[derive(Deserialize)]
@@ -55,7 +63,10 @@ async fn create_tenant(
     let name = checked_name("name", &request.name)?;
     let tenant = state.runtime.store.create_tenant(&user, &name).await?;
     tracing::info!(tenant = %tenant.uid, user = %user, "tenant created");
-    Ok((StatusCode::CREATED, Json(json!({ "id": tenant.uid, "name": tenant.name, "role": "owner" }))))
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "id": tenant.uid, "name": tenant.name, "role": "owner" })),
+    ))
 }
 
 /// GET /api/tenants → the caller's tenants with their role in each.
@@ -65,7 +76,11 @@ async fn list_tenants(
     Query(paging): Query<PagingParams>,
 ) -> ApiResult<Json<Value>> {
     let paging = paging.resolve()?;
-    let (tenants, total) = state.runtime.store.tenants_of(&user, paging.window()).await?;
+    let (tenants, total) = state
+        .runtime
+        .store
+        .tenants_of(&user, paging.window())
+        .await?;
     let items: Vec<Value> = tenants
         .into_iter()
         .map(|m| json!({ "id": m.tenant.uid, "name": m.tenant.name, "role": m.role, "createdAt": m.tenant.created_at }))
@@ -76,7 +91,12 @@ async fn list_tenants(
 /// The caller's role in the tenant named in the path; 404 when they are not a member (no existence leak).
 async fn role_in(state: &AppState, tenant: &str, user: &str) -> ApiResult<Role> {
     let tenant = checked_id(tenant, "tenant")?;
-    state.runtime.store.role_of(tenant, user).await?.ok_or_else(|| ApiError::not_found("tenant"))
+    state
+        .runtime
+        .store
+        .role_of(tenant, user)
+        .await?
+        .ok_or_else(|| ApiError::not_found("tenant"))
 }
 
 fn member_json(member: Member) -> Value {
@@ -93,8 +113,15 @@ async fn list_members(
 ) -> ApiResult<Json<Value>> {
     let paging = paging.resolve()?;
     role_in(&state, &tenant, &user).await?;
-    let (members, total) = state.runtime.store.members(&tenant, paging.window()).await?;
-    Ok(Json(paging.envelope(members.into_iter().map(member_json).collect(), total)))
+    let (members, total) = state
+        .runtime
+        .store
+        .members(&tenant, paging.window())
+        .await?;
+    Ok(Json(paging.envelope(
+        members.into_iter().map(member_json).collect(),
+        total,
+    )))
 }
 
 #[derive(Deserialize)]
@@ -114,11 +141,13 @@ async fn add_member(
     if role_in(&state, &tenant, &user).await? != Role::Owner {
         return Err(ApiError::forbidden("only owners may add members"));
     }
-    let role = Role::parse(&request.role).ok_or_else(|| ApiError::invalid_field("role", "must be `owner` or `member`"))?;
+    let role = Role::parse(&request.role)
+        .ok_or_else(|| ApiError::invalid_field("role", "must be `owner` or `member`"))?;
     let email = super::accounts::normalize_email(&request.email)?;
     let store = &state.runtime.store;
     let invitee = store.user_by_email(&email).await?.ok_or_else(|| {
-        ApiError::not_found("user").with_details(json!({ "field": "email", "reason": "no account with this email" }))
+        ApiError::not_found("user")
+            .with_details(json!({ "field": "email", "reason": "no account with this email" }))
     })?;
     let member = store.add_member(&tenant, &invitee, role).await?;
     invalidate_roles(&state, &tenant).await;
@@ -172,13 +201,23 @@ async fn create_api_key(
     let name = checked_name("name", &request.name)?;
     let environment = request.environment.unwrap_or_else(|| "live".into());
     if environment != "live" && environment != "test" {
-        return Err(ApiError::invalid_field("environment", "must be `live` or `test`"));
+        return Err(ApiError::invalid_field(
+            "environment",
+            "must be `live` or `test`",
+        ));
     }
     let generated = credentials::generate_api_key(&environment);
     let key = state
         .runtime
         .store
-        .create_api_key(&caller.tenant, &name, &environment, &generated.prefix, &generated.hash, &owner)
+        .create_api_key(
+            &caller.tenant,
+            &name,
+            &environment,
+            &generated.prefix,
+            &generated.hash,
+            &owner,
+        )
         .await?;
     tracing::info!(tenant = %caller.tenant, key = %key.uid, "API key created");
     let mut body = api_key_json(&key);
@@ -193,8 +232,14 @@ async fn list_api_keys(
     Query(paging): Query<PagingParams>,
 ) -> ApiResult<Json<Value>> {
     let paging = paging.resolve()?;
-    let (keys, total) = state.runtime.store.api_keys(&caller.tenant, paging.window()).await?;
-    Ok(Json(paging.envelope(keys.iter().map(api_key_json).collect(), total)))
+    let (keys, total) = state
+        .runtime
+        .store
+        .api_keys(&caller.tenant, paging.window())
+        .await?;
+    Ok(Json(
+        paging.envelope(keys.iter().map(api_key_json).collect(), total),
+    ))
 }
 
 /// DELETE /api/api-keys/{id} (owner) → 204; the key stops working at once.
@@ -205,7 +250,11 @@ async fn revoke_api_key(
 ) -> ApiResult<StatusCode> {
     caller.require_owner()?;
     checked_id(&id, "API key")?;
-    state.runtime.store.revoke_api_key(&caller.tenant, &id).await?;
+    state
+        .runtime
+        .store
+        .revoke_api_key(&caller.tenant, &id)
+        .await?;
     tracing::info!(tenant = %caller.tenant, key = %id, "API key revoked");
     Ok(StatusCode::NO_CONTENT)
 }

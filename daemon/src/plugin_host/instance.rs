@@ -147,22 +147,36 @@ impl PluginInstance {
 
     /// Loads the file (when `reuse` is None) or re-creates an instance from an already loaded library, then
     /// health-checks it, all on the blocking pool; the swap happens back on the actor.
-    fn load(&mut self, ctx: &mut Context<Self>, spec: InstanceSpec, reuse: Option<Library>) -> ResponseActFuture<Self, Result<u64, String>> {
+    fn load(
+        &mut self,
+        ctx: &mut Context<Self>,
+        spec: InstanceSpec,
+        reuse: Option<Library>,
+    ) -> ResponseActFuture<Self, Result<u64, String>> {
         let settings = self.settings.clone();
         let load_spec = spec.clone();
-        let work = tokio::task::spawn_blocking(move || -> Result<(Library, HostInstance, Option<String>), String> {
-            let library = match reuse {
-                Some(library) => library,
-                None => library::load(&settings.plugin_dir, &load_spec.file, load_spec.sha256.as_deref(), &settings.copies_dir)
+        let work = tokio::task::spawn_blocking(
+            move || -> Result<(Library, HostInstance, Option<String>), String> {
+                let library = match reuse {
+                    Some(library) => library,
+                    None => library::load(
+                        &settings.plugin_dir,
+                        &load_spec.file,
+                        load_spec.sha256.as_deref(),
+                        &settings.copies_dir,
+                    )
                     .map_err(|e| e.to_string())?,
-            };
-            let instance = library
-                .descriptor
-                .create_instance(&load_spec.config)
-                .map_err(|e| format!("create failed: {e}"))?;
-            let report = instance.health().map_err(|e| format!("health check failed: {e}"))?;
-            Ok((library, instance, report.detail))
-        });
+                };
+                let instance = library
+                    .descriptor
+                    .create_instance(&load_spec.config)
+                    .map_err(|e| format!("create failed: {e}"))?;
+                let report = instance
+                    .health()
+                    .map_err(|e| format!("health check failed: {e}"))?;
+                Ok((library, instance, report.detail))
+            },
+        );
         let _ = ctx;
         Box::pin(async move { work.await.map_err(|e| format!("loader panicked: {e}"))? }.into_actor(self).map(
             move |outcome, actor, _ctx| match outcome {
@@ -227,22 +241,27 @@ impl Actor for PluginInstance {
                 actor.schedule_recreate(ctx);
             }
         }));
-        let timer = ctx.run_interval(self.settings.health_interval, |actor, ctx| {
-            let Some(generation) = actor.current.clone() else { return };
-            let check = tokio::task::spawn_blocking(move || generation.instance.health());
-            ctx.spawn(async move { check.await }.into_actor(actor).map(|outcome, actor, ctx| {
-                actor.health = match outcome {
-                    Ok(Ok(report)) => Health::Up(report.detail),
-                    Ok(Err(error)) => {
-                        if HostInstance::is_poisoning(&error) {
-                            actor.schedule_recreate(ctx);
-                        }
-                        Health::Down(error.to_string())
-                    }
-                    Err(join) => Health::Down(format!("health check panicked: {join}")),
+        let timer =
+            ctx.run_interval(self.settings.health_interval, |actor, ctx| {
+                let Some(generation) = actor.current.clone() else {
+                    return;
                 };
-            }));
-        });
+                let check = tokio::task::spawn_blocking(move || generation.instance.health());
+                ctx.spawn(check.into_actor(actor).map(
+                    |outcome, actor, ctx| {
+                        actor.health = match outcome {
+                            Ok(Ok(report)) => Health::Up(report.detail),
+                            Ok(Err(error)) => {
+                                if HostInstance::is_poisoning(&error) {
+                                    actor.schedule_recreate(ctx);
+                                }
+                                Health::Down(error.to_string())
+                            }
+                            Err(join) => Health::Down(format!("health check panicked: {join}")),
+                        };
+                    },
+                ));
+            });
         self.health_timer = Some(timer);
     }
 }
@@ -271,13 +290,71 @@ impl Handler<Call> for PluginInstance {
     type Result = ResponseFuture<Result<Vec<u8>, PluginError>>;
 
     fn handle(&mut self, message: Call, ctx: &mut Context<Self>) -> Self::Result {
+        self.dispatch(ctx, message.op, message.request)
+    }
+}
+
+/// Runs the kind's read-only diagnostic op (`describe`, `list_keys`, or `validate_recipient` of `recipient`),
+/// for operators and for the hot-reload test. Answers the generation that served it and the response.
+#[derive(Message)]
+#[rtype(result = "Result<(u64, Vec<u8>), PluginError>")]
+pub struct Probe {
+    /// Recipient to validate, for push channels.
+    pub recipient: Option<String>,
+}
+
+impl Handler<Probe> for PluginInstance {
+    type Result = ResponseFuture<Result<(u64, Vec<u8>), PluginError>>;
+
+    fn handle(&mut self, message: Probe, ctx: &mut Context<Self>) -> Self::Result {
+        use sigil_plugin_api::PluginKind;
+        let Some(generation) = self.current.as_ref() else {
+            return Box::pin(async {
+                Err(PluginError::new(
+                    Status::Internal,
+                    "plugin instance not loaded",
+                ))
+            });
+        };
+        let number = generation.number;
+        let (op, request) = match generation.library.descriptor.kind() {
+            PluginKind::TsaBackend => ("describe", serde_json::json!({})),
+            PluginKind::KmsSigner => ("list_keys", serde_json::json!({})),
+            PluginKind::PushChannel => (
+                "validate_recipient",
+                serde_json::json!({ "recipient": message.recipient.unwrap_or_default() }),
+            ),
+        };
+        let call = self.dispatch(ctx, op.to_string(), request.to_string().into_bytes());
+        Box::pin(async move { call.await.map(|response| (number, response)) })
+    }
+}
+
+impl PluginInstance {
+    /// Starts a call on the current generation; the returned future runs off the actor.
+    fn dispatch(
+        &mut self,
+        ctx: &mut Context<Self>,
+        op: String,
+        request: Vec<u8>,
+    ) -> ResponseFuture<Result<Vec<u8>, PluginError>> {
         if self.retired {
-            return Box::pin(async { Err(PluginError::not_found("plugin instance was removed from the config")) });
+            return Box::pin(async {
+                Err(PluginError::not_found(
+                    "plugin instance was removed from the config",
+                ))
+            });
         }
         let Some(generation) = self.current.clone() else {
-            let reason = self.last_reload_error.clone().unwrap_or_else(|| "not loaded yet".into());
+            let reason = self
+                .last_reload_error
+                .clone()
+                .unwrap_or_else(|| "not loaded yet".into());
             return Box::pin(async move {
-                Err(PluginError::new(Status::Internal, format!("plugin instance unavailable: {reason}")))
+                Err(PluginError::new(
+                    Status::Internal,
+                    format!("plugin instance unavailable: {reason}"),
+                ))
             });
         };
         let counters = self.counters.clone();
@@ -290,23 +367,33 @@ impl Handler<Call> for PluginInstance {
             let outcome = tokio::time::timeout(deadline, async {
                 // The permit travels into the blocking task, so an abandoned (timed-out) call still holds it
                 // until the plugin returns: a stuck plugin exhausts its own bound, never the blocking pool.
-                let permit = generation.semaphore.clone().acquire_owned().await.map_err(|_| {
-                    PluginError::new(Status::Internal, "plugin instance is shutting down")
-                })?;
+                let permit = generation
+                    .semaphore
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .map_err(|_| {
+                        PluginError::new(Status::Internal, "plugin instance is shutting down")
+                    })?;
                 let worker = generation.clone();
                 tokio::task::spawn_blocking(move || {
                     let _permit = permit;
-                    worker.instance.call(&message.op, &message.request)
+                    worker.instance.call(&op, &request)
                 })
                 .await
-                .map_err(|join| PluginError::new(Status::Internal, format!("plugin call task failed: {join}")))?
+                .map_err(|join| {
+                    PluginError::new(Status::Internal, format!("plugin call task failed: {join}"))
+                })?
             })
             .await;
             let result = match outcome {
                 Ok(result) => result,
                 Err(_) => {
                     counters.timeouts.fetch_add(1, Ordering::Relaxed);
-                    Err(PluginError::timeout(format!("plugin call exceeded {}ms", deadline.as_millis())))
+                    Err(PluginError::timeout(format!(
+                        "plugin call exceeded {}ms",
+                        deadline.as_millis()
+                    )))
                 }
             };
             if let Err(error) = &result {
@@ -314,7 +401,9 @@ impl Handler<Call> for PluginInstance {
                 if HostInstance::is_poisoning(error) {
                     counters.panics.fetch_add(1, Ordering::Relaxed);
                     tracing::error!(instance = %name, error = %error, "plugin panicked; re-creating the instance");
-                    address.do_send(Poisoned { generation: generation.number });
+                    address.do_send(Poisoned {
+                        generation: generation.number,
+                    });
                 }
             }
             metrics::histogram!("sigil_plugin_call_duration_seconds", "instance" => name)
@@ -335,7 +424,11 @@ impl Handler<Poisoned> for PluginInstance {
     type Result = ();
 
     fn handle(&mut self, message: Poisoned, ctx: &mut Context<Self>) {
-        if self.current.as_ref().is_some_and(|g| g.number == message.generation) {
+        if self
+            .current
+            .as_ref()
+            .is_some_and(|g| g.number == message.generation)
+        {
             self.health = Health::Down("the plugin panicked; re-creating the instance".into());
             self.schedule_recreate(ctx);
         }
@@ -387,7 +480,13 @@ impl Handler<GetStatus> for PluginInstance {
             plugin: descriptor.map(|d| d.name().to_string()),
             kind: descriptor.map(|d| d.kind().as_str().to_string()),
             version: descriptor.map(|d| d.version().to_string()),
-            abi_version: descriptor.map(|d| format!("{}.{}", sigil_plugin_api::SIGIL_PLUGIN_ABI_MAJOR, d.abi_minor())),
+            abi_version: descriptor.map(|d| {
+                format!(
+                    "{}.{}",
+                    sigil_plugin_api::SIGIL_PLUGIN_ABI_MAJOR,
+                    d.abi_minor()
+                )
+            }),
             sha256: generation.map(|g| g.library.sha256.clone()),
             generation: generation.map_or(0, |g| g.number),
             health: self.health.clone(),

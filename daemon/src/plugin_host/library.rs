@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use sha2::{Digest, Sha256};
-use sigil_plugin_api::{SIGIL_PLUGIN_ENTRY_SYMBOL, SigilPluginEntryFn, ValidatedDescriptor, validate_descriptor};
+use sigil_plugin_api::{
+    SIGIL_PLUGIN_ENTRY_SYMBOL, SigilPluginEntryFn, ValidatedDescriptor, validate_descriptor,
+};
 
 /// Why a plugin could not be loaded. Each message says which check failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -69,14 +71,29 @@ pub fn file_sha256(path: &Path) -> std::io::Result<String> {
 }
 
 /// Loads `file` from `plugin_dir`, checking `pin`, via a unique copy in `copies_dir`.
-pub fn load(plugin_dir: &Path, file: &str, pin: Option<&str>, copies_dir: &Path) -> Result<Library, LoadError> {
-    let file_error = |path: &Path, reason: String| LoadError::File { path: path.to_path_buf(), reason };
+pub fn load(
+    plugin_dir: &Path,
+    file: &str,
+    pin: Option<&str>,
+    copies_dir: &Path,
+) -> Result<Library, LoadError> {
+    let file_error = |path: &Path, reason: String| LoadError::File {
+        path: path.to_path_buf(),
+        reason,
+    };
     let requested = plugin_dir.join(file);
-    let dir = plugin_dir.canonicalize().map_err(|e| file_error(plugin_dir, format!("plugin directory: {e}")))?;
-    let source = requested.canonicalize().map_err(|e| file_error(&requested, e.to_string()))?;
+    let dir = plugin_dir
+        .canonicalize()
+        .map_err(|e| file_error(plugin_dir, format!("plugin directory: {e}")))?;
+    let source = requested
+        .canonicalize()
+        .map_err(|e| file_error(&requested, e.to_string()))?;
     // A symlink may not lead out of the plugin directory.
     if source.parent() != Some(dir.as_path()) {
-        return Err(file_error(&requested, format!("resolves outside the plugin directory {}", dir.display())));
+        return Err(file_error(
+            &requested,
+            format!("resolves outside the plugin directory {}", dir.display()),
+        ));
     }
     // Hash and copy the same bytes, so what was checked is what gets loaded.
     let bytes = std::fs::read(&source).map_err(|e| file_error(&source, e.to_string()))?;
@@ -84,19 +101,39 @@ pub fn load(plugin_dir: &Path, file: &str, pin: Option<&str>, copies_dir: &Path)
     if let Some(pinned) = pin
         && !pinned.eq_ignore_ascii_case(&sha256)
     {
-        return Err(LoadError::PinMismatch { path: source, found: sha256, pinned: pinned.to_lowercase() });
+        return Err(LoadError::PinMismatch {
+            path: source,
+            found: sha256,
+            pinned: pinned.to_lowercase(),
+        });
     }
     let loaded_from = private_copy(&bytes, &source, &sha256, copies_dir)?;
     let descriptor = open(&loaded_from, &source)?;
-    Ok(Library { source, loaded_from, sha256, descriptor })
+    Ok(Library {
+        source,
+        loaded_from,
+        sha256,
+        descriptor,
+    })
 }
 
 /// Writes the bytes to a fresh file name: the loader caches by path, and the copy must not change under us.
-fn private_copy(bytes: &[u8], source: &Path, sha256: &str, copies_dir: &Path) -> Result<PathBuf, LoadError> {
+fn private_copy(
+    bytes: &[u8],
+    source: &Path,
+    sha256: &str,
+    copies_dir: &Path,
+) -> Result<PathBuf, LoadError> {
     static SEQUENCE: AtomicU64 = AtomicU64::new(0);
-    let copy_error = |reason: String| LoadError::File { path: copies_dir.to_path_buf(), reason };
+    let copy_error = |reason: String| LoadError::File {
+        path: copies_dir.to_path_buf(),
+        reason,
+    };
     std::fs::create_dir_all(copies_dir).map_err(|e| copy_error(e.to_string()))?;
-    let stem = source.file_stem().and_then(|s| s.to_str()).unwrap_or("plugin");
+    let stem = source
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("plugin");
     let name = format!(
         "{stem}-{}-{}-{}.so",
         &sha256[..12],
@@ -104,26 +141,35 @@ fn private_copy(bytes: &[u8], source: &Path, sha256: &str, copies_dir: &Path) ->
         SEQUENCE.fetch_add(1, Ordering::Relaxed)
     );
     let path = copies_dir.join(name);
-    std::fs::write(&path, bytes).map_err(|e| copy_error(format!("writing {}: {e}", path.display())))?;
+    std::fs::write(&path, bytes)
+        .map_err(|e| copy_error(format!("writing {}: {e}", path.display())))?;
     Ok(path)
 }
 
 fn open(path: &Path, source: &Path) -> Result<ValidatedDescriptor, LoadError> {
-    let library_error = |reason: String| LoadError::Library { path: source.to_path_buf(), reason };
+    let library_error = |reason: String| LoadError::Library {
+        path: source.to_path_buf(),
+        reason,
+    };
     // SAFETY: loading runs the library's initialisers. Only files from the operator's plugin directory (and
     // optionally pinned) get here; that trust decision is the point of the directory and the pin.
-    let library = unsafe { libloading::Library::new(path) }.map_err(|e| library_error(e.to_string()))?;
+    let library =
+        unsafe { libloading::Library::new(path) }.map_err(|e| library_error(e.to_string()))?;
     // Never dlclose, even after a refusal: descriptors, vtables and any threads the plugin started must stay
     // valid for the life of the process, including while an old generation drains after a reload.
     let library: &'static libloading::Library = Box::leak(Box::new(library));
     // SAFETY: the symbol's type is fixed by the ABI: `extern "C" fn() -> *const SigilPluginDescriptor`.
     let entry: libloading::Symbol<'static, SigilPluginEntryFn> =
         unsafe { library.get(SIGIL_PLUGIN_ENTRY_SYMBOL.as_bytes()) }.map_err(|_| {
-            library_error(format!("no entry symbol `{SIGIL_PLUGIN_ENTRY_SYMBOL}` (not a Sigil v1 plugin)"))
+            library_error(format!(
+                "no entry symbol `{SIGIL_PLUGIN_ENTRY_SYMBOL}` (not a Sigil v1 plugin)"
+            ))
         })?;
     // SAFETY: calling the entry point is the ABI's first step; it returns a pointer to a static descriptor.
     let descriptor = unsafe { entry() };
     // SAFETY: the pointer came from the entry symbol, and the library is never unloaded (leaked above).
-    unsafe { validate_descriptor(descriptor) }
-        .map_err(|e| LoadError::Descriptor { path: source.to_path_buf(), reason: e.to_string() })
+    unsafe { validate_descriptor(descriptor) }.map_err(|e| LoadError::Descriptor {
+        path: source.to_path_buf(),
+        reason: e.to_string(),
+    })
 }

@@ -14,7 +14,9 @@ use actix::prelude::*;
 use futures::future::join_all;
 
 use crate::config::Config;
-use instance::{GetStatus, HostSettings, InstanceSpec, InstanceStatus, PluginInstance, Refresh, Retire};
+use instance::{
+    GetStatus, HostSettings, InstanceSpec, InstanceStatus, PluginInstance, Refresh, Retire,
+};
 
 /// The registry of plugin instances.
 pub struct PluginHost {
@@ -27,7 +29,12 @@ pub struct PluginHost {
 impl PluginHost {
     /// A host whose instance actors run on `arbiter`, keeping private library copies under `data_dir`.
     pub fn new(data_dir: PathBuf, arbiter: ArbiterHandle) -> Self {
-        Self { data_dir, arbiter, instances: HashMap::new(), settings: None }
+        Self {
+            data_dir,
+            arbiter,
+            instances: HashMap::new(),
+            settings: None,
+        }
     }
 
     fn settings_from(&self, config: &Config) -> HostSettings {
@@ -49,7 +56,12 @@ pub fn wanted_instances(config: &Config) -> HashMap<String, InstanceSpec> {
         .filter(|p| p.enabled)
         .map(|p| {
             let json = serde_json::to_vec(&p.config).unwrap_or_else(|_| b"{}".to_vec());
-            let spec = InstanceSpec { name: p.name.clone(), file: p.file.clone(), sha256: p.sha256.clone(), config: json };
+            let spec = InstanceSpec {
+                name: p.name.clone(),
+                file: p.file.clone(),
+                sha256: p.sha256.clone(),
+                config: json,
+            };
             (p.name.clone(), spec)
         })
         .collect()
@@ -77,7 +89,12 @@ impl Handler<Apply> for PluginHost {
         self.settings = Some(settings.clone());
         let wanted = wanted_instances(&message.config);
 
-        let removed: Vec<String> = self.instances.keys().filter(|name| !wanted.contains_key(*name)).cloned().collect();
+        let removed: Vec<String> = self
+            .instances
+            .keys()
+            .filter(|name| !wanted.contains_key(*name))
+            .cloned()
+            .collect();
         for name in removed {
             if let Some((_, addr)) = self.instances.remove(&name) {
                 tracing::info!(instance = %name, "plugin instance removed from the config; retiring it");
@@ -92,7 +109,10 @@ impl Handler<Apply> for PluginHost {
                     *running = spec.clone();
                     let addr = addr.clone();
                     refreshes.push(async move {
-                        let outcome = addr.send(Refresh { spec }).await.unwrap_or_else(|e| Err(e.to_string()));
+                        let outcome = addr
+                            .send(Refresh { spec })
+                            .await
+                            .unwrap_or_else(|e| Err(e.to_string()));
                         (name, outcome)
                     });
                 }
@@ -126,7 +146,9 @@ impl Handler<Lookup> for PluginHost {
     type Result = Option<Addr<PluginInstance>>;
 
     fn handle(&mut self, message: Lookup, _ctx: &mut Context<Self>) -> Self::Result {
-        self.instances.get(&message.name).map(|(_, addr)| addr.clone())
+        self.instances
+            .get(&message.name)
+            .map(|(_, addr)| addr.clone())
     }
 }
 
@@ -139,10 +161,18 @@ impl Handler<ListStatus> for PluginHost {
     type Result = ResponseFuture<Vec<InstanceStatus>>;
 
     fn handle(&mut self, _message: ListStatus, _ctx: &mut Context<Self>) -> Self::Result {
-        let addrs: Vec<_> = self.instances.values().map(|(_, addr)| addr.clone()).collect();
+        let addrs: Vec<_> = self
+            .instances
+            .values()
+            .map(|(_, addr)| addr.clone())
+            .collect();
         Box::pin(async move {
             let mut statuses: Vec<InstanceStatus> =
-                join_all(addrs.iter().map(|addr| addr.send(GetStatus))).await.into_iter().flatten().collect();
+                join_all(addrs.iter().map(|addr| addr.send(GetStatus)))
+                    .await
+                    .into_iter()
+                    .flatten()
+                    .collect();
             statuses.sort_by(|a, b| a.name.cmp(&b.name));
             statuses
         })
@@ -184,8 +214,12 @@ pub fn watch(
 ) -> notify::Result<notify::RecommendedWatcher> {
     use notify::{RecursiveMode, Watcher};
     let (raw_tx, raw_rx) = std::sync::mpsc::channel::<Change>();
-    let config_name = config_file.and_then(|p| p.file_name()).map(|n| n.to_os_string());
-    let config_dir = config_file.and_then(|p| p.parent()).map(|p| p.to_path_buf());
+    let config_name = config_file
+        .and_then(|p| p.file_name())
+        .map(|n| n.to_os_string());
+    let config_dir = config_file
+        .and_then(|p| p.parent())
+        .map(|p| p.to_path_buf());
     let watched_plugin_dir = plugin_dir.to_path_buf();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         let Ok(event) = event else { return };
@@ -193,7 +227,9 @@ pub fn watch(
             return;
         }
         for path in &event.paths {
-            let is_config = config_name.as_deref().is_some_and(|name| path.file_name() == Some(name))
+            let is_config = config_name
+                .as_deref()
+                .is_some_and(|name| path.file_name() == Some(name))
                 && path.parent() == config_dir.as_deref();
             let change = if is_config {
                 Change::Config
@@ -207,24 +243,34 @@ pub fn watch(
     })?;
     watcher.watch(plugin_dir, RecursiveMode::NonRecursive)?;
     if let Some(dir) = config_file.and_then(|p| p.parent()) {
-        let dir = if dir.as_os_str().is_empty() { std::path::Path::new(".") } else { dir };
+        let dir = if dir.as_os_str().is_empty() {
+            std::path::Path::new(".")
+        } else {
+            dir
+        };
         // Watch the directory, not the file: editors and config management replace files by renaming.
         watcher.watch(dir, RecursiveMode::NonRecursive)?;
     }
     // Debounce on a plain thread: notify's callback thread must not block.
-    std::thread::Builder::new().name("sigild-plugin-watch".into()).spawn(move || {
-        while let Ok(first) = raw_rx.recv() {
-            // A config reload refreshes the plugins too, so it subsumes a plugin change in the same burst.
-            let mut config = first == Change::Config;
-            while let Ok(next) = raw_rx.recv_timeout(debounce) {
-                config |= next == Change::Config;
+    std::thread::Builder::new()
+        .name("sigild-plugin-watch".into())
+        .spawn(move || {
+            while let Ok(first) = raw_rx.recv() {
+                // A config reload refreshes the plugins too, so it subsumes a plugin change in the same burst.
+                let mut config = first == Change::Config;
+                while let Ok(next) = raw_rx.recv_timeout(debounce) {
+                    config |= next == Change::Config;
+                }
+                let change = if config {
+                    Change::Config
+                } else {
+                    Change::Plugins
+                };
+                if changes.send(change).is_err() {
+                    return;
+                }
             }
-            let change = if config { Change::Config } else { Change::Plugins };
-            if changes.send(change).is_err() {
-                return;
-            }
-        }
-    })
-    .map_err(notify::Error::io)?;
+        })
+        .map_err(notify::Error::io)?;
     Ok(watcher)
 }

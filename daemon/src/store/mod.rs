@@ -28,7 +28,9 @@ pub enum StoreError {
     #[error("{0}")]
     Unavailable(String),
     /// The on-disk schema is newer than this binary.
-    #[error("the store has schema version {found}, but this sigild only knows up to {known}; run a newer sigild")]
+    #[error(
+        "the store has schema version {found}, but this sigild only knows up to {known}; run a newer sigild"
+    )]
     SchemaTooNew {
         /// Version in the store.
         found: i64,
@@ -192,8 +194,9 @@ impl Store {
         let url = config.store_url();
         let engine = match &url {
             StoreUrl::SurrealKv(dir) => {
-                std::fs::create_dir_all(dir)
-                    .map_err(|e| StoreError::Unavailable(format!("cannot create {}: {e}", dir.display())))?;
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
+                })?;
                 let path = format!("surrealkv://{}", dir.display());
                 Engine::Local(open_embedded(&path, config).await?)
             }
@@ -206,8 +209,12 @@ impl Store {
             Engine::Local(db) => db.use_ns(namespace).use_db(database).await,
             Engine::Remote(db) => db.use_ns(namespace).use_db(database).await,
         };
-        use_result.map_err(|e| StoreError::Unavailable(format!("selecting namespace/database: {e}")))?;
-        let store = Store { engine: Arc::new(engine), description: url.describe().into() };
+        use_result
+            .map_err(|e| StoreError::Unavailable(format!("selecting namespace/database: {e}")))?;
+        let store = Store {
+            engine: Arc::new(engine),
+            description: url.describe().into(),
+        };
         schema::migrate(&store).await?;
         Ok(store)
     }
@@ -238,10 +245,13 @@ impl Store {
                             // In a failed transaction every statement reports an error; the one that names the
                             // cause is the one that is not "not executed due to a failed transaction".
                             let error = classify(error);
-                            let is_echo = error.to_string().contains("not executed due to a failed transaction");
+                            let is_echo = error
+                                .to_string()
+                                .contains("not executed due to a failed transaction");
                             if failure.is_none() || !is_echo {
                                 let replace = failure.as_ref().is_none_or(|f| {
-                                    f.to_string().contains("not executed due to a failed transaction")
+                                    f.to_string()
+                                        .contains("not executed due to a failed transaction")
                                 });
                                 if replace {
                                     failure = Some(error);
@@ -276,7 +286,10 @@ impl Store {
     }
 
     async fn count(&self, sql: &str, vars: Value) -> Result<u64> {
-        Ok(self.first::<CountRow>(sql, vars).await?.map_or(0, |row| row.count))
+        Ok(self
+            .first::<CountRow>(sql, vars)
+            .await?
+            .map_or(0, |row| row.count))
     }
 
     /// Proves the store answers.
@@ -293,31 +306,45 @@ impl Store {
                    is_admin: false, current_tenant: NONE, created_at: time::now() } RETURN AFTER;";
         let vars = json!({ "uid": uid, "email": email, "name": name, "hash": password_hash });
         match self.first::<User>(sql, vars).await {
-            Err(StoreError::Conflict(_)) => Err(StoreError::Conflict(format!("an account for {email} already exists"))),
+            Err(StoreError::Conflict(_)) => Err(StoreError::Conflict(format!(
+                "an account for {email} already exists"
+            ))),
             other => other?.ok_or(StoreError::Decode("CREATE user returned nothing".into())),
         }
     }
 
     /// Finds a user by (lower-cased) email.
     pub async fn user_by_email(&self, email: &str) -> Result<Option<User>> {
-        self.first("SELECT * FROM user WHERE email = $email LIMIT 1;", json!({ "email": email })).await
+        self.first(
+            "SELECT * FROM user WHERE email = $email LIMIT 1;",
+            json!({ "email": email }),
+        )
+        .await
     }
 
     /// Finds a user by id.
     pub async fn user_by_id(&self, uid: &str) -> Result<Option<User>> {
-        self.first("SELECT * FROM user WHERE uid = $uid LIMIT 1;", json!({ "uid": uid })).await
+        self.first(
+            "SELECT * FROM user WHERE uid = $uid LIMIT 1;",
+            json!({ "uid": uid }),
+        )
+        .await
     }
 
     /// Grants or withdraws instance administration.
     pub async fn set_admin(&self, email: &str, is_admin: bool) -> Result<User> {
         let sql = "UPDATE user SET is_admin = $admin WHERE email = $email RETURN AFTER;";
-        self.first(sql, json!({ "email": email, "admin": is_admin })).await?.ok_or(StoreError::NotFound("user"))
+        self.first(sql, json!({ "email": email, "admin": is_admin }))
+            .await?
+            .ok_or(StoreError::NotFound("user"))
     }
 
     /// Scopes the user's next refreshed session to a tenant.
     pub async fn set_current_tenant(&self, user: &str, tenant: &str) -> Result<()> {
         let sql = "UPDATE user SET current_tenant = $tenant WHERE uid = $uid;";
-        self.run(sql, json!({ "uid": user, "tenant": tenant })).await.map(|_| ())
+        self.run(sql, json!({ "uid": user, "tenant": tenant }))
+            .await
+            .map(|_| ())
     }
 
     // ---- tenants and members --------------------------------------------------------------------------------
@@ -331,36 +358,63 @@ impl Store {
                    UPDATE user SET current_tenant = $uid WHERE uid = $owner;\
                    COMMIT TRANSACTION;\
                    SELECT * FROM tenant WHERE uid = $uid;";
-        let mut results = self.run(sql, json!({ "uid": uid, "name": name, "owner": owner })).await?;
+        let mut results = self
+            .run(sql, json!({ "uid": uid, "name": name, "owner": owner }))
+            .await?;
         let rows: Vec<Tenant> = decode_rows(results.pop().unwrap_or(Value::Null))?;
-        rows.into_iter().next().ok_or(StoreError::Decode("tenant missing after create".into()))
+        rows.into_iter()
+            .next()
+            .ok_or(StoreError::Decode("tenant missing after create".into()))
     }
 
     /// A tenant by id.
     pub async fn tenant(&self, uid: &str) -> Result<Option<Tenant>> {
-        self.first("SELECT * FROM tenant WHERE uid = $uid LIMIT 1;", json!({ "uid": uid })).await
+        self.first(
+            "SELECT * FROM tenant WHERE uid = $uid LIMIT 1;",
+            json!({ "uid": uid }),
+        )
+        .await
     }
 
     /// The user's role in the tenant, if they are a member.
     pub async fn role_of(&self, tenant: &str, user: &str) -> Result<Option<Role>> {
         let sql = "SELECT * FROM membership WHERE tenant = $tenant AND user = $user LIMIT 1;";
-        let row: Option<MembershipRow> = self.first(sql, json!({ "tenant": tenant, "user": user })).await?;
+        let row: Option<MembershipRow> = self
+            .first(sql, json!({ "tenant": tenant, "user": user }))
+            .await?;
         Ok(row.map(|row| row.role))
     }
 
     /// The tenants the user belongs to, oldest first.
-    pub async fn tenants_of(&self, user: &str, window: Window) -> Result<(Vec<TenantMembership>, u64)> {
+    pub async fn tenants_of(
+        &self,
+        user: &str,
+        window: Window,
+    ) -> Result<(Vec<TenantMembership>, u64)> {
         let vars = json!({ "user": user, "limit": window.limit, "start": window.offset });
-        let total = self.count("SELECT count() FROM membership WHERE user = $user GROUP ALL;", vars.clone()).await?;
+        let total = self
+            .count(
+                "SELECT count() FROM membership WHERE user = $user GROUP ALL;",
+                vars.clone(),
+            )
+            .await?;
         let sql = "SELECT * FROM membership WHERE user = $user ORDER BY created_at, tenant LIMIT $limit START $start;";
         let memberships: Vec<MembershipRow> = self.rows(sql, vars).await?;
         let ids: Vec<&str> = memberships.iter().map(|m| m.tenant.as_str()).collect();
-        let tenants: Vec<Tenant> = self.rows("SELECT * FROM tenant WHERE uid IN $ids;", json!({ "ids": ids })).await?;
+        let tenants: Vec<Tenant> = self
+            .rows(
+                "SELECT * FROM tenant WHERE uid IN $ids;",
+                json!({ "ids": ids }),
+            )
+            .await?;
         let items = memberships
             .iter()
             .filter_map(|m| {
                 let tenant = tenants.iter().find(|t| t.uid == m.tenant)?.clone();
-                Some(TenantMembership { tenant, role: m.role })
+                Some(TenantMembership {
+                    tenant,
+                    role: m.role,
+                })
             })
             .collect();
         Ok((items, total))
@@ -373,9 +427,14 @@ impl Store {
         let vars = json!({ "tenant": tenant, "user": user.uid, "role": role.as_str() });
         let row: MembershipRow = match self.first(sql, vars).await {
             Err(StoreError::Conflict(_)) => {
-                return Err(StoreError::Conflict(format!("{} is already a member of this tenant", user.email)));
+                return Err(StoreError::Conflict(format!(
+                    "{} is already a member of this tenant",
+                    user.email
+                )));
             }
-            other => other?.ok_or(StoreError::Decode("CREATE membership returned nothing".into()))?,
+            other => other?.ok_or(StoreError::Decode(
+                "CREATE membership returned nothing".into(),
+            ))?,
         };
         Ok(Member {
             user_id: row.user,
@@ -389,12 +448,21 @@ impl Store {
     /// The members of a tenant, oldest first.
     pub async fn members(&self, tenant: &str, window: Window) -> Result<(Vec<Member>, u64)> {
         let vars = json!({ "tenant": tenant, "limit": window.limit, "start": window.offset });
-        let total =
-            self.count("SELECT count() FROM membership WHERE tenant = $tenant GROUP ALL;", vars.clone()).await?;
+        let total = self
+            .count(
+                "SELECT count() FROM membership WHERE tenant = $tenant GROUP ALL;",
+                vars.clone(),
+            )
+            .await?;
         let sql = "SELECT * FROM membership WHERE tenant = $tenant ORDER BY created_at, user LIMIT $limit START $start;";
         let memberships: Vec<MembershipRow> = self.rows(sql, vars).await?;
         let ids: Vec<&str> = memberships.iter().map(|m| m.user.as_str()).collect();
-        let users: Vec<User> = self.rows("SELECT * FROM user WHERE uid IN $ids;", json!({ "ids": ids })).await?;
+        let users: Vec<User> = self
+            .rows(
+                "SELECT * FROM user WHERE uid IN $ids;",
+                json!({ "ids": ids }),
+            )
+            .await?;
         let items = memberships
             .into_iter()
             .filter_map(|m| {
@@ -421,12 +489,17 @@ impl Store {
                    IF array::len($owners) = 0 { THROW 'sigil:last_owner' };\
                    UPDATE user SET current_tenant = NONE WHERE uid = $user AND current_tenant = $tenant;\
                    COMMIT TRANSACTION;";
-        match self.run(sql, json!({ "tenant": tenant, "user": user })).await {
+        match self
+            .run(sql, json!({ "tenant": tenant, "user": user }))
+            .await
+        {
             Ok(_) => Ok(()),
-            Err(StoreError::Query(message)) if message.contains("sigil:not_found") => Err(StoreError::NotFound("member")),
-            Err(StoreError::Query(message)) if message.contains("sigil:last_owner") => {
-                Err(StoreError::Conflict("a tenant must keep at least one owner".into()))
+            Err(StoreError::Query(message)) if message.contains("sigil:not_found") => {
+                Err(StoreError::NotFound("member"))
             }
+            Err(StoreError::Query(message)) if message.contains("sigil:last_owner") => Err(
+                StoreError::Conflict("a tenant must keep at least one owner".into()),
+            ),
             Err(other) => Err(other),
         }
     }
@@ -449,34 +522,54 @@ impl Store {
                    last_used_at: NONE } RETURN AFTER;";
         let vars = json!({ "uid": uid, "tenant": tenant, "name": name, "environment": environment,
                            "prefix": prefix, "hash": hash, "created_by": created_by });
-        self.first(sql, vars).await?.ok_or(StoreError::Decode("CREATE api_key returned nothing".into()))
+        self.first(sql, vars)
+            .await?
+            .ok_or(StoreError::Decode("CREATE api_key returned nothing".into()))
     }
 
     /// The tenant's keys, newest first.
     pub async fn api_keys(&self, tenant: &str, window: Window) -> Result<(Vec<ApiKey>, u64)> {
         let vars = json!({ "tenant": tenant, "limit": window.limit, "start": window.offset });
-        let total = self.count("SELECT count() FROM api_key WHERE tenant = $tenant GROUP ALL;", vars.clone()).await?;
+        let total = self
+            .count(
+                "SELECT count() FROM api_key WHERE tenant = $tenant GROUP ALL;",
+                vars.clone(),
+            )
+            .await?;
         let sql = "SELECT * FROM api_key WHERE tenant = $tenant ORDER BY created_at DESC, uid LIMIT $limit START $start;";
         Ok((self.rows(sql, vars).await?, total))
     }
 
     /// The key with this hash (unique index), if it exists and is not revoked.
     pub async fn api_key_by_hash(&self, hash: &str) -> Result<Option<ApiKey>> {
-        self.first("SELECT * FROM api_key WHERE hash = $hash LIMIT 1;", json!({ "hash": hash })).await
+        self.first(
+            "SELECT * FROM api_key WHERE hash = $hash LIMIT 1;",
+            json!({ "hash": hash }),
+        )
+        .await
     }
 
     /// Deletes a key of this tenant. Revocation is immediate: the next request with it fails.
     pub async fn revoke_api_key(&self, tenant: &str, uid: &str) -> Result<()> {
         let sql = "DELETE api_key WHERE tenant = $tenant AND uid = $uid RETURN BEFORE;";
-        let deleted: Vec<Value> = self.rows(sql, json!({ "tenant": tenant, "uid": uid })).await?;
-        if deleted.is_empty() { Err(StoreError::NotFound("API key")) } else { Ok(()) }
+        let deleted: Vec<Value> = self
+            .rows(sql, json!({ "tenant": tenant, "uid": uid }))
+            .await?;
+        if deleted.is_empty() {
+            Err(StoreError::NotFound("API key"))
+        } else {
+            Ok(())
+        }
     }
 
     /// Records that a key was used now.
     pub async fn touch_api_key(&self, uid: &str) -> Result<()> {
-        self.run("UPDATE api_key SET last_used_at = time::now() WHERE uid = $uid;", json!({ "uid": uid }))
-            .await
-            .map(|_| ())
+        self.run(
+            "UPDATE api_key SET last_used_at = time::now() WHERE uid = $uid;",
+            json!({ "uid": uid }),
+        )
+        .await
+        .map(|_| ())
     }
 
     // ---- daemon secrets -------------------------------------------------------------------------------------
@@ -493,20 +586,36 @@ impl Store {
                    SELECT secret FROM meta:jwt;";
         let mut results = self.run(sql, json!({ "secret": candidate })).await?;
         let rows: Vec<SecretRow> = decode_rows(results.pop().unwrap_or(Value::Null))?;
-        let row = rows.into_iter().next().ok_or(StoreError::Decode("meta:jwt missing".into()))?;
+        let row = rows
+            .into_iter()
+            .next()
+            .ok_or(StoreError::Decode("meta:jwt missing".into()))?;
         hex::decode(row.secret).map_err(|e| StoreError::Decode(format!("meta:jwt secret: {e}")))
     }
 }
 
 /// Opens the embedded engine with explicit cache sizes; SurrealKV would otherwise size them from system memory
 /// (half of RAM for the block cache). `sync=every` makes each commit durable before it is acknowledged.
-async fn open_embedded(path: &str, config: &Config) -> Result<Surreal<surrealdb::engine::local::Db>> {
+async fn open_embedded(
+    path: &str,
+    config: &Config,
+) -> Result<Surreal<surrealdb::engine::local::Db>> {
     use surrealdb_engine_local::Datastore;
     let mib = 1024 * 1024;
     let settings = surrealdb_cnf::ConfigMap::empty()
-        .with_key_value("surrealkv_block_cache_capacity", (config.storage.cache_mib * mib).to_string())
-        .with_key_value("surrealkv_max_memtable_size", (config.storage.memtable_mib * mib).to_string());
-    let path = if path.starts_with("surrealkv://") { format!("{path}?sync=every") } else { path.to_string() };
+        .with_key_value(
+            "surrealkv_block_cache_capacity",
+            (config.storage.cache_mib * mib).to_string(),
+        )
+        .with_key_value(
+            "surrealkv_max_memtable_size",
+            (config.storage.memtable_mib * mib).to_string(),
+        );
+    let path = if path.starts_with("surrealkv://") {
+        format!("{path}?sync=every")
+    } else {
+        path.to_string()
+    };
     let unavailable = |e: anyhow::Error| StoreError::Unavailable(format!("opening {path}: {e:#}"));
     // The engine must have its version key before maintenance tasks write anything (see surrealdb-engine-local).
     let datastore = Datastore::builder()
@@ -523,23 +632,38 @@ async fn open_embedded(path: &str, config: &Config) -> Result<Surreal<surrealdb:
         .map_err(|e| StoreError::Unavailable(format!("opening {path}: {e}")))
 }
 
-async fn open_remote(address: &str, config: &Config) -> Result<Surreal<surrealdb::engine::remote::ws::Client>> {
+async fn open_remote(
+    address: &str,
+    config: &Config,
+) -> Result<Surreal<surrealdb::engine::remote::ws::Client>> {
     use surrealdb::engine::remote::ws::{Ws, Wss};
-    let unavailable = |e: surrealdb::Error| StoreError::Unavailable(format!("connecting to {address}: {e}"));
+    let unavailable =
+        |e: surrealdb::Error| StoreError::Unavailable(format!("connecting to {address}: {e}"));
     let db = if let Some(host) = address.strip_prefix("wss://") {
         Surreal::new::<Wss>(host).await.map_err(unavailable)?
     } else {
-        Surreal::new::<Ws>(address.trim_start_matches("ws://")).await.map_err(unavailable)?
+        Surreal::new::<Ws>(address.trim_start_matches("ws://"))
+            .await
+            .map_err(unavailable)?
     };
     if let Some(username) = &config.storage.username {
         let password = match &config.storage.password_file {
             Some(file) => std::fs::read_to_string(file)
-                .map_err(|e| StoreError::Unavailable(format!("reading storage.password_file: {e}")))?
+                .map_err(|e| {
+                    StoreError::Unavailable(format!("reading storage.password_file: {e}"))
+                })?
                 .trim_end_matches(['\r', '\n'])
                 .to_string(),
-            None => return Err(StoreError::Unavailable("storage.username is set but storage.password_file is not".into())),
+            None => {
+                return Err(StoreError::Unavailable(
+                    "storage.username is set but storage.password_file is not".into(),
+                ));
+            }
         };
-        let credentials = surrealdb::opt::auth::Root { username: username.clone(), password };
+        let credentials = surrealdb::opt::auth::Root {
+            username: username.clone(),
+            password,
+        };
         db.signin(credentials).await.map_err(unavailable)?;
     }
     Ok(db)
@@ -567,7 +691,10 @@ fn decode_rows<T: DeserializeOwned>(value: Value) -> Result<Vec<T>> {
         single => vec![single],
     };
     rows.into_iter()
-        .map(|row| serde_json::from_value(row.clone()).map_err(|e| StoreError::Decode(format!("{e}: {row}"))))
+        .map(|row| {
+            serde_json::from_value(row.clone())
+                .map_err(|e| StoreError::Decode(format!("{e}: {row}")))
+        })
         .collect()
 }
 

@@ -64,19 +64,31 @@ struct VersionRow {
 /// The store's schema version; 0 for a new store.
 pub async fn current_version(store: &Store) -> Result<i64> {
     // In a brand-new store the `meta` table does not exist yet, which SurrealDB reports as an error.
-    let mut results = match store.run("SELECT version FROM meta:schema;", json!({})).await {
-        Err(StoreError::Query(message)) if message.contains("'meta' does not exist") => return Ok(0),
+    let mut results = match store
+        .run("SELECT version FROM meta:schema;", json!({}))
+        .await
+    {
+        Err(StoreError::Query(message)) if message.contains("'meta' does not exist") => {
+            return Ok(0);
+        }
         other => other?,
     };
     let rows: Vec<VersionRow> = decode_rows(results.pop().unwrap_or(Value::Null))?;
-    Ok(rows.into_iter().next().and_then(|row| row.version).unwrap_or(0))
+    Ok(rows
+        .into_iter()
+        .next()
+        .and_then(|row| row.version)
+        .unwrap_or(0))
 }
 
 /// Applies every migration the store lacks; refuses a newer store.
 pub async fn migrate(store: &Store) -> Result<()> {
     let found = current_version(store).await?;
     if found > SCHEMA_VERSION {
-        return Err(StoreError::SchemaTooNew { found, known: SCHEMA_VERSION });
+        return Err(StoreError::SchemaTooNew {
+            found,
+            known: SCHEMA_VERSION,
+        });
     }
     for (index, migration) in MIGRATIONS.iter().enumerate().skip(found as usize) {
         let version = index as i64 + 1;

@@ -1,0 +1,294 @@
+//! `sigil-push-webhook`: a Sigil push channel plugin that delivers each notification as an HTTP POST
+//! (a webhook), signed with HMAC-SHA256 so the receiver can tell it came from this sigild and is fresh.
+//!
+//! **Architecture Invariant:** the channel decides where a delivery may go ([`config`]) and signs it
+//! ([`signature`]); it keeps no state between deliveries besides the connection pool, so retries with the same
+//! idempotency key are the receiver's to deduplicate (`X-Sigil-Delivery`).
+//!
+//! A delivery is `POST <url>` with these headers and a JSON body:
+//!
+//! ```text
+//! Content-Type: application/json
+//! X-Sigil-Delivery: <idempotency key>            stable across retries of one notification
+//! X-Sigil-Timestamp: <unix seconds>              when this attempt was signed
+//! X-Sigil-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>
+//!
+//! {"idempotency_key": "<key>", "payload": {...}, "recipient": "<device id or URL>"}
+//! ```
+//!
+//! The key is in the body as well as the header because only the body is signed. Receivers should compare
+//! signatures in constant time and refuse timestamps more than a few minutes off.
+//!
+//! Recipients are either an `http(s)://` URL of the device's own receiver (checked against `allowed_hosts`)
+//! or an opaque device id, delivered to the configured `url`.
+//!
+//! Config (JSON, from the instance's `config` table):
+//!
+//! | key | type | default | |
+//! | --- | --- | --- | --- |
+//! | `url` | string | none | destination for opaque device ids (`http://` or `https://`) |
+//! | `secret` / `secret_file` | string / path | required | the HMAC key (at least 16 bytes), inline or from a file |
+//! | `timeout_ms` | integer | 10000 | bound of one delivery when the request has no `timeout_ms` hint |
+//! | `allowed_hosts` | array of string | any | hosts recipient URLs may name: `host`, `host:port`, `*.domain` |
+//!
+//! Outcomes: a 2xx answer is `delivered` (detail: the status). A 3xx or 4xx answer, other than 408, 425 and
+//! 429, is `failed` (permanent: the receiver refused this delivery, a retry would be refused too), as is a
+//! recipient the rules refuse. Everything transient is an error that sigild retries with the same key:
+//! 408/425/429/5xx (`BACKEND`/`http_status`), no connection (`BACKEND`/`network`), no answer in time
+//! (`TIMEOUT`).
+
+use std::io;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sigil_plugin_api::serde_json::{self, Value};
+use sigil_plugin_api::{
+    DeliveryOutcome, HealthReport, PluginError, PushChannel, SendRequest, SendResponse,
+    ValidateRecipientRequest, ValidateRecipientResponse, export_push_channel,
+};
+
+pub mod config;
+pub mod signature;
+
+pub use config::WebhookConfig;
+
+/// Longest accepted idempotency key: it travels in a header.
+const MAX_IDEMPOTENCY_KEY_BYTES: usize = 256;
+
+/// One configured webhook channel.
+pub struct WebhookPush {
+    config: WebhookConfig,
+    agent: ureq::Agent,
+}
+
+impl WebhookPush {
+    /// The checked configuration.
+    pub fn config(&self) -> &WebhookConfig {
+        &self.config
+    }
+
+    /// The delivery's deadline: the host's hint when it gives one (0 reads as none), else the configured one.
+    fn deadline(&self, hint_ms: Option<u64>) -> Duration {
+        match hint_ms {
+            Some(ms) if ms > 0 => Duration::from_millis(ms),
+            _ => self.config.timeout,
+        }
+    }
+
+    fn failed(delivery_id: &str, detail: String) -> SendResponse {
+        SendResponse {
+            delivery_id: delivery_id.to_owned(),
+            outcome: DeliveryOutcome::Failed,
+            detail: Some(detail),
+        }
+    }
+}
+
+/// Whether an error status is worth retrying: overload, rate limits and server-side failures pass, a refusal
+/// of this request does not.
+fn is_transient(status: u16) -> bool {
+    matches!(status, 408 | 425 | 429) || status >= 500
+}
+
+fn status_text(status: u16) -> String {
+    match ureq::http::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|code| code.canonical_reason())
+    {
+        Some(reason) => format!("{status} {reason}"),
+        None => status.to_string(),
+    }
+}
+
+/// Maps a client error onto an error class; everything here is transient, so all are errors, not outcomes.
+fn classify(error: ureq::Error, target: &str, timeout: Duration) -> PluginError {
+    use ureq::Error;
+    let millis = timeout.as_millis();
+    match error {
+        Error::Timeout(phase) => PluginError::timeout(format!(
+            "{target} did not answer within {millis} ms (timed out in phase: {phase})"
+        )),
+        Error::Io(error)
+            if matches!(
+                error.kind(),
+                io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+            ) =>
+        {
+            PluginError::timeout(format!(
+                "{target} did not answer within {millis} ms ({error})"
+            ))
+        }
+        Error::Io(error) if error.kind() == io::ErrorKind::ConnectionRefused => {
+            PluginError::network(format!("{target}: connection refused"))
+        }
+        Error::Io(error) => PluginError::network(format!("{target}: {error}")),
+        Error::HostNotFound => PluginError::network(format!("{target}: host name not found (DNS)")),
+        Error::ConnectionFailed => PluginError::network(format!("{target}: connection failed")),
+        error @ (Error::Tls(_) | Error::Rustls(_) | Error::Pem(_) | Error::TlsRequired) => {
+            PluginError::network(format!("{target}: TLS failed: {error}"))
+        }
+        error @ (Error::Protocol(_) | Error::LargeResponseHeader(..)) => {
+            PluginError::parse(format!("{target} did not answer valid HTTP: {error}"))
+        }
+        error => PluginError::backend(format!("{target}: {error}")),
+    }
+}
+
+/// `https://hooks.example:8443/x?y` becomes `webhook hooks.example:8443`: enough to find the receiver in a
+/// log, without paths or query strings that may carry tokens.
+fn describe_target(url: &str) -> String {
+    let authority = url.parse::<ureq::http::Uri>().ok().and_then(|uri| {
+        uri.authority()
+            .map(|authority| authority.as_str().to_owned())
+    });
+    format!("webhook {}", authority.as_deref().unwrap_or("?"))
+}
+
+impl PushChannel for WebhookPush {
+    fn create(config: Value) -> Result<Self, PluginError> {
+        let config = WebhookConfig::from_json(config)?;
+        let agent_config = ureq::Agent::config_builder()
+            // Every status is classified here, not turned into an opaque error by the client.
+            .http_status_as_error(false)
+            // A redirect would re-send a signed delivery to a host no rule has checked: report it instead.
+            .max_redirects(0)
+            // Where deliveries go is decided by the config alone, not by proxy environment variables.
+            .proxy(None)
+            .user_agent(concat!("sigil-push-webhook/", env!("CARGO_PKG_VERSION")))
+            .build();
+        Ok(WebhookPush {
+            config,
+            agent: ureq::Agent::new_with_config(agent_config),
+        })
+    }
+
+    /// Healthy when the config is valid, which `create` established. No request goes out: a webhook receiver
+    /// has no standard ping, and a probe delivery would reach real receivers as a notification.
+    fn health(&self) -> Result<HealthReport, PluginError> {
+        let default = match &self.config.url {
+            Some(url) => describe_target(url),
+            None => "no default url (recipients must be URLs)".to_owned(),
+        };
+        let hosts = match &self.config.allowed_hosts {
+            Some(hosts) => format!("{} allowed host pattern(s)", hosts.len()),
+            None => "any host".to_owned(),
+        };
+        Ok(HealthReport {
+            detail: Some(format!("config valid; {default}; {hosts}; not probed")),
+        })
+    }
+
+    fn validate_recipient(
+        &self,
+        request: ValidateRecipientRequest,
+    ) -> Result<ValidateRecipientResponse, PluginError> {
+        Ok(match self.config.destination(&request.recipient) {
+            Ok(_) => ValidateRecipientResponse {
+                valid: true,
+                reason: None,
+            },
+            Err(reason) => ValidateRecipientResponse {
+                valid: false,
+                reason: Some(reason),
+            },
+        })
+    }
+
+    fn send(&self, request: SendRequest) -> Result<SendResponse, PluginError> {
+        let key = &request.idempotency_key;
+        // It goes into a header: visible ASCII only, or the request could not be sent (or could be split).
+        if key.is_empty()
+            || key.len() > MAX_IDEMPOTENCY_KEY_BYTES
+            || !key.bytes().all(|b| b.is_ascii_graphic())
+        {
+            return Err(PluginError::invalid_input(format!(
+                "`idempotency_key` must be 1 to {MAX_IDEMPOTENCY_KEY_BYTES} visible ASCII characters"
+            )));
+        }
+        // The rules are checked again at send time: allowed_hosts may have been narrowed since the recipient
+        // was registered.
+        let url = match self.config.destination(&request.recipient) {
+            Ok(url) => url,
+            Err(reason) => return Ok(Self::failed(key, format!("recipient refused: {reason}"))),
+        };
+        let body = serde_json::to_vec(&serde_json::json!({
+            "idempotency_key": key,
+            "recipient": request.recipient,
+            "payload": request.payload,
+        }))
+        .map_err(|error| PluginError::internal(format!("cannot encode the delivery: {error}")))?;
+        // A clock before 1970 is not a state to deliver from; 0 makes the receiver refuse it visibly.
+        let timestamp = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_secs());
+        let signature = signature::sign(&self.config.secret, timestamp, &body);
+
+        let timeout = self.deadline(request.timeout_ms);
+        let target = describe_target(&url);
+        let response = self
+            .agent
+            .post(&url)
+            .config()
+            .timeout_global(Some(timeout))
+            .build()
+            .header("Content-Type", "application/json")
+            .header("X-Sigil-Delivery", key.as_str())
+            .header("X-Sigil-Timestamp", timestamp.to_string())
+            .header("X-Sigil-Signature", signature)
+            .send(&body[..])
+            .map_err(|error| classify(error, &target, timeout))?;
+        // The body is not read: the status is the receiver's whole answer, and a slow or large body must not
+        // turn a delivered notification into a time-out.
+        let status = response.status().as_u16();
+        if (200..300).contains(&status) {
+            return Ok(SendResponse {
+                delivery_id: key.clone(),
+                outcome: DeliveryOutcome::Delivered,
+                detail: Some(format!("HTTP {}", status_text(status))),
+            });
+        }
+        if is_transient(status) {
+            return Err(PluginError::http_status(
+                status,
+                format!("{target} answered {}", status_text(status)),
+            ));
+        }
+        let mut detail = format!(
+            "HTTP {}: {target} refused the delivery",
+            status_text(status)
+        );
+        if (300..400).contains(&status) {
+            detail.push_str(" (redirects are not followed; configure the final URL)");
+        }
+        Ok(Self::failed(key, detail))
+    }
+}
+
+export_push_channel!(
+    WebhookPush,
+    name = "push-webhook",
+    version = env!("CARGO_PKG_VERSION")
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transient_statuses() {
+        for status in [408, 425, 429, 500, 502, 503, 504] {
+            assert!(is_transient(status), "{status}");
+        }
+        for status in [301, 400, 401, 403, 404, 410, 413, 422] {
+            assert!(!is_transient(status), "{status}");
+        }
+    }
+
+    #[test]
+    fn targets_hide_paths_and_queries() {
+        assert_eq!(
+            describe_target("https://hooks.example:8443/in?token=abc"),
+            "webhook hooks.example:8443"
+        );
+        assert_eq!(describe_target("::"), "webhook ?");
+    }
+}
