@@ -1,0 +1,66 @@
+//! RFC 3161 time-stamp protocol for Sigil: building and parsing requests, parsing and verifying responses
+//! and tokens, issuing tokens as a local TSA, and making the local TSA's certificates.
+//!
+//! Pure protocol code: typed inputs, typed results, no I/O, no HTTP, no storage and no configuration
+//! syntax. Keys are reached only through the [`TsaSigner`] and [`CertificateSigner`] traits so that they
+//! can live in a KMS or HSM; [`SoftwareKey`] is the in-process implementation.
+
+#![forbid(unsafe_code)]
+
+mod algorithms;
+mod asn1;
+mod ber;
+mod certs;
+mod integer;
+mod issue;
+mod oids;
+mod request;
+mod response;
+mod signer;
+mod software;
+mod time;
+mod trust;
+mod verify;
+
+pub use algorithms::{HashAlgorithm, SignatureAlgorithm};
+pub use ber::{BerError, WireEncoding};
+pub use certs::{CertificateError, CertificateValidity, build_root_ca, build_tsa_certificate};
+pub use integer::BigInteger;
+pub use issue::{
+    IssueError, IssuedToken, Refusal, TsaPolicy, check_signer, issue_token, reject, respond,
+};
+pub use request::{ParsedRequest, RequestError, TimestampRequest};
+pub use response::{
+    Accuracy, CertificateSummary, FailureInfo, ParseError, PkiStatus, TimestampResponse,
+    TimestampToken, inspect, parse_response, parse_token,
+};
+pub use signer::{CertificateSigner, SignerError, TsaSigner};
+pub use software::{SoftwareKey, SoftwareTsaSigner};
+pub use time::{GenTime, TimeError};
+pub use trust::{TrustStatus, TrustStore, UntrustedReason};
+pub use verify::{
+    EssBinding, Expectations, VerifiedToken, VerifyError, VerifyErrorKind, verify_response,
+    verify_token, verify_token_against_digest,
+};
+
+/// Re-exports of the crates and types that appear in this crate's API, so callers need not match versions.
+pub use const_oid::ObjectIdentifier;
+pub use spki::SubjectPublicKeyInfoOwned;
+pub use x509_cert::{Certificate, name::Name};
+pub use {der, x509_cert};
+
+/// The OIDs this crate uses, for callers that configure policies or compare algorithms.
+pub mod oid {
+    pub use crate::oids::*;
+}
+
+/// Lowercase hex, used in renderings and error messages.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    use core::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut out, byte| {
+            let _ = write!(out, "{byte:02x}");
+            out
+        })
+}

@@ -1,0 +1,331 @@
+//! Trust anchors and chain classification: [`TrustStore`] holds roots and extra intermediates, and
+//! [`classify`] decides whether a signer certificate chains to a root at a given time ([`TrustStatus`]).
+//! Revocation is not checked here (no CRL or OCSP fetching in a pure protocol crate).
+
+use x509_cert::{
+    Certificate,
+    ext::pkix::{BasicConstraints, KeyUsage},
+};
+
+use crate::{
+    algorithms::{SignatureCheck, verify},
+    response::{CertEntry, CertificateSummary, ParseError, names_equal, unix},
+};
+
+/// How long a chain may be, leaf and root included.
+const MAX_CHAIN_LENGTH: usize = 8;
+
+/// Root certificates (trust anchors) and intermediates that may complete a chain or identify a signer
+/// whose token does not embed its certificate.
+#[derive(Clone, Debug, Default)]
+pub struct TrustStore {
+    roots: Vec<CertEntry>,
+    intermediates: Vec<CertEntry>,
+}
+
+impl TrustStore {
+    /// An empty store: every token classifies as `SelfSigned` or `Untrusted`.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a trust anchor.
+    ///
+    /// # Errors
+    /// [`ParseError::Malformed`] if the certificate does not re-encode.
+    pub fn add_root(&mut self, certificate: &Certificate) -> Result<(), ParseError> {
+        self.roots.push(entry(certificate)?);
+        Ok(())
+    }
+
+    /// Adds a trust anchor from DER, keeping its exact bytes.
+    ///
+    /// # Errors
+    /// [`ParseError::Malformed`] if the bytes are not a certificate.
+    pub fn add_root_der(&mut self, der: &[u8]) -> Result<(), ParseError> {
+        self.roots.push(entry_der(der)?);
+        Ok(())
+    }
+
+    /// Adds an intermediate (or a TSA certificate for tokens that do not embed theirs).
+    ///
+    /// # Errors
+    /// [`ParseError::Malformed`] if the certificate does not re-encode.
+    pub fn add_intermediate(&mut self, certificate: &Certificate) -> Result<(), ParseError> {
+        self.intermediates.push(entry(certificate)?);
+        Ok(())
+    }
+
+    /// Adds an intermediate from DER, keeping its exact bytes.
+    ///
+    /// # Errors
+    /// [`ParseError::Malformed`] if the bytes are not a certificate.
+    pub fn add_intermediate_der(&mut self, der: &[u8]) -> Result<(), ParseError> {
+        self.intermediates.push(entry_der(der)?);
+        Ok(())
+    }
+
+    /// Adds every certificate of a PEM bundle as a trust anchor; returns how many.
+    ///
+    /// # Errors
+    /// [`ParseError::Malformed`] if the bundle does not parse.
+    pub fn add_pem_roots(&mut self, pem: &[u8]) -> Result<usize, ParseError> {
+        let certificates =
+            Certificate::load_pem_chain(pem).map_err(|source| ParseError::Malformed {
+                what: "PEM certificate bundle",
+                source,
+            })?;
+        for certificate in &certificates {
+            self.add_root(certificate)?;
+        }
+        Ok(certificates.len())
+    }
+
+    /// The trust anchors.
+    pub fn roots(&self) -> impl Iterator<Item = &Certificate> {
+        self.roots.iter().map(|entry| &entry.certificate)
+    }
+
+    pub(crate) fn root_entries(&self) -> &[CertEntry] {
+        &self.roots
+    }
+
+    pub(crate) fn intermediate_entries(&self) -> &[CertEntry] {
+        &self.intermediates
+    }
+}
+
+fn entry(certificate: &Certificate) -> Result<CertEntry, ParseError> {
+    CertEntry::from_certificate(certificate).map_err(|source| ParseError::Malformed {
+        what: "Certificate",
+        source,
+    })
+}
+
+fn entry_der(der: &[u8]) -> Result<CertEntry, ParseError> {
+    CertEntry::from_der(der).map_err(|source| ParseError::Malformed {
+        what: "Certificate",
+        source,
+    })
+}
+
+/// How far a signer certificate is trusted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TrustStatus {
+    /// The certificate chains to a trust anchor: issuer names match, every signature verifies and every
+    /// certificate is valid at genTime. `chain` runs from the signer to the anchor.
+    Chained {
+        /// Signer first, anchor last.
+        chain: Vec<CertificateSummary>,
+    },
+    /// The certificate is self-issued, verifies under its own key and is not a trust anchor.
+    SelfSigned,
+    /// No chain to a trust anchor was found.
+    Untrusted {
+        /// The last obstacle met while building the chain.
+        reason: UntrustedReason,
+    },
+}
+
+/// Why no chain was built.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum UntrustedReason {
+    /// No known certificate has the issuer's name.
+    #[error("issuer {issuer} is not among the embedded, intermediate or root certificates")]
+    IssuerNotFound {
+        /// The missing issuer, RFC 4514.
+        issuer: String,
+    },
+    /// An issuer was found but its signature on the certificate does not verify.
+    #[error("signature on {subject} does not verify under {issuer}")]
+    SignatureInvalid {
+        /// The certificate whose signature failed.
+        subject: String,
+        /// The candidate issuer.
+        issuer: String,
+    },
+    /// A certificate in the chain uses an algorithm this crate does not verify.
+    #[error("{subject} is signed with an unsupported algorithm: {detail}")]
+    UnsupportedAlgorithm {
+        /// The certificate.
+        subject: String,
+        /// What is unsupported.
+        detail: String,
+    },
+    /// A certificate in the chain is outside its validity period at genTime.
+    #[error("{subject} is not valid at genTime")]
+    NotValidAtTime {
+        /// The certificate.
+        subject: String,
+    },
+    /// An intermediate is not a CA (basicConstraints) or may not sign certificates (keyUsage).
+    #[error("{subject} is not a CA certificate")]
+    NotCa {
+        /// The certificate.
+        subject: String,
+    },
+    /// The chain exceeds eight certificates.
+    #[error("chain longer than {MAX_CHAIN_LENGTH} certificates")]
+    ChainTooLong,
+}
+
+/// Classifies `leaf` at Unix time `at`, completing the chain from `embedded`, the store's intermediates
+/// and its roots.
+pub(crate) fn classify(
+    leaf: &CertEntry,
+    embedded: &[CertEntry],
+    store: &TrustStore,
+    at: i64,
+) -> TrustStatus {
+    if store.root_entries().iter().any(|root| root.der == leaf.der) {
+        return TrustStatus::Chained {
+            chain: vec![CertificateSummary::of(&leaf.certificate)],
+        };
+    }
+    let pool: Vec<&CertEntry> = embedded
+        .iter()
+        .chain(store.intermediate_entries())
+        .collect();
+    let mut chain = vec![leaf];
+    let mut reason = None;
+    'extend: while chain.len() < MAX_CHAIN_LENGTH {
+        let current = chain[chain.len() - 1];
+        let issuer_name = current.certificate.tbs_certificate().issuer();
+        for root in store.root_entries() {
+            if !names_equal(root.certificate.tbs_certificate().subject(), issuer_name) {
+                continue;
+            }
+            match check_issued_by(current, root, at, false) {
+                Ok(()) => {
+                    chain.push(root);
+                    let chain = chain
+                        .iter()
+                        .map(|entry| CertificateSummary::of(&entry.certificate))
+                        .collect();
+                    return TrustStatus::Chained { chain };
+                }
+                Err(why) => reason = Some(why),
+            }
+        }
+        for candidate in &pool {
+            if chain.iter().any(|entry| entry.der == candidate.der)
+                || !names_equal(
+                    candidate.certificate.tbs_certificate().subject(),
+                    issuer_name,
+                )
+            {
+                continue;
+            }
+            match check_issued_by(current, candidate, at, true) {
+                Ok(()) => {
+                    chain.push(candidate);
+                    continue 'extend;
+                }
+                Err(why) => reason = Some(why),
+            }
+        }
+        let reason = reason.unwrap_or_else(|| UntrustedReason::IssuerNotFound {
+            issuer: issuer_name.to_string(),
+        });
+        return if is_self_signed(leaf) {
+            TrustStatus::SelfSigned
+        } else {
+            TrustStatus::Untrusted { reason }
+        };
+    }
+    TrustStatus::Untrusted {
+        reason: UntrustedReason::ChainTooLong,
+    }
+}
+
+/// Whether `subject` is validly issued by `issuer` at `at`.
+fn check_issued_by(
+    subject: &CertEntry,
+    issuer: &CertEntry,
+    at: i64,
+    must_be_ca: bool,
+) -> Result<(), UntrustedReason> {
+    let issuer_tbs = issuer.certificate.tbs_certificate();
+    let issuer_name = issuer_tbs.subject().to_string();
+    let subject_name = subject.certificate.tbs_certificate().subject().to_string();
+    let ca = issuer_tbs
+        .get_extension::<BasicConstraints>()
+        .ok()
+        .flatten()
+        .is_some_and(|(_, bc)| bc.ca);
+    let may_sign = issuer_tbs
+        .get_extension::<KeyUsage>()
+        .ok()
+        .flatten()
+        .is_none_or(|(_, ku)| ku.key_cert_sign());
+    if (must_be_ca && !ca) || !may_sign {
+        return Err(UntrustedReason::NotCa {
+            subject: issuer_name,
+        });
+    }
+    let raw = subject
+        .raw()
+        .map_err(|error| UntrustedReason::UnsupportedAlgorithm {
+            subject: subject_name.clone(),
+            detail: error.to_string(),
+        })?;
+    let tbs = der::Encode::to_der(&raw.tbs_certificate).map_err(|error| {
+        UntrustedReason::UnsupportedAlgorithm {
+            subject: subject_name.clone(),
+            detail: error.to_string(),
+        }
+    })?;
+    match verify(
+        &raw.signature_algorithm,
+        None,
+        issuer_tbs.subject_public_key_info(),
+        &tbs,
+        raw.signature.raw_bytes(),
+    ) {
+        Ok(_) => {}
+        Err(SignatureCheck::Invalid | SignatureCheck::KeyMismatch) => {
+            return Err(UntrustedReason::SignatureInvalid {
+                subject: subject_name,
+                issuer: issuer_name,
+            });
+        }
+        Err(other) => {
+            return Err(UntrustedReason::UnsupportedAlgorithm {
+                subject: subject_name,
+                detail: other.to_string(),
+            });
+        }
+    }
+    if !valid_at(&issuer.certificate, at) {
+        return Err(UntrustedReason::NotValidAtTime {
+            subject: issuer_name,
+        });
+    }
+    Ok(())
+}
+
+/// Whether `certificate` is within its validity period at Unix time `at`.
+pub(crate) fn valid_at(certificate: &Certificate, at: i64) -> bool {
+    let validity = certificate.tbs_certificate().validity();
+    unix(&validity.not_before) <= at && at <= unix(&validity.not_after)
+}
+
+fn is_self_signed(entry: &CertEntry) -> bool {
+    let tbs = entry.certificate.tbs_certificate();
+    if !names_equal(tbs.subject(), tbs.issuer()) {
+        return false;
+    }
+    let Ok(raw) = entry.raw() else { return false };
+    let Ok(tbs_der) = der::Encode::to_der(&raw.tbs_certificate) else {
+        return false;
+    };
+    verify(
+        &raw.signature_algorithm,
+        None,
+        tbs.subject_public_key_info(),
+        &tbs_der,
+        raw.signature.raw_bytes(),
+    )
+    .is_ok()
+}
