@@ -237,29 +237,18 @@ impl Store {
             let outcome = response.map_err(classify).and_then(|mut response| {
                 let count = response.num_statements();
                 let mut results = Vec::with_capacity(count);
-                let mut failure: Option<StoreError> = None;
+                let mut failures: Vec<StoreError> = Vec::new();
                 for index in 0..count {
                     match response.take::<surrealdb::types::Value>(index) {
                         Ok(value) => results.push(value.into_json_value()),
-                        Err(error) => {
-                            // In a failed transaction every statement reports an error; the one that names the
-                            // cause is the one that is not "not executed due to a failed transaction".
-                            let error = classify(error);
-                            let is_echo = error
-                                .to_string()
-                                .contains("not executed due to a failed transaction");
-                            if failure.is_none() || !is_echo {
-                                let replace = failure.as_ref().is_none_or(|f| {
-                                    f.to_string()
-                                        .contains("not executed due to a failed transaction")
-                                });
-                                if replace {
-                                    failure = Some(error);
-                                }
-                            }
-                        }
+                        Err(error) => failures.push(classify(error)),
                     }
                 }
+                // In a failed transaction every statement reports an error; the cause is the one that is not
+                // "not executed due to a failed transaction".
+                let echo = |e: &StoreError| e.to_string().contains("not executed due to a failed transaction");
+                let cause = failures.iter().position(|e| !echo(e)).unwrap_or(0);
+                let failure = (!failures.is_empty()).then(|| failures.swap_remove(cause));
                 match failure {
                     Some(error) => Err(error),
                     None => Ok(results),
