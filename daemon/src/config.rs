@@ -27,8 +27,159 @@ pub struct Config {
     pub plugin_host: PluginHostConfig,
     /// Plugin instances: each names a plugin file and gives it a config.
     pub plugins: Vec<PluginInstanceConfig>,
+    /// Other files whose `[[tsa_providers]]` and `[[plugins]]` entries are added to this file's (paths relative
+    /// to this file), e.g. the shipped `providers.toml`.
+    pub include: Vec<PathBuf>,
+    /// Timestamping: failover, circuit breaking, quotas and trust.
+    pub tsa: TsaConfig,
+    /// Sigil's own TSA.
+    pub local_tsa: LocalTsaConfig,
+    /// Remote TSAs, each backed by a TSA plugin.
+    pub tsa_providers: Vec<TsaProviderConfig>,
     /// Fault injection for the test suite; never enable in production.
     pub testing: TestingConfig,
+}
+
+/// `[tsa]`
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TsaConfig {
+    /// Deadline of one attempt at one TSA (the plugin call and the verification of its answer).
+    #[serde(with = "humantime_serde")]
+    pub attempt_timeout: Duration,
+    /// Consecutive failures after which a provider is skipped (circuit open) while others can answer.
+    pub circuit_failures: u32,
+    /// How long an open circuit skips the provider before it is tried again.
+    #[serde(with = "humantime_serde")]
+    pub circuit_cooldown: Duration,
+    /// Stamps per tenant per calendar month (UTC); 0 means unlimited.
+    pub monthly_stamp_limit: u64,
+    /// Qualified stamps per tenant per calendar month (UTC); 0 means unlimited.
+    pub monthly_qualified_limit: u64,
+    /// PEM bundle of root certificates that `chained` trust is computed against (the local TSA's root is
+    /// always added).
+    pub trust_roots_file: Option<PathBuf>,
+}
+
+impl Default for TsaConfig {
+    fn default() -> Self {
+        Self {
+            attempt_timeout: Duration::from_secs(10),
+            circuit_failures: 3,
+            circuit_cooldown: Duration::from_secs(30),
+            monthly_stamp_limit: 0,
+            monthly_qualified_limit: 5,
+            trust_roots_file: None,
+        }
+    }
+}
+
+/// Who may use `POST /tsr`.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum TsrAccess {
+    /// Anyone who can reach the port (rate-limited per IP), like a public TSA.
+    Open,
+    /// Only requests with a tenant API key.
+    ApiKey,
+    /// Not served.
+    Off,
+}
+
+/// `[local_tsa]`
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LocalTsaConfig {
+    /// Whether Sigil acts as a TSA (provider slug `local`).
+    pub enabled: bool,
+    /// Display name (`tsaName` in responses).
+    pub name: String,
+    /// The KMS plugin instance that holds the key. `local-kms` is provided implicitly (kms-soft with its store
+    /// in the data directory) unless a `[[plugins]]` entry of that name exists.
+    pub kms: String,
+    /// Label of the signing key in the KMS; created on first start if missing.
+    pub key_label: String,
+    /// `ecdsa-p256`, `rsa-2048`, `rsa-3072` or `rsa-4096`.
+    pub algorithm: String,
+    /// The TSA policy OID written into every token. The default is under the documentation arc of RFC 5612:
+    /// use your own in production.
+    pub policy_oid: String,
+    /// The accuracy stated in tokens, in milliseconds (0 omits it).
+    pub accuracy_ms: u32,
+    /// Name the TSA (the certificate subject) in each token's `tsa` field.
+    pub include_tsa_name: bool,
+    /// A CA-issued certificate chain (PEM, TSA certificate first) for the key, replacing the generated local
+    /// root and certificate. Its public key must be the KMS key's.
+    pub certificate_file: Option<PathBuf>,
+    /// Who may use `POST /tsr`: `open`, `api_key` or `off`.
+    pub http: TsrAccess,
+}
+
+impl Default for LocalTsaConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            name: "Sigil local TSA".into(),
+            kms: "local-kms".into(),
+            key_label: "sigil-local-tsa".into(),
+            algorithm: "ecdsa-p256".into(),
+            policy_oid: "1.3.6.1.4.1.32473.1.1".into(),
+            accuracy_ms: 1000,
+            include_tsa_name: false,
+            certificate_file: None,
+            http: TsrAccess::Open,
+        }
+    }
+}
+
+/// `[[tsa_providers]]`: a remote TSA.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TsaProviderConfig {
+    /// Stable identifier used by clients (`tsaSlug`) and in the tenant allowlist.
+    pub slug: String,
+    /// Display name (`tsaName`).
+    pub name: String,
+    /// The TSA plugin: a file name in the plugin directory, or a first-party short name such as `tsa-http`
+    /// (meaning `libsigil_tsa_http.so`).
+    pub plugin: String,
+    /// Whether it is active.
+    #[serde(default = "enabled_by_default")]
+    pub enabled: bool,
+    /// An eIDAS qualified TSA: used for `qualified: true` stamps.
+    #[serde(default)]
+    pub qualified: bool,
+    /// The policy OID tokens must carry (and that is requested), if any.
+    pub policy_oid: Option<String>,
+    /// Optional SHA-256 pin of the plugin file.
+    pub sha256: Option<String>,
+    /// The plugin's config (for tsa-http: `url`, `hash`, `timeout_ms`, credentials).
+    #[serde(default = "empty_table")]
+    pub config: toml::Table,
+}
+
+impl TsaProviderConfig {
+    /// The plugin instance that backs this provider.
+    pub fn instance_name(&self) -> String {
+        format!("tsa-{}", self.slug)
+    }
+
+    /// The plugin file: a short name `tsa-http` becomes `libsigil_tsa_http.so`.
+    pub fn plugin_file(&self) -> String {
+        if self.plugin.ends_with(".so") {
+            self.plugin.clone()
+        } else {
+            format!("libsigil_{}.so", self.plugin.replace('-', "_"))
+        }
+    }
+}
+
+/// Only the entries an included file may contribute.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct IncludedEntries {
+    plugins: Vec<PluginInstanceConfig>,
+    tsa_providers: Vec<TsaProviderConfig>,
 }
 
 /// `[plugin_host]`
@@ -326,7 +477,9 @@ impl Config {
                     path: path.to_path_buf(),
                     source,
                 })?;
-                Self::from_toml(&text, path)?
+                let mut config = Self::from_toml(&text, path)?;
+                config.merge_includes(path)?;
+                config
             }
             None => Config::default(),
         };
@@ -338,6 +491,68 @@ impl Config {
         }
         config.validate()?;
         Ok(config)
+    }
+
+    fn merge_includes(&mut self, origin: &Path) -> Result<(), ConfigError> {
+        let base = origin.parent().unwrap_or(Path::new("."));
+        for include in self.include.clone() {
+            let path = base.join(&include);
+            let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            let entries: IncludedEntries =
+                toml::from_str(&text).map_err(|error| ConfigError::Parse {
+                    path: path.clone(),
+                    message: describe_toml_error(&text, &error),
+                })?;
+            self.plugins.extend(entries.plugins);
+            self.tsa_providers.extend(entries.tsa_providers);
+        }
+        Ok(())
+    }
+
+    /// The plugin instances to run: the declared ones, one per enabled TSA provider, and the local TSA's KMS
+    /// (`local-kms`, kms-soft in the data directory) unless declared.
+    pub fn effective_plugins(&self) -> Vec<PluginInstanceConfig> {
+        let mut plugins = self.plugins.clone();
+        for provider in self.tsa_providers.iter().filter(|p| p.enabled) {
+            let mut config = provider.config.clone();
+            config.insert("slug".into(), toml::Value::String(provider.slug.clone()));
+            config.insert("name".into(), toml::Value::String(provider.name.clone()));
+            config.insert("qualified".into(), toml::Value::Boolean(provider.qualified));
+            if let Some(policy) = &provider.policy_oid {
+                config.insert("policy_oid".into(), toml::Value::String(policy.clone()));
+            }
+            plugins.push(PluginInstanceConfig {
+                name: provider.instance_name(),
+                file: provider.plugin_file(),
+                sha256: provider.sha256.clone(),
+                enabled: true,
+                config,
+            });
+        }
+        if self.local_tsa.enabled && !plugins.iter().any(|p| p.name == self.local_tsa.kms) {
+            let mut config = toml::Table::new();
+            let keystore = self.data_dir().join("keystore");
+            config.insert(
+                "dir".into(),
+                toml::Value::String(keystore.display().to_string()),
+            );
+            let key_file = self.data_dir().join("keystore.key");
+            config.insert(
+                "key_file".into(),
+                toml::Value::String(key_file.display().to_string()),
+            );
+            plugins.push(PluginInstanceConfig {
+                name: self.local_tsa.kms.clone(),
+                file: "libsigil_kms_soft.so".into(),
+                sha256: None,
+                enabled: true,
+                config,
+            });
+        }
+        plugins
     }
 
     /// Checks what types alone cannot.
@@ -407,6 +622,7 @@ impl Config {
             );
         }
         self.validate_plugins()?;
+        self.validate_timestamping()?;
         if self.tenants.idle_timeout < Duration::from_secs(1) {
             return invalid("tenants.idle_timeout", "must be at least 1s");
         }
@@ -422,7 +638,7 @@ impl Config {
             );
         }
         let mut names = std::collections::HashSet::new();
-        for plugin in &self.plugins {
+        for plugin in &self.effective_plugins() {
             let name_ok = !plugin.name.is_empty()
                 && plugin.name.len() <= 64
                 && plugin
@@ -461,6 +677,67 @@ impl Config {
                 return invalid(
                     "plugins.sha256",
                     format!("pin of `{}` must be 64 hex characters", plugin.name),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_timestamping(&self) -> Result<(), ConfigError> {
+        let invalid = |key, reason: String| Err(ConfigError::Invalid { key, reason });
+        let is_oid = |text: &str| {
+            let arcs: Vec<&str> = text.split('.').collect();
+            arcs.len() >= 2
+                && arcs
+                    .iter()
+                    .all(|a| !a.is_empty() && a.bytes().all(|b| b.is_ascii_digit()))
+        };
+        if !is_oid(&self.local_tsa.policy_oid) {
+            return invalid(
+                "local_tsa.policy_oid",
+                format!("`{}` is not a dotted OID", self.local_tsa.policy_oid),
+            );
+        }
+        if !["ecdsa-p256", "rsa-2048", "rsa-3072", "rsa-4096"]
+            .contains(&self.local_tsa.algorithm.as_str())
+        {
+            return invalid(
+                "local_tsa.algorithm",
+                "must be ecdsa-p256, rsa-2048, rsa-3072 or rsa-4096".into(),
+            );
+        }
+        if self.tsa.attempt_timeout.is_zero() || self.tsa.circuit_failures == 0 {
+            return invalid(
+                "tsa.attempt_timeout",
+                "attempt_timeout and circuit_failures must be above zero".into(),
+            );
+        }
+        let mut slugs = std::collections::HashSet::from(["local", "auto"]);
+        for provider in &self.tsa_providers {
+            let slug_ok = !provider.slug.is_empty()
+                && provider.slug.len() <= 64
+                && provider
+                    .slug
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
+            if !slug_ok {
+                return invalid(
+                    "tsa_providers.slug",
+                    format!("`{}` must be 1 to 64 of [a-z0-9._-]", provider.slug),
+                );
+            }
+            if !slugs.insert(provider.slug.as_str()) {
+                return invalid(
+                    "tsa_providers.slug",
+                    format!("`{}` is reserved or declared twice", provider.slug),
+                );
+            }
+            if let Some(policy) = &provider.policy_oid
+                && !is_oid(policy)
+            {
+                return invalid(
+                    "tsa_providers.policy_oid",
+                    format!("`{policy}` is not a dotted OID"),
                 );
             }
         }
@@ -634,6 +911,53 @@ mod tests {
                 "{text:?}: `{error}` should contain `{expected}`"
             );
         }
+    }
+
+    #[test]
+    fn shipped_providers_can_be_included_and_are_disabled() {
+        let providers = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/providers.toml");
+        let dir = std::env::temp_dir().join(format!("sigil-config-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let main = dir.join("sigild.toml");
+        std::fs::write(
+            &main,
+            format!("include = [{:?}]\n", providers.display().to_string()),
+        )
+        .unwrap();
+        let config = Config::load(Some(&main), &Overrides::default()).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        let slugs: Vec<&str> = config
+            .tsa_providers
+            .iter()
+            .map(|p| p.slug.as_str())
+            .collect();
+        for expected in [
+            "digicert",
+            "sectigo",
+            "globalsign",
+            "swisssign",
+            "rfc3161.ai.moda",
+            "skid-ecc",
+            "skid-rsa",
+        ] {
+            assert!(
+                slugs.contains(&expected),
+                "{expected} missing from {slugs:?}"
+            );
+        }
+        assert!(
+            config
+                .tsa_providers
+                .iter()
+                .all(|p| !p.enabled && p.plugin_file() == "libsigil_tsa_http.so")
+        );
+        // Disabled providers get no plugin instance; the local TSA's KMS is implicit.
+        let names: Vec<String> = config
+            .effective_plugins()
+            .into_iter()
+            .map(|p| p.name)
+            .collect();
+        assert_eq!(names, ["local-kms"]);
     }
 
     #[test]

@@ -111,8 +111,11 @@ pub async fn probe_plugin(
         })?;
     // The daemon trusts nothing a plugin returns: a response that is not a JSON message is a failed call.
     let response: Value = serde_json::from_slice(&response).map_err(|error| {
-        ApiError::new(crate::error::ErrorKind::BadGateway, "plugin answered with a malformed message")
-            .with_details(json!({ "reason": error.to_string() }))
+        ApiError::new(
+            crate::error::ErrorKind::BadGateway,
+            "plugin answered with a malformed message",
+        )
+        .with_details(json!({ "reason": error.to_string() }))
     })?;
     Ok(Json(
         json!({ "instance": name, "generation": generation, "response": response }),

@@ -241,27 +241,24 @@ impl Actor for PluginInstance {
                 actor.schedule_recreate(ctx);
             }
         }));
-        let timer =
-            ctx.run_interval(self.settings.health_interval, |actor, ctx| {
-                let Some(generation) = actor.current.clone() else {
-                    return;
+        let timer = ctx.run_interval(self.settings.health_interval, |actor, ctx| {
+            let Some(generation) = actor.current.clone() else {
+                return;
+            };
+            let check = tokio::task::spawn_blocking(move || generation.instance.health());
+            ctx.spawn(check.into_actor(actor).map(|outcome, actor, ctx| {
+                actor.health = match outcome {
+                    Ok(Ok(report)) => Health::Up(report.detail),
+                    Ok(Err(error)) => {
+                        if HostInstance::is_poisoning(&error) {
+                            actor.schedule_recreate(ctx);
+                        }
+                        Health::Down(error.to_string())
+                    }
+                    Err(join) => Health::Down(format!("health check panicked: {join}")),
                 };
-                let check = tokio::task::spawn_blocking(move || generation.instance.health());
-                ctx.spawn(check.into_actor(actor).map(
-                    |outcome, actor, ctx| {
-                        actor.health = match outcome {
-                            Ok(Ok(report)) => Health::Up(report.detail),
-                            Ok(Err(error)) => {
-                                if HostInstance::is_poisoning(&error) {
-                                    actor.schedule_recreate(ctx);
-                                }
-                                Health::Down(error.to_string())
-                            }
-                            Err(join) => Health::Down(format!("health check panicked: {join}")),
-                        };
-                    },
-                ));
-            });
+            }));
+        });
         self.health_timer = Some(timer);
     }
 }

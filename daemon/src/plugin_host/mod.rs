@@ -51,7 +51,7 @@ impl PluginHost {
 /// The specs the config asks for, by instance name.
 pub fn wanted_instances(config: &Config) -> HashMap<String, InstanceSpec> {
     config
-        .plugins
+        .effective_plugins()
         .iter()
         .filter(|p| p.enabled)
         .map(|p| {

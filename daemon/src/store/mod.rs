@@ -3,6 +3,7 @@
 //! writes SurrealQL.
 
 mod schema;
+mod stamps;
 
 use std::sync::Arc;
 
@@ -14,6 +15,7 @@ use surrealdb::Surreal;
 use crate::config::{Config, StoreUrl};
 
 pub use schema::SCHEMA_VERSION;
+pub use stamps::{Failure, LocalTsaState, NewStamp, ProviderUsage, Stamp};
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -246,7 +248,10 @@ impl Store {
                 }
                 // In a failed transaction every statement reports an error; the cause is the one that is not
                 // "not executed due to a failed transaction".
-                let echo = |e: &StoreError| e.to_string().contains("not executed due to a failed transaction");
+                let echo = |e: &StoreError| {
+                    e.to_string()
+                        .contains("not executed due to a failed transaction")
+                };
                 let cause = failures.iter().position(|e| !echo(e)).unwrap_or(0);
                 let failure = (!failures.is_empty()).then(|| failures.swap_remove(cause));
                 match failure {

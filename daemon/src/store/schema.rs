@@ -51,6 +51,54 @@ const MIGRATIONS: &[&str] = &[
      DEFINE INDEX api_key_uid ON api_key FIELDS uid UNIQUE;
      DEFINE INDEX api_key_hash ON api_key FIELDS hash UNIQUE;
      DEFINE INDEX api_key_tenant ON api_key FIELDS tenant;",
+    // 2: timestamping: stamps, tenant settings, the TSA failure log, the local TSA's key and chain.
+    "DEFINE TABLE stamp SCHEMAFULL;
+     DEFINE FIELD uid ON stamp TYPE string;
+     DEFINE FIELD tenant ON stamp TYPE string;
+     DEFINE FIELD dedupe_key ON stamp TYPE string;
+     DEFINE FIELD hash_hex ON stamp TYPE string;
+     DEFINE FIELD hash_alg_oid ON stamp TYPE string;
+     DEFINE FIELD serial ON stamp TYPE string;
+     DEFINE FIELD gen_time ON stamp TYPE datetime;
+     DEFINE FIELD tsr ON stamp TYPE string;
+     DEFINE FIELD provider ON stamp TYPE string;
+     DEFINE FIELD tsa_name ON stamp TYPE string;
+     DEFINE FIELD label ON stamp TYPE option<string>;
+     DEFINE FIELD qualified ON stamp TYPE bool;
+     DEFINE FIELD policy_oid ON stamp TYPE string;
+     DEFINE FIELD parent ON stamp TYPE option<string>;
+     DEFINE FIELD cert_not_after ON stamp TYPE option<datetime>;
+     DEFINE FIELD latency_ms ON stamp TYPE int;
+     DEFINE FIELD created_at ON stamp TYPE datetime;
+     DEFINE INDEX stamp_uid ON stamp FIELDS uid UNIQUE;
+     DEFINE INDEX stamp_dedupe ON stamp FIELDS dedupe_key UNIQUE;
+     DEFINE INDEX stamp_tenant_hash ON stamp FIELDS tenant, hash_hex;
+     DEFINE INDEX stamp_hash ON stamp FIELDS hash_hex;
+     DEFINE INDEX stamp_tenant_created ON stamp FIELDS tenant, created_at;
+     DEFINE INDEX stamp_parent ON stamp FIELDS parent;
+
+     DEFINE TABLE tenant_settings SCHEMAFULL;
+     DEFINE FIELD tenant ON tenant_settings TYPE string;
+     DEFINE FIELD enabled_tsa_slugs ON tenant_settings TYPE array<string>;
+     DEFINE FIELD updated_at ON tenant_settings TYPE datetime;
+     DEFINE INDEX tenant_settings_tenant ON tenant_settings FIELDS tenant UNIQUE;
+
+     DEFINE TABLE tsa_failure SCHEMAFULL;
+     DEFINE FIELD tenant ON tsa_failure TYPE string;
+     DEFINE FIELD provider ON tsa_failure TYPE string;
+     DEFINE FIELD error_class ON tsa_failure TYPE string;
+     DEFINE FIELD status_code ON tsa_failure TYPE option<int>;
+     DEFINE FIELD message ON tsa_failure TYPE string;
+     DEFINE FIELD latency_ms ON tsa_failure TYPE int;
+     DEFINE FIELD at ON tsa_failure TYPE datetime;
+     DEFINE INDEX tsa_failure_tenant ON tsa_failure FIELDS tenant, at;
+
+     DEFINE TABLE local_tsa SCHEMAFULL;
+     DEFINE FIELD key_label ON local_tsa TYPE string;
+     DEFINE FIELD key_uri ON local_tsa TYPE string;
+     DEFINE FIELD algorithm ON local_tsa TYPE string;
+     DEFINE FIELD chain_pem ON local_tsa TYPE string;
+     DEFINE FIELD created_at ON local_tsa TYPE datetime;",
 ];
 
 /// The schema version this binary writes.

@@ -184,3 +184,139 @@ async fn embedded_surrealkv_store_opens_twice() {
             .is_some()
     );
 }
+
+fn new_stamp(tenant: &str, hash: &str, label: Option<&str>) -> NewStamp {
+    NewStamp {
+        tenant: tenant.into(),
+        hash_hex: hash.into(),
+        hash_alg_oid: "2.16.840.1.101.3.4.2.1".into(),
+        serial: "42".into(),
+        gen_time: "2026-11-21T07:00:00Z".into(),
+        tsr: "AAAA".into(),
+        provider: "local".into(),
+        tsa_name: "Sigil local TSA".into(),
+        label: label.map(String::from),
+        qualified: false,
+        policy_oid: "1.3.6.1.4.1.32473.1.1".into(),
+        parent: None,
+        cert_not_after: Some("2027-11-21T07:00:00Z".into()),
+        latency_ms: 3,
+    }
+}
+
+#[tokio::test]
+async fn stamps_are_deduplicated_scoped_and_searchable() {
+    let store = memory_store().await;
+    let first = store
+        .insert_stamp(&new_stamp("t1", "abcd", Some("Contract.pdf")), "t1:abcd")
+        .await
+        .unwrap();
+    assert_eq!(first.gen_time, "2026-11-21T07:00:00Z");
+    assert_eq!(
+        first.cert_not_after.as_deref(),
+        Some("2027-11-21T07:00:00Z")
+    );
+    let again = store
+        .insert_stamp(&new_stamp("t1", "abcd", None), "t1:abcd")
+        .await;
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+    store
+        .insert_stamp(&new_stamp("t1", "abcd", None), &format!("t1:abcd:{}", "x"))
+        .await
+        .unwrap();
+    store
+        .insert_stamp(&new_stamp("t2", "abcd", None), "t2:abcd")
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .latest_stamp_of("t1", "abcd")
+            .await
+            .unwrap()
+            .unwrap()
+            .tenant,
+        "t1"
+    );
+    assert!(
+        store.stamp("t2", &first.uid).await.unwrap().is_none(),
+        "other tenant"
+    );
+    assert_eq!(store.stamps_by_hash("abcd", 10).await.unwrap().len(), 3);
+    let (found, total) = store
+        .stamps_page("t1", Some("contract"), ALL)
+        .await
+        .unwrap();
+    assert_eq!((found.len(), total), (1, 1));
+    let (found, _) = store.stamps_page("t1", Some("AB"), ALL).await.unwrap();
+    assert_eq!(found.len(), 2);
+    store
+        .set_stamp_label("t1", &first.uid, "renamed")
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.set_stamp_label("t2", &first.uid, "x").await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(
+        store
+            .count_stamps_since("t1", "2000-01-01T00:00:00Z", false)
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        store
+            .count_stamps_since("t1", "2000-01-01T00:00:00Z", true)
+            .await
+            .unwrap(),
+        0
+    );
+    let usage = store.provider_usage("t1").await.unwrap();
+    assert_eq!((usage[0].provider.as_str(), usage[0].count), ("local", 2));
+}
+
+#[tokio::test]
+async fn tenant_settings_and_failures() {
+    let store = memory_store().await;
+    assert!(store.enabled_tsa_slugs("t1").await.unwrap().is_empty());
+    store
+        .set_enabled_tsa_slugs("t1", &["local".into(), "digicert".into()])
+        .await
+        .unwrap();
+    store
+        .set_enabled_tsa_slugs("t1", &["local".into()])
+        .await
+        .unwrap();
+    assert_eq!(store.enabled_tsa_slugs("t1").await.unwrap(), ["local"]);
+    let failure = Failure {
+        provider: "digicert".into(),
+        error_class: "timeout".into(),
+        status_code: None,
+        message: "slow".into(),
+        latency_ms: 10,
+        at: String::new(),
+    };
+    store.record_tsa_failure("t1", &failure).await.unwrap();
+    assert_eq!(
+        store.recent_tsa_failures("t1", 5).await.unwrap()[0].error_class,
+        "timeout"
+    );
+    assert_eq!(
+        store.failure_counts("t1").await.unwrap(),
+        [("digicert".to_string(), 1)]
+    );
+    assert!(store.local_tsa_state().await.unwrap().is_none());
+    store
+        .save_local_tsa_state(
+            "k",
+            "sigil-soft:store=default;object=k",
+            "ecdsa-p256",
+            "PEM",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.local_tsa_state().await.unwrap().unwrap().key_uri,
+        "sigil-soft:store=default;object=k"
+    );
+}
