@@ -23,6 +23,8 @@ pub enum ErrorKind {
     InvalidRequest,
     /// 401 `UNAUTHORIZED`: missing, malformed, expired or revoked credentials.
     Unauthorized,
+    /// 402 `QUOTA_EXCEEDED`: a monthly quota is used up.
+    PaymentRequired,
     /// 403 `FORBIDDEN`: authenticated but not allowed.
     Forbidden,
     /// 404 `NOT_FOUND`: does not exist, or not visible to the caller.
@@ -54,6 +56,7 @@ impl ErrorKind {
         match self {
             ErrorKind::InvalidRequest => StatusCode::BAD_REQUEST,
             ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorKind::PaymentRequired => StatusCode::PAYMENT_REQUIRED,
             ErrorKind::Forbidden => StatusCode::FORBIDDEN,
             ErrorKind::NotFound => StatusCode::NOT_FOUND,
             ErrorKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -72,6 +75,7 @@ impl ErrorKind {
         match self {
             ErrorKind::InvalidRequest => "INVALID_REQUEST",
             ErrorKind::Unauthorized => "UNAUTHORIZED",
+            ErrorKind::PaymentRequired => "QUOTA_EXCEEDED",
             ErrorKind::Forbidden => "FORBIDDEN",
             ErrorKind::NotFound => "NOT_FOUND",
             ErrorKind::MethodNotAllowed => "METHOD_NOT_ALLOWED",

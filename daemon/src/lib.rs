@@ -11,3 +11,4 @@ pub mod plugin_host;
 pub mod server;
 pub mod store;
 pub mod telemetry;
+pub mod tsa;

@@ -16,10 +16,12 @@ use crate::actors::registry::TenantRegistry;
 
 use crate::config::{Config, Overrides};
 use crate::credentials::SessionKeys;
-use crate::http::{self, AppState};
+use crate::http::{self, AppState, Timestamping};
 use crate::plugin_host::{Apply, Change, PluginHost};
 use crate::store::Store;
 use crate::telemetry::LogHandle;
+use crate::tsa::local::LocalTsaCell;
+use crate::tsa::{Providers, TrustCell};
 
 /// Where the config came from, so SIGHUP can read it again the same way.
 #[derive(Clone, Debug, Default)]
@@ -82,16 +84,45 @@ pub async fn run(
     )
     .start();
     let plugin_arbiter = actix::Arbiter::new();
+    ensure_local_keystore_key(&config).context("preparing the local TSA's keystore key")?;
     let plugins = PluginHost::new(config.data_dir(), plugin_arbiter.handle()).start();
     plugins.do_send(Apply {
         config: Arc::new(config.clone()),
     });
+
+    let timestamping = Timestamping {
+        providers: Providers::new(plugin_arbiter.handle()),
+        local_tsa: LocalTsaCell::default(),
+        trust: TrustCell::default(),
+    };
+    timestamping.trust.rebuild(&config, None);
+    timestamping.providers.apply(
+        &config,
+        &plugins,
+        &timestamping.local_tsa,
+        &timestamping.trust,
+    );
+    if config.local_tsa.enabled {
+        crate::tsa::local::spawn_initializer(
+            Arc::new(config.clone()),
+            store.clone(),
+            plugins.clone(),
+            timestamping.local_tsa.clone(),
+            timestamping.trust.clone(),
+        );
+    }
+    let tsa_parts = (
+        timestamping.providers.clone(),
+        timestamping.local_tsa.clone(),
+        timestamping.trust.clone(),
+    );
     let state = AppState::new(
         runtime.clone(),
         sessions,
         registry.clone(),
         plugins.clone(),
         metrics,
+        timestamping,
     );
     let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
 
@@ -114,6 +145,9 @@ pub async fn run(
         runtime: runtime.clone(),
         log,
         plugins: plugins.clone(),
+        providers: tsa_parts.0,
+        local_tsa: tsa_parts.1,
+        trust: tsa_parts.2,
     };
     let _watcher = spawn_watcher(&config, reloader.clone(), stop_rx.clone());
     spawn_reloader(reloader, stop_rx.clone());
@@ -150,6 +184,41 @@ pub async fn run(
     Ok(())
 }
 
+/// The implicit `local-kms` instance seals keys under a key file in the data directory; make it once, 0600.
+fn ensure_local_keystore_key(config: &Config) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+    if !config.local_tsa.enabled
+        || config
+            .plugins
+            .iter()
+            .any(|p| p.name == config.local_tsa.kms)
+    {
+        return Ok(());
+    }
+    let dir = config.data_dir();
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)?;
+    let path = dir.join("keystore.key");
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+    {
+        Ok(mut file) => {
+            file.write_all(&rand::random::<[u8; 32]>())?;
+            file.sync_all()?;
+            tracing::info!(path = %path.display(), "created the local keystore key");
+            Ok(())
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(error) => Err(error),
+    }
+}
+
 fn worker_count() -> usize {
     std::thread::available_parallelism()
         .map_or(2, |n| n.get())
@@ -179,6 +248,9 @@ struct Reloader {
     runtime: Arc<Runtime>,
     log: LogHandle,
     plugins: actix::Addr<PluginHost>,
+    providers: Providers,
+    local_tsa: LocalTsaCell,
+    trust: TrustCell,
 }
 
 impl Reloader {
@@ -194,6 +266,10 @@ impl Reloader {
                 }
                 let new = Arc::new(new);
                 self.runtime.replace_settings((*new).clone());
+                let local_root = self.local_tsa.get().and_then(|tsa| tsa.root.clone());
+                self.trust.rebuild(&new, local_root.as_ref());
+                self.providers
+                    .apply(&new, &self.plugins, &self.local_tsa, &self.trust);
                 metrics::counter!("sigil_config_reloads_total", "outcome" => "ok").increment(1);
                 tracing::info!("configuration reloaded");
                 self.apply_plugins(new).await;

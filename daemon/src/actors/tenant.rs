@@ -55,6 +55,20 @@ pub struct TenantActor {
     buckets: Buckets,
     roles: HashMap<String, (Option<Role>, Instant)>,
     last_activity: Instant,
+    /// Round-robin position over the tenant's TSA candidates.
+    cursor: u64,
+    /// Stamps counted this month (UTC), loaded from the store on first use each month.
+    quota: Option<QuotaUsage>,
+    /// The tenant's TSA allowlist, cached for `tenants.cache_ttl`.
+    allowlist: Option<(Vec<String>, Instant)>,
+}
+
+/// This month's usage.
+#[derive(Debug, Clone, Copy)]
+struct QuotaUsage {
+    month: (i32, u32),
+    stamps: u64,
+    qualified: u64,
 }
 
 impl TenantActor {
@@ -71,6 +85,9 @@ impl TenantActor {
             buckets,
             roles: HashMap::new(),
             last_activity: Instant::now(),
+            cursor: 0,
+            quota: None,
+            allowlist: None,
         }
     }
 
@@ -153,6 +170,8 @@ impl Supervised for TenantActor {
         self.buckets = Self::buckets(&self.runtime);
         self.roles.clear();
         self.last_activity = Instant::now();
+        self.quota = None;
+        self.allowlist = None;
     }
 }
 
@@ -253,5 +272,180 @@ impl Handler<InjectPanic> for TenantActor {
 
     fn handle(&mut self, _message: InjectPanic, ctx: &mut Context<Self>) -> Self::Result {
         self.guarded(ctx, |_| panic!("injected panic in tenant actor"))
+    }
+}
+
+/// Orders TSA candidates for the next stamp: round-robin, one step further on each call.
+#[derive(Message)]
+#[rtype(result = "Vec<String>")]
+pub struct Rotate {
+    /// Candidate slugs in configuration order.
+    pub candidates: Vec<String>,
+}
+
+impl Handler<Rotate> for TenantActor {
+    type Result = MessageResult<Rotate>;
+
+    fn handle(&mut self, mut message: Rotate, _ctx: &mut Context<Self>) -> Self::Result {
+        self.last_activity = Instant::now();
+        if !message.candidates.is_empty() {
+            let start = (self.cursor % message.candidates.len() as u64) as usize;
+            message.candidates.rotate_left(start);
+            self.cursor = self.cursor.wrapping_add(1);
+        }
+        MessageResult(message.candidates)
+    }
+}
+
+/// A monthly quota refused a stamp.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QuotaRefusal {
+    /// The stamp limit is reached.
+    Stamps(u64),
+    /// The qualified-stamp limit is reached.
+    Qualified(u64),
+    /// Counting failed.
+    Unavailable(String),
+}
+
+/// Reserves one stamp of this month's quota (released again with [`ReleaseStamp`] if the stamp fails).
+#[derive(Message)]
+#[rtype(result = "Result<(), QuotaRefusal>")]
+pub struct ReserveStamp {
+    /// A qualified stamp (counts against both quotas).
+    pub qualified: bool,
+}
+
+fn current_month() -> (i32, u32) {
+    use chrono::Datelike;
+    let now = chrono::Utc::now();
+    (now.year(), now.month())
+}
+
+impl TenantActor {
+    fn try_reserve(&mut self, qualified: bool) -> Result<(), QuotaRefusal> {
+        let limits = self.runtime.settings().1.tsa.clone();
+        let usage = self
+            .quota
+            .as_mut()
+            .ok_or(QuotaRefusal::Unavailable("quota not loaded".into()))?;
+        if limits.monthly_stamp_limit > 0 && usage.stamps >= limits.monthly_stamp_limit {
+            return Err(QuotaRefusal::Stamps(limits.monthly_stamp_limit));
+        }
+        if qualified
+            && limits.monthly_qualified_limit > 0
+            && usage.qualified >= limits.monthly_qualified_limit
+        {
+            return Err(QuotaRefusal::Qualified(limits.monthly_qualified_limit));
+        }
+        usage.stamps += 1;
+        usage.qualified += u64::from(qualified);
+        Ok(())
+    }
+}
+
+impl Handler<ReserveStamp> for TenantActor {
+    type Result = ResponseActFuture<Self, Result<(), QuotaRefusal>>;
+
+    fn handle(&mut self, message: ReserveStamp, _ctx: &mut Context<Self>) -> Self::Result {
+        self.last_activity = Instant::now();
+        let limits = self.runtime.settings().1.tsa.clone();
+        let needs_counting = limits.monthly_stamp_limit > 0
+            || (message.qualified && limits.monthly_qualified_limit > 0);
+        if !needs_counting {
+            return Box::pin(async { Ok(()) }.into_actor(self));
+        }
+        let month = current_month();
+        if self.quota.is_some_and(|q| q.month == month) {
+            let outcome = self.try_reserve(message.qualified);
+            return Box::pin(async move { outcome }.into_actor(self));
+        }
+        // First stamp of the month on this actor: count what the store already holds.
+        let store = self.store();
+        let tenant = self.tenant.clone();
+        let since = format!("{:04}-{:02}-01T00:00:00Z", month.0, month.1);
+        Box::pin(
+            async move {
+                let stamps = store.count_stamps_since(&tenant, &since, false).await?;
+                let qualified = store.count_stamps_since(&tenant, &since, true).await?;
+                Ok::<_, crate::store::StoreError>((stamps, qualified))
+            }
+            .into_actor(self)
+            .map(move |counted, actor, _ctx| {
+                let (stamps, qualified) =
+                    counted.map_err(|e| QuotaRefusal::Unavailable(e.to_string()))?;
+                // Another reservation may have loaded the month meanwhile; keep the higher counts.
+                let loaded = actor.quota.filter(|q| q.month == month);
+                actor.quota = Some(QuotaUsage {
+                    month,
+                    stamps: loaded.map_or(stamps, |q| q.stamps.max(stamps)),
+                    qualified: loaded.map_or(qualified, |q| q.qualified.max(qualified)),
+                });
+                actor.try_reserve(message.qualified)
+            }),
+        )
+    }
+}
+
+/// Gives back a reservation whose stamp failed.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ReleaseStamp {
+    /// It was a qualified stamp.
+    pub qualified: bool,
+}
+
+impl Handler<ReleaseStamp> for TenantActor {
+    type Result = ();
+
+    fn handle(&mut self, message: ReleaseStamp, _ctx: &mut Context<Self>) {
+        if let Some(usage) = self.quota.as_mut() {
+            usage.stamps = usage.stamps.saturating_sub(1);
+            usage.qualified = usage.qualified.saturating_sub(u64::from(message.qualified));
+        }
+    }
+}
+
+/// The tenant's TSA allowlist (`enabledTsaSlugs`; empty means every active provider).
+#[derive(Message)]
+#[rtype(result = "Result<Vec<String>, ActorError>")]
+pub struct Allowlist;
+
+impl Handler<Allowlist> for TenantActor {
+    type Result = ResponseActFuture<Self, Result<Vec<String>, ActorError>>;
+
+    fn handle(&mut self, _message: Allowlist, _ctx: &mut Context<Self>) -> Self::Result {
+        self.last_activity = Instant::now();
+        let ttl = self.runtime.settings().1.tenants.cache_ttl;
+        if let Some((slugs, at)) = &self.allowlist
+            && at.elapsed() < ttl
+        {
+            let slugs = slugs.clone();
+            return Box::pin(async move { Ok(slugs) }.into_actor(self));
+        }
+        let store = self.store();
+        let tenant = self.tenant.clone();
+        Box::pin(
+            async move { store.enabled_tsa_slugs(&tenant).await }
+                .into_actor(self)
+                .map(|result, actor, _ctx| {
+                    let slugs = result.map_err(|e| ActorError::Store(e.to_string()))?;
+                    actor.allowlist = Some((slugs.clone(), Instant::now()));
+                    Ok(slugs)
+                }),
+        )
+    }
+}
+
+/// Drops the cached allowlist after the tenant's settings changed through this node.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct InvalidateSettings;
+
+impl Handler<InvalidateSettings> for TenantActor {
+    type Result = ();
+
+    fn handle(&mut self, _message: InvalidateSettings, _ctx: &mut Context<Self>) {
+        self.allowlist = None;
     }
 }

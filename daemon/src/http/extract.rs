@@ -200,6 +200,26 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
+impl axum::extract::OptionalFromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    /// No `Authorization` header is `None`; a present but bad one is still an error.
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Option<Self>, ApiError> {
+        if !parts
+            .headers
+            .contains_key(axum::http::header::AUTHORIZATION)
+        {
+            return Ok(None);
+        }
+        <Caller as FromRequestParts<AppState>>::from_request_parts(parts, state)
+            .await
+            .map(Some)
+    }
+}
+
 async fn api_key_caller(state: &AppState, token: &str) -> Result<Caller, ApiError> {
     let hash = credentials::hash_api_key(token);
     let Some(key) = state.runtime.store.api_key_by_hash(&hash).await? else {

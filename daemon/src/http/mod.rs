@@ -5,6 +5,7 @@ mod accounts;
 pub mod extract;
 mod operations;
 mod tenants;
+mod timestamping;
 
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -37,6 +38,7 @@ struct GlobalLimiters {
     generation: u64,
     unauthenticated: DefaultKeyedRateLimiter<String>,
     session: DefaultKeyedRateLimiter<String>,
+    verification: DefaultKeyedRateLimiter<String>,
 }
 
 impl GlobalLimiters {
@@ -45,6 +47,7 @@ impl GlobalLimiters {
             generation,
             unauthenticated: per_minute_limiter(config.limits.unauthenticated_per_minute),
             session: per_minute_limiter(config.limits.session_per_minute),
+            verification: per_minute_limiter(config.limits.verification_per_minute),
         }
     }
 }
@@ -64,6 +67,19 @@ pub struct Inner {
     pub(crate) metrics: PrometheusHandle,
     limiters: RwLock<GlobalLimiters>,
     pub(crate) started: Instant,
+    pub(crate) providers: crate::tsa::Providers,
+    pub(crate) local_tsa: crate::tsa::local::LocalTsaCell,
+    pub(crate) trust: crate::tsa::TrustCell,
+}
+
+/// The timestamping parts of the state.
+pub struct Timestamping {
+    /// Active providers.
+    pub providers: crate::tsa::Providers,
+    /// The local TSA once ready.
+    pub local_tsa: crate::tsa::local::LocalTsaCell,
+    /// Trust for verification.
+    pub trust: crate::tsa::TrustCell,
 }
 
 impl std::ops::Deref for AppState {
@@ -82,9 +98,15 @@ impl AppState {
         registry: Addr<TenantRegistry>,
         plugins: Addr<PluginHost>,
         metrics: PrometheusHandle,
+        timestamping: Timestamping,
     ) -> Self {
         let (generation, config) = runtime.settings();
         let limiters = RwLock::new(GlobalLimiters::new(generation, &config));
+        let Timestamping {
+            providers,
+            local_tsa,
+            trust,
+        } = timestamping;
         Self {
             inner: Arc::new(Inner {
                 runtime,
@@ -94,6 +116,9 @@ impl AppState {
                 metrics,
                 limiters,
                 started: Instant::now(),
+                providers,
+                local_tsa,
+                trust,
             }),
         }
     }
@@ -158,7 +183,8 @@ impl AppState {
 fn check(limiters: &GlobalLimiters, class: LimitClass, key: &str) -> Result<(), ApiError> {
     let limiter = match class {
         LimitClass::Session => &limiters.session,
-        _ => &limiters.unauthenticated,
+        LimitClass::Verification => &limiters.verification,
+        LimitClass::ApiKey => &limiters.unauthenticated,
     };
     limiter.check_key(&key.to_string()).map_err(|not_until| {
         let retry_after_secs = retry_after_secs(&not_until);
@@ -176,11 +202,17 @@ pub fn router(state: AppState) -> Router {
     let public = Router::new()
         .route("/auth/register", axum::routing::post(accounts::register))
         .route("/auth/login", axum::routing::post(accounts::login))
+        .merge(timestamping::tsr_route())
         .route_layer(middleware::from_fn_with_state(state.clone(), limit_by_ip));
+    let verification = timestamping::public_routes().route_layer(middleware::from_fn_with_state(
+        state.clone(),
+        limit_verification_by_ip,
+    ));
     let authenticated = Router::new()
         .route("/auth/refresh", axum::routing::post(accounts::refresh))
         .route("/auth/me", axum::routing::get(accounts::me))
         .merge(tenants::routes())
+        .merge(timestamping::routes())
         .route(
             "/api/admin/health",
             axum::routing::get(operations::admin_health),
@@ -192,6 +224,7 @@ pub fn router(state: AppState) -> Router {
         );
     let mut app = Router::new()
         .merge(public)
+        .merge(verification)
         .merge(authenticated)
         .route("/healthz", axum::routing::get(operations::healthz))
         .route("/readyz", axum::routing::get(operations::readyz))
@@ -257,6 +290,19 @@ async fn limit_by_ip(State(state): State<AppState>, request: Request, next: Next
     let (parts, body) = request.into_parts();
     let ip = extract::client_ip(&parts, state.config().server.trust_forwarded_for);
     if let Err(error) = state.admit_global(LimitClass::ApiKey, &format!("ip:{ip}")) {
+        return error.into_response();
+    }
+    next.run(Request::from_parts(parts, body)).await
+}
+
+async fn limit_verification_by_ip(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    let ip = extract::client_ip(&parts, state.config().server.trust_forwarded_for);
+    if let Err(error) = state.admit_global(LimitClass::Verification, &format!("ip:{ip}")) {
         return error.into_response();
     }
     next.run(Request::from_parts(parts, body)).await

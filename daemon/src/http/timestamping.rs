@@ -1,0 +1,924 @@
+//! The timestamping API of the Sigill seed: stamp, restamp, verify, inspect, lookup, transactions, providers,
+//! settings and TSA health, plus RFC 3161 over HTTP at `POST /tsr` for tools that speak the protocol itself.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sigil_rfc3161::{HashAlgorithm, TrustStatus, VerifyError};
+
+use super::AppState;
+use super::extract::{Caller, Json, PagingParams, Query, TenantCaller};
+use crate::actors::tenant::{
+    Allowlist, InvalidateSettings, QuotaRefusal, ReleaseStamp, ReserveStamp, Rotate,
+};
+use crate::error::{ApiError, ApiResult, ErrorKind};
+use crate::store::{Failure, NewStamp, Stamp};
+use crate::tsa::provider::{AttemptFailure, GetHealth, KnownChain};
+use crate::tsa::{DispatchError, Provider, Selection, dispatch};
+
+/// Longest label (seed: max 255).
+const MAX_LABEL: usize = 255;
+/// Records a public lookup returns at most.
+const LOOKUP_LIMIT: u64 = 100;
+/// Longest restamp chain followed when showing one record.
+const MAX_CHAIN: usize = 50;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/tsa/stamp-hash", post(stamp_hash))
+        .route("/tsa/restamp", post(restamp))
+        .route("/api/transactions/details", get(list_transactions))
+        .route("/api/transactions/{id}", get(transaction))
+        .route("/api/transactions/{id}/label", put(set_label))
+        .route("/api/settings", get(settings).put(update_settings))
+        .route("/api/tsa/health", get(tsa_health))
+}
+
+/// Routes that take no credentials (rate-limited per client IP by the caller of this function).
+pub fn public_routes() -> Router<AppState> {
+    Router::new()
+        .route("/tsa/verify-hash", post(verify_hash))
+        .route("/tsa/inspect", post(inspect))
+        .route("/api/lookup/{hash}", get(lookup))
+        .route("/proxy/services", get(services))
+        .route("/proxy/services/{slug}/certificates", get(certificates))
+}
+
+/// `POST /tsr`, with its own access rule (`local_tsa.http`).
+pub fn tsr_route() -> Router<AppState> {
+    Router::new().route("/tsr", post(tsr))
+}
+
+/// Parses a hex digest: SHA-256/384/512 by length, either case.
+fn parse_digest(field: &str, text: &str) -> ApiResult<(HashAlgorithm, Vec<u8>, String)> {
+    let text = text.trim();
+    let algorithm = match text.len() {
+        64 => HashAlgorithm::Sha256,
+        96 => HashAlgorithm::Sha384,
+        128 => HashAlgorithm::Sha512,
+        other => {
+            return Err(ApiError::invalid_field(
+                field,
+                format!(
+                    "must be a SHA-256, SHA-384 or SHA-512 hex digest (64, 96 or 128 characters), got {other}"
+                ),
+            ));
+        }
+    };
+    let bytes = hex::decode(text)
+        .map_err(|_| ApiError::invalid_field(field, "must contain only hex digits"))?;
+    Ok((algorithm, bytes, text.to_ascii_lowercase()))
+}
+
+fn parse_label(label: Option<String>) -> ApiResult<Option<String>> {
+    match label {
+        Some(label) if label.chars().count() > MAX_LABEL => Err(ApiError::invalid_field(
+            "label",
+            format!("must be at most {MAX_LABEL} characters"),
+        )),
+        Some(label) if label.chars().any(char::is_control) => Err(ApiError::invalid_field(
+            "label",
+            "must not contain control characters",
+        )),
+        other => Ok(other),
+    }
+}
+
+fn decode_base64(field: &str, text: &str) -> ApiResult<Vec<u8>> {
+    let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    let bytes = BASE64
+        .decode(compact)
+        .map_err(|e| ApiError::invalid_field(field, format!("not valid base64: {e}")))?;
+    if bytes.is_empty() {
+        return Err(ApiError::invalid_field(field, "is empty"));
+    }
+    Ok(bytes)
+}
+
+/// A stored stamp as the API shows it.
+fn stamp_json(stamp: &Stamp) -> Value {
+    json!({
+        "id": stamp.uid,
+        "serial": stamp.serial,
+        "genTime": stamp.gen_time,
+        "hashAlgorithmOid": stamp.hash_alg_oid,
+        "hashHex": stamp.hash_hex,
+        "tsrBase64": stamp.tsr,
+        "tsaName": stamp.tsa_name,
+        "tsaSlug": stamp.provider,
+        "qualified": stamp.qualified,
+        "policyOid": stamp.qualified.then_some(&stamp.policy_oid),
+        "tokenPolicyOid": stamp.policy_oid,
+        "label": stamp.label,
+        "parentTransactionId": stamp.parent,
+        "certNotAfter": stamp.cert_not_after,
+        "createdAt": stamp.created_at,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct StampHashRequest {
+    hash_hex: String,
+    tsa_slug: Option<String>,
+    label: Option<String>,
+    #[serde(default)]
+    force: bool,
+    #[serde(default)]
+    qualified: bool,
+}
+
+/// Seed bodies for 402 and 502 carry `message` (and for 502 the attempts); they also get the common error
+/// fields, so clients of either document can read them.
+fn quota_error(refusal: QuotaRefusal) -> ApiError {
+    let message = match refusal {
+        QuotaRefusal::Stamps(limit) => {
+            format!("Monthly stamp limit of {limit} reached. Upgrade your plan to continue.")
+        }
+        QuotaRefusal::Qualified(limit) => {
+            format!(
+                "Monthly qualified stamp limit of {limit} reached. Upgrade your plan to continue."
+            )
+        }
+        QuotaRefusal::Unavailable(reason) => {
+            return ApiError::unavailable(format!("quota check failed: {reason}"));
+        }
+    };
+    ApiError::new(ErrorKind::PaymentRequired, message.clone())
+        .with_details(json!({ "message": message }))
+}
+
+fn all_failed(failures: Vec<AttemptFailure>) -> Response {
+    let message = "All enabled TSAs failed.";
+    let body = json!({
+        "message": message,
+        "attemptsTried": failures.len(),
+        "failures": failures,
+        "error": message,
+        "code": "ALL_TSAS_FAILED",
+        "details": { "attemptsTried": failures.len() },
+    });
+    (StatusCode::BAD_GATEWAY, axum::Json(body)).into_response()
+}
+
+/// The providers this tenant may use for this stamp, in the order to try them.
+async fn candidates(
+    state: &AppState,
+    tenant: &str,
+    selection: &Selection,
+    qualified: bool,
+) -> ApiResult<Vec<Provider>> {
+    let actor = state.tenant_actor(tenant).await?;
+    let allowlist = actor
+        .send(Allowlist)
+        .await
+        .map_err(crate::actors::ActorError::from)??;
+    let allowed = |slug: &str| allowlist.is_empty() || allowlist.iter().any(|s| s == slug);
+    match selection {
+        Selection::Slug(slug) => {
+            let provider = state.providers.get(slug).ok_or_else(|| {
+                ApiError::invalid_field(
+                    "tsaSlug",
+                    format!("`{slug}` is not an active TSA (see GET /proxy/services)"),
+                )
+            })?;
+            if !allowed(slug) {
+                return Err(ApiError::invalid_field(
+                    "tsaSlug",
+                    format!("`{slug}` is not enabled for this tenant"),
+                ));
+            }
+            if qualified && !provider.info.qualified {
+                return Err(ApiError::invalid_field(
+                    "qualified",
+                    format!("`{slug}` is not a qualified TSA"),
+                ));
+            }
+            Ok(vec![provider])
+        }
+        Selection::Auto => {
+            let eligible: Vec<Provider> = state
+                .providers
+                .list()
+                .into_iter()
+                .filter(|p| allowed(&p.info.slug) && (!qualified || p.info.qualified))
+                .collect();
+            if eligible.is_empty() {
+                let reason = if qualified {
+                    "no qualified TSA is configured and enabled for this tenant"
+                } else {
+                    "no TSA is active and enabled for this tenant"
+                };
+                return Err(ApiError::invalid_field(
+                    if qualified { "qualified" } else { "tsaSlug" },
+                    reason,
+                ));
+            }
+            let order = actor
+                .send(Rotate {
+                    candidates: eligible.iter().map(|p| p.info.slug.clone()).collect(),
+                })
+                .await
+                .map_err(crate::actors::ActorError::from)?;
+            Ok(order
+                .iter()
+                .filter_map(|slug| eligible.iter().find(|p| &p.info.slug == slug).cloned())
+                .collect())
+        }
+    }
+}
+
+/// What a successful stamp adds to the store.
+struct Stamped {
+    stamp: Stamp,
+}
+
+/// Stamps `digest` for the tenant and stores the record. Failures are logged to the tenant's failure log.
+async fn stamp_and_store(
+    state: &AppState,
+    tenant: &str,
+    hash: HashAlgorithm,
+    digest: &[u8],
+    hash_hex: &str,
+    selection: Selection,
+    qualified: bool,
+    label: Option<String>,
+    parent: Option<String>,
+    dedupe_key: String,
+) -> Result<Stamped, Response> {
+    let candidates = candidates(state, tenant, &selection, qualified)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    let actor = state
+        .tenant_actor(tenant)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    match actor.send(ReserveStamp { qualified }).await {
+        Ok(Ok(())) => {}
+        Ok(Err(refusal)) => return Err(quota_error(refusal).into_response()),
+        Err(_) => {
+            return Err(
+                ApiError::unavailable("the tenant's actor is restarting; retry").into_response(),
+            );
+        }
+    }
+    let outcome = dispatch(candidates, hash, digest).await;
+    let failures = match &outcome {
+        Ok(done) => done.failures.clone(),
+        Err(DispatchError::AllFailed(failures)) => failures.clone(),
+        Err(_) => Vec::new(),
+    };
+    log_failures(state, tenant, &failures);
+    let done = match outcome {
+        Ok(done) => done,
+        Err(error) => {
+            actor.do_send(ReleaseStamp { qualified });
+            return Err(match error {
+                DispatchError::AllFailed(failures) => all_failed(failures),
+                DispatchError::NoCandidates(reason) => {
+                    ApiError::invalid_field("tsaSlug", reason).into_response()
+                }
+                DispatchError::UnknownProvider(slug) => {
+                    ApiError::invalid_field("tsaSlug", format!("unknown TSA `{slug}`"))
+                        .into_response()
+                }
+            });
+        }
+    };
+    let token = &done.success.verified.token;
+    let record = NewStamp {
+        tenant: tenant.to_string(),
+        hash_hex: hash_hex.to_string(),
+        hash_alg_oid: hash.oid().to_string(),
+        serial: token.serial.to_decimal(),
+        gen_time: token.gen_time.to_rfc3339(),
+        tsr: BASE64.encode(&done.success.response_der),
+        provider: done.provider.slug.clone(),
+        tsa_name: done.provider.name.clone(),
+        label,
+        qualified: done.provider.qualified,
+        policy_oid: token.policy.to_string(),
+        parent,
+        cert_not_after: Some(done.success.verified.signer.not_after.clone()),
+        latency_ms: done.success.latency_ms as i64,
+    };
+    let store = &state.runtime.store;
+    let stamp = match store.insert_stamp(&record, &dedupe_key).await {
+        Ok(stamp) => stamp,
+        // A concurrent identical request stored first: this one is a retry, answer with that record.
+        Err(crate::store::StoreError::Conflict(_)) => {
+            match store.latest_stamp_of(tenant, hash_hex).await {
+                Ok(Some(existing)) => existing,
+                Ok(None) => return Err(ApiError::conflict("stamp conflict; retry").into_response()),
+                Err(error) => return Err(ApiError::from(error).into_response()),
+            }
+        }
+        Err(error) => {
+            actor.do_send(ReleaseStamp { qualified });
+            return Err(ApiError::from(error).into_response());
+        }
+    };
+    Ok(Stamped { stamp })
+}
+
+fn log_failures(state: &AppState, tenant: &str, failures: &[AttemptFailure]) {
+    if failures.is_empty() {
+        return;
+    }
+    let store = state.runtime.store.clone();
+    let tenant = tenant.to_string();
+    let failures: Vec<Failure> = failures
+        .iter()
+        .map(|f| Failure {
+            provider: f.slug.clone(),
+            error_class: f.error_class.to_string(),
+            status_code: f.status_code.map(i64::from),
+            message: f.message.clone(),
+            latency_ms: f.latency_ms as i64,
+            at: String::new(),
+        })
+        .collect();
+    tokio::spawn(async move {
+        for failure in failures {
+            if let Err(error) = store.record_tsa_failure(&tenant, &failure).await {
+                tracing::warn!(%error, "could not log a TSA failure");
+            }
+        }
+    });
+}
+
+fn selection(slug: Option<String>) -> Selection {
+    match slug.as_deref().map(str::trim) {
+        None | Some("") | Some("auto") => Selection::Auto,
+        Some(slug) => Selection::Slug(slug.to_string()),
+    }
+}
+
+/// POST /tsa/stamp-hash
+async fn stamp_hash(
+    State(state): State<AppState>,
+    caller: TenantCaller,
+    Json(request): Json<StampHashRequest>,
+) -> Response {
+    let result = async {
+        let (hash, digest, hash_hex) = parse_digest("hashHex", &request.hash_hex)?;
+        let label = parse_label(request.label)?;
+        let store = &state.runtime.store;
+        let existing = store.latest_stamp_of(&caller.tenant, &hash_hex).await?;
+        if let (Some(existing), false) = (&existing, request.force) {
+            let mut body = stamp_json(existing);
+            body["existing"] = json!(true);
+            return Ok(Err(body));
+        }
+        let dedupe = match existing {
+            None => format!("{}:{hash_hex}", caller.tenant),
+            Some(_) => format!("{}:{hash_hex}:{}", caller.tenant, uuid::Uuid::new_v4()),
+        };
+        Ok::<_, ApiError>(Ok((hash, digest, hash_hex, label, dedupe)))
+    }
+    .await;
+    let (hash, digest, hash_hex, label, dedupe) = match result {
+        Err(error) => return error.into_response(),
+        Ok(Err(existing)) => return (StatusCode::OK, axum::Json(existing)).into_response(),
+        Ok(Ok(parts)) => parts,
+    };
+    let selection = selection(request.tsa_slug);
+    match stamp_and_store(
+        &state,
+        &caller.tenant,
+        hash,
+        &digest,
+        &hash_hex,
+        selection,
+        request.qualified,
+        label,
+        None,
+        dedupe,
+    )
+    .await
+    {
+        Ok(stamped) => {
+            let mut body = stamp_json(&stamped.stamp);
+            body["existing"] = json!(false);
+            (StatusCode::OK, axum::Json(body)).into_response()
+        }
+        Err(response) => response,
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RestampRequest {
+    transaction_id: String,
+    tsa_slug: Option<String>,
+}
+
+/// POST /tsa/restamp: stamps the SHA-512 of the stored TSR bytes (RFC 3161 §4 archival chain).
+async fn restamp(
+    State(state): State<AppState>,
+    caller: TenantCaller,
+    Json(request): Json<RestampRequest>,
+) -> Response {
+    let parent = match load_stamp(
+        &state,
+        &caller.tenant,
+        &request.transaction_id,
+        "transactionId",
+    )
+    .await
+    {
+        Ok(parent) => parent,
+        Err(error) => return error.into_response(),
+    };
+    let tsr = match BASE64.decode(&parent.tsr) {
+        Ok(tsr) => tsr,
+        Err(error) => {
+            return ApiError::internal(format!("stored TSR of {}: {error}", parent.uid))
+                .into_response();
+        }
+    };
+    let hash = HashAlgorithm::Sha512;
+    let digest = hash.digest(&tsr);
+    let hash_hex = hex::encode(&digest);
+    let dedupe = format!("{}:{hash_hex}:{}", caller.tenant, uuid::Uuid::new_v4());
+    let selection = selection(request.tsa_slug);
+    let stamped = stamp_and_store(
+        &state,
+        &caller.tenant,
+        hash,
+        &digest,
+        &hash_hex,
+        selection,
+        false,
+        parent.label.clone(),
+        Some(parent.uid.clone()),
+        dedupe,
+    )
+    .await;
+    match stamped {
+        Ok(stamped) => {
+            let mut body = stamp_json(&stamped.stamp);
+            body["parentTransactionId"] = json!(parent.uid);
+            (StatusCode::OK, axum::Json(body)).into_response()
+        }
+        Err(response) => response,
+    }
+}
+
+async fn load_stamp(state: &AppState, tenant: &str, id: &str, field: &str) -> ApiResult<Stamp> {
+    if uuid::Uuid::parse_str(id).is_err() {
+        return Err(ApiError::not_found("transaction").with_details(json!({ "field": field })));
+    }
+    state
+        .runtime
+        .store
+        .stamp(tenant, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("transaction"))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct VerifyHashRequest {
+    file_hash_hex: String,
+    tsr_base64: String,
+}
+
+fn trust_json(trust: &TrustStatus) -> Value {
+    match trust {
+        TrustStatus::Chained { .. } => json!("chained"),
+        TrustStatus::SelfSigned => json!("self_signed"),
+        TrustStatus::Untrusted { .. } => json!("untrusted"),
+    }
+}
+
+/// POST /tsa/verify-hash (public)
+async fn verify_hash(
+    State(state): State<AppState>,
+    Json(request): Json<VerifyHashRequest>,
+) -> ApiResult<Json<Value>> {
+    let provided = request.file_hash_hex.trim().to_ascii_lowercase();
+    let digest = hex::decode(&provided)
+        .map_err(|_| ApiError::invalid_field("fileHashHex", "must be a hex digest"))?;
+    if digest.is_empty() {
+        return Err(ApiError::invalid_field("fileHashHex", "is empty"));
+    }
+    let tsr = decode_base64("tsrBase64", &request.tsr_base64)?;
+    // A token that does not even parse is bad input, not a failed verification.
+    let token = sigil_rfc3161::inspect(&tsr)
+        .map_err(|e| ApiError::invalid_field("tsrBase64", format!("not a TSR: {e}")))?;
+    let claimed = hex::encode(&token.message_imprint);
+    let details = |hash_match: bool| {
+        json!({
+            "serial": token.serial.to_decimal(),
+            "genTime": token.gen_time.to_rfc3339(),
+            "hashAlgorithmOid": token.hash_algorithm_oid.to_string(),
+            "claimedHashHex": claimed,
+            "providedHashHex": provided,
+            "hashMatch": hash_match,
+        })
+    };
+    let trust = state.trust.get();
+    let verified = tokio::task::spawn_blocking(move || {
+        sigil_rfc3161::verify_token_against_digest(&tsr, &digest, &trust)
+    })
+    .await
+    .map_err(ApiError::internal)?;
+    match verified {
+        Ok(verified) => {
+            let mut details = details(true);
+            details["trust"] = trust_json(&verified.trust);
+            details["signer"] = json!(verified.signer.subject);
+            details["policyOid"] = json!(verified.token.policy.to_string());
+            Ok(Json(
+                json!({ "valid": true, "message": "File matches the timestamp.", "details": details }),
+            ))
+        }
+        Err(error) => {
+            let hash_match = claimed == provided;
+            let message = match &error {
+                VerifyError::Malformed(parse) => {
+                    return Err(ApiError::invalid_field(
+                        "tsrBase64",
+                        format!("not a TSR: {parse}"),
+                    ));
+                }
+                _ if !hash_match => {
+                    "File does not match the timestamp: the hash differs from the one stamped."
+                        .to_string()
+                }
+                other => format!("The timestamp is not valid: {other}"),
+            };
+            Ok(Json(
+                json!({ "valid": false, "message": message, "details": details(hash_match) }),
+            ))
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct InspectRequest {
+    tsr_base64: String,
+}
+
+/// POST /tsa/inspect (public): the token's contents, without verifying it.
+async fn inspect(Json(request): Json<InspectRequest>) -> ApiResult<Json<Value>> {
+    let tsr = decode_base64("tsrBase64", &request.tsr_base64)?;
+    let token = sigil_rfc3161::inspect(&tsr)
+        .map_err(|e| ApiError::invalid_field("tsrBase64", format!("not a TSR: {e}")))?;
+    let signer = token.signer.as_ref();
+    Ok(Json(json!({
+        "genTime": token.gen_time.to_rfc3339(),
+        "serial": token.serial.to_decimal(),
+        "hashAlg": token.hash_algorithm_oid.to_string(),
+        "hashHex": hex::encode(&token.message_imprint),
+        "policyOid": token.policy.to_string(),
+        "tsaName": token.tsa_name.clone().or_else(|| signer.map(|s| s.subject.clone())),
+        "signerSubject": signer.map(|s| s.subject.clone()),
+        "signerIssuer": signer.map(|s| s.issuer.clone()),
+        "certNotBefore": signer.map(|s| s.not_before.clone()),
+        "certNotAfter": signer.map(|s| s.not_after.clone()),
+        "nonce": token.nonce.as_ref().map(|n| n.to_hex()),
+        "certificates": token.certificates.len(),
+    })))
+}
+
+/// GET /api/lookup/{hash} (public). The seed documents SHA-512; SHA-256 and SHA-384 digests are accepted too.
+async fn lookup(State(state): State<AppState>, Path(hash): Path<String>) -> ApiResult<Json<Value>> {
+    let (_, _, hash_hex) = parse_digest("hash", &hash)?;
+    let stamps = state
+        .runtime
+        .store
+        .stamps_by_hash(&hash_hex, LOOKUP_LIMIT)
+        .await?;
+    let record = |s: &Stamp| {
+        json!({ "id": s.uid, "tsaName": s.tsa_name, "genTime": s.gen_time, "label": s.label,
+                "certNotAfter": s.cert_not_after, "tsrBase64": s.tsr })
+    };
+    Ok(Json(json!({
+        "found": !stamps.is_empty(),
+        "count": stamps.len(),
+        "latest": stamps.first().map(record),
+        "records": stamps.iter().map(record).collect::<Vec<_>>(),
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TransactionsQuery {
+    tenant_id: Option<String>,
+    search: Option<String>,
+    #[serde(flatten)]
+    paging: PagingParams,
+}
+
+/// GET /api/transactions/details
+async fn list_transactions(
+    State(state): State<AppState>,
+    caller: TenantCaller,
+    Query(query): Query<TransactionsQuery>,
+) -> ApiResult<Json<Value>> {
+    // The seed has the tenant in the query; the credentials decide it here, and another tenant is not visible.
+    if let Some(requested) = &query.tenant_id
+        && requested != &caller.tenant
+    {
+        return Err(ApiError::not_found("tenant"));
+    }
+    let paging = query.paging.resolve()?;
+    let search = query
+        .search
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
+    if search.is_some_and(|s| s.chars().count() > MAX_LABEL) {
+        return Err(ApiError::invalid_field(
+            "search",
+            format!("must be at most {MAX_LABEL} characters"),
+        ));
+    }
+    let (stamps, total) = state
+        .runtime
+        .store
+        .stamps_page(&caller.tenant, search, paging.window())
+        .await?;
+    Ok(Json(
+        paging.envelope(stamps.iter().map(stamp_json).collect(), total),
+    ))
+}
+
+/// GET /api/transactions/{id}: one record with its restamp chain (each restamp of it, and theirs, in order).
+async fn transaction(
+    State(state): State<AppState>,
+    caller: TenantCaller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let stamp = load_stamp(&state, &caller.tenant, &id, "id").await?;
+    let mut chain = Vec::new();
+    let mut frontier = vec![stamp.uid.clone()];
+    while let Some(parent) = frontier.pop() {
+        for child in state
+            .runtime
+            .store
+            .restamps_of(&caller.tenant, &parent)
+            .await?
+        {
+            if chain.len() >= MAX_CHAIN {
+                break;
+            }
+            frontier.push(child.uid.clone());
+            chain.push(stamp_json(&child));
+        }
+    }
+    let mut body = stamp_json(&stamp);
+    body["restamps"] = Value::Array(chain);
+    Ok(Json(body))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabelRequest {
+    label: String,
+}
+
+/// PUT /api/transactions/{id}/label
+async fn set_label(
+    State(state): State<AppState>,
+    caller: TenantCaller,
+    Path(id): Path<String>,
+    Json(request): Json<LabelRequest>,
+) -> ApiResult<Json<Value>> {
+    let label = parse_label(Some(request.label))?.unwrap_or_default();
+    load_stamp(&state, &caller.tenant, &id, "id").await?;
+    state
+        .runtime
+        .store
+        .set_stamp_label(&caller.tenant, &id, &label)
+        .await?;
+    Ok(Json(json!({ "id": id, "label": label })))
+}
+
+/// GET /api/settings
+async fn settings(State(state): State<AppState>, caller: TenantCaller) -> ApiResult<Json<Value>> {
+    let slugs = state
+        .runtime
+        .store
+        .enabled_tsa_slugs(&caller.tenant)
+        .await?;
+    Ok(Json(json!({ "enabledTsaSlugs": slugs })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SettingsRequest {
+    enabled_tsa_slugs: Vec<String>,
+}
+
+/// PUT /api/settings (owner)
+async fn update_settings(
+    State(state): State<AppState>,
+    caller: TenantCaller,
+    Json(request): Json<SettingsRequest>,
+) -> ApiResult<Json<Value>> {
+    caller.require_owner()?;
+    let known = state.config();
+    let mut slugs: Vec<String> = Vec::new();
+    for slug in request.enabled_tsa_slugs {
+        let exists =
+            slug == crate::tsa::LOCAL_SLUG || known.tsa_providers.iter().any(|p| p.slug == slug);
+        if !exists {
+            return Err(ApiError::invalid_field(
+                "enabledTsaSlugs",
+                format!("unknown TSA `{slug}`"),
+            ));
+        }
+        if !slugs.contains(&slug) {
+            slugs.push(slug);
+        }
+    }
+    state
+        .runtime
+        .store
+        .set_enabled_tsa_slugs(&caller.tenant, &slugs)
+        .await?;
+    if let Ok(actor) = state.tenant_actor(&caller.tenant).await {
+        let _ = actor.send(InvalidateSettings).await;
+    }
+    Ok(Json(json!({ "enabledTsaSlugs": slugs })))
+}
+
+/// GET /api/tsa/health (owner): per provider, this tenant's stamps and failures, and the provider's health on
+/// this node.
+async fn tsa_health(State(state): State<AppState>, caller: TenantCaller) -> ApiResult<Json<Value>> {
+    caller.require_owner()?;
+    let store = &state.runtime.store;
+    let usage = store.provider_usage(&caller.tenant).await?;
+    let failures = store.failure_counts(&caller.tenant).await?;
+    let recent = store.recent_tsa_failures(&caller.tenant, 50).await?;
+    let mut providers = Vec::new();
+    for provider in state.providers.list() {
+        let slug = provider.info.slug.clone();
+        let node = provider.actor.send(GetHealth).await.ok();
+        let used = usage.iter().find(|u| u.provider == slug);
+        providers.push(json!({
+            "slug": slug,
+            "name": provider.info.name,
+            "qualified": provider.info.qualified,
+            "successCount": used.map_or(0, |u| u.count),
+            "failureCount": failures.iter().find(|(p, _)| *p == slug).map_or(0, |(_, c)| *c),
+            "meanLatencyMs": used.and_then(|u| u.mean_latency_ms),
+            "circuit": node.as_ref().map(|h| h.circuit),
+            "node": node,
+            "recentFailures": recent.iter().filter(|f| f.provider == slug).take(10).collect::<Vec<_>>(),
+        }));
+    }
+    Ok(Json(json!({ "providers": providers })))
+}
+
+/// GET /proxy/services (public): the active providers.
+async fn services(State(state): State<AppState>) -> Json<Value> {
+    let list: Vec<Value> = state
+        .providers
+        .list()
+        .iter()
+        .map(|p| {
+            json!({
+                "id": p.info.id,
+                "name": p.info.name,
+                "proxySlug": p.info.slug,
+                "endpointUrl": p.info.endpoint_url,
+                "preferredHashOid": p.info.preferred_hash_oid,
+                "isActive": true,
+                "qualified": p.info.qualified,
+                "policyOid": p.info.policy_oid,
+            })
+        })
+        .collect();
+    Json(Value::Array(list))
+}
+
+/// GET /proxy/services/{slug}/certificates (public): the provider's chain as PEM.
+async fn certificates(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+) -> ApiResult<Response> {
+    let provider = state
+        .providers
+        .get(&slug)
+        .ok_or_else(|| ApiError::not_found("TSA provider"))?;
+    let pem = if slug == crate::tsa::LOCAL_SLUG {
+        state
+            .local_tsa
+            .get()
+            .map(|tsa| tsa.chain_pem.clone())
+            .ok_or_else(|| ApiError::unavailable("the local TSA is not ready yet"))?
+    } else {
+        let chain = provider.actor.send(KnownChain).await.unwrap_or_default();
+        if chain.is_empty() {
+            return Err(ApiError::not_found("certificate chain").with_details(
+                json!({ "reason": "no token from this provider has been verified yet" }),
+            ));
+        }
+        chain
+            .iter()
+            .filter_map(crate::tsa::local::certificate_pem)
+            .collect()
+    };
+    Ok(([(header::CONTENT_TYPE, "application/x-pem-file")], pem).into_response())
+}
+
+/// POST /tsr: RFC 3161 over HTTP (`application/timestamp-query` → `application/timestamp-reply`).
+async fn tsr(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    caller: Option<Caller>,
+    body: Bytes,
+) -> Response {
+    let config = state.config();
+    match config.local_tsa.http {
+        crate::config::TsrAccess::Off => return ApiError::not_found("endpoint").into_response(),
+        crate::config::TsrAccess::ApiKey if !matches!(caller, Some(Caller::ApiKey { .. })) => {
+            return ApiError::unauthorized("POST /tsr needs a tenant API key on this instance")
+                .into_response();
+        }
+        _ => {}
+    }
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !content_type.starts_with("application/timestamp-query") {
+        return ApiError::new(
+            ErrorKind::UnsupportedMediaType,
+            "expected `Content-Type: application/timestamp-query`",
+        )
+        .into_response();
+    }
+    let Some(tsa) = state.local_tsa.get() else {
+        return ApiError::unavailable("the local TSA is not ready yet").into_response();
+    };
+    let issued = tokio::task::spawn_blocking(move || {
+        match sigil_rfc3161::respond(
+            &body,
+            tsa.signer(),
+            &tsa.policy,
+            std::time::SystemTime::now(),
+        ) {
+            Ok(issued) => issued.response_der,
+            // A refusal is still a well-formed TimeStampResp: RFC 3161 clients read the status from it.
+            Err(refusal) => {
+                tracing::info!(error = %refusal.error, "time-stamp request refused");
+                refusal.response_der
+            }
+        }
+    })
+    .await;
+    match issued {
+        Ok(der) => ([(header::CONTENT_TYPE, "application/timestamp-reply")], der).into_response(),
+        Err(error) => ApiError::internal(error).into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digests_by_length() {
+        let cases: &[(&str, Option<HashAlgorithm>)] = &[
+            (&"a".repeat(64), Some(HashAlgorithm::Sha256)),
+            (&"A".repeat(96), Some(HashAlgorithm::Sha384)),
+            (&"0".repeat(128), Some(HashAlgorithm::Sha512)),
+            (&"a".repeat(63), None),
+            (&"a".repeat(40), None),
+            (&"g".repeat(64), None),
+            ("", None),
+        ];
+        for (text, expected) in cases {
+            match (parse_digest("hashHex", text), expected) {
+                (Ok((algorithm, bytes, hex)), Some(expected)) => {
+                    assert_eq!(algorithm, *expected);
+                    assert_eq!(bytes.len(), algorithm.output_len());
+                    assert_eq!(hex, text.to_ascii_lowercase());
+                }
+                (Err(error), None) => assert_eq!(error.details["field"], "hashHex"),
+                (got, want) => panic!("{text}: got {:?}, want {want:?}", got.map(|g| g.0)),
+            }
+        }
+    }
+
+    #[test]
+    fn labels() {
+        assert!(parse_label(Some("x".repeat(255))).is_ok());
+        assert!(parse_label(Some("x".repeat(256))).is_err());
+        assert!(parse_label(Some("a\u{0}b".into())).is_err());
+        assert_eq!(parse_label(None).unwrap(), None);
+    }
+}

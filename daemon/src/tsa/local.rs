@@ -1,0 +1,478 @@
+//! Sigil's own TSA: its key lives in a KMS plugin instance (kms-soft by default, kms-pkcs11 for an HSM), its
+//! certificate chain is generated on first start (a local root and a TSA certificate with the critical
+//! timeStamping EKU) or supplied by the operator, and both are reused across restarts through the store.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use actix::Addr;
+use sha2::{Digest, Sha256, Sha384, Sha512};
+use sigil_plugin_api::{
+    Base64Bytes, GenerateKeyRequest, GenerateKeyResponse, KeyAlgorithm, ListKeysRequest,
+    ListKeysResponse, PublicKeyRequest, PublicKeyResponse, SignRequest, SignResponse,
+    decode_message, encode_message,
+};
+use sigil_rfc3161::der::{EncodePem, pem::LineEnding};
+use sigil_rfc3161::{
+    Accuracy, Certificate, CertificateSigner, CertificateValidity, HashAlgorithm, ObjectIdentifier,
+    SignatureAlgorithm, SignerError, SubjectPublicKeyInfoOwned, TsaPolicy, TsaSigner,
+};
+
+use crate::config::LocalTsaConfig;
+use crate::plugin_host::instance::{Call, PluginInstance};
+use crate::plugin_host::{Lookup, PluginHost};
+use crate::store::Store;
+
+/// Lifetime of the generated root and TSA certificates.
+const CERTIFICATE_LIFETIME: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
+/// The local TSA, ready to issue.
+pub struct LocalTsa {
+    signer: KmsTsaSigner,
+    /// The policy every token carries.
+    pub policy: TsaPolicy,
+    /// PEM chain, TSA certificate first (root last when generated).
+    pub chain_pem: String,
+    /// The root to trust for `chained` classification, when the chain ends in a self-signed certificate.
+    pub root: Option<Certificate>,
+}
+
+impl LocalTsa {
+    /// The signer, for `sigil_rfc3161::issue_token` / `respond` on a blocking thread.
+    pub fn signer(&self) -> &dyn TsaSigner {
+        &self.signer
+    }
+
+    /// The certificate chain, TSA certificate first.
+    pub fn chain(&self) -> &[Certificate] {
+        &self.signer.chain
+    }
+
+    /// Sets up the key and chain (first start) or loads them (later starts). Blocks on KMS calls: run it on a
+    /// blocking thread.
+    pub fn initialize_blocking(
+        config: &LocalTsaConfig,
+        store: &Store,
+        kms: Addr<PluginInstance>,
+        runtime: tokio::runtime::Handle,
+    ) -> Result<LocalTsa, String> {
+        let key_kind = KeyKind::parse(&config.algorithm)?;
+        let client = KmsClient {
+            kms,
+            runtime: runtime.clone(),
+        };
+        let policy_oid = ObjectIdentifier::new(&config.policy_oid)
+            .map_err(|e| format!("local_tsa.policy_oid: {e}"))?;
+        let accuracy = (config.accuracy_ms > 0).then(|| Accuracy {
+            seconds: u64::from(config.accuracy_ms / 1000),
+            millis: (config.accuracy_ms % 1000) as u16,
+            micros: 0,
+        });
+        let policy = TsaPolicy {
+            policy_oid,
+            accuracy,
+            ordering: false,
+            include_tsa_name: config.include_tsa_name,
+        };
+
+        let saved = runtime
+            .block_on(store.local_tsa_state())
+            .map_err(|e| e.to_string())?;
+        let key_uri = client.find_or_generate(&config.key_label, key_kind)?;
+        let key = KmsKey {
+            client: client.clone(),
+            key_uri: key_uri.clone(),
+            kind: key_kind,
+        };
+        let public_key = key.public_key()?;
+
+        let chain = match &config.certificate_file {
+            Some(file) => {
+                let pem =
+                    std::fs::read(file).map_err(|e| format!("reading {}: {e}", file.display()))?;
+                let chain = Certificate::load_pem_chain(&pem)
+                    .map_err(|e| format!("parsing {}: {e}", file.display()))?;
+                check_leaf_key(&chain, &public_key, &file.display().to_string())?;
+                chain
+            }
+            None => match saved.filter(|s| s.key_uri == key_uri && s.algorithm == config.algorithm)
+            {
+                Some(saved) => {
+                    let chain = Certificate::load_pem_chain(saved.chain_pem.as_bytes())
+                        .map_err(|e| format!("stored local TSA chain: {e}"))?;
+                    check_leaf_key(&chain, &public_key, "the stored chain")?;
+                    chain
+                }
+                None => {
+                    let chain = generate_chain(&client, &config.key_label, key_kind, &public_key)?;
+                    let pem = to_pem(&chain)?;
+                    runtime
+                        .block_on(store.save_local_tsa_state(
+                            &config.key_label,
+                            &key_uri,
+                            &config.algorithm,
+                            &pem,
+                        ))
+                        .map_err(|e| e.to_string())?;
+                    tracing::info!(key = %key_uri, "local TSA key and certificate chain created");
+                    chain
+                }
+            },
+        };
+        let root = chain
+            .last()
+            .filter(|c| c.tbs_certificate().issuer() == c.tbs_certificate().subject())
+            .cloned();
+        let chain_pem = to_pem(&chain)?;
+        let signer = KmsTsaSigner { key, chain };
+        sigil_rfc3161::check_signer(&signer)
+            .map_err(|e| format!("the local TSA key does not work: {e}"))?;
+        Ok(LocalTsa {
+            signer,
+            policy,
+            chain_pem,
+            root,
+        })
+    }
+}
+
+/// Resolves the KMS instance by name, waiting for the plugin host to know it.
+pub async fn kms_instance(plugins: &Addr<PluginHost>, name: &str) -> Option<Addr<PluginInstance>> {
+    plugins
+        .send(Lookup {
+            name: name.to_string(),
+        })
+        .await
+        .ok()
+        .flatten()
+}
+
+fn check_leaf_key(
+    chain: &[Certificate],
+    public_key: &SubjectPublicKeyInfoOwned,
+    origin: &str,
+) -> Result<(), String> {
+    let leaf = chain
+        .first()
+        .ok_or_else(|| format!("{origin} holds no certificate"))?;
+    if leaf.tbs_certificate().subject_public_key_info() != public_key {
+        return Err(format!(
+            "the first certificate of {origin} is not for the local TSA's KMS key"
+        ));
+    }
+    Ok(())
+}
+
+fn to_pem(chain: &[Certificate]) -> Result<String, String> {
+    chain
+        .iter()
+        .map(|c| c.to_pem(LineEnding::LF).map_err(|e| e.to_string()))
+        .collect()
+}
+
+/// A root key `<label>-root` signs a self-signed root and the TSA certificate for the TSA key.
+fn generate_chain(
+    client: &KmsClient,
+    label: &str,
+    kind: KeyKind,
+    tsa_public_key: &SubjectPublicKeyInfoOwned,
+) -> Result<Vec<Certificate>, String> {
+    let root_uri = client.find_or_generate(&format!("{label}-root"), kind)?;
+    let root_key = KmsKey {
+        client: client.clone(),
+        key_uri: root_uri,
+        kind,
+    };
+    let root_signer = KmsCertificateSigner {
+        public_key: root_key.public_key()?,
+        key: root_key,
+    };
+    let now = SystemTime::now() - Duration::from_secs(300);
+    let validity = CertificateValidity::starting(now, CERTIFICATE_LIFETIME);
+    let host = hostname();
+    let root_name = format!("CN=Sigil Local Root CA ({host}),O=Sigil")
+        .parse()
+        .map_err(|e| format!("root name: {e}"))?;
+    let root = sigil_rfc3161::build_root_ca(&root_name, validity, &root_signer)
+        .map_err(|e| e.to_string())?;
+    let tsa_name = format!("CN=Sigil Local TSA ({host}),O=Sigil")
+        .parse()
+        .map_err(|e| format!("TSA name: {e}"))?;
+    let tsa = sigil_rfc3161::build_tsa_certificate(
+        &tsa_name,
+        tsa_public_key,
+        validity,
+        &root,
+        &root_signer,
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(vec![tsa, root])
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| {
+            !h.is_empty()
+                && h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b))
+        })
+        .unwrap_or_else(|| "sigild".into())
+}
+
+/// The key algorithms the local TSA supports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    /// ECDSA P-256 with SHA-256.
+    EcdsaP256,
+    /// RSA PKCS#1 v1.5 with SHA-256, of this many bits.
+    Rsa(u16),
+}
+
+impl KeyKind {
+    fn parse(text: &str) -> Result<Self, String> {
+        match text {
+            "ecdsa-p256" => Ok(KeyKind::EcdsaP256),
+            "rsa-2048" => Ok(KeyKind::Rsa(2048)),
+            "rsa-3072" => Ok(KeyKind::Rsa(3072)),
+            "rsa-4096" => Ok(KeyKind::Rsa(4096)),
+            other => Err(format!("unsupported local TSA algorithm `{other}`")),
+        }
+    }
+
+    fn key_algorithm(self) -> KeyAlgorithm {
+        match self {
+            KeyKind::EcdsaP256 => KeyAlgorithm::EcdsaP256,
+            KeyKind::Rsa(2048) => KeyAlgorithm::Rsa2048,
+            KeyKind::Rsa(3072) => KeyAlgorithm::Rsa3072,
+            KeyKind::Rsa(_) => KeyAlgorithm::Rsa4096,
+        }
+    }
+
+    fn signature_algorithm(self) -> SignatureAlgorithm {
+        match self {
+            KeyKind::EcdsaP256 => SignatureAlgorithm::EcdsaSha256,
+            KeyKind::Rsa(_) => SignatureAlgorithm::RsaPkcs1Sha256,
+        }
+    }
+
+    fn plugin_algorithm(self) -> sigil_plugin_api::SignatureAlgorithm {
+        match self {
+            KeyKind::EcdsaP256 => sigil_plugin_api::SignatureAlgorithm::EcdsaP256Sha256,
+            KeyKind::Rsa(_) => sigil_plugin_api::SignatureAlgorithm::RsaPkcs1v15Sha256,
+        }
+    }
+}
+
+/// Digest of `data` with the hash of `algorithm`.
+fn digest_for(algorithm: SignatureAlgorithm, data: &[u8]) -> Vec<u8> {
+    match algorithm.hash() {
+        HashAlgorithm::Sha384 => Sha384::digest(data).to_vec(),
+        HashAlgorithm::Sha512 => Sha512::digest(data).to_vec(),
+        _ => Sha256::digest(data).to_vec(),
+    }
+}
+
+/// Synchronous calls into a KMS plugin instance, for code running on a blocking thread.
+#[derive(Clone)]
+struct KmsClient {
+    kms: Addr<PluginInstance>,
+    runtime: tokio::runtime::Handle,
+}
+
+impl KmsClient {
+    fn call<Request: serde::Serialize, Response: serde::de::DeserializeOwned>(
+        &self,
+        op: &str,
+        request: &Request,
+    ) -> Result<Response, SignerError> {
+        let request = encode_message(request).map_err(|e| SignerError::Failed(e.to_string()))?;
+        // Only ever called from a blocking-pool thread, where blocking on the actor's answer is allowed.
+        let answer = self
+            .runtime
+            .block_on(self.kms.send(Call {
+                op: op.to_string(),
+                request,
+            }))
+            .map_err(|_| SignerError::Unavailable("the KMS plugin instance is not running".into()))?
+            .map_err(|e| SignerError::Unavailable(format!("KMS `{op}` failed: {e}")))?;
+        decode_message(&answer)
+            .map_err(|e| SignerError::Failed(format!("KMS `{op}` answered garbage: {e}")))
+    }
+
+    fn find_or_generate(&self, label: &str, kind: KeyKind) -> Result<String, String> {
+        let listed: ListKeysResponse = self
+            .call("list_keys", &ListKeysRequest {})
+            .map_err(|e| e.to_string())?;
+        if let Some(key) = listed.keys.into_iter().find(|k| k.label == label) {
+            if key.algorithm != kind.key_algorithm() {
+                return Err(format!(
+                    "KMS key `{label}` exists with another algorithm ({:?})",
+                    key.algorithm
+                ));
+            }
+            return Ok(key.key_uri);
+        }
+        let generated: GenerateKeyResponse = self
+            .call(
+                "generate_key",
+                &GenerateKeyRequest {
+                    label: label.to_string(),
+                    algorithm: kind.key_algorithm(),
+                },
+            )
+            .map_err(|e| e.to_string())?;
+        tracing::info!(label, key = %generated.key_uri, "generated a key in the KMS");
+        Ok(generated.key_uri)
+    }
+}
+
+/// A key in the KMS.
+#[derive(Clone)]
+struct KmsKey {
+    client: KmsClient,
+    key_uri: String,
+    kind: KeyKind,
+}
+
+impl KmsKey {
+    fn public_key(&self) -> Result<SubjectPublicKeyInfoOwned, String> {
+        use sigil_rfc3161::der::Decode;
+        let answer: PublicKeyResponse = self
+            .client
+            .call(
+                "public_key",
+                &PublicKeyRequest {
+                    key_uri: self.key_uri.clone(),
+                },
+            )
+            .map_err(|e| e.to_string())?;
+        SubjectPublicKeyInfoOwned::from_der(&answer.public_key_spki_der.0)
+            .map_err(|e| format!("KMS public key: {e}"))
+    }
+
+    /// Signs `data` (hashed here, so only a digest crosses the plugin boundary).
+    fn sign(&self, data: &[u8]) -> Result<Vec<u8>, SignerError> {
+        let algorithm = self.kind.signature_algorithm();
+        let request = SignRequest {
+            key_uri: self.key_uri.clone(),
+            algorithm: self.kind.plugin_algorithm(),
+            data: Base64Bytes(digest_for(algorithm, data)),
+            prehashed: true,
+            timeout_ms: None,
+        };
+        let answer: SignResponse = self.client.call("sign", &request)?;
+        Ok(answer.signature.0)
+    }
+}
+
+struct KmsTsaSigner {
+    key: KmsKey,
+    chain: Vec<Certificate>,
+}
+
+impl TsaSigner for KmsTsaSigner {
+    fn algorithm(&self) -> SignatureAlgorithm {
+        self.key.kind.signature_algorithm()
+    }
+
+    fn certificate_chain(&self) -> &[Certificate] {
+        &self.chain
+    }
+
+    fn sign(&self, signed_attrs_der: &[u8]) -> Result<Vec<u8>, SignerError> {
+        self.key.sign(signed_attrs_der)
+    }
+}
+
+struct KmsCertificateSigner {
+    key: KmsKey,
+    public_key: SubjectPublicKeyInfoOwned,
+}
+
+impl CertificateSigner for KmsCertificateSigner {
+    fn algorithm(&self) -> SignatureAlgorithm {
+        self.key.kind.signature_algorithm()
+    }
+
+    fn public_key(&self) -> Result<SubjectPublicKeyInfoOwned, SignerError> {
+        Ok(self.public_key.clone())
+    }
+
+    fn sign(&self, tbs_der: &[u8]) -> Result<Vec<u8>, SignerError> {
+        self.key.sign(tbs_der)
+    }
+}
+
+/// The local TSA once it is ready; empty while its KMS is still loading.
+#[derive(Clone, Default)]
+pub struct LocalTsaCell(Arc<std::sync::RwLock<Option<Arc<LocalTsa>>>>);
+
+impl LocalTsaCell {
+    /// The ready TSA, if any.
+    pub fn get(&self) -> Option<Arc<LocalTsa>> {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn set(&self, tsa: LocalTsa) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(tsa));
+    }
+}
+
+/// Brings the local TSA up in the background, retrying while its KMS instance loads.
+pub fn spawn_initializer(
+    full_config: Arc<crate::config::Config>,
+    store: Store,
+    plugins: Addr<PluginHost>,
+    cell: LocalTsaCell,
+    trust: super::TrustCell,
+) {
+    let config = full_config.local_tsa.clone();
+    tokio::spawn(async move {
+        let mut delay = Duration::from_millis(100);
+        loop {
+            let outcome = match kms_instance(&plugins, &config.kms).await {
+                None => Err(format!(
+                    "no plugin instance `{}` for the local TSA's key",
+                    config.kms
+                )),
+                Some(kms) => {
+                    let (config, store, runtime) = (
+                        config.clone(),
+                        store.clone(),
+                        tokio::runtime::Handle::current(),
+                    );
+                    tokio::task::spawn_blocking(move || {
+                        LocalTsa::initialize_blocking(&config, &store, kms, runtime)
+                    })
+                    .await
+                    .unwrap_or_else(|e| Err(format!("local TSA set-up panicked: {e}")))
+                }
+            };
+            match outcome {
+                Ok(tsa) => {
+                    tracing::info!(policy = %tsa.policy.policy_oid, "local TSA ready");
+                    trust.rebuild(&full_config, tsa.root.as_ref());
+                    cell.set(tsa);
+                    return;
+                }
+                Err(error) => {
+                    // The KMS plugin loads concurrently with this; only persistent failures deserve a warning.
+                    if delay >= Duration::from_secs(3) {
+                        tracing::warn!(%error, "local TSA not ready yet; retrying");
+                    } else {
+                        tracing::debug!(%error, "local TSA not ready yet; retrying");
+                    }
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(30));
+                }
+            }
+        }
+    });
+}
+
+/// The PEM of a certificate, for the proxy endpoints.
+pub fn certificate_pem(certificate: &Certificate) -> Option<String> {
+    certificate.to_pem(LineEnding::LF).ok()
+}

@@ -1,0 +1,254 @@
+//! Timestamping: the set of TSA providers (the local TSA and remote ones behind plugins), each in its own
+//! supervised actor, and the dispatcher that picks providers for a tenant (round-robin with failover,
+//! allowlist, qualified-only) and turns all-failed into the seed's 502 body.
+
+pub mod local;
+pub mod provider;
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use actix::prelude::*;
+use sigil_rfc3161::{HashAlgorithm, TrustStore};
+
+use crate::config::Config;
+use crate::plugin_host::PluginHost;
+use local::LocalTsaCell;
+use provider::{
+    Attempt, AttemptFailure, AttemptSuccess, Backend, CircuitSettings, IsClosed, ProviderInfo,
+    TsaProvider,
+};
+
+/// The trust store verification uses; replaced when the local TSA's root becomes known or the config reloads.
+#[derive(Clone, Default)]
+pub struct TrustCell(Arc<RwLock<Arc<TrustStore>>>);
+
+impl TrustCell {
+    /// The current trust store.
+    pub fn get(&self) -> Arc<TrustStore> {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Rebuilds it from the configured roots file and the local TSA's root.
+    pub fn rebuild(&self, config: &Config, local_root: Option<&sigil_rfc3161::Certificate>) {
+        let mut trust = TrustStore::new();
+        if let Some(file) = &config.tsa.trust_roots_file {
+            match std::fs::read(file)
+                .map_err(|e| e.to_string())
+                .and_then(|pem| trust.add_pem_roots(&pem).map_err(|e| e.to_string()))
+            {
+                Ok(count) => {
+                    tracing::info!(roots = count, file = %file.display(), "TSA trust roots loaded")
+                }
+                Err(error) => {
+                    tracing::error!(file = %file.display(), %error, "cannot load TSA trust roots")
+                }
+            }
+        }
+        if let Some(root) = local_root
+            && let Err(error) = trust.add_root(root)
+        {
+            tracing::error!(%error, "cannot trust the local TSA root");
+        }
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(trust);
+    }
+}
+
+/// The slug of Sigil's own TSA.
+pub const LOCAL_SLUG: &str = "local";
+
+/// A running provider.
+#[derive(Clone)]
+pub struct Provider {
+    /// What clients see.
+    pub info: Arc<ProviderInfo>,
+    /// Its actor.
+    pub actor: Addr<TsaProvider>,
+}
+
+/// Every active provider, in configuration order (local first), rebuilt on reload.
+#[derive(Clone)]
+pub struct Providers {
+    inner: Arc<RwLock<Vec<Provider>>>,
+    arbiter: ArbiterHandle,
+}
+
+impl Providers {
+    /// An empty set whose actors will run on `arbiter` (reloads run outside any arbiter).
+    pub fn new(arbiter: ArbiterHandle) -> Self {
+        Self {
+            inner: Arc::default(),
+            arbiter,
+        }
+    }
+
+    /// The active providers.
+    pub fn list(&self) -> Vec<Provider> {
+        self.inner.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// One provider by slug.
+    pub fn get(&self, slug: &str) -> Option<Provider> {
+        self.list().into_iter().find(|p| p.info.slug == slug)
+    }
+
+    /// Applies a config: keeps the actors (and their health) of unchanged providers, starts new ones, drops
+    /// removed ones.
+    pub fn apply(
+        &self,
+        config: &Config,
+        host: &Addr<PluginHost>,
+        local: &LocalTsaCell,
+        trust: &TrustCell,
+    ) {
+        let settings = CircuitSettings {
+            failures: config.tsa.circuit_failures,
+            cooldown: config.tsa.circuit_cooldown,
+            attempt_timeout: config.tsa.attempt_timeout,
+        };
+        let mut wanted: Vec<(ProviderInfo, Backend)> = Vec::new();
+        if config.local_tsa.enabled {
+            let info = ProviderInfo {
+                id: stable_id(LOCAL_SLUG),
+                slug: LOCAL_SLUG.into(),
+                name: config.local_tsa.name.clone(),
+                qualified: false,
+                policy_oid: Some(config.local_tsa.policy_oid.clone()),
+                preferred_hash_oid: HashAlgorithm::Sha256.oid().to_string(),
+                endpoint_url: None,
+            };
+            wanted.push((info, Backend::Local(local.clone())));
+        }
+        for provider in config.tsa_providers.iter().filter(|p| p.enabled) {
+            let hash = match provider.config.get("hash").and_then(|h| h.as_str()) {
+                Some("sha384") => HashAlgorithm::Sha384,
+                Some("sha512") => HashAlgorithm::Sha512,
+                _ => HashAlgorithm::Sha256,
+            };
+            let info = ProviderInfo {
+                id: stable_id(&provider.slug),
+                slug: provider.slug.clone(),
+                name: provider.name.clone(),
+                qualified: provider.qualified,
+                policy_oid: provider.policy_oid.clone(),
+                preferred_hash_oid: hash.oid().to_string(),
+                endpoint_url: provider
+                    .config
+                    .get("url")
+                    .and_then(|u| u.as_str())
+                    .map(str::to_string),
+            };
+            wanted.push((
+                info,
+                Backend::Plugin {
+                    instance: provider.instance_name(),
+                    host: host.clone(),
+                },
+            ));
+        }
+        let mut current = self.inner.write().unwrap_or_else(|p| p.into_inner());
+        let mut running: HashMap<String, Provider> = current
+            .drain(..)
+            .map(|p| (p.info.slug.clone(), p))
+            .collect();
+        for (info, backend) in wanted {
+            let provider = match running.remove(&info.slug) {
+                Some(existing) if *existing.info == info => existing,
+                _ => {
+                    let info = Arc::new(info);
+                    let (actor_info, actor_trust) = (info.clone(), trust.clone());
+                    let actor = Supervisor::start_in_arbiter(&self.arbiter, move |_| {
+                        TsaProvider::new(actor_info, backend, actor_trust, settings)
+                    });
+                    Provider { info, actor }
+                }
+            };
+            current.push(provider);
+        }
+    }
+}
+
+/// A UUID that stays the same for a slug across restarts and nodes.
+fn stable_id(slug: &str) -> String {
+    uuid::Uuid::new_v5(
+        &uuid::Uuid::NAMESPACE_URL,
+        format!("sigil:tsa:{slug}").as_bytes(),
+    )
+    .to_string()
+}
+
+/// How the caller chose the TSA.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Selection {
+    /// Round-robin with failover.
+    Auto,
+    /// This provider only.
+    Slug(String),
+}
+
+/// Why no token was made.
+#[derive(Debug)]
+pub enum DispatchError {
+    /// Every candidate failed (502 with the seed's body).
+    AllFailed(Vec<AttemptFailure>),
+    /// No provider could be asked (4xx with this message).
+    NoCandidates(String),
+    /// The requested slug does not name an active provider the tenant may use.
+    UnknownProvider(String),
+}
+
+/// A token and the provider that made it.
+pub struct Dispatched {
+    /// The provider.
+    pub provider: Arc<ProviderInfo>,
+    /// The verified token.
+    pub success: AttemptSuccess,
+    /// The failed attempts before it.
+    pub failures: Vec<AttemptFailure>,
+}
+
+/// Tries `candidates` in order until one gives a verified token. Providers with an open circuit go last, so a
+/// sick provider is skipped while others answer but still tried when nothing else is left.
+pub async fn dispatch(
+    candidates: Vec<Provider>,
+    hash: HashAlgorithm,
+    digest: &[u8],
+) -> Result<Dispatched, DispatchError> {
+    let mut closed = Vec::with_capacity(candidates.len());
+    let mut open = Vec::new();
+    for provider in candidates {
+        match provider.actor.send(IsClosed).await {
+            Ok(true) => closed.push(provider),
+            _ => open.push(provider),
+        }
+    }
+    let mut failures = Vec::new();
+    for provider in closed.into_iter().chain(open) {
+        let outcome = provider
+            .actor
+            .send(Attempt {
+                hash,
+                digest: digest.to_vec(),
+            })
+            .await;
+        match outcome {
+            Ok(Ok(success)) => {
+                return Ok(Dispatched {
+                    provider: provider.info,
+                    success,
+                    failures,
+                });
+            }
+            Ok(Err(failure)) => failures.push(failure),
+            Err(_) => failures.push(AttemptFailure {
+                tsa: provider.info.name.clone(),
+                slug: provider.info.slug.clone(),
+                error_class: "unknown",
+                status_code: None,
+                message: "the provider's actor was restarting".into(),
+                latency_ms: 0,
+            }),
+        }
+    }
+    Err(DispatchError::AllFailed(failures))
+}
