@@ -1,9 +1,12 @@
 //! `kms-soft`: a Sigil KMS signer plugin that keeps keys in a local directory, each private key sealed with
 //! ChaCha20-Poly1305 under a key-encryption key derived (argon2id) from a passphrase or read from a key file.
 //!
-//! **Architecture Invariant:** private keys exist in clear only inside one call (generated, or unsealed for one
-//! signature or one public-key check) and are wiped when it returns; they are never exported, written
-//! unsealed, logged, or put in an error message. The plugin knows nothing of the daemon: it talks to it only
+//! **Architecture Invariant:** private keys are never exported, written unsealed, logged, or put in an error
+//! message. A key unsealed for signing is kept in memory (wiped on drop) so that each signature does not
+//! re-read, re-decrypt and re-check the key file: the key-encryption key lives in the same memory anyway, so
+//! this adds no exposure, and it is what lets the local TSA sign at full speed. The cache entry is checked
+//! against the file's size and modification time before every use, so a scheduled deletion takes effect at
+//! once. The plugin knows nothing of the daemon: it talks to it only
 //! through `sigil-plugin-api`.
 //!
 //! Code map: [`config`] parses the config table and reads the secret, [`sealing`] derives the key-encryption
@@ -17,6 +20,10 @@ pub mod keypair;
 pub mod sealing;
 pub mod store;
 pub mod uri;
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::SystemTime;
 
 use sigil_plugin_api::serde_json::Value;
 use sigil_plugin_api::{
@@ -34,6 +41,38 @@ use crate::uri::KeyUri;
 /// are lock-free, writes serialise on the store's own mutex), so the export sets no concurrency bound.
 pub struct SoftKms {
     store: Store,
+    /// Unsealed signing keys by URI, with the key file's (size, mtime) when they were unsealed.
+    unsealed: RwLock<HashMap<String, Arc<UnsealedKey>>>,
+}
+
+struct UnsealedKey {
+    stamp: (u64, SystemTime),
+    key: keypair::PrivateKey,
+}
+
+impl SoftKms {
+    /// The key for a signature: from the cache while its file is unchanged, else read, checked and unsealed.
+    fn signing_key(&self, uri: &KeyUri) -> Result<Arc<UnsealedKey>, PluginError> {
+        let stamp = self.store.file_stamp(uri)?;
+        let name = uri.to_string();
+        if let Some(cached) = self.unsealed.read().unwrap_or_else(|p| p.into_inner()).get(&name)
+            && cached.stamp == stamp
+        {
+            return Ok(cached.clone());
+        }
+        let file = self.store.load(uri)?;
+        if let Some(at) = file.delete_after_unix {
+            self.unsealed.write().unwrap_or_else(|p| p.into_inner()).remove(&name);
+            return Err(PluginError::permission_denied(format!(
+                "key {} is scheduled for deletion at {}; it no longer signs",
+                file.key_uri,
+                rfc3339(at)
+            )));
+        }
+        let key = Arc::new(UnsealedKey { stamp, key: self.store.unseal(&file)? });
+        self.unsealed.write().unwrap_or_else(|p| p.into_inner()).insert(name, key.clone());
+        Ok(key)
+    }
 }
 
 impl KmsSigner for SoftKms {
@@ -42,7 +81,7 @@ impl KmsSigner for SoftKms {
         // The secret is dropped (and wiped) when `open` returns; only the derived key is kept.
         let secret = config.load_secret()?;
         let store = Store::open(&config, secret)?;
-        Ok(SoftKms { store })
+        Ok(SoftKms { store, unsealed: RwLock::default() })
     }
 
     fn health(&self) -> Result<HealthReport, PluginError> {
@@ -78,16 +117,8 @@ impl KmsSigner for SoftKms {
     }
 
     fn sign(&self, request: SignRequest) -> Result<SignResponse, PluginError> {
-        let file = self.store.load(&KeyUri::parse(&request.key_uri)?)?;
-        if let Some(at) = file.delete_after_unix {
-            return Err(PluginError::permission_denied(format!(
-                "key {} is scheduled for deletion at {}; it no longer signs",
-                file.key_uri,
-                rfc3339(at)
-            )));
-        }
-        let key = self.store.unseal(&file)?;
-        let signature = key.sign(request.algorithm, &request.data, request.prehashed)?;
+        let unsealed = self.signing_key(&KeyUri::parse(&request.key_uri)?)?;
+        let signature = unsealed.key.sign(request.algorithm, &request.data, request.prehashed)?;
         Ok(SignResponse {
             signature: signature.into(),
         })

@@ -358,6 +358,19 @@ impl Store {
         }
     }
 
+    /// The key file's size and modification time: cheap to read, and changed by every rewrite of the file (a
+    /// scheduled deletion, a restore), so a cached unsealed key can be checked against it before each use.
+    pub fn file_stamp(&self, uri: &KeyUri) -> Result<(u64, std::time::SystemTime), PluginError> {
+        let path = self.dir.join(Self::key_file_name(&uri.label));
+        match std::fs::metadata(&path) {
+            Ok(meta) => Ok((meta.len(), meta.modified().unwrap_or(std::time::UNIX_EPOCH))),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                Err(PluginError::not_found(format!("no key {uri}")))
+            }
+            Err(error) => Err(io_error(format!("reading {}", path.display()), error)),
+        }
+    }
+
     /// Reads a key's file. A URI of another store, or of a key that does not exist, is NOT_FOUND.
     pub fn load(&self, uri: &KeyUri) -> Result<KeyFile, PluginError> {
         if uri.store != self.name {

@@ -1,0 +1,313 @@
+//! `sigil-load`: the load benchmark. It starts a real `sigild` (release build) with the local TSA (P-256 key in
+//! kms-soft), then measures, at several numbers of concurrent keep-alive connections, tokens per second and
+//! p50/p99 latency for `POST /tsr` and for `POST /tsa/stamp-hash` with an API key (every stamp a durable write).
+//! In the same run it measures two ceilings, the daemon's `GET /healthz` rate and the raw P-256 signing rate
+//! in-process, and prints every rate as a ratio to them. Run it with `tests/bench.sh`.
+
+use std::io::BufRead;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::Request;
+use serde_json::{Value, json};
+
+/// How long each measurement runs.
+const PHASE: Duration = Duration::from_secs(8);
+/// Warm-up before each measurement.
+const WARMUP: Duration = Duration::from_secs(1);
+/// Connection counts to measure.
+const CONNECTIONS: [usize; 2] = [8, 64];
+
+struct Options {
+    sigild: PathBuf,
+    phase: Duration,
+}
+
+fn options() -> Options {
+    let mut sigild = None;
+    let mut phase = PHASE;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--sigild" => sigild = args.next().map(PathBuf::from),
+            "--seconds" => phase = Duration::from_secs(args.next().and_then(|s| s.parse().ok()).unwrap_or(8)),
+            other => panic!("unknown argument {other}; usage: sigil-load --sigild PATH [--seconds N]"),
+        }
+    }
+    let sigild = sigild.unwrap_or_else(|| {
+        let exe = std::env::current_exe().expect("current exe");
+        exe.parent().expect("exe dir").join("sigild")
+    });
+    Options { sigild, phase }
+}
+
+/// The daemon under test.
+struct Daemon {
+    child: Child,
+    address: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_daemon(sigild: &PathBuf) -> Daemon {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("sigild.toml");
+    // Limits far above what the run can reach: the benchmark measures throughput, not the limiter.
+    std::fs::write(
+        &config,
+        r#"
+[limits]
+api_key_per_minute = 1000000000
+session_per_minute = 1000000000
+verification_per_minute = 1000000000
+unauthenticated_per_minute = 1000000000
+
+[log]
+level = "warn"
+format = "json"
+
+[plugin_host]
+watch = false
+"#,
+    )
+    .expect("writing config");
+    let mut child = Command::new(sigild)
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .env("RUST_LOG", "warn,sigild::server=info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {}: {e}", sigild.display()));
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Ok(event) = serde_json::from_str::<Value>(&line)
+                && event["fields"]["message"] == "sigild listening"
+                && let Some(address) = event["fields"]["address"].as_str().and_then(|a| a.parse().ok())
+            {
+                let _ = tx.send(address);
+            }
+        }
+    });
+    let address = rx.recv_timeout(Duration::from_secs(60)).expect("sigild did not start listening");
+    Daemon { child, address, _dir: dir }
+}
+
+/// One keep-alive HTTP/1.1 connection.
+struct Connection {
+    sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+}
+
+impl Connection {
+    async fn open(address: SocketAddr) -> Connection {
+        let stream = tokio::net::TcpStream::connect(address).await.expect("connect");
+        stream.set_nodelay(true).expect("nodelay");
+        let (sender, connection) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.expect("handshake");
+        tokio::spawn(connection);
+        Connection { sender }
+    }
+
+    async fn send(&mut self, request: Request<Full<Bytes>>) -> (u16, Bytes) {
+        self.sender.ready().await.expect("connection ready");
+        let response = self.sender.send_request(request).await.expect("request");
+        let status = response.status().as_u16();
+        let body = response.into_body().collect().await.expect("body").to_bytes();
+        (status, body)
+    }
+}
+
+fn json_request(method: &str, path: &str, token: Option<&str>, body: &Value) -> Request<Full<Bytes>> {
+    let mut builder = Request::builder().method(method).uri(path).header("host", "bench").header("content-type", "application/json");
+    if let Some(token) = token {
+        builder = builder.header("authorization", format!("Bearer {token}"));
+    }
+    builder.body(Full::new(Bytes::from(body.to_string()))).expect("request")
+}
+
+async fn call(address: SocketAddr, method: &str, path: &str, token: Option<&str>, body: Value) -> Value {
+    let mut connection = Connection::open(address).await;
+    let (status, bytes) = connection.send(json_request(method, path, token, &body)).await;
+    assert!(status < 300, "{method} {path} answered {status}: {}", String::from_utf8_lossy(&bytes));
+    serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+}
+
+/// Registers an owner with a tenant and returns a live API key.
+async fn api_key(address: SocketAddr) -> String {
+    let body = json!({ "name": "Bench", "email": "bench@example.org", "password": "benchmark password" });
+    let token = call(address, "POST", "/auth/register", None, body).await["token"].as_str().expect("token").to_string();
+    call(address, "POST", "/api/tenants", Some(&token), json!({ "name": "Bench" })).await;
+    let token = call(address, "POST", "/auth/refresh", Some(&token), json!({})).await["token"].as_str().expect("token").to_string();
+    let key = call(address, "POST", "/api/api-keys", Some(&token), json!({ "name": "bench", "environment": "live" })).await;
+    key["key"].as_str().expect("key").to_string()
+}
+
+async fn wait_for_local_tsa(address: SocketAddr) {
+    for _ in 0..600 {
+        let mut connection = Connection::open(address).await;
+        let request = Request::get("/proxy/services/local/certificates").header("host", "bench").body(Full::new(Bytes::new())).expect("request");
+        if connection.send(request).await.0 == 200 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the local TSA never became ready");
+}
+
+/// What one measurement found.
+struct Measured {
+    rate: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    errors: u64,
+}
+
+/// Runs `connections` loops of `make_request` for `phase` after a warm-up; every answer must be `expect`.
+async fn measure<F>(address: SocketAddr, connections: usize, phase: Duration, expect: u16, make_request: F) -> Measured
+where
+    F: Fn() -> Request<Full<Bytes>> + Send + Sync + 'static,
+{
+    let make_request = Arc::new(make_request);
+    let measuring = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let (make_request, measuring, stop) = (make_request.clone(), measuring.clone(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut connection = Connection::open(address).await;
+            let mut latencies = Vec::with_capacity(65536);
+            let mut errors = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let started = Instant::now();
+                let (status, _) = connection.send(make_request()).await;
+                if measuring.load(Ordering::Relaxed) {
+                    latencies.push(started.elapsed().as_micros() as u32);
+                    if status != expect {
+                        errors += 1;
+                    }
+                }
+            }
+            (latencies, errors)
+        }));
+    }
+    tokio::time::sleep(WARMUP).await;
+    measuring.store(true, Ordering::Relaxed);
+    let started = Instant::now();
+    tokio::time::sleep(phase).await;
+    measuring.store(false, Ordering::Relaxed);
+    let elapsed = started.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    for task in tasks {
+        let (mut own, own_errors) = task.await.expect("load task");
+        latencies.append(&mut own);
+        errors += own_errors;
+    }
+    latencies.sort_unstable();
+    let percentile = |p: f64| {
+        if latencies.is_empty() {
+            return 0.0;
+        }
+        latencies[((latencies.len() - 1) as f64 * p) as usize] as f64 / 1000.0
+    };
+    Measured { rate: latencies.len() as f64 / elapsed.as_secs_f64(), p50_ms: percentile(0.50), p99_ms: percentile(0.99), errors }
+}
+
+/// Raw P-256 signatures per second on this machine, in this process, on all cores.
+fn p256_ceiling(phase: Duration) -> f64 {
+    use p256::ecdsa::signature::hazmat::PrehashSigner;
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let key = p256::ecdsa::SigningKey::from_slice(&rand::random::<[u8; 32]>()).expect("key");
+                let digest: [u8; 32] = rand::random();
+                let started = Instant::now();
+                let mut count = 0u64;
+                while started.elapsed() < phase {
+                    let _signature: p256::ecdsa::Signature = key.sign_prehash(&digest).expect("sign");
+                    count += 1;
+                }
+                count as f64 / started.elapsed().as_secs_f64()
+            })
+        })
+        .collect();
+    handles.into_iter().map(|h| h.join().expect("signer thread")).sum()
+}
+
+fn main() {
+    let options = options();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let daemon = start_daemon(&options.sigild);
+    let address = daemon.address;
+    println!("sigil-load: sigild {} on {address}, {}s per measurement", options.sigild.display(), options.phase.as_secs());
+    let phase = options.phase;
+
+    let sign_rate = p256_ceiling(phase.min(Duration::from_secs(3)));
+    println!("ceiling  raw P-256 signing in-process (all cores): {sign_rate:>9.0} /s");
+
+    runtime.block_on(async move {
+        wait_for_local_tsa(address).await;
+        let key = api_key(address).await;
+        let query = sigil_rfc3161::TimestampRequest::new(sigil_rfc3161::HashAlgorithm::Sha256, &[7u8; 32], None, true)
+            .expect("query")
+            .der;
+        let query = Bytes::from(query);
+        println!("{:<26} {:>5} {:>10} {:>8} {:>8} {:>7} {:>9} {:>9}", "endpoint", "conns", "rate/s", "p50 ms", "p99 ms", "errors", "÷healthz", "÷P-256");
+        for connections in CONNECTIONS {
+            let health = measure(address, connections, phase, 200, || {
+                Request::get("/healthz").header("host", "bench").body(Full::new(Bytes::new())).expect("request")
+            })
+            .await;
+            let row = |name: &str, m: &Measured| {
+                println!(
+                    "{name:<26} {connections:>5} {:>10.0} {:>8.2} {:>8.2} {:>7} {:>9.3} {:>9.3}",
+                    m.rate,
+                    m.p50_ms,
+                    m.p99_ms,
+                    m.errors,
+                    m.rate / health.rate,
+                    m.rate / sign_rate
+                );
+            };
+            row("GET /healthz (ceiling)", &health);
+            let tsr_query = query.clone();
+            let tsr = measure(address, connections, phase, 200, move || {
+                Request::post("/tsr")
+                    .header("host", "bench")
+                    .header("content-type", "application/timestamp-query")
+                    .body(Full::new(tsr_query.clone()))
+                    .expect("request")
+            })
+            .await;
+            row("POST /tsr", &tsr);
+            let stamp_key = key.clone();
+            let stamp = measure(address, connections, phase, 200, move || {
+                // A fresh digest each time: every request is a new stamp and a durable write.
+                let digest: [u8; 32] = rand::random();
+                json_request("POST", "/tsa/stamp-hash", Some(&stamp_key), &json!({ "hashHex": hex::encode(digest), "tsaSlug": "local" }))
+            })
+            .await;
+            row("POST /tsa/stamp-hash", &stamp);
+        }
+    });
+    drop(daemon);
+}
