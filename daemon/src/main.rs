@@ -177,8 +177,9 @@ fn admin(config: sigild::config::Config, email: &str, grant: bool) -> anyhow::Re
             .set_admin(&email.trim().to_lowercase(), grant)
             .await
             .with_context(|| format!("no account for {email}"))?;
+        store.shutdown().await;
         drop(store);
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         Ok(())
     })
 }

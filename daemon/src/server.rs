@@ -53,7 +53,9 @@ pub fn run_blocking(config: Config, source: ConfigSource, log: LogHandle) -> any
         let listener = TcpListener::bind(config.server.listen)
             .await
             .with_context(|| format!("binding {}", config.server.listen))?;
-        run(listener, config, source, log, shutdown_signal()).await
+        // Installed first: from here on, SIGTERM means a graceful stop, whatever stage start-up is at.
+        let shutdown = shutdown_signal();
+        run(listener, config, source, log, shutdown).await
     })
 }
 
@@ -66,6 +68,9 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let address = listener.local_addr()?;
+    // SIGHUP's default action is to terminate; catch it before anything can be announced (systemd's
+    // ExecReload may fire as soon as READY=1 is sent). A reload requested during start-up is served after it.
+    let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
     let metrics = crate::telemetry::install_metrics()?;
     let store = Store::open(&config).await.context("opening the store")?;
     tracing::info!(store = %store.description(), schema = crate::store::SCHEMA_VERSION, "store open");
@@ -150,7 +155,7 @@ pub async fn run(
         trust: tsa_parts.2,
     };
     let _watcher = spawn_watcher(&config, reloader.clone(), stop_rx.clone());
-    spawn_reloader(reloader, stop_rx.clone());
+    spawn_reloader(reloader, hangup, stop_rx.clone());
 
     shutdown.await;
     tracing::info!("shutting down: draining in-flight requests");
@@ -176,10 +181,11 @@ pub async fn run(
         let _ = arbiter.join();
     }
     drop(runtime);
+    // Close the storage engine while the runtime is still here to run its close; then let the remaining handles
+    // go. Every acknowledged write was already synced at commit.
+    store.shutdown().await;
     drop(store);
-    // The embedded engine has no awaitable close: give its background tasks a moment to flush after the last
-    // handle is dropped. Every acknowledged write was already synced at commit.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
     tracing::info!("sigild stopped");
     Ok(())
 }
@@ -226,18 +232,22 @@ fn worker_count() -> usize {
 }
 
 /// Resolves on SIGTERM or SIGINT.
-pub async fn shutdown_signal() {
+///
+/// The handlers are installed when this function is called, not when the future is first polled: a SIGTERM
+/// that arrives while the store opens (or right after readiness is announced) must find them in place, or the
+/// default action kills the process.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut terminate), Ok(mut interrupt)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        tracing::error!("cannot install signal handlers; only a kill will stop sigild");
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = terminate.recv() => tracing::info!("SIGTERM received"),
-        _ = interrupt.recv() => tracing::info!("SIGINT received"),
+    let handlers = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()));
+    async move {
+        let (Ok(mut terminate), Ok(mut interrupt)) = handlers else {
+            tracing::error!("cannot install signal handlers; only a kill will stop sigild");
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = terminate.recv() => tracing::info!("SIGTERM received"),
+            _ = interrupt.recv() => tracing::info!("SIGINT received"),
+        }
     }
 }
 
@@ -298,9 +308,12 @@ impl Reloader {
 }
 
 /// SIGHUP re-reads the config.
-fn spawn_reloader(reloader: Reloader, mut stop: tokio::sync::watch::Receiver<bool>) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let Ok(mut hangup) = signal(SignalKind::hangup()) else {
+fn spawn_reloader(
+    reloader: Reloader,
+    hangup: std::io::Result<tokio::signal::unix::Signal>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let Ok(mut hangup) = hangup else {
         tracing::warn!("cannot install the SIGHUP handler; config reload disabled");
         return;
     };

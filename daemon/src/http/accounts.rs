@@ -5,7 +5,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::extract::{Caller, Json, SessionUser};
+use super::extract::{Caller, Json, OptionalJson, SessionUser};
 use crate::error::{ApiError, ApiResult};
 use crate::store::User;
 
@@ -176,15 +176,8 @@ pub struct RefreshRequest {
 pub async fn refresh(
     State(state): State<AppState>,
     SessionUser(user_id): SessionUser,
-    body: axum::body::Bytes,
+    OptionalJson(request): OptionalJson<RefreshRequest>,
 ) -> ApiResult<Json<Value>> {
-    // The body is optional: an empty one means "keep the current tenant".
-    let request: RefreshRequest = if body.iter().all(u8::is_ascii_whitespace) {
-        RefreshRequest::default()
-    } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::invalid_field("tenantId", e.to_string()))?
-    };
     let store = &state.runtime.store;
     let user = store
         .user_by_id(&user_id)

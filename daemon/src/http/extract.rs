@@ -31,6 +31,46 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
     }
 }
 
+/// A JSON body that may be absent: an empty body is `T::default()`; a present one must be JSON with
+/// `Content-Type: application/json`, like any other body.
+pub struct OptionalJson<T>(pub T);
+
+impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let is_json = request
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json")));
+        let body = axum::body::Bytes::from_request(request, state).await.map_err(|rejection| {
+            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(ErrorKind::PayloadTooLarge, "request body too large")
+            } else {
+                ApiError::new(ErrorKind::InvalidRequest, rejection.body_text())
+            }
+        })?;
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalJson(T::default()));
+        }
+        if !is_json {
+            return Err(ApiError::new(ErrorKind::UnsupportedMediaType, "expected `Content-Type: application/json`"));
+        }
+        serde_json::from_slice::<T>(&body).map(OptionalJson).map_err(|error| {
+            let detail = error.to_string();
+            if error.is_data() {
+                let (field, reason) = split_field(&detail);
+                ApiError::new(ErrorKind::InvalidRequest, format!("invalid request body: {detail}"))
+                    .with_details(json!({ "field": field, "reason": reason }))
+            } else {
+                ApiError::new(ErrorKind::InvalidRequest, "request body is not valid JSON")
+                    .with_details(json!({ "reason": detail }))
+            }
+        })
+    }
+}
+
 impl<T: Serialize> axum::response::IntoResponse for Json<T> {
     fn into_response(self) -> axum::response::Response {
         axum::Json(self.0).into_response()

@@ -241,8 +241,9 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
         // Layers run bottom-up for requests: the id is set first, so every log line and error body carries it.
-        .layer(middleware::from_fn(json_errors))
+        // The panic catcher sits inside the error normaliser, so a panic's 500 also carries the request id.
         .layer(CatchPanicLayer::custom(panic_response))
+        .layer(middleware::from_fn(json_errors))
         .layer(middleware::from_fn(record_metrics))
         .layer(middleware::from_fn(move |request, next| with_timeout(request_timeout, request, next)))
         .layer(DefaultBodyLimit::max(config.server.max_body_bytes))

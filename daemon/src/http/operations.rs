@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::extract::{Caller, Json, Query};
+use super::extract::{Caller, Json, OptionalJson, Query};
 use crate::actors::registry::Count;
 use crate::actors::tenant::InjectPanic;
 use crate::error::{ApiError, ApiResult};
@@ -85,15 +85,9 @@ pub async fn probe_plugin(
     State(state): State<AppState>,
     caller: Caller,
     axum::extract::Path(name): axum::extract::Path<String>,
-    body: axum::body::Bytes,
+    OptionalJson(request): OptionalJson<ProbeRequest>,
 ) -> ApiResult<Json<Value>> {
     require_admin(&state, &caller).await?;
-    let request: ProbeRequest = if body.iter().all(u8::is_ascii_whitespace) {
-        ProbeRequest::default()
-    } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::invalid_field("recipient", e.to_string()))?
-    };
     let unavailable = || ApiError::unavailable("the plugin host is not running");
     let instance = state
         .plugins

@@ -240,19 +240,23 @@ struct Stamped {
     stamp: Stamp,
 }
 
-/// Stamps `digest` for the tenant and stores the record. Failures are logged to the tenant's failure log.
-async fn stamp_and_store(
-    state: &AppState,
-    tenant: &str,
+/// One stamp to make.
+struct StampJob {
     hash: HashAlgorithm,
-    digest: &[u8],
-    hash_hex: &str,
+    digest: Vec<u8>,
+    hash_hex: String,
     selection: Selection,
     qualified: bool,
     label: Option<String>,
     parent: Option<String>,
     dedupe_key: String,
-) -> Result<Stamped, Response> {
+}
+
+/// Stamps the job's digest for the tenant and stores the record. Failures are logged to the tenant's failure
+/// log.
+async fn stamp_and_store(state: &AppState, tenant: &str, job: StampJob) -> Result<Stamped, Response> {
+    let StampJob { hash, digest, hash_hex, selection, qualified, label, parent, dedupe_key } = job;
+    let (digest, hash_hex) = (digest.as_slice(), hash_hex.as_str());
     let candidates = candidates(state, tenant, &selection, qualified)
         .await
         .map_err(IntoResponse::into_response)?;
@@ -390,20 +394,17 @@ async fn stamp_hash(
         Ok(Ok(parts)) => parts,
     };
     let selection = selection(request.tsa_slug);
-    match stamp_and_store(
-        &state,
-        &caller.tenant,
+    let job = StampJob {
         hash,
-        &digest,
-        &hash_hex,
+        digest,
+        hash_hex,
         selection,
-        request.qualified,
+        qualified: request.qualified,
         label,
-        None,
-        dedupe,
-    )
-    .await
-    {
+        parent: None,
+        dedupe_key: dedupe,
+    };
+    match stamp_and_store(&state, &caller.tenant, job).await {
         Ok(stamped) => {
             let mut body = stamp_json(&stamped.stamp);
             body["existing"] = json!(false);
@@ -449,19 +450,17 @@ async fn restamp(
     let hash_hex = hex::encode(&digest);
     let dedupe = format!("{}:{hash_hex}:{}", caller.tenant, uuid::Uuid::new_v4());
     let selection = selection(request.tsa_slug);
-    let stamped = stamp_and_store(
-        &state,
-        &caller.tenant,
+    let job = StampJob {
         hash,
-        &digest,
-        &hash_hex,
+        digest,
+        hash_hex,
         selection,
-        false,
-        parent.label.clone(),
-        Some(parent.uid.clone()),
-        dedupe,
-    )
-    .await;
+        qualified: false,
+        label: parent.label.clone(),
+        parent: Some(parent.uid.clone()),
+        dedupe_key: dedupe,
+    };
+    let stamped = stamp_and_store(&state, &caller.tenant, job).await;
     match stamped {
         Ok(stamped) => {
             let mut body = stamp_json(&stamped.stamp);

@@ -99,6 +99,10 @@ const MIGRATIONS: &[&str] = &[
      DEFINE FIELD algorithm ON local_tsa TYPE string;
      DEFINE FIELD chain_pem ON local_tsa TYPE string;
      DEFINE FIELD created_at ON local_tsa TYPE datetime;",
+    // 3: a per-tenant version that every membership removal bumps, so that concurrent removals conflict
+    // (write-write on the tenant record) instead of each passing the last-owner check on its own snapshot.
+    "DEFINE FIELD members_version ON tenant TYPE int DEFAULT 0;
+     UPDATE tenant SET members_version = 0;",
 ];
 
 /// The schema version this binary writes.
