@@ -177,9 +177,9 @@ fn admin(config: sigild::config::Config, email: &str, grant: bool) -> anyhow::Re
             .set_admin(&email.trim().to_lowercase(), grant)
             .await
             .with_context(|| format!("no account for {email}"))?;
-        store.shutdown().await;
+        let closing = store.close_watch();
         drop(store);
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        closing.closed(std::time::Duration::from_secs(5)).await;
         Ok(())
     })
 }

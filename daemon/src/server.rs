@@ -91,9 +91,31 @@ pub async fn run(
     let plugin_arbiter = actix::Arbiter::new();
     ensure_local_keystore_key(&config).context("preparing the local TSA's keystore key")?;
     let plugins = PluginHost::new(config.data_dir(), plugin_arbiter.handle()).start();
-    plugins.do_send(Apply {
-        config: Arc::new(config.clone()),
-    });
+    // Plugins load before readiness is announced (bounded), so the first requests find them.
+    let first_load = tokio::time::timeout(
+        STARTUP_WAIT,
+        plugins.send(Apply {
+            config: Arc::new(config.clone()),
+        }),
+    )
+    .await;
+    let mut local_kms_loaded = false;
+    match first_load {
+        Ok(Ok(outcomes)) => {
+            for (instance, outcome) in outcomes {
+                match outcome {
+                    Ok(_) => local_kms_loaded |= instance == config.local_tsa.kms,
+                    Err(error) => {
+                        tracing::warn!(%instance, %error, "plugin instance did not load; retrying in the background");
+                    }
+                }
+            }
+        }
+        _ => tracing::warn!(
+            "plugins still loading after {}s; continuing",
+            STARTUP_WAIT.as_secs()
+        ),
+    }
 
     let timestamping = Timestamping {
         providers: Providers::new(plugin_arbiter.handle()),
@@ -108,13 +130,17 @@ pub async fn run(
         &timestamping.trust,
     );
     if config.local_tsa.enabled {
-        crate::tsa::local::spawn_initializer(
+        let ready = crate::tsa::local::spawn_initializer(
             Arc::new(config.clone()),
             store.clone(),
             plugins.clone(),
             timestamping.local_tsa.clone(),
             timestamping.trust.clone(),
         );
+        // Without its KMS the local TSA cannot come up now; it keeps trying while the daemon serves.
+        if local_kms_loaded && tokio::time::timeout(STARTUP_WAIT, ready).await.is_err() {
+            tracing::warn!("the local TSA is not ready yet; it keeps trying in the background");
+        }
     }
     let tsa_parts = (
         timestamping.providers.clone(),
@@ -181,11 +207,15 @@ pub async fn run(
         let _ = arbiter.join();
     }
     drop(runtime);
-    // Close the storage engine while the runtime is still here to run its close; then let the remaining handles
-    // go. Every acknowledged write was already synced at commit.
-    store.shutdown().await;
+    // The engine closes itself (WAL flush, close) once the last handle is gone; wait for that while the runtime
+    // is still here to run it. Every acknowledged write was already synced at commit either way.
+    let closing = store.close_watch();
     drop(store);
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    if !closing.closed(Duration::from_secs(5)).await {
+        tracing::warn!(
+            "the store was still open at exit; the next start replays its write-ahead log"
+        );
+    }
     tracing::info!("sigild stopped");
     Ok(())
 }
@@ -225,6 +255,9 @@ fn ensure_local_keystore_key(config: &Config) -> std::io::Result<()> {
     }
 }
 
+/// How long start-up waits for plugins and the local TSA before announcing readiness anyway.
+const STARTUP_WAIT: Duration = Duration::from_secs(60);
+
 fn worker_count() -> usize {
     std::thread::available_parallelism()
         .map_or(2, |n| n.get())
@@ -238,7 +271,10 @@ fn worker_count() -> usize {
 /// default action kills the process.
 pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
     use tokio::signal::unix::{SignalKind, signal};
-    let handlers = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()));
+    let handlers = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    );
     async move {
         let (Ok(mut terminate), Ok(mut interrupt)) = handlers else {
             tracing::error!("cannot install signal handlers; only a kill will stop sigild");

@@ -38,11 +38,14 @@ impl LogHandle {
 }
 
 /// The storage engine logs its tuning at `info` on every start; keep it at `warn` unless the level names it.
+/// `surrealkv::lsm` also warns "No runtime available for closing the store" at every clean shutdown: its commit
+/// thread drops its own clone of the tree outside the runtime, after the engine has already flushed and closed
+/// it. That line is noise, so that target is kept at `error`.
 fn quiet_dependencies(level: &str) -> String {
     if level.contains("surreal") {
         level.to_string()
     } else {
-        format!("{level},surrealdb=warn,surrealkv=warn")
+        format!("{level},surrealdb=warn,surrealkv=warn,surrealkv::lsm=error")
     }
 }
 

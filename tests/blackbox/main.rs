@@ -1,1 +1,25 @@
-fn main(){}
+//! The black-box suite: every test starts the real `sigild` binary on a free loopback port with its own temp dir
+//! and talks HTTP (or signals, or the CLI) to it. One binary with one module per area, so it links once.
+
+mod harness;
+
+mod accounts;
+mod actors;
+mod admin;
+mod api_keys;
+mod cli;
+mod errors;
+mod faults;
+mod isolation;
+mod lifecycle;
+mod limits;
+mod members;
+mod operations;
+mod plugins;
+mod reload;
+mod secrets;
+mod tenants;
+mod timestamping;
+mod timestamping_providers;
+mod timestamping_records;
+mod tsa_standins;

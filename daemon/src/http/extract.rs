@@ -43,31 +43,46 @@ impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJ
             .headers()
             .get(axum::http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json")));
-        let body = axum::body::Bytes::from_request(request, state).await.map_err(|rejection| {
-            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(ErrorKind::PayloadTooLarge, "request body too large")
-            } else {
-                ApiError::new(ErrorKind::InvalidRequest, rejection.body_text())
-            }
-        })?;
+            .is_some_and(|v| {
+                v.split(';')
+                    .next()
+                    .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
+            });
+        let body = axum::body::Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::new(ErrorKind::PayloadTooLarge, "request body too large")
+                } else {
+                    ApiError::new(ErrorKind::InvalidRequest, rejection.body_text())
+                }
+            })?;
         if body.iter().all(u8::is_ascii_whitespace) {
             return Ok(OptionalJson(T::default()));
         }
         if !is_json {
-            return Err(ApiError::new(ErrorKind::UnsupportedMediaType, "expected `Content-Type: application/json`"));
+            return Err(ApiError::new(
+                ErrorKind::UnsupportedMediaType,
+                "expected `Content-Type: application/json`",
+            ));
         }
-        serde_json::from_slice::<T>(&body).map(OptionalJson).map_err(|error| {
-            let detail = error.to_string();
-            if error.is_data() {
-                let (field, reason) = split_field(&detail);
-                ApiError::new(ErrorKind::InvalidRequest, format!("invalid request body: {detail}"))
+        let mut deserializer = serde_json::Deserializer::from_slice(&body);
+        serde_path_to_error::deserialize::<_, T>(&mut deserializer)
+            .map(OptionalJson)
+            .map_err(|error| {
+                if error.inner().is_data() {
+                    let detail = error.to_string();
+                    let (field, reason) = split_field(&detail);
+                    ApiError::new(
+                        ErrorKind::InvalidRequest,
+                        format!("invalid request body: {detail}"),
+                    )
                     .with_details(json!({ "field": field, "reason": reason }))
-            } else {
-                ApiError::new(ErrorKind::InvalidRequest, "request body is not valid JSON")
-                    .with_details(json!({ "reason": detail }))
-            }
-        })
+                } else {
+                    ApiError::new(ErrorKind::InvalidRequest, "request body is not valid JSON")
+                        .with_details(json!({ "reason": error.inner().to_string() }))
+                }
+            })
     }
 }
 

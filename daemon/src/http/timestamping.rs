@@ -137,7 +137,7 @@ pub struct StampHashRequest {
 
 /// Seed bodies for 402 and 502 carry `message` (and for 502 the attempts); they also get the common error
 /// fields, so clients of either document can read them.
-fn quota_error(refusal: QuotaRefusal) -> ApiError {
+fn quota_error(refusal: QuotaRefusal) -> Response {
     let message = match refusal {
         QuotaRefusal::Stamps(limit) => {
             format!("Monthly stamp limit of {limit} reached. Upgrade your plan to continue.")
@@ -148,11 +148,16 @@ fn quota_error(refusal: QuotaRefusal) -> ApiError {
             )
         }
         QuotaRefusal::Unavailable(reason) => {
-            return ApiError::unavailable(format!("quota check failed: {reason}"));
+            return ApiError::unavailable(format!("quota check failed: {reason}")).into_response();
         }
     };
-    ApiError::new(ErrorKind::PaymentRequired, message.clone())
-        .with_details(json!({ "message": message }))
+    let body = json!({
+        "message": message,
+        "error": message,
+        "code": ErrorKind::PaymentRequired.code(),
+        "details": {},
+    });
+    (StatusCode::PAYMENT_REQUIRED, axum::Json(body)).into_response()
 }
 
 fn all_failed(failures: Vec<AttemptFailure>) -> Response {
@@ -254,8 +259,21 @@ struct StampJob {
 
 /// Stamps the job's digest for the tenant and stores the record. Failures are logged to the tenant's failure
 /// log.
-async fn stamp_and_store(state: &AppState, tenant: &str, job: StampJob) -> Result<Stamped, Response> {
-    let StampJob { hash, digest, hash_hex, selection, qualified, label, parent, dedupe_key } = job;
+async fn stamp_and_store(
+    state: &AppState,
+    tenant: &str,
+    job: StampJob,
+) -> Result<Stamped, Response> {
+    let StampJob {
+        hash,
+        digest,
+        hash_hex,
+        selection,
+        qualified,
+        label,
+        parent,
+        dedupe_key,
+    } = job;
     let (digest, hash_hex) = (digest.as_slice(), hash_hex.as_str());
     let candidates = candidates(state, tenant, &selection, qualified)
         .await
@@ -266,7 +284,7 @@ async fn stamp_and_store(state: &AppState, tenant: &str, job: StampJob) -> Resul
         .map_err(IntoResponse::into_response)?;
     match actor.send(ReserveStamp { qualified }).await {
         Ok(Ok(())) => {}
-        Ok(Err(refusal)) => return Err(quota_error(refusal).into_response()),
+        Ok(Err(refusal)) => return Err(quota_error(refusal)),
         Err(_) => {
             return Err(
                 ApiError::unavailable("the tenant's actor is restarting; retry").into_response(),
@@ -316,8 +334,10 @@ async fn stamp_and_store(state: &AppState, tenant: &str, job: StampJob) -> Resul
     let store = &state.runtime.store;
     let stamp = match store.insert_stamp(&record, &dedupe_key).await {
         Ok(stamp) => stamp,
-        // A concurrent identical request stored first: this one is a retry, answer with that record.
+        // A concurrent identical request stored first: this one is a retry, answer with that record, and give
+        // back the quota it reserved (the token it got is discarded).
         Err(crate::store::StoreError::Conflict(_)) => {
+            actor.do_send(ReleaseStamp { qualified });
             match store.latest_stamp_of(tenant, hash_hex).await {
                 Ok(Some(existing)) => existing,
                 Ok(None) => return Err(ApiError::conflict("stamp conflict; retry").into_response()),

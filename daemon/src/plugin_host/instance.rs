@@ -116,6 +116,10 @@ pub struct PluginInstance {
     recreate_pending: bool,
     retired: bool,
     health_timer: Option<SpawnHandle>,
+    /// Set once the first load attempt has finished (ready or failed).
+    first_attempt_done: bool,
+    /// Callers of [`WaitFirstLoad`] waiting for that.
+    first_load_waiters: Vec<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl PluginInstance {
@@ -133,6 +137,8 @@ impl PluginInstance {
             recreate_pending: false,
             retired: false,
             health_timer: None,
+            first_attempt_done: false,
+            first_load_waiters: Vec::new(),
         }
     }
 
@@ -236,6 +242,10 @@ impl Actor for PluginInstance {
         let spec = self.spec.clone();
         let first = self.load(ctx, spec, None);
         ctx.spawn(first.map(|result, actor, ctx| {
+            actor.first_attempt_done = true;
+            for waiter in actor.first_load_waiters.drain(..) {
+                let _ = waiter.send(());
+            }
             if result.is_err() {
                 // Nothing to fall back on: keep trying, in case the file is still being installed.
                 actor.schedule_recreate(ctx);
@@ -513,5 +523,26 @@ impl Handler<Retire> for PluginInstance {
             ctx.cancel_future(timer);
         }
         self.current = None;
+    }
+}
+
+/// Resolves once the instance's first load attempt has finished, whether it succeeded or not, so that start-up
+/// can wait for plugins before it announces readiness.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct WaitFirstLoad;
+
+impl Handler<WaitFirstLoad> for PluginInstance {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, _message: WaitFirstLoad, _ctx: &mut Context<Self>) -> Self::Result {
+        if self.first_attempt_done {
+            return Box::pin(async {});
+        }
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        self.first_load_waiters.push(sender);
+        Box::pin(async move {
+            let _ = receiver.await;
+        })
     }
 }

@@ -101,20 +101,21 @@ impl Handler<Apply> for PluginHost {
                 addr.do_send(Retire);
             }
         }
-        let mut refreshes = Vec::new();
+        let mut refreshes: Vec<futures::future::BoxFuture<'static, (String, Result<u64, String>)>> =
+            Vec::new();
         for (name, spec) in wanted {
             match self.instances.get_mut(&name) {
                 // Host settings are fixed per actor; a change of them means a fresh actor.
                 Some((running, addr)) if !settings_changed => {
                     *running = spec.clone();
                     let addr = addr.clone();
-                    refreshes.push(async move {
+                    refreshes.push(Box::pin(async move {
                         let outcome = addr
                             .send(Refresh { spec })
                             .await
                             .unwrap_or_else(|e| Err(e.to_string()));
                         (name, outcome)
-                    });
+                    }));
                 }
                 existing => {
                     if let Some((_, old)) = existing {
@@ -125,8 +126,20 @@ impl Handler<Apply> for PluginHost {
                     let addr = Supervisor::start_in_arbiter(&self.arbiter, move |_| {
                         PluginInstance::new(actor_spec, actor_settings)
                     });
-                    self.instances.insert(name.clone(), (spec, addr));
+                    self.instances.insert(name.clone(), (spec, addr.clone()));
                     tracing::info!(instance = %name, "plugin instance starting");
+                    refreshes.push(Box::pin(async move {
+                        let _ = addr.send(instance::WaitFirstLoad).await;
+                        let status = addr.send(GetStatus).await;
+                        let outcome = match status {
+                            Ok(status) if status.generation > 0 => Ok(status.generation),
+                            Ok(status) => Err(status
+                                .last_reload_error
+                                .unwrap_or_else(|| "not loaded".into())),
+                            Err(error) => Err(error.to_string()),
+                        };
+                        (name, outcome)
+                    }));
                 }
             }
         }

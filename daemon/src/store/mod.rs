@@ -52,7 +52,10 @@ type Result<T> = std::result::Result<T, StoreError>;
 /// One open connection, embedded or remote.
 enum Engine {
     /// The embedded engine, with its datastore kept so shutdown can close the storage engine cleanly.
-    Local(Surreal<surrealdb::engine::local::Db>, Arc<surrealdb_engine_local::Datastore>),
+    Local(
+        Surreal<surrealdb::engine::local::Db>,
+        Arc<surrealdb_engine_local::Datastore>,
+    ),
     Remote(Surreal<surrealdb::engine::remote::ws::Client>),
 }
 
@@ -61,6 +64,25 @@ enum Engine {
 pub struct Store {
     engine: Arc<Engine>,
     description: Arc<str>,
+}
+
+/// See [`Store::close_watch`].
+pub struct CloseWatch(Option<std::sync::Weak<surrealdb_engine_local::Datastore>>);
+
+impl CloseWatch {
+    /// Waits (bounded) until the embedded engine has closed. Call it inside the runtime, after dropping every
+    /// store handle.
+    pub async fn closed(self, limit: std::time::Duration) -> bool {
+        let Some(datastore) = self.0 else { return true };
+        let started = std::time::Instant::now();
+        while datastore.strong_count() > 0 {
+            if started.elapsed() > limit {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        true
+    }
 }
 
 /// Tenant role of a member.
@@ -291,14 +313,13 @@ impl Store {
             .map_or(0, |row| row.count))
     }
 
-    /// Closes the embedded storage engine while the async runtime is still there to flush and close it (the
-    /// engine cannot close itself from a destructor outside a runtime). Acknowledged writes were already synced
-    /// at commit; this makes the next start skip write-ahead-log replay. A no-op for a remote store.
-    pub async fn shutdown(&self) {
-        if let Engine::Local(_, datastore) = &*self.engine
-            && let Err(error) = datastore.shutdown().await
-        {
-            tracing::warn!(%error, "store did not shut down cleanly");
+    /// A handle that tells when the embedded engine has closed, i.e. when the last store handle is gone and the
+    /// engine's own shutdown (WAL flush and close) has run. Closing is left to the engine: closing it by hand
+    /// as well makes its own shutdown fail noisily.
+    pub fn close_watch(&self) -> CloseWatch {
+        match &*self.engine {
+            Engine::Local(_, datastore) => CloseWatch(Some(Arc::downgrade(datastore))),
+            Engine::Remote(_) => CloseWatch(None),
         }
     }
 
@@ -612,7 +633,10 @@ impl Store {
 async fn open_embedded(
     path: &str,
     config: &Config,
-) -> Result<(Surreal<surrealdb::engine::local::Db>, Arc<surrealdb_engine_local::Datastore>)> {
+) -> Result<(
+    Surreal<surrealdb::engine::local::Db>,
+    Arc<surrealdb_engine_local::Datastore>,
+)> {
     use surrealdb_engine_local::Datastore;
     let mib = 1024 * 1024;
     let settings = surrealdb_cnf::ConfigMap::empty()
@@ -640,9 +664,10 @@ async fn open_embedded(
     datastore.check_version().await.map_err(unavailable)?;
     datastore.bootstrap().await.map_err(unavailable)?;
     datastore.start_maintenance_tasks();
-    let db = Surreal::<surrealdb::engine::local::Db>::unstable_from_datastore(datastore.clone(), None)
-        .await
-        .map_err(|e| StoreError::Unavailable(format!("opening {path}: {e}")))?;
+    let db =
+        Surreal::<surrealdb::engine::local::Db>::unstable_from_datastore(datastore.clone(), None)
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("opening {path}: {e}")))?;
     Ok((db, datastore))
 }
 

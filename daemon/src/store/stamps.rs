@@ -76,8 +76,9 @@ pub struct NewStamp {
     pub latency_ms: i64,
 }
 
-/// One logged TSA failure.
+/// One logged TSA failure (stored snake_case, shown camelCase like the rest of the API).
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(rename_all(serialize = "camelCase"))]
 pub struct Failure {
     /// Provider slug.
     pub provider: String,
@@ -177,7 +178,7 @@ impl Store {
         search: Option<&str>,
         window: Window,
     ) -> Result<(Vec<Stamp>, u64)> {
-        let filter = "tenant = $tenant AND ($search = NONE OR string::contains(string::lowercase(label ?? ''), $search) \
+        let filter = "tenant = $tenant AND (!$search OR string::contains(string::lowercase(label ?? ''), $search) \
                       OR string::starts_with(hash_hex, $search))";
         let vars = json!({ "tenant": tenant, "search": search.map(str::to_lowercase),
                            "limit": window.limit, "start": window.offset });
@@ -266,11 +267,12 @@ impl Store {
 
     /// Logs a failed TSA attempt made for a tenant.
     pub async fn record_tsa_failure(&self, tenant: &str, failure: &Failure) -> Result<()> {
-        let sql = "CREATE tsa_failure CONTENT { tenant: $tenant, provider: $f.provider, error_class: $f.error_class, \
-                   status_code: $f.status_code ?? NONE, message: $f.message, latency_ms: $f.latency_ms, at: time::now() };";
-        self.run(sql, json!({ "tenant": tenant, "f": failure }))
-            .await
-            .map(|_| ())
+        // Fields bound one by one: the struct serialises camelCase for the API, the table is snake_case.
+        let sql = "CREATE tsa_failure CONTENT { tenant: $tenant, provider: $provider, error_class: $class, \
+                   status_code: $status ?? NONE, message: $message, latency_ms: $latency, at: time::now() };";
+        let vars = json!({ "tenant": tenant, "provider": failure.provider, "class": failure.error_class,
+                           "status": failure.status_code, "message": failure.message, "latency": failure.latency_ms });
+        self.run(sql, vars).await.map(|_| ())
     }
 
     /// The tenant's most recent TSA failures.

@@ -328,16 +328,28 @@ async fn concurrent_owner_removals_keep_an_owner() {
     config.server.data_dir = Some(dir.path().to_path_buf());
     let store = Store::open(&config).await.unwrap();
     for round in 0..20 {
-        let a = store.create_user(&format!("a{round}@example.org"), "A", "h").await.unwrap();
-        let b = store.create_user(&format!("b{round}@example.org"), "B", "h").await.unwrap();
+        let a = store
+            .create_user(&format!("a{round}@example.org"), "A", "h")
+            .await
+            .unwrap();
+        let b = store
+            .create_user(&format!("b{round}@example.org"), "B", "h")
+            .await
+            .unwrap();
         let tenant = store.create_tenant(&a.uid, "T").await.unwrap();
-        store.add_member(&tenant.uid, &b, Role::Owner).await.unwrap();
+        store
+            .add_member(&tenant.uid, &b, Role::Owner)
+            .await
+            .unwrap();
         let (first, second) = tokio::join!(
             store.remove_member(&tenant.uid, &b.uid),
             store.remove_member(&tenant.uid, &a.uid)
         );
         let owners = store.members(&tenant.uid, ALL).await.unwrap().0;
         assert_eq!(owners.len(), 1, "round {round}: {first:?} {second:?}");
-        assert!(first.is_ok() != second.is_ok(), "round {round}: exactly one removal wins: {first:?} {second:?}");
+        assert!(
+            first.is_ok() != second.is_ok(),
+            "round {round}: exactly one removal wins: {first:?} {second:?}"
+        );
     }
 }

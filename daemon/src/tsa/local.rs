@@ -427,8 +427,9 @@ pub fn spawn_initializer(
     plugins: Addr<PluginHost>,
     cell: LocalTsaCell,
     trust: super::TrustCell,
-) {
+) -> tokio::sync::oneshot::Receiver<()> {
     let config = full_config.local_tsa.clone();
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
     tokio::spawn(async move {
         let mut delay = Duration::from_millis(100);
         loop {
@@ -455,6 +456,7 @@ pub fn spawn_initializer(
                     tracing::info!(policy = %tsa.policy.policy_oid, "local TSA ready");
                     trust.rebuild(&full_config, tsa.root.as_ref());
                     cell.set(tsa);
+                    let _ = ready_tx.send(());
                     return;
                 }
                 Err(error) => {
@@ -470,6 +472,7 @@ pub fn spawn_initializer(
             }
         }
     });
+    ready_rx
 }
 
 /// The PEM of a certificate, for the proxy endpoints.

@@ -36,8 +36,12 @@ fn options() -> Options {
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--sigild" => sigild = args.next().map(PathBuf::from),
-            "--seconds" => phase = Duration::from_secs(args.next().and_then(|s| s.parse().ok()).unwrap_or(8)),
-            other => panic!("unknown argument {other}; usage: sigil-load --sigild PATH [--seconds N]"),
+            "--seconds" => {
+                phase = Duration::from_secs(args.next().and_then(|s| s.parse().ok()).unwrap_or(8))
+            }
+            other => {
+                panic!("unknown argument {other}; usage: sigil-load --sigild PATH [--seconds N]")
+            }
         }
     }
     let sigild = sigild.unwrap_or_else(|| {
@@ -97,17 +101,28 @@ watch = false
     let stderr = child.stderr.take().expect("stderr");
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
             if let Ok(event) = serde_json::from_str::<Value>(&line)
                 && event["fields"]["message"] == "sigild listening"
-                && let Some(address) = event["fields"]["address"].as_str().and_then(|a| a.parse().ok())
+                && let Some(address) = event["fields"]["address"]
+                    .as_str()
+                    .and_then(|a| a.parse().ok())
             {
                 let _ = tx.send(address);
             }
         }
     });
-    let address = rx.recv_timeout(Duration::from_secs(60)).expect("sigild did not start listening");
-    Daemon { child, address, _dir: dir }
+    let address = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("sigild did not start listening");
+    Daemon {
+        child,
+        address,
+        _dir: dir,
+    }
 }
 
 /// One keep-alive HTTP/1.1 connection.
@@ -117,10 +132,14 @@ struct Connection {
 
 impl Connection {
     async fn open(address: SocketAddr) -> Connection {
-        let stream = tokio::net::TcpStream::connect(address).await.expect("connect");
+        let stream = tokio::net::TcpStream::connect(address)
+            .await
+            .expect("connect");
         stream.set_nodelay(true).expect("nodelay");
         let (sender, connection) =
-            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.expect("handshake");
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .expect("handshake");
         tokio::spawn(connection);
         Connection { sender }
     }
@@ -129,40 +148,92 @@ impl Connection {
         self.sender.ready().await.expect("connection ready");
         let response = self.sender.send_request(request).await.expect("request");
         let status = response.status().as_u16();
-        let body = response.into_body().collect().await.expect("body").to_bytes();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
         (status, body)
     }
 }
 
-fn json_request(method: &str, path: &str, token: Option<&str>, body: &Value) -> Request<Full<Bytes>> {
-    let mut builder = Request::builder().method(method).uri(path).header("host", "bench").header("content-type", "application/json");
+fn json_request(
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &Value,
+) -> Request<Full<Bytes>> {
+    let mut builder = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "bench")
+        .header("content-type", "application/json");
     if let Some(token) = token {
         builder = builder.header("authorization", format!("Bearer {token}"));
     }
-    builder.body(Full::new(Bytes::from(body.to_string()))).expect("request")
+    builder
+        .body(Full::new(Bytes::from(body.to_string())))
+        .expect("request")
 }
 
-async fn call(address: SocketAddr, method: &str, path: &str, token: Option<&str>, body: Value) -> Value {
+async fn call(
+    address: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Value,
+) -> Value {
     let mut connection = Connection::open(address).await;
-    let (status, bytes) = connection.send(json_request(method, path, token, &body)).await;
-    assert!(status < 300, "{method} {path} answered {status}: {}", String::from_utf8_lossy(&bytes));
+    let (status, bytes) = connection
+        .send(json_request(method, path, token, &body))
+        .await;
+    assert!(
+        status < 300,
+        "{method} {path} answered {status}: {}",
+        String::from_utf8_lossy(&bytes)
+    );
     serde_json::from_slice(&bytes).unwrap_or(Value::Null)
 }
 
 /// Registers an owner with a tenant and returns a live API key.
 async fn api_key(address: SocketAddr) -> String {
-    let body = json!({ "name": "Bench", "email": "bench@example.org", "password": "benchmark password" });
-    let token = call(address, "POST", "/auth/register", None, body).await["token"].as_str().expect("token").to_string();
-    call(address, "POST", "/api/tenants", Some(&token), json!({ "name": "Bench" })).await;
-    let token = call(address, "POST", "/auth/refresh", Some(&token), json!({})).await["token"].as_str().expect("token").to_string();
-    let key = call(address, "POST", "/api/api-keys", Some(&token), json!({ "name": "bench", "environment": "live" })).await;
+    let body =
+        json!({ "name": "Bench", "email": "bench@example.org", "password": "benchmark password" });
+    let token = call(address, "POST", "/auth/register", None, body).await["token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    call(
+        address,
+        "POST",
+        "/api/tenants",
+        Some(&token),
+        json!({ "name": "Bench" }),
+    )
+    .await;
+    let token = call(address, "POST", "/auth/refresh", Some(&token), json!({})).await["token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    let key = call(
+        address,
+        "POST",
+        "/api/api-keys",
+        Some(&token),
+        json!({ "name": "bench", "environment": "live" }),
+    )
+    .await;
     key["key"].as_str().expect("key").to_string()
 }
 
 async fn wait_for_local_tsa(address: SocketAddr) {
     for _ in 0..600 {
         let mut connection = Connection::open(address).await;
-        let request = Request::get("/proxy/services/local/certificates").header("host", "bench").body(Full::new(Bytes::new())).expect("request");
+        let request = Request::get("/proxy/services/local/certificates")
+            .header("host", "bench")
+            .body(Full::new(Bytes::new()))
+            .expect("request");
         if connection.send(request).await.0 == 200 {
             return;
         }
@@ -180,7 +251,13 @@ struct Measured {
 }
 
 /// Runs `connections` loops of `make_request` for `phase` after a warm-up; every answer must be `expect`.
-async fn measure<F>(address: SocketAddr, connections: usize, phase: Duration, expect: u16, make_request: F) -> Measured
+async fn measure<F>(
+    address: SocketAddr,
+    connections: usize,
+    phase: Duration,
+    expect: u16,
+    make_request: F,
+) -> Measured
 where
     F: Fn() -> Request<Full<Bytes>> + Send + Sync + 'static,
 {
@@ -189,7 +266,8 @@ where
     let stop = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
     for _ in 0..connections {
-        let (make_request, measuring, stop) = (make_request.clone(), measuring.clone(), stop.clone());
+        let (make_request, measuring, stop) =
+            (make_request.clone(), measuring.clone(), stop.clone());
         tasks.push(tokio::spawn(async move {
             let mut connection = Connection::open(address).await;
             let mut latencies = Vec::with_capacity(65536);
@@ -228,7 +306,12 @@ where
         }
         latencies[((latencies.len() - 1) as f64 * p) as usize] as f64 / 1000.0
     };
-    Measured { rate: latencies.len() as f64 / elapsed.as_secs_f64(), p50_ms: percentile(0.50), p99_ms: percentile(0.99), errors }
+    Measured {
+        rate: latencies.len() as f64 / elapsed.as_secs_f64(),
+        p50_ms: percentile(0.50),
+        p99_ms: percentile(0.99),
+        errors,
+    }
 }
 
 /// Raw P-256 signatures per second on this machine, in this process, on all cores.
@@ -238,27 +321,39 @@ fn p256_ceiling(phase: Duration) -> f64 {
     let handles: Vec<_> = (0..threads)
         .map(|_| {
             std::thread::spawn(move || {
-                let key = p256::ecdsa::SigningKey::from_slice(&rand::random::<[u8; 32]>()).expect("key");
+                let key =
+                    p256::ecdsa::SigningKey::from_slice(&rand::random::<[u8; 32]>()).expect("key");
                 let digest: [u8; 32] = rand::random();
                 let started = Instant::now();
                 let mut count = 0u64;
                 while started.elapsed() < phase {
-                    let _signature: p256::ecdsa::Signature = key.sign_prehash(&digest).expect("sign");
+                    let _signature: p256::ecdsa::Signature =
+                        key.sign_prehash(&digest).expect("sign");
                     count += 1;
                 }
                 count as f64 / started.elapsed().as_secs_f64()
             })
         })
         .collect();
-    handles.into_iter().map(|h| h.join().expect("signer thread")).sum()
+    handles
+        .into_iter()
+        .map(|h| h.join().expect("signer thread"))
+        .sum()
 }
 
 fn main() {
     let options = options();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let daemon = start_daemon(&options.sigild);
     let address = daemon.address;
-    println!("sigil-load: sigild {} on {address}, {}s per measurement", options.sigild.display(), options.phase.as_secs());
+    println!(
+        "sigil-load: sigild {} on {address}, {}s per measurement",
+        options.sigild.display(),
+        options.phase.as_secs()
+    );
     let phase = options.phase;
 
     let sign_rate = p256_ceiling(phase.min(Duration::from_secs(3)));
@@ -267,14 +362,25 @@ fn main() {
     runtime.block_on(async move {
         wait_for_local_tsa(address).await;
         let key = api_key(address).await;
-        let query = sigil_rfc3161::TimestampRequest::new(sigil_rfc3161::HashAlgorithm::Sha256, &[7u8; 32], None, true)
-            .expect("query")
-            .der;
+        let query = sigil_rfc3161::TimestampRequest::new(
+            sigil_rfc3161::HashAlgorithm::Sha256,
+            &[7u8; 32],
+            None,
+            true,
+        )
+        .expect("query")
+        .der;
         let query = Bytes::from(query);
-        println!("{:<26} {:>5} {:>10} {:>8} {:>8} {:>7} {:>9} {:>9}", "endpoint", "conns", "rate/s", "p50 ms", "p99 ms", "errors", "÷healthz", "÷P-256");
+        println!(
+            "{:<26} {:>5} {:>10} {:>8} {:>8} {:>7} {:>9} {:>9}",
+            "endpoint", "conns", "rate/s", "p50 ms", "p99 ms", "errors", "÷healthz", "÷P-256"
+        );
         for connections in CONNECTIONS {
             let health = measure(address, connections, phase, 200, || {
-                Request::get("/healthz").header("host", "bench").body(Full::new(Bytes::new())).expect("request")
+                Request::get("/healthz")
+                    .header("host", "bench")
+                    .body(Full::new(Bytes::new()))
+                    .expect("request")
             })
             .await;
             let row = |name: &str, m: &Measured| {
@@ -303,7 +409,12 @@ fn main() {
             let stamp = measure(address, connections, phase, 200, move || {
                 // A fresh digest each time: every request is a new stamp and a durable write.
                 let digest: [u8; 32] = rand::random();
-                json_request("POST", "/tsa/stamp-hash", Some(&stamp_key), &json!({ "hashHex": hex::encode(digest), "tsaSlug": "local" }))
+                json_request(
+                    "POST",
+                    "/tsa/stamp-hash",
+                    Some(&stamp_key),
+                    &json!({ "hashHex": hex::encode(digest), "tsaSlug": "local" }),
+                )
             })
             .await;
             row("POST /tsa/stamp-hash", &stamp);
