@@ -55,22 +55,35 @@ impl SoftKms {
     fn signing_key(&self, uri: &KeyUri) -> Result<Arc<UnsealedKey>, PluginError> {
         let stamp = self.store.file_stamp(uri)?;
         let name = uri.to_string();
-        if let Some(cached) = self.unsealed.read().unwrap_or_else(|p| p.into_inner()).get(&name)
+        if let Some(cached) = self
+            .unsealed
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&name)
             && cached.stamp == stamp
         {
             return Ok(cached.clone());
         }
         let file = self.store.load(uri)?;
         if let Some(at) = file.delete_after_unix {
-            self.unsealed.write().unwrap_or_else(|p| p.into_inner()).remove(&name);
+            self.unsealed
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&name);
             return Err(PluginError::permission_denied(format!(
                 "key {} is scheduled for deletion at {}; it no longer signs",
                 file.key_uri,
                 rfc3339(at)
             )));
         }
-        let key = Arc::new(UnsealedKey { stamp, key: self.store.unseal(&file)? });
-        self.unsealed.write().unwrap_or_else(|p| p.into_inner()).insert(name, key.clone());
+        let key = Arc::new(UnsealedKey {
+            stamp,
+            key: self.store.unseal(&file)?,
+        });
+        self.unsealed
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name, key.clone());
         Ok(key)
     }
 }
@@ -81,7 +94,10 @@ impl KmsSigner for SoftKms {
         // The secret is dropped (and wiped) when `open` returns; only the derived key is kept.
         let secret = config.load_secret()?;
         let store = Store::open(&config, secret)?;
-        Ok(SoftKms { store, unsealed: RwLock::default() })
+        Ok(SoftKms {
+            store,
+            unsealed: RwLock::default(),
+        })
     }
 
     fn health(&self) -> Result<HealthReport, PluginError> {
@@ -118,7 +134,9 @@ impl KmsSigner for SoftKms {
 
     fn sign(&self, request: SignRequest) -> Result<SignResponse, PluginError> {
         let unsealed = self.signing_key(&KeyUri::parse(&request.key_uri)?)?;
-        let signature = unsealed.key.sign(request.algorithm, &request.data, request.prehashed)?;
+        let signature = unsealed
+            .key
+            .sign(request.algorithm, &request.data, request.prehashed)?;
         Ok(SignResponse {
             signature: signature.into(),
         })
