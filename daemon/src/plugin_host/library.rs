@@ -117,6 +117,24 @@ pub fn load(
     })
 }
 
+/// Removes the private copies earlier processes left behind (their names carry another pid); this process maps
+/// only its own. Called once at start-up, before anything is loaded.
+pub fn remove_stale_copies(copies_dir: &Path) {
+    let own = format!("-{}-", std::process::id());
+    let Ok(entries) = std::fs::read_dir(copies_dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".so")
+            && !name.contains(&own)
+            && let Err(error) = std::fs::remove_file(entry.path())
+        {
+            tracing::warn!(file = %entry.path().display(), %error, "cannot remove a stale plugin copy");
+        }
+    }
+}
+
 /// Writes the bytes to a fresh file name: the loader caches by path, and the copy must not change under us.
 fn private_copy(
     bytes: &[u8],

@@ -29,6 +29,7 @@ pub struct PluginHost {
 impl PluginHost {
     /// A host whose instance actors run on `arbiter`, keeping private library copies under `data_dir`.
     pub fn new(data_dir: PathBuf, arbiter: ArbiterHandle) -> Self {
+        library::remove_stale_copies(&data_dir.join("plugin-copies"));
         Self {
             data_dir,
             arbiter,

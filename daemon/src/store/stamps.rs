@@ -122,6 +122,25 @@ const STAMP_FIELDS: &str = "uid, tenant, hash_hex, hash_alg_oid, serial, <string
      tsa_name, label, qualified, policy_oid, parent, <string> cert_not_after AS cert_not_after, latency_ms, \
      <string> created_at AS created_at";
 
+// Conditions of the hot lookups. They carry no ORDER BY on purpose: SurrealDB then serves them from the
+// (tenant, hash) / hash / parent indexes; with `ORDER BY created_at` it walks the (tenant, created_at) index
+// over every stamp of the tenant instead. The few rows per hash are sorted here. `tests.rs` checks the plans.
+pub(super) const STAMPS_OF_HASH_IN_TENANT: &str = "tenant = $tenant AND hash_hex = $hash";
+pub(super) const STAMPS_OF_HASH: &str = "hash_hex = $hash";
+/// The tenant is checked on the rows, not in the query: with it in the query the planner prefers the
+/// (tenant, created_at) index.
+pub(super) const RESTAMPS_OF: &str = "parent = $parent_uid";
+
+/// Sorts by creation, newest first (RFC 3339 strings of one format sort like their instants).
+fn newest_first(mut stamps: Vec<Stamp>) -> Vec<Stamp> {
+    stamps.sort_by(|a, b| {
+        b.created_at
+            .cmp(&a.created_at)
+            .then_with(|| b.uid.cmp(&a.uid))
+    });
+    stamps
+}
+
 impl Store {
     /// Records a stamp. `dedupe_key` is unique: a second non-forced stamp of the same hash by the same tenant is a
     /// conflict (the caller then answers with the first).
@@ -146,11 +165,11 @@ impl Store {
 
     /// The tenant's most recent stamp of this digest.
     pub async fn latest_stamp_of(&self, tenant: &str, hash_hex: &str) -> Result<Option<Stamp>> {
-        let sql = format!(
-            "SELECT {STAMP_FIELDS} FROM stamp WHERE tenant = $tenant AND hash_hex = $hash ORDER BY created_at DESC LIMIT 1;"
-        );
-        self.first(&sql, json!({ "tenant": tenant, "hash": hash_hex }))
-            .await
+        let sql = format!("SELECT {STAMP_FIELDS} FROM stamp WHERE {STAMPS_OF_HASH_IN_TENANT};");
+        let stamps: Vec<Stamp> = self
+            .rows(&sql, json!({ "tenant": tenant, "hash": hash_hex }))
+            .await?;
+        Ok(newest_first(stamps).into_iter().next())
     }
 
     /// One of the tenant's stamps.
@@ -164,11 +183,11 @@ impl Store {
 
     /// The stamps that restamp `parent`, oldest first.
     pub async fn restamps_of(&self, tenant: &str, parent: &str) -> Result<Vec<Stamp>> {
-        let sql = format!(
-            "SELECT {STAMP_FIELDS} FROM stamp WHERE tenant = $tenant AND parent = $parent ORDER BY created_at;"
-        );
-        self.rows(&sql, json!({ "tenant": tenant, "parent": parent }))
-            .await
+        let sql = format!("SELECT {STAMP_FIELDS} FROM stamp WHERE {RESTAMPS_OF};");
+        let rows: Vec<Stamp> = self.rows(&sql, json!({ "parent_uid": parent })).await?;
+        let mut stamps = newest_first(rows.into_iter().filter(|s| s.tenant == tenant).collect());
+        stamps.reverse();
+        Ok(stamps)
     }
 
     /// A page of the tenant's stamps, newest first; `search` matches a label substring or a hash prefix.
@@ -210,11 +229,10 @@ impl Store {
 
     /// Every tenant's stamps of this digest, newest first (the public lookup).
     pub async fn stamps_by_hash(&self, hash_hex: &str, limit: u64) -> Result<Vec<Stamp>> {
-        let sql = format!(
-            "SELECT {STAMP_FIELDS} FROM stamp WHERE hash_hex = $hash ORDER BY created_at DESC LIMIT $limit;"
-        );
-        self.rows(&sql, json!({ "hash": hash_hex, "limit": limit }))
-            .await
+        let sql = format!("SELECT {STAMP_FIELDS} FROM stamp WHERE {STAMPS_OF_HASH};");
+        let mut stamps = newest_first(self.rows(&sql, json!({ "hash": hash_hex })).await?);
+        stamps.truncate(limit as usize);
+        Ok(stamps)
     }
 
     /// How many stamps (or qualified stamps) the tenant made since `since` (RFC 3339).

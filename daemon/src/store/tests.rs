@@ -353,3 +353,50 @@ async fn concurrent_owner_removals_keep_an_owner() {
         );
     }
 }
+
+/// The lookups on every request or stamp must use an index, never a scan that grows with the data.
+#[tokio::test]
+async fn hot_lookups_use_indexes() {
+    let store = memory_store().await;
+    let cases = [
+        (
+            format!(
+                "SELECT * FROM stamp WHERE {} EXPLAIN;",
+                stamps::STAMPS_OF_HASH_IN_TENANT
+            ),
+            "stamp_tenant_hash",
+        ),
+        (
+            format!(
+                "SELECT * FROM stamp WHERE {} EXPLAIN;",
+                stamps::STAMPS_OF_HASH
+            ),
+            "stamp_hash",
+        ),
+        (
+            format!("SELECT * FROM stamp WHERE {} EXPLAIN;", stamps::RESTAMPS_OF),
+            "stamp_parent",
+        ),
+        (
+            "SELECT * FROM api_key WHERE hash = $hash LIMIT 1 EXPLAIN;".into(),
+            "api_key_hash",
+        ),
+        (
+            "SELECT * FROM membership WHERE tenant = $tenant AND user = $user LIMIT 1 EXPLAIN;"
+                .into(),
+            "membership_pair",
+        ),
+        (
+            "SELECT * FROM user WHERE uid = $uid LIMIT 1 EXPLAIN;".into(),
+            "user_uid",
+        ),
+    ];
+    let vars = json!({ "tenant": "t", "hash": "h", "parent_uid": "p", "user": "u", "uid": "u" });
+    for (sql, index) in cases {
+        let plan = serde_json::to_string(&store.run(&sql, vars.clone()).await.unwrap()).unwrap();
+        assert!(
+            plan.contains(&format!("\"index\":\"{index}\"")),
+            "{sql} does not use {index}: {plan}"
+        );
+    }
+}
