@@ -328,14 +328,22 @@ pub(crate) fn verify(
                     SignatureCheck::UnsupportedKey("EC key without a named curve".into())
                 })?;
             match curve {
+                // P-256 goes through aws-lc-rs: about ten times faster than the pure-Rust verifier, and every
+                // token the daemon stores or returns is verified, so this is on the stamping hot path.
                 oids::SECP256R1 => {
-                    let key =
-                        p256::ecdsa::VerifyingKey::from_sec1_bytes(key_bits).map_err(|_| {
-                            SignatureCheck::UnsupportedKey("invalid P-256 point".into())
-                        })?;
-                    let sig = p256::ecdsa::Signature::from_der(signature)
+                    use aws_lc_rs::{digest, signature as lc};
+                    let (scheme, digest_algorithm) = match algorithm.hash() {
+                        HashAlgorithm::Sha384 => (&lc::ECDSA_P256_SHA384_ASN1, &digest::SHA384),
+                        HashAlgorithm::Sha512 => (&lc::ECDSA_P256_SHA512_ASN1, &digest::SHA512),
+                        HashAlgorithm::Sha256 => (&lc::ECDSA_P256_SHA256_ASN1, &digest::SHA256),
+                        HashAlgorithm::Sha1 => {
+                            (&lc::ECDSA_P256_SHA1_ASN1, &digest::SHA1_FOR_LEGACY_USE_ONLY)
+                        }
+                    };
+                    let digest = digest::Digest::import_less_safe(&hashed, digest_algorithm)
                         .map_err(|_| SignatureCheck::Invalid)?;
-                    key.verify_prehash(&hashed, &sig)
+                    lc::UnparsedPublicKey::new(scheme, key_bits)
+                        .verify_digest(&digest, signature)
                         .map_err(|_| SignatureCheck::Invalid)?;
                 }
                 oids::SECP384R1 => {

@@ -2,7 +2,6 @@
 //! public half) and signing with it. Nothing here touches the disk or knows about URIs.
 
 use ed25519_dalek::Signer as _;
-use p256::ecdsa::DerSignature;
 use p256::pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey};
 use rsa::traits::PublicKeyParts;
 use rsa::{RsaPrivateKey, RsaPublicKey};
@@ -18,8 +17,12 @@ use crate::sealing::random_bytes;
 /// `RsaPrivateKey` implement `Drop` with zeroize, ed25519-dalek's with its `zeroize` feature), so the key is
 /// gone as soon as the value goes out of scope after one operation.
 pub enum PrivateKey {
-    /// ECDSA P-256.
-    P256(p256::ecdsa::SigningKey),
+    /// ECDSA P-256: the RustCrypto key (generation, encoding, public key) and the same key loaded into aws-lc-rs,
+    /// which signs about ten times faster (the local TSA signs one token per request with it).
+    P256(
+        p256::ecdsa::SigningKey,
+        Box<aws_lc_rs::signature::EcdsaKeyPair>,
+    ),
     /// RSA of the given modulus size.
     Rsa(RsaPrivateKey),
     /// Ed25519.
@@ -39,6 +42,22 @@ fn encoding_error(what: &str) -> impl Fn(String) -> PluginError + '_ {
 }
 
 impl PrivateKey {
+    /// A P-256 key with its aws-lc-rs twin (loaded from the same PKCS#8 document, which is wiped after).
+    fn p256(key: p256::ecdsa::SigningKey) -> Result<PrivateKey, PluginError> {
+        use p256::pkcs8::EncodePrivateKey;
+        let document = key.to_pkcs8_der().map_err(|error| {
+            PluginError::internal(format!("cannot encode the P-256 key: {error}"))
+        })?;
+        let fast = aws_lc_rs::signature::EcdsaKeyPair::from_private_key_der(
+            &aws_lc_rs::signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+            document.as_bytes(),
+        )
+        .map_err(|error| {
+            PluginError::internal(format!("cannot load the P-256 key into aws-lc: {error}"))
+        })?;
+        Ok(PrivateKey::P256(key, Box::new(fast)))
+    }
+
     /// Generates a key pair inside the plugin. RSA uses e = 65537.
     ///
     /// EC and Ed25519 secrets are 32 bytes straight from the OS random source. RSA needs an infallible
@@ -52,7 +71,7 @@ impl PrivateKey {
                 loop {
                     let secret = Zeroizing::new(random_bytes::<32>()?);
                     if let Ok(key) = p256::ecdsa::SigningKey::from_slice(secret.as_slice()) {
-                        return Ok(PrivateKey::P256(key));
+                        return PrivateKey::p256(key);
                     }
                 }
             }
@@ -84,10 +103,10 @@ impl PrivateKey {
             ))
         };
         let key = match algorithm {
-            KeyAlgorithm::EcdsaP256 => PrivateKey::P256(
+            KeyAlgorithm::EcdsaP256 => PrivateKey::p256(
                 p256::ecdsa::SigningKey::from_pkcs8_der(der)
                     .map_err(|error| corrupt(error.to_string()))?,
-            ),
+            )?,
             KeyAlgorithm::Ed25519 => PrivateKey::Ed25519(
                 ed25519_dalek::SigningKey::from_pkcs8_der(der)
                     .map_err(|error| corrupt(error.to_string()))?,
@@ -111,7 +130,7 @@ impl PrivateKey {
     /// The key's algorithm, read from the key itself.
     pub fn algorithm(&self) -> KeyAlgorithm {
         match self {
-            PrivateKey::P256(_) => KeyAlgorithm::EcdsaP256,
+            PrivateKey::P256(..) => KeyAlgorithm::EcdsaP256,
             PrivateKey::Ed25519(_) => KeyAlgorithm::Ed25519,
             PrivateKey::Rsa(key) => match key.n().bits() {
                 2048 => KeyAlgorithm::Rsa2048,
@@ -125,7 +144,7 @@ impl PrivateKey {
     /// The private key as PKCS#8 DER, in a buffer wiped on drop.
     pub fn to_pkcs8(&self) -> Result<Zeroizing<Vec<u8>>, PluginError> {
         let document = match self {
-            PrivateKey::P256(key) => key.to_pkcs8_der(),
+            PrivateKey::P256(key, _) => key.to_pkcs8_der(),
             PrivateKey::Ed25519(key) => key.to_pkcs8_der(),
             PrivateKey::Rsa(key) => key.to_pkcs8_der(),
         }
@@ -137,7 +156,7 @@ impl PrivateKey {
     /// The public key as a DER SubjectPublicKeyInfo.
     pub fn public_key_spki(&self) -> Result<Vec<u8>, PluginError> {
         let document = match self {
-            PrivateKey::P256(key) => key.verifying_key().to_public_key_der(),
+            PrivateKey::P256(key, _) => key.verifying_key().to_public_key_der(),
             PrivateKey::Ed25519(key) => key.verifying_key().to_public_key_der(),
             PrivateKey::Rsa(key) => RsaPublicKey::from(key).to_public_key_der(),
         }
@@ -147,7 +166,7 @@ impl PrivateKey {
 
     /// Signs `data`: the message, or its digest under the scheme's hash when `prehashed`.
     ///
-    /// ECDSA is deterministic (RFC 6979) and returns DER; RSA PKCS#1 v1.5 and PSS use blinding, PSS with
+    /// ECDSA P-256 (aws-lc-rs, random nonces) returns DER; RSA PKCS#1 v1.5 and PSS use blinding, PSS with
     /// MGF1 over the same hash and a salt as long as the hash; Ed25519 is pure Ed25519 over the message.
     pub fn sign(
         &self,
@@ -164,10 +183,17 @@ impl PrivateKey {
         let internal =
             |error: signature::Error| PluginError::internal(format!("signing failed: {error}"));
         match (self, scheme) {
-            (PrivateKey::P256(key), SignatureAlgorithm::EcdsaP256Sha256) => {
+            (PrivateKey::P256(_, fast), SignatureAlgorithm::EcdsaP256Sha256) => {
                 let digest = digest_of(SchemeHash::Sha256, data, prehashed)?;
-                let signature: DerSignature = key.sign_prehash(&digest).map_err(internal)?;
-                Ok(signature.to_vec())
+                let digest = aws_lc_rs::digest::Digest::import_less_safe(
+                    &digest,
+                    &aws_lc_rs::digest::SHA256,
+                )
+                .map_err(|_| PluginError::internal("signing failed: bad digest"))?;
+                let signature = fast
+                    .sign_digest(&digest)
+                    .map_err(|_| PluginError::internal("signing failed"))?;
+                Ok(signature.as_ref().to_vec())
             }
             (PrivateKey::Ed25519(key), SignatureAlgorithm::Ed25519) => {
                 if prehashed {

@@ -2,7 +2,7 @@
 //! kms-soft), then measures, at several numbers of concurrent keep-alive connections, tokens per second and
 //! p50/p99 latency for `POST /tsr` and for `POST /tsa/stamp-hash` with an API key (every stamp a durable write).
 //! In the same run it measures two ceilings, the daemon's `GET /healthz` rate and the raw P-256 signing rate
-//! in-process, and prints every rate as a ratio to them. Run it with `tests/bench.sh`.
+//! in-process (aws-lc-rs, which kms-soft signs with), and prints every rate as a ratio to them. Run it with `tests/bench.sh`.
 
 use std::io::BufRead;
 use std::net::SocketAddr;
@@ -314,8 +314,44 @@ where
     }
 }
 
-/// Raw P-256 signatures per second on this machine, in this process, on all cores.
+/// Raw P-256 signatures per second on this machine, in this process, on all cores, with the implementation
+/// `kms-soft` signs with (aws-lc-rs): the ceiling of a token-per-request endpoint.
 fn p256_ceiling(phase: Duration) -> f64 {
+    use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair};
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let rng = aws_lc_rs::rand::SystemRandom::new();
+                let document = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng)
+                    .expect("key");
+                let key =
+                    EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, document.as_ref())
+                        .expect("key");
+                let digest: [u8; 32] = rand::random();
+                let digest = aws_lc_rs::digest::Digest::import_less_safe(
+                    &digest,
+                    &aws_lc_rs::digest::SHA256,
+                )
+                .expect("digest");
+                let started = Instant::now();
+                let mut count = 0u64;
+                while started.elapsed() < phase {
+                    let _signature = key.sign_digest(&digest).expect("sign");
+                    count += 1;
+                }
+                count as f64 / started.elapsed().as_secs_f64()
+            })
+        })
+        .collect();
+    handles
+        .into_iter()
+        .map(|h| h.join().expect("signer thread"))
+        .sum()
+}
+
+/// The same with RustCrypto's `p256`, for reference (the pure-Rust implementation the project started with).
+fn p256_rustcrypto_rate(phase: Duration) -> f64 {
     use p256::ecdsa::signature::hazmat::PrehashSigner;
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let handles: Vec<_> = (0..threads)
@@ -357,7 +393,11 @@ fn main() {
     let phase = options.phase;
 
     let sign_rate = p256_ceiling(phase.min(Duration::from_secs(3)));
-    println!("ceiling  raw P-256 signing in-process (all cores): {sign_rate:>9.0} /s");
+    println!("ceiling  raw P-256 signing in-process, aws-lc-rs (all cores): {sign_rate:>9.0} /s");
+    let rustcrypto = p256_rustcrypto_rate(phase.min(Duration::from_secs(3)));
+    println!(
+        "reference raw P-256 signing in-process, RustCrypto p256 (all cores): {rustcrypto:>9.0} /s"
+    );
 
     runtime.block_on(async move {
         wait_for_local_tsa(address).await;

@@ -58,7 +58,7 @@ fn private_keys_are_sealed_at_rest_in_owner_only_files() {
     let store = Store::open(&config, config.load_secret().unwrap()).unwrap();
     let file = store.load(&KeyUri::parse(&uri).unwrap()).unwrap();
     let key = store.unseal(&file).unwrap();
-    let sigil_kms_soft::keypair::PrivateKey::P256(signing_key) = &key else {
+    let sigil_kms_soft::keypair::PrivateKey::P256(signing_key, _) = &key else {
         panic!("a P-256 key");
     };
     let scalar = signing_key.to_bytes().to_vec();
