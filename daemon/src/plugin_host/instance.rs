@@ -120,6 +120,8 @@ pub struct PluginInstance {
     first_attempt_done: bool,
     /// Callers of [`WaitFirstLoad`] waiting for that.
     first_load_waiters: Vec<tokio::sync::oneshot::Sender<()>>,
+    /// The generation serving now (0: none), shared with [`DirectCaller`]s so they notice a swap.
+    serving: Arc<AtomicU64>,
 }
 
 impl PluginInstance {
@@ -139,6 +141,7 @@ impl PluginInstance {
             health_timer: None,
             first_attempt_done: false,
             first_load_waiters: Vec::new(),
+            serving: Arc::default(),
         }
     }
 
@@ -191,6 +194,7 @@ impl PluginInstance {
                     let semaphore = actor.semaphore_for(&library);
                     let generation = Generation { number: actor.generations, library, instance, semaphore };
                     let previous = actor.current.replace(Arc::new(generation));
+                    actor.serving.store(actor.generations, Ordering::Release);
                     actor.spec = spec;
                     actor.health = Health::Up(detail);
                     actor.last_reload_error = None;
@@ -277,6 +281,7 @@ impl Supervised for PluginInstance {
     fn restarting(&mut self, _ctx: &mut Context<Self>) {
         // `started` runs again after a restart and reloads from the file; start from a clean slate.
         self.current = None;
+        self.serving.store(0, Ordering::Release);
         self.health = Health::Starting;
         self.recreate_pending = false;
         self.health_timer = None;
@@ -523,6 +528,7 @@ impl Handler<Retire> for PluginInstance {
             ctx.cancel_future(timer);
         }
         self.current = None;
+        self.serving.store(0, Ordering::Release);
     }
 }
 
@@ -543,6 +549,77 @@ impl Handler<WaitFirstLoad> for PluginInstance {
         self.first_load_waiters.push(sender);
         Box::pin(async move {
             let _ = receiver.await;
+        })
+    }
+}
+
+/// A handle for calling the current generation directly from a blocking thread, without a round trip through
+/// the actor and a second blocking-pool hop: the local TSA signs one token per request this way. It checks
+/// before each call that its generation is still the one serving; when it is not (reload, re-creation,
+/// retirement), the caller asks the actor for a fresh handle. Supervision is unchanged: a panic is reported to
+/// the actor, which re-creates the instance, and the counters are the actor's.
+pub struct DirectCaller {
+    generation: Arc<Generation>,
+    serving: Arc<AtomicU64>,
+    counters: Arc<Counters>,
+    actor: Addr<PluginInstance>,
+}
+
+impl DirectCaller {
+    /// Whether this handle's generation still serves.
+    pub fn is_current(&self) -> bool {
+        self.serving.load(Ordering::Acquire) == self.generation.number
+    }
+
+    /// Runs one call on this blocking thread, within the instance's concurrency bound (waited for on
+    /// `runtime`). Must not be called from an async context.
+    pub fn call_blocking(
+        &self,
+        runtime: &tokio::runtime::Handle,
+        op: &str,
+        request: &[u8],
+    ) -> Result<Vec<u8>, PluginError> {
+        self.counters.calls.fetch_add(1, Ordering::Relaxed);
+        let permit = runtime
+            .block_on(self.generation.semaphore.acquire())
+            .map_err(|_| PluginError::new(Status::Internal, "plugin instance is shutting down"))?;
+        let result = self.generation.instance.call(op, request);
+        drop(permit);
+        if let Err(error) = &result {
+            self.counters.errors.fetch_add(1, Ordering::Relaxed);
+            if HostInstance::is_poisoning(error) {
+                self.counters.panics.fetch_add(1, Ordering::Relaxed);
+                self.actor.do_send(Poisoned {
+                    generation: self.generation.number,
+                });
+            }
+        }
+        result
+    }
+}
+
+/// A [`DirectCaller`] for the generation serving now.
+#[derive(Message)]
+#[rtype(result = "Result<DirectCaller, PluginError>")]
+pub struct GetDirectCaller;
+
+impl Handler<GetDirectCaller> for PluginInstance {
+    type Result = Result<DirectCaller, PluginError>;
+
+    fn handle(&mut self, _message: GetDirectCaller, ctx: &mut Context<Self>) -> Self::Result {
+        if self.retired {
+            return Err(PluginError::not_found(
+                "plugin instance was removed from the config",
+            ));
+        }
+        let generation = self.current.clone().ok_or_else(|| {
+            PluginError::new(Status::Internal, "plugin instance unavailable: not loaded")
+        })?;
+        Ok(DirectCaller {
+            generation,
+            serving: self.serving.clone(),
+            counters: self.counters.clone(),
+            actor: ctx.address(),
         })
     }
 }

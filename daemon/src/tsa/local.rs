@@ -19,7 +19,7 @@ use sigil_rfc3161::{
 };
 
 use crate::config::LocalTsaConfig;
-use crate::plugin_host::instance::{Call, PluginInstance};
+use crate::plugin_host::instance::{DirectCaller, GetDirectCaller, PluginInstance};
 use crate::plugin_host::{Lookup, PluginHost};
 use crate::store::Store;
 
@@ -57,10 +57,7 @@ impl LocalTsa {
         runtime: tokio::runtime::Handle,
     ) -> Result<LocalTsa, String> {
         let key_kind = KeyKind::parse(&config.algorithm)?;
-        let client = KmsClient {
-            kms,
-            runtime: runtime.clone(),
-        };
+        let client = KmsClient::new(kms, runtime.clone());
         let policy_oid = ObjectIdentifier::new(&config.policy_oid)
             .map_err(|e| format!("local_tsa.policy_oid: {e}"))?;
         let accuracy = (config.accuracy_ms > 0).then(|| Accuracy {
@@ -274,28 +271,55 @@ fn digest_for(algorithm: SignatureAlgorithm, data: &[u8]) -> Vec<u8> {
     }
 }
 
-/// Synchronous calls into a KMS plugin instance, for code running on a blocking thread.
+/// Synchronous calls into a KMS plugin instance, for code running on a blocking thread. Calls go straight to the
+/// instance's serving generation through a cached [`DirectCaller`] (no actor round trip, no second thread hop:
+/// this is the local TSA's per-token path); the handle is renewed when a reload or re-creation replaces it.
 #[derive(Clone)]
 struct KmsClient {
     kms: Addr<PluginInstance>,
     runtime: tokio::runtime::Handle,
+    direct: Arc<std::sync::RwLock<Option<Arc<DirectCaller>>>>,
 }
 
 impl KmsClient {
+    fn new(kms: Addr<PluginInstance>, runtime: tokio::runtime::Handle) -> Self {
+        Self {
+            kms,
+            runtime,
+            direct: Arc::default(),
+        }
+    }
+
+    fn direct_caller(&self) -> Result<Arc<DirectCaller>, SignerError> {
+        if let Some(direct) = self
+            .direct
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            && direct.is_current()
+        {
+            return Ok(direct.clone());
+        }
+        // Only ever called from a blocking-pool thread, where blocking on the actor's answer is allowed.
+        let fresh = self
+            .runtime
+            .block_on(self.kms.send(GetDirectCaller))
+            .map_err(|_| SignerError::Unavailable("the KMS plugin instance is not running".into()))?
+            .map_err(|e| SignerError::Unavailable(format!("KMS unavailable: {e}")))?;
+        let fresh = Arc::new(fresh);
+        *self.direct.write().unwrap_or_else(|p| p.into_inner()) = Some(fresh.clone());
+        Ok(fresh)
+    }
+
     fn call<Request: serde::Serialize, Response: serde::de::DeserializeOwned>(
         &self,
         op: &str,
         request: &Request,
     ) -> Result<Response, SignerError> {
         let request = encode_message(request).map_err(|e| SignerError::Failed(e.to_string()))?;
-        // Only ever called from a blocking-pool thread, where blocking on the actor's answer is allowed.
         let answer = self
-            .runtime
-            .block_on(self.kms.send(Call {
-                op: op.to_string(),
-                request,
-            }))
-            .map_err(|_| SignerError::Unavailable("the KMS plugin instance is not running".into()))?
+            .direct_caller()?
+            .call_blocking(&self.runtime, op, &request)
             .map_err(|e| SignerError::Unavailable(format!("KMS `{op}` failed: {e}")))?;
         decode_message(&answer)
             .map_err(|e| SignerError::Failed(format!("KMS `{op}` answered garbage: {e}")))
