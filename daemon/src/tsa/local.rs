@@ -55,11 +55,11 @@ impl LocalTsa {
         store: &Store,
         kms: Addr<PluginInstance>,
         runtime: tokio::runtime::Handle,
-    ) -> Result<LocalTsa, String> {
-        let key_kind = KeyKind::parse(&config.algorithm)?;
+    ) -> Result<LocalTsa, InitError> {
+        let key_kind = KeyKind::parse(&config.algorithm).map_err(InitError::Permanent)?;
         let client = KmsClient::new(kms, runtime.clone());
         let policy_oid = ObjectIdentifier::new(&config.policy_oid)
-            .map_err(|e| format!("local_tsa.policy_oid: {e}"))?;
+            .map_err(|e| InitError::Permanent(format!("local_tsa.policy_oid: {e}")))?;
         let accuracy = (config.accuracy_ms > 0).then(|| Accuracy {
             seconds: u64::from(config.accuracy_ms / 1000),
             millis: (config.accuracy_ms % 1000) as u16,
@@ -76,6 +76,7 @@ impl LocalTsa {
             .block_on(store.local_tsa_state())
             .map_err(|e| e.to_string())?;
         let key_uri = client.find_or_generate(&config.key_label, key_kind)?;
+
         let key = KmsKey {
             client: client.clone(),
             key_uri: key_uri.clone(),
@@ -84,22 +85,25 @@ impl LocalTsa {
         let public_key = key.public_key()?;
 
         let chain = match &config.certificate_file {
+            // An operator chain that cannot be read or is for another key will not fix itself: permanent.
             Some(file) => {
-                let pem =
-                    std::fs::read(file).map_err(|e| format!("reading {}: {e}", file.display()))?;
-                let chain = Certificate::load_pem_chain(&pem)
-                    .map_err(|e| format!("parsing {}: {e}", file.display()))?;
-                check_leaf_key(&chain, &public_key, &file.display().to_string())?;
+                let pem = std::fs::read(file).map_err(|e| {
+                    InitError::Permanent(format!("reading {}: {e}", file.display()))
+                })?;
+                let chain = Certificate::load_pem_chain(&pem).map_err(|e| {
+                    InitError::Permanent(format!("parsing {}: {e}", file.display()))
+                })?;
+                check_leaf_key(&chain, &public_key, &file.display().to_string())
+                    .map_err(InitError::Permanent)?;
                 chain
             }
-            None => match saved.filter(|s| s.key_uri == key_uri && s.algorithm == config.algorithm)
+            None => match saved
+                .filter(|s| s.key_uri == key_uri && s.algorithm == config.algorithm)
+                .and_then(|saved| Certificate::load_pem_chain(saved.chain_pem.as_bytes()).ok())
+                // A stored chain for another key (the KMS store was replaced) is made anew below.
+                .filter(|chain| check_leaf_key(chain, &public_key, "the stored chain").is_ok())
             {
-                Some(saved) => {
-                    let chain = Certificate::load_pem_chain(saved.chain_pem.as_bytes())
-                        .map_err(|e| format!("stored local TSA chain: {e}"))?;
-                    check_leaf_key(&chain, &public_key, "the stored chain")?;
-                    chain
-                }
+                Some(chain) => chain,
                 None => {
                     let chain = generate_chain(&client, &config.key_label, key_kind, &public_key)?;
                     let pem = to_pem(&chain)?;
@@ -130,6 +134,29 @@ impl LocalTsa {
             chain_pem,
             root,
         })
+    }
+}
+
+/// Why the local TSA could not be set up.
+#[derive(Debug)]
+pub enum InitError {
+    /// Worth retrying (the KMS is still loading, the store is busy).
+    Retry(String),
+    /// A misconfiguration that retrying cannot fix; the daemon serves without the local TSA.
+    Permanent(String),
+}
+
+impl From<String> for InitError {
+    fn from(message: String) -> Self {
+        InitError::Retry(message)
+    }
+}
+
+impl std::fmt::Display for InitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            InitError::Retry(message) | InitError::Permanent(message) => f.write_str(message),
+        }
     }
 }
 
@@ -174,7 +201,9 @@ fn generate_chain(
     kind: KeyKind,
     tsa_public_key: &SubjectPublicKeyInfoOwned,
 ) -> Result<Vec<Certificate>, String> {
-    let root_uri = client.find_or_generate(&format!("{label}-root"), kind)?;
+    let root_uri = client
+        .find_or_generate(&format!("{label}-root"), kind)
+        .map_err(|e| e.to_string())?;
     let root_key = KmsKey {
         client: client.clone(),
         key_uri: root_uri,
@@ -325,16 +354,16 @@ impl KmsClient {
             .map_err(|e| SignerError::Failed(format!("KMS `{op}` answered garbage: {e}")))
     }
 
-    fn find_or_generate(&self, label: &str, kind: KeyKind) -> Result<String, String> {
+    fn find_or_generate(&self, label: &str, kind: KeyKind) -> Result<String, InitError> {
         let listed: ListKeysResponse = self
             .call("list_keys", &ListKeysRequest {})
             .map_err(|e| e.to_string())?;
         if let Some(key) = listed.keys.into_iter().find(|k| k.label == label) {
             if key.algorithm != kind.key_algorithm() {
-                return Err(format!(
+                return Err(InitError::Permanent(format!(
                     "KMS key `{label}` exists with another algorithm ({:?})",
                     key.algorithm
-                ));
+                )));
             }
             return Ok(key.key_uri);
         }
@@ -458,10 +487,10 @@ pub fn spawn_initializer(
         let mut delay = Duration::from_millis(100);
         loop {
             let outcome = match kms_instance(&plugins, &config.kms).await {
-                None => Err(format!(
+                None => Err(InitError::Retry(format!(
                     "no plugin instance `{}` for the local TSA's key",
                     config.kms
-                )),
+                ))),
                 Some(kms) => {
                     let (config, store, runtime) = (
                         config.clone(),
@@ -472,7 +501,9 @@ pub fn spawn_initializer(
                         LocalTsa::initialize_blocking(&config, &store, kms, runtime)
                     })
                     .await
-                    .unwrap_or_else(|e| Err(format!("local TSA set-up panicked: {e}")))
+                    .unwrap_or_else(|e| {
+                        Err(InitError::Retry(format!("local TSA set-up panicked: {e}")))
+                    })
                 }
             };
             match outcome {
@@ -483,7 +514,12 @@ pub fn spawn_initializer(
                     let _ = ready_tx.send(());
                     return;
                 }
-                Err(error) => {
+                Err(InitError::Permanent(error)) => {
+                    tracing::error!(%error, "the local TSA cannot start; sigild serves without it until restarted with a fixed config");
+                    let _ = ready_tx.send(());
+                    return;
+                }
+                Err(InitError::Retry(error)) => {
                     // The KMS plugin loads concurrently with this; only persistent failures deserve a warning.
                     if delay >= Duration::from_secs(3) {
                         tracing::warn!(%error, "local TSA not ready yet; retrying");
