@@ -40,6 +40,34 @@ pub struct TsaPolicy {
     pub include_tsa_name: bool,
 }
 
+/// What every token repeats about the signer's chain, encoded once: the SHA-256 of the TSA certificate (for
+/// the ESSCertIDv2) and the DER-sorted certificate SET (for requests with certReq). A TSA that issues many
+/// tokens keeps one and returns it from [`TsaSigner::prepared_chain`].
+#[derive(Clone, Debug)]
+pub struct PreparedChain {
+    leaf_sha256: Vec<u8>,
+    certificates: SetOf<Any>,
+}
+
+impl PreparedChain {
+    /// Encodes `chain` (TSA certificate first).
+    ///
+    /// # Errors
+    /// [`IssueError::EmptyCertificateChain`], or an encoding error.
+    pub fn new(chain: &[Certificate]) -> Result<Self, IssueError> {
+        let leaf = chain.first().ok_or(IssueError::EmptyCertificateChain)?;
+        let leaf_sha256 = HashAlgorithm::Sha256.digest(&leaf.to_der()?);
+        let encoded = chain
+            .iter()
+            .map(Any::encode_from)
+            .collect::<der::Result<Vec<_>>>()?;
+        Ok(Self {
+            leaf_sha256,
+            certificates: SetOf::der_sorted(encoded)?,
+        })
+    }
+}
+
 /// A token issued by [`issue_token`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IssuedToken {
@@ -237,13 +265,20 @@ pub fn issue_token(
 
     let algorithm = signer.algorithm();
     let digest_algorithm = algorithm.hash();
-    let leaf_der = leaf.to_der()?;
+    let prepared_here;
+    let prepared = match signer.prepared_chain() {
+        Some(prepared) => prepared,
+        None => {
+            prepared_here = PreparedChain::new(chain)?;
+            &prepared_here
+        }
+    };
     let leaf_tbs = leaf.tbs_certificate();
     let leaf_serial = Int::new(leaf_tbs.serial_number().as_bytes())?;
     let signing_certificate = SigningCertificateV2 {
         certs: vec![EssCertIdV2 {
             hash_algorithm: None,
-            cert_hash: OctetString::new(HashAlgorithm::Sha256.digest(&leaf_der))?,
+            cert_hash: OctetString::new(prepared.leaf_sha256.as_slice())?,
             issuer_serial: Some(IssuerSerial {
                 issuer: vec![GeneralName::DirectoryName(leaf_tbs.issuer().clone())],
                 serial_number: leaf_serial.clone(),
@@ -274,15 +309,7 @@ pub fn issue_token(
         signature: OctetString::new(signature)?,
         unsigned_attrs: None,
     };
-    let certificates = if request.cert_req {
-        let encoded = chain
-            .iter()
-            .map(Any::encode_from)
-            .collect::<der::Result<Vec<_>>>()?;
-        Some(SetOf::der_sorted(encoded)?)
-    } else {
-        None
-    };
+    let certificates = request.cert_req.then(|| prepared.certificates.clone());
     let signed_data = SignedData {
         // Version 3: the encapsulated content is not id-data (RFC 5652 §5.1).
         version: Int::new(&[3])?,

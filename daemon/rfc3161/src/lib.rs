@@ -27,7 +27,8 @@ pub use ber::{BerError, WireEncoding};
 pub use certs::{CertificateError, CertificateValidity, build_root_ca, build_tsa_certificate};
 pub use integer::BigInteger;
 pub use issue::{
-    IssueError, IssuedToken, Refusal, TsaPolicy, check_signer, issue_token, reject, respond,
+    IssueError, IssuedToken, PreparedChain, Refusal, TsaPolicy, check_signer, issue_token, reject,
+    respond,
 };
 pub use request::{ParsedRequest, RequestError, TimestampRequest};
 pub use response::{

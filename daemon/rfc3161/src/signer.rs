@@ -36,6 +36,11 @@ pub trait TsaSigner {
     /// # Errors
     /// [`SignerError`] when the key cannot sign.
     fn sign(&self, signed_attrs_der: &[u8]) -> Result<Vec<u8>, SignerError>;
+    /// The chain's per-token encodings, computed once ([`crate::PreparedChain::new`]) by a signer that issues
+    /// many tokens; `None` (the default) encodes them for every token.
+    fn prepared_chain(&self) -> Option<&crate::PreparedChain> {
+        None
+    }
 }
 
 /// A key that signs certificates (the TBS signer): a CA key, or a key signing its own root certificate.

@@ -125,7 +125,13 @@ impl LocalTsa {
             .filter(|c| c.tbs_certificate().issuer() == c.tbs_certificate().subject())
             .cloned();
         let chain_pem = to_pem(&chain)?;
-        let signer = KmsTsaSigner { key, chain };
+        let prepared = sigil_rfc3161::PreparedChain::new(&chain)
+            .map_err(|e| InitError::Permanent(e.to_string()))?;
+        let signer = KmsTsaSigner {
+            key,
+            chain,
+            prepared,
+        };
         sigil_rfc3161::check_signer(&signer)
             .map_err(|e| format!("the local TSA key does not work: {e}"))?;
         Ok(LocalTsa {
@@ -423,6 +429,7 @@ impl KmsKey {
 struct KmsTsaSigner {
     key: KmsKey,
     chain: Vec<Certificate>,
+    prepared: sigil_rfc3161::PreparedChain,
 }
 
 impl TsaSigner for KmsTsaSigner {
@@ -436,6 +443,10 @@ impl TsaSigner for KmsTsaSigner {
 
     fn sign(&self, signed_attrs_der: &[u8]) -> Result<Vec<u8>, SignerError> {
         self.key.sign(signed_attrs_der)
+    }
+
+    fn prepared_chain(&self) -> Option<&sigil_rfc3161::PreparedChain> {
+        Some(&self.prepared)
     }
 }
 
