@@ -113,3 +113,16 @@ fn api_keys_are_limited_one_by_one() {
     daemon.get("/api/api-keys", &other).expect(200);
     daemon.get("/api/api-keys", &owner.token).expect(200);
 }
+
+#[test]
+fn failed_credentials_count_against_the_client_ip() {
+    let daemon = Daemon::start_with("[limits]\nunauthenticated_per_minute = 3\n");
+    let guess = format!("sgk_live_{}", "0".repeat(64));
+    for _ in 0..3 {
+        assert_error(&daemon.get("/api/api-keys", &guess), 401, "UNAUTHORIZED");
+    }
+    // The fourth wrong key from the same address is throttled, whatever the token looks like.
+    let throttled = daemon.get("/api/api-keys", "not-even-a-jwt");
+    assert_error(&throttled, 429, "RATE_LIMITED");
+    assert!(throttled.header("retry-after").is_some());
+}

@@ -208,49 +208,62 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = bearer_token(parts)?;
-        if credentials::looks_like_api_key(token) {
-            return api_key_caller(state, token).await;
-        }
-        let claims = state.sessions.verify(token).map_err(|reason| {
-            ApiError::unauthorized("invalid or expired session token")
-                .with_details(json!({ "reason": reason }))
-        })?;
-        // A deleted account's tokens die with it.
-        if state.runtime.store.user_by_id(&claims.sub).await?.is_none() {
-            return Err(ApiError::unauthorized(
-                "the account of this session no longer exists",
-            ));
-        }
-        match claims.tenant_id {
-            Some(tenant) => {
-                let actor = state.tenant_actor(&tenant).await?;
-                let role = actor
-                    .send(RoleOf {
-                        user: claims.sub.clone(),
-                    })
-                    .await
-                    .map_err(ActorError::from)?;
-                let role = role.map_err(actor_error)?;
-                // Membership is re-checked on every request: a removed member loses access at once.
-                let Some(role) = role else {
-                    return Err(ApiError::forbidden(
-                        "you are no longer a member of this session's tenant",
-                    ));
-                };
-                admit(&actor, LimitClass::Session, &claims.sub).await?;
-                Ok(Caller::Session {
-                    user: claims.sub,
-                    tenant: Some((tenant, role)),
-                })
+        match authenticate(parts, state).await {
+            // Failed credentials count against the client IP's unauthenticated budget: guessing keys or
+            // tokens (each guess costs a store lookup) is throttled like any other anonymous traffic.
+            Err(error) if error.kind == ErrorKind::Unauthorized => {
+                let ip = client_ip(parts, state.config().server.trust_forwarded_for);
+                state.admit_global(LimitClass::ApiKey, &format!("ip:{ip}"))?;
+                Err(error)
             }
-            None => {
-                state.admit_global(LimitClass::Session, &claims.sub)?;
-                Ok(Caller::Session {
-                    user: claims.sub,
-                    tenant: None,
+            other => other,
+        }
+    }
+}
+
+async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, ApiError> {
+    let token = bearer_token(parts)?;
+    if credentials::looks_like_api_key(token) {
+        return api_key_caller(state, token).await;
+    }
+    let claims = state.sessions.verify(token).map_err(|reason| {
+        ApiError::unauthorized("invalid or expired session token")
+            .with_details(json!({ "reason": reason }))
+    })?;
+    // A deleted account's tokens die with it.
+    if state.runtime.store.user_by_id(&claims.sub).await?.is_none() {
+        return Err(ApiError::unauthorized(
+            "the account of this session no longer exists",
+        ));
+    }
+    match claims.tenant_id {
+        Some(tenant) => {
+            let actor = state.tenant_actor(&tenant).await?;
+            let role = actor
+                .send(RoleOf {
+                    user: claims.sub.clone(),
                 })
-            }
+                .await
+                .map_err(ActorError::from)?;
+            let role = role.map_err(actor_error)?;
+            // Membership is re-checked on every request: a removed member loses access at once.
+            let Some(role) = role else {
+                return Err(ApiError::forbidden(
+                    "you are no longer a member of this session's tenant",
+                ));
+            };
+            admit(&actor, LimitClass::Session, &claims.sub).await?;
+            Ok(Caller::Session {
+                user: claims.sub,
+                tenant: Some((tenant, role)),
+            })
+        }
+        None => {
+            state.admit_global(LimitClass::Session, &claims.sub)?;
+            Ok(Caller::Session {
+                user: claims.sub,
+                tenant: None,
+            })
         }
     }
 }
