@@ -152,8 +152,7 @@ impl Store {
              provider: $s.provider, tsa_name: $s.tsa_name, label: $s.label ?? NONE, qualified: $s.qualified, \
              policy_oid: $s.policy_oid, parent: $s.parent ?? NONE, \
              cert_not_after: IF $s.cert_not_after THEN <datetime> $s.cert_not_after ELSE NONE END, \
-             latency_ms: $s.latency_ms, created_at: time::now() }};\
-             SELECT {STAMP_FIELDS} FROM stamp WHERE uid = $uid;"
+             latency_ms: $s.latency_ms, created_at: time::now() }} RETURN {STAMP_FIELDS};"
         );
         let vars = json!({ "uid": uid, "dedupe": dedupe_key, "s": stamp });
         let mut results = self.run(&sql, vars).await?;
