@@ -21,7 +21,25 @@ const MAX_CHAIN_LENGTH: usize = 8;
 pub struct TrustStore {
     roots: Vec<CertEntry>,
     intermediates: Vec<CertEntry>,
+    /// (subject DER, issuer DER) pairs whose certificate signature already verified. A TSA signs thousands of
+    /// tokens with one certificate; its issuer's signature on it need not be checked again for each. Only
+    /// successes are remembered, and validity periods are still checked every time.
+    verified_signatures: std::sync::Arc<std::sync::Mutex<VerifiedPairs>>,
 }
+
+impl TrustStore {
+    fn memo(&self) -> std::sync::MutexGuard<'_, VerifiedPairs> {
+        self.verified_signatures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// (subject DER, issuer DER) pairs whose signature verified.
+type VerifiedPairs = std::collections::HashSet<(Vec<u8>, Vec<u8>)>;
+
+/// Bound of the verified-signature memo; it is emptied when full (a store sees few distinct chains).
+const VERIFIED_SIGNATURES_MAX: usize = 1024;
 
 impl TrustStore {
     /// An empty store: every token classifies as `SelfSigned` or `Untrusted`.
@@ -196,7 +214,7 @@ pub(crate) fn classify(
             if !names_equal(root.certificate.tbs_certificate().subject(), issuer_name) {
                 continue;
             }
-            match check_issued_by(current, root, at, false) {
+            match check_issued_by(store, current, root, at, false) {
                 Ok(()) => {
                     chain.push(root);
                     let chain = chain
@@ -217,7 +235,7 @@ pub(crate) fn classify(
             {
                 continue;
             }
-            match check_issued_by(current, candidate, at, true) {
+            match check_issued_by(store, current, candidate, at, true) {
                 Ok(()) => {
                     chain.push(candidate);
                     continue 'extend;
@@ -241,12 +259,24 @@ pub(crate) fn classify(
 
 /// Whether `subject` is validly issued by `issuer` at `at`.
 fn check_issued_by(
+    store: &TrustStore,
     subject: &CertEntry,
     issuer: &CertEntry,
     at: i64,
     must_be_ca: bool,
 ) -> Result<(), UntrustedReason> {
     let issuer_tbs = issuer.certificate.tbs_certificate();
+    // The memo is consulted before anything is rendered or parsed: this is the per-token path.
+    let pair = (subject.der.clone(), issuer.der.clone());
+    if store.memo().contains(&pair) {
+        return if valid_at(&issuer.certificate, at) {
+            Ok(())
+        } else {
+            Err(UntrustedReason::NotValidAtTime {
+                subject: issuer_tbs.subject().to_string(),
+            })
+        };
+    }
     let issuer_name = issuer_tbs.subject().to_string();
     let subject_name = subject.certificate.tbs_certificate().subject().to_string();
     let ca = issuer_tbs
@@ -283,7 +313,13 @@ fn check_issued_by(
         &tbs,
         raw.signature.raw_bytes(),
     ) {
-        Ok(_) => {}
+        Ok(_) => {
+            let mut verified = store.memo();
+            if verified.len() >= VERIFIED_SIGNATURES_MAX {
+                verified.clear();
+            }
+            verified.insert(pair);
+        }
         Err(SignatureCheck::Invalid | SignatureCheck::KeyMismatch) => {
             return Err(UntrustedReason::SignatureInvalid {
                 subject: subject_name,
