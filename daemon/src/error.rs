@@ -136,6 +136,15 @@ impl ApiError {
         Self::new(ErrorKind::Conflict, message)
     }
 
+    /// 429 with the seconds a retry must wait (also sent as `Retry-After`).
+    pub fn rate_limited(retry_after_secs: u64) -> Self {
+        Self::new(
+            ErrorKind::RateLimited { retry_after_secs },
+            "rate limit exceeded",
+        )
+        .with_details(json!({ "retryAfterSeconds": retry_after_secs }))
+    }
+
     /// 500: the cause goes to the log with the request id, the client gets a generic message.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");

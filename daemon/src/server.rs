@@ -122,13 +122,7 @@ pub async fn run(
         local_tsa: LocalTsaCell::default(),
         trust: TrustCell::default(),
     };
-    timestamping.trust.rebuild(&config, None);
-    timestamping.providers.apply(
-        &config,
-        &plugins,
-        &timestamping.local_tsa,
-        &timestamping.trust,
-    );
+    timestamping.apply(&config, &plugins);
     if config.local_tsa.enabled {
         let ready = crate::tsa::local::spawn_initializer(
             Arc::new(config.clone()),
@@ -142,18 +136,13 @@ pub async fn run(
             tracing::warn!("the local TSA is not ready yet; it keeps trying in the background");
         }
     }
-    let tsa_parts = (
-        timestamping.providers.clone(),
-        timestamping.local_tsa.clone(),
-        timestamping.trust.clone(),
-    );
     let state = AppState::new(
         runtime.clone(),
         sessions,
         registry.clone(),
         plugins.clone(),
         metrics,
-        timestamping,
+        timestamping.clone(),
     );
     let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
 
@@ -176,9 +165,7 @@ pub async fn run(
         runtime: runtime.clone(),
         log,
         plugins: plugins.clone(),
-        providers: tsa_parts.0,
-        local_tsa: tsa_parts.1,
-        trust: tsa_parts.2,
+        timestamping,
     };
     let _watcher = spawn_watcher(&config, reloader.clone(), stop_rx.clone());
     spawn_reloader(reloader, hangup, stop_rx.clone());
@@ -294,9 +281,7 @@ struct Reloader {
     runtime: Arc<Runtime>,
     log: LogHandle,
     plugins: actix::Addr<PluginHost>,
-    providers: Providers,
-    local_tsa: LocalTsaCell,
-    trust: TrustCell,
+    timestamping: Timestamping,
 }
 
 impl Reloader {
@@ -312,10 +297,7 @@ impl Reloader {
                 }
                 let new = Arc::new(new);
                 self.runtime.replace_settings((*new).clone());
-                let local_root = self.local_tsa.get().and_then(|tsa| tsa.root.clone());
-                self.trust.rebuild(&new, local_root.as_ref());
-                self.providers
-                    .apply(&new, &self.plugins, &self.local_tsa, &self.trust);
+                self.timestamping.apply(&new, &self.plugins);
                 metrics::counter!("sigil_config_reloads_total", "outcome" => "ok").increment(1);
                 tracing::info!("configuration reloaded");
                 self.apply_plugins(new).await;

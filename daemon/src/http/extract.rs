@@ -3,14 +3,14 @@
 
 use std::net::SocketAddr;
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use super::AppState;
+use super::{AppState, GlobalLimit};
 use crate::actors::ActorError;
 use crate::actors::tenant::{Admit, LimitClass, RoleOf};
 use crate::credentials;
@@ -24,10 +24,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        match axum::Json::<T>::from_request(request, state).await {
-            Ok(axum::Json(value)) => Ok(Json(value)),
-            Err(rejection) => Err(json_rejection(rejection)),
-        }
+        read_json(request, state, None).await.map(Json)
     }
 }
 
@@ -39,50 +36,9 @@ impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJ
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        let is_json = request
-            .headers()
-            .get(axum::http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| {
-                v.split(';')
-                    .next()
-                    .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
-            });
-        let body = axum::body::Bytes::from_request(request, state)
+        read_json(request, state, Some(T::default))
             .await
-            .map_err(|rejection| {
-                if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::new(ErrorKind::PayloadTooLarge, "request body too large")
-                } else {
-                    ApiError::new(ErrorKind::InvalidRequest, rejection.body_text())
-                }
-            })?;
-        if body.iter().all(u8::is_ascii_whitespace) {
-            return Ok(OptionalJson(T::default()));
-        }
-        if !is_json {
-            return Err(ApiError::new(
-                ErrorKind::UnsupportedMediaType,
-                "expected `Content-Type: application/json`",
-            ));
-        }
-        let mut deserializer = serde_json::Deserializer::from_slice(&body);
-        serde_path_to_error::deserialize::<_, T>(&mut deserializer)
             .map(OptionalJson)
-            .map_err(|error| {
-                if error.inner().is_data() {
-                    let detail = error.to_string();
-                    let (field, reason) = split_field(&detail);
-                    ApiError::new(
-                        ErrorKind::InvalidRequest,
-                        format!("invalid request body: {detail}"),
-                    )
-                    .with_details(json!({ "field": field, "reason": reason }))
-                } else {
-                    ApiError::new(ErrorKind::InvalidRequest, "request body is not valid JSON")
-                        .with_details(json!({ "reason": error.inner().to_string() }))
-                }
-            })
     }
 }
 
@@ -92,37 +48,71 @@ impl<T: Serialize> axum::response::IntoResponse for Json<T> {
     }
 }
 
-fn json_rejection(rejection: JsonRejection) -> ApiError {
-    match rejection {
-        JsonRejection::MissingJsonContentType(_) => ApiError::new(
+/// Reads a JSON body with the API's errors: 415 without `Content-Type: application/json`, 413 over the body
+/// limit, 400 naming the field for a missing or mistyped one. With `empty`, a blank body is that value.
+async fn read_json<T: DeserializeOwned, S: Send + Sync>(
+    request: Request,
+    state: &S,
+    empty: Option<fn() -> T>,
+) -> Result<T, ApiError> {
+    let is_json = request
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
+        });
+    let not_json = || {
+        ApiError::new(
             ErrorKind::UnsupportedMediaType,
             "expected `Content-Type: application/json`",
-        ),
-        JsonRejection::JsonDataError(error) => {
+        )
+    };
+    // A required body is refused for its content type before it is read.
+    if !is_json && empty.is_none() {
+        return Err(not_json());
+    }
+    let body = axum::body::Bytes::from_request(request, state)
+        .await
+        .map_err(|rejection| {
+            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(ErrorKind::PayloadTooLarge, "request body too large")
+            } else {
+                ApiError::new(ErrorKind::InvalidRequest, rejection.body_text())
+            }
+        })?;
+    if let Some(empty) = empty
+        && body.iter().all(u8::is_ascii_whitespace)
+    {
+        return Ok(empty());
+    }
+    if !is_json {
+        return Err(not_json());
+    }
+    let mut deserializer = serde_json::Deserializer::from_slice(&body);
+    let value = serde_path_to_error::deserialize::<_, T>(&mut deserializer).map_err(|error| {
+        if error.inner().is_data() {
             // serde_path_to_error formats as "path: message"; keep both parts for the client.
-            let text = error.body_text();
-            let detail = text
-                .split_once(": ")
-                .map_or(text.as_str(), |(_, rest)| rest)
-                .to_string();
+            let detail = error.to_string();
             let (field, reason) = split_field(&detail);
             ApiError::new(
                 ErrorKind::InvalidRequest,
                 format!("invalid request body: {detail}"),
             )
             .with_details(json!({ "field": field, "reason": reason }))
-        }
-        JsonRejection::JsonSyntaxError(error) => {
+        } else {
             ApiError::new(ErrorKind::InvalidRequest, "request body is not valid JSON")
-                .with_details(json!({ "reason": error.body_text() }))
+                .with_details(json!({ "reason": error.inner().to_string() }))
         }
-        JsonRejection::BytesRejection(error)
-            if error.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE =>
-        {
-            ApiError::new(ErrorKind::PayloadTooLarge, "request body too large")
-        }
-        other => ApiError::new(ErrorKind::InvalidRequest, other.body_text()),
-    }
+    })?;
+    // Nothing may follow the value.
+    deserializer.end().map_err(|error| {
+        ApiError::new(ErrorKind::InvalidRequest, "request body is not valid JSON")
+            .with_details(json!({ "reason": error.to_string() }))
+    })?;
+    Ok(value)
 }
 
 /// Splits serde_path_to_error's "path: message" ("email: invalid type ...") into the field and the reason; a
@@ -212,8 +202,7 @@ impl FromRequestParts<AppState> for Caller {
             // Failed credentials count against the client IP's unauthenticated budget: guessing keys or
             // tokens (each guess costs a store lookup) is throttled like any other anonymous traffic.
             Err(error) if error.kind == ErrorKind::Unauthorized => {
-                let ip = client_ip(parts, state.config().server.trust_forwarded_for);
-                state.admit_global(LimitClass::ApiKey, &format!("ip:{ip}"))?;
+                state.admit_ip(parts, GlobalLimit::Anonymous)?;
                 Err(error)
             }
             other => other,
@@ -259,7 +248,7 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, ApiErro
             })
         }
         None => {
-            state.admit_global(LimitClass::Session, &claims.sub)?;
+            state.admit_global(GlobalLimit::Session, &claims.sub)?;
             Ok(Caller::Session {
                 user: claims.sub,
                 tenant: None,
@@ -324,11 +313,7 @@ async fn admit(
 /// Maps an actor failure to the API error.
 pub fn actor_error(error: ActorError) -> ApiError {
     match error {
-        ActorError::RateLimited { retry_after_secs } => ApiError::new(
-            ErrorKind::RateLimited { retry_after_secs },
-            "rate limit exceeded",
-        )
-        .with_details(json!({ "retryAfterSeconds": retry_after_secs })),
+        ActorError::RateLimited { retry_after_secs } => ApiError::rate_limited(retry_after_secs),
         ActorError::Panicked => ApiError::internal("tenant actor panicked"),
         ActorError::Unavailable => ApiError::unavailable("the tenant's actor is restarting; retry"),
         ActorError::Store(message) => {

@@ -26,12 +26,23 @@ use tower_http::request_id::{
 
 use crate::actors::Runtime;
 use crate::actors::registry::{Lookup, TenantRegistry};
-use crate::actors::tenant::{LimitClass, TenantActor, per_minute_limiter, retry_after_secs};
+use crate::actors::tenant::{TenantActor, per_minute_limiter, retry_after_secs};
 use crate::config::Config;
 use crate::credentials::{PasswordHasherConfig, SessionKeys};
 use crate::error::{ApiError, ErrorKind};
 use crate::plugin_host::PluginHost;
 use crate::store::ApiKey;
+
+/// The limits that do not belong to a tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GlobalLimit {
+    /// Per client IP, for requests without (valid) credentials.
+    Anonymous,
+    /// Per user, for sessions before a tenant is chosen.
+    Session,
+    /// Per client IP, on the public verification routes.
+    Verification,
+}
 
 /// Limiters that do not belong to a tenant: per client IP on public routes, per user before a tenant is chosen.
 struct GlobalLimiters {
@@ -73,6 +84,7 @@ pub struct Inner {
 }
 
 /// The timestamping parts of the state.
+#[derive(Clone)]
 pub struct Timestamping {
     /// Active providers.
     pub providers: crate::tsa::Providers,
@@ -80,6 +92,16 @@ pub struct Timestamping {
     pub local_tsa: crate::tsa::local::LocalTsaCell,
     /// Trust for verification.
     pub trust: crate::tsa::TrustCell,
+}
+
+impl Timestamping {
+    /// Brings trust and providers in line with a config; start-up and every reload go through here.
+    pub fn apply(&self, config: &Config, plugins: &Addr<PluginHost>) {
+        let local_root = self.local_tsa.get().and_then(|tsa| tsa.root.clone());
+        self.trust.rebuild(config, local_root.as_ref());
+        self.providers
+            .apply(config, plugins, &self.local_tsa, &self.trust);
+    }
 }
 
 impl std::ops::Deref for AppState {
@@ -144,19 +166,29 @@ impl AppState {
     }
 
     /// Counts a request against a limiter that has no tenant (unauthenticated IPs, users without a tenant).
-    pub fn admit_global(&self, class: LimitClass, key: &str) -> Result<(), ApiError> {
+    pub fn admit_global(&self, limit: GlobalLimit, key: &str) -> Result<(), ApiError> {
         let (generation, config) = self.runtime.settings();
         {
             let current = self.limiters.read().unwrap_or_else(|p| p.into_inner());
             if current.generation == generation {
-                return check(&current, class, key);
+                return check(&current, limit, key);
             }
         }
         let mut current = self.limiters.write().unwrap_or_else(|p| p.into_inner());
         if current.generation != generation {
             *current = GlobalLimiters::new(generation, &config);
         }
-        check(&current, class, key)
+        check(&current, limit, key)
+    }
+
+    /// Counts a request against a per-client-IP limit.
+    pub fn admit_ip(
+        &self,
+        parts: &axum::http::request::Parts,
+        limit: GlobalLimit,
+    ) -> Result<(), ApiError> {
+        let ip = extract::client_ip(parts, self.config().server.trust_forwarded_for);
+        self.admit_global(limit, &format!("ip:{ip}"))
     }
 
     /// Records API key use without delaying the request; the timestamp has minute precision to spare writes.
@@ -180,20 +212,15 @@ impl AppState {
     }
 }
 
-fn check(limiters: &GlobalLimiters, class: LimitClass, key: &str) -> Result<(), ApiError> {
-    let limiter = match class {
-        LimitClass::Session => &limiters.session,
-        LimitClass::Verification => &limiters.verification,
-        LimitClass::ApiKey => &limiters.unauthenticated,
+fn check(limiters: &GlobalLimiters, limit: GlobalLimit, key: &str) -> Result<(), ApiError> {
+    let limiter = match limit {
+        GlobalLimit::Anonymous => &limiters.unauthenticated,
+        GlobalLimit::Session => &limiters.session,
+        GlobalLimit::Verification => &limiters.verification,
     };
-    limiter.check_key(&key.to_string()).map_err(|not_until| {
-        let retry_after_secs = retry_after_secs(&not_until);
-        ApiError::new(
-            ErrorKind::RateLimited { retry_after_secs },
-            "rate limit exceeded",
-        )
-        .with_details(serde_json::json!({ "retryAfterSeconds": retry_after_secs }))
-    })
+    limiter
+        .check_key(&key.to_string())
+        .map_err(|not_until| ApiError::rate_limited(retry_after_secs(&not_until)))
 }
 
 /// The whole route table with its middleware.
@@ -203,10 +230,13 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/register", axum::routing::post(accounts::register))
         .route("/auth/login", axum::routing::post(accounts::login))
         .merge(timestamping::tsr_route())
-        .route_layer(middleware::from_fn_with_state(state.clone(), limit_by_ip));
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            limit_anonymous,
+        ));
     let verification = timestamping::public_routes().route_layer(middleware::from_fn_with_state(
         state.clone(),
-        limit_verification_by_ip,
+        limit_verification,
     ));
     let authenticated = Router::new()
         .route("/auth/refresh", axum::routing::post(accounts::refresh))
@@ -287,26 +317,29 @@ async fn with_timeout(limit: Duration, request: Request, next: Next) -> Response
     }
 }
 
-async fn limit_by_ip(State(state): State<AppState>, request: Request, next: Next) -> Response {
+async fn limit_by_ip(
+    limit: GlobalLimit,
+    state: AppState,
+    request: Request,
+    next: Next,
+) -> Response {
     let (parts, body) = request.into_parts();
-    let ip = extract::client_ip(&parts, state.config().server.trust_forwarded_for);
-    if let Err(error) = state.admit_global(LimitClass::ApiKey, &format!("ip:{ip}")) {
+    if let Err(error) = state.admit_ip(&parts, limit) {
         return error.into_response();
     }
     next.run(Request::from_parts(parts, body)).await
 }
 
-async fn limit_verification_by_ip(
+async fn limit_anonymous(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    limit_by_ip(GlobalLimit::Anonymous, state, request, next).await
+}
+
+async fn limit_verification(
     State(state): State<AppState>,
     request: Request,
     next: Next,
 ) -> Response {
-    let (parts, body) = request.into_parts();
-    let ip = extract::client_ip(&parts, state.config().server.trust_forwarded_for);
-    if let Err(error) = state.admit_global(LimitClass::Verification, &format!("ip:{ip}")) {
-        return error.into_response();
-    }
-    next.run(Request::from_parts(parts, body)).await
+    limit_by_ip(GlobalLimit::Verification, state, request, next).await
 }
 
 async fn record_metrics(request: Request, next: Next) -> Response {

@@ -42,7 +42,7 @@ fn checked_name(field: &str, name: &str) -> ApiResult<String> {
 }
 
 /// Ids are UUIDs; anything else cannot name an object, so it is a 404 without a store round trip.
-fn checked_id<'a>(id: &'a str, what: &str) -> ApiResult<&'a str> {
+pub(super) fn checked_id<'a>(id: &'a str, what: &str) -> ApiResult<&'a str> {
     uuid::Uuid::parse_str(id)
         .map(|_| id)
         .map_err(|_| ApiError::not_found(what))

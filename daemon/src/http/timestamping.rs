@@ -491,10 +491,15 @@ async fn restamp(
     }
 }
 
+/// A record id, checked for shape (see `tenants::checked_id`); the 404 names the field.
+fn checked_stamp_id(id: &str, field: &str) -> ApiResult<()> {
+    super::tenants::checked_id(id, "transaction")
+        .map(|_| ())
+        .map_err(|error| error.with_details(json!({ "field": field })))
+}
+
 async fn load_stamp(state: &AppState, tenant: &str, id: &str, field: &str) -> ApiResult<Stamp> {
-    if uuid::Uuid::parse_str(id).is_err() {
-        return Err(ApiError::not_found("transaction").with_details(json!({ "field": field })));
-    }
+    checked_stamp_id(id, field)?;
     state
         .runtime
         .store
@@ -715,7 +720,8 @@ async fn set_label(
     Json(request): Json<LabelRequest>,
 ) -> ApiResult<Json<Value>> {
     let label = parse_label(Some(request.label))?.unwrap_or_default();
-    load_stamp(&state, &caller.tenant, &id, "id").await?;
+    // The update is scoped to the tenant and answers NOT_FOUND itself: no separate read first.
+    checked_stamp_id(&id, "id")?;
     state
         .runtime
         .store

@@ -57,6 +57,26 @@ struct Counters {
     timeouts: AtomicU64,
 }
 
+impl Counters {
+    /// Counts a failed call; a panic (the instance is poisoned) also tells the actor to re-create it.
+    fn record_failure<T>(
+        &self,
+        result: &Result<T, PluginError>,
+        actor: &Addr<PluginInstance>,
+        generation: u64,
+    ) {
+        let Err(error) = result else { return };
+        self.errors.fetch_add(1, Ordering::Relaxed);
+        if HostInstance::is_poisoning(error) {
+            self.panics.fetch_add(1, Ordering::Relaxed);
+            actor.do_send(Poisoned {
+                generation,
+                error: error.to_string(),
+            });
+        }
+    }
+}
+
 /// Health as last observed.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase", tag = "state", content = "detail")]
@@ -408,16 +428,7 @@ impl PluginInstance {
                     )))
                 }
             };
-            if let Err(error) = &result {
-                counters.errors.fetch_add(1, Ordering::Relaxed);
-                if HostInstance::is_poisoning(error) {
-                    counters.panics.fetch_add(1, Ordering::Relaxed);
-                    tracing::error!(instance = %name, error = %error, "plugin panicked; re-creating the instance");
-                    address.do_send(Poisoned {
-                        generation: generation.number,
-                    });
-                }
-            }
+            counters.record_failure(&result, &address, generation.number);
             metrics::histogram!("sigil_plugin_call_duration_seconds", "instance" => name)
                 .record(started.elapsed().as_secs_f64());
             result
@@ -430,6 +441,7 @@ impl PluginInstance {
 #[rtype(result = "()")]
 struct Poisoned {
     generation: u64,
+    error: String,
 }
 
 impl Handler<Poisoned> for PluginInstance {
@@ -441,6 +453,7 @@ impl Handler<Poisoned> for PluginInstance {
             .as_ref()
             .is_some_and(|g| g.number == message.generation)
         {
+            tracing::error!(instance = %self.spec.name, error = %message.error, "plugin panicked; re-creating the instance");
             self.health = Health::Down("the plugin panicked; re-creating the instance".into());
             self.schedule_recreate(ctx);
         }
@@ -585,15 +598,8 @@ impl DirectCaller {
             .map_err(|_| PluginError::new(Status::Internal, "plugin instance is shutting down"))?;
         let result = self.generation.instance.call(op, request);
         drop(permit);
-        if let Err(error) = &result {
-            self.counters.errors.fetch_add(1, Ordering::Relaxed);
-            if HostInstance::is_poisoning(error) {
-                self.counters.panics.fetch_add(1, Ordering::Relaxed);
-                self.actor.do_send(Poisoned {
-                    generation: self.generation.number,
-                });
-            }
-        }
+        self.counters
+            .record_failure(&result, &self.actor, self.generation.number);
         result
     }
 }

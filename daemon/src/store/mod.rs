@@ -295,7 +295,7 @@ impl Store {
         }
     }
 
-    /// Runs one statement and decodes its rows.
+    /// Runs SurrealQL and decodes the rows of its last statement.
     async fn rows<T: DeserializeOwned>(&self, sql: &str, vars: Value) -> Result<Vec<T>> {
         let mut results = self.run(sql, vars).await?;
         let last = results.pop().unwrap_or(Value::Null);
@@ -389,12 +389,8 @@ impl Store {
                    UPDATE user SET current_tenant = $uid WHERE uid = $owner;\
                    COMMIT TRANSACTION;\
                    SELECT * FROM tenant WHERE uid = $uid;";
-        let mut results = self
-            .run(sql, json!({ "uid": uid, "name": name, "owner": owner }))
-            .await?;
-        let rows: Vec<Tenant> = decode_rows(results.pop().unwrap_or(Value::Null))?;
-        rows.into_iter()
-            .next()
+        self.first(sql, json!({ "uid": uid, "name": name, "owner": owner }))
+            .await?
             .ok_or(StoreError::Decode("tenant missing after create".into()))
     }
 
@@ -618,11 +614,9 @@ impl Store {
         // INSERT IGNORE keeps the first secret when two nodes race at first start.
         let sql = "INSERT IGNORE INTO meta { id: meta:jwt, secret: $secret };\
                    SELECT secret FROM meta:jwt;";
-        let mut results = self.run(sql, json!({ "secret": candidate })).await?;
-        let rows: Vec<SecretRow> = decode_rows(results.pop().unwrap_or(Value::Null))?;
-        let row = rows
-            .into_iter()
-            .next()
+        let row = self
+            .first::<SecretRow>(sql, json!({ "secret": candidate }))
+            .await?
             .ok_or(StoreError::Decode("meta:jwt missing".into()))?;
         hex::decode(row.secret).map_err(|e| StoreError::Decode(format!("meta:jwt secret: {e}")))
     }

@@ -155,10 +155,8 @@ impl Store {
              latency_ms: $s.latency_ms, created_at: time::now() }} RETURN {STAMP_FIELDS};"
         );
         let vars = json!({ "uid": uid, "dedupe": dedupe_key, "s": stamp });
-        let mut results = self.run(&sql, vars).await?;
-        let rows: Vec<Stamp> = super::decode_rows(results.pop().unwrap_or_default())?;
-        rows.into_iter()
-            .next()
+        self.first(&sql, vars)
+            .await?
             .ok_or(StoreError::Decode("stamp missing after create".into()))
     }
 
