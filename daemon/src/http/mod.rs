@@ -201,6 +201,7 @@ impl AppState {
                 chrono::Utc::now().signed_duration_since(at) > chrono::Duration::seconds(60)
             });
         if stale {
+            self.runtime.store.note_api_key_used(&key.uid);
             let store = self.runtime.store.clone();
             let uid = key.uid.clone();
             tokio::spawn(async move {

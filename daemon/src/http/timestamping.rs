@@ -19,7 +19,7 @@ use crate::actors::tenant::{
     Allowlist, InvalidateSettings, QuotaRefusal, ReleaseStamp, ReserveStamp, Rotate,
 };
 use crate::error::{ApiError, ApiResult, ErrorKind};
-use crate::store::{Failure, NewStamp, Stamp};
+use crate::store::{Failure, IfStamped, NewStamp, Stamp};
 use crate::tsa::provider::{AttemptFailure, GetHealth, KnownChain};
 use crate::tsa::{DispatchError, Provider, Selection, dispatch};
 
@@ -254,7 +254,7 @@ struct StampJob {
     qualified: bool,
     label: Option<String>,
     parent: Option<String>,
-    dedupe_key: String,
+    if_stamped: IfStamped,
 }
 
 /// Stamps the job's digest for the tenant and stores the record. Failures are logged to the tenant's failure
@@ -272,7 +272,7 @@ async fn stamp_and_store(
         qualified,
         label,
         parent,
-        dedupe_key,
+        if_stamped,
     } = job;
     let (digest, hash_hex) = (digest.as_slice(), hash_hex.as_str());
     let candidates = candidates(state, tenant, &selection, qualified)
@@ -332,13 +332,13 @@ async fn stamp_and_store(
         latency_ms: done.success.latency_ms as i64,
     };
     let store = &state.runtime.store;
-    let stamp = match store.insert_stamp(&record, &dedupe_key).await {
+    let stamp = match store.insert_stamp(&record, if_stamped).await {
         Ok(stamp) => stamp,
         // A concurrent identical request stored first: this one is a retry, answer with that record, and give
         // back the quota it reserved (the token it got is discarded).
         Err(crate::store::StoreError::Conflict(_)) => {
             actor.do_send(ReleaseStamp { qualified });
-            match store.latest_stamp_of(tenant, hash_hex).await {
+            match store.first_stamp_of(tenant, hash_hex).await {
                 Ok(Some(existing)) => existing,
                 Ok(None) => return Err(ApiError::conflict("stamp conflict; retry").into_response()),
                 Err(error) => return Err(ApiError::from(error).into_response()),
@@ -395,20 +395,22 @@ async fn stamp_hash(
         let (hash, digest, hash_hex) = parse_digest("hashHex", &request.hash_hex)?;
         let label = parse_label(request.label)?;
         let store = &state.runtime.store;
-        let existing = store.latest_stamp_of(&caller.tenant, &hash_hex).await?;
-        if let (Some(existing), false) = (&existing, request.force) {
-            let mut body = stamp_json(existing);
+        if !request.force
+            && let Some(existing) = store.first_stamp_of(&caller.tenant, &hash_hex).await?
+        {
+            let mut body = stamp_json(&existing);
             body["existing"] = json!(true);
             return Ok(Err(body));
         }
-        let dedupe = match existing {
-            None => format!("{}:{hash_hex}", caller.tenant),
-            Some(_) => format!("{}:{hash_hex}:{}", caller.tenant, uuid::Uuid::new_v4()),
+        let if_stamped = if request.force {
+            IfStamped::Add
+        } else {
+            IfStamped::Conflict
         };
-        Ok::<_, ApiError>(Ok((hash, digest, hash_hex, label, dedupe)))
+        Ok::<_, ApiError>(Ok((hash, digest, hash_hex, label, if_stamped)))
     }
     .await;
-    let (hash, digest, hash_hex, label, dedupe) = match result {
+    let (hash, digest, hash_hex, label, if_stamped) = match result {
         Err(error) => return error.into_response(),
         Ok(Err(existing)) => return (StatusCode::OK, axum::Json(existing)).into_response(),
         Ok(Ok(parts)) => parts,
@@ -422,7 +424,7 @@ async fn stamp_hash(
         qualified: request.qualified,
         label,
         parent: None,
-        dedupe_key: dedupe,
+        if_stamped,
     };
     match stamp_and_store(&state, &caller.tenant, job).await {
         Ok(stamped) => {
@@ -468,7 +470,6 @@ async fn restamp(
     let hash = HashAlgorithm::Sha512;
     let digest = hash.digest(&tsr);
     let hash_hex = hex::encode(&digest);
-    let dedupe = format!("{}:{hash_hex}:{}", caller.tenant, uuid::Uuid::new_v4());
     let selection = selection(request.tsa_slug);
     let job = StampJob {
         hash,
@@ -478,7 +479,7 @@ async fn restamp(
         qualified: false,
         label: parent.label.clone(),
         parent: Some(parent.uid.clone()),
-        dedupe_key: dedupe,
+        if_stamped: IfStamped::Add,
     };
     let stamped = stamp_and_store(&state, &caller.tenant, job).await;
     match stamped {

@@ -15,7 +15,7 @@ use surrealdb::Surreal;
 use crate::config::{Config, StoreUrl};
 
 pub use schema::SCHEMA_VERSION;
-pub use stamps::{Failure, LocalTsaState, NewStamp, ProviderUsage, Stamp};
+pub use stamps::{Failure, IfStamped, LocalTsaState, NewStamp, ProviderUsage, Stamp};
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +47,23 @@ pub enum StoreError {
     Decode(String),
 }
 
+impl StoreError {
+    /// The same error again, for answering several waiters of one failed statement.
+    fn same(&self) -> StoreError {
+        match self {
+            StoreError::NotFound(what) => StoreError::NotFound(what),
+            StoreError::Conflict(message) => StoreError::Conflict(message.clone()),
+            StoreError::Unavailable(message) => StoreError::Unavailable(message.clone()),
+            StoreError::SchemaTooNew { found, known } => StoreError::SchemaTooNew {
+                found: *found,
+                known: *known,
+            },
+            StoreError::Query(message) => StoreError::Query(message.clone()),
+            StoreError::Decode(message) => StoreError::Decode(message.clone()),
+        }
+    }
+}
+
 type Result<T> = std::result::Result<T, StoreError>;
 
 /// One open connection, embedded or remote.
@@ -64,6 +81,52 @@ enum Engine {
 pub struct Store {
     engine: Arc<Engine>,
     description: Arc<str>,
+    /// The group-commit writer of stamps (absent in the writer's own handle).
+    writer: Option<stamps::StampWriter>,
+    /// Verified API keys by hash, for the embedded engine only (see [`ApiKeyCache`]).
+    api_keys: Option<Arc<ApiKeyCache>>,
+}
+
+/// API keys by hash, so that a request with a key does not cost a query. Only for the embedded engine: this
+/// process is then the only writer of the store (`sigild admin` needs the daemon stopped), so revoking a key here
+/// removes it here and revocation stays immediate. With a remote store other nodes could revoke a key unseen,
+/// so every request asks the store.
+#[derive(Default)]
+struct ApiKeyCache {
+    keys: std::sync::Mutex<std::collections::HashMap<String, ApiKey>>,
+}
+
+/// Keys cached at most; beyond that the cache starts over.
+const API_KEY_CACHE_LIMIT: usize = 10_000;
+
+impl ApiKeyCache {
+    fn get(&self, hash: &str) -> Option<ApiKey> {
+        self.keys.lock().ok()?.get(hash).cloned()
+    }
+
+    fn put(&self, key: &ApiKey) {
+        if let Ok(mut keys) = self.keys.lock() {
+            if keys.len() >= API_KEY_CACHE_LIMIT {
+                keys.clear();
+            }
+            keys.insert(key.hash.clone(), key.clone());
+        }
+    }
+
+    /// Drops every entry of this key (by id).
+    fn forget(&self, uid: &str) {
+        if let Ok(mut keys) = self.keys.lock() {
+            keys.retain(|_, key| key.uid != uid);
+        }
+    }
+
+    fn touched(&self, uid: &str, at: &str) {
+        if let Ok(mut keys) = self.keys.lock() {
+            for key in keys.values_mut().filter(|key| key.uid == uid) {
+                key.last_used_at = Some(at.to_string());
+            }
+        }
+    }
 }
 
 /// See [`Store::close_watch`].
@@ -240,12 +303,26 @@ impl Store {
         };
         use_result
             .map_err(|e| StoreError::Unavailable(format!("selecting namespace/database: {e}")))?;
-        let store = Store {
+        let api_keys = matches!(engine, Engine::Local(..)).then(Arc::default);
+        let mut store = Store {
             engine: Arc::new(engine),
             description: url.describe().into(),
+            writer: None,
+            api_keys,
         };
         schema::migrate(&store).await?;
+        store.writer = Some(stamps::StampWriter::start(&store));
         Ok(store)
+    }
+
+    /// A handle without the stamp writer, for the writer itself (which must not keep itself alive).
+    fn without_writer(engine: Arc<Engine>, description: Arc<str>) -> Store {
+        Store {
+            engine,
+            description,
+            writer: None,
+            api_keys: None,
+        }
     }
 
     /// Where this store lives, safe for logs.
@@ -255,7 +332,11 @@ impl Store {
 
     /// Runs SurrealQL with bound variables and returns each statement's result as JSON.
     /// Retries a few times when SurrealDB reports an optimistic-transaction conflict.
-    async fn run(&self, sql: &str, vars: Value) -> Result<Vec<Value>> {
+    async fn run<V: surrealdb::types::SurrealValue + Clone>(
+        &self,
+        sql: &str,
+        vars: V,
+    ) -> Result<Vec<Value>> {
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -572,11 +653,19 @@ impl Store {
 
     /// The key with this hash (unique index), if it exists and is not revoked.
     pub async fn api_key_by_hash(&self, hash: &str) -> Result<Option<ApiKey>> {
-        self.first(
-            "SELECT * FROM api_key WHERE hash = $hash LIMIT 1;",
-            json!({ "hash": hash }),
-        )
-        .await
+        if let Some(key) = self.api_keys.as_ref().and_then(|cache| cache.get(hash)) {
+            return Ok(Some(key));
+        }
+        let key: Option<ApiKey> = self
+            .first(
+                "SELECT * FROM api_key WHERE hash = $hash LIMIT 1;",
+                json!({ "hash": hash }),
+            )
+            .await?;
+        if let (Some(cache), Some(key)) = (&self.api_keys, &key) {
+            cache.put(key);
+        }
+        Ok(key)
     }
 
     /// Deletes a key of this tenant. Revocation is immediate: the next request with it fails.
@@ -585,10 +674,21 @@ impl Store {
         let deleted: Vec<Value> = self
             .rows(sql, json!({ "tenant": tenant, "uid": uid }))
             .await?;
+        if let Some(cache) = &self.api_keys {
+            cache.forget(uid);
+        }
         if deleted.is_empty() {
             Err(StoreError::NotFound("API key"))
         } else {
             Ok(())
+        }
+    }
+
+    /// Notes in the key cache that a key was used now, so that the requests after this one do not record the
+    /// use again; call it before [`Store::touch_api_key`].
+    pub fn note_api_key_used(&self, uid: &str) {
+        if let Some(cache) = &self.api_keys {
+            cache.touched(uid, &chrono::Utc::now().to_rfc3339());
         }
     }
 
@@ -705,7 +805,7 @@ async fn open_remote(
 /// Turns a SurrealDB error into a matchable kind.
 fn classify(error: surrealdb::Error) -> StoreError {
     let message = error.to_string();
-    if message.contains("already contains") {
+    if message.contains("already contains") || message.contains("already exists") {
         StoreError::Conflict(message)
     } else {
         StoreError::Query(message)

@@ -103,6 +103,16 @@ const MIGRATIONS: &[&str] = &[
     // (write-write on the tenant record) instead of each passing the last-owner check on its own snapshot.
     "DEFINE FIELD members_version ON tenant TYPE int DEFAULT 0;
      UPDATE tenant SET members_version = 0;",
+    // 4: a stamp's record key is its dedupe key (`<tenant>:<hash>` for the tenant's first stamp of a digest), so
+    // the check made before every stamp is a point read and uniqueness needs no index. The (tenant, hash) index
+    // goes with it: the per-digest lookups use the hash index. Existing stamps are re-keyed.
+    "REMOVE INDEX IF EXISTS stamp_dedupe ON stamp;
+     REMOVE INDEX IF EXISTS stamp_tenant_hash ON stamp;
+     LET $old = SELECT * FROM stamp;
+     DELETE stamp;
+     FOR $row IN $old {
+         CREATE type::record('stamp', $row.dedupe_key) CONTENT object::remove($row, 'id');
+     };",
 ];
 
 /// The schema version this binary writes.

@@ -4,6 +4,8 @@
 use serde::Deserialize;
 use serde_json::json;
 
+use surrealdb::types::Value as SurrealValue;
+
 use super::{Result, Store, StoreError, Window};
 
 /// A stored time-stamp.
@@ -123,13 +125,14 @@ const STAMP_FIELDS: &str = "uid, tenant, hash_hex, hash_alg_oid, serial, <string
      <string> created_at AS created_at";
 
 // Conditions of the hot lookups. They carry no ORDER BY on purpose: SurrealDB then serves them from the
-// (tenant, hash) / hash / parent indexes; with `ORDER BY created_at` it walks the (tenant, created_at) index
-// over every stamp of the tenant instead. The few rows per hash are sorted here. `tests.rs` checks the plans.
-pub(super) const STAMPS_OF_HASH_IN_TENANT: &str = "tenant = $tenant AND hash_hex = $hash";
+// hash / parent / uid indexes; with `ORDER BY created_at` it walks the (tenant, created_at) index over every
+// stamp of the tenant instead. The few rows per hash are sorted here. `tests.rs` checks the plans.
 pub(super) const STAMPS_OF_HASH: &str = "hash_hex = $hash";
 /// The tenant is checked on the rows, not in the query: with it in the query the planner prefers the
 /// (tenant, created_at) index.
 pub(super) const RESTAMPS_OF: &str = "parent = $parent_uid";
+/// A stamp by its id; the tenant is checked on the row for the same reason.
+pub(super) const STAMP_BY_UID: &str = "uid = $uid";
 
 /// Sorts by creation, newest first (RFC 3339 strings of one format sort like their instants).
 fn newest_first(mut stamps: Vec<Stamp>) -> Vec<Stamp> {
@@ -141,41 +144,266 @@ fn newest_first(mut stamps: Vec<Stamp>) -> Vec<Stamp> {
     stamps
 }
 
+/// The record key of a stamp: `<tenant>:<hash>` for the tenant's first stamp of a digest, which makes "has this
+/// tenant stamped this digest?" a point read; later (forced or restamp) stamps of the same digest get a random
+/// suffix.
+fn stamp_key(tenant: &str, hash_hex: &str, suffix: Option<&str>) -> String {
+    match suffix {
+        None => format!("{tenant}:{hash_hex}"),
+        Some(suffix) => format!("{tenant}:{hash_hex}:{suffix}"),
+    }
+}
+
+/// Formats an instant the way SurrealDB renders a datetime as a string, so a stamp reads the same whether it was
+/// just written or read back.
+fn rfc3339(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+}
+
+fn parse_instant(field: &str, text: &str) -> Result<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|at| at.with_timezone(&chrono::Utc))
+        .map_err(|e| StoreError::Decode(format!("{field} `{text}`: {e}")))
+}
+
+/// What to do when the digest's first-stamp key is taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IfStamped {
+    /// Store nothing and report [`StoreError::Conflict`]: the caller answers with the existing stamp.
+    Conflict,
+    /// Store an additional stamp of the digest (`force`, restamps).
+    Add,
+}
+
+/// A stamp ready to be written: its record, typed for the schema.
+struct Pending {
+    stamp: Stamp,
+    if_stamped: IfStamped,
+    done: tokio::sync::oneshot::Sender<Result<Stamp>>,
+}
+
+impl Pending {
+    fn row(&self, key: &str) -> Result<SurrealValue> {
+        use surrealdb::types::{Datetime, Object, RecordId};
+        let s = &self.stamp;
+        let datetime = |field: &str, text: &str| -> Result<Datetime> {
+            Ok(Datetime::from(parse_instant(field, text)?))
+        };
+        let mut row = Object::new();
+        row.insert("id", RecordId::new("stamp", key.to_string()));
+        row.insert("uid", s.uid.clone());
+        row.insert("tenant", s.tenant.clone());
+        row.insert("dedupe_key", key.to_string());
+        row.insert("hash_hex", s.hash_hex.clone());
+        row.insert("hash_alg_oid", s.hash_alg_oid.clone());
+        row.insert("serial", s.serial.clone());
+        row.insert("gen_time", datetime("gen_time", &s.gen_time)?);
+        row.insert("tsr", s.tsr.clone());
+        row.insert("provider", s.provider.clone());
+        row.insert("tsa_name", s.tsa_name.clone());
+        if let Some(label) = &s.label {
+            row.insert("label", label.clone());
+        }
+        row.insert("qualified", s.qualified);
+        row.insert("policy_oid", s.policy_oid.clone());
+        if let Some(parent) = &s.parent {
+            row.insert("parent", parent.clone());
+        }
+        if let Some(not_after) = &s.cert_not_after {
+            row.insert("cert_not_after", datetime("cert_not_after", not_after)?);
+        }
+        row.insert("latency_ms", s.latency_ms);
+        row.insert("created_at", datetime("created_at", &s.created_at)?);
+        Ok(SurrealValue::Object(row))
+    }
+}
+
+/// Stamps waiting for the writer, at most.
+const WRITER_QUEUE: usize = 4096;
+/// Stamps written by one statement, at most.
+const WRITER_BATCH: usize = 128;
+
+/// The stamp writer: a group commit. Concurrent stamps queue here and one task writes whatever has queued in one
+/// `INSERT` (one transaction, one synced commit), so the per-statement cost of SurrealDB is paid once per batch
+/// instead of once per stamp. A stamp is acknowledged only after its batch committed.
+#[derive(Clone)]
+pub(super) struct StampWriter {
+    queue: tokio::sync::mpsc::Sender<Pending>,
+}
+
+impl StampWriter {
+    /// Starts the writer task for this store. The task holds the store weakly and ends with its last handle.
+    pub(super) fn start(store: &Store) -> StampWriter {
+        let (queue, mut receiver) = tokio::sync::mpsc::channel::<Pending>(WRITER_QUEUE);
+        let engine = std::sync::Arc::downgrade(&store.engine);
+        let description = store.description.clone();
+        tokio::spawn(async move {
+            let mut batch = Vec::with_capacity(WRITER_BATCH);
+            while receiver.recv_many(&mut batch, WRITER_BATCH).await > 0 {
+                let Some(engine) = engine.upgrade() else {
+                    for pending in batch.drain(..) {
+                        let _ = pending
+                            .done
+                            .send(Err(StoreError::Unavailable("the store is closed".into())));
+                    }
+                    break;
+                };
+                let store = Store::without_writer(engine, description.clone());
+                store.write_batch(std::mem::take(&mut batch)).await;
+            }
+        });
+        StampWriter { queue }
+    }
+}
+
 impl Store {
-    /// Records a stamp. `dedupe_key` is unique: a second non-forced stamp of the same hash by the same tenant is a
-    /// conflict (the caller then answers with the first).
-    pub async fn insert_stamp(&self, stamp: &NewStamp, dedupe_key: &str) -> Result<Stamp> {
-        let uid = uuid::Uuid::new_v4().to_string();
-        let sql = format!(
-            "CREATE stamp CONTENT {{ uid: $uid, tenant: $s.tenant, dedupe_key: $dedupe, hash_hex: $s.hash_hex, \
-             hash_alg_oid: $s.hash_alg_oid, serial: $s.serial, gen_time: <datetime> $s.gen_time, tsr: $s.tsr, \
-             provider: $s.provider, tsa_name: $s.tsa_name, label: $s.label ?? NONE, qualified: $s.qualified, \
-             policy_oid: $s.policy_oid, parent: $s.parent ?? NONE, \
-             cert_not_after: IF $s.cert_not_after THEN <datetime> $s.cert_not_after ELSE NONE END, \
-             latency_ms: $s.latency_ms, created_at: time::now() }} RETURN {STAMP_FIELDS};"
-        );
-        let vars = json!({ "uid": uid, "dedupe": dedupe_key, "s": stamp });
-        self.first(&sql, vars)
-            .await?
-            .ok_or(StoreError::Decode("stamp missing after create".into()))
+    /// Records a stamp; it is durable when this returns. The uid and creation time are assigned here.
+    pub async fn insert_stamp(&self, stamp: &NewStamp, if_stamped: IfStamped) -> Result<Stamp> {
+        let stamp = Stamp {
+            uid: uuid::Uuid::new_v4().to_string(),
+            tenant: stamp.tenant.clone(),
+            hash_hex: stamp.hash_hex.clone(),
+            hash_alg_oid: stamp.hash_alg_oid.clone(),
+            serial: stamp.serial.clone(),
+            gen_time: rfc3339(parse_instant("gen_time", &stamp.gen_time)?),
+            tsr: stamp.tsr.clone(),
+            provider: stamp.provider.clone(),
+            tsa_name: stamp.tsa_name.clone(),
+            label: stamp.label.clone(),
+            qualified: stamp.qualified,
+            policy_oid: stamp.policy_oid.clone(),
+            parent: stamp.parent.clone(),
+            cert_not_after: match &stamp.cert_not_after {
+                Some(text) => Some(rfc3339(parse_instant("cert_not_after", text)?)),
+                None => None,
+            },
+            latency_ms: stamp.latency_ms,
+            created_at: rfc3339(chrono::Utc::now()),
+        };
+        let Some(writer) = &self.writer else {
+            return Err(StoreError::Unavailable("the store is closing".into()));
+        };
+        let (done, answer) = tokio::sync::oneshot::channel();
+        let pending = Pending {
+            stamp,
+            if_stamped,
+            done,
+        };
+        writer
+            .queue
+            .send(pending)
+            .await
+            .map_err(|_| StoreError::Unavailable("the stamp writer stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Unavailable("the stamp writer stopped".into()))?
     }
 
-    /// The tenant's most recent stamp of this digest.
-    pub async fn latest_stamp_of(&self, tenant: &str, hash_hex: &str) -> Result<Option<Stamp>> {
-        let sql = format!("SELECT {STAMP_FIELDS} FROM stamp WHERE {STAMPS_OF_HASH_IN_TENANT};");
-        let stamps: Vec<Stamp> = self
-            .rows(&sql, json!({ "tenant": tenant, "hash": hash_hex }))
-            .await?;
-        Ok(newest_first(stamps).into_iter().next())
+    /// Writes one batch and answers each waiting stamp. Rows whose first-stamp key is taken are skipped by
+    /// `INSERT IGNORE`; those that may add a stamp are written again under a fresh key.
+    async fn write_batch(&self, batch: Vec<Pending>) {
+        let mut waiting: Vec<(Pending, String)> = batch
+            .into_iter()
+            .map(|p| {
+                let key = stamp_key(&p.stamp.tenant, &p.stamp.hash_hex, None);
+                (p, key)
+            })
+            .collect();
+        for _attempt in 0..3 {
+            if waiting.is_empty() {
+                return;
+            }
+            let mut rows = Vec::with_capacity(waiting.len());
+            let mut valid = Vec::with_capacity(waiting.len());
+            // A key twice in one batch: the second is answered as if the store had refused it.
+            let mut keys = std::collections::HashSet::new();
+            let mut repeated = Vec::new();
+            for (pending, key) in waiting.drain(..) {
+                if !keys.insert(key.clone()) {
+                    repeated.push((pending, key));
+                    continue;
+                }
+                match pending.row(&key) {
+                    Ok(row) => {
+                        rows.push(row);
+                        valid.push((pending, key));
+                    }
+                    Err(error) => {
+                        let _ = pending.done.send(Err(error));
+                    }
+                }
+            }
+            let mut vars = surrealdb::types::Object::new();
+            vars.insert("rows", SurrealValue::Array(rows.into()));
+            let written = self
+                .run(
+                    "INSERT IGNORE INTO stamp $rows RETURN dedupe_key;",
+                    SurrealValue::Object(vars),
+                )
+                .await
+                .and_then(|mut results| {
+                    #[derive(Deserialize)]
+                    struct Written {
+                        dedupe_key: String,
+                    }
+                    let rows: Vec<Written> =
+                        super::decode_rows(results.pop().unwrap_or(serde_json::Value::Null))?;
+                    Ok(rows
+                        .into_iter()
+                        .map(|w| w.dedupe_key)
+                        .collect::<std::collections::HashSet<_>>())
+                });
+            let written = match written {
+                Ok(written) => written,
+                Err(error) => {
+                    for (pending, _) in valid.into_iter().chain(repeated) {
+                        let _ = pending.done.send(Err(error.same()));
+                    }
+                    return;
+                }
+            };
+            let refused = repeated.into_iter().map(|(pending, _)| (pending, false));
+            let answered = valid.into_iter().map(|(pending, key)| {
+                let stored = written.contains(&key);
+                (pending, stored)
+            });
+            for (pending, stored) in answered.chain(refused) {
+                if stored {
+                    let _ = pending.done.send(Ok(pending.stamp));
+                } else if pending.if_stamped == IfStamped::Add {
+                    let suffix = uuid::Uuid::new_v4().to_string();
+                    let key = stamp_key(
+                        &pending.stamp.tenant,
+                        &pending.stamp.hash_hex,
+                        Some(&suffix),
+                    );
+                    waiting.push((pending, key));
+                } else {
+                    let _ = pending.done.send(Err(StoreError::Conflict(
+                        "the digest is already stamped".into(),
+                    )));
+                }
+            }
+        }
+        for (pending, _) in waiting {
+            let _ = pending
+                .done
+                .send(Err(StoreError::Conflict("no free stamp key; retry".into())));
+        }
+    }
+
+    /// The tenant's first stamp of this digest: a point read of its record key.
+    pub async fn first_stamp_of(&self, tenant: &str, hash_hex: &str) -> Result<Option<Stamp>> {
+        let sql = format!("SELECT {STAMP_FIELDS} FROM type::record('stamp', $key);");
+        self.first(&sql, json!({ "key": stamp_key(tenant, hash_hex, None) }))
+            .await
     }
 
     /// One of the tenant's stamps.
     pub async fn stamp(&self, tenant: &str, uid: &str) -> Result<Option<Stamp>> {
-        let sql = format!(
-            "SELECT {STAMP_FIELDS} FROM stamp WHERE tenant = $tenant AND uid = $uid LIMIT 1;"
-        );
-        self.first(&sql, json!({ "tenant": tenant, "uid": uid }))
-            .await
+        let sql = format!("SELECT {STAMP_FIELDS} FROM stamp WHERE {STAMP_BY_UID};");
+        let found: Option<Stamp> = self.first(&sql, json!({ "uid": uid })).await?;
+        Ok(found.filter(|stamp| stamp.tenant == tenant))
     }
 
     /// The stamps that restamp `parent`, oldest first.

@@ -208,7 +208,10 @@ fn new_stamp(tenant: &str, hash: &str, label: Option<&str>) -> NewStamp {
 async fn stamps_are_deduplicated_scoped_and_searchable() {
     let store = memory_store().await;
     let first = store
-        .insert_stamp(&new_stamp("t1", "abcd", Some("Contract.pdf")), "t1:abcd")
+        .insert_stamp(
+            &new_stamp("t1", "abcd", Some("Contract.pdf")),
+            IfStamped::Conflict,
+        )
         .await
         .unwrap();
     assert_eq!(first.gen_time, "2026-11-21T07:00:00Z");
@@ -217,25 +220,36 @@ async fn stamps_are_deduplicated_scoped_and_searchable() {
         Some("2027-11-21T07:00:00Z")
     );
     let again = store
-        .insert_stamp(&new_stamp("t1", "abcd", None), "t1:abcd")
+        .insert_stamp(&new_stamp("t1", "abcd", None), IfStamped::Conflict)
         .await;
     assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
-    store
-        .insert_stamp(&new_stamp("t1", "abcd", None), &format!("t1:abcd:{}", "x"))
+    let forced = store
+        .insert_stamp(&new_stamp("t1", "abcd", None), IfStamped::Add)
         .await
         .unwrap();
+    assert_ne!(forced.uid, first.uid);
     store
-        .insert_stamp(&new_stamp("t2", "abcd", None), "t2:abcd")
+        .insert_stamp(&new_stamp("t2", "abcd", None), IfStamped::Conflict)
         .await
         .unwrap();
+    let found = store.first_stamp_of("t1", "abcd").await.unwrap().unwrap();
     assert_eq!(
-        store
-            .latest_stamp_of("t1", "abcd")
-            .await
-            .unwrap()
-            .unwrap()
-            .tenant,
-        "t1"
+        (found.tenant.as_str(), found.uid.as_str()),
+        ("t1", first.uid.as_str())
+    );
+    assert_eq!(
+        found.created_at, first.created_at,
+        "written and read back alike"
+    );
+    assert_eq!(found.gen_time, first.gen_time);
+    assert!(store.first_stamp_of("t3", "abcd").await.unwrap().is_none());
+    assert_eq!(
+        store.stamp("t1", &forced.uid).await.unwrap().unwrap().uid,
+        forced.uid
+    );
+    assert!(
+        store.stamp("t2", &forced.uid).await.unwrap().is_none(),
+        "scoped to the tenant"
     );
     assert!(
         store.stamp("t2", &first.uid).await.unwrap().is_none(),
@@ -362,9 +376,9 @@ async fn hot_lookups_use_indexes() {
         (
             format!(
                 "SELECT * FROM stamp WHERE {} EXPLAIN;",
-                stamps::STAMPS_OF_HASH_IN_TENANT
+                stamps::STAMP_BY_UID
             ),
-            "stamp_tenant_hash",
+            "stamp_uid",
         ),
         (
             format!(
@@ -399,4 +413,64 @@ async fn hot_lookups_use_indexes() {
             "{sql} does not use {index}: {plan}"
         );
     }
+}
+
+/// Many stamps at once share group commits; each gets its own answer, and identical concurrent first stamps of
+/// one digest store exactly one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_stamps_are_grouped_and_deduplicated() {
+    let store = memory_store().await;
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            // Every digest twice: one of each pair must lose.
+            let hash = format!("{:04x}", i / 2);
+            store
+                .insert_stamp(&new_stamp("t1", &hash, None), IfStamped::Conflict)
+                .await
+        }));
+    }
+    let mut stored = 0;
+    let mut conflicts = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(_) => stored += 1,
+            Err(StoreError::Conflict(_)) => conflicts += 1,
+            Err(other) => panic!("{other}"),
+        }
+    }
+    assert_eq!((stored, conflicts), (100, 100));
+    let (_, total) = store.stamps_page("t1", None, ALL).await.unwrap();
+    assert_eq!(total, 100);
+}
+
+/// Migration 4 re-keys stamps written under version 3 and keeps their ids.
+#[tokio::test]
+async fn stamps_of_version_3_are_rekeyed() {
+    let store = memory_store().await;
+    store
+        .run(
+            "DEFINE INDEX stamp_dedupe ON stamp FIELDS dedupe_key UNIQUE;
+             DEFINE INDEX stamp_tenant_hash ON stamp FIELDS tenant, hash_hex;
+             CREATE stamp CONTENT { uid: 'old-uid', tenant: 't1', dedupe_key: 't1:abcd', hash_hex: 'abcd',
+                 hash_alg_oid: '2.16.840.1.101.3.4.2.1', serial: '1', gen_time: d'2026-01-01T00:00:00Z',
+                 tsr: 'AA==', provider: 'local', tsa_name: 'Local', qualified: false, policy_oid: '1.2',
+                 latency_ms: 1, created_at: d'2026-01-01T00:00:00Z' };
+             UPSERT meta:schema SET version = 3;",
+            json!({}),
+        )
+        .await
+        .unwrap();
+    schema::migrate(&store).await.unwrap();
+    let stamp = store.first_stamp_of("t1", "abcd").await.unwrap().unwrap();
+    assert_eq!(stamp.uid, "old-uid");
+    assert_eq!(
+        schema::current_version(&store).await.unwrap(),
+        SCHEMA_VERSION
+    );
+    let again = store
+        .insert_stamp(&new_stamp("t1", "abcd", None), IfStamped::Conflict)
+        .await;
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
 }

@@ -27,11 +27,17 @@ const CONNECTIONS: [usize; 2] = [8, 64];
 struct Options {
     sigild: PathBuf,
     phase: Duration,
+    /// Only the endpoints whose name contains this (the ceilings are always measured).
+    only: Option<String>,
+    /// Connection counts to measure.
+    connections: Vec<usize>,
 }
 
 fn options() -> Options {
     let mut sigild = None;
     let mut phase = PHASE;
+    let mut only = None;
+    let mut connections = CONNECTIONS.to_vec();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -39,16 +45,29 @@ fn options() -> Options {
             "--seconds" => {
                 phase = Duration::from_secs(args.next().and_then(|s| s.parse().ok()).unwrap_or(8))
             }
-            other => {
-                panic!("unknown argument {other}; usage: sigil-load --sigild PATH [--seconds N]")
+            "--only" => only = args.next(),
+            "--connections" => {
+                connections = args
+                    .next()
+                    .map(|list| list.split(',').filter_map(|n| n.parse().ok()).collect())
+                    .unwrap_or_default()
             }
+            other => panic!(
+                "unknown argument {other}; usage: sigil-load --sigild PATH [--seconds N] \
+                 [--only NAME] [--connections 8,64]"
+            ),
         }
     }
     let sigild = sigild.unwrap_or_else(|| {
         let exe = std::env::current_exe().expect("current exe");
         exe.parent().expect("exe dir").join("sigild")
     });
-    Options { sigild, phase }
+    Options {
+        sigild,
+        phase,
+        only,
+        connections,
+    }
 }
 
 /// The daemon under test.
@@ -386,10 +405,17 @@ fn main() {
     let daemon = start_daemon(&options.sigild);
     let address = daemon.address;
     println!(
-        "sigil-load: sigild {} on {address}, {}s per measurement",
+        "sigil-load: sigild {} (pid {}) on {address}, {}s per measurement",
         options.sigild.display(),
+        daemon.child.id(),
         options.phase.as_secs()
     );
+    let wanted = move |name: &str| {
+        options
+            .only
+            .as_deref()
+            .is_none_or(|only| name.contains(only))
+    };
     let phase = options.phase;
 
     let sign_rate = p256_ceiling(phase.min(Duration::from_secs(3)));
@@ -415,7 +441,7 @@ fn main() {
             "{:<26} {:>5} {:>10} {:>8} {:>8} {:>7} {:>9} {:>9}",
             "endpoint", "conns", "rate/s", "p50 ms", "p99 ms", "errors", "÷healthz", "÷P-256"
         );
-        for connections in CONNECTIONS {
+        for connections in options.connections {
             let health = measure(address, connections, phase, 200, || {
                 Request::get("/healthz")
                     .header("host", "bench")
@@ -435,29 +461,33 @@ fn main() {
                 );
             };
             row("GET /healthz (ceiling)", &health);
-            let tsr_query = query.clone();
-            let tsr = measure(address, connections, phase, 200, move || {
-                Request::post("/tsr")
-                    .header("host", "bench")
-                    .header("content-type", "application/timestamp-query")
-                    .body(Full::new(tsr_query.clone()))
-                    .expect("request")
-            })
-            .await;
-            row("POST /tsr", &tsr);
-            let stamp_key = key.clone();
-            let stamp = measure(address, connections, phase, 200, move || {
-                // A fresh digest each time: every request is a new stamp and a durable write.
-                let digest: [u8; 32] = rand::random();
-                json_request(
-                    "POST",
-                    "/tsa/stamp-hash",
-                    Some(&stamp_key),
-                    &json!({ "hashHex": hex::encode(digest), "tsaSlug": "local" }),
-                )
-            })
-            .await;
-            row("POST /tsa/stamp-hash", &stamp);
+            if wanted("POST /tsr") {
+                let tsr_query = query.clone();
+                let tsr = measure(address, connections, phase, 200, move || {
+                    Request::post("/tsr")
+                        .header("host", "bench")
+                        .header("content-type", "application/timestamp-query")
+                        .body(Full::new(tsr_query.clone()))
+                        .expect("request")
+                })
+                .await;
+                row("POST /tsr", &tsr);
+            }
+            if wanted("POST /tsa/stamp-hash") {
+                let stamp_key = key.clone();
+                let stamp = measure(address, connections, phase, 200, move || {
+                    // A fresh digest each time: every request is a new stamp and a durable write.
+                    let digest: [u8; 32] = rand::random();
+                    json_request(
+                        "POST",
+                        "/tsa/stamp-hash",
+                        Some(&stamp_key),
+                        &json!({ "hashHex": hex::encode(digest), "tsaSlug": "local" }),
+                    )
+                })
+                .await;
+                row("POST /tsa/stamp-hash", &stamp);
+            }
         }
     });
     drop(daemon);
