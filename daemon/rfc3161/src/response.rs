@@ -218,7 +218,35 @@ pub(crate) struct CertEntry {
     pub der: Vec<u8>,
 }
 
+/// Summaries already rendered, by certificate DER: rendering names is costly and a TSA sends the same
+/// certificates with every token.
+static SUMMARIES: std::sync::LazyLock<
+    std::sync::Mutex<std::collections::HashMap<Vec<u8>, CertificateSummary>>,
+> = std::sync::LazyLock::new(Default::default);
+
+/// Summaries remembered at most; beyond that the memo starts over.
+const SUMMARY_MEMO_LIMIT: usize = 1024;
+
 impl CertEntry {
+    /// The certificate's summary, remembered by DER.
+    pub(crate) fn summary(&self) -> CertificateSummary {
+        if let Some(summary) = SUMMARIES
+            .lock()
+            .ok()
+            .and_then(|memo| memo.get(&self.der).cloned())
+        {
+            return summary;
+        }
+        let summary = CertificateSummary::of(&self.certificate);
+        if let Ok(mut memo) = SUMMARIES.lock() {
+            if memo.len() >= SUMMARY_MEMO_LIMIT {
+                memo.clear();
+            }
+            memo.insert(self.der.clone(), summary.clone());
+        }
+        summary
+    }
+
     pub(crate) fn from_der(der: &[u8]) -> der::Result<Self> {
         let (certificate, _) = decode_liberal::<Certificate>(der)?;
         Ok(Self {
@@ -602,9 +630,7 @@ fn token_from_content_info(
             what: "ContentInfo",
             source,
         })?;
-    token.signer = token
-        .embedded_signer()
-        .map(|entry| CertificateSummary::of(&entry.certificate));
+    token.signer = token.embedded_signer().map(CertEntry::summary);
     Ok(token)
 }
 

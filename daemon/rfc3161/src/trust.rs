@@ -198,7 +198,7 @@ pub(crate) fn classify(
 ) -> TrustStatus {
     if store.root_entries().iter().any(|root| root.der == leaf.der) {
         return TrustStatus::Chained {
-            chain: vec![CertificateSummary::of(&leaf.certificate)],
+            chain: vec![leaf.summary()],
         };
     }
     let pool: Vec<&CertEntry> = embedded
@@ -217,10 +217,7 @@ pub(crate) fn classify(
             match check_issued_by(store, current, root, at, false) {
                 Ok(()) => {
                     chain.push(root);
-                    let chain = chain
-                        .iter()
-                        .map(|entry| CertificateSummary::of(&entry.certificate))
-                        .collect();
+                    let chain = chain.iter().map(|entry| entry.summary()).collect();
                     return TrustStatus::Chained { chain };
                 }
                 Err(why) => reason = Some(why),

@@ -390,7 +390,7 @@ fn verify_parsed(
     check_time_stamping_eku(&signer.certificate)?;
     let gen_time = token.gen_time.unix_seconds();
     if !valid_at(&signer.certificate, gen_time) {
-        let summary = CertificateSummary::of(&signer.certificate);
+        let summary = signer.summary();
         return Err(VerifyError::SignerCertificateNotValidAtGenTime {
             gen_time: token.gen_time.to_rfc3339(),
             not_before: summary.not_before,
@@ -400,7 +400,7 @@ fn verify_parsed(
     let trust_status = classify(&signer, &token.parts.certs, trust, gen_time);
     Ok(VerifiedToken {
         status,
-        signer: CertificateSummary::of(&signer.certificate),
+        signer: signer.summary(),
         signer_certificate: signer.certificate,
         token,
         signature_algorithm,

@@ -261,18 +261,7 @@ impl Handler<Attempt> for TsaProvider {
             };
             let request = TimestampRequest::new(message.hash, &message.digest, policy, true)
                 .map_err(|e| failure("unknown", None, format!("building the request: {e}")))?;
-            let attempt = async {
-                let response_der = fetch(&backend, &request, deadline).await?;
-                let expectations = request.expectations();
-                let verified = tokio::task::spawn_blocking(move || {
-                    sigil_rfc3161::verify_response(&response_der, &expectations, &trust)
-                        .map(|v| (v, response_der))
-                })
-                .await
-                .map_err(|e| ("unknown", None, format!("verification task failed: {e}")))?
-                .map_err(|e| ("parse", None, format!("response refused: {e}")))?;
-                Ok::<_, (&'static str, Option<u16>, String)>(verified)
-            };
+            let attempt = fetch_verified(&backend, &request, deadline, trust);
             match tokio::time::timeout(deadline, attempt).await {
                 Err(_) => Err(failure(
                     "timeout",
@@ -294,56 +283,30 @@ impl Handler<Attempt> for TsaProvider {
     }
 }
 
-/// Gets the response bytes from the backend, classifying failures.
-async fn fetch(
+/// A failed attempt: error class, HTTP status, message.
+type Failed = (&'static str, Option<u16>, String);
+
+/// Verifies a TSA's answer against the request (the caller runs it off the async threads).
+fn verify(
+    response_der: Vec<u8>,
+    expectations: &sigil_rfc3161::Expectations,
+    trust: &sigil_rfc3161::TrustStore,
+) -> Result<(sigil_rfc3161::VerifiedToken, Vec<u8>), Failed> {
+    sigil_rfc3161::verify_response(&response_der, expectations, trust)
+        .map(|verified| (verified, response_der))
+        .map_err(|e| ("parse", None, format!("response refused: {e}")))
+}
+
+/// Gets the backend's answer and verifies it. For the local TSA, issuing and verifying share one blocking task
+/// (one thread hand-off instead of two); a plugin's answer is verified on the blocking pool after it arrives.
+async fn fetch_verified(
     backend: &Backend,
     request: &TimestampRequest,
     deadline: Duration,
-) -> Result<Vec<u8>, (&'static str, Option<u16>, String)> {
+    trust: Arc<sigil_rfc3161::TrustStore>,
+) -> Result<(sigil_rfc3161::VerifiedToken, Vec<u8>), Failed> {
+    let expectations = request.expectations();
     match backend {
-        Backend::Plugin { instance, host } => {
-            let plugin = host
-                .send(Lookup {
-                    name: instance.clone(),
-                })
-                .await
-                .ok()
-                .flatten()
-                .ok_or((
-                    "unknown",
-                    None,
-                    format!("plugin instance `{instance}` is not configured"),
-                ))?;
-            let body = PluginTimestampRequest {
-                request_der: sigil_plugin_api::Base64Bytes(request.der.clone()),
-                timeout_ms: Some(deadline.as_millis() as u64),
-            };
-            let body = sigil_plugin_api::encode_message(&body)
-                .map_err(|e| ("unknown", None, e.to_string()))?;
-            let answer = plugin
-                .send(Call {
-                    op: "timestamp".into(),
-                    request: body,
-                })
-                .await
-                .map_err(|_| {
-                    (
-                        "unknown",
-                        None,
-                        "the plugin instance is not running".to_string(),
-                    )
-                })?
-                .map_err(classify)?;
-            let answer: TimestampResponse =
-                sigil_plugin_api::decode_message(&answer).map_err(|e| {
-                    (
-                        "parse",
-                        None,
-                        format!("plugin answered a malformed message: {e}"),
-                    )
-                })?;
-            Ok(answer.response_der.0)
-        }
         Backend::Local(cell) => {
             let tsa = cell.get().ok_or((
                 "unknown",
@@ -352,27 +315,82 @@ async fn fetch(
             ))?;
             let request_der = request.der.clone();
             tokio::task::spawn_blocking(move || {
-                let parsed = sigil_rfc3161::ParsedRequest::from_der(&request_der).map_err(|e| {
-                    (
-                        "unknown",
-                        None,
-                        format!("local TSA refused the request: {e}"),
-                    )
-                })?;
-                sigil_rfc3161::issue_token(
-                    &parsed,
-                    tsa.signer(),
-                    &tsa.policy,
-                    None,
-                    SystemTime::now(),
-                )
-                .map(|issued| issued.response_der)
-                .map_err(|e| ("unknown", None, format!("local TSA failed: {e}")))
+                let response_der = issue_locally(&tsa, &request_der)?;
+                verify(response_der, &expectations, &trust)
             })
             .await
             .map_err(|e| ("unknown", None, format!("local TSA task failed: {e}")))?
         }
+        Backend::Plugin { instance, host } => {
+            let response_der = fetch(instance, host, request, deadline).await?;
+            tokio::task::spawn_blocking(move || verify(response_der, &expectations, &trust))
+                .await
+                .map_err(|e| ("unknown", None, format!("verification task failed: {e}")))?
+        }
     }
+}
+
+/// Issues a token with the local TSA (blocking: the KMS signs).
+fn issue_locally(tsa: &super::local::LocalTsa, request_der: &[u8]) -> Result<Vec<u8>, Failed> {
+    let parsed = sigil_rfc3161::ParsedRequest::from_der(request_der).map_err(|e| {
+        (
+            "unknown",
+            None,
+            format!("local TSA refused the request: {e}"),
+        )
+    })?;
+    sigil_rfc3161::issue_token(&parsed, tsa.signer(), &tsa.policy, None, SystemTime::now())
+        .map(|issued| issued.response_der)
+        .map_err(|e| ("unknown", None, format!("local TSA failed: {e}")))
+}
+
+/// Gets the response bytes from a plugin backend, classifying failures.
+async fn fetch(
+    instance: &str,
+    host: &Addr<PluginHost>,
+    request: &TimestampRequest,
+    deadline: Duration,
+) -> Result<Vec<u8>, Failed> {
+    let plugin = host
+        .send(Lookup {
+            name: instance.to_string(),
+        })
+        .await
+        .ok()
+        .flatten()
+        .ok_or((
+            "unknown",
+            None,
+            format!("plugin instance `{instance}` is not configured"),
+        ))?;
+    let body = PluginTimestampRequest {
+        request_der: sigil_plugin_api::Base64Bytes(request.der.clone()),
+        timeout_ms: Some(deadline.as_millis() as u64),
+    };
+    let body =
+        sigil_plugin_api::encode_message(&body).map_err(|e| ("unknown", None, e.to_string()))?;
+    let answer = plugin
+        .send(Call {
+            op: "timestamp".into(),
+            request: body,
+        })
+        .await
+        .map_err(|_| {
+            (
+                "unknown",
+                None,
+                "the plugin instance is not running".to_string(),
+            )
+        })?
+        .map_err(classify)?;
+    let answer: TimestampResponse = sigil_plugin_api::decode_message(&answer).map_err(|e| {
+        (
+            "parse",
+            None,
+            format!("plugin answered a malformed message: {e}"),
+        )
+    })?;
+    Ok(answer.response_der.0)
 }
 
 /// Maps a plugin error to the seed's error classes.
