@@ -512,7 +512,6 @@ mod tests {
         ErrorClass, HostInstance, TimestampResponse, TsaDescription, ValidatedDescriptor,
         validate_descriptor,
     };
-    use std::time::Instant;
 
     fn plugin() -> ValidatedDescriptor {
         // SAFETY: this library's own entry symbol; the test binary is never unloaded.
@@ -596,16 +595,26 @@ mod tests {
         faulty.health().unwrap();
     }
 
+    /// Proved without a clock: the delay slept is the configured one, and the error reports that delay, not
+    /// the request's 50 ms hint, whether or not a hint is given.
     #[test]
     fn slow_sleeps_past_the_hint_then_times_out() {
-        let faulty = instance(json!({"mode": "slow", "delay_ms": 200}));
-        let started = Instant::now();
+        let config = json!({"mode": "slow", "delay_ms": 200});
+        let parsed = Faulty::from_config(config.to_string().as_bytes()).unwrap();
+        assert_eq!(parsed.delay, Duration::from_millis(200));
+
+        let faulty = instance(config);
         let error = faulty.call("timestamp", STAMP).unwrap_err();
-        assert!(started.elapsed() >= Duration::from_millis(200));
         assert_eq!(
             (error.status, error.class),
             (Status::Timeout, Some(ErrorClass::Timeout))
         );
+        assert!(error.message.contains("gave up after 200 ms"), "{error}");
+        assert!(!error.message.contains("50 ms"), "{error}");
+        let unhinted = faulty
+            .call("timestamp", br#"{"request_der":"MAMCAQE="}"#)
+            .unwrap_err();
+        assert_eq!(unhinted.message, error.message, "the hint changes nothing");
         faulty.call("describe", b"").unwrap();
     }
 

@@ -4,8 +4,9 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -29,26 +30,89 @@ struct Delivery {
     body: Value,
 }
 
-/// A webhook receiver on an ephemeral loopback port. It answers every request with `status` after `delay`.
+/// Holds a receiver's answers until the test releases them, and records whether one was written.
+struct Gate {
+    released: Mutex<bool>,
+    changed: Condvar,
+    answered: AtomicBool,
+}
+
+impl Gate {
+    /// Fail-safe only: if the plugin never gives up, the held answer goes out after this and the test fails
+    /// on the answer it gets, instead of hanging. No assertion depends on it.
+    const HOLD_LIMIT: Duration = Duration::from_secs(120);
+
+    fn new(released: bool) -> Arc<Gate> {
+        Arc::new(Gate {
+            released: Mutex::new(released),
+            changed: Condvar::new(),
+            answered: AtomicBool::new(false),
+        })
+    }
+
+    /// Waits for [`Gate::release`] (or the fail-safe), then marks the answer as written.
+    fn pass(&self) {
+        let released = self.released.lock().unwrap();
+        drop(
+            self.changed
+                .wait_timeout_while(released, Self::HOLD_LIMIT, |released| !*released)
+                .unwrap(),
+        );
+        self.answered.store(true, Ordering::SeqCst);
+    }
+
+    fn release(&self) {
+        *self.released.lock().unwrap() = true;
+        self.changed.notify_all();
+    }
+}
+
+/// A webhook receiver on an ephemeral loopback port. It answers every request with `status`, at once or,
+/// when started held, only once the test releases it.
 struct Receiver {
     addr: SocketAddr,
     deliveries: Arc<Mutex<Vec<Delivery>>>,
+    gate: Arc<Gate>,
 }
 
 impl Receiver {
-    fn start(status: &'static str, delay: Duration) -> Receiver {
+    fn start(status: &'static str) -> Receiver {
+        Receiver::spawn(status, Gate::new(true))
+    }
+
+    /// A receiver that records each delivery, then holds its answer until [`Receiver::release`].
+    fn start_held(status: &'static str) -> Receiver {
+        Receiver::spawn(status, Gate::new(false))
+    }
+
+    fn spawn(status: &'static str, gate: Arc<Gate>) -> Receiver {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let deliveries = Arc::new(Mutex::new(Vec::new()));
         let recorded = Arc::clone(&deliveries);
+        let held = Arc::clone(&gate);
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { continue };
                 let recorded = Arc::clone(&recorded);
-                std::thread::spawn(move || serve_one(stream, status, delay, &recorded));
+                let gate = Arc::clone(&held);
+                std::thread::spawn(move || serve_one(stream, status, &gate, &recorded));
             }
         });
-        Receiver { addr, deliveries }
+        Receiver {
+            addr,
+            deliveries,
+            gate,
+        }
+    }
+
+    /// Whether the receiver has written an answer.
+    fn answered(&self) -> bool {
+        self.gate.answered.load(Ordering::SeqCst)
+    }
+
+    fn release(&self) {
+        self.gate.release();
     }
 
     fn url(&self, path: &str) -> String {
@@ -80,12 +144,7 @@ fn signature_is_valid(secret: &[u8], timestamp: &str, body: &[u8], header: &str)
     mac.verify_slice(&expected).is_ok()
 }
 
-fn serve_one(
-    mut stream: TcpStream,
-    status: &str,
-    delay: Duration,
-    recorded: &Mutex<Vec<Delivery>>,
-) {
+fn serve_one(mut stream: TcpStream, status: &str, gate: &Gate, recorded: &Mutex<Vec<Delivery>>) {
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
@@ -134,7 +193,7 @@ fn serve_one(
         ),
         body: serde_json::from_slice(&body).unwrap_or(Value::Null),
     });
-    std::thread::sleep(delay);
+    gate.pass();
     let _ = stream.write_all(
         format!("HTTP/1.1 {status}\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok").as_bytes(),
     );
@@ -174,7 +233,7 @@ mod delivered {
 
     #[test]
     fn a_device_id_goes_to_the_default_url_signed() {
-        let receiver = Receiver::start("200 OK", Duration::ZERO);
+        let receiver = Receiver::start("200 OK");
         let channel = channel(json!({"url": receiver.url("/hooks/sigil"), "secret": SECRET}));
         let sent = send(&channel, "device-7", "notif-1", None).unwrap();
         assert_eq!(sent.outcome, DeliveryOutcome::Delivered);
@@ -198,8 +257,8 @@ mod delivered {
 
     #[test]
     fn a_device_url_recipient_gets_its_own_delivery() {
-        let default = Receiver::start("200 OK", Duration::ZERO);
-        let device = Receiver::start("202 Accepted", Duration::ZERO);
+        let default = Receiver::start("200 OK");
+        let device = Receiver::start("202 Accepted");
         let channel = channel(json!({
             "url": default.url("/"), "secret": SECRET, "allowed_hosts": ["127.0.0.1"],
         }));
@@ -221,7 +280,7 @@ mod delivered {
 
     #[test]
     fn a_retry_keeps_the_key_and_signs_again() {
-        let receiver = Receiver::start("200 OK", Duration::ZERO);
+        let receiver = Receiver::start("200 OK");
         let dir = tempfile::tempdir().unwrap();
         let secret_file = dir.path().join("webhook-secret");
         std::fs::write(&secret_file, format!("{SECRET}\n")).unwrap();
@@ -238,7 +297,7 @@ mod delivered {
 
     #[test]
     fn a_wrong_secret_fails_the_receivers_check() {
-        let receiver = Receiver::start("200 OK", Duration::ZERO);
+        let receiver = Receiver::start("200 OK");
         let channel =
             channel(json!({"url": receiver.url("/"), "secret": "another-secret-of-enough-length"}));
         send(&channel, "device-7", "k", None).unwrap();
@@ -252,7 +311,7 @@ mod refused {
 
     #[test]
     fn recipients_outside_the_rules_are_invalid_and_never_contacted() {
-        let receiver = Receiver::start("200 OK", Duration::ZERO);
+        let receiver = Receiver::start("200 OK");
         let channel = channel(json!({"secret": SECRET, "allowed_hosts": ["hooks.example"]}));
         for recipient in [
             receiver.url("/"),
@@ -278,7 +337,7 @@ mod refused {
 
     #[test]
     fn a_4xx_answer_is_a_failed_outcome() {
-        let receiver = Receiver::start("410 Gone", Duration::ZERO);
+        let receiver = Receiver::start("410 Gone");
         let channel = channel(json!({"url": receiver.url("/"), "secret": SECRET}));
         let sent = send(&channel, "device-7", "k", None).unwrap();
         assert_eq!(sent.outcome, DeliveryOutcome::Failed);
@@ -294,7 +353,7 @@ mod refused {
             ("503 Service Unavailable", 503),
             ("429 Too Many Requests", 429),
         ] {
-            let receiver = Receiver::start(status, Duration::ZERO);
+            let receiver = Receiver::start(status);
             let channel = channel(json!({"url": receiver.url("/"), "secret": SECRET}));
             let error = send(&channel, "device-7", "k", None).unwrap_err();
             assert_eq!(
@@ -318,22 +377,27 @@ mod refused {
         );
     }
 
+    /// Proved without a clock: the receiver holds its answer until the test releases it, so a send that
+    /// returns while the answer is still unwritten was cut off by its deadline, which the message names as the
+    /// request's 300 ms hint rather than the configured 60 s.
     #[test]
     fn a_slow_receiver_times_out_at_the_hint() {
-        let receiver = Receiver::start("200 OK", Duration::from_secs(3));
+        let receiver = Receiver::start_held("200 OK");
         let channel =
             channel(json!({"url": receiver.url("/"), "secret": SECRET, "timeout_ms": 60_000}));
-        let started = Instant::now();
         let error = send(&channel, "device-7", "k", Some(300)).unwrap_err();
+        let answered = receiver.answered();
+        receiver.release();
+        assert!(
+            !answered,
+            "the send returned only after the receiver answered"
+        );
         assert_eq!(
             (error.status, error.class),
-            (Status::Timeout, Some(ErrorClass::Timeout))
+            (Status::Timeout, Some(ErrorClass::Timeout)),
+            "{error}"
         );
-        assert!(
-            started.elapsed() < Duration::from_secs(2),
-            "{:?}",
-            started.elapsed()
-        );
+        assert!(error.message.contains("within 300 ms"), "{error}");
     }
 
     #[test]
@@ -399,7 +463,7 @@ mod cdylib {
         let error = plugin.create_instance(b"{}").unwrap_err();
         assert_eq!(error.status, Status::InvalidInput);
 
-        let receiver = Receiver::start("200 OK", Duration::ZERO);
+        let receiver = Receiver::start("200 OK");
         let config = json!({"url": receiver.url("/"), "secret": SECRET}).to_string();
         let instance = plugin.create_instance(config.as_bytes()).unwrap();
         instance.health().unwrap();

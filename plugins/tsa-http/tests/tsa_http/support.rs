@@ -5,7 +5,8 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use sigil_plugin_api::serde_json::Value;
@@ -116,6 +117,50 @@ pub fn respond(stream: &mut TcpStream, status: &str, content_type: &str, body: &
     let _ = stream.write_all(head.as_bytes());
     let _ = stream.write_all(body);
     let _ = stream.flush();
+}
+
+/// Holds a stand-in server's answer until the test releases it, and records whether the answer was written:
+/// a call that returns while the answer is still held can only have been cut off by its own deadline.
+pub struct Gate {
+    released: Mutex<bool>,
+    changed: Condvar,
+    answered: AtomicBool,
+}
+
+impl Gate {
+    /// Fail-safe only: if the plugin never gives up, the held answer goes out after this and the test fails
+    /// on the answer it gets, instead of hanging. No assertion depends on it.
+    const HOLD_LIMIT: Duration = Duration::from_secs(120);
+
+    pub fn new() -> Arc<Gate> {
+        Arc::new(Gate {
+            released: Mutex::new(false),
+            changed: Condvar::new(),
+            answered: AtomicBool::new(false),
+        })
+    }
+
+    /// Waits for [`Gate::release`] (or the fail-safe), marks the answer as written, then runs `answer`.
+    pub fn pass(&self, answer: impl FnOnce()) {
+        let released = self.released.lock().unwrap();
+        drop(
+            self.changed
+                .wait_timeout_while(released, Self::HOLD_LIMIT, |released| !*released)
+                .unwrap(),
+        );
+        self.answered.store(true, Ordering::SeqCst);
+        answer();
+    }
+
+    pub fn release(&self) {
+        *self.released.lock().unwrap() = true;
+        self.changed.notify_all();
+    }
+
+    /// Whether a held answer has been written.
+    pub fn answered(&self) -> bool {
+        self.answered.load(Ordering::SeqCst)
+    }
 }
 
 /// A port on which nothing listens: bound, then released.
