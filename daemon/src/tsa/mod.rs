@@ -216,7 +216,13 @@ pub async fn dispatch(
 ) -> Result<Dispatched, DispatchError> {
     let mut closed = Vec::with_capacity(candidates.len());
     let mut open = Vec::new();
+    // A single candidate is tried whatever its circuit says: there is nothing to put before it.
+    let single = candidates.len() == 1;
     for provider in candidates {
+        if single {
+            closed.push(provider);
+            continue;
+        }
         match provider.actor.send(IsClosed).await {
             Ok(true) => closed.push(provider),
             _ => open.push(provider),
