@@ -304,6 +304,68 @@ where
             (latencies, errors)
         }));
     }
+    collect(tasks, measuring, stop, phase).await
+}
+
+/// Durable stamp writes per second through the daemon's own store code (embedded SurrealKV, synced commits, the
+/// same schema and group-commit writer as `sigild`), in this process, from `writers` concurrent tasks: the
+/// ceiling of `POST /tsa/stamp-hash`, which adds a token, its verification and HTTP on top of one such write.
+async fn store_ceiling(writers: usize, phase: Duration, tsr_base64: String) -> Measured {
+    use sigild::store::{IfStamped, NewStamp, Store};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = sigild::config::Config::default();
+    config.server.data_dir = Some(dir.path().to_path_buf());
+    let store = Store::open(&config).await.expect("opening the store");
+    let measuring = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for _ in 0..writers {
+        let (store, measuring, stop, tsr) = (
+            store.clone(),
+            measuring.clone(),
+            stop.clone(),
+            tsr_base64.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::with_capacity(65536);
+            let mut errors = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let stamp = NewStamp {
+                    tenant: "bench-tenant".into(),
+                    hash_hex: hex::encode(rand::random::<[u8; 32]>()),
+                    hash_alg_oid: "2.16.840.1.101.3.4.2.1".into(),
+                    serial: "1234567890123456789".into(),
+                    gen_time: "2026-11-21T10:00:00Z".into(),
+                    tsr: tsr.clone(),
+                    provider: "local".into(),
+                    tsa_name: "Sigil local TSA".into(),
+                    label: None,
+                    qualified: false,
+                    policy_oid: "1.3.6.1.4.1.32473.1.1".into(),
+                    parent: None,
+                    cert_not_after: Some("2036-11-21T10:00:00Z".into()),
+                    latency_ms: 1,
+                };
+                let started = Instant::now();
+                let written = store.insert_stamp(&stamp, IfStamped::Conflict).await;
+                if measuring.load(Ordering::Relaxed) {
+                    latencies.push(started.elapsed().as_micros() as u32);
+                    errors += u64::from(written.is_err());
+                }
+            }
+            (latencies, errors)
+        }));
+    }
+    collect(tasks, measuring, stop, phase).await
+}
+
+/// Runs the warm-up and the measured period of already started load tasks, then gathers their latencies.
+async fn collect(
+    tasks: Vec<tokio::task::JoinHandle<(Vec<u32>, u64)>>,
+    measuring: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+    phase: Duration,
+) -> Measured {
     tokio::time::sleep(WARMUP).await;
     measuring.store(true, Ordering::Relaxed);
     let started = Instant::now();
@@ -437,9 +499,30 @@ fn main() {
         .expect("query")
         .der;
         let query = Bytes::from(query);
+        // A real token from this daemon, so the write ceiling stores rows of the real size.
+        let token = {
+            let mut connection = Connection::open(address).await;
+            let request = Request::post("/tsr")
+                .header("host", "bench")
+                .header("content-type", "application/timestamp-query")
+                .body(Full::new(query.clone()))
+                .expect("request");
+            let (status, body) = connection.send(request).await;
+            assert_eq!(status, 200, "POST /tsr");
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD.encode(&body)
+        };
         println!(
-            "{:<26} {:>5} {:>10} {:>8} {:>8} {:>7} {:>9} {:>9}",
-            "endpoint", "conns", "rate/s", "p50 ms", "p99 ms", "errors", "÷healthz", "÷P-256"
+            "{:<34} {:>5} {:>10} {:>8} {:>8} {:>7} {:>9} {:>9} {:>9}",
+            "endpoint",
+            "conns",
+            "rate/s",
+            "p50 ms",
+            "p99 ms",
+            "errors",
+            "÷healthz",
+            "÷P-256",
+            "÷write"
         );
         for connections in options.connections {
             let health = measure(address, connections, phase, 200, || {
@@ -449,9 +532,10 @@ fn main() {
                     .expect("request")
             })
             .await;
-            let row = |name: &str, m: &Measured| {
+            let row = |name: &str, m: &Measured, write: Option<f64>| {
+                let write = write.map_or("".to_string(), |w| format!("{:.3}", m.rate / w));
                 println!(
-                    "{name:<26} {connections:>5} {:>10.0} {:>8.2} {:>8.2} {:>7} {:>9.3} {:>9.3}",
+                    "{name:<34} {connections:>5} {:>10.0} {:>8.2} {:>8.2} {:>7} {:>9.3} {:>9.3} {write:>9}",
                     m.rate,
                     m.p50_ms,
                     m.p99_ms,
@@ -460,7 +544,7 @@ fn main() {
                     m.rate / sign_rate
                 );
             };
-            row("GET /healthz (ceiling)", &health);
+            row("GET /healthz (ceiling)", &health, None);
             if wanted("POST /tsr") {
                 let tsr_query = query.clone();
                 let tsr = measure(address, connections, phase, 200, move || {
@@ -471,9 +555,11 @@ fn main() {
                         .expect("request")
                 })
                 .await;
-                row("POST /tsr", &tsr);
+                row("POST /tsr", &tsr, None);
             }
             if wanted("POST /tsa/stamp-hash") {
+                let write = store_ceiling(connections, phase, token.clone()).await;
+                row("durable stamp writes (ceiling)", &write, Some(write.rate));
                 let stamp_key = key.clone();
                 let stamp = measure(address, connections, phase, 200, move || {
                     // A fresh digest each time: every request is a new stamp and a durable write.
@@ -486,7 +572,7 @@ fn main() {
                     )
                 })
                 .await;
-                row("POST /tsa/stamp-hash", &stamp);
+                row("POST /tsa/stamp-hash", &stamp, Some(write.rate));
             }
         }
     });
