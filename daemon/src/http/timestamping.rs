@@ -106,19 +106,19 @@ fn decode_base64(field: &str, text: &str) -> ApiResult<Vec<u8>> {
 fn stamp_json(stamp: &Stamp) -> Value {
     json!({
         "id": stamp.uid,
-        "serial": stamp.serial,
-        "genTime": stamp.gen_time,
-        "hashAlgorithmOid": stamp.hash_alg_oid,
-        "hashHex": stamp.hash_hex,
-        "tsrBase64": stamp.tsr,
-        "tsaName": stamp.tsa_name,
-        "tsaSlug": stamp.provider,
-        "qualified": stamp.qualified,
-        "policyOid": stamp.qualified.then_some(&stamp.policy_oid),
-        "tokenPolicyOid": stamp.policy_oid,
-        "label": stamp.label,
-        "parentTransactionId": stamp.parent,
-        "certNotAfter": stamp.cert_not_after,
+        "serial": stamp.record.serial,
+        "genTime": stamp.record.gen_time,
+        "hashAlgorithmOid": stamp.record.hash_alg_oid,
+        "hashHex": stamp.record.hash_hex,
+        "tsrBase64": stamp.record.tsr,
+        "tsaName": stamp.record.tsa_name,
+        "tsaSlug": stamp.record.provider,
+        "qualified": stamp.record.qualified,
+        "policyOid": stamp.record.qualified.then_some(&stamp.record.policy_oid),
+        "tokenPolicyOid": stamp.record.policy_oid,
+        "label": stamp.record.label,
+        "parentTransactionId": stamp.record.parent,
+        "certNotAfter": stamp.record.cert_not_after,
         "createdAt": stamp.created_at,
     })
 }
@@ -332,7 +332,7 @@ async fn stamp_and_store(
         latency_ms: done.success.latency_ms as i64,
     };
     let store = &state.runtime.store;
-    let stamp = match store.insert_stamp(&record, if_stamped).await {
+    let stamp = match store.insert_stamp(record, if_stamped).await {
         Ok(stamp) => stamp,
         // A concurrent identical request stored first: this one is a retry, answer with that record, and give
         // back the quota it reserved (the token it got is discarded).
@@ -460,7 +460,7 @@ async fn restamp(
         Ok(parent) => parent,
         Err(error) => return error.into_response(),
     };
-    let tsr = match BASE64.decode(&parent.tsr) {
+    let tsr = match BASE64.decode(&parent.record.tsr) {
         Ok(tsr) => tsr,
         Err(error) => {
             return ApiError::internal(format!("stored TSR of {}: {error}", parent.uid))
@@ -477,7 +477,7 @@ async fn restamp(
         hash_hex,
         selection,
         qualified: false,
-        label: parent.label.clone(),
+        label: parent.record.label.clone(),
         parent: Some(parent.uid.clone()),
         if_stamped: IfStamped::Add,
     };
@@ -625,8 +625,8 @@ async fn lookup(State(state): State<AppState>, Path(hash): Path<String>) -> ApiR
         .stamps_by_hash(&hash_hex, LOOKUP_LIMIT)
         .await?;
     let record = |s: &Stamp| {
-        json!({ "id": s.uid, "tsaName": s.tsa_name, "genTime": s.gen_time, "label": s.label,
-                "certNotAfter": s.cert_not_after, "tsrBase64": s.tsr })
+        json!({ "id": s.uid, "tsaName": s.record.tsa_name, "genTime": s.record.gen_time, "label": s.record.label,
+                "certNotAfter": s.record.cert_not_after, "tsrBase64": s.record.tsr })
     };
     Ok(Json(json!({
         "found": !stamps.is_empty(),

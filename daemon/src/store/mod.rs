@@ -18,7 +18,7 @@ pub use schema::SCHEMA_VERSION;
 pub use stamps::{Failure, IfStamped, LocalTsaState, NewStamp, ProviderUsage, Stamp};
 
 /// Why a store operation failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The named thing does not exist (in the caller's scope).
     #[error("{0} not found")]
@@ -45,23 +45,6 @@ pub enum StoreError {
     /// A row did not have the expected shape.
     #[error("unexpected row shape: {0}")]
     Decode(String),
-}
-
-impl StoreError {
-    /// The same error again, for answering several waiters of one failed statement.
-    fn same(&self) -> StoreError {
-        match self {
-            StoreError::NotFound(what) => StoreError::NotFound(what),
-            StoreError::Conflict(message) => StoreError::Conflict(message.clone()),
-            StoreError::Unavailable(message) => StoreError::Unavailable(message.clone()),
-            StoreError::SchemaTooNew { found, known } => StoreError::SchemaTooNew {
-                found: *found,
-                known: *known,
-            },
-            StoreError::Query(message) => StoreError::Query(message.clone()),
-            StoreError::Decode(message) => StoreError::Decode(message.clone()),
-        }
-    }
 }
 
 type Result<T> = std::result::Result<T, StoreError>;

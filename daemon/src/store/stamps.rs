@@ -8,11 +8,21 @@ use surrealdb::types::Value as SurrealValue;
 
 use super::{Result, Store, StoreError, Window};
 
-/// A stored time-stamp.
+/// A stored time-stamp: what was recorded, plus the id and creation time the store assigned.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Stamp {
     /// Id (UUID).
     pub uid: String,
+    /// The recorded stamp.
+    #[serde(flatten)]
+    pub record: NewStamp,
+    /// RFC 3339.
+    pub created_at: String,
+}
+
+/// What a stamp records.
+#[derive(Debug, Clone, Deserialize)]
+pub struct NewStamp {
     /// Owning tenant.
     pub tenant: String,
     /// Lower-case hex of the stamped digest.
@@ -40,41 +50,6 @@ pub struct Stamp {
     /// End of the signer certificate's validity, RFC 3339.
     pub cert_not_after: Option<String>,
     /// How long the TSA took, in milliseconds.
-    pub latency_ms: i64,
-    /// RFC 3339.
-    pub created_at: String,
-}
-
-/// What a new stamp records.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct NewStamp {
-    /// Owning tenant.
-    pub tenant: String,
-    /// Lower-case hex digest.
-    pub hash_hex: String,
-    /// Digest algorithm OID.
-    pub hash_alg_oid: String,
-    /// Serial, decimal.
-    pub serial: String,
-    /// genTime, RFC 3339.
-    pub gen_time: String,
-    /// TimeStampResp, base64.
-    pub tsr: String,
-    /// Provider slug.
-    pub provider: String,
-    /// Provider name.
-    pub tsa_name: String,
-    /// Label.
-    pub label: Option<String>,
-    /// Qualified.
-    pub qualified: bool,
-    /// Policy OID.
-    pub policy_oid: String,
-    /// Parent stamp, for restamps.
-    pub parent: Option<String>,
-    /// Signer certificate notAfter, RFC 3339.
-    pub cert_not_after: Option<String>,
-    /// TSA latency.
     pub latency_ms: i64,
 }
 
@@ -185,13 +160,13 @@ struct Pending {
 impl Pending {
     fn row(&self, key: &str) -> Result<SurrealValue> {
         use surrealdb::types::{Datetime, Object, RecordId};
-        let s = &self.stamp;
+        let s = &self.stamp.record;
         let datetime = |field: &str, text: &str| -> Result<Datetime> {
             Ok(Datetime::from(parse_instant(field, text)?))
         };
         let mut row = Object::new();
         row.insert("id", RecordId::new("stamp", key.to_string()));
-        row.insert("uid", s.uid.clone());
+        row.insert("uid", self.stamp.uid.clone());
         row.insert("tenant", s.tenant.clone());
         row.insert("dedupe_key", key.to_string());
         row.insert("hash_hex", s.hash_hex.clone());
@@ -213,7 +188,10 @@ impl Pending {
             row.insert("cert_not_after", datetime("cert_not_after", not_after)?);
         }
         row.insert("latency_ms", s.latency_ms);
-        row.insert("created_at", datetime("created_at", &s.created_at)?);
+        row.insert(
+            "created_at",
+            datetime("created_at", &self.stamp.created_at)?,
+        );
         Ok(SurrealValue::Object(row))
     }
 }
@@ -258,26 +236,15 @@ impl StampWriter {
 
 impl Store {
     /// Records a stamp; it is durable when this returns. The uid and creation time are assigned here.
-    pub async fn insert_stamp(&self, stamp: &NewStamp, if_stamped: IfStamped) -> Result<Stamp> {
+    pub async fn insert_stamp(&self, mut record: NewStamp, if_stamped: IfStamped) -> Result<Stamp> {
+        // Times in SurrealDB's rendering, so the answer reads like the stamp read back later.
+        record.gen_time = rfc3339(parse_instant("gen_time", &record.gen_time)?);
+        if let Some(text) = &record.cert_not_after {
+            record.cert_not_after = Some(rfc3339(parse_instant("cert_not_after", text)?));
+        }
         let stamp = Stamp {
             uid: uuid::Uuid::new_v4().to_string(),
-            tenant: stamp.tenant.clone(),
-            hash_hex: stamp.hash_hex.clone(),
-            hash_alg_oid: stamp.hash_alg_oid.clone(),
-            serial: stamp.serial.clone(),
-            gen_time: rfc3339(parse_instant("gen_time", &stamp.gen_time)?),
-            tsr: stamp.tsr.clone(),
-            provider: stamp.provider.clone(),
-            tsa_name: stamp.tsa_name.clone(),
-            label: stamp.label.clone(),
-            qualified: stamp.qualified,
-            policy_oid: stamp.policy_oid.clone(),
-            parent: stamp.parent.clone(),
-            cert_not_after: match &stamp.cert_not_after {
-                Some(text) => Some(rfc3339(parse_instant("cert_not_after", text)?)),
-                None => None,
-            },
-            latency_ms: stamp.latency_ms,
+            record,
             created_at: rfc3339(chrono::Utc::now()),
         };
         let Some(writer) = &self.writer else {
@@ -305,7 +272,7 @@ impl Store {
         let mut waiting: Vec<(Pending, String)> = batch
             .into_iter()
             .map(|p| {
-                let key = stamp_key(&p.stamp.tenant, &p.stamp.hash_hex, None);
+                let key = stamp_key(&p.stamp.record.tenant, &p.stamp.record.hash_hex, None);
                 (p, key)
             })
             .collect();
@@ -357,7 +324,7 @@ impl Store {
                 Ok(written) => written,
                 Err(error) => {
                     for (pending, _) in valid.into_iter().chain(repeated) {
-                        let _ = pending.done.send(Err(error.same()));
+                        let _ = pending.done.send(Err(error.clone()));
                     }
                     return;
                 }
@@ -373,8 +340,8 @@ impl Store {
                 } else if pending.if_stamped == IfStamped::Add {
                     let suffix = uuid::Uuid::new_v4().to_string();
                     let key = stamp_key(
-                        &pending.stamp.tenant,
-                        &pending.stamp.hash_hex,
+                        &pending.stamp.record.tenant,
+                        &pending.stamp.record.hash_hex,
                         Some(&suffix),
                     );
                     waiting.push((pending, key));
@@ -403,14 +370,18 @@ impl Store {
     pub async fn stamp(&self, tenant: &str, uid: &str) -> Result<Option<Stamp>> {
         let sql = format!("SELECT {STAMP_FIELDS} FROM stamp WHERE {STAMP_BY_UID};");
         let found: Option<Stamp> = self.first(&sql, json!({ "uid": uid })).await?;
-        Ok(found.filter(|stamp| stamp.tenant == tenant))
+        Ok(found.filter(|stamp| stamp.record.tenant == tenant))
     }
 
     /// The stamps that restamp `parent`, oldest first.
     pub async fn restamps_of(&self, tenant: &str, parent: &str) -> Result<Vec<Stamp>> {
         let sql = format!("SELECT {STAMP_FIELDS} FROM stamp WHERE {RESTAMPS_OF};");
         let rows: Vec<Stamp> = self.rows(&sql, json!({ "parent_uid": parent })).await?;
-        let mut stamps = newest_first(rows.into_iter().filter(|s| s.tenant == tenant).collect());
+        let mut stamps = newest_first(
+            rows.into_iter()
+                .filter(|s| s.record.tenant == tenant)
+                .collect(),
+        );
         stamps.reverse();
         Ok(stamps)
     }

@@ -209,39 +209,39 @@ async fn stamps_are_deduplicated_scoped_and_searchable() {
     let store = memory_store().await;
     let first = store
         .insert_stamp(
-            &new_stamp("t1", "abcd", Some("Contract.pdf")),
+            new_stamp("t1", "abcd", Some("Contract.pdf")),
             IfStamped::Conflict,
         )
         .await
         .unwrap();
-    assert_eq!(first.gen_time, "2026-11-21T07:00:00Z");
+    assert_eq!(first.record.gen_time, "2026-11-21T07:00:00Z");
     assert_eq!(
-        first.cert_not_after.as_deref(),
+        first.record.cert_not_after.as_deref(),
         Some("2027-11-21T07:00:00Z")
     );
     let again = store
-        .insert_stamp(&new_stamp("t1", "abcd", None), IfStamped::Conflict)
+        .insert_stamp(new_stamp("t1", "abcd", None), IfStamped::Conflict)
         .await;
     assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
     let forced = store
-        .insert_stamp(&new_stamp("t1", "abcd", None), IfStamped::Add)
+        .insert_stamp(new_stamp("t1", "abcd", None), IfStamped::Add)
         .await
         .unwrap();
     assert_ne!(forced.uid, first.uid);
     store
-        .insert_stamp(&new_stamp("t2", "abcd", None), IfStamped::Conflict)
+        .insert_stamp(new_stamp("t2", "abcd", None), IfStamped::Conflict)
         .await
         .unwrap();
     let found = store.first_stamp_of("t1", "abcd").await.unwrap().unwrap();
     assert_eq!(
-        (found.tenant.as_str(), found.uid.as_str()),
+        (found.record.tenant.as_str(), found.uid.as_str()),
         ("t1", first.uid.as_str())
     );
     assert_eq!(
         found.created_at, first.created_at,
         "written and read back alike"
     );
-    assert_eq!(found.gen_time, first.gen_time);
+    assert_eq!(found.record.gen_time, first.record.gen_time);
     assert!(store.first_stamp_of("t3", "abcd").await.unwrap().is_none());
     assert_eq!(
         store.stamp("t1", &forced.uid).await.unwrap().unwrap().uid,
@@ -427,7 +427,7 @@ async fn concurrent_stamps_are_grouped_and_deduplicated() {
             // Every digest twice: one of each pair must lose.
             let hash = format!("{:04x}", i / 2);
             store
-                .insert_stamp(&new_stamp("t1", &hash, None), IfStamped::Conflict)
+                .insert_stamp(new_stamp("t1", &hash, None), IfStamped::Conflict)
                 .await
         }));
     }
@@ -470,7 +470,7 @@ async fn stamps_of_version_3_are_rekeyed() {
         SCHEMA_VERSION
     );
     let again = store
-        .insert_stamp(&new_stamp("t1", "abcd", None), IfStamped::Conflict)
+        .insert_stamp(new_stamp("t1", "abcd", None), IfStamped::Conflict)
         .await;
     assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
 }

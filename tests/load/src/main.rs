@@ -347,7 +347,7 @@ async fn store_ceiling(writers: usize, phase: Duration, tsr_base64: String) -> M
                     latency_ms: 1,
                 };
                 let started = Instant::now();
-                let written = store.insert_stamp(&stamp, IfStamped::Conflict).await;
+                let written = store.insert_stamp(stamp, IfStamped::Conflict).await;
                 if measuring.load(Ordering::Relaxed) {
                     latencies.push(started.elapsed().as_micros() as u32);
                     errors += u64::from(written.is_err());
