@@ -201,11 +201,10 @@ impl AppState {
                 chrono::Utc::now().signed_duration_since(at) > chrono::Duration::seconds(60)
             });
         if stale {
-            self.runtime.store.note_api_key_used(&key.uid);
-            let store = self.runtime.store.clone();
+            let touch = self.runtime.store.touch_api_key(&key.uid);
             let uid = key.uid.clone();
             tokio::spawn(async move {
-                if let Err(error) = store.touch_api_key(&uid).await {
+                if let Err(error) = touch.await {
                     tracing::warn!(key = %uid, error = %error, "could not record API key use");
                 }
             });

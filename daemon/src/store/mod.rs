@@ -667,22 +667,25 @@ impl Store {
         }
     }
 
-    /// Notes in the key cache that a key was used now, so that the requests after this one do not record the
-    /// use again; call it before [`Store::touch_api_key`].
-    pub fn note_api_key_used(&self, uid: &str) {
+    /// Records that a key was used now. The key cache learns it at once, when this is called, so that requests
+    /// made before the returned write finishes do not record the use again.
+    pub fn touch_api_key(
+        &self,
+        uid: &str,
+    ) -> impl std::future::Future<Output = Result<()>> + Send + 'static {
         if let Some(cache) = &self.api_keys {
             cache.touched(uid, &chrono::Utc::now().to_rfc3339());
         }
-    }
-
-    /// Records that a key was used now.
-    pub async fn touch_api_key(&self, uid: &str) -> Result<()> {
-        self.run(
-            "UPDATE api_key SET last_used_at = time::now() WHERE uid = $uid;",
-            json!({ "uid": uid }),
-        )
-        .await
-        .map(|_| ())
+        let (store, uid) = (self.clone(), uid.to_string());
+        async move {
+            store
+                .run(
+                    "UPDATE api_key SET last_used_at = time::now() WHERE uid = $uid;",
+                    json!({ "uid": uid }),
+                )
+                .await
+                .map(|_| ())
+        }
     }
 
     // ---- daemon secrets -------------------------------------------------------------------------------------
