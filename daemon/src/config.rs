@@ -56,9 +56,14 @@ pub struct TsaConfig {
     pub monthly_stamp_limit: u64,
     /// Qualified stamps per tenant per calendar month (UTC); 0 means unlimited.
     pub monthly_qualified_limit: u64,
-    /// PEM bundle of root certificates that `chained` trust is computed against (the local TSA's root is
-    /// always added).
+    /// PEM bundle of root certificates that every remote provider's tokens may chain to (besides each
+    /// provider's own `trust_roots_file`). The local TSA's roots anchor the local TSA only.
     pub trust_roots_file: Option<PathBuf>,
+    /// Also trust the operating system's CA bundle for remote providers' tokens. Off by default: the OS
+    /// bundle holds web PKI roots, most of which never issue time-stamping certificates.
+    pub use_system_roots: bool,
+    /// Accept SHA-1 message imprints and SignerInfo digests when verifying old tokens. Off by default.
+    pub allow_sha1_verification: bool,
 }
 
 impl Default for TsaConfig {
@@ -70,6 +75,8 @@ impl Default for TsaConfig {
             monthly_stamp_limit: 0,
             monthly_qualified_limit: 5,
             trust_roots_file: None,
+            use_system_roots: false,
+            allow_sha1_verification: false,
         }
     }
 }
@@ -153,6 +160,10 @@ pub struct TsaProviderConfig {
     pub policy_oid: Option<String>,
     /// Optional SHA-256 pin of the plugin file.
     pub sha256: Option<String>,
+    /// PEM bundle of the roots this provider's tokens must chain to (with `[tsa] trust_roots_file` and, when
+    /// enabled, the system roots). A token that chains to none of them is a failed attempt. A relative path
+    /// is resolved against the directory of the file that declares the provider.
+    pub trust_roots_file: Option<PathBuf>,
     /// The plugin's config (for tsa-http: `url`, `hash`, `timeout_ms`, credentials).
     #[serde(default = "empty_table")]
     pub config: toml::Table,
@@ -478,6 +489,11 @@ impl Config {
                     source,
                 })?;
                 let mut config = Self::from_toml(&text, path)?;
+                let dir = path.parent().unwrap_or(Path::new("."));
+                for provider in &mut config.tsa_providers {
+                    provider.trust_roots_file =
+                        provider.trust_roots_file.take().map(|file| dir.join(file));
+                }
                 config.merge_includes(path)?;
                 config
             }
@@ -507,7 +523,13 @@ impl Config {
                     message: describe_toml_error(&text, &error),
                 })?;
             self.plugins.extend(entries.plugins);
-            self.tsa_providers.extend(entries.tsa_providers);
+            let include_dir = path.parent().unwrap_or(Path::new("."));
+            self.tsa_providers
+                .extend(entries.tsa_providers.into_iter().map(|mut provider| {
+                    provider.trust_roots_file =
+                        provider.trust_roots_file.map(|file| include_dir.join(file));
+                    provider
+                }));
         }
         Ok(())
     }

@@ -23,4 +23,5 @@ mod timestamping;
 mod timestamping_operations;
 mod timestamping_providers;
 mod timestamping_records;
+mod trust;
 mod tsa_standins;

@@ -370,12 +370,12 @@ fn health_entry(daemon: &Daemon, token: &str, slug: &str) -> Value {
 #[test]
 fn an_open_circuit_moves_a_failing_tsa_to_the_back() {
     let tsa = OpensslTsa::new("Good TSA", "1.3.6.1.4.1.32473.7");
-    let good = StandIn::start(Behaviour::Tsa(tsa));
+    let good = StandIn::start(Behaviour::Tsa(tsa.clone()));
     let unavailable = StandIn::start(Behaviour::Status(503));
     let daemon = start(&format!(
         "[tsa]\ncircuit_failures = 2\ncircuit_cooldown = \"1h\"\n\n[local_tsa]\nenabled = false\n{}{}",
         provider("unavailable", "Unavailable TSA", &unavailable.url(), ""),
-        provider("good", "Good TSA", &good.url(), ""),
+        provider("good", "Good TSA", &good.url(), &tsa.anchor()),
     ));
     let owner = daemon.owner_with_tenant();
     let stamp_at_good = || {
@@ -456,7 +456,12 @@ fn sighup_adds_and_removes_tsa_providers() {
 
     let tsa = OpensslTsa::new("Added TSA", "1.3.6.1.4.1.32473.7");
     let server = StandIn::start(Behaviour::Tsa(tsa.clone()));
-    daemon.write_raw_config(&config(&provider("added", "Added TSA", &server.url(), "")));
+    daemon.write_raw_config(&config(&provider(
+        "added",
+        "Added TSA",
+        &server.url(),
+        &tsa.anchor(),
+    )));
     daemon.sighup();
     wait_for_log_count(&daemon, "configuration reloaded", 1);
     wait_for_services(&daemon, "listed `added`", |slugs| {

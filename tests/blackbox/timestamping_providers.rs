@@ -96,7 +96,7 @@ fn auto_fails_over_past_every_failure_class_to_the_good_tsa() {
         provider("slow", "Slow TSA", &slow.url(), ""),
         provider("unavailable", "Unavailable TSA", &unavailable.url(), ""),
         provider("garbage", "Garbage TSA", &garbage.url(), ""),
-        provider("good", "Good TSA", &good_server.url(), ""),
+        provider("good", "Good TSA", &good_server.url(), &good_tsa.anchor()),
     ));
     let owner = daemon.owner_with_tenant();
 
@@ -258,8 +258,8 @@ fn three_good_tsas() -> (Daemon, Arc<OpensslTsa>, Arc<OpensslTsa>, [StandIn; 2])
     let (beta, beta_server) = good("Beta TSA", "1.3.6.1.4.1.32473.8");
     let daemon = start(&format!(
         "{}{}",
-        provider("alpha", "Alpha TSA", &alpha_server.url(), ""),
-        provider("beta", "Beta TSA", &beta_server.url(), ""),
+        provider("alpha", "Alpha TSA", &alpha_server.url(), &alpha.anchor()),
+        provider("beta", "Beta TSA", &beta_server.url(), &beta.anchor()),
     ));
     wait_local_tsa(&daemon);
     (daemon, alpha, beta, [alpha_server, beta_server])
@@ -494,16 +494,19 @@ fn qualified_stamps_need_a_qualified_tsa() {
 /// A plain stand-in `alpha`, a qualified one `qtsa` whose configured policy is its `default_policy`, and local.
 fn with_a_qualified_tsa(extra: &str) -> (Daemon, Arc<OpensslTsa>, [StandIn; 2]) {
     const QUALIFIED_POLICY: &str = "0.4.0.2023.1.1";
-    let (_alpha, alpha_server) = good("Alpha TSA", "1.3.6.1.4.1.32473.7");
+    let (alpha, alpha_server) = good("Alpha TSA", "1.3.6.1.4.1.32473.7");
     let (qualified, qualified_server) = good("Qualified TSA", QUALIFIED_POLICY);
     let daemon = start(&format!(
         "{extra}\n{}{}",
-        provider("alpha", "Alpha TSA", &alpha_server.url(), ""),
+        provider("alpha", "Alpha TSA", &alpha_server.url(), &alpha.anchor()),
         provider(
             "qtsa",
             "Qualified TSA",
             &qualified_server.url(),
-            &format!("qualified = true\npolicy_oid = \"{QUALIFIED_POLICY}\"")
+            &format!(
+                "qualified = true\npolicy_oid = \"{QUALIFIED_POLICY}\"\n{}",
+                qualified.anchor()
+            )
         ),
     ));
     wait_local_tsa(&daemon);
@@ -623,12 +626,12 @@ fn concurrent_stamps_never_exceed_the_monthly_limit() {
 
 #[test]
 fn failed_stamps_do_not_use_the_quota() {
-    let (_good_tsa, good_server) = good("Good TSA", "1.3.6.1.4.1.32473.7");
+    let (good_tsa, good_server) = good("Good TSA", "1.3.6.1.4.1.32473.7");
     let unavailable = StandIn::start(Behaviour::Status(503));
     let daemon = start(&format!(
         "[tsa]\nmonthly_stamp_limit = 1\n\n[local_tsa]\nenabled = false\n{}{}",
         provider("unavailable", "Unavailable TSA", &unavailable.url(), ""),
-        provider("good", "Good TSA", &good_server.url(), ""),
+        provider("good", "Good TSA", &good_server.url(), &good_tsa.anchor()),
     ));
     let owner = daemon.owner_with_tenant();
     for _ in 0..3 {

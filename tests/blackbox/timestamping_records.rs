@@ -303,16 +303,28 @@ fn inspect_reads_daemon_tokens_and_openssl_tokens() {
         iso(&body["certNotBefore"]),
         openssl_date(&tsa_dates, "notBefore")
     );
-    // And verify-hash agrees that this token covers the document.
+    // verify-hash agrees that this token covers the document, but it is valid only where the operator anchored
+    // that TSA's root.
     let document_hash = sha512_hex(b"a document stamped by openssl");
-    let verified = daemon
-        .post_public(
-            "/tsa/verify-hash",
-            json!({ "fileHashHex": document_hash, "tsrBase64": base64(&token) }),
-        )
-        .expect(200);
+    let verify = |daemon: &Daemon| {
+        daemon
+            .post_public(
+                "/tsa/verify-hash",
+                json!({ "fileHashHex": document_hash, "tsrBase64": base64(&token) }),
+            )
+            .expect(200)
+    };
+    let verified = verify(&daemon);
     assert_eq!(verified["details"]["hashMatch"], true, "{verified}");
+    assert_eq!(verified["valid"], false, "{verified}");
+    assert_eq!(verified["indication"], "INDETERMINATE", "{verified}");
+    let anchored = start(&format!(
+        "[tsa]\ntrust_roots_file = \"{}\"",
+        tsa.root_pem().display()
+    ));
+    let verified = verify(&anchored);
     assert_eq!(verified["valid"], true, "{verified}");
+    assert_eq!(verified["indication"], "PASSED", "{verified}");
 
     // Garbage is 400, never 500.
     for bad in ["%%%", "", &base64(b"not a token")] {

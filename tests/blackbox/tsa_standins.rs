@@ -188,6 +188,11 @@ impl OpensslTsa {
         self.dir.path().join("root.pem")
     }
 
+    /// The `[[tsa_providers]]` line that makes its root this provider's trust anchor.
+    pub fn anchor(&self) -> String {
+        format!("trust_roots_file = \"{}\"", self.root_pem().display())
+    }
+
     /// The TSA certificate (PEM file).
     pub fn tsa_pem(&self) -> PathBuf {
         self.dir.path().join("tsa.pem")

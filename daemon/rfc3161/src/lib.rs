@@ -20,6 +20,7 @@ mod signer;
 mod software;
 mod time;
 mod trust;
+mod verdict;
 mod verify;
 
 pub use algorithms::{HashAlgorithm, SignatureAlgorithm};
@@ -38,10 +39,11 @@ pub use response::{
 pub use signer::{CertificateSigner, SignerError, TsaSigner};
 pub use software::{SoftwareKey, SoftwareTsaSigner};
 pub use time::{GenTime, TimeError};
-pub use trust::{TrustStatus, TrustStore, UntrustedReason};
+pub use trust::{ChainTop, TrustStatus, TrustStore, UntrustedReason};
+pub use verdict::{Indication, SubIndication, Verdict};
 pub use verify::{
-    EssBinding, Expectations, VerifiedToken, VerifyError, VerifyErrorKind, verify_response,
-    verify_token, verify_token_against_digest,
+    EssBinding, Expectations, MAX_EMBEDDED_CERTIFICATES, VerifiedToken, VerifyError,
+    VerifyErrorKind, verify_response, verify_token, verify_token_against_digest,
 };
 
 /// Re-exports of the crates and types that appear in this crate's API, so callers need not match versions.

@@ -152,6 +152,7 @@ impl TimestampRequest {
             digest: self.digest.clone(),
             nonce: Some(self.nonce.clone()),
             acceptable_policies: self.policy.map(|policy| vec![policy]),
+            signer_certificate_required: self.cert_req,
         }
     }
 }

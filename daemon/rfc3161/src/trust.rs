@@ -16,7 +16,7 @@ use crate::{
 const MAX_CHAIN_LENGTH: usize = 8;
 
 /// Root certificates (trust anchors) and intermediates that may complete a chain or identify a signer
-/// whose token does not embed its certificate.
+/// whose token does not embed its certificate, plus the verifier's algorithm policy (SHA-1).
 #[derive(Clone, Debug, Default)]
 pub struct TrustStore {
     roots: Vec<CertEntry>,
@@ -25,6 +25,12 @@ pub struct TrustStore {
     /// tokens with one certificate; its issuer's signature on it need not be checked again for each. Only
     /// successes are remembered, and validity periods are still checked every time.
     verified_signatures: std::sync::Arc<std::sync::Mutex<VerifiedPairs>>,
+    /// Pairs whose check failed for a reason that depends only on the two certificates (a bad signature, an
+    /// issuer that is no CA, an unsupported algorithm), so a hostile token that repeats a bad chain costs one
+    /// lookup instead of a signature verification. Bounded like the success memo.
+    failed_pairs: std::sync::Arc<std::sync::Mutex<FailedPairs>>,
+    /// Whether SHA-1 imprints and SHA-1 SignerInfo digests are accepted (verifying old tokens only).
+    allow_sha1: bool,
 }
 
 impl TrustStore {
@@ -33,10 +39,59 @@ impl TrustStore {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
     }
+
+    fn failures(&self) -> std::sync::MutexGuard<'_, FailedPairs> {
+        self.failed_pairs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Accepts SHA-1 message imprints and SignerInfo digests again, for verifying tokens made before
+    /// SHA-1 was retired. Off by default; never use it for tokens being issued or fetched now.
+    #[must_use]
+    pub fn allowing_sha1(mut self, allow: bool) -> Self {
+        self.allow_sha1 = allow;
+        self
+    }
+
+    /// Whether SHA-1 is accepted (see [`TrustStore::allowing_sha1`]).
+    #[must_use]
+    pub fn sha1_allowed(&self) -> bool {
+        self.allow_sha1
+    }
+
+    /// How many trust anchors the store holds.
+    #[must_use]
+    pub fn root_count(&self) -> usize {
+        self.roots.len()
+    }
+
+    /// Adds every anchor and intermediate of `other` (their memos are not shared).
+    pub fn extend_from(&mut self, other: &TrustStore) {
+        for root in &other.roots {
+            if !self.roots.iter().any(|known| known.der == root.der) {
+                self.roots.push(root.clone());
+            }
+        }
+        for intermediate in &other.intermediates {
+            if !self
+                .intermediates
+                .iter()
+                .any(|known| known.der == intermediate.der)
+            {
+                self.intermediates.push(intermediate.clone());
+            }
+        }
+    }
 }
 
 /// (subject DER, issuer DER) pairs whose signature verified.
 type VerifiedPairs = std::collections::HashSet<(Vec<u8>, Vec<u8>)>;
+
+/// (subject DER, issuer DER) pairs that can never chain, with the reason.
+type FailedPairs = std::collections::HashMap<(Vec<u8>, Vec<u8>), UntrustedReason>;
+
+/// Signature verifications one chain build may spend (memo hits are free). A token can embed many
+/// certificates with the same names; without this bound the public verify route would be a CPU amplifier.
+const MAX_SIGNATURE_CHECKS: usize = 16;
 
 /// Bound of the verified-signature memo; it is emptied when full (a store sees few distinct chains).
 const VERIFIED_SIGNATURES_MAX: usize = 1024;
@@ -138,12 +193,73 @@ pub enum TrustStatus {
         chain: Vec<CertificateSummary>,
     },
     /// The certificate is self-issued, verifies under its own key and is not a trust anchor.
-    SelfSigned,
+    SelfSigned {
+        /// The certificate itself: what an operator would have to trust.
+        top: ChainTop,
+    },
     /// No chain to a trust anchor was found.
     Untrusted {
         /// The last obstacle met while building the chain.
         reason: UntrustedReason,
+        /// The highest certificate the chain reached: the root an operator would have to trust (or the
+        /// certificate whose issuer is missing).
+        top: ChainTop,
     },
+}
+
+impl TrustStatus {
+    /// Whether the signer chains to a configured anchor.
+    #[must_use]
+    pub fn is_chained(&self) -> bool {
+        matches!(self, TrustStatus::Chained { .. })
+    }
+
+    /// One sentence for operators: why the chain is not anchored, naming the certificate to trust and its
+    /// SHA-256 fingerprint. `None` when chained.
+    #[must_use]
+    pub fn explanation(&self) -> Option<String> {
+        match self {
+            TrustStatus::Chained { .. } => None,
+            TrustStatus::SelfSigned { top } => Some(format!(
+                "the signer certificate is self-signed and not a trust anchor: {top}"
+            )),
+            TrustStatus::Untrusted { reason, top } => Some(format!(
+                "no chain to a configured trust anchor ({reason}); the chain ends at {top}"
+            )),
+        }
+    }
+}
+
+/// The certificate where chain building stopped, named so an operator knows exactly what to trust.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainTop {
+    /// Subject, RFC 4514.
+    pub subject: String,
+    /// Issuer, RFC 4514 (equal to the subject for a root).
+    pub issuer: String,
+    /// SHA-256 of the certificate's DER, lowercase hex.
+    pub sha256_hex: String,
+}
+
+impl std::fmt::Display for ChainTop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "`{}` (SHA-256 {})", self.subject, self.sha256_hex)?;
+        if self.issuer != self.subject {
+            write!(f, ", issued by `{}`", self.issuer)?;
+        }
+        Ok(())
+    }
+}
+
+impl ChainTop {
+    fn of(entry: &CertEntry) -> Self {
+        let summary = entry.summary();
+        Self {
+            subject: summary.subject,
+            issuer: summary.issuer,
+            sha256_hex: crate::hex(&crate::HashAlgorithm::Sha256.digest(&entry.der)),
+        }
+    }
 }
 
 /// Why no chain was built.
@@ -186,6 +302,9 @@ pub enum UntrustedReason {
     /// The chain exceeds eight certificates.
     #[error("chain longer than {MAX_CHAIN_LENGTH} certificates")]
     ChainTooLong,
+    /// Building the chain needed more signature checks than one verification may spend.
+    #[error("chain building gave up after {MAX_SIGNATURE_CHECKS} signature checks")]
+    TooManyCandidates,
 }
 
 /// Classifies `leaf` at Unix time `at`, completing the chain from `embedded`, the store's intermediates
@@ -205,6 +324,7 @@ pub(crate) fn classify(
         .iter()
         .chain(store.intermediate_entries())
         .collect();
+    let mut budget = MAX_SIGNATURE_CHECKS;
     let mut chain = vec![leaf];
     let mut reason = None;
     'extend: while chain.len() < MAX_CHAIN_LENGTH {
@@ -214,7 +334,7 @@ pub(crate) fn classify(
             if !names_equal(root.certificate.tbs_certificate().subject(), issuer_name) {
                 continue;
             }
-            match check_issued_by(store, current, root, at, false) {
+            match check_issued_by(store, current, root, at, false, &mut budget) {
                 Ok(()) => {
                     chain.push(root);
                     let chain = chain.iter().map(|entry| entry.summary()).collect();
@@ -232,7 +352,7 @@ pub(crate) fn classify(
             {
                 continue;
             }
-            match check_issued_by(store, current, candidate, at, true) {
+            match check_issued_by(store, current, candidate, at, true, &mut budget) {
                 Ok(()) => {
                     chain.push(candidate);
                     continue 'extend;
@@ -243,14 +363,16 @@ pub(crate) fn classify(
         let reason = reason.unwrap_or_else(|| UntrustedReason::IssuerNotFound {
             issuer: issuer_name.to_string(),
         });
-        return if is_self_signed(leaf) {
-            TrustStatus::SelfSigned
+        let top = ChainTop::of(current);
+        return if chain.len() == 1 && is_self_signed(leaf) {
+            TrustStatus::SelfSigned { top }
         } else {
-            TrustStatus::Untrusted { reason }
+            TrustStatus::Untrusted { reason, top }
         };
     }
     TrustStatus::Untrusted {
         reason: UntrustedReason::ChainTooLong,
+        top: ChainTop::of(chain[chain.len() - 1]),
     }
 }
 
@@ -261,10 +383,14 @@ fn check_issued_by(
     issuer: &CertEntry,
     at: i64,
     must_be_ca: bool,
+    budget: &mut usize,
 ) -> Result<(), UntrustedReason> {
     let issuer_tbs = issuer.certificate.tbs_certificate();
     // The memo is consulted before anything is rendered or parsed: this is the per-token path.
     let pair = (subject.der.clone(), issuer.der.clone());
+    if let Some(reason) = store.failures().get(&pair) {
+        return Err(reason.clone());
+    }
     if store.memo().contains(&pair) {
         return if valid_at(&issuer.certificate, at) {
             Ok(())
@@ -287,10 +413,18 @@ fn check_issued_by(
         .flatten()
         .is_none_or(|(_, ku)| ku.key_cert_sign());
     if (must_be_ca && !ca) || !may_sign {
-        return Err(UntrustedReason::NotCa {
-            subject: issuer_name,
-        });
+        return Err(remember_failure(
+            store,
+            pair,
+            UntrustedReason::NotCa {
+                subject: issuer_name,
+            },
+        ));
     }
+    if *budget == 0 {
+        return Err(UntrustedReason::TooManyCandidates);
+    }
+    *budget -= 1;
     let raw = subject
         .raw()
         .map_err(|error| UntrustedReason::UnsupportedAlgorithm {
@@ -318,16 +452,24 @@ fn check_issued_by(
             verified.insert(pair);
         }
         Err(SignatureCheck::Invalid | SignatureCheck::KeyMismatch) => {
-            return Err(UntrustedReason::SignatureInvalid {
-                subject: subject_name,
-                issuer: issuer_name,
-            });
+            return Err(remember_failure(
+                store,
+                pair,
+                UntrustedReason::SignatureInvalid {
+                    subject: subject_name,
+                    issuer: issuer_name,
+                },
+            ));
         }
         Err(other) => {
-            return Err(UntrustedReason::UnsupportedAlgorithm {
-                subject: subject_name,
-                detail: other.to_string(),
-            });
+            return Err(remember_failure(
+                store,
+                pair,
+                UntrustedReason::UnsupportedAlgorithm {
+                    subject: subject_name,
+                    detail: other.to_string(),
+                },
+            ));
         }
     }
     if !valid_at(&issuer.certificate, at) {
@@ -336,6 +478,20 @@ fn check_issued_by(
         });
     }
     Ok(())
+}
+
+/// Remembers that `pair` can never chain (bounded like the success memo) and hands the reason back.
+fn remember_failure(
+    store: &TrustStore,
+    pair: (Vec<u8>, Vec<u8>),
+    reason: UntrustedReason,
+) -> UntrustedReason {
+    let mut failed = store.failures();
+    if failed.len() >= VERIFIED_SIGNATURES_MAX {
+        failed.clear();
+    }
+    failed.insert(pair, reason.clone());
+    reason
 }
 
 /// Whether `certificate` is within its validity period at Unix time `at`.

@@ -38,17 +38,21 @@ pub struct Expectations {
     pub nonce: Option<BigInteger>,
     /// Policies the caller accepts; `None` accepts any.
     pub acceptable_policies: Option<Vec<ObjectIdentifier>>,
+    /// The request set `certReq`, so the token must carry the signer certificate itself (RFC 3161 §2.4.1).
+    pub signer_certificate_required: bool,
 }
+
+/// Certificates a token may embed. Real TSAs send their chain (two to four); more is an attempt to make
+/// chain building expensive.
+pub const MAX_EMBEDDED_CERTIFICATES: usize = 16;
 
 /// Which ESS signing-certificate attribute bound the signature to the signer certificate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EssBinding {
     /// `signing-certificate-v2` (RFC 5035) with this hash.
     SigningCertificateV2(HashAlgorithm),
-    /// `signing-certificate` (RFC 2634, SHA-1).
+    /// `signing-certificate` (RFC 2634, SHA-1 as a certificate identifier, which RFC 5816 still allows).
     SigningCertificate,
-    /// Neither attribute is present (RFC 3161 requires one; tolerated, and reported here).
-    Absent,
 }
 
 /// A token that passed every check.
@@ -66,8 +70,8 @@ pub struct VerifiedToken {
     pub signature_algorithm: SignatureAlgorithm,
     /// The ESS attribute that bound the signer certificate.
     pub ess_binding: EssBinding,
-    /// How far the signer is trusted. Verification succeeds for all three classes; the caller decides
-    /// whether `Untrusted` or `SelfSigned` is acceptable.
+    /// How far the signer is trusted. Verification succeeds for all three classes: only `Chained` earns a
+    /// `PASSED` verdict ([`crate::Verdict::of_token`]); a caller that accepts tokens must require it.
     pub trust: TrustStatus,
 }
 
@@ -77,6 +81,15 @@ pub enum VerifyError {
     /// The bytes are not a response or token.
     #[error(transparent)]
     Malformed(#[from] ParseError),
+    /// TSTInfo `version` is not 1.
+    #[error("TSTInfo version {0} is not supported (expected 1)")]
+    UnsupportedVersion(String),
+    /// The token embeds more certificates than [`MAX_EMBEDDED_CERTIFICATES`].
+    #[error("token embeds {0} certificates, more than the {MAX_EMBEDDED_CERTIFICATES} accepted")]
+    TooManyCertificates(usize),
+    /// SHA-1 is used where it is no longer accepted (the verifier did not allow it).
+    #[error("SHA-1 is not accepted as the {0}")]
+    Sha1Refused(&'static str),
     /// The response's status is not granted (0) or grantedWithMods (1).
     #[error("time-stamp request was not granted: status {status:?} {text}")]
     NotGranted {
@@ -221,7 +234,9 @@ impl VerifyError {
             | Self::MissingSignedAttributes
             | Self::MissingAttribute(_)
             | Self::MalformedAttribute(_)
-            | Self::ContentTypeMismatch(_) => VerifyErrorKind::Malformed,
+            | Self::ContentTypeMismatch(_)
+            | Self::UnsupportedVersion(_)
+            | Self::TooManyCertificates(_) => VerifyErrorKind::Malformed,
             Self::NotGranted { .. } => VerifyErrorKind::NotGranted,
             Self::ImprintAlgorithmMismatch { .. }
             | Self::ImprintMismatch { .. }
@@ -241,7 +256,8 @@ impl VerifyError {
             Self::UnsupportedImprintAlgorithm(_)
             | Self::UnsupportedDigestAlgorithm(_)
             | Self::UnsupportedSignatureAlgorithm(_)
-            | Self::UnsupportedSignerKey(_) => VerifyErrorKind::Unsupported,
+            | Self::UnsupportedSignerKey(_)
+            | Self::Sha1Refused(_) => VerifyErrorKind::Unsupported,
         }
     }
 }
@@ -249,7 +265,8 @@ impl VerifyError {
 /// Verifies a DER `TimeStampResp` against `expected`, classifying the signer against `trust`.
 ///
 /// # Errors
-/// The first [`VerifyError`] met, in this order: parsing, status, imprint algorithm and digest, nonce,
+/// The first [`VerifyError`] met, in this order: parsing, status, TSTInfo version, embedded certificate
+/// count, SHA-1 imprint, imprint algorithm and digest, nonce,
 /// policy, CMS structure and attributes, signer lookup, signature, ESS binding, extendedKeyUsage,
 /// signer validity at genTime.
 pub fn verify_response(
@@ -328,6 +345,7 @@ pub fn verify_token_against_digest(
         digest: digest.to_vec(),
         nonce: None,
         acceptable_policies: None,
+        signer_certificate_required: false,
     };
     verify_parsed(token, status, &expected, trust)
 }
@@ -338,6 +356,15 @@ fn verify_parsed(
     expected: &Expectations,
     trust: &TrustStore,
 ) -> Result<VerifiedToken, VerifyError> {
+    if token.version != BigInteger::from(1u64) {
+        return Err(VerifyError::UnsupportedVersion(token.version.to_decimal()));
+    }
+    if token.parts.certs.len() > MAX_EMBEDDED_CERTIFICATES {
+        return Err(VerifyError::TooManyCertificates(token.parts.certs.len()));
+    }
+    if token.hash_algorithm == Some(HashAlgorithm::Sha1) && !trust.sha1_allowed() {
+        return Err(VerifyError::Sha1Refused("message imprint algorithm"));
+    }
     check_expectations(&token, expected)?;
     let info = match token.parts.signer_infos.as_slice() {
         [only] => only,
@@ -349,7 +376,12 @@ fn verify_parsed(
         .ok_or(VerifyError::MissingSignedAttributes)?;
     check_content_attributes(info, attributes, &token.parts.e_content)?;
 
-    let signer = find_signer(info, &token, trust)?;
+    if HashAlgorithm::from_algorithm_identifier(&info.digest_algorithm) == Some(HashAlgorithm::Sha1)
+        && !trust.sha1_allowed()
+    {
+        return Err(VerifyError::Sha1Refused("SignerInfo digest algorithm"));
+    }
+    let signer = find_signer(info, &token, trust, expected.signer_certificate_required)?;
     let signed_bytes = attributes
         .to_der()
         .map_err(|_| VerifyError::MalformedAttribute("signedAttrs"))?;
@@ -506,17 +538,30 @@ fn check_content_attributes(
     Ok(())
 }
 
+/// The certificate named by the SignerInfo's sid: from the token, or (unless the request set `certReq`, which
+/// obliges the TSA to embed it) from the verifier's known certificates.
 fn find_signer(
     info: &SignerInfo,
     token: &TimestampToken,
     trust: &TrustStore,
+    embedded_only: bool,
 ) -> Result<CertEntry, VerifyError> {
+    let known: &[CertEntry] = if embedded_only {
+        &[]
+    } else {
+        trust.intermediate_entries()
+    };
+    let roots: &[CertEntry] = if embedded_only {
+        &[]
+    } else {
+        trust.root_entries()
+    };
     token
         .parts
         .certs
         .iter()
-        .chain(trust.intermediate_entries())
-        .chain(trust.root_entries())
+        .chain(known)
+        .chain(roots)
         .find(|entry| sid_matches(&info.sid, &entry.certificate))
         .cloned()
         .ok_or(VerifyError::SignerCertificateNotFound)
@@ -569,7 +614,10 @@ fn check_ess_binding(
         }
         return Ok(EssBinding::SigningCertificate);
     }
-    Ok(EssBinding::Absent)
+    // RFC 3161 §2.4.1: the signer certificate is bound by one of the two ESS attributes.
+    Err(VerifyError::MissingAttribute(
+        "signing-certificate or signing-certificate-v2",
+    ))
 }
 
 fn issuer_serial_matches(issuer_serial: Option<&IssuerSerial>, certificate: &Certificate) -> bool {

@@ -97,8 +97,12 @@ pub struct Timestamping {
 impl Timestamping {
     /// Brings trust and providers in line with a config; start-up and every reload go through here.
     pub fn apply(&self, config: &Config, plugins: &Addr<PluginHost>) {
-        let local_root = self.local_tsa.get().and_then(|tsa| tsa.root.clone());
-        self.trust.rebuild(config, local_root.as_ref());
+        let local_anchors = self
+            .local_tsa
+            .get()
+            .map(|tsa| tsa.anchors.clone())
+            .unwrap_or_default();
+        self.trust.rebuild(config, &local_anchors);
         self.providers
             .apply(config, plugins, &self.local_tsa, &self.trust);
     }

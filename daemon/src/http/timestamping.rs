@@ -11,7 +11,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use sigil_rfc3161::{HashAlgorithm, TrustStatus, VerifyError};
+use sigil_rfc3161::{HashAlgorithm, TrustStatus, Verdict, VerifyError};
 
 use super::AppState;
 use super::extract::{Caller, Json, PagingParams, Query, TenantCaller};
@@ -519,73 +519,77 @@ pub struct VerifyHashRequest {
 fn trust_json(trust: &TrustStatus) -> Value {
     match trust {
         TrustStatus::Chained { .. } => json!("chained"),
-        TrustStatus::SelfSigned => json!("self_signed"),
+        TrustStatus::SelfSigned { .. } => json!("self_signed"),
         TrustStatus::Untrusted { .. } => json!("untrusted"),
     }
 }
 
-/// POST /tsa/verify-hash (public)
+/// POST /tsa/verify-hash (public). `valid` is true only for the ETSI indication `PASSED`: every check passed and
+/// the signer chains to a configured anchor. Otherwise `indication`/`subIndication` and the message say which
+/// check failed.
 async fn verify_hash(
     State(state): State<AppState>,
     Json(request): Json<VerifyHashRequest>,
 ) -> ApiResult<Json<Value>> {
-    let provided = request.file_hash_hex.trim().to_ascii_lowercase();
-    let digest = hex::decode(&provided)
-        .map_err(|_| ApiError::invalid_field("fileHashHex", "must be a hex digest"))?;
-    if digest.is_empty() {
-        return Err(ApiError::invalid_field("fileHashHex", "is empty"));
-    }
+    let text = request.file_hash_hex.trim();
+    // SHA-1 digests only where the operator allowed verifying SHA-1 tokens.
+    let (digest, provided) = if text.len() == 40 && state.config().tsa.allow_sha1_verification {
+        let bytes = hex::decode(text)
+            .map_err(|_| ApiError::invalid_field("fileHashHex", "must contain only hex digits"))?;
+        (bytes, text.to_ascii_lowercase())
+    } else {
+        let (_, bytes, hex) = parse_digest("fileHashHex", text)?;
+        (bytes, hex)
+    };
     let tsr = decode_base64("tsrBase64", &request.tsr_base64)?;
     // A token that does not even parse is bad input, not a failed verification.
     let token = sigil_rfc3161::inspect(&tsr)
         .map_err(|e| ApiError::invalid_field("tsrBase64", format!("not a TSR: {e}")))?;
     let claimed = hex::encode(&token.message_imprint);
-    let details = |hash_match: bool| {
-        json!({
-            "serial": token.serial.to_decimal(),
-            "genTime": token.gen_time.to_rfc3339(),
-            "hashAlgorithmOid": token.hash_algorithm_oid.to_string(),
-            "claimedHashHex": claimed,
-            "providedHashHex": provided,
-            "hashMatch": hash_match,
-        })
-    };
-    let trust = state.trust.get();
+    let hash_match = claimed == provided;
+    let mut details = json!({
+        "serial": token.serial.to_decimal(),
+        "genTime": token.gen_time.to_rfc3339(),
+        "hashAlgorithmOid": token.hash_algorithm_oid.to_string(),
+        "claimedHashHex": claimed,
+        "providedHashHex": provided,
+        "hashMatch": hash_match,
+    });
+    let trust = state.trust.get().for_verification();
     let verified = tokio::task::spawn_blocking(move || {
         sigil_rfc3161::verify_token_against_digest(&tsr, &digest, &trust)
     })
     .await
     .map_err(ApiError::internal)?;
-    match verified {
-        Ok(verified) => {
-            let mut details = details(true);
-            details["trust"] = trust_json(&verified.trust);
-            details["signer"] = json!(verified.signer.subject);
-            details["policyOid"] = json!(verified.token.policy.to_string());
-            Ok(Json(
-                json!({ "valid": true, "message": "File matches the timestamp.", "details": details }),
-            ))
-        }
-        Err(error) => {
-            let hash_match = claimed == provided;
-            let message = match &error {
-                VerifyError::Malformed(parse) => {
-                    return Err(ApiError::invalid_field(
-                        "tsrBase64",
-                        format!("not a TSR: {parse}"),
-                    ));
-                }
-                _ if !hash_match => {
-                    "File does not match the timestamp: the hash differs from the one stamped."
-                        .to_string()
-                }
-                other => format!("The timestamp is not valid: {other}"),
-            };
-            Ok(Json(
-                json!({ "valid": false, "message": message, "details": details(hash_match) }),
-            ))
-        }
+    if let Err(VerifyError::Malformed(parse)) = &verified {
+        return Err(ApiError::invalid_field(
+            "tsrBase64",
+            format!("not a TSR: {parse}"),
+        ));
     }
+    let verdict = Verdict::of_result(&verified);
+    if let Ok(verified) = &verified {
+        details["trust"] = trust_json(&verified.trust);
+        details["signer"] = json!(verified.signer.subject);
+        details["policyOid"] = json!(verified.token.policy.to_string());
+    }
+    let message = if verdict.passed() {
+        format!(
+            "File matches the timestamp, and the timestamp {}.",
+            verdict.message
+        )
+    } else if !hash_match {
+        "File does not match the timestamp: the hash differs from the one stamped.".to_string()
+    } else {
+        format!("The timestamp is not valid: {}.", verdict.message)
+    };
+    Ok(Json(json!({
+        "valid": verdict.passed(),
+        "indication": verdict.indication.as_str(),
+        "subIndication": verdict.sub_indication.map(|sub| sub.as_str()),
+        "message": message,
+        "details": details,
+    })))
 }
 
 #[derive(Deserialize)]

@@ -113,6 +113,13 @@ const MIGRATIONS: &[&str] = &[
      FOR $row IN $old {
          CREATE type::record('stamp', $row.dedupe_key) CONTENT object::remove($row, 'id');
      };",
+    // 5: every root the local TSA has used, keyed by the SHA-256 of its DER. Append-only: a root stays a trust
+    // anchor for the local TSA's tokens after a key or chain change, so old tokens keep verifying, and every node
+    // sharing the store trusts every node's local roots.
+    "DEFINE TABLE IF NOT EXISTS local_tsa_anchor SCHEMAFULL;
+     DEFINE FIELD IF NOT EXISTS pem ON local_tsa_anchor TYPE string;
+     DEFINE FIELD IF NOT EXISTS subject ON local_tsa_anchor TYPE string;
+     DEFINE FIELD IF NOT EXISTS first_used ON local_tsa_anchor TYPE datetime;",
 ];
 
 /// The schema version this binary writes.

@@ -528,4 +528,32 @@ impl Store {
         let vars = json!({ "label": state_key_label, "uri": key_uri, "algorithm": algorithm, "chain": chain_pem });
         self.run(sql, vars).await.map(|_| ())
     }
+
+    /// Records a root the local TSA uses as a permanent anchor for its tokens (kept if already there).
+    pub async fn record_local_tsa_anchor(
+        &self,
+        sha256_hex: &str,
+        pem: &str,
+        subject: &str,
+    ) -> Result<()> {
+        let sql = "INSERT IGNORE INTO local_tsa_anchor { id: type::record('local_tsa_anchor', $id), pem: $pem, \
+                   subject: $subject, first_used: time::now() };";
+        let vars = json!({ "id": sha256_hex, "pem": pem, "subject": subject });
+        self.run(sql, vars).await.map(|_| ())
+    }
+
+    /// Every root the local TSA has ever used (PEM), oldest first.
+    pub async fn local_tsa_anchors(&self) -> Result<Vec<String>> {
+        #[derive(Deserialize)]
+        struct Row {
+            pem: String,
+        }
+        let rows: Vec<Row> = self
+            .rows(
+                "SELECT pem, first_used FROM local_tsa_anchor ORDER BY first_used;",
+                json!({}),
+            )
+            .await?;
+        Ok(rows.into_iter().map(|row| row.pem).collect())
+    }
 }

@@ -33,8 +33,10 @@ pub struct LocalTsa {
     pub policy: TsaPolicy,
     /// PEM chain, TSA certificate first (root last when generated).
     pub chain_pem: String,
-    /// The root to trust for `chained` classification, when the chain ends in a self-signed certificate.
-    pub root: Option<Certificate>,
+    /// The trust anchors of the local TSA's tokens: every root it has used (kept in the store, append-only,
+    /// shared by the nodes of a cluster), the current chain's top certificate included. They anchor the local
+    /// provider only, never a remote TSA.
+    pub anchors: Vec<Certificate>,
 }
 
 impl LocalTsa {
@@ -120,10 +122,30 @@ impl LocalTsa {
                 }
             },
         };
-        let root = chain
+        // The top of the chain is the local TSA's anchor: the generated root, or the last certificate of the
+        // operator's chain (the operator vouched for it by configuring it).
+        let top = chain
             .last()
-            .filter(|c| c.tbs_certificate().issuer() == c.tbs_certificate().subject())
-            .cloned();
+            .ok_or_else(|| InitError::Permanent("the local TSA chain is empty".into()))?;
+        let top_pem = to_pem(std::slice::from_ref(top))?;
+        let top_der = sigil_rfc3161::der::Encode::to_der(top).map_err(|e| e.to_string())?;
+        runtime
+            .block_on(store.record_local_tsa_anchor(
+                &hex::encode(Sha256::digest(&top_der)),
+                &top_pem,
+                &top.tbs_certificate().subject().to_string(),
+            ))
+            .map_err(|e| e.to_string())?;
+        let mut anchors = Vec::new();
+        for pem in runtime
+            .block_on(store.local_tsa_anchors())
+            .map_err(|e| e.to_string())?
+        {
+            match Certificate::load_pem_chain(pem.as_bytes()) {
+                Ok(certificates) => anchors.extend(certificates),
+                Err(error) => tracing::error!(%error, "a stored local TSA anchor does not parse"),
+            }
+        }
         let chain_pem = to_pem(&chain)?;
         let prepared = sigil_rfc3161::PreparedChain::new(&chain)
             .map_err(|e| InitError::Permanent(e.to_string()))?;
@@ -138,7 +160,7 @@ impl LocalTsa {
             signer,
             policy,
             chain_pem,
-            root,
+            anchors,
         })
     }
 }
@@ -520,7 +542,7 @@ pub fn spawn_initializer(
             match outcome {
                 Ok(tsa) => {
                     tracing::info!(policy = %tsa.policy.policy_oid, "local TSA ready");
-                    trust.rebuild(&full_config, tsa.root.as_ref());
+                    trust.rebuild(&full_config, &tsa.anchors);
                     cell.set(tsa);
                     let _ = ready_tx.send(());
                     return;

@@ -19,38 +19,130 @@ use provider::{
     TsaProvider,
 };
 
-/// The trust store verification uses; replaced when the local TSA's root becomes known or the config reloads.
+/// The trust anchors, per provider. A token is accepted from a provider only if its signer chains to an anchor
+/// of **that** provider:
+/// - the local TSA: the roots it has used (see [`local::LocalTsa::anchors`]), nothing else;
+/// - a remote provider: its own `trust_roots_file`, plus `[tsa] trust_roots_file`, plus the OS bundle when
+///   `[tsa] use_system_roots` is on.
+///
+/// Public verification (`/tsa/verify-hash`) accepts any configured anchor: the union of all of them.
+#[derive(Default)]
+pub struct TrustSet {
+    remote_default: Arc<TrustStore>,
+    per_provider: HashMap<String, Arc<TrustStore>>,
+    local: Arc<TrustStore>,
+    all: Arc<TrustStore>,
+}
+
+impl TrustSet {
+    /// Builds the anchors from a config and the local TSA's roots. A file that cannot be read is logged and
+    /// contributes nothing: tokens from the providers it was meant for then fail as unanchored, loudly.
+    pub fn build(config: &Config, local_anchors: &[sigil_rfc3161::Certificate]) -> Self {
+        let allow_sha1 = config.tsa.allow_sha1_verification;
+        let mut remote = TrustStore::new();
+        if let Some(file) = &config.tsa.trust_roots_file {
+            load_roots(&mut remote, file, "[tsa] trust_roots_file");
+        }
+        if config.tsa.use_system_roots {
+            match system_bundle() {
+                Some(file) => load_roots(&mut remote, &file, "the system CA bundle"),
+                None => tracing::error!(
+                    "[tsa] use_system_roots is on but no system CA bundle was found"
+                ),
+            }
+        }
+        let mut local = TrustStore::new();
+        for anchor in local_anchors {
+            if let Err(error) = local.add_root(anchor) {
+                tracing::error!(%error, "cannot use a local TSA root as an anchor");
+            }
+        }
+        let mut all = remote.clone();
+        all.extend_from(&local);
+        let mut per_provider = HashMap::new();
+        for provider in config.tsa_providers.iter().filter(|p| p.enabled) {
+            let Some(file) = &provider.trust_roots_file else {
+                continue;
+            };
+            let mut own = TrustStore::new();
+            load_roots(
+                &mut own,
+                file,
+                &format!("tsa_providers.{}.trust_roots_file", provider.slug),
+            );
+            all.extend_from(&own);
+            own.extend_from(&remote);
+            per_provider.insert(
+                provider.slug.clone(),
+                Arc::new(own.allowing_sha1(allow_sha1)),
+            );
+        }
+        Self {
+            remote_default: Arc::new(remote.allowing_sha1(allow_sha1)),
+            per_provider,
+            local: Arc::new(local.allowing_sha1(allow_sha1)),
+            all: Arc::new(all.allowing_sha1(allow_sha1)),
+        }
+    }
+
+    /// The anchors of one provider.
+    pub fn for_provider(&self, slug: &str) -> Arc<TrustStore> {
+        if slug == LOCAL_SLUG {
+            return self.local.clone();
+        }
+        self.per_provider
+            .get(slug)
+            .unwrap_or(&self.remote_default)
+            .clone()
+    }
+
+    /// Every configured anchor, for verifying tokens whatever TSA made them.
+    pub fn for_verification(&self) -> Arc<TrustStore> {
+        self.all.clone()
+    }
+}
+
+fn load_roots(store: &mut TrustStore, file: &std::path::Path, origin: &str) {
+    match std::fs::read(file)
+        .map_err(|e| e.to_string())
+        .and_then(|pem| store.add_pem_roots(&pem).map_err(|e| e.to_string()))
+    {
+        Ok(count) => {
+            tracing::info!(roots = count, file = %file.display(), origin, "TSA trust roots loaded")
+        }
+        Err(error) => {
+            tracing::error!(file = %file.display(), origin, %error, "cannot load TSA trust roots")
+        }
+    }
+}
+
+/// The operating system's CA bundle, where the common distributions keep it.
+fn system_bundle() -> Option<std::path::PathBuf> {
+    [
+        "/etc/ssl/certs/ca-certificates.crt",
+        "/etc/pki/tls/certs/ca-bundle.crt",
+        "/etc/ssl/ca-bundle.pem",
+        "/etc/ssl/cert.pem",
+    ]
+    .into_iter()
+    .map(std::path::PathBuf::from)
+    .find(|path| path.is_file())
+}
+
+/// The current [`TrustSet`]; replaced when the local TSA's roots become known or the config reloads.
 #[derive(Clone, Default)]
-pub struct TrustCell(Arc<RwLock<Arc<TrustStore>>>);
+pub struct TrustCell(Arc<RwLock<Arc<TrustSet>>>);
 
 impl TrustCell {
-    /// The current trust store.
-    pub fn get(&self) -> Arc<TrustStore> {
+    /// The current anchors.
+    pub fn get(&self) -> Arc<TrustSet> {
         self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// Rebuilds it from the configured roots file and the local TSA's root.
-    pub fn rebuild(&self, config: &Config, local_root: Option<&sigil_rfc3161::Certificate>) {
-        let mut trust = TrustStore::new();
-        if let Some(file) = &config.tsa.trust_roots_file {
-            match std::fs::read(file)
-                .map_err(|e| e.to_string())
-                .and_then(|pem| trust.add_pem_roots(&pem).map_err(|e| e.to_string()))
-            {
-                Ok(count) => {
-                    tracing::info!(roots = count, file = %file.display(), "TSA trust roots loaded")
-                }
-                Err(error) => {
-                    tracing::error!(file = %file.display(), %error, "cannot load TSA trust roots")
-                }
-            }
-        }
-        if let Some(root) = local_root
-            && let Err(error) = trust.add_root(root)
-        {
-            tracing::error!(%error, "cannot trust the local TSA root");
-        }
-        *self.0.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(trust);
+    /// Rebuilds them from the config and the local TSA's roots.
+    pub fn rebuild(&self, config: &Config, local_anchors: &[sigil_rfc3161::Certificate]) {
+        let set = Arc::new(TrustSet::build(config, local_anchors));
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = set;
     }
 }
 

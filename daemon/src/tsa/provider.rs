@@ -231,7 +231,7 @@ impl Handler<Attempt> for TsaProvider {
     fn handle(&mut self, message: Attempt, _ctx: &mut Context<Self>) -> Self::Result {
         let info = self.info.clone();
         let backend = self.backend.clone();
-        let trust = self.trust.get();
+        let trust = self.trust.get().for_provider(&self.info.slug);
         let deadline = self.settings.attempt_timeout;
         let work = async move {
             let started = Instant::now();
@@ -286,15 +286,26 @@ impl Handler<Attempt> for TsaProvider {
 /// A failed attempt: error class, HTTP status, message.
 type Failed = (&'static str, Option<u16>, String);
 
-/// Verifies a TSA's answer against the request (the caller runs it off the async threads).
+/// Verifies a TSA's answer against the request and the provider's anchors (the caller runs it off the async
+/// threads). A token whose signer does not chain to one of this provider's anchors is refused like a malformed
+/// one (class `parse`): whoever answered is not the TSA the operator configured.
 fn verify(
     response_der: Vec<u8>,
     expectations: &sigil_rfc3161::Expectations,
     trust: &sigil_rfc3161::TrustStore,
 ) -> Result<(sigil_rfc3161::VerifiedToken, Vec<u8>), Failed> {
-    sigil_rfc3161::verify_response(&response_der, expectations, trust)
-        .map(|verified| (verified, response_der))
-        .map_err(|e| ("parse", None, format!("response refused: {e}")))
+    let verified = sigil_rfc3161::verify_response(&response_der, expectations, trust)
+        .map_err(|e| ("parse", None, format!("response refused: {e}")))?;
+    if let Some(why) = verified.trust.explanation() {
+        return Err((
+            "parse",
+            None,
+            format!(
+                "response refused: {why}; add that root to the provider's trust_roots_file if this TSA is meant to use it"
+            ),
+        ));
+    }
+    Ok((verified, response_der))
 }
 
 /// Gets the backend's answer and verifies it. For the local TSA, issuing and verifying share one blocking task

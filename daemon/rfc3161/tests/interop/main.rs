@@ -13,3 +13,5 @@ mod support;
 mod tampering;
 // Inputs that are not tokens at all: errors, never panics.
 mod malformed;
+// RFC 3161 rules beyond the basics, and the ETSI verdicts.
+mod strict;
