@@ -3,6 +3,7 @@
 #![recursion_limit = "256"]
 
 pub mod actors;
+pub mod app;
 pub mod config;
 pub mod credentials;
 pub mod error;

@@ -20,6 +20,7 @@ mod reload;
 mod secrets;
 mod tenants;
 mod timestamping;
+mod timestamping_evidence;
 mod timestamping_operations;
 mod timestamping_providers;
 mod timestamping_records;

@@ -337,6 +337,14 @@ fn lookup_finds_stamped_hashes_without_credentials() {
     let daemon = start("");
     wait_local_tsa(&daemon);
     let owner = daemon.owner_with_tenant();
+    // Labels and ids are shown only by tenants that chose full disclosure.
+    crate::timestamping::put(
+        &daemon,
+        "/api/settings",
+        &owner.token,
+        json!({ "publicLookup": "full" }),
+    )
+    .expect(200);
     let data = uuid::Uuid::new_v4();
     let short = sha256_hex(data.as_bytes());
     let long = sha512_hex(data.as_bytes());

@@ -1,6 +1,7 @@
 //! The tenant actor: one per tenant, started on first use and stopped when idle. It owns the tenant's rate-limit
-//! buckets and a short-lived cache of memberships, so that per-tenant state is serialised in one place. Later
-//! capabilities (TSA cursor, quotas) hang from it too.
+//! buckets, a short-lived cache of memberships, and what a stamp must serialise per tenant: the round-robin cursor
+//! over TSA providers and the cached allowlist, reached in one message per stamp ([`PlanStamp`]). Quotas are not
+//! here: they are counted in the store, so that nodes agree.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -57,18 +58,8 @@ pub struct TenantActor {
     last_activity: Instant,
     /// Round-robin position over the tenant's TSA candidates.
     cursor: u64,
-    /// Stamps counted this month (UTC), loaded from the store on first use each month.
-    quota: Option<QuotaUsage>,
     /// The tenant's TSA allowlist, cached for `tenants.cache_ttl`.
     allowlist: Option<(Vec<String>, Instant)>,
-}
-
-/// This month's usage.
-#[derive(Debug, Clone, Copy)]
-struct QuotaUsage {
-    month: (i32, u32),
-    stamps: u64,
-    qualified: u64,
 }
 
 impl TenantActor {
@@ -86,7 +77,6 @@ impl TenantActor {
             roles: HashMap::new(),
             last_activity: Instant::now(),
             cursor: 0,
-            quota: None,
             allowlist: None,
         }
     }
@@ -170,7 +160,6 @@ impl Supervised for TenantActor {
         self.buckets = Self::buckets(&self.runtime);
         self.roles.clear();
         self.last_activity = Instant::now();
-        self.quota = None;
         self.allowlist = None;
     }
 }
@@ -275,163 +264,123 @@ impl Handler<InjectPanic> for TenantActor {
     }
 }
 
-/// Orders TSA candidates for the next stamp: round-robin, one step further on each call.
-#[derive(Message)]
-#[rtype(result = "Vec<String>")]
-pub struct Rotate {
-    /// Candidate slugs in configuration order.
-    pub candidates: Vec<String>,
-}
-
-impl Handler<Rotate> for TenantActor {
-    type Result = MessageResult<Rotate>;
-
-    fn handle(&mut self, mut message: Rotate, _ctx: &mut Context<Self>) -> Self::Result {
-        self.last_activity = Instant::now();
-        if !message.candidates.is_empty() {
-            let start = (self.cursor % message.candidates.len() as u64) as usize;
-            message.candidates.rotate_left(start);
-            self.cursor = self.cursor.wrapping_add(1);
-        }
-        MessageResult(message.candidates)
-    }
-}
-
-/// A monthly quota refused a stamp.
+/// A provider as [`PlanStamp`] sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum QuotaRefusal {
-    /// The stamp limit is reached.
-    Stamps(u64),
-    /// The qualified-stamp limit is reached.
-    Qualified(u64),
-    /// Counting failed.
-    Unavailable(String),
-}
-
-/// Reserves one stamp of this month's quota (released again with [`ReleaseStamp`] if the stamp fails).
-#[derive(Message)]
-#[rtype(result = "Result<(), QuotaRefusal>")]
-pub struct ReserveStamp {
-    /// A qualified stamp (counts against both quotas).
+pub struct CandidateInfo {
+    /// Slug.
+    pub slug: String,
+    /// Whether it is qualified.
     pub qualified: bool,
 }
 
-fn current_month() -> (i32, u32) {
-    use chrono::Datelike;
-    let now = chrono::Utc::now();
-    (now.year(), now.month())
+/// Which providers a stamp may use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StampSelection {
+    /// Round-robin with failover over every eligible provider.
+    Auto,
+    /// This provider only.
+    Slug(String),
+}
+
+/// Why no candidate is left.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlanRefusal {
+    /// The named provider is not active.
+    UnknownSlug(String),
+    /// The named provider is not in the tenant's allowlist.
+    NotAllowed(String),
+    /// A qualified stamp was asked of a provider that is not qualified.
+    NotQualified(String),
+    /// No active provider is both allowed and (when asked) qualified.
+    NoneEligible {
+        /// A qualified stamp was asked.
+        qualified: bool,
+    },
+    /// The allowlist could not be read.
+    Store(String),
+}
+
+/// Plans one stamp in one message: applies the tenant's allowlist (cached) and the qualified filter to the active
+/// providers (in configuration order), and for `Auto` rotates the eligible ones round-robin, one step further on
+/// each call. Answers the slugs in the order to try them.
+#[derive(Message)]
+#[rtype(result = "Result<Vec<String>, PlanRefusal>")]
+pub struct PlanStamp {
+    /// Active providers, in configuration order.
+    pub active: Vec<CandidateInfo>,
+    /// Auto or one slug.
+    pub selection: StampSelection,
+    /// Only qualified providers.
+    pub qualified: bool,
 }
 
 impl TenantActor {
-    fn try_reserve(&mut self, qualified: bool) -> Result<(), QuotaRefusal> {
-        let limits = self.runtime.settings().1.tsa.clone();
-        let usage = self
-            .quota
-            .as_mut()
-            .ok_or(QuotaRefusal::Unavailable("quota not loaded".into()))?;
-        if limits.monthly_stamp_limit > 0 && usage.stamps >= limits.monthly_stamp_limit {
-            return Err(QuotaRefusal::Stamps(limits.monthly_stamp_limit));
-        }
-        if qualified
-            && limits.monthly_qualified_limit > 0
-            && usage.qualified >= limits.monthly_qualified_limit
-        {
-            return Err(QuotaRefusal::Qualified(limits.monthly_qualified_limit));
-        }
-        usage.stamps += 1;
-        usage.qualified += u64::from(qualified);
-        Ok(())
-    }
-}
-
-impl Handler<ReserveStamp> for TenantActor {
-    type Result = ResponseActFuture<Self, Result<(), QuotaRefusal>>;
-
-    fn handle(&mut self, message: ReserveStamp, _ctx: &mut Context<Self>) -> Self::Result {
-        self.last_activity = Instant::now();
-        let limits = self.runtime.settings().1.tsa.clone();
-        let needs_counting = limits.monthly_stamp_limit > 0
-            || (message.qualified && limits.monthly_qualified_limit > 0);
-        if !needs_counting {
-            return Box::pin(async { Ok(()) }.into_actor(self));
-        }
-        let month = current_month();
-        if self.quota.is_some_and(|q| q.month == month) {
-            let outcome = self.try_reserve(message.qualified);
-            return Box::pin(async move { outcome }.into_actor(self));
-        }
-        // First stamp of the month on this actor: count what the store already holds.
-        let store = self.store();
-        let tenant = self.tenant.clone();
-        let since = format!("{:04}-{:02}-01T00:00:00Z", month.0, month.1);
-        Box::pin(
-            async move {
-                let stamps = store.count_stamps_since(&tenant, &since, false).await?;
-                let qualified = store.count_stamps_since(&tenant, &since, true).await?;
-                Ok::<_, crate::store::StoreError>((stamps, qualified))
+    fn plan(
+        &mut self,
+        message: PlanStamp,
+        allowlist: &[String],
+    ) -> Result<Vec<String>, PlanRefusal> {
+        let allowed = |slug: &str| allowlist.is_empty() || allowlist.iter().any(|s| s == slug);
+        match message.selection {
+            StampSelection::Slug(slug) => {
+                let provider = message
+                    .active
+                    .iter()
+                    .find(|p| p.slug == slug)
+                    .ok_or_else(|| PlanRefusal::UnknownSlug(slug.clone()))?;
+                if !allowed(&slug) {
+                    return Err(PlanRefusal::NotAllowed(slug));
+                }
+                if message.qualified && !provider.qualified {
+                    return Err(PlanRefusal::NotQualified(slug));
+                }
+                Ok(vec![slug])
             }
-            .into_actor(self)
-            .map(move |counted, actor, _ctx| {
-                let (stamps, qualified) =
-                    counted.map_err(|e| QuotaRefusal::Unavailable(e.to_string()))?;
-                // Another reservation may have loaded the month meanwhile; keep the higher counts.
-                let loaded = actor.quota.filter(|q| q.month == month);
-                actor.quota = Some(QuotaUsage {
-                    month,
-                    stamps: loaded.map_or(stamps, |q| q.stamps.max(stamps)),
-                    qualified: loaded.map_or(qualified, |q| q.qualified.max(qualified)),
-                });
-                actor.try_reserve(message.qualified)
-            }),
-        )
-    }
-}
-
-/// Gives back a reservation whose stamp failed.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct ReleaseStamp {
-    /// It was a qualified stamp.
-    pub qualified: bool,
-}
-
-impl Handler<ReleaseStamp> for TenantActor {
-    type Result = ();
-
-    fn handle(&mut self, message: ReleaseStamp, _ctx: &mut Context<Self>) {
-        if let Some(usage) = self.quota.as_mut() {
-            usage.stamps = usage.stamps.saturating_sub(1);
-            usage.qualified = usage.qualified.saturating_sub(u64::from(message.qualified));
+            StampSelection::Auto => {
+                let mut eligible: Vec<String> = message
+                    .active
+                    .into_iter()
+                    .filter(|p| allowed(&p.slug) && (!message.qualified || p.qualified))
+                    .map(|p| p.slug)
+                    .collect();
+                if eligible.is_empty() {
+                    return Err(PlanRefusal::NoneEligible {
+                        qualified: message.qualified,
+                    });
+                }
+                let start = (self.cursor % eligible.len() as u64) as usize;
+                eligible.rotate_left(start);
+                self.cursor = self.cursor.wrapping_add(1);
+                Ok(eligible)
+            }
         }
     }
 }
 
-/// The tenant's TSA allowlist (`enabledTsaSlugs`; empty means every active provider).
-#[derive(Message)]
-#[rtype(result = "Result<Vec<String>, ActorError>")]
-pub struct Allowlist;
+impl Handler<PlanStamp> for TenantActor {
+    type Result = ResponseActFuture<Self, Result<Vec<String>, PlanRefusal>>;
 
-impl Handler<Allowlist> for TenantActor {
-    type Result = ResponseActFuture<Self, Result<Vec<String>, ActorError>>;
-
-    fn handle(&mut self, _message: Allowlist, _ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, message: PlanStamp, _ctx: &mut Context<Self>) -> Self::Result {
         self.last_activity = Instant::now();
         let ttl = self.runtime.settings().1.tenants.cache_ttl;
         if let Some((slugs, at)) = &self.allowlist
             && at.elapsed() < ttl
         {
             let slugs = slugs.clone();
-            return Box::pin(async move { Ok(slugs) }.into_actor(self));
+            let planned = self.plan(message, &slugs);
+            return Box::pin(async move { planned }.into_actor(self));
         }
         let store = self.store();
         let tenant = self.tenant.clone();
         Box::pin(
-            async move { store.enabled_tsa_slugs(&tenant).await }
+            async move { store.tenant_settings(&tenant).await }
                 .into_actor(self)
-                .map(|result, actor, _ctx| {
-                    let slugs = result.map_err(|e| ActorError::Store(e.to_string()))?;
+                .map(move |result, actor, _ctx| {
+                    let slugs = result
+                        .map_err(|e| PlanRefusal::Store(e.to_string()))?
+                        .enabled_tsa_slugs;
                     actor.allowlist = Some((slugs.clone(), Instant::now()));
-                    Ok(slugs)
+                    actor.plan(message, &slugs)
                 }),
         )
     }

@@ -358,6 +358,11 @@ pub struct TenantCaller {
 }
 
 impl TenantCaller {
+    /// The tenant scope the application services take.
+    pub fn scope(&self) -> crate::app::TenantScope {
+        crate::app::TenantScope::authenticated(self.tenant.clone())
+    }
+
     /// Requires the owner role, which only sessions can have.
     pub fn require_owner(&self) -> Result<&str, ApiError> {
         match &self.caller {

@@ -81,6 +81,7 @@ pub struct Inner {
     pub(crate) providers: crate::tsa::Providers,
     pub(crate) local_tsa: crate::tsa::local::LocalTsaCell,
     pub(crate) trust: crate::tsa::TrustCell,
+    pub(crate) stamps: crate::app::timestamping::StampService,
 }
 
 /// The timestamping parts of the state.
@@ -133,8 +134,14 @@ impl AppState {
             local_tsa,
             trust,
         } = timestamping;
+        let stamps = crate::app::timestamping::StampService::new(
+            runtime.clone(),
+            registry.clone(),
+            providers.clone(),
+        );
         Self {
             inner: Arc::new(Inner {
+                stamps,
                 runtime,
                 sessions,
                 registry,

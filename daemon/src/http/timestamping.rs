@@ -15,13 +15,11 @@ use sigil_rfc3161::{HashAlgorithm, TrustStatus, Verdict, VerifyError};
 
 use super::AppState;
 use super::extract::{Caller, Json, PagingParams, Query, TenantCaller};
-use crate::actors::tenant::{
-    Allowlist, InvalidateSettings, QuotaRefusal, ReleaseStamp, ReserveStamp, Rotate,
-};
+use crate::actors::tenant::{InvalidateSettings, StampSelection};
+use crate::app::timestamping::{StampError, StampOutcome, StampRequest};
 use crate::error::{ApiError, ApiResult, ErrorKind};
-use crate::store::{Failure, IfStamped, NewStamp, Stamp};
+use crate::store::{PublicLookup, QuotaRefusal, Stamp, TenantSettings};
 use crate::tsa::provider::{AttemptFailure, GetHealth, KnownChain};
-use crate::tsa::{DispatchError, Provider, Selection, dispatch};
 
 /// Longest label (seed: max 255).
 const MAX_LABEL: usize = 255;
@@ -35,6 +33,7 @@ pub fn routes() -> Router<AppState> {
         .route("/tsa/stamp-hash", post(stamp_hash))
         .route("/tsa/restamp", post(restamp))
         .route("/api/transactions/details", get(list_transactions))
+        .route("/api/transactions/by-hash/{hash}", get(by_hash))
         .route("/api/transactions/{id}", get(transaction))
         .route("/api/transactions/{id}/label", put(set_label))
         .route("/api/settings", get(settings).put(update_settings))
@@ -147,9 +146,6 @@ fn quota_error(refusal: QuotaRefusal) -> Response {
                 "Monthly qualified stamp limit of {limit} reached. Upgrade your plan to continue."
             )
         }
-        QuotaRefusal::Unavailable(reason) => {
-            return ApiError::unavailable(format!("quota check failed: {reason}")).into_response();
-        }
     };
     let body = json!({
         "message": message,
@@ -173,216 +169,35 @@ fn all_failed(failures: Vec<AttemptFailure>) -> Response {
     (StatusCode::BAD_GATEWAY, axum::Json(body)).into_response()
 }
 
-/// The providers this tenant may use for this stamp, in the order to try them.
-async fn candidates(
-    state: &AppState,
-    tenant: &str,
-    selection: &Selection,
-    qualified: bool,
-) -> ApiResult<Vec<Provider>> {
-    let actor = state.tenant_actor(tenant).await?;
-    let allowlist = actor
-        .send(Allowlist)
-        .await
-        .map_err(crate::actors::ActorError::from)??;
-    let allowed = |slug: &str| allowlist.is_empty() || allowlist.iter().any(|s| s == slug);
-    match selection {
-        Selection::Slug(slug) => {
-            let provider = state.providers.get(slug).ok_or_else(|| {
-                ApiError::invalid_field(
-                    "tsaSlug",
-                    format!("`{slug}` is not an active TSA (see GET /proxy/services)"),
-                )
-            })?;
-            if !allowed(slug) {
-                return Err(ApiError::invalid_field(
-                    "tsaSlug",
-                    format!("`{slug}` is not enabled for this tenant"),
-                ));
-            }
-            if qualified && !provider.info.qualified {
-                return Err(ApiError::invalid_field(
-                    "qualified",
-                    format!("`{slug}` is not a qualified TSA"),
-                ));
-            }
-            Ok(vec![provider])
+/// Renders a stamp service error.
+fn stamp_error(error: StampError) -> Response {
+    match error {
+        StampError::Invalid { field, reason } => {
+            ApiError::invalid_field(field, reason).into_response()
         }
-        Selection::Auto => {
-            let eligible: Vec<Provider> = state
-                .providers
-                .list()
-                .into_iter()
-                .filter(|p| allowed(&p.info.slug) && (!qualified || p.info.qualified))
-                .collect();
-            if eligible.is_empty() {
-                let reason = if qualified {
-                    "no qualified TSA is configured and enabled for this tenant"
-                } else {
-                    "no TSA is active and enabled for this tenant"
-                };
-                return Err(ApiError::invalid_field(
-                    if qualified { "qualified" } else { "tsaSlug" },
-                    reason,
-                ));
-            }
-            let order = actor
-                .send(Rotate {
-                    candidates: eligible.iter().map(|p| p.info.slug.clone()).collect(),
-                })
-                .await
-                .map_err(crate::actors::ActorError::from)?;
-            Ok(order
-                .iter()
-                .filter_map(|slug| eligible.iter().find(|p| &p.info.slug == slug).cloned())
-                .collect())
-        }
+        StampError::Quota(refusal) => quota_error(refusal),
+        StampError::AllFailed(failures) => all_failed(failures),
+        StampError::Unavailable(reason) => ApiError::unavailable(reason).into_response(),
+        StampError::NotFound(what) => ApiError::not_found(what).into_response(),
+        StampError::Store(error) => ApiError::from(error).into_response(),
     }
 }
 
-/// What a successful stamp adds to the store.
-struct Stamped {
-    stamp: Stamp,
-}
-
-/// One stamp to make.
-struct StampJob {
-    hash: HashAlgorithm,
-    digest: Vec<u8>,
-    hash_hex: String,
-    selection: Selection,
-    qualified: bool,
-    label: Option<String>,
-    parent: Option<String>,
-    if_stamped: IfStamped,
-}
-
-/// Stamps the job's digest for the tenant and stores the record. Failures are logged to the tenant's failure
-/// log.
-async fn stamp_and_store(
-    state: &AppState,
-    tenant: &str,
-    job: StampJob,
-) -> Result<Stamped, Response> {
-    let StampJob {
-        hash,
-        digest,
-        hash_hex,
-        selection,
-        qualified,
-        label,
-        parent,
-        if_stamped,
-    } = job;
-    let (digest, hash_hex) = (digest.as_slice(), hash_hex.as_str());
-    let candidates = candidates(state, tenant, &selection, qualified)
-        .await
-        .map_err(IntoResponse::into_response)?;
-    let actor = state
-        .tenant_actor(tenant)
-        .await
-        .map_err(IntoResponse::into_response)?;
-    match actor.send(ReserveStamp { qualified }).await {
-        Ok(Ok(())) => {}
-        Ok(Err(refusal)) => return Err(quota_error(refusal)),
-        Err(_) => {
-            return Err(
-                ApiError::unavailable("the tenant's actor is restarting; retry").into_response(),
-            );
-        }
-    }
-    let outcome = dispatch(candidates, hash, digest).await;
-    let failures = match &outcome {
-        Ok(done) => done.failures.clone(),
-        Err(DispatchError::AllFailed(failures)) => failures.clone(),
-        Err(_) => Vec::new(),
-    };
-    log_failures(state, tenant, &failures);
-    let done = match outcome {
-        Ok(done) => done,
-        Err(error) => {
-            actor.do_send(ReleaseStamp { qualified });
-            return Err(match error {
-                DispatchError::AllFailed(failures) => all_failed(failures),
-                DispatchError::NoCandidates(reason) => {
-                    ApiError::invalid_field("tsaSlug", reason).into_response()
-                }
-                DispatchError::UnknownProvider(slug) => {
-                    ApiError::invalid_field("tsaSlug", format!("unknown TSA `{slug}`"))
-                        .into_response()
-                }
-            });
-        }
-    };
-    let token = &done.success.verified.token;
-    let record = NewStamp {
-        tenant: tenant.to_string(),
-        hash_hex: hash_hex.to_string(),
-        hash_alg_oid: hash.oid().to_string(),
-        serial: token.serial.to_decimal(),
-        gen_time: token.gen_time.to_rfc3339(),
-        tsr: BASE64.encode(&done.success.response_der),
-        provider: done.provider.slug.clone(),
-        tsa_name: done.provider.name.clone(),
-        label,
-        qualified: done.provider.qualified,
-        policy_oid: token.policy.to_string(),
-        parent,
-        cert_not_after: Some(done.success.verified.signer.not_after.clone()),
-        latency_ms: done.success.latency_ms as i64,
-    };
-    let store = &state.runtime.store;
-    let stamp = match store.insert_stamp(record, if_stamped).await {
-        Ok(stamp) => stamp,
-        // A concurrent identical request stored first: this one is a retry, answer with that record, and give
-        // back the quota it reserved (the token it got is discarded).
-        Err(crate::store::StoreError::Conflict(_)) => {
-            actor.do_send(ReleaseStamp { qualified });
-            match store.first_stamp_of(tenant, hash_hex).await {
-                Ok(Some(existing)) => existing,
-                Ok(None) => return Err(ApiError::conflict("stamp conflict; retry").into_response()),
-                Err(error) => return Err(ApiError::from(error).into_response()),
-            }
-        }
-        Err(error) => {
-            actor.do_send(ReleaseStamp { qualified });
-            return Err(ApiError::from(error).into_response());
-        }
-    };
-    Ok(Stamped { stamp })
-}
-
-fn log_failures(state: &AppState, tenant: &str, failures: &[AttemptFailure]) {
-    if failures.is_empty() {
-        return;
-    }
-    let store = state.runtime.store.clone();
-    let tenant = tenant.to_string();
-    let failures: Vec<Failure> = failures
-        .iter()
-        .map(|f| Failure {
-            provider: f.slug.clone(),
-            error_class: f.error_class.to_string(),
-            status_code: f.status_code.map(i64::from),
-            message: f.message.clone(),
-            latency_ms: f.latency_ms as i64,
-            at: String::new(),
-        })
-        .collect();
-    tokio::spawn(async move {
-        for failure in failures {
-            if let Err(error) = store.record_tsa_failure(&tenant, &failure).await {
-                tracing::warn!(%error, "could not log a TSA failure");
-            }
-        }
-    });
-}
-
-fn selection(slug: Option<String>) -> Selection {
+fn selection(slug: Option<String>) -> StampSelection {
     match slug.as_deref().map(str::trim) {
-        None | Some("") | Some("auto") => Selection::Auto,
-        Some(slug) => Selection::Slug(slug.to_string()),
+        None | Some("") | Some("auto") => StampSelection::Auto,
+        Some(slug) => StampSelection::Slug(slug.to_string()),
     }
+}
+
+fn outcome_json(outcome: StampOutcome) -> Value {
+    let (stamp, existing) = match outcome {
+        StampOutcome::Created(stamp) => (stamp, false),
+        StampOutcome::Existing(stamp) => (stamp, true),
+    };
+    let mut body = stamp_json(&stamp);
+    body["existing"] = json!(existing);
+    body
 }
 
 /// POST /tsa/stamp-hash
@@ -391,48 +206,24 @@ async fn stamp_hash(
     caller: TenantCaller,
     Json(request): Json<StampHashRequest>,
 ) -> Response {
-    let result = async {
-        let (hash, digest, hash_hex) = parse_digest("hashHex", &request.hash_hex)?;
-        let label = parse_label(request.label)?;
-        let store = &state.runtime.store;
-        if !request.force
-            && let Some(existing) = store.first_stamp_of(&caller.tenant, &hash_hex).await?
-        {
-            let mut body = stamp_json(&existing);
-            body["existing"] = json!(true);
-            return Ok(Err(body));
-        }
-        let if_stamped = if request.force {
-            IfStamped::Add
-        } else {
-            IfStamped::Conflict
-        };
-        Ok::<_, ApiError>(Ok((hash, digest, hash_hex, label, if_stamped)))
-    }
-    .await;
-    let (hash, digest, hash_hex, label, if_stamped) = match result {
+    let parsed = parse_digest("hashHex", &request.hash_hex)
+        .and_then(|digest| Ok((digest, parse_label(request.label)?)));
+    let ((hash, digest, hash_hex), label) = match parsed {
+        Ok(parsed) => parsed,
         Err(error) => return error.into_response(),
-        Ok(Err(existing)) => return (StatusCode::OK, axum::Json(existing)).into_response(),
-        Ok(Ok(parts)) => parts,
     };
-    let selection = selection(request.tsa_slug);
-    let job = StampJob {
+    let stamp = StampRequest {
         hash,
         digest,
         hash_hex,
-        selection,
+        selection: selection(request.tsa_slug),
         qualified: request.qualified,
         label,
-        parent: None,
-        if_stamped,
+        force: request.force,
     };
-    match stamp_and_store(&state, &caller.tenant, job).await {
-        Ok(stamped) => {
-            let mut body = stamp_json(&stamped.stamp);
-            body["existing"] = json!(false);
-            (StatusCode::OK, axum::Json(body)).into_response()
-        }
-        Err(response) => response,
+    match state.stamps.stamp(&caller.scope(), stamp).await {
+        Ok(outcome) => (StatusCode::OK, axum::Json(outcome_json(outcome))).into_response(),
+        Err(error) => stamp_error(error),
     }
 }
 
@@ -449,46 +240,20 @@ async fn restamp(
     caller: TenantCaller,
     Json(request): Json<RestampRequest>,
 ) -> Response {
-    let parent = match load_stamp(
-        &state,
-        &caller.tenant,
-        &request.transaction_id,
-        "transactionId",
-    )
-    .await
-    {
-        Ok(parent) => parent,
-        Err(error) => return error.into_response(),
-    };
-    let tsr = match BASE64.decode(&parent.record.tsr) {
-        Ok(tsr) => tsr,
-        Err(error) => {
-            return ApiError::internal(format!("stored TSR of {}: {error}", parent.uid))
-                .into_response();
-        }
-    };
-    let hash = HashAlgorithm::Sha512;
-    let digest = hash.digest(&tsr);
-    let hash_hex = hex::encode(&digest);
-    let selection = selection(request.tsa_slug);
-    let job = StampJob {
-        hash,
-        digest,
-        hash_hex,
-        selection,
-        qualified: false,
-        label: parent.record.label.clone(),
-        parent: Some(parent.uid.clone()),
-        if_stamped: IfStamped::Add,
-    };
-    let stamped = stamp_and_store(&state, &caller.tenant, job).await;
-    match stamped {
-        Ok(stamped) => {
-            let mut body = stamp_json(&stamped.stamp);
-            body["parentTransactionId"] = json!(parent.uid);
-            (StatusCode::OK, axum::Json(body)).into_response()
-        }
-        Err(response) => response,
+    if let Err(error) = checked_stamp_id(&request.transaction_id, "transactionId") {
+        return error.into_response();
+    }
+    let restamped = state
+        .stamps
+        .restamp(
+            &caller.scope(),
+            &request.transaction_id,
+            selection(request.tsa_slug),
+        )
+        .await;
+    match restamped {
+        Ok(stamp) => (StatusCode::OK, axum::Json(stamp_json(&stamp))).into_response(),
+        Err(error) => stamp_error(error),
     }
 }
 
@@ -621,22 +386,73 @@ async fn inspect(Json(request): Json<InspectRequest>) -> ApiResult<Json<Value>> 
 }
 
 /// GET /api/lookup/{hash} (public). The seed documents SHA-512; SHA-256 and SHA-384 digests are accepted too.
+/// Each tenant decides what it discloses (`publicLookup`): nothing (`off`), that the hash was stamped, when, by
+/// which TSA, with the token (`existence`, the default), or that plus the label and record id (`full`).
 async fn lookup(State(state): State<AppState>, Path(hash): Path<String>) -> ApiResult<Json<Value>> {
+    let (_, _, hash_hex) = parse_digest("hash", &hash)?;
+    let store = &state.runtime.store;
+    let stamps = store.stamps_by_hash(&hash_hex, LOOKUP_LIMIT).await?;
+    let mut tenants: Vec<String> = stamps.iter().map(|s| s.record.tenant.clone()).collect();
+    tenants.sort_unstable();
+    tenants.dedup();
+    let disclosure = store.public_lookup_of(&tenants).await?;
+    let records: Vec<Value> = stamps
+        .iter()
+        .filter_map(|s| {
+            let level = disclosure
+                .get(&s.record.tenant)
+                .copied()
+                .unwrap_or_default();
+            let mut record = json!({ "tsaName": s.record.tsa_name, "genTime": s.record.gen_time,
+                "certNotAfter": s.record.cert_not_after, "tsrBase64": s.record.tsr });
+            match level {
+                PublicLookup::Off => return None,
+                PublicLookup::Existence => {}
+                PublicLookup::Full => {
+                    record["id"] = json!(s.uid);
+                    record["label"] = json!(s.record.label);
+                }
+            }
+            Some(record)
+        })
+        .collect();
+    Ok(Json(json!({
+        "found": !records.is_empty(),
+        "count": records.len(),
+        "latest": records.first(),
+        "records": records,
+    })))
+}
+
+/// GET /api/transactions/by-hash/{hash}: the tenant's newest record of a digest as an evidence record (the
+/// public Python client's `get_evidence_record`); 404 when the tenant has none.
+async fn by_hash(
+    State(state): State<AppState>,
+    caller: TenantCaller,
+    Path(hash): Path<String>,
+) -> ApiResult<Json<Value>> {
     let (_, _, hash_hex) = parse_digest("hash", &hash)?;
     let stamps = state
         .runtime
         .store
-        .stamps_by_hash(&hash_hex, LOOKUP_LIMIT)
+        .tenant_stamps_of(&caller.tenant, &hash_hex)
         .await?;
-    let record = |s: &Stamp| {
-        json!({ "id": s.uid, "tsaName": s.record.tsa_name, "genTime": s.record.gen_time, "label": s.record.label,
-                "certNotAfter": s.record.cert_not_after, "tsrBase64": s.record.tsr })
-    };
+    let newest = stamps
+        .first()
+        .ok_or_else(|| ApiError::not_found("transaction"))?;
+    let record = &newest.record;
     Ok(Json(json!({
-        "found": !stamps.is_empty(),
-        "count": stamps.len(),
-        "latest": stamps.first().map(record),
-        "records": stamps.iter().map(record).collect::<Vec<_>>(),
+        "id": newest.uid,
+        "hash": record.hash_hex,
+        "alg": record.hash_alg_oid,
+        "genTime": record.gen_time,
+        "createdAt": newest.created_at,
+        "tsaName": record.tsa_name,
+        "label": record.label,
+        "certNotBefore": record.cert_not_before,
+        "certNotAfter": record.cert_not_after,
+        "isRestamp": record.parent.is_some(),
+        "hasTsr": !record.tsr.is_empty(),
     })))
 }
 
@@ -735,53 +551,71 @@ async fn set_label(
     Ok(Json(json!({ "id": id, "label": label })))
 }
 
+fn settings_json(settings: &TenantSettings) -> Value {
+    json!({
+        "enabledTsaSlugs": settings.enabled_tsa_slugs,
+        "publicLookup": settings.public_lookup.as_str(),
+    })
+}
+
 /// GET /api/settings
 async fn settings(State(state): State<AppState>, caller: TenantCaller) -> ApiResult<Json<Value>> {
-    let slugs = state
-        .runtime
-        .store
-        .enabled_tsa_slugs(&caller.tenant)
-        .await?;
-    Ok(Json(json!({ "enabledTsaSlugs": slugs })))
+    let settings = state.runtime.store.tenant_settings(&caller.tenant).await?;
+    Ok(Json(settings_json(&settings)))
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct SettingsRequest {
-    enabled_tsa_slugs: Vec<String>,
+    enabled_tsa_slugs: Option<Vec<String>>,
+    public_lookup: Option<String>,
 }
 
-/// PUT /api/settings (owner)
+/// PUT /api/settings (owner): fields left out keep their value.
 async fn update_settings(
     State(state): State<AppState>,
     caller: TenantCaller,
     Json(request): Json<SettingsRequest>,
 ) -> ApiResult<Json<Value>> {
     caller.require_owner()?;
-    let known = state.config();
-    let mut slugs: Vec<String> = Vec::new();
-    for slug in request.enabled_tsa_slugs {
-        let exists =
-            slug == crate::tsa::LOCAL_SLUG || known.tsa_providers.iter().any(|p| p.slug == slug);
-        if !exists {
-            return Err(ApiError::invalid_field(
-                "enabledTsaSlugs",
-                format!("unknown TSA `{slug}`"),
-            ));
+    let store = &state.runtime.store;
+    let mut settings = store.tenant_settings(&caller.tenant).await?;
+    if let Some(requested) = request.enabled_tsa_slugs {
+        let known = state.config();
+        let mut slugs: Vec<String> = Vec::new();
+        for slug in requested {
+            let exists = slug == crate::tsa::LOCAL_SLUG
+                || known.tsa_providers.iter().any(|p| p.slug == slug);
+            if !exists {
+                return Err(ApiError::invalid_field(
+                    "enabledTsaSlugs",
+                    format!("unknown TSA `{slug}`"),
+                ));
+            }
+            if !slugs.contains(&slug) {
+                slugs.push(slug);
+            }
         }
-        if !slugs.contains(&slug) {
-            slugs.push(slug);
-        }
+        settings.enabled_tsa_slugs = slugs;
     }
-    state
-        .runtime
-        .store
-        .set_enabled_tsa_slugs(&caller.tenant, &slugs)
-        .await?;
+    if let Some(level) = request.public_lookup {
+        settings.public_lookup = match level.as_str() {
+            "off" => PublicLookup::Off,
+            "existence" => PublicLookup::Existence,
+            "full" => PublicLookup::Full,
+            _ => {
+                return Err(ApiError::invalid_field(
+                    "publicLookup",
+                    "must be `off`, `existence` or `full`",
+                ));
+            }
+        };
+    }
+    store.set_tenant_settings(&caller.tenant, &settings).await?;
     if let Ok(actor) = state.tenant_actor(&caller.tenant).await {
         let _ = actor.send(InvalidateSettings).await;
     }
-    Ok(Json(json!({ "enabledTsaSlugs": slugs })))
+    Ok(Json(settings_json(&settings)))
 }
 
 /// GET /api/tsa/health (owner): per provider, this tenant's stamps and failures, and the provider's health on

@@ -2,6 +2,7 @@
 //! migrations, and typed operations for accounts, tenants, memberships and API keys. Nothing outside this module
 //! writes SurrealQL.
 
+mod quotas;
 mod schema;
 mod stamps;
 
@@ -14,8 +15,11 @@ use surrealdb::Surreal;
 
 use crate::config::{Config, StoreUrl};
 
+pub use quotas::{QuotaLimits, QuotaRefusal, quota_key};
 pub use schema::SCHEMA_VERSION;
-pub use stamps::{Failure, IfStamped, LocalTsaState, NewStamp, ProviderUsage, Stamp};
+pub use stamps::{
+    Failure, IfStamped, LocalTsaState, NewStamp, ProviderUsage, PublicLookup, Stamp, TenantSettings,
+};
 
 /// Why a store operation failed.
 #[derive(Debug, Clone, thiserror::Error)]

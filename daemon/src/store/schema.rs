@@ -116,10 +116,26 @@ const MIGRATIONS: &[&str] = &[
     // 5: every root the local TSA has used, keyed by the SHA-256 of its DER. Append-only: a root stays a trust
     // anchor for the local TSA's tokens after a key or chain change, so old tokens keep verifying, and every node
     // sharing the store trusts every node's local roots.
+    // Also: monthly quota counters (one record per tenant and month, changed in one transaction per stamp, so a
+    // restart or a second node neither resets nor multiplies them); the public lookup's disclosure per tenant;
+    // the signer certificate's notBefore on stamps, for evidence records.
     "DEFINE TABLE IF NOT EXISTS local_tsa_anchor SCHEMAFULL;
      DEFINE FIELD IF NOT EXISTS pem ON local_tsa_anchor TYPE string;
      DEFINE FIELD IF NOT EXISTS subject ON local_tsa_anchor TYPE string;
-     DEFINE FIELD IF NOT EXISTS first_used ON local_tsa_anchor TYPE datetime;",
+     DEFINE FIELD IF NOT EXISTS first_used ON local_tsa_anchor TYPE datetime;
+
+     DEFINE TABLE IF NOT EXISTS stamp_quota SCHEMAFULL;
+     DEFINE FIELD IF NOT EXISTS tenant ON stamp_quota TYPE string;
+     DEFINE FIELD IF NOT EXISTS month ON stamp_quota TYPE string;
+     DEFINE FIELD IF NOT EXISTS stamps ON stamp_quota TYPE int;
+     DEFINE FIELD IF NOT EXISTS qualified ON stamp_quota TYPE int;
+     DEFINE FIELD IF NOT EXISTS counts_all ON stamp_quota TYPE bool;
+
+     DEFINE FIELD IF NOT EXISTS public_lookup ON tenant_settings TYPE string DEFAULT 'existence'
+         ASSERT $value IN ['off', 'existence', 'full'];
+     UPDATE tenant_settings SET public_lookup = 'existence';
+
+     DEFINE FIELD IF NOT EXISTS cert_not_before ON stamp TYPE option<datetime>;",
 ];
 
 /// The schema version this binary writes.

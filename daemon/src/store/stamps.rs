@@ -49,6 +49,9 @@ pub struct NewStamp {
     pub parent: Option<String>,
     /// End of the signer certificate's validity, RFC 3339.
     pub cert_not_after: Option<String>,
+    /// Start of the signer certificate's validity, RFC 3339 (absent on stamps stored before schema 5).
+    #[serde(default)]
+    pub cert_not_before: Option<String>,
     /// How long the TSA took, in milliseconds.
     pub latency_ms: i64,
 }
@@ -82,6 +85,41 @@ pub struct ProviderUsage {
     pub mean_latency_ms: Option<f64>,
 }
 
+/// How much `GET /api/lookup/{hash}` discloses of a tenant's stamps.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PublicLookup {
+    /// Nothing: the tenant's stamps are not found by the public lookup.
+    Off,
+    /// That the hash was stamped, when and by which TSA, with the token; no label, no id.
+    #[default]
+    Existence,
+    /// Everything the seed shows, labels and ids included.
+    Full,
+}
+
+impl PublicLookup {
+    /// The stored and API spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PublicLookup::Off => "off",
+            PublicLookup::Existence => "existence",
+            PublicLookup::Full => "full",
+        }
+    }
+}
+
+/// A tenant's timestamping settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct TenantSettings {
+    /// Allowlist of TSA slugs (empty: every active provider).
+    #[serde(default)]
+    pub enabled_tsa_slugs: Vec<String>,
+    /// Public lookup disclosure.
+    #[serde(default)]
+    pub public_lookup: PublicLookup,
+}
+
 /// The local TSA's durable state: which KMS key it signs with and its certificate chain.
 #[derive(Debug, Clone, Deserialize)]
 pub struct LocalTsaState {
@@ -96,7 +134,8 @@ pub struct LocalTsaState {
 }
 
 const STAMP_FIELDS: &str = "uid, tenant, hash_hex, hash_alg_oid, serial, <string> gen_time AS gen_time, tsr, provider, \
-     tsa_name, label, qualified, policy_oid, parent, <string> cert_not_after AS cert_not_after, latency_ms, \
+     tsa_name, label, qualified, policy_oid, parent, <string> cert_not_after AS cert_not_after, \
+     IF cert_not_before != NONE THEN <string> cert_not_before END AS cert_not_before, latency_ms, \
      <string> created_at AS created_at";
 
 // Conditions of the hot lookups. They carry no ORDER BY on purpose: SurrealDB then serves them from the
@@ -187,6 +226,9 @@ impl Pending {
         if let Some(not_after) = &s.cert_not_after {
             row.insert("cert_not_after", datetime("cert_not_after", not_after)?);
         }
+        if let Some(not_before) = &s.cert_not_before {
+            row.insert("cert_not_before", datetime("cert_not_before", not_before)?);
+        }
         row.insert("latency_ms", s.latency_ms);
         row.insert(
             "created_at",
@@ -241,6 +283,9 @@ impl Store {
         record.gen_time = rfc3339(parse_instant("gen_time", &record.gen_time)?);
         if let Some(text) = &record.cert_not_after {
             record.cert_not_after = Some(rfc3339(parse_instant("cert_not_after", text)?));
+        }
+        if let Some(text) = &record.cert_not_before {
+            record.cert_not_before = Some(rfc3339(parse_instant("cert_not_before", text)?));
         }
         let stamp = Stamp {
             uid: uuid::Uuid::new_v4().to_string(),
@@ -423,6 +468,18 @@ impl Store {
         }
     }
 
+    /// The tenant's stamps of this digest, newest first (served by the hash index; the tenant is checked on the
+    /// rows).
+    pub async fn tenant_stamps_of(&self, tenant: &str, hash_hex: &str) -> Result<Vec<Stamp>> {
+        let sql = format!("SELECT {STAMP_FIELDS} FROM stamp WHERE {STAMPS_OF_HASH};");
+        let rows: Vec<Stamp> = self.rows(&sql, json!({ "hash": hash_hex })).await?;
+        Ok(newest_first(
+            rows.into_iter()
+                .filter(|stamp| stamp.record.tenant == tenant)
+                .collect(),
+        ))
+    }
+
     /// Every tenant's stamps of this digest, newest first (the public lookup).
     pub async fn stamps_by_hash(&self, hash_hex: &str, limit: u64) -> Result<Vec<Stamp>> {
         let sql = format!("SELECT {STAMP_FIELDS} FROM stamp WHERE {STAMPS_OF_HASH};");
@@ -454,29 +511,47 @@ impl Store {
         self.rows(sql, json!({ "tenant": tenant })).await
     }
 
-    /// The tenant's allowlist of TSA slugs (empty: every active provider).
-    pub async fn enabled_tsa_slugs(&self, tenant: &str) -> Result<Vec<String>> {
-        #[derive(Deserialize)]
-        struct Row {
-            enabled_tsa_slugs: Vec<String>,
-        }
-        let sql = "SELECT enabled_tsa_slugs FROM tenant_settings WHERE tenant = $tenant LIMIT 1;";
+    /// The tenant's timestamping settings (defaults when never set).
+    pub async fn tenant_settings(&self, tenant: &str) -> Result<TenantSettings> {
+        let sql = "SELECT enabled_tsa_slugs, public_lookup FROM tenant_settings WHERE tenant = $tenant LIMIT 1;";
         Ok(self
-            .first::<Row>(sql, json!({ "tenant": tenant }))
+            .first::<TenantSettings>(sql, json!({ "tenant": tenant }))
             .await?
-            .map(|r| r.enabled_tsa_slugs)
             .unwrap_or_default())
     }
 
-    /// Replaces the tenant's allowlist.
-    pub async fn set_enabled_tsa_slugs(&self, tenant: &str, slugs: &[String]) -> Result<()> {
+    /// Replaces the tenant's timestamping settings.
+    pub async fn set_tenant_settings(&self, tenant: &str, settings: &TenantSettings) -> Result<()> {
         let sql = "BEGIN TRANSACTION;\
                    DELETE tenant_settings WHERE tenant = $tenant;\
-                   CREATE tenant_settings CONTENT { tenant: $tenant, enabled_tsa_slugs: $slugs, updated_at: time::now() };\
+                   CREATE tenant_settings CONTENT { tenant: $tenant, enabled_tsa_slugs: $slugs, \
+                   public_lookup: $lookup, updated_at: time::now() };\
                    COMMIT TRANSACTION;";
-        self.run(sql, json!({ "tenant": tenant, "slugs": slugs }))
-            .await
-            .map(|_| ())
+        let vars = json!({ "tenant": tenant, "slugs": settings.enabled_tsa_slugs,
+                           "lookup": settings.public_lookup.as_str() });
+        self.run(sql, vars).await.map(|_| ())
+    }
+
+    /// The public-lookup disclosure of each of these tenants (tenants without settings are absent: default).
+    pub async fn public_lookup_of(
+        &self,
+        tenants: &[String],
+    ) -> Result<std::collections::HashMap<String, PublicLookup>> {
+        #[derive(Deserialize)]
+        struct Row {
+            tenant: String,
+            public_lookup: PublicLookup,
+        }
+        let rows: Vec<Row> = self
+            .rows(
+                "SELECT tenant, public_lookup FROM tenant_settings WHERE tenant IN $tenants;",
+                json!({ "tenants": tenants }),
+            )
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| (row.tenant, row.public_lookup))
+            .collect())
     }
 
     /// Logs a failed TSA attempt made for a tenant.

@@ -200,6 +200,7 @@ fn new_stamp(tenant: &str, hash: &str, label: Option<&str>) -> NewStamp {
         policy_oid: "1.3.6.1.4.1.32473.1.1".into(),
         parent: None,
         cert_not_after: Some("2027-11-21T07:00:00Z".into()),
+        cert_not_before: None,
         latency_ms: 3,
     }
 }
@@ -292,16 +293,28 @@ async fn stamps_are_deduplicated_scoped_and_searchable() {
 #[tokio::test]
 async fn tenant_settings_and_failures() {
     let store = memory_store().await;
-    assert!(store.enabled_tsa_slugs("t1").await.unwrap().is_empty());
-    store
-        .set_enabled_tsa_slugs("t1", &["local".into(), "digicert".into()])
+    assert_eq!(
+        store.tenant_settings("t1").await.unwrap(),
+        TenantSettings::default()
+    );
+    let mut settings = TenantSettings {
+        enabled_tsa_slugs: vec!["local".into(), "digicert".into()],
+        public_lookup: PublicLookup::Full,
+    };
+    store.set_tenant_settings("t1", &settings).await.unwrap();
+    settings.enabled_tsa_slugs = vec!["local".into()];
+    store.set_tenant_settings("t1", &settings).await.unwrap();
+    assert_eq!(store.tenant_settings("t1").await.unwrap(), settings);
+    let disclosed = store
+        .public_lookup_of(&["t1".into(), "t2".into()])
         .await
         .unwrap();
-    store
-        .set_enabled_tsa_slugs("t1", &["local".into()])
-        .await
-        .unwrap();
-    assert_eq!(store.enabled_tsa_slugs("t1").await.unwrap(), ["local"]);
+    assert_eq!(disclosed.get("t1"), Some(&PublicLookup::Full));
+    assert_eq!(
+        disclosed.get("t2"),
+        None,
+        "no settings: the default applies"
+    );
     let failure = Failure {
         provider: "digicert".into(),
         error_class: "timeout".into(),
@@ -473,4 +486,90 @@ async fn stamps_of_version_3_are_rekeyed() {
         .insert_stamp(new_stamp("t1", "abcd", None), IfStamped::Conflict)
         .await;
     assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+}
+
+/// Quotas are counted in the store: a refusal counts nothing, a release gives back, a new counter starts from the
+/// month's stored stamps, and concurrent reservations never pass the limit.
+#[tokio::test]
+async fn quota_counters_refuse_past_the_limit_and_start_from_stored_stamps() {
+    let store = memory_store().await;
+    let now = chrono::Utc::now();
+    let key = crate::store::quota_key("t1", now);
+    // Two stamps stored this month before any counter existed.
+    for hash in ["aa", "bb"] {
+        let mut stamp = new_stamp("t1", hash, None);
+        stamp.gen_time = now.to_rfc3339();
+        store
+            .insert_stamp(stamp, IfStamped::Conflict)
+            .await
+            .unwrap();
+    }
+    let limits = QuotaLimits {
+        stamps: 3,
+        qualified: 1,
+    };
+    assert_eq!(
+        store
+            .reserve_stamp(&key, "t1", false, limits)
+            .await
+            .unwrap(),
+        Ok(())
+    );
+    assert_eq!(store.quota_usage(&key).await.unwrap(), Some((3, 0)));
+    assert_eq!(
+        store
+            .reserve_stamp(&key, "t1", false, limits)
+            .await
+            .unwrap(),
+        Err(QuotaRefusal::Stamps(3))
+    );
+    assert_eq!(store.quota_usage(&key).await.unwrap(), Some((3, 0)));
+    store.release_stamp(&key, false).await.unwrap();
+    assert_eq!(store.quota_usage(&key).await.unwrap(), Some((2, 0)));
+    let qualified_only = QuotaLimits {
+        stamps: 0,
+        qualified: 1,
+    };
+    assert_eq!(
+        store
+            .reserve_stamp(&key, "t1", true, qualified_only)
+            .await
+            .unwrap(),
+        Ok(())
+    );
+    assert_eq!(
+        store
+            .reserve_stamp(&key, "t1", true, qualified_only)
+            .await
+            .unwrap(),
+        Err(QuotaRefusal::Qualified(1))
+    );
+
+    // Twenty concurrent reservations against a limit of five on a fresh tenant: exactly five pass.
+    let key = crate::store::quota_key("t2", now);
+    let limits = QuotaLimits {
+        stamps: 5,
+        qualified: 0,
+    };
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let (store, key) = (store.clone(), key.clone());
+            tokio::spawn(async move {
+                loop {
+                    match store.reserve_stamp(&key, "t2", false, limits).await {
+                        Ok(outcome) => return outcome.is_ok(),
+                        // A write conflict the runner's retries did not absorb: try again, as a caller would.
+                        Err(StoreError::Query(message)) if message.contains("conflict") => continue,
+                        Err(other) => panic!("{other}"),
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut passed = 0;
+    for task in tasks {
+        passed += usize::from(task.await.unwrap());
+    }
+    assert_eq!(passed, 5);
+    assert_eq!(store.quota_usage(&key).await.unwrap(), Some((5, 0)));
 }

@@ -269,15 +269,6 @@ fn stable_id(slug: &str) -> String {
     .to_string()
 }
 
-/// How the caller chose the TSA.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Selection {
-    /// Round-robin with failover.
-    Auto,
-    /// This provider only.
-    Slug(String),
-}
-
 /// Why no token was made.
 #[derive(Debug)]
 pub enum DispatchError {

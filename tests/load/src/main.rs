@@ -344,6 +344,7 @@ async fn store_ceiling(writers: usize, phase: Duration, tsr_base64: String) -> M
                     policy_oid: "1.3.6.1.4.1.32473.1.1".into(),
                     parent: None,
                     cert_not_after: Some("2036-11-21T10:00:00Z".into()),
+                    cert_not_before: Some("2026-11-21T10:00:00Z".into()),
                     latency_ms: 1,
                 };
                 let started = Instant::now();

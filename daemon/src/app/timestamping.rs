@@ -1,0 +1,423 @@
+//! The timestamping use cases: stamp a digest (with safe retries, quotas and failover) and restamp a record.
+//!
+//! One stamp, as data: [`StampService::stamp`] looks for a record that already answers the request (a point read
+//! of the first-stamp key), plans the providers in one message to the tenant's actor (allowlist, qualified
+//! filter, round-robin), reserves the monthly quota in the store, dispatches to the provider actors (each verifies
+//! its token against its own anchors), and hands the record to the store's group-commit writer.
+
+use std::sync::Arc;
+
+use actix::Addr;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use sigil_rfc3161::HashAlgorithm;
+
+use super::TenantScope;
+use crate::actors::Runtime;
+use crate::actors::registry::{Lookup, TenantRegistry};
+use crate::actors::tenant::{CandidateInfo, PlanRefusal, PlanStamp, StampSelection};
+use crate::store::{
+    Failure, IfStamped, NewStamp, QuotaLimits, QuotaRefusal, Stamp, Store, StoreError, quota_key,
+};
+use crate::tsa::provider::AttemptFailure;
+use crate::tsa::{DispatchError, Providers, dispatch};
+
+/// A stamp to make.
+#[derive(Debug, Clone)]
+pub struct StampRequest {
+    /// The digest's algorithm.
+    pub hash: HashAlgorithm,
+    /// The digest.
+    pub digest: Vec<u8>,
+    /// The digest, lower-case hex.
+    pub hash_hex: String,
+    /// Auto or one provider.
+    pub selection: StampSelection,
+    /// Only a qualified TSA may answer.
+    pub qualified: bool,
+    /// The owner's label.
+    pub label: Option<String>,
+    /// Make a new stamp even if one answers already.
+    pub force: bool,
+}
+
+/// What a stamp request produced.
+#[derive(Debug, Clone)]
+pub enum StampOutcome {
+    /// A new record, stored by this request.
+    Created(Stamp),
+    /// A record that already answered the request (a retry, or a concurrent identical request stored first).
+    Existing(Stamp),
+}
+
+/// Why a stamp was not made.
+#[derive(Debug)]
+pub enum StampError {
+    /// The request names something unusable (a field and why).
+    Invalid {
+        /// The request field.
+        field: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// A monthly quota is used up.
+    Quota(QuotaRefusal),
+    /// Every provider tried failed.
+    AllFailed(Vec<AttemptFailure>),
+    /// A part of the daemon is not available; retrying later may help.
+    Unavailable(String),
+    /// The record named does not exist for this tenant.
+    NotFound(&'static str),
+    /// The store failed.
+    Store(StoreError),
+}
+
+impl From<StoreError> for StampError {
+    fn from(error: StoreError) -> Self {
+        StampError::Store(error)
+    }
+}
+
+/// The timestamping service. Cheap to clone.
+#[derive(Clone)]
+pub struct StampService {
+    runtime: Arc<Runtime>,
+    registry: Addr<TenantRegistry>,
+    providers: Providers,
+}
+
+/// Whether a stored stamp answers a request: a qualified request needs a qualified stamp, a named provider its
+/// own stamp.
+fn answers(stamp: &Stamp, qualified: bool, selection: &StampSelection) -> bool {
+    (!qualified || stamp.record.qualified)
+        && match selection {
+            StampSelection::Auto => true,
+            StampSelection::Slug(slug) => stamp.record.provider == *slug,
+        }
+}
+
+impl StampService {
+    /// A service over the runtime, the tenant registry and the active providers.
+    pub fn new(
+        runtime: Arc<Runtime>,
+        registry: Addr<TenantRegistry>,
+        providers: Providers,
+    ) -> Self {
+        Self {
+            runtime,
+            registry,
+            providers,
+        }
+    }
+
+    fn store(&self) -> &Store {
+        &self.runtime.store
+    }
+
+    /// Stamps a digest for the tenant. Without `force`, a record of the tenant that answers the same request (same
+    /// digest; qualified if asked; the named provider's if one is named) is returned instead, so retries are safe;
+    /// a record that does not answer it (a plain stamp when a qualified one is asked) leads to a new stamp.
+    pub async fn stamp(
+        &self,
+        scope: &TenantScope,
+        request: StampRequest,
+    ) -> Result<StampOutcome, StampError> {
+        let tenant = scope.id();
+        let if_stamped = if request.force {
+            IfStamped::Add
+        } else {
+            match self
+                .store()
+                .first_stamp_of(tenant, &request.hash_hex)
+                .await?
+            {
+                None => IfStamped::Conflict,
+                Some(first) if answers(&first, request.qualified, &request.selection) => {
+                    return Ok(StampOutcome::Existing(first));
+                }
+                Some(_) => {
+                    // Rare: the first stamp has another meaning; an older matching one may exist.
+                    let mut all = self
+                        .store()
+                        .tenant_stamps_of(tenant, &request.hash_hex)
+                        .await?;
+                    all.reverse();
+                    if let Some(found) = all
+                        .into_iter()
+                        .find(|s| answers(s, request.qualified, &request.selection))
+                    {
+                        return Ok(StampOutcome::Existing(found));
+                    }
+                    IfStamped::Add
+                }
+            }
+        };
+        self.stamp_new(tenant, request, None, if_stamped).await
+    }
+
+    /// Restamps a record: stamps the SHA-512 of its stored TSR bytes (the archival chain of RFC 3161 §4) with
+    /// `selection`; the new record names the original as parent and inherits its label.
+    pub async fn restamp(
+        &self,
+        scope: &TenantScope,
+        parent_id: &str,
+        selection: StampSelection,
+    ) -> Result<Stamp, StampError> {
+        let tenant = scope.id();
+        let parent = self
+            .store()
+            .stamp(tenant, parent_id)
+            .await?
+            .ok_or(StampError::NotFound("transaction"))?;
+        let tsr = BASE64.decode(&parent.record.tsr).map_err(|error| {
+            StampError::Store(StoreError::Decode(format!(
+                "stored TSR of {}: {error}",
+                parent.uid
+            )))
+        })?;
+        let hash = HashAlgorithm::Sha512;
+        let digest = hash.digest(&tsr);
+        let request = StampRequest {
+            hash,
+            hash_hex: hex::encode(&digest),
+            digest,
+            selection,
+            qualified: false,
+            label: parent.record.label.clone(),
+            force: true,
+        };
+        match self
+            .stamp_new(tenant, request, Some(parent.uid), IfStamped::Add)
+            .await?
+        {
+            StampOutcome::Created(stamp) | StampOutcome::Existing(stamp) => Ok(stamp),
+        }
+    }
+
+    /// The providers to try, in order.
+    async fn plan(
+        &self,
+        tenant: &str,
+        selection: &StampSelection,
+        qualified: bool,
+    ) -> Result<Vec<crate::tsa::Provider>, StampError> {
+        let providers = self.providers.list();
+        let active = providers
+            .iter()
+            .map(|p| CandidateInfo {
+                slug: p.info.slug.clone(),
+                qualified: p.info.qualified,
+            })
+            .collect();
+        let actor = self
+            .registry
+            .send(Lookup {
+                tenant: tenant.to_string(),
+            })
+            .await
+            .map_err(|_| StampError::Unavailable("the tenant registry is not running".into()))?;
+        let order = actor
+            .send(PlanStamp {
+                active,
+                selection: selection.clone(),
+                qualified,
+            })
+            .await
+            .map_err(|_| StampError::Unavailable("the tenant's actor is restarting; retry".into()))?
+            .map_err(|refusal| match refusal {
+                PlanRefusal::UnknownSlug(slug) => StampError::Invalid {
+                    field: "tsaSlug",
+                    reason: format!("`{slug}` is not an active TSA (see GET /proxy/services)"),
+                },
+                PlanRefusal::NotAllowed(slug) => StampError::Invalid {
+                    field: "tsaSlug",
+                    reason: format!("`{slug}` is not enabled for this tenant"),
+                },
+                PlanRefusal::NotQualified(slug) => StampError::Invalid {
+                    field: "qualified",
+                    reason: format!("`{slug}` is not a qualified TSA"),
+                },
+                PlanRefusal::NoneEligible { qualified: true } => StampError::Invalid {
+                    field: "qualified",
+                    reason: "no qualified TSA is configured and enabled for this tenant".into(),
+                },
+                PlanRefusal::NoneEligible { qualified: false } => StampError::Invalid {
+                    field: "tsaSlug",
+                    reason: "no TSA is active and enabled for this tenant".into(),
+                },
+                PlanRefusal::Store(reason) => {
+                    StampError::Unavailable(format!("reading the tenant's settings: {reason}"))
+                }
+            })?;
+        Ok(order
+            .iter()
+            .filter_map(|slug| providers.iter().find(|p| &p.info.slug == slug).cloned())
+            .collect())
+    }
+
+    async fn stamp_new(
+        &self,
+        tenant: &str,
+        request: StampRequest,
+        parent: Option<String>,
+        if_stamped: IfStamped,
+    ) -> Result<StampOutcome, StampError> {
+        let candidates = self
+            .plan(tenant, &request.selection, request.qualified)
+            .await?;
+        let reservation = self.reserve(tenant, request.qualified).await?;
+        let outcome = dispatch(candidates, request.hash, &request.digest).await;
+        let failures = match &outcome {
+            Ok(done) => done.failures.as_slice(),
+            Err(DispatchError::AllFailed(failures)) => failures.as_slice(),
+            Err(_) => &[],
+        };
+        self.log_failures(tenant, failures);
+        let done = match outcome {
+            Ok(done) => done,
+            // Dropping the reservation gives it back.
+            Err(DispatchError::AllFailed(failures)) => return Err(StampError::AllFailed(failures)),
+            Err(DispatchError::NoCandidates(reason)) => {
+                return Err(StampError::Invalid {
+                    field: "tsaSlug",
+                    reason,
+                });
+            }
+            Err(DispatchError::UnknownProvider(slug)) => {
+                return Err(StampError::Invalid {
+                    field: "tsaSlug",
+                    reason: format!("unknown TSA `{slug}`"),
+                });
+            }
+        };
+        let token = &done.success.verified.token;
+        let signer = &done.success.verified.signer;
+        let record = NewStamp {
+            tenant: tenant.to_string(),
+            hash_hex: request.hash_hex.clone(),
+            hash_alg_oid: request.hash.oid().to_string(),
+            serial: token.serial.to_decimal(),
+            gen_time: token.gen_time.to_rfc3339(),
+            tsr: BASE64.encode(&done.success.response_der),
+            provider: done.provider.slug.clone(),
+            tsa_name: done.provider.name.clone(),
+            label: request.label.clone(),
+            qualified: done.provider.qualified,
+            policy_oid: token.policy.to_string(),
+            parent,
+            cert_not_after: Some(signer.not_after.clone()),
+            cert_not_before: Some(signer.not_before.clone()),
+            latency_ms: done.success.latency_ms as i64,
+        };
+        let store = self.store();
+        match store.insert_stamp(record.clone(), if_stamped).await {
+            Ok(stamp) => {
+                reservation.keep();
+                Ok(StampOutcome::Created(stamp))
+            }
+            // A concurrent request stored the digest's first stamp meanwhile. If it answers this request, this one
+            // was a retry: answer with it (the token made here is discarded and the quota given back). If not,
+            // store this stamp beside it.
+            Err(StoreError::Conflict(_)) => {
+                match store.first_stamp_of(tenant, &request.hash_hex).await? {
+                    Some(winner) if answers(&winner, request.qualified, &request.selection) => {
+                        Ok(StampOutcome::Existing(winner))
+                    }
+                    _ => {
+                        let stamp = store.insert_stamp(record, IfStamped::Add).await?;
+                        reservation.keep();
+                        Ok(StampOutcome::Created(stamp))
+                    }
+                }
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Reserves this stamp in the tenant's monthly quota, when a limit applies.
+    async fn reserve(&self, tenant: &str, qualified: bool) -> Result<Reservation, StampError> {
+        let config = self.runtime.settings().1;
+        let limits = QuotaLimits {
+            stamps: config.tsa.monthly_stamp_limit,
+            qualified: config.tsa.monthly_qualified_limit,
+        };
+        if !limits.applies_to(qualified) {
+            return Ok(Reservation::none());
+        }
+        let key = quota_key(tenant, chrono::Utc::now());
+        match self
+            .store()
+            .reserve_stamp(&key, tenant, qualified, limits)
+            .await
+        {
+            Ok(Ok(())) => Ok(Reservation {
+                held: Some((self.store().clone(), key, qualified)),
+            }),
+            Ok(Err(refusal)) => Err(StampError::Quota(refusal)),
+            Err(error) => Err(StampError::Unavailable(format!(
+                "quota check failed: {error}"
+            ))),
+        }
+    }
+
+    fn log_failures(&self, tenant: &str, failures: &[AttemptFailure]) {
+        if failures.is_empty() {
+            return;
+        }
+        let store = self.store().clone();
+        let tenant = tenant.to_string();
+        let failures: Vec<Failure> = failures
+            .iter()
+            .map(|f| Failure {
+                provider: f.slug.clone(),
+                error_class: f.error_class.to_string(),
+                status_code: f.status_code.map(i64::from),
+                message: f.message.clone(),
+                latency_ms: f.latency_ms as i64,
+                at: String::new(),
+            })
+            .collect();
+        tokio::spawn(async move {
+            for failure in failures {
+                if let Err(error) = store.record_tsa_failure(&tenant, &failure).await {
+                    tracing::warn!(%error, "could not log a TSA failure");
+                }
+            }
+        });
+    }
+}
+
+/// A quota reservation. Dropped without [`Reservation::keep`] (the stamp failed, or the request was cancelled
+/// while it waited), it is given back.
+struct Reservation {
+    held: Option<(Store, String, bool)>,
+}
+
+impl Reservation {
+    fn none() -> Self {
+        Self { held: None }
+    }
+
+    /// The stamp was stored: the reservation is now the stamp's count.
+    fn keep(mut self) {
+        self.held = None;
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        let Some((store, key, qualified)) = self.held.take() else {
+            return;
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    if let Err(error) = store.release_stamp(&key, qualified).await {
+                        tracing::warn!(%error, quota = %key, "could not give back a quota reservation");
+                    }
+                });
+            }
+            Err(_) => tracing::warn!(quota = %key, "quota reservation not given back: no runtime"),
+        }
+    }
+}
