@@ -86,8 +86,7 @@ pub async fn run(
     let registry = TenantRegistry::new(
         runtime.clone(),
         arbiters.iter().map(|a| a.handle()).collect(),
-    )
-    .start();
+    );
     let plugin_arbiter = actix::Arbiter::new();
     ensure_local_keystore_key(&config).context("preparing the local TSA's keystore key")?;
     let plugins = PluginHost::new(config.data_dir(), plugin_arbiter.handle()).start();
@@ -184,7 +183,7 @@ pub async fn run(
             "grace period over; abandoning remaining requests"
         ),
     }
-    let _ = registry.send(crate::actors::registry::Shutdown).await;
+    registry.shutdown();
     drop(registry);
     let _ = plugins.send(crate::plugin_host::Shutdown).await;
     drop(plugins);

@@ -1,113 +1,116 @@
 //! The tenant registry: finds or lazily starts the supervised actor of a tenant, spreads tenants over a pool of
 //! arbiters, and forgets actors that went idle. It is the only owner of tenant actor addresses.
+//!
+//! It is a shared map behind a read-write lock, not an actor: every authenticated request finds its tenant's
+//! actor with a read lock and no message hop, so no single mailbox serialises the whole daemon. The write lock
+//! is taken only to start or forget an actor.
 
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock, Weak};
 
 use actix::prelude::*;
 
 use super::Runtime;
 use super::tenant::TenantActor;
 
-/// Owns the map from tenant id to actor.
+/// Owns the map from tenant id to actor. Cheap to clone.
+#[derive(Clone)]
 pub struct TenantRegistry {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     runtime: Arc<Runtime>,
     arbiters: Vec<ArbiterHandle>,
-    tenants: HashMap<String, Addr<TenantActor>>,
+    tenants: RwLock<HashMap<String, Addr<TenantActor>>>,
+}
+
+/// What a tenant actor keeps of the registry: a weak handle, so that it can ask to be forgotten without keeping
+/// the registry alive.
+#[derive(Clone)]
+pub struct RegistryHandle(Weak<Inner>);
+
+impl RegistryHandle {
+    /// Drops the tenant's address if it is still `addr` (a newer actor of the same tenant stays).
+    pub fn forget(&self, tenant: &str, addr: &Addr<TenantActor>) {
+        if let Some(inner) = self.0.upgrade() {
+            let mut tenants = inner.tenants.write().unwrap_or_else(|p| p.into_inner());
+            if tenants.get(tenant).is_some_and(|known| known == addr) {
+                tenants.remove(tenant);
+                tracing::debug!(%tenant, "tenant actor idle; released");
+            }
+        }
+    }
 }
 
 impl TenantRegistry {
     /// A registry placing tenant actors on `arbiters` (at least one).
     pub fn new(runtime: Arc<Runtime>, arbiters: Vec<ArbiterHandle>) -> Self {
+        assert!(!arbiters.is_empty(), "the tenant registry needs an arbiter");
         Self {
-            runtime,
-            arbiters,
-            tenants: HashMap::new(),
+            inner: Arc::new(Inner {
+                runtime,
+                arbiters,
+                tenants: RwLock::default(),
+            }),
         }
     }
 
     fn arbiter_for(&self, tenant: &str) -> ArbiterHandle {
         let mut hasher = DefaultHasher::new();
         tenant.hash(&mut hasher);
-        self.arbiters[(hasher.finish() as usize) % self.arbiters.len()].clone()
+        let arbiters = &self.inner.arbiters;
+        arbiters[(hasher.finish() as usize) % arbiters.len()].clone()
     }
-}
 
-impl Actor for TenantRegistry {
-    type Context = Context<Self>;
-}
-
-/// The address of a tenant's actor, starting it if needed.
-#[derive(Message)]
-#[rtype(result = "Addr<TenantActor>")]
-pub struct Lookup {
-    /// Tenant id.
-    pub tenant: String,
-}
-
-impl Handler<Lookup> for TenantRegistry {
-    type Result = MessageResult<Lookup>;
-
-    fn handle(&mut self, message: Lookup, ctx: &mut Context<Self>) -> Self::Result {
-        if let Some(addr) = self.tenants.get(&message.tenant)
+    /// The address of a tenant's actor, starting it if needed.
+    pub fn lookup(&self, tenant: &str) -> Addr<TenantActor> {
+        {
+            let tenants = self.inner.tenants.read().unwrap_or_else(|p| p.into_inner());
+            if let Some(addr) = tenants.get(tenant)
+                && addr.connected()
+            {
+                return addr.clone();
+            }
+        }
+        let mut tenants = self
+            .inner
+            .tenants
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
+        // Another request may have started it meanwhile.
+        if let Some(addr) = tenants.get(tenant)
             && addr.connected()
         {
-            return MessageResult(addr.clone());
+            return addr.clone();
         }
         // Not running, or its mailbox died with it (a panic that escaped the handler guard): start a fresh one.
-        let runtime = self.runtime.clone();
-        let registry = ctx.address();
-        let tenant = message.tenant.clone();
-        let addr = Supervisor::start_in_arbiter(&self.arbiter_for(&tenant), move |_| {
-            TenantActor::new(tenant, runtime, registry)
+        let runtime = self.inner.runtime.clone();
+        let handle = RegistryHandle(Arc::downgrade(&self.inner));
+        let id = tenant.to_string();
+        let addr = Supervisor::start_in_arbiter(&self.arbiter_for(tenant), move |_| {
+            TenantActor::new(id, runtime, handle)
         });
-        self.tenants.insert(message.tenant, addr.clone());
-        MessageResult(addr)
+        tenants.insert(tenant.to_string(), addr.clone());
+        addr
     }
-}
 
-/// Sent by an idle tenant actor: drop its address so it can stop.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Forget {
-    /// Tenant id.
-    pub tenant: String,
-}
-
-impl Handler<Forget> for TenantRegistry {
-    type Result = ();
-
-    fn handle(&mut self, message: Forget, _ctx: &mut Context<Self>) {
-        if self.tenants.remove(&message.tenant).is_some() {
-            tracing::debug!(tenant = %message.tenant, "tenant actor idle; released");
-        }
+    /// How many tenant actors are registered (for readiness and metrics).
+    pub fn count(&self) -> usize {
+        self.inner
+            .tenants
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
     }
-}
 
-/// How many tenant actors are registered (for readiness and metrics).
-#[derive(Message)]
-#[rtype(result = "usize")]
-pub struct Count;
-
-impl Handler<Count> for TenantRegistry {
-    type Result = usize;
-
-    fn handle(&mut self, _message: Count, _ctx: &mut Context<Self>) -> usize {
-        self.tenants.len()
-    }
-}
-
-/// Stops the registry at shutdown, releasing every tenant actor address and the runtime it holds.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Shutdown;
-
-impl Handler<Shutdown> for TenantRegistry {
-    type Result = ();
-
-    fn handle(&mut self, _message: Shutdown, ctx: &mut Context<Self>) {
-        self.tenants.clear();
-        ctx.stop();
+    /// Releases every tenant actor address at shutdown.
+    pub fn shutdown(&self) {
+        self.inner
+            .tenants
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
     }
 }

@@ -13,7 +13,7 @@ use actix::prelude::*;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
 
-use super::registry::{Forget, TenantRegistry};
+use super::registry::RegistryHandle;
 use super::{ActorError, Runtime};
 use crate::store::{Role, Store};
 
@@ -52,7 +52,7 @@ struct Buckets {
 pub struct TenantActor {
     tenant: String,
     runtime: Arc<Runtime>,
-    registry: Addr<TenantRegistry>,
+    registry: RegistryHandle,
     buckets: Buckets,
     roles: HashMap<String, (Option<Role>, Instant)>,
     last_activity: Instant,
@@ -63,11 +63,7 @@ pub struct TenantActor {
 }
 
 impl TenantActor {
-    pub(super) fn new(
-        tenant: String,
-        runtime: Arc<Runtime>,
-        registry: Addr<TenantRegistry>,
-    ) -> Self {
+    pub(super) fn new(tenant: String, runtime: Arc<Runtime>, registry: RegistryHandle) -> Self {
         let buckets = Self::buckets(&runtime);
         Self {
             tenant,
@@ -137,13 +133,11 @@ impl Actor for TenantActor {
         let idle_timeout = self.runtime.settings().1.tenants.idle_timeout;
         let check_every =
             (idle_timeout / 4).clamp(Duration::from_millis(250), Duration::from_secs(30));
-        ctx.run_interval(check_every, move |actor, _ctx| {
+        ctx.run_interval(check_every, move |actor, ctx| {
             if actor.last_activity.elapsed() >= idle_timeout {
                 // The registry drops its address; once in-flight senders drop theirs, the mailbox closes and the
                 // actor stops without the supervisor restarting it.
-                actor.registry.do_send(Forget {
-                    tenant: actor.tenant.clone(),
-                });
+                actor.registry.forget(&actor.tenant, &ctx.address());
             }
         });
     }

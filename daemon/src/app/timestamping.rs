@@ -7,14 +7,13 @@
 
 use std::sync::Arc;
 
-use actix::Addr;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use sigil_rfc3161::HashAlgorithm;
 
 use super::TenantScope;
 use crate::actors::Runtime;
-use crate::actors::registry::{Lookup, TenantRegistry};
+use crate::actors::registry::TenantRegistry;
 use crate::actors::tenant::{CandidateInfo, PlanRefusal, PlanStamp, StampSelection};
 use crate::store::{
     Failure, IfStamped, NewStamp, QuotaLimits, QuotaRefusal, Stamp, Store, StoreError, quota_key,
@@ -82,7 +81,7 @@ impl From<StoreError> for StampError {
 #[derive(Clone)]
 pub struct StampService {
     runtime: Arc<Runtime>,
-    registry: Addr<TenantRegistry>,
+    registry: TenantRegistry,
     providers: Providers,
 }
 
@@ -98,11 +97,7 @@ fn answers(stamp: &Stamp, qualified: bool, selection: &StampSelection) -> bool {
 
 impl StampService {
     /// A service over the runtime, the tenant registry and the active providers.
-    pub fn new(
-        runtime: Arc<Runtime>,
-        registry: Addr<TenantRegistry>,
-        providers: Providers,
-    ) -> Self {
+    pub fn new(runtime: Arc<Runtime>, registry: TenantRegistry, providers: Providers) -> Self {
         Self {
             runtime,
             registry,
@@ -209,13 +204,7 @@ impl StampService {
                 qualified: p.info.qualified,
             })
             .collect();
-        let actor = self
-            .registry
-            .send(Lookup {
-                tenant: tenant.to_string(),
-            })
-            .await
-            .map_err(|_| StampError::Unavailable("the tenant registry is not running".into()))?;
+        let actor = self.registry.lookup(tenant);
         let order = actor
             .send(PlanStamp {
                 active,

@@ -25,7 +25,7 @@ use tower_http::request_id::{
 };
 
 use crate::actors::Runtime;
-use crate::actors::registry::{Lookup, TenantRegistry};
+use crate::actors::registry::TenantRegistry;
 use crate::actors::tenant::{TenantActor, per_minute_limiter, retry_after_secs};
 use crate::config::Config;
 use crate::credentials::{PasswordHasherConfig, SessionKeys};
@@ -73,7 +73,7 @@ pub struct AppState {
 pub struct Inner {
     pub(crate) runtime: Arc<Runtime>,
     pub(crate) sessions: SessionKeys,
-    pub(crate) registry: Addr<TenantRegistry>,
+    pub(crate) registry: TenantRegistry,
     pub(crate) plugins: Addr<PluginHost>,
     pub(crate) metrics: PrometheusHandle,
     limiters: RwLock<GlobalLimiters>,
@@ -122,7 +122,7 @@ impl AppState {
     pub fn new(
         runtime: Arc<Runtime>,
         sessions: SessionKeys,
-        registry: Addr<TenantRegistry>,
+        registry: TenantRegistry,
         plugins: Addr<PluginHost>,
         metrics: PrometheusHandle,
         timestamping: Timestamping,
@@ -168,12 +168,7 @@ impl AppState {
 
     /// The tenant's actor, started if needed.
     pub async fn tenant_actor(&self, tenant: &str) -> Result<Addr<TenantActor>, ApiError> {
-        self.registry
-            .send(Lookup {
-                tenant: tenant.to_string(),
-            })
-            .await
-            .map_err(|_| ApiError::unavailable("the tenant registry is not running"))
+        Ok(self.registry.lookup(tenant))
     }
 
     /// Counts a request against a limiter that has no tenant (unauthenticated IPs, users without a tenant).

@@ -9,7 +9,6 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::extract::{Caller, Json, OptionalJson, Query};
-use crate::actors::registry::Count;
 use crate::actors::tenant::InjectPanic;
 use crate::error::{ApiError, ApiResult};
 
@@ -30,11 +29,7 @@ pub async fn readyz(State(state): State<AppState>) -> ApiResult<Json<Value>> {
             ApiError::unavailable("store not answering").with_details(json!({ "store": "down" }))
         );
     }
-    let actors = state
-        .registry
-        .send(Count)
-        .await
-        .map_err(|_| ApiError::unavailable("actor system not running"))?;
+    let actors = state.registry.count();
     Ok(Json(
         json!({ "status": "ready", "store": "up", "tenantActors": actors }),
     ))
@@ -51,7 +46,7 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
 /// GET /api/admin/health: instance details for administrators.
 pub async fn admin_health(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
     require_admin(&state, &caller).await?;
-    let actors = state.registry.send(Count).await.unwrap_or(0);
+    let actors = state.registry.count();
     Ok(Json(json!({
         "version": env!("CARGO_PKG_VERSION"),
         "uptimeSeconds": state.started.elapsed().as_secs(),
