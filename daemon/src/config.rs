@@ -120,6 +120,9 @@ pub struct LocalTsaConfig {
     pub certificate_file: Option<PathBuf>,
     /// Who may use `POST /tsr`: `open`, `api_key` or `off`.
     pub http: TsrAccess,
+    /// The 32-byte key that encrypts the implicit `local-kms` keystore. It must not sit beside the keys it
+    /// protects; see [`Config::local_keystore_key`] for where it is looked for when unset.
+    pub keystore_key_file: Option<PathBuf>,
 }
 
 impl Default for LocalTsaConfig {
@@ -135,8 +138,31 @@ impl Default for LocalTsaConfig {
             include_tsa_name: false,
             certificate_file: None,
             http: TsrAccess::Open,
+            keystore_key_file: None,
         }
     }
+}
+
+/// Where the local keystore's key file is, and why there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeystoreKey {
+    /// The file.
+    pub path: PathBuf,
+    /// How it was chosen.
+    pub source: KeystoreKeySource,
+}
+
+/// How [`Config::local_keystore_key`] chose the key file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeystoreKeySource {
+    /// `[local_tsa] keystore_key_file`.
+    Configured,
+    /// The systemd credential `sigil-keystore-key`.
+    Credential,
+    /// A key file inside the data directory, beside the keys it protects (an earlier version's default).
+    InsideDataDir,
+    /// The default location outside the data directory, created on first start.
+    Default,
 }
 
 /// `[[tsa_providers]]`: a remote TSA.
@@ -561,7 +587,7 @@ impl Config {
                 "dir".into(),
                 toml::Value::String(keystore.display().to_string()),
             );
-            let key_file = self.data_dir().join("keystore.key");
+            let key_file = self.local_keystore_key().path;
             config.insert(
                 "key_file".into(),
                 toml::Value::String(key_file.display().to_string()),
@@ -775,6 +801,60 @@ impl Config {
             .ok()
             .and_then(|exe| exe.parent().map(Path::to_path_buf))
             .unwrap_or_else(|| PathBuf::from("."))
+    }
+
+    /// Where the implicit `local-kms` keystore's key file is, in this order: `[local_tsa] keystore_key_file`; the
+    /// systemd credential `sigil-keystore-key` (`$CREDENTIALS_DIRECTORY`); a key file left inside the data
+    /// directory by an earlier version (kept working, with a warning at every start); otherwise
+    /// `keystore.key` in the second directory systemd passes in `$STATE_DIRECTORY` (`StateDirectory=sigil
+    /// sigil-keys`), or else a file beside the data directory (`<data_dir>-keystore.key`), created on first
+    /// start. Never inside the data directory for a new install: a backup or copy of the data must not carry
+    /// the key that decrypts the keys in it.
+    pub fn local_keystore_key(&self) -> KeystoreKey {
+        if let Some(path) = &self.local_tsa.keystore_key_file {
+            return KeystoreKey {
+                path: path.clone(),
+                source: KeystoreKeySource::Configured,
+            };
+        }
+        if let Some(dir) = std::env::var_os("CREDENTIALS_DIRECTORY").filter(|d| !d.is_empty()) {
+            let path = PathBuf::from(dir).join("sigil-keystore-key");
+            if path.is_file() {
+                return KeystoreKey {
+                    path,
+                    source: KeystoreKeySource::Credential,
+                };
+            }
+        }
+        let data_dir = self.data_dir();
+        let legacy = data_dir.join("keystore.key");
+        if legacy.exists() {
+            return KeystoreKey {
+                path: legacy,
+                source: KeystoreKeySource::InsideDataDir,
+            };
+        }
+        let second_state_dir = std::env::var_os("STATE_DIRECTORY").and_then(|dirs| {
+            let dirs = dirs.to_string_lossy().into_owned();
+            dirs.split(':')
+                .nth(1)
+                .filter(|d| !d.is_empty())
+                .map(PathBuf::from)
+        });
+        let path = match second_state_dir {
+            Some(dir) if self.server.data_dir.is_none() => dir.join("keystore.key"),
+            _ => {
+                let name = data_dir
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "sigil-data".into());
+                data_dir.with_file_name(format!("{name}-keystore.key"))
+            }
+        };
+        KeystoreKey {
+            path,
+            source: KeystoreKeySource::Default,
+        }
     }
 
     /// The data directory: configured, else `$STATE_DIRECTORY` (set by systemd), else `./sigil-data`.

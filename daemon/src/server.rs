@@ -208,6 +208,7 @@ pub async fn run(
 
 /// The implicit `local-kms` instance seals keys under a key file in the data directory; make it once, 0600.
 fn ensure_local_keystore_key(config: &Config) -> std::io::Result<()> {
+    use crate::config::KeystoreKeySource;
     use std::io::Write as _;
     use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
     if !config.local_tsa.enabled
@@ -218,22 +219,46 @@ fn ensure_local_keystore_key(config: &Config) -> std::io::Result<()> {
     {
         return Ok(());
     }
-    let dir = config.data_dir();
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(&dir)?;
-    let path = dir.join("keystore.key");
+    let key = config.local_keystore_key();
+    let data_dir = config.data_dir();
+    let inside_data = |path: &std::path::Path| {
+        let canonical = |p: &std::path::Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+        path.parent()
+            .is_some_and(|parent| canonical(parent).starts_with(canonical(&data_dir)))
+    };
+    if key.source == KeystoreKeySource::InsideDataDir || inside_data(&key.path) {
+        tracing::warn!(
+            key = %key.path.display(),
+            data_dir = %data_dir.display(),
+            "SECURITY: the local keystore's key file sits in the data directory, beside the keys it encrypts: \
+             anyone with a copy or backup of the data directory can use the local TSA's key. Move the file \
+             out of it and set [local_tsa] keystore_key_file to its new path (or pass it as the systemd \
+             credential sigil-keystore-key)"
+        );
+    }
+    if key.source != KeystoreKeySource::Default {
+        // Configured, a credential or an existing file: never created or changed by sigild.
+        return Ok(());
+    }
+    if let Some(parent) = key.path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(parent)?;
+    }
     match std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .open(&path)
+        .open(&key.path)
     {
         Ok(mut file) => {
             file.write_all(&rand::random::<[u8; 32]>())?;
             file.sync_all()?;
-            tracing::info!(path = %path.display(), "created the local keystore key");
+            tracing::info!(
+                path = %key.path.display(),
+                "created the local keystore key (back it up separately from the data directory)"
+            );
             Ok(())
         }
         Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),

@@ -69,3 +69,59 @@ fn logs_never_contain_credentials() {
         "the log contains a password hash:\n{logs}"
     );
 }
+
+#[test]
+fn the_keystore_key_is_kept_outside_the_data_directory() {
+    let daemon = crate::timestamping::start("");
+    crate::timestamping::wait_local_tsa(&daemon);
+    let data = daemon.data_dir();
+    assert!(
+        !data.join("keystore.key").exists(),
+        "a new install must not put the key beside the keys"
+    );
+    let key = data.with_file_name("data-keystore.key");
+    let metadata = std::fs::metadata(&key).expect("the key file beside the data directory");
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(metadata.len(), 32);
+    assert_eq!(metadata.permissions().mode() & 0o777, 0o600);
+    assert!(
+        !daemon
+            .logs()
+            .contains("SECURITY: the local keystore's key file"),
+        "no warning for a key outside the data directory"
+    );
+}
+
+#[test]
+fn a_key_file_left_in_the_data_directory_keeps_working_and_is_warned_about() {
+    let mut daemon = crate::timestamping::start("");
+    crate::timestamping::wait_local_tsa(&daemon);
+    let owner = daemon.owner_with_tenant();
+    let before = crate::timestamping::stamp_ok(
+        &daemon,
+        &owner.token,
+        serde_json::json!({ "hashHex": crate::timestamping::fresh_hash() }),
+    );
+    // An install made by an earlier version: the key inside the data directory.
+    daemon.stop();
+    let data = daemon.data_dir();
+    std::fs::rename(
+        data.with_file_name("data-keystore.key"),
+        data.join("keystore.key"),
+    )
+    .expect("moving the key into the data directory");
+    daemon.restart();
+    crate::timestamping::wait_local_tsa(&daemon);
+    daemon.wait_for_log("SECURITY: the local keystore's key file sits in the data directory");
+    // The same key still signs: the local chain did not change.
+    let after = crate::timestamping::stamp_ok(
+        &daemon,
+        &owner.token,
+        serde_json::json!({ "hashHex": crate::timestamping::fresh_hash() }),
+    );
+    assert_eq!(before["tsaName"], after["tsaName"]);
+    assert!(
+        !data.with_file_name("data-keystore.key").exists(),
+        "no second key is made"
+    );
+}
