@@ -74,40 +74,68 @@ pub struct Store {
 /// process is then the only writer of the store (`sigild admin` needs the daemon stopped), so revoking a key here
 /// removes it here and revocation stays immediate. With a remote store other nodes could revoke a key unseen,
 /// so every request asks the store.
+///
+/// Revocation is final: a fill takes a [`FillTicket`] (the revocation epoch) *before* it reads the store, and
+/// the entry is kept only if no revocation happened since. A read that saw the key just before it was deleted
+/// therefore cannot put it back after the revocation dropped it.
 #[derive(Default)]
 struct ApiKeyCache {
-    keys: std::sync::Mutex<std::collections::HashMap<String, ApiKey>>,
+    inner: std::sync::Mutex<KeyCacheInner>,
 }
+
+#[derive(Default)]
+struct KeyCacheInner {
+    keys: std::collections::HashMap<String, ApiKey>,
+    /// Bumped by every revocation, under the same lock as the map.
+    revocations: u64,
+}
+
+/// The revocation epoch a cache fill started in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FillTicket(u64);
 
 /// Keys cached at most; beyond that the cache starts over.
 const API_KEY_CACHE_LIMIT: usize = 10_000;
 
 impl ApiKeyCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, KeyCacheInner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn get(&self, hash: &str) -> Option<ApiKey> {
-        self.keys.lock().ok()?.get(hash).cloned()
+        self.lock().keys.get(hash).cloned()
     }
 
-    fn put(&self, key: &ApiKey) {
-        if let Ok(mut keys) = self.keys.lock() {
-            if keys.len() >= API_KEY_CACHE_LIMIT {
-                keys.clear();
-            }
-            keys.insert(key.hash.clone(), key.clone());
+    /// Taken before the store is read for a fill.
+    fn ticket(&self) -> FillTicket {
+        FillTicket(self.lock().revocations)
+    }
+
+    /// Caches a key read from the store, unless a revocation happened since `ticket` was taken (the read may
+    /// predate it). Returns whether the key was cached.
+    fn put(&self, ticket: FillTicket, key: &ApiKey) -> bool {
+        let mut inner = self.lock();
+        if inner.revocations != ticket.0 {
+            return false;
         }
+        if inner.keys.len() >= API_KEY_CACHE_LIMIT {
+            inner.keys.clear();
+        }
+        inner.keys.insert(key.hash.clone(), key.clone());
+        true
     }
 
-    /// Drops every entry of this key (by id).
+    /// Drops every entry of this key (by id) and invalidates fills in progress. Call after the delete committed.
     fn forget(&self, uid: &str) {
-        if let Ok(mut keys) = self.keys.lock() {
-            keys.retain(|_, key| key.uid != uid);
-        }
+        let mut inner = self.lock();
+        inner.revocations += 1;
+        inner.keys.retain(|_, key| key.uid != uid);
     }
 
     fn touched(&self, uid: &str, at: &str) {
-        if let Ok(mut keys) = self.keys.lock() {
-            for key in keys.values_mut().filter(|key| key.uid == uid) {
-                key.last_used_at = Some(at.to_string());
-            }
+        let mut inner = self.lock();
+        for key in inner.keys.values_mut().filter(|key| key.uid == uid) {
+            key.last_used_at = Some(at.to_string());
         }
     }
 }
@@ -639,14 +667,15 @@ impl Store {
         if let Some(key) = self.api_keys.as_ref().and_then(|cache| cache.get(hash)) {
             return Ok(Some(key));
         }
+        let ticket = self.api_keys.as_ref().map(|cache| cache.ticket());
         let key: Option<ApiKey> = self
             .first(
                 "SELECT * FROM api_key WHERE hash = $hash LIMIT 1;",
                 json!({ "hash": hash }),
             )
             .await?;
-        if let (Some(cache), Some(key)) = (&self.api_keys, &key) {
-            cache.put(key);
+        if let (Some(cache), Some(ticket), Some(key)) = (&self.api_keys, ticket, &key) {
+            cache.put(ticket, key);
         }
         Ok(key)
     }
@@ -654,12 +683,14 @@ impl Store {
     /// Deletes a key of this tenant. Revocation is immediate: the next request with it fails.
     pub async fn revoke_api_key(&self, tenant: &str, uid: &str) -> Result<()> {
         let sql = "DELETE api_key WHERE tenant = $tenant AND uid = $uid RETURN BEFORE;";
-        let deleted: Vec<Value> = self
-            .rows(sql, json!({ "tenant": tenant, "uid": uid }))
-            .await?;
+        let deleted = self
+            .rows::<Value>(sql, json!({ "tenant": tenant, "uid": uid }))
+            .await;
+        // Even after an error: the delete may have committed, and forgetting a live key only costs a read.
         if let Some(cache) = &self.api_keys {
             cache.forget(uid);
         }
+        let deleted = deleted?;
         if deleted.is_empty() {
             Err(StoreError::NotFound("API key"))
         } else {

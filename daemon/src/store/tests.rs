@@ -474,3 +474,53 @@ async fn stamps_of_version_3_are_rekeyed() {
         .await;
     assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
 }
+
+/// A cache fill that read a key just before the key was revoked must not put it back: revocation is final.
+/// The interleaving is the one a concurrent request and revocation can produce: the fill's read, then the
+/// revocation, then the fill's write to the cache.
+#[tokio::test]
+async fn a_fill_that_read_a_key_before_its_revocation_does_not_resurrect_it() {
+    let store = memory_store().await;
+    let owner = store.create_user("k@example.org", "K", "h").await.unwrap();
+    let tenant = store.create_tenant(&owner.uid, "Keys").await.unwrap();
+    let key = store
+        .create_api_key(&tenant.uid, "ci", "live", "sgk_live_ab", "aa11", &owner.uid)
+        .await
+        .unwrap();
+    let cache = store
+        .api_keys
+        .clone()
+        .expect("the embedded store caches keys");
+    // The fill starts and reads the key from the store...
+    let ticket = cache.ticket();
+    let read: ApiKey = store
+        .first(
+            "SELECT * FROM api_key WHERE hash = $hash LIMIT 1;",
+            json!({ "hash": "aa11" }),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    // ...the key is revoked meanwhile...
+    store.revoke_api_key(&tenant.uid, &key.uid).await.unwrap();
+    // ...and the fill finishes: it must not cache what it read.
+    assert!(!cache.put(ticket, &read));
+    assert!(store.api_key_by_hash("aa11").await.unwrap().is_none());
+    // A fill that starts after the revocation caches normally.
+    let other = store
+        .create_api_key(
+            &tenant.uid,
+            "ci2",
+            "live",
+            "sgk_live_cd",
+            "bb22",
+            &owner.uid,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.api_key_by_hash("bb22").await.unwrap().unwrap().uid,
+        other.uid
+    );
+    assert!(cache.get("bb22").is_some());
+}
