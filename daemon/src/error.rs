@@ -190,8 +190,10 @@ impl From<crate::store::StoreError> for ApiError {
         match error {
             StoreError::NotFound(what) => ApiError::not_found(what),
             StoreError::Conflict(message) => ApiError::conflict(message),
+            // The store's own words stay in the log (under the request id); clients learn only what happened.
             StoreError::Unavailable(message) => {
-                ApiError::unavailable(format!("store unavailable: {message}"))
+                tracing::error!(error = %message, "store unavailable");
+                ApiError::unavailable("the store is unavailable; retry later")
             }
             other => ApiError::internal(other),
         }

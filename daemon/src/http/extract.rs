@@ -317,7 +317,8 @@ pub fn actor_error(error: ActorError) -> ApiError {
         ActorError::Panicked => ApiError::internal("tenant actor panicked"),
         ActorError::Unavailable => ApiError::unavailable("the tenant's actor is restarting; retry"),
         ActorError::Store(message) => {
-            ApiError::unavailable(format!("store unavailable: {message}"))
+            tracing::error!(error = %message, "store unavailable");
+            ApiError::unavailable("the store is unavailable; retry later")
         }
     }
 }

@@ -342,7 +342,9 @@ impl Store {
     }
 
     /// Runs SurrealQL with bound variables and returns each statement's result as JSON.
-    /// Retries a few times when SurrealDB reports an optimistic-transaction conflict.
+    /// Every statement, read or write, goes through here: when SurrealDB reports an optimistic-transaction
+    /// conflict ("can be retried"), the whole query is run again, up to [`WRITE_ATTEMPTS`] times with a jittered,
+    /// exponentially growing pause, so concurrent writers in one tenant queue up instead of failing.
     async fn run<V: surrealdb::types::SurrealValue + Clone>(
         &self,
         sql: &str,
@@ -379,8 +381,12 @@ impl Store {
                 }
             });
             match outcome {
-                Err(StoreError::Query(message)) if attempt < 5 && is_retryable(&message) => {
-                    tokio::time::sleep(std::time::Duration::from_millis(5 * attempt)).await;
+                Err(StoreError::Query(message)) if is_retryable(&message) => {
+                    if attempt >= WRITE_ATTEMPTS {
+                        tracing::warn!(attempts = attempt, error = %message, "store write conflict persisted; giving up");
+                        return Err(StoreError::Query(message));
+                    }
+                    tokio::time::sleep(retry_delay(attempt)).await;
                 }
                 other => return other,
             }
@@ -827,6 +833,18 @@ fn classify(error: surrealdb::Error) -> StoreError {
     } else {
         StoreError::Query(message)
     }
+}
+
+/// Attempts of one query that keeps hitting write conflicts. With [`retry_delay`] the last attempt starts about
+/// 2.5 s after the first, enough for dozens of writers contending for one record.
+const WRITE_ATTEMPTS: u32 = 16;
+
+/// The pause before attempt `attempt + 1`: exponential from 2 ms, capped at 200 ms, with full jitter in the upper
+/// half so that writers that conflicted together do not retry together.
+fn retry_delay(attempt: u32) -> std::time::Duration {
+    let ceiling = (2u64 << attempt.min(10)).min(200);
+    let millis = rand::Rng::gen_range(&mut rand::thread_rng(), ceiling / 2..=ceiling);
+    std::time::Duration::from_millis(millis)
 }
 
 fn is_retryable(message: &str) -> bool {

@@ -524,3 +524,33 @@ async fn a_fill_that_read_a_key_before_its_revocation_does_not_resurrect_it() {
     );
     assert!(cache.get("bb22").is_some());
 }
+
+/// Concurrent writers contending for one record all succeed: conflicts are retried, not reported.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_member_removals_in_one_tenant_all_succeed() {
+    let store = memory_store().await;
+    let owner = store.create_user("o@example.org", "O", "h").await.unwrap();
+    let tenant = store.create_tenant(&owner.uid, "Busy").await.unwrap();
+    let mut members = Vec::new();
+    for n in 0..20 {
+        let user = store
+            .create_user(&format!("m{n}@example.org"), "M", "h")
+            .await
+            .unwrap();
+        store
+            .add_member(&tenant.uid, &user, Role::Member)
+            .await
+            .unwrap();
+        members.push(user.uid);
+    }
+    let removals = members.iter().map(|member| {
+        let (store, tenant) = (store.clone(), tenant.uid.clone());
+        let member = member.clone();
+        tokio::spawn(async move { store.remove_member(&tenant, &member).await })
+    });
+    for outcome in futures::future::join_all(removals).await {
+        outcome.unwrap().unwrap();
+    }
+    let (left, total) = store.members(&tenant.uid, ALL).await.unwrap();
+    assert_eq!((left.len(), total), (1, 1));
+}
