@@ -11,4 +11,5 @@ pub mod plugin_host;
 pub mod server;
 pub mod store;
 pub mod telemetry;
+pub mod text;
 pub mod tsa;

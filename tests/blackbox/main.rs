@@ -10,6 +10,7 @@ mod api_keys;
 mod cli;
 mod errors;
 mod faults;
+mod hardening;
 mod isolation;
 mod lifecycle;
 mod limits;

@@ -9,8 +9,6 @@ use super::extract::{Caller, Json, OptionalJson, SessionUser};
 use crate::error::{ApiError, ApiResult};
 use crate::store::User;
 
-/// Longest accepted email address (RFC 5321 path limit).
-const MAX_EMAIL: usize = 254;
 /// Longest accepted password; argon2 accepts more, but megabyte passwords are a denial-of-service vector.
 const MAX_PASSWORD: usize = 1024;
 /// Shortest accepted password.
@@ -26,21 +24,9 @@ pub struct RegisterRequest {
     password: String,
 }
 
-/// Normalises and checks an email address: trimmed, lower-cased, one `@` with text on both sides.
+/// Normalises and checks an email address (see [`crate::text::normalize_email`]).
 pub fn normalize_email(email: &str) -> ApiResult<String> {
-    let email = email.trim().to_lowercase();
-    let valid = email.len() <= MAX_EMAIL
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
-        && matches!(email.split_once('@'), Some((local, domain)) if !local.is_empty() && domain.contains('.')
-            && !domain.starts_with('.') && !domain.ends_with('.') && !domain.contains('@'));
-    if valid {
-        Ok(email)
-    } else {
-        Err(ApiError::invalid_field(
-            "email",
-            "must be a valid email address",
-        ))
-    }
+    crate::text::normalize_email(email)
 }
 
 /// POST /auth/register → 200 `{token, userId, email}`.
@@ -55,13 +41,7 @@ pub async fn register(
         ));
     }
     let email = normalize_email(&request.email)?;
-    let name = request.name.trim().to_string();
-    if name.is_empty() || name.chars().count() > MAX_NAME {
-        return Err(ApiError::invalid_field(
-            "name",
-            format!("must be 1 to {MAX_NAME} characters"),
-        ));
-    }
+    let name = crate::text::checked_text("name", &request.name, MAX_NAME)?;
     let length = request.password.chars().count();
     if length < MIN_PASSWORD {
         return Err(ApiError::invalid_field(
@@ -115,8 +95,11 @@ pub async fn login(
     if request.password.len() > MAX_PASSWORD {
         return Err(invalid());
     }
-    let email = request.email.trim().to_lowercase();
-    let user = state.runtime.store.user_by_email(&email).await?;
+    // The same normal form as at registration; an address that could not have registered has no account.
+    let user = match normalize_email(&request.email) {
+        Ok(email) => state.runtime.store.user_by_email(&email).await?,
+        Err(_) => None,
+    };
     let hasher = state.hasher();
     // Verify against a dummy hash when the user does not exist, so response time does not reveal accounts.
     let stored = user
@@ -224,29 +207,4 @@ pub async fn me(State(state): State<AppState>, caller: Caller) -> ApiResult<Json
         "isAdmin": user.is_admin,
         "createdAt": user.created_at,
     })))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::normalize_email;
-
-    #[test]
-    fn emails() {
-        assert_eq!(
-            normalize_email("  Ann@Example.ORG ").unwrap(),
-            "ann@example.org"
-        );
-        for bad in [
-            "",
-            "ann",
-            "@example.org",
-            "ann@",
-            "ann@example",
-            "ann@.org",
-            "a b@example.org",
-            "a@b@c.org",
-        ] {
-            assert!(normalize_email(bad).is_err(), "{bad}");
-        }
-    }
 }

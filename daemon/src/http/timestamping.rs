@@ -83,10 +83,12 @@ fn parse_label(label: Option<String>) -> ApiResult<Option<String>> {
             "label",
             format!("must be at most {MAX_LABEL} characters"),
         )),
-        Some(label) if label.chars().any(char::is_control) => Err(ApiError::invalid_field(
-            "label",
-            "must not contain control characters",
-        )),
+        Some(label) if label.chars().any(crate::text::is_forbidden) => {
+            Err(ApiError::invalid_field(
+                "label",
+                "must not contain control or invisible formatting characters",
+            ))
+        }
         other => Ok(other),
     }
 }
