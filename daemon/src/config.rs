@@ -132,8 +132,8 @@ impl Default for LocalTsaConfig {
     }
 }
 
-/// `[[tsa_providers]]`: a remote TSA.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+/// `[[tsa_providers]]`: a remote TSA. `Debug` redacts secrets in `config` (see [`RedactedTable`]).
+#[derive(Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct TsaProviderConfig {
     /// Stable identifier used by clients (`tsaSlug`) and in the tenant allowlist.
@@ -217,8 +217,8 @@ impl Default for PluginHostConfig {
     }
 }
 
-/// `[[plugins]]`: one plugin instance.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+/// `[[plugins]]`: one plugin instance. `Debug` redacts secrets in `config` (see [`RedactedTable`]).
+#[derive(Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct PluginInstanceConfig {
     /// Instance name, unique: how the rest of the config refers to this instance.
@@ -831,6 +831,74 @@ impl StoreUrl {
     }
 }
 
+/// A plugin's config table for `Debug`: values of keys that hold secrets (inline passwords, PINs, HMAC
+/// secrets, passphrases, authorization values) print as `<redacted>`, at any depth; references to secrets
+/// (`*_file`, `*_env`) and everything else print as they are.
+pub struct RedactedTable<'a>(pub &'a toml::Table);
+
+impl RedactedTable<'_> {
+    fn is_secret(key: &str) -> bool {
+        let key = key.to_ascii_lowercase();
+        if key.ends_with("_file") || key.ends_with("_env") {
+            return false;
+        }
+        key == "pin"
+            || [
+                "password",
+                "secret",
+                "passphrase",
+                "authorization",
+                "api_key",
+                "private_key",
+            ]
+            .iter()
+            .any(|word| key.contains(word))
+    }
+}
+
+impl std::fmt::Debug for RedactedTable<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut map = f.debug_map();
+        for (key, value) in self.0 {
+            if Self::is_secret(key) {
+                map.entry(key, &format_args!("<redacted>"));
+            } else if let toml::Value::Table(table) = value {
+                map.entry(key, &RedactedTable(table));
+            } else {
+                map.entry(key, value);
+            }
+        }
+        map.finish()
+    }
+}
+
+impl std::fmt::Debug for PluginInstanceConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginInstanceConfig")
+            .field("name", &self.name)
+            .field("file", &self.file)
+            .field("sha256", &self.sha256)
+            .field("enabled", &self.enabled)
+            .field("config", &RedactedTable(&self.config))
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for TsaProviderConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TsaProviderConfig")
+            .field("slug", &self.slug)
+            .field("name", &self.name)
+            .field("plugin", &self.plugin)
+            .field("enabled", &self.enabled)
+            .field("qualified", &self.qualified)
+            .field("policy_oid", &self.policy_oid)
+            .field("sha256", &self.sha256)
+            .field("config", &RedactedTable(&self.config))
+            .finish()
+    }
+}
+
 /// Turns a toml error into one line that names the key and the line, e.g.
 /// "unknown field `listn`, expected one of ... (line 3, column 1)".
 fn describe_toml_error(text: &str, error: &toml::de::Error) -> String {
@@ -973,6 +1041,60 @@ mod tests {
         );
         assert!(StoreUrl::parse("surrealkv://").is_err());
         assert!(StoreUrl::parse("rocksdb://x").is_err());
+    }
+
+    #[test]
+    fn debug_never_shows_secrets() {
+        let text = r#"
+            [storage]
+            username = "sigil"
+            password_file = "/run/credentials/surrealdb-password"
+
+            [[plugins]]
+            name = "hsm"
+            file = "libsigil_kms_pkcs11.so"
+            [plugins.config]
+            token_label = "sigil"
+            pin = "pin-7391"
+
+            [[plugins]]
+            name = "push"
+            file = "libsigil_push_webhook.so"
+            [plugins.config]
+            secret = "webhook-secret-5521"
+            secret_file = "/etc/sigil/webhook.key"
+            [plugins.config.nested]
+            password = "nested-password-1"
+
+            [[tsa_providers]]
+            slug = "acme"
+            name = "Acme TSA"
+            plugin = "tsa-http"
+            [tsa_providers.config]
+            url = "https://tsa.example"
+            username = "alice"
+            password = "tsa-password-8812"
+        "#;
+        let config = parse(text).unwrap();
+        let shown = format!("{config:?}");
+        for secret in [
+            "pin-7391",
+            "webhook-secret-5521",
+            "nested-password-1",
+            "tsa-password-8812",
+        ] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        for visible in [
+            "token_label",
+            "/etc/sigil/webhook.key",
+            "alice",
+            "https://tsa.example",
+            "/run/credentials/surrealdb-password",
+            "<redacted>",
+        ] {
+            assert!(shown.contains(visible), "{visible} missing from {shown}");
+        }
     }
 
     #[test]

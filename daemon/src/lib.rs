@@ -8,6 +8,7 @@ pub mod credentials;
 pub mod error;
 pub mod http;
 pub mod plugin_host;
+pub mod secret;
 pub mod server;
 pub mod store;
 pub mod telemetry;

@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::extract::{Caller, Json, OptionalJson, SessionUser};
 use crate::error::{ApiError, ApiResult};
+use crate::secret::Secret;
 use crate::store::User;
 
 /// Longest accepted password; argon2 accepts more, but megabyte passwords are a denial-of-service vector.
@@ -16,12 +17,12 @@ const MIN_PASSWORD: usize = 8;
 /// Longest display name.
 const MAX_NAME: usize = 200;
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
     name: String,
     email: String,
-    password: String,
+    password: Secret<String>,
 }
 
 /// Normalises and checks an email address (see [`crate::text::normalize_email`]).
@@ -42,14 +43,14 @@ pub async fn register(
     }
     let email = normalize_email(&request.email)?;
     let name = crate::text::checked_text("name", &request.name, MAX_NAME)?;
-    let length = request.password.chars().count();
+    let length = request.password.expose().chars().count();
     if length < MIN_PASSWORD {
         return Err(ApiError::invalid_field(
             "password",
             format!("must be at least {MIN_PASSWORD} characters"),
         ));
     }
-    if request.password.len() > MAX_PASSWORD {
+    if request.password.expose().len() > MAX_PASSWORD {
         return Err(ApiError::invalid_field(
             "password",
             format!("must be at most {MAX_PASSWORD} bytes"),
@@ -63,7 +64,7 @@ pub async fn register(
     }
     let hasher = state.hasher();
     let password = request.password;
-    let hash = tokio::task::spawn_blocking(move || hasher.hash(&password))
+    let hash = tokio::task::spawn_blocking(move || hasher.hash(password.expose()))
         .await
         .map_err(ApiError::internal)?
         .map_err(ApiError::internal)?;
@@ -79,11 +80,11 @@ pub async fn register(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     email: String,
-    password: String,
+    password: Secret<String>,
 }
 
 /// POST /auth/login → 200 `{token, userId, email, tenantId}`.
@@ -92,7 +93,7 @@ pub async fn login(
     Json(request): Json<LoginRequest>,
 ) -> ApiResult<Json<Value>> {
     let invalid = || ApiError::unauthorized("invalid email or password");
-    if request.password.len() > MAX_PASSWORD {
+    if request.password.expose().len() > MAX_PASSWORD {
         return Err(invalid());
     }
     // The same normal form as at registration; an address that could not have registered has no account.
@@ -106,7 +107,7 @@ pub async fn login(
         .as_ref()
         .map_or_else(|| dummy_hash(&hasher), |u| u.password_hash.clone());
     let password = request.password;
-    let matches = tokio::task::spawn_blocking(move || hasher.verify(&password, &stored))
+    let matches = tokio::task::spawn_blocking(move || hasher.verify(password.expose(), &stored))
         .await
         .map_err(ApiError::internal)?;
     let Some(user) = user.filter(|_| matches) else {
@@ -207,4 +208,25 @@ pub async fn me(State(state): State<AppState>, caller: Caller) -> ApiResult<Json
         "isAdmin": user.is_admin,
         "createdAt": user.created_at,
     })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_debug_never_shows_passwords() {
+        let register: RegisterRequest = serde_json::from_str(
+            r#"{"name": "Ann", "email": "ann@example.org", "password": "pw-register-1"}"#,
+        )
+        .unwrap();
+        let login: LoginRequest =
+            serde_json::from_str(r#"{"email": "ann@example.org", "password": "pw-login-1"}"#)
+                .unwrap();
+        let shown = format!("{register:?} {login:?}");
+        for secret in ["pw-register-1", "pw-login-1"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(shown.contains("ann@example.org"), "{shown}");
+    }
 }

@@ -188,8 +188,8 @@ impl Role {
     }
 }
 
-/// A user account.
-#[derive(Debug, Clone, Deserialize)]
+/// A user account. `Debug` leaves out the password hash.
+#[derive(Clone, Deserialize)]
 pub struct User {
     /// Stable id (UUID).
     pub uid: String,
@@ -205,6 +205,20 @@ pub struct User {
     pub current_tenant: Option<String>,
     /// RFC 3339.
     pub created_at: String,
+}
+
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("uid", &self.uid)
+            .field("email", &self.email)
+            .field("name", &self.name)
+            .field("password_hash", &format_args!("<redacted>"))
+            .field("is_admin", &self.is_admin)
+            .field("current_tenant", &self.current_tenant)
+            .field("created_at", &self.created_at)
+            .finish()
+    }
 }
 
 /// A tenant (organisation).

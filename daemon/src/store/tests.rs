@@ -33,6 +33,7 @@ async fn users_are_unique_by_email() {
         store.user_by_id(&user.uid).await.unwrap().unwrap().email,
         "a@example.org"
     );
+    assert!(!format!("{user:?}").contains("\"hash\""), "{user:?}");
     let again = store.create_user("a@example.org", "B", "hash").await;
     assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
     assert!(
