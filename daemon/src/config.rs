@@ -324,6 +324,9 @@ pub struct AuthConfig {
     pub argon2_iterations: u32,
     /// Whether anyone may call `POST /auth/register`. Turn off once your users exist.
     pub allow_registration: bool,
+    /// Absolute lifetime of a session, counted from login: `/auth/refresh` never extends a session past it.
+    #[serde(with = "humantime_serde")]
+    pub max_session: Duration,
 }
 
 impl Default for AuthConfig {
@@ -333,6 +336,7 @@ impl Default for AuthConfig {
             argon2_memory_kib: 19 * 1024,
             argon2_iterations: 2,
             allow_registration: true,
+            max_session: Duration::from_secs(12 * 3600),
         }
     }
 }
@@ -591,6 +595,14 @@ impl Config {
             || self.auth.jwt_ttl > Duration::from_secs(24 * 3600)
         {
             return invalid("auth.jwt_ttl", "must be between 30s and 24h");
+        }
+        if self.auth.max_session < self.auth.jwt_ttl
+            || self.auth.max_session > Duration::from_secs(30 * 24 * 3600)
+        {
+            return invalid(
+                "auth.max_session",
+                "must be between auth.jwt_ttl and 30 days",
+            );
         }
         if self.auth.argon2_memory_kib < 8 * 1024 {
             return invalid("auth.argon2_memory_kib", "must be at least 8192 (8 MiB)");
@@ -1029,21 +1041,6 @@ mod tests {
     }
 
     #[test]
-    fn store_urls() {
-        assert_eq!(StoreUrl::parse("mem://").unwrap(), StoreUrl::Memory);
-        assert_eq!(
-            StoreUrl::parse("surrealkv:///tmp/x").unwrap(),
-            StoreUrl::SurrealKv("/tmp/x".into())
-        );
-        assert_eq!(
-            StoreUrl::parse("ws://db:8000").unwrap(),
-            StoreUrl::Remote("ws://db:8000".into())
-        );
-        assert!(StoreUrl::parse("surrealkv://").is_err());
-        assert!(StoreUrl::parse("rocksdb://x").is_err());
-    }
-
-    #[test]
     fn debug_never_shows_secrets() {
         let text = r#"
             [storage]
@@ -1095,6 +1092,21 @@ mod tests {
         ] {
             assert!(shown.contains(visible), "{visible} missing from {shown}");
         }
+    }
+
+    #[test]
+    fn store_urls() {
+        assert_eq!(StoreUrl::parse("mem://").unwrap(), StoreUrl::Memory);
+        assert_eq!(
+            StoreUrl::parse("surrealkv:///tmp/x").unwrap(),
+            StoreUrl::SurrealKv("/tmp/x".into())
+        );
+        assert_eq!(
+            StoreUrl::parse("ws://db:8000").unwrap(),
+            StoreUrl::Remote("ws://db:8000".into())
+        );
+        assert!(StoreUrl::parse("surrealkv://").is_err());
+        assert!(StoreUrl::parse("rocksdb://x").is_err());
     }
 
     #[test]

@@ -19,6 +19,7 @@ mod operations;
 mod plugins;
 mod reload;
 mod secrets;
+mod sessions;
 mod tenants;
 mod timestamping;
 mod timestamping_operations;

@@ -1,15 +1,18 @@
-//! `/auth/*`: registration, login, token refresh and the caller's profile, as the Sigill API documents them.
+//! `/auth/*`: registration, login, token refresh, logout, password change and the caller's profile, as the
+//! Sigil API documents them. Every token names a stored session (see `store::Session`): ending the session ends
+//! its tokens.
 
 use axum::extract::State;
+use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::extract::{Caller, Json, OptionalJson, SessionUser};
+use super::extract::{Caller, Json, OptionalJson, SignedIn};
+use crate::credentials::now_secs;
 use crate::error::{ApiError, ApiResult};
 use crate::secret::Secret;
 use crate::store::User;
-
 /// Longest accepted password; argon2 accepts more, but megabyte passwords are a denial-of-service vector.
 const MAX_PASSWORD: usize = 1024;
 /// Shortest accepted password.
@@ -30,6 +33,23 @@ pub fn normalize_email(email: &str) -> ApiResult<String> {
     crate::text::normalize_email(email)
 }
 
+/// Checks a new password's length.
+fn check_new_password(field: &str, password: &str) -> ApiResult<()> {
+    if password.chars().count() < MIN_PASSWORD {
+        return Err(ApiError::invalid_field(
+            field,
+            format!("must be at least {MIN_PASSWORD} characters"),
+        ));
+    }
+    if password.len() > MAX_PASSWORD {
+        return Err(ApiError::invalid_field(
+            field,
+            format!("must be at most {MAX_PASSWORD} bytes"),
+        ));
+    }
+    Ok(())
+}
+
 /// POST /auth/register → 200 `{token, userId, email}`.
 pub async fn register(
     State(state): State<AppState>,
@@ -43,19 +63,7 @@ pub async fn register(
     }
     let email = normalize_email(&request.email)?;
     let name = crate::text::checked_text("name", &request.name, MAX_NAME)?;
-    let length = request.password.expose().chars().count();
-    if length < MIN_PASSWORD {
-        return Err(ApiError::invalid_field(
-            "password",
-            format!("must be at least {MIN_PASSWORD} characters"),
-        ));
-    }
-    if request.password.expose().len() > MAX_PASSWORD {
-        return Err(ApiError::invalid_field(
-            "password",
-            format!("must be at most {MAX_PASSWORD} bytes"),
-        ));
-    }
+    check_new_password("password", request.password.expose())?;
     // Fail fast on a taken email before spending a password hash on it; the unique index still decides races.
     if state.runtime.store.user_by_email(&email).await?.is_some() {
         return Err(ApiError::conflict(format!(
@@ -74,7 +82,7 @@ pub async fn register(
         .create_user(&email, &name, &hash)
         .await?;
     tracing::info!(user = %user.uid, "account registered");
-    let token = issue(&state, &user.uid, None)?;
+    let token = start_session(&state, &user.uid, None).await?;
     Ok(Json(
         json!({ "token": token, "userId": user.uid, "email": user.email }),
     ))
@@ -115,7 +123,7 @@ pub async fn login(
         return Err(invalid());
     };
     let tenant = current_tenant(&state, &user).await?;
-    let token = issue(&state, &user.uid, tenant.as_deref())?;
+    let token = start_session(&state, &user.uid, tenant.as_deref()).await?;
     Ok(Json(
         json!({ "token": token, "userId": user.uid, "email": user.email, "tenantId": tenant }),
     ))
@@ -141,11 +149,31 @@ async fn current_tenant(state: &AppState, user: &User) -> ApiResult<Option<Strin
         .map(|_| tenant.clone()))
 }
 
-fn issue(state: &AppState, user: &str, tenant: Option<&str>) -> ApiResult<String> {
-    let ttl = state.config().auth.jwt_ttl.as_secs();
+/// Starts a new session for the user and returns its first token.
+async fn start_session(state: &AppState, user: &str, tenant: Option<&str>) -> ApiResult<String> {
+    let now = now_secs();
+    let max = state.config().auth.max_session.as_secs();
+    let sid = state
+        .runtime
+        .store
+        .start_session(user, now, now.saturating_sub(max))
+        .await?;
+    issue(state, user, tenant, &sid, now)
+}
+
+/// A token of session `sid` (started at `started_at`), never valid past the session's absolute end.
+fn issue(
+    state: &AppState,
+    user: &str,
+    tenant: Option<&str>,
+    sid: &str,
+    started_at: u64,
+) -> ApiResult<String> {
+    let config = state.config();
+    let not_after = started_at.saturating_add(config.auth.max_session.as_secs());
     state
         .sessions
-        .issue(user, tenant, ttl)
+        .issue(user, tenant, sid, config.auth.jwt_ttl.as_secs(), not_after)
         .map_err(ApiError::internal)
 }
 
@@ -159,7 +187,10 @@ pub struct RefreshRequest {
 /// another tenant the user belongs to.
 pub async fn refresh(
     State(state): State<AppState>,
-    SessionUser(user_id): SessionUser,
+    SignedIn {
+        user: user_id,
+        session,
+    }: SignedIn,
     OptionalJson(request): OptionalJson<RefreshRequest>,
 ) -> ApiResult<Json<Value>> {
     let store = &state.runtime.store;
@@ -177,14 +208,75 @@ pub async fn refresh(
         }
         None => current_tenant(&state, &user).await?,
     };
+    let token = issue(
+        &state,
+        &user.uid,
+        tenant.as_deref(),
+        &session.sid,
+        session.started_at,
+    )?;
+    Ok(Json(json!({ "token": token })))
+}
+
+/// POST /auth/logout → 204; the presented session ends, and with it every token of that session.
+pub async fn logout(
+    State(state): State<AppState>,
+    SignedIn { user, session }: SignedIn,
+) -> ApiResult<StatusCode> {
+    state.runtime.store.end_session(&session.sid).await?;
+    tracing::info!(user = %user, "signed out");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ChangePasswordRequest {
+    current_password: Secret<String>,
+    new_password: Secret<String>,
+}
+
+/// POST /auth/password `{currentPassword, newPassword}` → 200 `{token}`: the password changes, every session of
+/// the user ends (this one included), and the caller continues in a new session.
+pub async fn change_password(
+    State(state): State<AppState>,
+    SignedIn { user, session: _ }: SignedIn,
+    Json(request): Json<ChangePasswordRequest>,
+) -> ApiResult<Json<Value>> {
+    check_new_password("newPassword", request.new_password.expose())?;
+    let store = &state.runtime.store;
+    let account = store
+        .user_by_id(&user)
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("account no longer exists"))?;
+    let hasher = state.hasher();
+    let (current, new) = (request.current_password, request.new_password);
+    let stored = account.password_hash.clone();
+    let hashed = tokio::task::spawn_blocking(move || {
+        if current.expose().len() > MAX_PASSWORD || !hasher.verify(current.expose(), &stored) {
+            return Ok(None);
+        }
+        hasher.hash(new.expose()).map(Some)
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::internal)?;
+    let Some(hash) = hashed else {
+        tracing::info!(user = %user, "password change refused: wrong current password");
+        return Err(ApiError::unauthorized("current password is wrong")
+            .with_details(json!({ "field": "currentPassword" })));
+    };
+    let now = now_secs();
+    let sid = store.change_password(&user, &hash, now).await?;
+    tracing::info!(user = %user, "password changed; every other session ended");
+    let tenant = current_tenant(&state, &account).await?;
     Ok(Json(
-        json!({ "token": issue(&state, &user.uid, tenant.as_deref())? }),
+        json!({ "token": issue(&state, &user, tenant.as_deref(), &sid, now)? }),
     ))
 }
 
 /// GET /auth/me → the caller's profile.
 pub async fn me(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
-    let Caller::Session { user, tenant } = caller else {
+    let Caller::Session { user, tenant, .. } = caller else {
         return Err(ApiError::forbidden(
             "this endpoint needs a signed-in user, not an API key",
         ));
@@ -223,8 +315,12 @@ mod tests {
         let login: LoginRequest =
             serde_json::from_str(r#"{"email": "ann@example.org", "password": "pw-login-1"}"#)
                 .unwrap();
-        let shown = format!("{register:?} {login:?}");
-        for secret in ["pw-register-1", "pw-login-1"] {
+        let change: ChangePasswordRequest = serde_json::from_str(
+            r#"{"currentPassword": "pw-current-1", "newPassword": "pw-new-1"}"#,
+        )
+        .unwrap();
+        let shown = format!("{register:?} {login:?} {change:?}");
+        for secret in ["pw-register-1", "pw-login-1", "pw-current-1", "pw-new-1"] {
             assert!(!shown.contains(secret), "{shown}");
         }
         assert!(shown.contains("ann@example.org"), "{shown}");

@@ -240,6 +240,11 @@ pub fn router(state: AppState) -> Router {
     ));
     let authenticated = Router::new()
         .route("/auth/refresh", axum::routing::post(accounts::refresh))
+        .route("/auth/logout", axum::routing::post(accounts::logout))
+        .route(
+            "/auth/password",
+            axum::routing::post(accounts::change_password),
+        )
         .route("/auth/me", axum::routing::get(accounts::me))
         .merge(tenants::routes())
         .merge(timestamping::routes())

@@ -279,6 +279,17 @@ pub struct ApiKey {
     pub last_used_at: Option<String>,
 }
 
+/// A signed-in session: a session JWT names it, and works only while it exists.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Session {
+    /// Session id (UUID), the JWT's `sid`.
+    pub sid: String,
+    /// The user.
+    pub user: String,
+    /// Login time (Unix seconds); the session's absolute lifetime counts from here.
+    pub started_at: u64,
+}
+
 /// A window of a list and the total size of the list.
 #[derive(Debug, Clone, Copy)]
 pub struct Window {
@@ -736,6 +747,70 @@ impl Store {
                 )
                 .await
                 .map(|_| ())
+        }
+    }
+
+    // ---- sessions ---------------------------------------------------------------------------------------------
+
+    /// Starts a session for the user (at login or registration); returns its id. Sessions of this user whose
+    /// absolute lifetime ended before `expired_before` (Unix seconds) are cleared on the way.
+    pub async fn start_session(&self, user: &str, now: u64, expired_before: u64) -> Result<String> {
+        let sid = uuid::Uuid::new_v4().to_string();
+        let sql = "DELETE session WHERE user = $user AND started_at < $cutoff;\
+                   CREATE session CONTENT { sid: $sid, user: $user, started_at: $now };";
+        self.run(
+            sql,
+            json!({ "sid": sid, "user": user, "now": now, "cutoff": expired_before }),
+        )
+        .await?;
+        Ok(sid)
+    }
+
+    /// The live session with this id, if it exists and its user still does.
+    pub async fn session(&self, sid: &str) -> Result<Option<Session>> {
+        // One round trip: the session, and its user if that still exists (a deleted account's sessions die).
+        let sql = "SELECT * FROM session WHERE sid = $sid LIMIT 1;\
+                   SELECT uid FROM user WHERE uid = (SELECT VALUE user FROM session WHERE sid = $sid LIMIT 1)[0] LIMIT 1;";
+        let mut results = self.run(sql, json!({ "sid": sid })).await?;
+        let users = decode_rows::<Value>(results.pop().unwrap_or(Value::Null))?;
+        let sessions = decode_rows::<Session>(results.pop().unwrap_or(Value::Null))?;
+        Ok(sessions.into_iter().next().filter(|_| !users.is_empty()))
+    }
+
+    /// Ends one session (logout). Ending a session that is already gone is not an error.
+    pub async fn end_session(&self, sid: &str) -> Result<()> {
+        self.run("DELETE session WHERE sid = $sid;", json!({ "sid": sid }))
+            .await
+            .map(|_| ())
+    }
+
+    /// Replaces the user's password hash and ends every session of the user in one transaction, then starts a
+    /// new session (for the caller who changed it); returns its id.
+    pub async fn change_password(
+        &self,
+        user: &str,
+        password_hash: &str,
+        now: u64,
+    ) -> Result<String> {
+        let sid = uuid::Uuid::new_v4().to_string();
+        let sql = "BEGIN TRANSACTION;\
+                   LET $changed = (UPDATE user SET password_hash = $hash WHERE uid = $user RETURN AFTER);\
+                   IF array::len($changed) = 0 { THROW 'sigil:not_found' };\
+                   DELETE session WHERE user = $user;\
+                   CREATE session CONTENT { sid: $sid, user: $user, started_at: $now };\
+                   COMMIT TRANSACTION;";
+        match self
+            .run(
+                sql,
+                json!({ "user": user, "hash": password_hash, "sid": sid, "now": now }),
+            )
+            .await
+        {
+            Ok(_) => Ok(sid),
+            Err(StoreError::Query(message)) if message.contains("sigil:not_found") => {
+                Err(StoreError::NotFound("user"))
+            }
+            Err(other) => Err(other),
         }
     }
 

@@ -526,6 +526,43 @@ async fn a_fill_that_read_a_key_before_its_revocation_does_not_resurrect_it() {
     assert!(cache.get("bb22").is_some());
 }
 
+/// Sessions: a token's session must exist; logout ends one, a password change ends all of the user's.
+#[tokio::test]
+async fn sessions_end_on_logout_and_password_change() {
+    let store = memory_store().await;
+    let user = store.create_user("s@example.org", "S", "h1").await.unwrap();
+    let first = store.start_session(&user.uid, 100, 0).await.unwrap();
+    let second = store.start_session(&user.uid, 200, 0).await.unwrap();
+    let session = store.session(&first).await.unwrap().unwrap();
+    assert_eq!(
+        (session.user.as_str(), session.started_at),
+        (user.uid.as_str(), 100)
+    );
+    store.end_session(&first).await.unwrap();
+    assert!(store.session(&first).await.unwrap().is_none());
+    assert!(store.session(&second).await.unwrap().is_some());
+    let third = store.change_password(&user.uid, "h2", 300).await.unwrap();
+    assert!(store.session(&second).await.unwrap().is_none());
+    assert!(store.session(&third).await.unwrap().is_some());
+    assert_eq!(
+        store
+            .user_by_id(&user.uid)
+            .await
+            .unwrap()
+            .unwrap()
+            .password_hash,
+        "h2"
+    );
+    // Starting a session clears the user's sessions that outlived the cut-off.
+    let fourth = store.start_session(&user.uid, 1000, 301).await.unwrap();
+    assert!(store.session(&third).await.unwrap().is_none());
+    assert!(store.session(&fourth).await.unwrap().is_some());
+    assert!(matches!(
+        store.change_password("nobody", "h", 1).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
 /// Concurrent writers contending for one record all succeed: conflicts are retried, not reported.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_member_removals_in_one_tenant_all_succeed() {
