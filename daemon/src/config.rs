@@ -261,6 +261,16 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// Trust `X-Forwarded-For` from the peer for the client IP (only behind a reverse proxy you control).
     pub trust_forwarded_for: bool,
+    /// A connection must deliver a request's complete headers within this time after it starts waiting for
+    /// them (a new connection, or a kept-alive one after its previous response); else it is closed.
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    /// A connection on which nothing is read or written for this long is closed. Must exceed
+    /// `request_timeout`, so that a request still being worked on is never cut.
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// Most open client connections; one more is answered 503 and closed.
+    pub max_connections: usize,
 }
 
 impl Default for ServerConfig {
@@ -272,6 +282,9 @@ impl Default for ServerConfig {
             request_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(20),
             trust_forwarded_for: false,
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 4096,
         }
     }
 }
@@ -572,6 +585,18 @@ impl Config {
         }
         if self.server.request_timeout.is_zero() {
             return invalid("server.request_timeout", "must be greater than zero");
+        }
+        if self.server.header_read_timeout.is_zero() {
+            return invalid("server.header_read_timeout", "must be greater than zero");
+        }
+        if self.server.idle_timeout <= self.server.request_timeout {
+            return invalid(
+                "server.idle_timeout",
+                "must be longer than server.request_timeout",
+            );
+        }
+        if self.server.max_connections == 0 {
+            return invalid("server.max_connections", "must be at least 1");
         }
         if let Some(url) = &self.storage.url {
             StoreUrl::parse(url).map_err(|reason| ConfigError::Invalid {

@@ -20,6 +20,7 @@ mod plugins;
 mod reload;
 mod secrets;
 mod sessions;
+mod slow_clients;
 mod tenants;
 mod timestamping;
 mod timestamping_operations;

@@ -2,6 +2,7 @@
 //! metrics, panic catching, timeouts, body limits, per-IP limits on public routes, and JSON error bodies).
 
 mod accounts;
+pub mod connections;
 pub mod extract;
 mod operations;
 mod tenants;
