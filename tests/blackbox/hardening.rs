@@ -1,5 +1,6 @@
-//! Findings of the hostile-input run: text fields refuse control and invisible characters, and emails are
-//! compared in one normal form.
+//! Findings of the hostile-input run: text fields refuse control and invisible characters, emails are compared
+//! in one normal form, and the HTTP layer is strict (duplicate credentials, encodings it does not decode,
+//! media types in any case).
 
 use serde_json::json;
 
@@ -97,4 +98,103 @@ fn emails_are_normalised_before_uniqueness() {
             "email",
         );
     }
+}
+
+#[test]
+fn duplicate_authorization_headers_are_refused() {
+    let daemon = Daemon::start();
+    let (ann, _) = daemon.register("Ann", "ann@example.org", PASSWORD);
+    let (bob, _) = daemon.register("Bob", "bob@example.org", PASSWORD);
+    for (first, second) in [(&ann, &bob), (&ann, &ann)] {
+        let reply = daemon.send(
+            daemon
+                .client()
+                .get(daemon.url("/auth/me"))
+                .header("authorization", format!("Bearer {first}"))
+                .header("authorization", format!("Bearer {second}")),
+        );
+        assert_invalid_field(&reply, "Authorization");
+    }
+}
+
+#[test]
+fn encoded_bodies_are_refused() {
+    let daemon = Daemon::start();
+    let body =
+        br#"{"name":"Ann","email":"ann@example.org","password":"correct horse battery staple"}"#;
+    for encoding in ["gzip", "deflate", "br", "identity, gzip"] {
+        let reply = daemon.send_raw(
+            &format!(
+                "POST /auth/register HTTP/1.1\r\nContent-Type: application/json\r\nContent-Encoding: {encoding}\r\nContent-Length: {}",
+                body.len()
+            ),
+            body,
+        );
+        let error = assert_error(&reply, 415, "UNSUPPORTED_MEDIA_TYPE");
+        assert_eq!(error["details"]["field"], "Content-Encoding", "{error}");
+    }
+    let chunked = format!(
+        "{:x}\r\n{}\r\n0\r\n\r\n",
+        body.len(),
+        String::from_utf8_lossy(body)
+    );
+    let reply = daemon.send_raw(
+        "POST /auth/register HTTP/1.1\r\nContent-Type: application/json\r\nTransfer-Encoding: gzip, chunked",
+        chunked.as_bytes(),
+    );
+    assert_eq!(reply.status, 400, "{}", reply.text);
+    // Nothing was registered by the refused requests; plain identity and chunked bodies work.
+    let reply = daemon.send_raw(
+        &format!(
+            "POST /auth/register HTTP/1.1\r\nContent-Type: application/json\r\nContent-Encoding: identity\r\nContent-Length: {}",
+            body.len()
+        ),
+        body,
+    );
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let body2 =
+        br#"{"name":"Bob","email":"bob@example.org","password":"correct horse battery staple"}"#;
+    let chunked = format!(
+        "{:x}\r\n{}\r\n0\r\n\r\n",
+        body2.len(),
+        String::from_utf8_lossy(body2)
+    );
+    let reply = daemon.send_raw(
+        "POST /auth/register HTTP/1.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked",
+        chunked.as_bytes(),
+    );
+    assert_eq!(reply.status, 200, "{}", reply.text);
+}
+
+#[test]
+fn media_types_match_in_any_case() {
+    let daemon = crate::timestamping::start("");
+    crate::timestamping::wait_local_tsa(&daemon);
+    // Not a valid request: the TSA answers with a refusal in an RFC 3161 reply, which proves the media type passed.
+    for content_type in [
+        "APPLICATION/TIMESTAMP-QUERY",
+        "Application/Timestamp-Query; charset=binary",
+    ] {
+        let (status, reply_type, _) =
+            crate::timestamping::post_tsr(&daemon, Some(content_type), None, vec![0x30, 0x00]);
+        assert_eq!(status, 200, "{content_type}");
+        assert_eq!(reply_type, "application/timestamp-reply", "{content_type}");
+    }
+    let (status, _, _) = crate::timestamping::post_tsr(
+        &daemon,
+        Some("application/timestamp-queryx"),
+        None,
+        vec![0x30],
+    );
+    assert_eq!(status, 415);
+    let (token, _) = daemon.register("Ann", "ann@example.org", PASSWORD);
+    let reply = daemon.send(
+        daemon
+            .client()
+            .post(daemon.url("/api/tenants"))
+            .bearer_auth(&token)
+            .header("content-type", "APPLICATION/JSON")
+            .body(r#"{"name": "Acme"}"#),
+    );
+    reply.expect(201);
 }

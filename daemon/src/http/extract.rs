@@ -55,15 +55,7 @@ async fn read_json<T: DeserializeOwned, S: Send + Sync>(
     state: &S,
     empty: Option<fn() -> T>,
 ) -> Result<T, ApiError> {
-    let is_json = request
-        .headers()
-        .get(axum::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(';')
-                .next()
-                .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
-        });
+    let is_json = has_media_type(request.headers(), "application/json");
     let not_json = || {
         ApiError::new(
             ErrorKind::UnsupportedMediaType,
@@ -348,7 +340,21 @@ impl From<ActorError> for ApiError {
 }
 
 fn bearer_token(parts: &Parts) -> Result<&str, ApiError> {
-    let Some(value) = parts.headers.get(axum::http::header::AUTHORIZATION) else {
+    let mut values = parts
+        .headers
+        .get_all(axum::http::header::AUTHORIZATION)
+        .iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
+        if parts
+            .headers
+            .contains_key(axum::http::header::AUTHORIZATION)
+        {
+            // Which one would count is ambiguous (proxies and servers disagree): refuse rather than pick.
+            return Err(ApiError::invalid_field(
+                "Authorization",
+                "the header must appear at most once",
+            ));
+        }
         return Err(ApiError::unauthorized(
             "missing `Authorization: Bearer <token>` header",
         ));
@@ -445,6 +451,16 @@ impl FromRequestParts<AppState> for SignedIn {
             )),
         }
     }
+}
+
+/// Whether the `Content-Type` of these headers is `expected` (a bare `type/subtype`), compared without regard to
+/// case and ignoring parameters, as RFC 9110 says media types are.
+pub fn has_media_type(headers: &axum::http::HeaderMap, expected: &str) -> bool {
+    headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case(expected))
 }
 
 /// The client's IP address, for limits on unauthenticated routes.

@@ -279,6 +279,7 @@ pub fn router(state: AppState) -> Router {
         // Layers run bottom-up for requests: the id is set first, so every log line and error body carries it.
         // The panic catcher sits inside the error normaliser, so a panic's 500 also carries the request id.
         .layer(CatchPanicLayer::custom(panic_response))
+        .layer(middleware::from_fn(refuse_encodings))
         .layer(middleware::from_fn(json_errors))
         .layer(middleware::from_fn(record_metrics))
         .layer(middleware::from_fn(move |request, next| with_timeout(request_timeout, request, next)))
@@ -348,6 +349,54 @@ async fn limit_verification(
     limit_by_ip(GlobalLimit::Verification, state, request, next).await
 }
 
+/// Refuses bodies this server does not decode, rather than reading them as if they were plain: a
+/// `Content-Encoding` other than `identity` (415), or a `Transfer-Encoding` other than `chunked` (400).
+async fn refuse_encodings(request: Request, next: Next) -> Response {
+    if let Some(error) = encoding_error(request.headers()) {
+        return error.into_response();
+    }
+    next.run(request).await
+}
+
+fn encoding_error(headers: &axum::http::HeaderMap) -> Option<ApiError> {
+    let tokens = |name: header::HeaderName| -> Vec<String> {
+        headers
+            .get_all(name)
+            .iter()
+            .flat_map(|v| {
+                v.to_str()
+                    .unwrap_or("\u{0}")
+                    .split(',')
+                    .map(|t| t.trim().to_ascii_lowercase())
+                    .collect::<Vec<_>>()
+            })
+            .filter(|t| !t.is_empty())
+            .collect()
+    };
+    if tokens(header::CONTENT_ENCODING)
+        .iter()
+        .any(|t| t != "identity")
+    {
+        return Some(
+            ApiError::new(
+                ErrorKind::UnsupportedMediaType,
+                "request bodies must not be compressed (`Content-Encoding` other than identity)",
+            )
+            .with_details(serde_json::json!({ "field": "Content-Encoding" })),
+        );
+    }
+    if tokens(header::TRANSFER_ENCODING)
+        .iter()
+        .any(|t| t != "chunked")
+    {
+        return Some(ApiError::invalid_field(
+            "Transfer-Encoding",
+            "only `chunked` is accepted",
+        ));
+    }
+    None
+}
+
 async fn record_metrics(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().to_string();
@@ -378,11 +427,7 @@ async fn json_errors(request: Request, next: Next) -> Response {
     if !(status.is_client_error() || status.is_server_error()) {
         return response;
     }
-    let is_json = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
+    let is_json = extract::has_media_type(response.headers(), "application/json");
     let (mut parts, body) = response.into_parts();
     let mut error_body = if is_json {
         match axum::body::to_bytes(body, 64 * 1024)

@@ -878,11 +878,7 @@ async fn tsr(
         }
         _ => {}
     }
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if !content_type.starts_with("application/timestamp-query") {
+    if !super::extract::has_media_type(&headers, "application/timestamp-query") {
         return ApiError::new(
             ErrorKind::UnsupportedMediaType,
             "expected `Content-Type: application/timestamp-query`",
