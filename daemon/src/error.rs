@@ -37,6 +37,10 @@ pub enum ErrorKind {
     PayloadTooLarge,
     /// 415 `UNSUPPORTED_MEDIA_TYPE`.
     UnsupportedMediaType,
+    /// 414 `URI_TOO_LONG`.
+    UriTooLong,
+    /// 431 `HEADERS_TOO_LARGE`: too many or too large request headers.
+    HeadersTooLarge,
     /// 429 `RATE_LIMITED`.
     RateLimited {
         /// Seconds until a retry can succeed.
@@ -63,6 +67,8 @@ impl ErrorKind {
             ErrorKind::Conflict => StatusCode::CONFLICT,
             ErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorKind::UriTooLong => StatusCode::URI_TOO_LONG,
+            ErrorKind::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ErrorKind::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorKind::BadGateway => StatusCode::BAD_GATEWAY,
@@ -82,6 +88,8 @@ impl ErrorKind {
             ErrorKind::Conflict => "CONFLICT",
             ErrorKind::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             ErrorKind::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
+            ErrorKind::UriTooLong => "URI_TOO_LONG",
+            ErrorKind::HeadersTooLarge => "HEADERS_TOO_LARGE",
             ErrorKind::RateLimited { .. } => "RATE_LIMITED",
             ErrorKind::Internal => "INTERNAL",
             ErrorKind::BadGateway => "BAD_GATEWAY",

@@ -198,3 +198,27 @@ fn media_types_match_in_any_case() {
     );
     reply.expect(201);
 }
+
+#[test]
+fn oversized_request_heads_get_the_error_shape() {
+    let daemon = Daemon::start();
+    let long_path = format!("/healthz?{}", "a".repeat(9 * 1024));
+    let reply = daemon.send_raw(&format!("GET {long_path} HTTP/1.1"), b"");
+    assert_error(&reply, 414, "URI_TOO_LONG");
+
+    let many: String = (0..150).map(|n| format!("\r\nX-Filler-{n}: x")).collect();
+    let reply = daemon.send_raw(&format!("GET /healthz HTTP/1.1{many}"), b"");
+    assert_error(&reply, 431, "HEADERS_TOO_LARGE");
+
+    let big = format!("GET /healthz HTTP/1.1\r\nX-Big: {}", "b".repeat(40 * 1024));
+    assert_error(&daemon.send_raw(&big, b""), 431, "HEADERS_TOO_LARGE");
+
+    // Within the limits all is well.
+    let fine: String = (0..50).map(|n| format!("\r\nX-Filler-{n}: x")).collect();
+    assert_eq!(
+        daemon
+            .send_raw(&format!("GET /healthz HTTP/1.1{fine}"), b"")
+            .status,
+        200
+    );
+}

@@ -133,6 +133,9 @@ async fn connection(
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read)
+        // Above the router's own limit (`MAX_HEADERS`), so that most oversized requests reach it and get a
+        // 431 with a body; hyper answers only the most extreme ones itself, with an empty body.
+        .max_headers(4 * super::MAX_HEADERS)
         .keep_alive(true);
     let connection = builder.serve_connection(io, service);
     tokio::pin!(connection);

@@ -352,10 +352,52 @@ async fn limit_verification(
 /// Refuses bodies this server does not decode, rather than reading them as if they were plain: a
 /// `Content-Encoding` other than `identity` (415), or a `Transfer-Encoding` other than `chunked` (400).
 async fn refuse_encodings(request: Request, next: Next) -> Response {
-    if let Some(error) = encoding_error(request.headers()) {
+    if let Some(error) = head_size_error(&request).or_else(|| encoding_error(request.headers())) {
         return error.into_response();
     }
     next.run(request).await
+}
+
+/// Longest request target (path and query) served; nginx's default buffer for it is 8 KiB too.
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+/// Most request headers served. The connection's parser accepts more (see `connections.rs`), so that a request
+/// over this limit still gets an answer in the API's error shape.
+pub const MAX_HEADERS: usize = 100;
+/// Largest total size of the request headers served (names, values and separators).
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+
+/// 414 or 431 in the API's error shape for a request head over our limits.
+fn head_size_error(request: &Request) -> Option<ApiError> {
+    let uri = request
+        .uri()
+        .path_and_query()
+        .map_or(0, |target| target.as_str().len());
+    if uri > MAX_URI_BYTES {
+        return Some(
+            ApiError::new(
+                ErrorKind::UriTooLong,
+                format!("the request target is longer than {MAX_URI_BYTES} bytes"),
+            )
+            .with_details(serde_json::json!({ "limit": MAX_URI_BYTES })),
+        );
+    }
+    let headers = request.headers();
+    let bytes: usize = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    if headers.len() > MAX_HEADERS || bytes > MAX_HEADER_BYTES {
+        return Some(
+            ApiError::new(
+                ErrorKind::HeadersTooLarge,
+                format!(
+                    "request headers over the limit ({MAX_HEADERS} headers, {MAX_HEADER_BYTES} bytes)"
+                ),
+            )
+            .with_details(serde_json::json!({ "maxHeaders": MAX_HEADERS, "maxHeaderBytes": MAX_HEADER_BYTES })),
+        );
+    }
+    None
 }
 
 fn encoding_error(headers: &axum::http::HeaderMap) -> Option<ApiError> {
@@ -469,6 +511,8 @@ fn fallback_error(status: StatusCode) -> serde_json::Value {
         StatusCode::METHOD_NOT_ALLOWED => ErrorKind::MethodNotAllowed,
         StatusCode::CONFLICT => ErrorKind::Conflict,
         StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorKind::UnsupportedMediaType,
+        StatusCode::URI_TOO_LONG => ErrorKind::UriTooLong,
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => ErrorKind::HeadersTooLarge,
         StatusCode::TOO_MANY_REQUESTS => ErrorKind::RateLimited {
             retry_after_secs: 1,
         },
