@@ -265,8 +265,8 @@ pub struct ServerConfig {
     /// them (a new connection, or a kept-alive one after its previous response); else it is closed.
     #[serde(with = "humantime_serde")]
     pub header_read_timeout: Duration,
-    /// A connection on which nothing is read or written for this long is closed. Must exceed
-    /// `request_timeout`, so that a request still being worked on is never cut.
+    /// A connection on which nothing is read or written for this long, while no request of it is being worked
+    /// on, is closed.
     #[serde(with = "humantime_serde")]
     pub idle_timeout: Duration,
     /// Most open client connections; one more is answered 503 and closed.
@@ -589,11 +589,8 @@ impl Config {
         if self.server.header_read_timeout.is_zero() {
             return invalid("server.header_read_timeout", "must be greater than zero");
         }
-        if self.server.idle_timeout <= self.server.request_timeout {
-            return invalid(
-                "server.idle_timeout",
-                "must be longer than server.request_timeout",
-            );
+        if self.server.idle_timeout.is_zero() {
+            return invalid("server.idle_timeout", "must be greater than zero");
         }
         if self.server.max_connections == 0 {
             return invalid("server.max_connections", "must be at least 1");

@@ -114,3 +114,16 @@ fn connections_over_the_cap_are_refused_with_503() {
         "the daemon never served again after the held connections closed"
     );
 }
+
+#[test]
+fn a_request_being_worked_on_is_not_idle() {
+    // A costly password hash keeps the registration busy far longer than the idle timeout, with nothing moving
+    // on the connection meanwhile: the request must still complete.
+    let daemon = Daemon::start_with(
+        "[server]\nidle_timeout = \"100ms\"\n[auth]\nargon2_memory_kib = 65536\nargon2_iterations = 8",
+    );
+    let body = serde_json::json!({
+        "name": "Ann", "email": "ann@example.org", "password": crate::harness::PASSWORD
+    });
+    daemon.post_public("/auth/register", body).expect(200);
+}

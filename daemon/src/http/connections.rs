@@ -123,10 +123,20 @@ async fn connection(
         started,
         activity: activity.clone(),
     });
-    let service = app.map_request(move |mut request: hyper::Request<hyper::body::Incoming>| {
-        request.extensions_mut().insert(ConnectInfo(peer));
-        request
-    });
+    // Requests being worked on: a connection waiting for its handler is not idle, however long that takes.
+    let (started_requests, finished_requests) =
+        (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (started_count, finished_count) = (started_requests.clone(), finished_requests.clone());
+    let service = app
+        .map_request(move |mut request: hyper::Request<hyper::body::Incoming>| {
+            started_count.fetch_add(1, Ordering::AcqRel);
+            request.extensions_mut().insert(ConnectInfo(peer));
+            request
+        })
+        .map_response(move |response| {
+            finished_count.fetch_add(1, Ordering::AcqRel);
+            response
+        });
     let service = TowerToHyperService::new(service);
     let mut builder = hyper::server::conn::http1::Builder::new();
     // The header timer also runs while a kept-alive connection waits for its next request.
@@ -156,8 +166,10 @@ async fn connection(
                 stopping = true;
             }
             _ = ticker.tick() => {
+                let busy = started_requests.load(Ordering::Acquire)
+                    != finished_requests.load(Ordering::Acquire);
                 let last = Duration::from_millis(activity.load(Ordering::Relaxed));
-                if started.elapsed().saturating_sub(last) >= limits.idle {
+                if !busy && started.elapsed().saturating_sub(last) >= limits.idle {
                     tracing::debug!(%peer, "closing a connection idle for server.idle_timeout");
                     return;
                 }
