@@ -23,9 +23,13 @@ pub enum StoreError {
     /// The named thing does not exist (in the caller's scope).
     #[error("{0} not found")]
     NotFound(&'static str),
-    /// A unique constraint or a state rule refused the write.
+    /// A unique constraint or a state rule refused the write; the message is fit for clients.
     #[error("{0}")]
     Conflict(String),
+    /// The store refused a duplicate (unique index, existing record or definition); the message is the store's
+    /// own, for the log only. Typed operations turn the duplicates they expect into [`StoreError::Conflict`].
+    #[error("duplicate: {0}")]
+    Duplicate(String),
     /// The store cannot be reached or refused to open.
     #[error("{0}")]
     Unavailable(String),
@@ -460,7 +464,7 @@ impl Store {
                    is_admin: false, current_tenant: NONE, created_at: time::now() } RETURN AFTER;";
         let vars = json!({ "uid": uid, "email": email, "name": name, "hash": password_hash });
         match self.first::<User>(sql, vars).await {
-            Err(StoreError::Conflict(_)) => Err(StoreError::Conflict(format!(
+            Err(StoreError::Duplicate(_)) => Err(StoreError::Conflict(format!(
                 "an account for {email} already exists"
             ))),
             other => other?.ok_or(StoreError::Decode("CREATE user returned nothing".into())),
@@ -576,7 +580,7 @@ impl Store {
                    RETURN AFTER;";
         let vars = json!({ "tenant": tenant, "user": user.uid, "role": role.as_str() });
         let row: MembershipRow = match self.first(sql, vars).await {
-            Err(StoreError::Conflict(_)) => {
+            Err(StoreError::Duplicate(_)) => {
                 return Err(StoreError::Conflict(format!(
                     "{} is already a member of this tenant",
                     user.email
@@ -918,7 +922,7 @@ async fn open_remote(
 fn classify(error: surrealdb::Error) -> StoreError {
     let message = error.to_string();
     if message.contains("already contains") || message.contains("already exists") {
-        StoreError::Conflict(message)
+        StoreError::Duplicate(message)
     } else {
         StoreError::Query(message)
     }
