@@ -165,8 +165,8 @@ pub enum KeystoreKeySource {
     Default,
 }
 
-/// `[[tsa_providers]]`: a remote TSA.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+/// `[[tsa_providers]]`: a remote TSA. `Debug` redacts secrets in `config` (see [`RedactedTable`]).
+#[derive(Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct TsaProviderConfig {
     /// Stable identifier used by clients (`tsaSlug`) and in the tenant allowlist.
@@ -254,8 +254,8 @@ impl Default for PluginHostConfig {
     }
 }
 
-/// `[[plugins]]`: one plugin instance.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+/// `[[plugins]]`: one plugin instance. `Debug` redacts secrets in `config` (see [`RedactedTable`]).
+#[derive(Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct PluginInstanceConfig {
     /// Instance name, unique: how the rest of the config refers to this instance.
@@ -298,6 +298,16 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// Trust `X-Forwarded-For` from the peer for the client IP (only behind a reverse proxy you control).
     pub trust_forwarded_for: bool,
+    /// A connection must deliver a request's complete headers within this time after it starts waiting for
+    /// them (a new connection, or a kept-alive one after its previous response); else it is closed.
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    /// A connection on which nothing is read or written for this long, while no request of it is being worked
+    /// on, is closed.
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// Most open client connections; one more is answered 503 and closed.
+    pub max_connections: usize,
 }
 
 impl Default for ServerConfig {
@@ -309,6 +319,9 @@ impl Default for ServerConfig {
             request_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(20),
             trust_forwarded_for: false,
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 4096,
         }
     }
 }
@@ -361,6 +374,9 @@ pub struct AuthConfig {
     pub argon2_iterations: u32,
     /// Whether anyone may call `POST /auth/register`. Turn off once your users exist.
     pub allow_registration: bool,
+    /// Absolute lifetime of a session, counted from login: `/auth/refresh` never extends a session past it.
+    #[serde(with = "humantime_serde")]
+    pub max_session: Duration,
 }
 
 impl Default for AuthConfig {
@@ -370,6 +386,7 @@ impl Default for AuthConfig {
             argon2_memory_kib: 19 * 1024,
             argon2_iterations: 2,
             allow_registration: true,
+            max_session: Duration::from_secs(12 * 3600),
         }
     }
 }
@@ -617,6 +634,15 @@ impl Config {
         if self.server.request_timeout.is_zero() {
             return invalid("server.request_timeout", "must be greater than zero");
         }
+        if self.server.header_read_timeout.is_zero() {
+            return invalid("server.header_read_timeout", "must be greater than zero");
+        }
+        if self.server.idle_timeout.is_zero() {
+            return invalid("server.idle_timeout", "must be greater than zero");
+        }
+        if self.server.max_connections == 0 {
+            return invalid("server.max_connections", "must be at least 1");
+        }
         if let Some(url) = &self.storage.url {
             StoreUrl::parse(url).map_err(|reason| ConfigError::Invalid {
                 key: "storage.url",
@@ -639,6 +665,14 @@ impl Config {
             || self.auth.jwt_ttl > Duration::from_secs(24 * 3600)
         {
             return invalid("auth.jwt_ttl", "must be between 30s and 24h");
+        }
+        if self.auth.max_session < self.auth.jwt_ttl
+            || self.auth.max_session > Duration::from_secs(30 * 24 * 3600)
+        {
+            return invalid(
+                "auth.max_session",
+                "must be between auth.jwt_ttl and 30 days",
+            );
         }
         if self.auth.argon2_memory_kib < 8 * 1024 {
             return invalid("auth.argon2_memory_kib", "must be at least 8192 (8 MiB)");
@@ -933,6 +967,74 @@ impl StoreUrl {
     }
 }
 
+/// A plugin's config table for `Debug`: values of keys that hold secrets (inline passwords, PINs, HMAC
+/// secrets, passphrases, authorization values) print as `<redacted>`, at any depth; references to secrets
+/// (`*_file`, `*_env`) and everything else print as they are.
+pub struct RedactedTable<'a>(pub &'a toml::Table);
+
+impl RedactedTable<'_> {
+    fn is_secret(key: &str) -> bool {
+        let key = key.to_ascii_lowercase();
+        if key.ends_with("_file") || key.ends_with("_env") {
+            return false;
+        }
+        key == "pin"
+            || [
+                "password",
+                "secret",
+                "passphrase",
+                "authorization",
+                "api_key",
+                "private_key",
+            ]
+            .iter()
+            .any(|word| key.contains(word))
+    }
+}
+
+impl std::fmt::Debug for RedactedTable<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut map = f.debug_map();
+        for (key, value) in self.0 {
+            if Self::is_secret(key) {
+                map.entry(key, &format_args!("<redacted>"));
+            } else if let toml::Value::Table(table) = value {
+                map.entry(key, &RedactedTable(table));
+            } else {
+                map.entry(key, value);
+            }
+        }
+        map.finish()
+    }
+}
+
+impl std::fmt::Debug for PluginInstanceConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginInstanceConfig")
+            .field("name", &self.name)
+            .field("file", &self.file)
+            .field("sha256", &self.sha256)
+            .field("enabled", &self.enabled)
+            .field("config", &RedactedTable(&self.config))
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for TsaProviderConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TsaProviderConfig")
+            .field("slug", &self.slug)
+            .field("name", &self.name)
+            .field("plugin", &self.plugin)
+            .field("enabled", &self.enabled)
+            .field("qualified", &self.qualified)
+            .field("policy_oid", &self.policy_oid)
+            .field("sha256", &self.sha256)
+            .field("config", &RedactedTable(&self.config))
+            .finish()
+    }
+}
+
 /// Turns a toml error into one line that names the key and the line, e.g.
 /// "unknown field `listn`, expected one of ... (line 3, column 1)".
 fn describe_toml_error(text: &str, error: &toml::de::Error) -> String {
@@ -1060,6 +1162,60 @@ mod tests {
             .map(|p| p.name)
             .collect();
         assert_eq!(names, ["local-kms"]);
+    }
+
+    #[test]
+    fn debug_never_shows_secrets() {
+        let text = r#"
+            [storage]
+            username = "sigil"
+            password_file = "/run/credentials/surrealdb-password"
+
+            [[plugins]]
+            name = "hsm"
+            file = "libsigil_kms_pkcs11.so"
+            [plugins.config]
+            token_label = "sigil"
+            pin = "pin-7391"
+
+            [[plugins]]
+            name = "push"
+            file = "libsigil_push_webhook.so"
+            [plugins.config]
+            secret = "webhook-secret-5521"
+            secret_file = "/etc/sigil/webhook.key"
+            [plugins.config.nested]
+            password = "nested-password-1"
+
+            [[tsa_providers]]
+            slug = "acme"
+            name = "Acme TSA"
+            plugin = "tsa-http"
+            [tsa_providers.config]
+            url = "https://tsa.example"
+            username = "alice"
+            password = "tsa-password-8812"
+        "#;
+        let config = parse(text).unwrap();
+        let shown = format!("{config:?}");
+        for secret in [
+            "pin-7391",
+            "webhook-secret-5521",
+            "nested-password-1",
+            "tsa-password-8812",
+        ] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        for visible in [
+            "token_label",
+            "/etc/sigil/webhook.key",
+            "alice",
+            "https://tsa.example",
+            "/run/credentials/surrealdb-password",
+            "<redacted>",
+        ] {
+            assert!(shown.contains(visible), "{visible} missing from {shown}");
+        }
     }
 
     #[test]

@@ -65,6 +65,36 @@ pub struct SessionClaims {
     pub exp: u64,
     /// Issuer, always `sigild`.
     pub iss: String,
+    /// The session this token belongs to (see `store::Session`); tokens of ended sessions are refused.
+    #[serde(default)]
+    pub sid: Option<String>,
+}
+
+/// Why a session token was refused. The words are the API's, never the JWT library's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionRejection {
+    /// Well-formed and signed by us, but past its expiry.
+    Expired,
+    /// Anything else: malformed, wrong signature, algorithm or issuer, missing claims.
+    Invalid,
+}
+
+impl SessionRejection {
+    /// The client-facing message.
+    pub fn message(self) -> &'static str {
+        match self {
+            SessionRejection::Expired => "session expired",
+            SessionRejection::Invalid => "session token is invalid",
+        }
+    }
+
+    /// The client-facing `details.reason`.
+    pub fn reason(self) -> &'static str {
+        match self {
+            SessionRejection::Expired => "expired",
+            SessionRejection::Invalid => "invalid",
+        }
+    }
 }
 
 const ISSUER: &str = "sigild";
@@ -85,29 +115,41 @@ impl SessionKeys {
         }
     }
 
-    /// A token for the user and tenant, valid for `ttl_secs`.
-    pub fn issue(&self, user: &str, tenant: Option<&str>, ttl_secs: u64) -> Result<String, String> {
+    /// A token of session `sid` for the user and tenant, valid for `ttl_secs` but never past `not_after` (the
+    /// session's absolute end, Unix seconds).
+    pub fn issue(
+        &self,
+        user: &str,
+        tenant: Option<&str>,
+        sid: &str,
+        ttl_secs: u64,
+        not_after: u64,
+    ) -> Result<String, String> {
         let now = now_secs();
         let claims = SessionClaims {
             sub: user.to_string(),
             tenant_id: tenant.map(str::to_string),
             iat: now,
-            exp: now + ttl_secs,
+            exp: (now + ttl_secs).min(not_after),
             iss: ISSUER.into(),
+            sid: Some(sid.to_string()),
         };
         let header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
         jsonwebtoken::encode(&header, &claims, &self.encoding).map_err(|e| e.to_string())
     }
 
     /// Verifies signature, algorithm, issuer and expiry (no leeway).
-    pub fn verify(&self, token: &str) -> Result<SessionClaims, String> {
+    pub fn verify(&self, token: &str) -> Result<SessionClaims, SessionRejection> {
         let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
         validation.leeway = 0;
         validation.set_issuer(&[ISSUER]);
         validation.set_required_spec_claims(&["exp", "sub", "iss"]);
         jsonwebtoken::decode::<SessionClaims>(token, &self.decoding, &validation)
             .map(|data| data.claims)
-            .map_err(|e| e.to_string())
+            .map_err(|error| match error.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => SessionRejection::Expired,
+                _ => SessionRejection::Invalid,
+            })
     }
 }
 
@@ -182,12 +224,20 @@ mod tests {
     #[test]
     fn sessions_round_trip_and_reject_tampering() {
         let keys = SessionKeys::new(&[7; 32]);
-        let token = keys.issue("u1", Some("t1"), 60).unwrap();
+        let token = keys.issue("u1", Some("t1"), "s1", 60, u64::MAX).unwrap();
         let claims = keys.verify(&token).unwrap();
         assert_eq!(
-            (claims.sub.as_str(), claims.tenant_id.as_deref()),
-            ("u1", Some("t1"))
+            (
+                claims.sub.as_str(),
+                claims.tenant_id.as_deref(),
+                claims.sid.as_deref()
+            ),
+            ("u1", Some("t1"), Some("s1"))
         );
+        // The session's absolute end caps the token's expiry.
+        let capped = keys.issue("u1", None, "s1", 600, now_secs() + 60).unwrap();
+        let claims = keys.verify(&capped).unwrap();
+        assert!(claims.exp <= now_secs() + 60);
         assert!(
             SessionKeys::new(&[8; 32]).verify(&token).is_err(),
             "other secret"
@@ -207,6 +257,7 @@ mod tests {
             iat: 1,
             exp: 2,
             iss: ISSUER.into(),
+            sid: None,
         };
         let token = jsonwebtoken::encode(
             &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
@@ -214,7 +265,13 @@ mod tests {
             &jsonwebtoken::EncodingKey::from_secret(&[7; 32]),
         )
         .unwrap();
-        assert!(keys.verify(&token).unwrap_err().contains("xpired"));
+        let rejection = keys.verify(&token).unwrap_err();
+        assert_eq!(rejection, SessionRejection::Expired);
+        assert_eq!(rejection.message(), "session expired");
+        assert_eq!(
+            keys.verify("not.a.jwt").unwrap_err().message(),
+            "session token is invalid"
+        );
     }
 
     #[test]

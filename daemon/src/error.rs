@@ -37,6 +37,10 @@ pub enum ErrorKind {
     PayloadTooLarge,
     /// 415 `UNSUPPORTED_MEDIA_TYPE`.
     UnsupportedMediaType,
+    /// 414 `URI_TOO_LONG`.
+    UriTooLong,
+    /// 431 `HEADERS_TOO_LARGE`: too many or too large request headers.
+    HeadersTooLarge,
     /// 429 `RATE_LIMITED`.
     RateLimited {
         /// Seconds until a retry can succeed.
@@ -63,6 +67,8 @@ impl ErrorKind {
             ErrorKind::Conflict => StatusCode::CONFLICT,
             ErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorKind::UriTooLong => StatusCode::URI_TOO_LONG,
+            ErrorKind::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ErrorKind::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorKind::BadGateway => StatusCode::BAD_GATEWAY,
@@ -82,6 +88,8 @@ impl ErrorKind {
             ErrorKind::Conflict => "CONFLICT",
             ErrorKind::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             ErrorKind::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
+            ErrorKind::UriTooLong => "URI_TOO_LONG",
+            ErrorKind::HeadersTooLarge => "HEADERS_TOO_LARGE",
             ErrorKind::RateLimited { .. } => "RATE_LIMITED",
             ErrorKind::Internal => "INTERNAL",
             ErrorKind::BadGateway => "BAD_GATEWAY",
@@ -190,8 +198,15 @@ impl From<crate::store::StoreError> for ApiError {
         match error {
             StoreError::NotFound(what) => ApiError::not_found(what),
             StoreError::Conflict(message) => ApiError::conflict(message),
+            // The store's wording names tables and indexes: log it, tell the client only what happened.
+            StoreError::Duplicate(message) => {
+                tracing::info!(error = %message, "store refused a duplicate");
+                ApiError::conflict("already exists")
+            }
+            // The store's own words stay in the log (under the request id); clients learn only what happened.
             StoreError::Unavailable(message) => {
-                ApiError::unavailable(format!("store unavailable: {message}"))
+                tracing::error!(error = %message, "store unavailable");
+                ApiError::unavailable("the store is unavailable; retry later")
             }
             other => ApiError::internal(other),
         }
@@ -200,3 +215,41 @@ impl From<crate::store::StoreError> for ApiError {
 
 /// Result alias for handlers.
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::StoreError;
+
+    #[test]
+    fn store_wording_never_reaches_clients() {
+        let cases = [
+            (
+                StoreError::Duplicate(
+                    "Database index `user_email` already contains 'a@b.c'".into(),
+                ),
+                409,
+            ),
+            (
+                StoreError::Query("Parse error: unexpected token in table `membership`".into()),
+                500,
+            ),
+            (
+                StoreError::Unavailable("connecting to ws://db.internal:8000: refused".into()),
+                503,
+            ),
+            (
+                StoreError::Decode("missing field `uid`: {\"x\":1}".into()),
+                500,
+            ),
+        ];
+        for (error, status) in cases {
+            let api = ApiError::from(error.clone());
+            assert_eq!(api.kind.status().as_u16(), status, "{error:?}");
+            let body = api.body().to_string();
+            for internal in ["user_email", "membership", "db.internal", "uid", "a@b.c"] {
+                assert!(!body.contains(internal), "{error:?} leaked into {body}");
+            }
+        }
+    }
+}

@@ -2,7 +2,6 @@
 //! server on a listener passed in by the caller, systemd notifications, SIGHUP reloads and graceful shutdown.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -143,17 +142,15 @@ pub async fn run(
         metrics,
         timestamping.clone(),
     );
-    let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let app = http::router(state);
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let mut server_stop = stop_rx.clone();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = server_stop.wait_for(|stop| *stop).await;
-            })
-            .await
-    });
+    let server = tokio::spawn(http::connections::serve(
+        listener,
+        app,
+        runtime.clone(),
+        stop_rx.clone(),
+    ));
 
     tracing::info!(%address, version = env!("CARGO_PKG_VERSION"), "sigild listening");
     // The listener is bound and the store is open: tell systemd we are ready (a no-op outside systemd).
@@ -175,8 +172,7 @@ pub async fn run(
     let _ = stop_tx.send(true);
     let grace = runtime.settings().1.server.shutdown_grace;
     match tokio::time::timeout(grace, server).await {
-        Ok(Ok(Ok(()))) => tracing::info!("all requests drained"),
-        Ok(Ok(Err(error))) => tracing::warn!(%error, "server ended with an error"),
+        Ok(Ok(())) => tracing::info!("all requests drained"),
         Ok(Err(error)) => tracing::warn!(%error, "server task failed"),
         Err(_) => tracing::warn!(
             grace_secs = grace.as_secs(),

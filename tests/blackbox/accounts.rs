@@ -376,7 +376,16 @@ fn forged_session_tokens_are_refused() {
     for (what, token) in forgeries {
         let reply = daemon.get("/auth/me", &token);
         assert_eq!(reply.status, 401, "{what} must be refused: {}", reply.text);
-        assert_error(&reply, 401, "UNAUTHORIZED");
+        let body = assert_error(&reply, 401, "UNAUTHORIZED");
+        assert_eq!(body["error"], "session token is invalid", "{what}: {body}");
+        for internal in [
+            "InvalidToken",
+            "InvalidSignature",
+            "InvalidAlgorithm",
+            "Base64",
+        ] {
+            assert!(!reply.text.contains(internal), "{what}: {}", reply.text);
+        }
     }
     daemon.get("/auth/me", &ann).expect(200);
 }
@@ -402,7 +411,10 @@ fn expired_sessions_are_refused() {
     while now() <= expires {
         std::thread::sleep(std::time::Duration::from_millis(500));
     }
-    assert_error(&daemon.get("/auth/me", &token), 401, "UNAUTHORIZED");
+    let body = assert_error(&daemon.get("/auth/me", &token), 401, "UNAUTHORIZED");
+    // The API's words, not the JWT library's (`ExpiredSignature`).
+    assert_eq!(body["error"], "session expired", "{body}");
+    assert_eq!(body["details"]["reason"], "expired", "{body}");
     assert_error(
         &daemon.send(
             daemon

@@ -251,3 +251,43 @@ fn revoking_unknown_keys_is_not_found() {
         );
     }
 }
+
+#[test]
+fn revocation_is_final_under_concurrent_use() {
+    // Requests with the key race the revocation; whatever they read on the way, once the revocation has answered
+    // the key must fail, on every later request, however the cache was filled meanwhile.
+    let daemon = Daemon::start();
+    let owner = daemon.owner_with_tenant();
+    for _round in 0..5 {
+        let created = daemon.create_api_key(&owner.token, "live");
+        let (id, key) = (str_field(&created, "id"), str_field(&created, "key"));
+        let revoked = std::sync::atomic::AtomicBool::new(false);
+        let barrier = std::sync::Barrier::new(5);
+        std::thread::scope(|scope| {
+            for _ in 0..4 {
+                let (daemon, key, revoked, barrier) = (&daemon, &key, &revoked, &barrier);
+                scope.spawn(move || {
+                    barrier.wait();
+                    for _ in 0..40 {
+                        // Read the flag first: a request sent after the revocation answered must fail.
+                        let after = revoked.load(std::sync::atomic::Ordering::SeqCst);
+                        let status = daemon.get("/api/api-keys", key).status;
+                        assert!(
+                            status == 401 || (status == 200 && !after),
+                            "a revoked key answered {status}"
+                        );
+                    }
+                });
+            }
+            barrier.wait();
+            std::thread::sleep(Duration::from_millis(5));
+            daemon
+                .delete(&format!("/api/api-keys/{id}"), &owner.token)
+                .expect(204);
+            revoked.store(true, std::sync::atomic::Ordering::SeqCst);
+        });
+        for _ in 0..5 {
+            assert_error(&daemon.get("/api/api-keys", &key), 401, "UNAUTHORIZED");
+        }
+    }
+}

@@ -1,16 +1,18 @@
-//! `/auth/*`: registration, login, token refresh and the caller's profile, as the Sigill API documents them.
+//! `/auth/*`: registration, login, token refresh, logout, password change and the caller's profile, as the
+//! Sigil API documents them. Every token names a stored session (see `store::Session`): ending the session ends
+//! its tokens.
 
 use axum::extract::State;
+use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::extract::{Caller, Json, OptionalJson, SessionUser};
+use super::extract::{Caller, Json, OptionalJson, SignedIn};
+use crate::credentials::now_secs;
 use crate::error::{ApiError, ApiResult};
+use crate::secret::Secret;
 use crate::store::User;
-
-/// Longest accepted email address (RFC 5321 path limit).
-const MAX_EMAIL: usize = 254;
 /// Longest accepted password; argon2 accepts more, but megabyte passwords are a denial-of-service vector.
 const MAX_PASSWORD: usize = 1024;
 /// Shortest accepted password.
@@ -18,29 +20,34 @@ const MIN_PASSWORD: usize = 8;
 /// Longest display name.
 const MAX_NAME: usize = 200;
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
     name: String,
     email: String,
-    password: String,
+    password: Secret<String>,
 }
 
-/// Normalises and checks an email address: trimmed, lower-cased, one `@` with text on both sides.
+/// Normalises and checks an email address (see [`crate::text::normalize_email`]).
 pub fn normalize_email(email: &str) -> ApiResult<String> {
-    let email = email.trim().to_lowercase();
-    let valid = email.len() <= MAX_EMAIL
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
-        && matches!(email.split_once('@'), Some((local, domain)) if !local.is_empty() && domain.contains('.')
-            && !domain.starts_with('.') && !domain.ends_with('.') && !domain.contains('@'));
-    if valid {
-        Ok(email)
-    } else {
-        Err(ApiError::invalid_field(
-            "email",
-            "must be a valid email address",
-        ))
+    crate::text::normalize_email(email)
+}
+
+/// Checks a new password's length.
+fn check_new_password(field: &str, password: &str) -> ApiResult<()> {
+    if password.chars().count() < MIN_PASSWORD {
+        return Err(ApiError::invalid_field(
+            field,
+            format!("must be at least {MIN_PASSWORD} characters"),
+        ));
     }
+    if password.len() > MAX_PASSWORD {
+        return Err(ApiError::invalid_field(
+            field,
+            format!("must be at most {MAX_PASSWORD} bytes"),
+        ));
+    }
+    Ok(())
 }
 
 /// POST /auth/register → 200 `{token, userId, email}`.
@@ -55,26 +62,8 @@ pub async fn register(
         ));
     }
     let email = normalize_email(&request.email)?;
-    let name = request.name.trim().to_string();
-    if name.is_empty() || name.chars().count() > MAX_NAME {
-        return Err(ApiError::invalid_field(
-            "name",
-            format!("must be 1 to {MAX_NAME} characters"),
-        ));
-    }
-    let length = request.password.chars().count();
-    if length < MIN_PASSWORD {
-        return Err(ApiError::invalid_field(
-            "password",
-            format!("must be at least {MIN_PASSWORD} characters"),
-        ));
-    }
-    if request.password.len() > MAX_PASSWORD {
-        return Err(ApiError::invalid_field(
-            "password",
-            format!("must be at most {MAX_PASSWORD} bytes"),
-        ));
-    }
+    let name = crate::text::checked_text("name", &request.name, MAX_NAME)?;
+    check_new_password("password", request.password.expose())?;
     // Fail fast on a taken email before spending a password hash on it; the unique index still decides races.
     if state.runtime.store.user_by_email(&email).await?.is_some() {
         return Err(ApiError::conflict(format!(
@@ -83,7 +72,7 @@ pub async fn register(
     }
     let hasher = state.hasher();
     let password = request.password;
-    let hash = tokio::task::spawn_blocking(move || hasher.hash(&password))
+    let hash = tokio::task::spawn_blocking(move || hasher.hash(password.expose()))
         .await
         .map_err(ApiError::internal)?
         .map_err(ApiError::internal)?;
@@ -93,17 +82,17 @@ pub async fn register(
         .create_user(&email, &name, &hash)
         .await?;
     tracing::info!(user = %user.uid, "account registered");
-    let token = issue(&state, &user.uid, None)?;
+    let token = start_session(&state, &user.uid, None).await?;
     Ok(Json(
         json!({ "token": token, "userId": user.uid, "email": user.email }),
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     email: String,
-    password: String,
+    password: Secret<String>,
 }
 
 /// POST /auth/login → 200 `{token, userId, email, tenantId}`.
@@ -112,18 +101,21 @@ pub async fn login(
     Json(request): Json<LoginRequest>,
 ) -> ApiResult<Json<Value>> {
     let invalid = || ApiError::unauthorized("invalid email or password");
-    if request.password.len() > MAX_PASSWORD {
+    if request.password.expose().len() > MAX_PASSWORD {
         return Err(invalid());
     }
-    let email = request.email.trim().to_lowercase();
-    let user = state.runtime.store.user_by_email(&email).await?;
+    // The same normal form as at registration; an address that could not have registered has no account.
+    let user = match normalize_email(&request.email) {
+        Ok(email) => state.runtime.store.user_by_email(&email).await?,
+        Err(_) => None,
+    };
     let hasher = state.hasher();
     // Verify against a dummy hash when the user does not exist, so response time does not reveal accounts.
     let stored = user
         .as_ref()
         .map_or_else(|| dummy_hash(&hasher), |u| u.password_hash.clone());
     let password = request.password;
-    let matches = tokio::task::spawn_blocking(move || hasher.verify(&password, &stored))
+    let matches = tokio::task::spawn_blocking(move || hasher.verify(password.expose(), &stored))
         .await
         .map_err(ApiError::internal)?;
     let Some(user) = user.filter(|_| matches) else {
@@ -131,7 +123,7 @@ pub async fn login(
         return Err(invalid());
     };
     let tenant = current_tenant(&state, &user).await?;
-    let token = issue(&state, &user.uid, tenant.as_deref())?;
+    let token = start_session(&state, &user.uid, tenant.as_deref()).await?;
     Ok(Json(
         json!({ "token": token, "userId": user.uid, "email": user.email, "tenantId": tenant }),
     ))
@@ -157,11 +149,31 @@ async fn current_tenant(state: &AppState, user: &User) -> ApiResult<Option<Strin
         .map(|_| tenant.clone()))
 }
 
-fn issue(state: &AppState, user: &str, tenant: Option<&str>) -> ApiResult<String> {
-    let ttl = state.config().auth.jwt_ttl.as_secs();
+/// Starts a new session for the user and returns its first token.
+async fn start_session(state: &AppState, user: &str, tenant: Option<&str>) -> ApiResult<String> {
+    let now = now_secs();
+    let max = state.config().auth.max_session.as_secs();
+    let sid = state
+        .runtime
+        .store
+        .start_session(user, now, now.saturating_sub(max))
+        .await?;
+    issue(state, user, tenant, &sid, now)
+}
+
+/// A token of session `sid` (started at `started_at`), never valid past the session's absolute end.
+fn issue(
+    state: &AppState,
+    user: &str,
+    tenant: Option<&str>,
+    sid: &str,
+    started_at: u64,
+) -> ApiResult<String> {
+    let config = state.config();
+    let not_after = started_at.saturating_add(config.auth.max_session.as_secs());
     state
         .sessions
-        .issue(user, tenant, ttl)
+        .issue(user, tenant, sid, config.auth.jwt_ttl.as_secs(), not_after)
         .map_err(ApiError::internal)
 }
 
@@ -175,7 +187,10 @@ pub struct RefreshRequest {
 /// another tenant the user belongs to.
 pub async fn refresh(
     State(state): State<AppState>,
-    SessionUser(user_id): SessionUser,
+    SignedIn {
+        user: user_id,
+        session,
+    }: SignedIn,
     OptionalJson(request): OptionalJson<RefreshRequest>,
 ) -> ApiResult<Json<Value>> {
     let store = &state.runtime.store;
@@ -193,14 +208,75 @@ pub async fn refresh(
         }
         None => current_tenant(&state, &user).await?,
     };
+    let token = issue(
+        &state,
+        &user.uid,
+        tenant.as_deref(),
+        &session.sid,
+        session.started_at,
+    )?;
+    Ok(Json(json!({ "token": token })))
+}
+
+/// POST /auth/logout → 204; the presented session ends, and with it every token of that session.
+pub async fn logout(
+    State(state): State<AppState>,
+    SignedIn { user, session }: SignedIn,
+) -> ApiResult<StatusCode> {
+    state.runtime.store.end_session(&session.sid).await?;
+    tracing::info!(user = %user, "signed out");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ChangePasswordRequest {
+    current_password: Secret<String>,
+    new_password: Secret<String>,
+}
+
+/// POST /auth/password `{currentPassword, newPassword}` → 200 `{token}`: the password changes, every session of
+/// the user ends (this one included), and the caller continues in a new session.
+pub async fn change_password(
+    State(state): State<AppState>,
+    SignedIn { user, session: _ }: SignedIn,
+    Json(request): Json<ChangePasswordRequest>,
+) -> ApiResult<Json<Value>> {
+    check_new_password("newPassword", request.new_password.expose())?;
+    let store = &state.runtime.store;
+    let account = store
+        .user_by_id(&user)
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("account no longer exists"))?;
+    let hasher = state.hasher();
+    let (current, new) = (request.current_password, request.new_password);
+    let stored = account.password_hash.clone();
+    let hashed = tokio::task::spawn_blocking(move || {
+        if current.expose().len() > MAX_PASSWORD || !hasher.verify(current.expose(), &stored) {
+            return Ok(None);
+        }
+        hasher.hash(new.expose()).map(Some)
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::internal)?;
+    let Some(hash) = hashed else {
+        tracing::info!(user = %user, "password change refused: wrong current password");
+        return Err(ApiError::unauthorized("current password is wrong")
+            .with_details(json!({ "field": "currentPassword" })));
+    };
+    let now = now_secs();
+    let sid = store.change_password(&user, &hash, now).await?;
+    tracing::info!(user = %user, "password changed; every other session ended");
+    let tenant = current_tenant(&state, &account).await?;
     Ok(Json(
-        json!({ "token": issue(&state, &user.uid, tenant.as_deref())? }),
+        json!({ "token": issue(&state, &user, tenant.as_deref(), &sid, now)? }),
     ))
 }
 
 /// GET /auth/me → the caller's profile.
 pub async fn me(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
-    let Caller::Session { user, tenant } = caller else {
+    let Caller::Session { user, tenant, .. } = caller else {
         return Err(ApiError::forbidden(
             "this endpoint needs a signed-in user, not an API key",
         ));
@@ -228,25 +304,25 @@ pub async fn me(State(state): State<AppState>, caller: Caller) -> ApiResult<Json
 
 #[cfg(test)]
 mod tests {
-    use super::normalize_email;
+    use super::*;
 
     #[test]
-    fn emails() {
-        assert_eq!(
-            normalize_email("  Ann@Example.ORG ").unwrap(),
-            "ann@example.org"
-        );
-        for bad in [
-            "",
-            "ann",
-            "@example.org",
-            "ann@",
-            "ann@example",
-            "ann@.org",
-            "a b@example.org",
-            "a@b@c.org",
-        ] {
-            assert!(normalize_email(bad).is_err(), "{bad}");
+    fn request_debug_never_shows_passwords() {
+        let register: RegisterRequest = serde_json::from_str(
+            r#"{"name": "Ann", "email": "ann@example.org", "password": "pw-register-1"}"#,
+        )
+        .unwrap();
+        let login: LoginRequest =
+            serde_json::from_str(r#"{"email": "ann@example.org", "password": "pw-login-1"}"#)
+                .unwrap();
+        let change: ChangePasswordRequest = serde_json::from_str(
+            r#"{"currentPassword": "pw-current-1", "newPassword": "pw-new-1"}"#,
+        )
+        .unwrap();
+        let shown = format!("{register:?} {login:?} {change:?}");
+        for secret in ["pw-register-1", "pw-login-1", "pw-current-1", "pw-new-1"] {
+            assert!(!shown.contains(secret), "{shown}");
         }
+        assert!(shown.contains("ann@example.org"), "{shown}");
     }
 }

@@ -15,7 +15,7 @@ use crate::actors::ActorError;
 use crate::actors::tenant::{Admit, LimitClass, RoleOf};
 use crate::credentials;
 use crate::error::{ApiError, ErrorKind};
-use crate::store::Role;
+use crate::store::{Role, Session};
 
 /// A JSON body; malformed JSON, a wrong content type, or a missing/mistyped field gets 400 `INVALID_REQUEST`.
 pub struct Json<T>(pub T);
@@ -55,15 +55,7 @@ async fn read_json<T: DeserializeOwned, S: Send + Sync>(
     state: &S,
     empty: Option<fn() -> T>,
 ) -> Result<T, ApiError> {
-    let is_json = request
-        .headers()
-        .get(axum::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(';')
-                .next()
-                .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
-        });
+    let is_json = has_media_type(request.headers(), "application/json");
     let not_json = || {
         ApiError::new(
             ErrorKind::UnsupportedMediaType,
@@ -174,6 +166,8 @@ pub enum Caller {
         user: String,
         /// Tenant context and the user's current role in it; `None` before a tenant is chosen.
         tenant: Option<(String, Role)>,
+        /// The stored session the token belongs to.
+        session: Session,
     },
     /// A tenant's API key. Keys act with member rights: owner-only actions need a session.
     ApiKey {
@@ -215,15 +209,29 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, ApiErro
     if credentials::looks_like_api_key(token) {
         return api_key_caller(state, token).await;
     }
-    let claims = state.sessions.verify(token).map_err(|reason| {
-        ApiError::unauthorized("invalid or expired session token")
-            .with_details(json!({ "reason": reason }))
-    })?;
-    // A deleted account's tokens die with it.
-    if state.runtime.store.user_by_id(&claims.sub).await?.is_none() {
-        return Err(ApiError::unauthorized(
-            "the account of this session no longer exists",
-        ));
+    let rejected = |rejection: credentials::SessionRejection| {
+        ApiError::unauthorized(rejection.message())
+            .with_details(json!({ "reason": rejection.reason() }))
+    };
+    let claims = state.sessions.verify(token).map_err(rejected)?;
+    // Tokens from before sessions were stored name no session: they end like expired ones.
+    let Some(sid) = claims.sid.as_deref() else {
+        return Err(rejected(credentials::SessionRejection::Expired));
+    };
+    // The session must still exist (logout and password changes end it), and so must its account.
+    let session = state
+        .runtime
+        .store
+        .session(sid)
+        .await?
+        .filter(|session| session.user == claims.sub)
+        .ok_or_else(|| {
+            ApiError::unauthorized("session ended").with_details(json!({ "reason": "ended" }))
+        })?;
+    // The absolute lifetime is checked here too, so that lowering `auth.max_session` applies at once.
+    let max_session = state.config().auth.max_session.as_secs();
+    if credentials::now_secs() >= session.started_at.saturating_add(max_session) {
+        return Err(rejected(credentials::SessionRejection::Expired));
     }
     match claims.tenant_id {
         Some(tenant) => {
@@ -245,6 +253,7 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, ApiErro
             Ok(Caller::Session {
                 user: claims.sub,
                 tenant: Some((tenant, role)),
+                session,
             })
         }
         None => {
@@ -252,6 +261,7 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, ApiErro
             Ok(Caller::Session {
                 user: claims.sub,
                 tenant: None,
+                session,
             })
         }
     }
@@ -317,7 +327,8 @@ pub fn actor_error(error: ActorError) -> ApiError {
         ActorError::Panicked => ApiError::internal("tenant actor panicked"),
         ActorError::Unavailable => ApiError::unavailable("the tenant's actor is restarting; retry"),
         ActorError::Store(message) => {
-            ApiError::unavailable(format!("store unavailable: {message}"))
+            tracing::error!(error = %message, "store unavailable");
+            ApiError::unavailable("the store is unavailable; retry later")
         }
     }
 }
@@ -329,7 +340,21 @@ impl From<ActorError> for ApiError {
 }
 
 fn bearer_token(parts: &Parts) -> Result<&str, ApiError> {
-    let Some(value) = parts.headers.get(axum::http::header::AUTHORIZATION) else {
+    let mut values = parts
+        .headers
+        .get_all(axum::http::header::AUTHORIZATION)
+        .iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
+        if parts
+            .headers
+            .contains_key(axum::http::header::AUTHORIZATION)
+        {
+            // Which one would count is ambiguous (proxies and servers disagree): refuse rather than pick.
+            return Err(ApiError::invalid_field(
+                "Authorization",
+                "the header must appear at most once",
+            ));
+        }
         return Err(ApiError::unauthorized(
             "missing `Authorization: Bearer <token>` header",
         ));
@@ -369,6 +394,7 @@ impl TenantCaller {
             Caller::Session {
                 user,
                 tenant: Some((_, Role::Owner)),
+                ..
             } => Ok(user),
             Caller::Session { .. } => Err(ApiError::forbidden("this action needs the owner role")),
             Caller::ApiKey { .. } => Err(ApiError::forbidden(
@@ -409,6 +435,37 @@ impl FromRequestParts<AppState> for SessionUser {
             )),
         }
     }
+}
+
+/// A signed-in user with their session, for the routes that act on the session itself.
+pub struct SignedIn {
+    /// User id.
+    pub user: String,
+    /// The session of the presented token.
+    pub session: Session,
+}
+
+impl FromRequestParts<AppState> for SignedIn {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        match Caller::from_request_parts(parts, state).await? {
+            Caller::Session { user, session, .. } => Ok(SignedIn { user, session }),
+            Caller::ApiKey { .. } => Err(ApiError::forbidden(
+                "this endpoint needs a signed-in user, not an API key",
+            )),
+        }
+    }
+}
+
+/// Whether the `Content-Type` of these headers is `expected` (a bare `type/subtype`), compared without regard to
+/// case and ignoring parameters, as RFC 9110 says media types are.
+pub fn has_media_type(headers: &axum::http::HeaderMap, expected: &str) -> bool {
+    headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case(expected))
 }
 
 /// The client's IP address, for limits on unauthenticated routes.

@@ -2,6 +2,7 @@
 //! metrics, panic catching, timeouts, body limits, per-IP limits on public routes, and JSON error bodies).
 
 mod accounts;
+pub mod connections;
 pub mod extract;
 mod operations;
 mod tenants;
@@ -246,6 +247,11 @@ pub fn router(state: AppState) -> Router {
     ));
     let authenticated = Router::new()
         .route("/auth/refresh", axum::routing::post(accounts::refresh))
+        .route("/auth/logout", axum::routing::post(accounts::logout))
+        .route(
+            "/auth/password",
+            axum::routing::post(accounts::change_password),
+        )
         .route("/auth/me", axum::routing::get(accounts::me))
         .merge(tenants::routes())
         .merge(timestamping::routes())
@@ -279,6 +285,7 @@ pub fn router(state: AppState) -> Router {
         // Layers run bottom-up for requests: the id is set first, so every log line and error body carries it.
         // The panic catcher sits inside the error normaliser, so a panic's 500 also carries the request id.
         .layer(CatchPanicLayer::custom(panic_response))
+        .layer(middleware::from_fn(refuse_encodings))
         .layer(middleware::from_fn(json_errors))
         .layer(middleware::from_fn(record_metrics))
         .layer(middleware::from_fn(move |request, next| with_timeout(request_timeout, request, next)))
@@ -348,6 +355,96 @@ async fn limit_verification(
     limit_by_ip(GlobalLimit::Verification, state, request, next).await
 }
 
+/// Refuses bodies this server does not decode, rather than reading them as if they were plain: a
+/// `Content-Encoding` other than `identity` (415), or a `Transfer-Encoding` other than `chunked` (400).
+async fn refuse_encodings(request: Request, next: Next) -> Response {
+    if let Some(error) = head_size_error(&request).or_else(|| encoding_error(request.headers())) {
+        return error.into_response();
+    }
+    next.run(request).await
+}
+
+/// Longest request target (path and query) served; nginx's default buffer for it is 8 KiB too.
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+/// Most request headers served. The connection's parser accepts more (see `connections.rs`), so that a request
+/// over this limit still gets an answer in the API's error shape.
+pub const MAX_HEADERS: usize = 100;
+/// Largest total size of the request headers served (names, values and separators).
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+
+/// 414 or 431 in the API's error shape for a request head over our limits.
+fn head_size_error(request: &Request) -> Option<ApiError> {
+    let uri = request
+        .uri()
+        .path_and_query()
+        .map_or(0, |target| target.as_str().len());
+    if uri > MAX_URI_BYTES {
+        return Some(
+            ApiError::new(
+                ErrorKind::UriTooLong,
+                format!("the request target is longer than {MAX_URI_BYTES} bytes"),
+            )
+            .with_details(serde_json::json!({ "limit": MAX_URI_BYTES })),
+        );
+    }
+    let headers = request.headers();
+    let bytes: usize = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    if headers.len() > MAX_HEADERS || bytes > MAX_HEADER_BYTES {
+        return Some(
+            ApiError::new(
+                ErrorKind::HeadersTooLarge,
+                format!(
+                    "request headers over the limit ({MAX_HEADERS} headers, {MAX_HEADER_BYTES} bytes)"
+                ),
+            )
+            .with_details(serde_json::json!({ "maxHeaders": MAX_HEADERS, "maxHeaderBytes": MAX_HEADER_BYTES })),
+        );
+    }
+    None
+}
+
+fn encoding_error(headers: &axum::http::HeaderMap) -> Option<ApiError> {
+    let tokens = |name: header::HeaderName| -> Vec<String> {
+        headers
+            .get_all(name)
+            .iter()
+            .flat_map(|v| {
+                v.to_str()
+                    .unwrap_or("\u{0}")
+                    .split(',')
+                    .map(|t| t.trim().to_ascii_lowercase())
+                    .collect::<Vec<_>>()
+            })
+            .filter(|t| !t.is_empty())
+            .collect()
+    };
+    if tokens(header::CONTENT_ENCODING)
+        .iter()
+        .any(|t| t != "identity")
+    {
+        return Some(
+            ApiError::new(
+                ErrorKind::UnsupportedMediaType,
+                "request bodies must not be compressed (`Content-Encoding` other than identity)",
+            )
+            .with_details(serde_json::json!({ "field": "Content-Encoding" })),
+        );
+    }
+    if tokens(header::TRANSFER_ENCODING)
+        .iter()
+        .any(|t| t != "chunked")
+    {
+        return Some(ApiError::invalid_field(
+            "Transfer-Encoding",
+            "only `chunked` is accepted",
+        ));
+    }
+    None
+}
+
 async fn record_metrics(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().to_string();
@@ -378,11 +475,7 @@ async fn json_errors(request: Request, next: Next) -> Response {
     if !(status.is_client_error() || status.is_server_error()) {
         return response;
     }
-    let is_json = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
+    let is_json = extract::has_media_type(response.headers(), "application/json");
     let (mut parts, body) = response.into_parts();
     let mut error_body = if is_json {
         match axum::body::to_bytes(body, 64 * 1024)
@@ -424,6 +517,8 @@ fn fallback_error(status: StatusCode) -> serde_json::Value {
         StatusCode::METHOD_NOT_ALLOWED => ErrorKind::MethodNotAllowed,
         StatusCode::CONFLICT => ErrorKind::Conflict,
         StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorKind::UnsupportedMediaType,
+        StatusCode::URI_TOO_LONG => ErrorKind::UriTooLong,
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => ErrorKind::HeadersTooLarge,
         StatusCode::TOO_MANY_REQUESTS => ErrorKind::RateLimited {
             retry_after_secs: 1,
         },

@@ -31,14 +31,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 fn checked_name(field: &str, name: &str) -> ApiResult<String> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > MAX_NAME || name.chars().any(char::is_control) {
-        return Err(ApiError::invalid_field(
-            field,
-            format!("must be 1 to {MAX_NAME} printable characters"),
-        ));
-    }
-    Ok(name.to_string())
+    crate::text::checked_text(field, name, MAX_NAME)
 }
 
 /// Ids are UUIDs; anything else cannot name an object, so it is a 404 without a store round trip.

@@ -82,10 +82,12 @@ fn parse_label(label: Option<String>) -> ApiResult<Option<String>> {
             "label",
             format!("must be at most {MAX_LABEL} characters"),
         )),
-        Some(label) if label.chars().any(char::is_control) => Err(ApiError::invalid_field(
-            "label",
-            "must not contain control characters",
-        )),
+        Some(label) if label.chars().any(crate::text::is_forbidden) => {
+            Err(ApiError::invalid_field(
+                "label",
+                "must not contain control or invisible formatting characters",
+            ))
+        }
         other => Ok(other),
     }
 }
@@ -714,11 +716,7 @@ async fn tsr(
         }
         _ => {}
     }
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if !content_type.starts_with("application/timestamp-query") {
+    if !super::extract::has_media_type(&headers, "application/timestamp-query") {
         return ApiError::new(
             ErrorKind::UnsupportedMediaType,
             "expected `Content-Type: application/timestamp-query`",

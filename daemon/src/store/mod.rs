@@ -27,9 +27,13 @@ pub enum StoreError {
     /// The named thing does not exist (in the caller's scope).
     #[error("{0} not found")]
     NotFound(&'static str),
-    /// A unique constraint or a state rule refused the write.
+    /// A unique constraint or a state rule refused the write; the message is fit for clients.
     #[error("{0}")]
     Conflict(String),
+    /// The store refused a duplicate (unique index, existing record or definition); the message is the store's
+    /// own, for the log only. Typed operations turn the duplicates they expect into [`StoreError::Conflict`].
+    #[error("duplicate: {0}")]
+    Duplicate(String),
     /// The store cannot be reached or refused to open.
     #[error("{0}")]
     Unavailable(String),
@@ -78,40 +82,68 @@ pub struct Store {
 /// process is then the only writer of the store (`sigild admin` needs the daemon stopped), so revoking a key here
 /// removes it here and revocation stays immediate. With a remote store other nodes could revoke a key unseen,
 /// so every request asks the store.
+///
+/// Revocation is final: a fill takes a [`FillTicket`] (the revocation epoch) *before* it reads the store, and
+/// the entry is kept only if no revocation happened since. A read that saw the key just before it was deleted
+/// therefore cannot put it back after the revocation dropped it.
 #[derive(Default)]
 struct ApiKeyCache {
-    keys: std::sync::Mutex<std::collections::HashMap<String, ApiKey>>,
+    inner: std::sync::Mutex<KeyCacheInner>,
 }
+
+#[derive(Default)]
+struct KeyCacheInner {
+    keys: std::collections::HashMap<String, ApiKey>,
+    /// Bumped by every revocation, under the same lock as the map.
+    revocations: u64,
+}
+
+/// The revocation epoch a cache fill started in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FillTicket(u64);
 
 /// Keys cached at most; beyond that the cache starts over.
 const API_KEY_CACHE_LIMIT: usize = 10_000;
 
 impl ApiKeyCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, KeyCacheInner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn get(&self, hash: &str) -> Option<ApiKey> {
-        self.keys.lock().ok()?.get(hash).cloned()
+        self.lock().keys.get(hash).cloned()
     }
 
-    fn put(&self, key: &ApiKey) {
-        if let Ok(mut keys) = self.keys.lock() {
-            if keys.len() >= API_KEY_CACHE_LIMIT {
-                keys.clear();
-            }
-            keys.insert(key.hash.clone(), key.clone());
+    /// Taken before the store is read for a fill.
+    fn ticket(&self) -> FillTicket {
+        FillTicket(self.lock().revocations)
+    }
+
+    /// Caches a key read from the store, unless a revocation happened since `ticket` was taken (the read may
+    /// predate it). Returns whether the key was cached.
+    fn put(&self, ticket: FillTicket, key: &ApiKey) -> bool {
+        let mut inner = self.lock();
+        if inner.revocations != ticket.0 {
+            return false;
         }
+        if inner.keys.len() >= API_KEY_CACHE_LIMIT {
+            inner.keys.clear();
+        }
+        inner.keys.insert(key.hash.clone(), key.clone());
+        true
     }
 
-    /// Drops every entry of this key (by id).
+    /// Drops every entry of this key (by id) and invalidates fills in progress. Call after the delete committed.
     fn forget(&self, uid: &str) {
-        if let Ok(mut keys) = self.keys.lock() {
-            keys.retain(|_, key| key.uid != uid);
-        }
+        let mut inner = self.lock();
+        inner.revocations += 1;
+        inner.keys.retain(|_, key| key.uid != uid);
     }
 
     fn touched(&self, uid: &str, at: &str) {
-        if let Ok(mut keys) = self.keys.lock() {
-            for key in keys.values_mut().filter(|key| key.uid == uid) {
-                key.last_used_at = Some(at.to_string());
-            }
+        let mut inner = self.lock();
+        for key in inner.keys.values_mut().filter(|key| key.uid == uid) {
+            key.last_used_at = Some(at.to_string());
         }
     }
 }
@@ -164,8 +196,8 @@ impl Role {
     }
 }
 
-/// A user account.
-#[derive(Debug, Clone, Deserialize)]
+/// A user account. `Debug` leaves out the password hash.
+#[derive(Clone, Deserialize)]
 pub struct User {
     /// Stable id (UUID).
     pub uid: String,
@@ -181,6 +213,20 @@ pub struct User {
     pub current_tenant: Option<String>,
     /// RFC 3339.
     pub created_at: String,
+}
+
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("uid", &self.uid)
+            .field("email", &self.email)
+            .field("name", &self.name)
+            .field("password_hash", &format_args!("<redacted>"))
+            .field("is_admin", &self.is_admin)
+            .field("current_tenant", &self.current_tenant)
+            .field("created_at", &self.created_at)
+            .finish()
+    }
 }
 
 /// A tenant (organisation).
@@ -239,6 +285,17 @@ pub struct ApiKey {
     pub created_at: String,
     /// RFC 3339, absent when never used.
     pub last_used_at: Option<String>,
+}
+
+/// A signed-in session: a session JWT names it, and works only while it exists.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Session {
+    /// Session id (UUID), the JWT's `sid`.
+    pub sid: String,
+    /// The user.
+    pub user: String,
+    /// Login time (Unix seconds); the session's absolute lifetime counts from here.
+    pub started_at: u64,
 }
 
 /// A window of a list and the total size of the list.
@@ -318,7 +375,9 @@ impl Store {
     }
 
     /// Runs SurrealQL with bound variables and returns each statement's result as JSON.
-    /// Retries a few times when SurrealDB reports an optimistic-transaction conflict.
+    /// Every statement, read or write, goes through here: when SurrealDB reports an optimistic-transaction
+    /// conflict ("can be retried"), the whole query is run again, up to [`WRITE_ATTEMPTS`] times with a jittered,
+    /// exponentially growing pause, so concurrent writers in one tenant queue up instead of failing.
     async fn run<V: surrealdb::types::SurrealValue + Clone>(
         &self,
         sql: &str,
@@ -355,8 +414,12 @@ impl Store {
                 }
             });
             match outcome {
-                Err(StoreError::Query(message)) if attempt < 5 && is_retryable(&message) => {
-                    tokio::time::sleep(std::time::Duration::from_millis(5 * attempt)).await;
+                Err(StoreError::Query(message)) if is_retryable(&message) => {
+                    if attempt >= WRITE_ATTEMPTS {
+                        tracing::warn!(attempts = attempt, error = %message, "store write conflict persisted; giving up");
+                        return Err(StoreError::Query(message));
+                    }
+                    tokio::time::sleep(retry_delay(attempt)).await;
                 }
                 other => return other,
             }
@@ -405,7 +468,7 @@ impl Store {
                    is_admin: false, current_tenant: NONE, created_at: time::now() } RETURN AFTER;";
         let vars = json!({ "uid": uid, "email": email, "name": name, "hash": password_hash });
         match self.first::<User>(sql, vars).await {
-            Err(StoreError::Conflict(_)) => Err(StoreError::Conflict(format!(
+            Err(StoreError::Duplicate(_)) => Err(StoreError::Conflict(format!(
                 "an account for {email} already exists"
             ))),
             other => other?.ok_or(StoreError::Decode("CREATE user returned nothing".into())),
@@ -521,7 +584,7 @@ impl Store {
                    RETURN AFTER;";
         let vars = json!({ "tenant": tenant, "user": user.uid, "role": role.as_str() });
         let row: MembershipRow = match self.first(sql, vars).await {
-            Err(StoreError::Conflict(_)) => {
+            Err(StoreError::Duplicate(_)) => {
                 return Err(StoreError::Conflict(format!(
                     "{} is already a member of this tenant",
                     user.email
@@ -643,14 +706,15 @@ impl Store {
         if let Some(key) = self.api_keys.as_ref().and_then(|cache| cache.get(hash)) {
             return Ok(Some(key));
         }
+        let ticket = self.api_keys.as_ref().map(|cache| cache.ticket());
         let key: Option<ApiKey> = self
             .first(
                 "SELECT * FROM api_key WHERE hash = $hash LIMIT 1;",
                 json!({ "hash": hash }),
             )
             .await?;
-        if let (Some(cache), Some(key)) = (&self.api_keys, &key) {
-            cache.put(key);
+        if let (Some(cache), Some(ticket), Some(key)) = (&self.api_keys, ticket, &key) {
+            cache.put(ticket, key);
         }
         Ok(key)
     }
@@ -658,12 +722,14 @@ impl Store {
     /// Deletes a key of this tenant. Revocation is immediate: the next request with it fails.
     pub async fn revoke_api_key(&self, tenant: &str, uid: &str) -> Result<()> {
         let sql = "DELETE api_key WHERE tenant = $tenant AND uid = $uid RETURN BEFORE;";
-        let deleted: Vec<Value> = self
-            .rows(sql, json!({ "tenant": tenant, "uid": uid }))
-            .await?;
+        let deleted = self
+            .rows::<Value>(sql, json!({ "tenant": tenant, "uid": uid }))
+            .await;
+        // Even after an error: the delete may have committed, and forgetting a live key only costs a read.
         if let Some(cache) = &self.api_keys {
             cache.forget(uid);
         }
+        let deleted = deleted?;
         if deleted.is_empty() {
             Err(StoreError::NotFound("API key"))
         } else {
@@ -689,6 +755,70 @@ impl Store {
                 )
                 .await
                 .map(|_| ())
+        }
+    }
+
+    // ---- sessions ---------------------------------------------------------------------------------------------
+
+    /// Starts a session for the user (at login or registration); returns its id. Sessions of this user whose
+    /// absolute lifetime ended before `expired_before` (Unix seconds) are cleared on the way.
+    pub async fn start_session(&self, user: &str, now: u64, expired_before: u64) -> Result<String> {
+        let sid = uuid::Uuid::new_v4().to_string();
+        let sql = "DELETE session WHERE user = $user AND started_at < $cutoff;\
+                   CREATE session CONTENT { sid: $sid, user: $user, started_at: $now };";
+        self.run(
+            sql,
+            json!({ "sid": sid, "user": user, "now": now, "cutoff": expired_before }),
+        )
+        .await?;
+        Ok(sid)
+    }
+
+    /// The live session with this id, if it exists and its user still does.
+    pub async fn session(&self, sid: &str) -> Result<Option<Session>> {
+        // One round trip: the session, and its user if that still exists (a deleted account's sessions die).
+        let sql = "SELECT * FROM session WHERE sid = $sid LIMIT 1;\
+                   SELECT uid FROM user WHERE uid = (SELECT VALUE user FROM session WHERE sid = $sid LIMIT 1)[0] LIMIT 1;";
+        let mut results = self.run(sql, json!({ "sid": sid })).await?;
+        let users = decode_rows::<Value>(results.pop().unwrap_or(Value::Null))?;
+        let sessions = decode_rows::<Session>(results.pop().unwrap_or(Value::Null))?;
+        Ok(sessions.into_iter().next().filter(|_| !users.is_empty()))
+    }
+
+    /// Ends one session (logout). Ending a session that is already gone is not an error.
+    pub async fn end_session(&self, sid: &str) -> Result<()> {
+        self.run("DELETE session WHERE sid = $sid;", json!({ "sid": sid }))
+            .await
+            .map(|_| ())
+    }
+
+    /// Replaces the user's password hash and ends every session of the user in one transaction, then starts a
+    /// new session (for the caller who changed it); returns its id.
+    pub async fn change_password(
+        &self,
+        user: &str,
+        password_hash: &str,
+        now: u64,
+    ) -> Result<String> {
+        let sid = uuid::Uuid::new_v4().to_string();
+        let sql = "BEGIN TRANSACTION;\
+                   LET $changed = (UPDATE user SET password_hash = $hash WHERE uid = $user RETURN AFTER);\
+                   IF array::len($changed) = 0 { THROW 'sigil:not_found' };\
+                   DELETE session WHERE user = $user;\
+                   CREATE session CONTENT { sid: $sid, user: $user, started_at: $now };\
+                   COMMIT TRANSACTION;";
+        match self
+            .run(
+                sql,
+                json!({ "user": user, "hash": password_hash, "sid": sid, "now": now }),
+            )
+            .await
+        {
+            Ok(_) => Ok(sid),
+            Err(StoreError::Query(message)) if message.contains("sigil:not_found") => {
+                Err(StoreError::NotFound("user"))
+            }
+            Err(other) => Err(other),
         }
     }
 
@@ -796,10 +926,22 @@ async fn open_remote(
 fn classify(error: surrealdb::Error) -> StoreError {
     let message = error.to_string();
     if message.contains("already contains") || message.contains("already exists") {
-        StoreError::Conflict(message)
+        StoreError::Duplicate(message)
     } else {
         StoreError::Query(message)
     }
+}
+
+/// Attempts of one query that keeps hitting write conflicts. With [`retry_delay`] the last attempt starts about
+/// 2.5 s after the first, enough for dozens of writers contending for one record.
+const WRITE_ATTEMPTS: u32 = 16;
+
+/// The pause before attempt `attempt + 1`: exponential from 2 ms, capped at 200 ms, with full jitter in the upper
+/// half so that writers that conflicted together do not retry together.
+fn retry_delay(attempt: u32) -> std::time::Duration {
+    let ceiling = (2u64 << attempt.min(10)).min(200);
+    let millis = rand::Rng::gen_range(&mut rand::thread_rng(), ceiling / 2..=ceiling);
+    std::time::Duration::from_millis(millis)
 }
 
 fn is_retryable(message: &str) -> bool {

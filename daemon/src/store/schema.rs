@@ -113,7 +113,16 @@ const MIGRATIONS: &[&str] = &[
      FOR $row IN $old {
          CREATE type::record('stamp', $row.dedupe_key) CONTENT object::remove($row, 'id');
      };",
-    // 5: every root the local TSA has used, keyed by the SHA-256 of its DER. Append-only: a root stays a trust
+    // 5: sessions. A session JWT names its session; the session must still exist for the token to work, so
+    // logging out or changing the password ends sessions at once. `started_at` (Unix seconds) bounds how long
+    // refreshing can extend a session.
+    "DEFINE TABLE IF NOT EXISTS session SCHEMAFULL;
+     DEFINE FIELD IF NOT EXISTS sid ON session TYPE string;
+     DEFINE FIELD IF NOT EXISTS user ON session TYPE string;
+     DEFINE FIELD IF NOT EXISTS started_at ON session TYPE int;
+     DEFINE INDEX IF NOT EXISTS session_sid ON session FIELDS sid UNIQUE;
+     DEFINE INDEX IF NOT EXISTS session_user ON session FIELDS user;",
+    // 6: every root the local TSA has used, keyed by the SHA-256 of its DER. Append-only: a root stays a trust
     // anchor for the local TSA's tokens after a key or chain change, so old tokens keep verifying, and every node
     // sharing the store trusts every node's local roots.
     // Also: monthly quota counters (one record per tenant and month, changed in one transaction per stamp, so a

@@ -33,6 +33,7 @@ async fn users_are_unique_by_email() {
         store.user_by_id(&user.uid).await.unwrap().unwrap().email,
         "a@example.org"
     );
+    assert!(!format!("{user:?}").contains("\"hash\""), "{user:?}");
     let again = store.create_user("a@example.org", "B", "hash").await;
     assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
     assert!(
@@ -572,4 +573,121 @@ async fn quota_counters_refuse_past_the_limit_and_start_from_stored_stamps() {
     }
     assert_eq!(passed, 5);
     assert_eq!(store.quota_usage(&key).await.unwrap(), Some((5, 0)));
+}
+
+/// A cache fill that read a key just before the key was revoked must not put it back: revocation is final.
+/// The interleaving is the one a concurrent request and revocation can produce: the fill's read, then the
+/// revocation, then the fill's write to the cache.
+#[tokio::test]
+async fn a_fill_that_read_a_key_before_its_revocation_does_not_resurrect_it() {
+    let store = memory_store().await;
+    let owner = store.create_user("k@example.org", "K", "h").await.unwrap();
+    let tenant = store.create_tenant(&owner.uid, "Keys").await.unwrap();
+    let key = store
+        .create_api_key(&tenant.uid, "ci", "live", "sgk_live_ab", "aa11", &owner.uid)
+        .await
+        .unwrap();
+    let cache = store
+        .api_keys
+        .clone()
+        .expect("the embedded store caches keys");
+    // The fill starts and reads the key from the store...
+    let ticket = cache.ticket();
+    let read: ApiKey = store
+        .first(
+            "SELECT * FROM api_key WHERE hash = $hash LIMIT 1;",
+            json!({ "hash": "aa11" }),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    // ...the key is revoked meanwhile...
+    store.revoke_api_key(&tenant.uid, &key.uid).await.unwrap();
+    // ...and the fill finishes: it must not cache what it read.
+    assert!(!cache.put(ticket, &read));
+    assert!(store.api_key_by_hash("aa11").await.unwrap().is_none());
+    // A fill that starts after the revocation caches normally.
+    let other = store
+        .create_api_key(
+            &tenant.uid,
+            "ci2",
+            "live",
+            "sgk_live_cd",
+            "bb22",
+            &owner.uid,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.api_key_by_hash("bb22").await.unwrap().unwrap().uid,
+        other.uid
+    );
+    assert!(cache.get("bb22").is_some());
+}
+
+/// Sessions: a token's session must exist; logout ends one, a password change ends all of the user's.
+#[tokio::test]
+async fn sessions_end_on_logout_and_password_change() {
+    let store = memory_store().await;
+    let user = store.create_user("s@example.org", "S", "h1").await.unwrap();
+    let first = store.start_session(&user.uid, 100, 0).await.unwrap();
+    let second = store.start_session(&user.uid, 200, 0).await.unwrap();
+    let session = store.session(&first).await.unwrap().unwrap();
+    assert_eq!(
+        (session.user.as_str(), session.started_at),
+        (user.uid.as_str(), 100)
+    );
+    store.end_session(&first).await.unwrap();
+    assert!(store.session(&first).await.unwrap().is_none());
+    assert!(store.session(&second).await.unwrap().is_some());
+    let third = store.change_password(&user.uid, "h2", 300).await.unwrap();
+    assert!(store.session(&second).await.unwrap().is_none());
+    assert!(store.session(&third).await.unwrap().is_some());
+    assert_eq!(
+        store
+            .user_by_id(&user.uid)
+            .await
+            .unwrap()
+            .unwrap()
+            .password_hash,
+        "h2"
+    );
+    // Starting a session clears the user's sessions that outlived the cut-off.
+    let fourth = store.start_session(&user.uid, 1000, 301).await.unwrap();
+    assert!(store.session(&third).await.unwrap().is_none());
+    assert!(store.session(&fourth).await.unwrap().is_some());
+    assert!(matches!(
+        store.change_password("nobody", "h", 1).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+/// Concurrent writers contending for one record all succeed: conflicts are retried, not reported.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_member_removals_in_one_tenant_all_succeed() {
+    let store = memory_store().await;
+    let owner = store.create_user("o@example.org", "O", "h").await.unwrap();
+    let tenant = store.create_tenant(&owner.uid, "Busy").await.unwrap();
+    let mut members = Vec::new();
+    for n in 0..20 {
+        let user = store
+            .create_user(&format!("m{n}@example.org"), "M", "h")
+            .await
+            .unwrap();
+        store
+            .add_member(&tenant.uid, &user, Role::Member)
+            .await
+            .unwrap();
+        members.push(user.uid);
+    }
+    let removals = members.iter().map(|member| {
+        let (store, tenant) = (store.clone(), tenant.uid.clone());
+        let member = member.clone();
+        tokio::spawn(async move { store.remove_member(&tenant, &member).await })
+    });
+    for outcome in futures::future::join_all(removals).await {
+        outcome.unwrap().unwrap();
+    }
+    let (left, total) = store.members(&tenant.uid, ALL).await.unwrap();
+    assert_eq!((left.len(), total), (1, 1));
 }

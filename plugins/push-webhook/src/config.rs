@@ -21,7 +21,8 @@ pub const MIN_SECRET_BYTES: usize = 16;
 const MAX_RECIPIENT_BYTES: usize = 2048;
 
 /// The config as it arrives. Unknown keys are refused so that a typo is an error, not a silent default.
-#[derive(Debug, Default, Deserialize)]
+/// No `Debug`: it may hold the inline HMAC secret.
+#[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     /// Where deliveries to opaque device ids go (http or https). Optional: without it only recipients that

@@ -16,8 +16,9 @@ pub const DEFAULT_TIMEOUT_MS: u64 = 10_000;
 const MAX_TIMEOUT_MS: u64 = 600_000;
 
 /// The config as it arrives. Unknown keys are refused, as in `sigild.toml`, so a typo such as `timeout`
-/// instead of `timeout_ms` is an error rather than a silently ignored setting.
-#[derive(Debug, Default, Deserialize)]
+/// instead of `timeout_ms` is an error rather than a silently ignored setting. No `Debug`: it may hold the
+/// inline basic auth password.
+#[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     /// TSA endpoint, `http://` or `https://`. Required.
