@@ -19,7 +19,8 @@ use x509_cert::{
     time::{Time, Validity},
 };
 
-use crate::{BigInteger, CertificateSigner, HashAlgorithm, SignerError, oids, time::x509_time};
+use crate::{BigInteger, CertificateSigner, HashAlgorithm, SignerError, oids};
+use sigil_cms::time::x509_time;
 
 /// Bytes of randomness in certificate serial numbers (CA/B Forum asks for at least 64 bits).
 const SERIAL_BYTES: usize = 16;

@@ -20,8 +20,8 @@ use crate::{
         SignerIdentifier, SignerInfo, SigningCertificateV2, TimeStampResp, TstInfo,
     },
     oids,
-    time::x509_time,
 };
+use sigil_cms::time::x509_time;
 
 /// Bytes of randomness in generated token serial numbers.
 const SERIAL_BYTES: usize = 16;
@@ -427,12 +427,13 @@ mod tests {
     use std::str::FromStr;
 
     use der::Decode;
+    use sigil_cms::asn1::der_set_order;
     use x509_cert::name::Name;
 
     use super::*;
     use crate::{
-        CertificateValidity, SoftwareKey, SoftwareTsaSigner, asn1::der_set_order, build_root_ca,
-        build_tsa_certificate, parse_response,
+        CertificateValidity, SoftwareKey, SoftwareTsaSigner, build_root_ca, build_tsa_certificate,
+        parse_response,
     };
 
     fn signer() -> SoftwareTsaSigner {

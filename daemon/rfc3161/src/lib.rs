@@ -9,9 +9,7 @@
 
 mod algorithms;
 mod asn1;
-mod ber;
 mod certs;
-mod integer;
 mod issue;
 mod oids;
 mod request;
@@ -24,9 +22,7 @@ mod verdict;
 mod verify;
 
 pub use algorithms::{HashAlgorithm, SignatureAlgorithm};
-pub use ber::{BerError, WireEncoding};
 pub use certs::{CertificateError, CertificateValidity, build_root_ca, build_tsa_certificate};
-pub use integer::BigInteger;
 pub use issue::{
     IssueError, IssuedToken, PreparedChain, Refusal, TsaPolicy, check_signer, issue_token, reject,
     respond,
@@ -36,6 +32,7 @@ pub use response::{
     Accuracy, CertificateSummary, FailureInfo, ParseError, PkiStatus, TimestampResponse,
     TimestampToken, inspect, parse_response, parse_token,
 };
+pub use sigil_cms::{BerError, BigInteger, WireEncoding};
 pub use signer::{CertificateSigner, SignerError, TsaSigner};
 pub use software::{SoftwareKey, SoftwareTsaSigner};
 pub use time::{GenTime, TimeError};
@@ -57,13 +54,4 @@ pub mod oid {
     pub use crate::oids::*;
 }
 
-/// Lowercase hex, used in renderings and error messages.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    use core::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut out, byte| {
-            let _ = write!(out, "{byte:02x}");
-            out
-        })
-}
+pub(crate) use sigil_cms::hex;

@@ -24,8 +24,10 @@ use crate::{
         ContentInfo, RawCertificate, SignedData, SignerIdentifier, SignerInfo, TimeStampResp,
         TstInfo,
     },
-    ber::{decode_any, decode_liberal},
     oids,
+};
+use sigil_cms::{
+    ber::{decode_any, decode_liberal},
     time::rfc3339,
 };
 
