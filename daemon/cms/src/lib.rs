@@ -2,21 +2,34 @@
 //! (`sigil-rfc3161`) today, CAdES, PAdES and JAdES seals and approvals later.
 //!
 //! It holds what is not specific to one format: liberal BER input ([`ber`]), the CMS and ESS wire structures
-//! ([`asn1`]), OIDs ([`oids`]), arbitrary-length INTEGERs ([`BigInteger`]) and time helpers ([`time`]).
+//! ([`asn1`]), OIDs ([`oids`]), arbitrary-length INTEGERs ([`BigInteger`]), time helpers ([`time`]), hash and
+//! signature algorithms with CMS/X.509 signature verification ([`algorithms`]), certificate building through
+//! the [`CertificateSigner`] trait (keys may live in a KMS or HSM; [`SoftwareKey`] is the in-process one).
 //!
 //! Pure protocol code: typed inputs, typed results, no I/O, no HTTP, no storage and no configuration syntax.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod algorithms;
 pub mod asn1;
 pub mod ber;
+mod certs;
 mod integer;
 pub mod oids;
+mod signer;
+mod software;
 pub mod time;
 
+pub use algorithms::{HashAlgorithm, SignatureAlgorithm, SignatureCheck};
 pub use ber::{BerError, WireEncoding};
+pub use certs::{
+    CertificateError, CertificateValidity, EndEntityProfile, build_end_entity_certificate,
+    build_root_ca,
+};
 pub use integer::BigInteger;
+pub use signer::{CertificateSigner, SignerError};
+pub use software::SoftwareKey;
 
 /// Re-exports of the crates and types that appear in this crate's API, so callers need not match versions.
 pub use const_oid::ObjectIdentifier;

@@ -13,7 +13,7 @@ use crate::time::GenTime;
 
 pub(crate) use sigil_cms::asn1::{
     Attribute, ContentInfo, EncapsulatedContentInfo, EssCertIdV2, IssuerAndSerialNumber,
-    IssuerSerial, RawCertificate, RsaPssParams, SetOf, SignedData, SignerIdentifier, SignerInfo,
+    IssuerSerial, RawCertificate, SetOf, SignedData, SignerIdentifier, SignerInfo,
     SigningCertificate, SigningCertificateV2,
 };
 

@@ -13,7 +13,6 @@ use x509_cert::{Certificate, ext::pkix::name::GeneralName};
 use crate::{
     Accuracy, BigInteger, FailureInfo, GenTime, HashAlgorithm, ParsedRequest, PkiStatus,
     RequestError, SignerError, TimeError, TsaSigner,
-    algorithms::verify,
     asn1::{
         AccuracyAsn, Attribute, ContentInfo, EncapsulatedContentInfo, EssCertIdV2,
         IssuerAndSerialNumber, IssuerSerial, MessageImprint, PkiStatusInfo, SetOf, SignedData,
@@ -21,6 +20,7 @@ use crate::{
     },
     oids,
 };
+use sigil_cms::algorithms::verify;
 use sigil_cms::time::x509_time;
 
 /// Bytes of randomness in generated token serial numbers.

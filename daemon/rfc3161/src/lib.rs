@@ -7,7 +7,6 @@
 
 #![forbid(unsafe_code)]
 
-mod algorithms;
 mod asn1;
 mod certs;
 mod issue;
@@ -21,8 +20,7 @@ mod trust;
 mod verdict;
 mod verify;
 
-pub use algorithms::{HashAlgorithm, SignatureAlgorithm};
-pub use certs::{CertificateError, CertificateValidity, build_root_ca, build_tsa_certificate};
+pub use certs::build_tsa_certificate;
 pub use issue::{
     IssueError, IssuedToken, PreparedChain, Refusal, TsaPolicy, check_signer, issue_token, reject,
     respond,
@@ -32,9 +30,12 @@ pub use response::{
     Accuracy, CertificateSummary, FailureInfo, ParseError, PkiStatus, TimestampResponse,
     TimestampToken, inspect, parse_response, parse_token,
 };
-pub use sigil_cms::{BerError, BigInteger, WireEncoding};
-pub use signer::{CertificateSigner, SignerError, TsaSigner};
-pub use software::{SoftwareKey, SoftwareTsaSigner};
+pub use sigil_cms::{
+    BerError, BigInteger, CertificateError, CertificateSigner, CertificateValidity, HashAlgorithm,
+    SignatureAlgorithm, SignerError, SoftwareKey, WireEncoding, build_root_ca,
+};
+pub use signer::TsaSigner;
+pub use software::SoftwareTsaSigner;
 pub use time::{GenTime, TimeError};
 pub use trust::{ChainTop, TrustStatus, TrustStore, UntrustedReason};
 pub use verdict::{Indication, SubIndication, Verdict};

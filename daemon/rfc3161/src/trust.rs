@@ -7,10 +7,8 @@ use x509_cert::{
     ext::pkix::{BasicConstraints, KeyUsage},
 };
 
-use crate::{
-    algorithms::{SignatureCheck, verify},
-    response::{CertEntry, CertificateSummary, ParseError, names_equal, unix},
-};
+use crate::response::{CertEntry, CertificateSummary, ParseError, names_equal, unix};
+use sigil_cms::algorithms::{SignatureCheck, verify};
 
 /// How long a chain may be, leaf and root included.
 const MAX_CHAIN_LENGTH: usize = 8;

@@ -13,7 +13,6 @@ use x509_cert::{
 
 use crate::{
     BigInteger, HashAlgorithm, SignatureAlgorithm,
-    algorithms::{SignatureCheck, verify},
     asn1::{
         Attribute, EssCertIdV2, IssuerSerial, SetOf, SignerInfo, SigningCertificate,
         SigningCertificateV2,
@@ -26,6 +25,7 @@ use crate::{
     },
     trust::{TrustStatus, TrustStore, classify, valid_at},
 };
+use sigil_cms::algorithms::{SignatureCheck, verify};
 
 /// What the caller knows the token must say.
 #[derive(Clone, Debug, PartialEq, Eq)]
