@@ -12,7 +12,9 @@ use der::{
     asn1::{Any, BitString, Int, ObjectIdentifier, OctetString},
 };
 use spki::AlgorithmIdentifierOwned;
-use x509_cert::{ext::pkix::name::GeneralName, name::Name};
+use x509_cert::{Certificate, ext::pkix::name::GeneralName, name::Name};
+
+use crate::{BigInteger, certificate::names_equal};
 
 /// `SET OF T` read leniently and written as given.
 ///
@@ -152,6 +154,27 @@ pub enum SignerIdentifier {
     SubjectKeyIdentifier(OctetString),
 }
 
+impl SignerIdentifier {
+    /// Whether `certificate` is the one this identifier names: same issuer and serial number (serials
+    /// compared as integers, so a non-minimal encoding still matches), or same subjectKeyIdentifier.
+    #[must_use]
+    pub fn matches(&self, certificate: &Certificate) -> bool {
+        let tbs = certificate.tbs_certificate();
+        match self {
+            SignerIdentifier::IssuerAndSerialNumber(id) => {
+                BigInteger::from_int(&id.serial_number)
+                    == BigInteger::from_twos_complement(tbs.serial_number().as_bytes())
+                    && names_equal(&id.issuer, tbs.issuer())
+            }
+            SignerIdentifier::SubjectKeyIdentifier(ski) => tbs
+                .get_extension::<x509_cert::ext::pkix::SubjectKeyIdentifier>()
+                .ok()
+                .flatten()
+                .is_some_and(|(_, own)| own.0.as_bytes() == ski.as_bytes()),
+        }
+    }
+}
+
 /// `Attribute` (RFC 5652 §5.3); values kept raw.
 #[derive(Clone, Debug, PartialEq, Eq, Sequence)]
 pub struct Attribute {
@@ -159,6 +182,35 @@ pub struct Attribute {
     pub attr_type: ObjectIdentifier,
     /// Its values, raw (most attributes allow exactly one).
     pub attr_values: SetOf<Any>,
+}
+
+/// An attribute that occurs more than once in a SET of attributes, or has other than one value, where
+/// exactly one is allowed (RFC 5652 §11 for the CMS attributes, RFC 5035 for the ESS ones).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("attribute {0} occurs more than once or has other than one value")]
+pub struct AmbiguousAttribute(
+    /// The attribute's OID.
+    pub ObjectIdentifier,
+);
+
+impl SetOf<Attribute> {
+    /// The single value of the attribute `oid`; `None` when it is absent.
+    ///
+    /// # Errors
+    /// [`AmbiguousAttribute`] when the attribute occurs twice or does not have exactly one value.
+    pub fn single_value(&self, oid: ObjectIdentifier) -> Result<Option<&Any>, AmbiguousAttribute> {
+        let mut matching = self.0.iter().filter(|attribute| attribute.attr_type == oid);
+        let Some(attribute) = matching.next() else {
+            return Ok(None);
+        };
+        if matching.next().is_some() {
+            return Err(AmbiguousAttribute(oid));
+        }
+        match attribute.attr_values.0.as_slice() {
+            [value] => Ok(Some(value)),
+            _ => Err(AmbiguousAttribute(oid)),
+        }
+    }
 }
 
 /// `SignerInfo` (RFC 5652 §5.3).

@@ -4,7 +4,9 @@
 //! It holds what is not specific to one format: liberal BER input ([`ber`]), the CMS and ESS wire structures
 //! ([`asn1`]), OIDs ([`oids`]), arbitrary-length INTEGERs ([`BigInteger`]), time helpers ([`time`]), hash and
 //! signature algorithms with CMS/X.509 signature verification ([`algorithms`]), certificate building through
-//! the [`CertificateSigner`] trait (keys may live in a KMS or HSM; [`SoftwareKey`] is the in-process one).
+//! the [`CertificateSigner`] trait (keys may live in a KMS or HSM; [`SoftwareKey`] is the in-process one),
+//! certificates as verifiers hold them ([`certificate`]), the ESS signing-certificate check ([`ess`]), chain
+//! building against a [`TrustStore`] ([`trust`]) and ETSI verdicts ([`Verdict`]).
 //!
 //! Pure protocol code: typed inputs, typed results, no I/O, no HTTP, no storage and no configuration syntax.
 
@@ -14,22 +16,30 @@
 pub mod algorithms;
 pub mod asn1;
 pub mod ber;
+pub mod certificate;
 mod certs;
+pub mod ess;
 mod integer;
 pub mod oids;
 mod signer;
 mod software;
 pub mod time;
+pub mod trust;
+mod verdict;
 
 pub use algorithms::{HashAlgorithm, SignatureAlgorithm, SignatureCheck};
 pub use ber::{BerError, WireEncoding};
+pub use certificate::{CertEntry, CertificateSummary, MalformedError};
 pub use certs::{
     CertificateError, CertificateValidity, EndEntityProfile, build_end_entity_certificate,
     build_root_ca,
 };
+pub use ess::{EssBinding, EssError};
 pub use integer::BigInteger;
 pub use signer::{CertificateSigner, SignerError};
 pub use software::SoftwareKey;
+pub use trust::{ChainTop, TrustStatus, TrustStore, UntrustedReason};
+pub use verdict::{Indication, SubIndication, Verdict};
 
 /// Re-exports of the crates and types that appear in this crate's API, so callers need not match versions.
 pub use const_oid::ObjectIdentifier;

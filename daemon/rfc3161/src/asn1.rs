@@ -1,6 +1,6 @@
 //! The ASN.1 structures of RFC 3161 (requests, responses, TSTInfo), declared with the `der` derive on the
-//! new RustCrypto generation. The CMS and ESS structures a token is wrapped in are sigil-cms's. Wire types
-//! only: the public API lives elsewhere.
+//! new RustCrypto generation. The CMS and ESS structures a token is wrapped in are `sigil_cms::asn1`'s. Wire
+//! types only: the public API lives elsewhere.
 
 use der::{
     Sequence,
@@ -10,12 +10,6 @@ use spki::AlgorithmIdentifierOwned;
 use x509_cert::ext::{Extensions, pkix::name::GeneralName};
 
 use crate::time::GenTime;
-
-pub(crate) use sigil_cms::asn1::{
-    Attribute, ContentInfo, EncapsulatedContentInfo, EssCertIdV2, IssuerAndSerialNumber,
-    IssuerSerial, RawCertificate, SetOf, SignedData, SignerIdentifier, SignerInfo,
-    SigningCertificate, SigningCertificateV2,
-};
 
 /// `MessageImprint` (RFC 3161 §2.4.1).
 #[derive(Clone, Debug, PartialEq, Eq, Sequence)]

@@ -13,15 +13,17 @@ use x509_cert::{Certificate, ext::pkix::name::GeneralName};
 use crate::{
     Accuracy, BigInteger, FailureInfo, GenTime, HashAlgorithm, ParsedRequest, PkiStatus,
     RequestError, SignerError, TimeError, TsaSigner,
-    asn1::{
-        AccuracyAsn, Attribute, ContentInfo, EncapsulatedContentInfo, EssCertIdV2,
-        IssuerAndSerialNumber, IssuerSerial, MessageImprint, PkiStatusInfo, SetOf, SignedData,
-        SignerIdentifier, SignerInfo, SigningCertificateV2, TimeStampResp, TstInfo,
-    },
+    asn1::{AccuracyAsn, MessageImprint, PkiStatusInfo, TimeStampResp, TstInfo},
     oids,
 };
-use sigil_cms::algorithms::verify;
-use sigil_cms::time::x509_time;
+use sigil_cms::{
+    algorithms::verify,
+    asn1::{
+        Attribute, ContentInfo, EncapsulatedContentInfo, EssCertIdV2, IssuerAndSerialNumber,
+        IssuerSerial, SetOf, SignedData, SignerIdentifier, SignerInfo, SigningCertificateV2,
+    },
+    time::x509_time,
+};
 
 /// Bytes of randomness in generated token serial numbers.
 const SERIAL_BYTES: usize = 16;

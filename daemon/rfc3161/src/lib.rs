@@ -16,7 +16,6 @@ mod response;
 mod signer;
 mod software;
 mod time;
-mod trust;
 mod verdict;
 mod verify;
 
@@ -27,21 +26,22 @@ pub use issue::{
 };
 pub use request::{ParsedRequest, RequestError, TimestampRequest};
 pub use response::{
-    Accuracy, CertificateSummary, FailureInfo, ParseError, PkiStatus, TimestampResponse,
-    TimestampToken, inspect, parse_response, parse_token,
+    Accuracy, FailureInfo, ParseError, PkiStatus, TimestampResponse, TimestampToken, inspect,
+    parse_response, parse_token,
 };
 pub use sigil_cms::{
-    BerError, BigInteger, CertificateError, CertificateSigner, CertificateValidity, HashAlgorithm,
-    SignatureAlgorithm, SignerError, SoftwareKey, WireEncoding, build_root_ca,
+    BerError, BigInteger, CertificateError, CertificateSigner, CertificateSummary,
+    CertificateValidity, ChainTop, EssBinding, HashAlgorithm, Indication, SignatureAlgorithm,
+    SignerError, SoftwareKey, SubIndication, TrustStatus, TrustStore, UntrustedReason, Verdict,
+    WireEncoding, build_root_ca,
 };
 pub use signer::TsaSigner;
 pub use software::SoftwareTsaSigner;
 pub use time::{GenTime, TimeError};
-pub use trust::{ChainTop, TrustStatus, TrustStore, UntrustedReason};
-pub use verdict::{Indication, SubIndication, Verdict};
+pub use verdict::TimestampVerdict;
 pub use verify::{
-    EssBinding, Expectations, MAX_EMBEDDED_CERTIFICATES, VerifiedToken, VerifyError,
-    VerifyErrorKind, verify_response, verify_token, verify_token_against_digest,
+    Expectations, MAX_EMBEDDED_CERTIFICATES, VerifiedToken, VerifyError, VerifyErrorKind,
+    verify_response, verify_token, verify_token_against_digest,
 };
 
 /// Re-exports of the crates and types that appear in this crate's API, so callers need not match versions.
