@@ -6,7 +6,8 @@
 //! signature algorithms with CMS/X.509 signature verification ([`algorithms`]), certificate building through
 //! the [`CertificateSigner`] trait (keys may live in a KMS or HSM; [`SoftwareKey`] is the in-process one),
 //! certificates as verifiers hold them ([`certificate`]), the ESS signing-certificate check ([`ess`]), chain
-//! building against a [`TrustStore`] ([`trust`]) and ETSI verdicts ([`Verdict`]).
+//! building against a [`TrustStore`] ([`trust`]) and ETSI verdicts ([`Verdict`]), and signatures outside CMS
+//! and X.509 with a bare key ([`raw`]: Ed25519 and P-256, for HTTP Message Signatures and device challenges).
 //!
 //! Pure protocol code: typed inputs, typed results, no I/O, no HTTP, no storage and no configuration syntax.
 
@@ -21,6 +22,7 @@ mod certs;
 pub mod ess;
 mod integer;
 pub mod oids;
+pub mod raw;
 mod signer;
 mod software;
 pub mod time;
@@ -36,6 +38,7 @@ pub use certs::{
 };
 pub use ess::{EssBinding, EssError};
 pub use integer::BigInteger;
+pub use raw::{EcdsaSignatureEncoding, verify_ed25519, verify_p256_sha256};
 pub use signer::{CertificateSigner, SignerError};
 pub use software::SoftwareKey;
 pub use trust::{ChainTop, TrustStatus, TrustStore, UntrustedReason};
