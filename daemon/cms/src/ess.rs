@@ -113,3 +113,119 @@ pub fn issuer_serial_matches(
     });
     serial_ok && issuer_ok
 }
+
+#[cfg(test)]
+mod tests {
+    use der::asn1::{Any, OctetString};
+
+    use super::*;
+    use crate::{
+        asn1::{EssCertId, EssCertIdV2, IssuerAndSerialNumber, SignerIdentifier},
+        testing::Pki,
+    };
+
+    fn attribute(oid: ObjectIdentifier, value: &impl Encode) -> Attribute {
+        Attribute {
+            attr_type: oid,
+            attr_values: SetOf(vec![Any::from_der(&value.to_der().unwrap()).unwrap()]),
+        }
+    }
+
+    fn issuer_serial(certificate: &Certificate) -> IssuerSerial {
+        let tbs = certificate.tbs_certificate();
+        IssuerSerial {
+            issuer: vec![GeneralName::DirectoryName(tbs.issuer().clone())],
+            serial_number: der::asn1::Int::new(tbs.serial_number().as_bytes()).unwrap(),
+        }
+    }
+
+    fn v2(hash: &[u8], issuer_serial: Option<IssuerSerial>) -> Attribute {
+        attribute(
+            oids::ID_AA_SIGNING_CERTIFICATE_V2,
+            &SigningCertificateV2 {
+                certs: vec![EssCertIdV2 {
+                    hash_algorithm: None,
+                    cert_hash: OctetString::new(hash).unwrap(),
+                    issuer_serial,
+                }],
+                policies: None,
+            },
+        )
+    }
+
+    #[test]
+    fn binds_the_signer_by_either_attribute() {
+        let pki = Pki::new();
+        let signer = pki.leaf_entry();
+        let sha256 = HashAlgorithm::Sha256.digest(&signer.der);
+        let attributes = SetOf(vec![v2(&sha256, Some(issuer_serial(&pki.leaf)))]);
+        assert_eq!(
+            check_signing_certificate(&attributes, &signer),
+            Ok(EssBinding::SigningCertificateV2(HashAlgorithm::Sha256))
+        );
+
+        let v1 = attribute(
+            oids::ID_AA_SIGNING_CERTIFICATE,
+            &SigningCertificate {
+                certs: vec![EssCertId {
+                    cert_hash: OctetString::new(HashAlgorithm::Sha1.digest(&signer.der)).unwrap(),
+                    issuer_serial: None,
+                }],
+                policies: None,
+            },
+        );
+        assert_eq!(
+            check_signing_certificate(&SetOf(vec![v1]), &signer),
+            Ok(EssBinding::SigningCertificate)
+        );
+    }
+
+    #[test]
+    fn names_what_is_wrong() {
+        let pki = Pki::new();
+        let signer = pki.leaf_entry();
+        let sha256 = HashAlgorithm::Sha256.digest(&signer.der);
+        assert_eq!(
+            check_signing_certificate(&SetOf(Vec::new()), &signer),
+            Err(EssError::Missing)
+        );
+        // Another certificate's hash, and the right hash with another certificate's issuer and serial.
+        let root_hash = HashAlgorithm::Sha256.digest(&pki.root_entry().der);
+        for attribute in [
+            v2(&root_hash, None),
+            v2(&sha256, Some(issuer_serial(&pki.root))),
+        ] {
+            assert_eq!(
+                check_signing_certificate(&SetOf(vec![attribute]), &signer),
+                Err(EssError::Mismatch(SIGNING_CERTIFICATE_V2))
+            );
+        }
+        let twice = SetOf(vec![v2(&sha256, None), v2(&sha256, None)]);
+        assert_eq!(
+            check_signing_certificate(&twice, &signer),
+            Err(EssError::Malformed(SIGNING_CERTIFICATE_V2))
+        );
+        let garbage = attribute(oids::ID_AA_SIGNING_CERTIFICATE_V2, &true);
+        assert_eq!(
+            check_signing_certificate(&SetOf(vec![garbage]), &signer),
+            Err(EssError::Malformed(SIGNING_CERTIFICATE_V2))
+        );
+    }
+
+    #[test]
+    fn signer_identifiers_match_their_certificate_only() {
+        let pki = Pki::new();
+        let tbs = pki.leaf.tbs_certificate();
+        let by_serial = SignerIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
+            issuer: tbs.issuer().clone(),
+            serial_number: der::asn1::Int::new(tbs.serial_number().as_bytes()).unwrap(),
+        });
+        assert!(by_serial.matches(&pki.leaf) && !by_serial.matches(&pki.root));
+        let (_, ski) = tbs
+            .get_extension::<x509_cert::ext::pkix::SubjectKeyIdentifier>()
+            .unwrap()
+            .unwrap();
+        let by_key = SignerIdentifier::SubjectKeyIdentifier(ski.0.clone());
+        assert!(by_key.matches(&pki.leaf) && !by_key.matches(&pki.root));
+    }
+}

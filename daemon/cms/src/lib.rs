@@ -25,6 +25,8 @@ pub mod oids;
 pub mod raw;
 mod signer;
 mod software;
+#[cfg(test)]
+mod testing;
 pub mod time;
 pub mod trust;
 mod verdict;

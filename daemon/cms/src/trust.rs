@@ -530,3 +530,89 @@ fn is_self_signed(entry: &CertEntry) -> bool {
     )
     .is_ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::Pki;
+
+    #[test]
+    fn a_leaf_issued_by_an_anchor_is_chained() {
+        let pki = Pki::new();
+        let mut store = TrustStore::new();
+        store.add_root(&pki.root).unwrap();
+        let status = classify(&pki.leaf_entry(), &[], &store, pki.now);
+        let TrustStatus::Chained { chain } = &status else {
+            panic!("not chained: {status:?}");
+        };
+        assert_eq!(chain.len(), 2);
+        assert_eq!(chain[0].subject, "CN=Test Signer");
+        assert_eq!(chain[1].subject, "CN=Test Root");
+        assert_eq!(status.explanation(), None);
+        // The second classification is served by the memo and agrees.
+        assert_eq!(classify(&pki.leaf_entry(), &[], &store, pki.now), status);
+        // An anchor classifies as a chain of itself.
+        assert!(classify(&pki.root_entry(), &[], &store, pki.now).is_chained());
+    }
+
+    #[test]
+    fn unanchored_chains_name_what_to_trust() {
+        let pki = Pki::new();
+        let empty = TrustStore::new();
+        match classify(&pki.leaf_entry(), &[], &empty, pki.now) {
+            TrustStatus::Untrusted {
+                reason: UntrustedReason::IssuerNotFound { issuer },
+                top,
+            } => {
+                assert_eq!(issuer, "CN=Test Root");
+                assert_eq!(top.subject, "CN=Test Signer");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        // The root embedded but not trusted: the chain reaches it and stops there.
+        let embedded = [pki.root_entry()];
+        match classify(&pki.leaf_entry(), &embedded, &empty, pki.now) {
+            TrustStatus::Untrusted { top, .. } => assert_eq!(top.subject, "CN=Test Root"),
+            other => panic!("unexpected {other:?}"),
+        }
+        let status = classify(&pki.root_entry(), &[], &empty, pki.now);
+        assert!(matches!(status, TrustStatus::SelfSigned { .. }));
+        assert!(status.explanation().unwrap().contains("self-signed"));
+    }
+
+    #[test]
+    fn an_issuer_outside_its_validity_does_not_chain() {
+        let pki = Pki::new();
+        let mut store = TrustStore::new();
+        store.add_root(&pki.root).unwrap();
+        let later = pki.now + 2 * 3600;
+        assert!(matches!(
+            classify(&pki.leaf_entry(), &[], &store, later),
+            TrustStatus::Untrusted {
+                reason: UntrustedReason::NotValidAtTime { .. },
+                ..
+            }
+        ));
+        assert!(valid_at(&pki.leaf, pki.now) && !valid_at(&pki.leaf, later));
+    }
+
+    #[test]
+    fn stores_merge_without_duplicates() {
+        let pki = Pki::new();
+        let mut a = TrustStore::new();
+        a.add_root(&pki.root).unwrap();
+        let mut b = TrustStore::new();
+        b.add_root_der(&der::Encode::to_der(&pki.root).unwrap())
+            .unwrap();
+        b.add_intermediate(&pki.leaf).unwrap();
+        a.extend_from(&b);
+        assert_eq!(a.root_count(), 1);
+        assert_eq!(a.intermediate_entries().len(), 1);
+        assert!(
+            TrustStore::new()
+                .add_root_der(b"not a certificate")
+                .is_err()
+        );
+        assert!(!a.sha1_allowed() && a.allowing_sha1(true).sha1_allowed());
+    }
+}

@@ -153,3 +153,75 @@ impl Verdict {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ChainTop;
+
+    fn top() -> ChainTop {
+        ChainTop {
+            subject: "CN=Unknown Root".into(),
+            issuer: "CN=Unknown Root".into(),
+            sha256_hex: "00".repeat(32),
+        }
+    }
+
+    #[test]
+    fn only_a_chain_to_an_anchor_passes() {
+        let chained = Verdict::of_trust(&TrustStatus::Chained { chain: Vec::new() });
+        assert!(chained.passed());
+        assert_eq!(chained.sub_indication, None);
+
+        let self_signed = Verdict::of_trust(&TrustStatus::SelfSigned { top: top() });
+        assert_eq!(self_signed.indication, Indication::Indeterminate);
+        assert_eq!(
+            self_signed.sub_indication,
+            Some(SubIndication::NoCertificateChainFound)
+        );
+
+        let table = [
+            (
+                UntrustedReason::IssuerNotFound {
+                    issuer: "CN=X".into(),
+                },
+                SubIndication::NoCertificateChainFound,
+            ),
+            (
+                UntrustedReason::SignatureInvalid {
+                    subject: "CN=A".into(),
+                    issuer: "CN=B".into(),
+                },
+                SubIndication::CertificateChainGeneralFailure,
+            ),
+            (
+                UntrustedReason::NotValidAtTime {
+                    subject: "CN=A".into(),
+                },
+                SubIndication::OutOfBoundsNoPoe,
+            ),
+            (
+                UntrustedReason::ChainTooLong,
+                SubIndication::ChainConstraintsFailure,
+            ),
+        ];
+        for (reason, sub) in table {
+            let verdict = Verdict::of_trust(&TrustStatus::Untrusted { reason, top: top() });
+            assert_eq!(verdict.indication, Indication::Indeterminate);
+            assert_eq!(verdict.sub_indication, Some(sub));
+            assert!(verdict.message.contains("CN=Unknown Root"));
+        }
+    }
+
+    #[test]
+    fn etsi_spellings() {
+        assert_eq!(Indication::Indeterminate.as_str(), "INDETERMINATE");
+        assert_eq!(
+            SubIndication::NoCertificateChainFound.as_str(),
+            "NO_CERTIFICATE_CHAIN_FOUND"
+        );
+        let failed = Verdict::failed(SubIndication::HashFailure, "wrong file".into());
+        assert_eq!(failed.indication, Indication::Failed);
+        assert!(!failed.passed());
+    }
+}
