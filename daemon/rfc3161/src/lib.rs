@@ -4,6 +4,10 @@
 //! Pure protocol code: typed inputs, typed results, no I/O, no HTTP, no storage and no configuration
 //! syntax. Keys are reached only through the [`TsaSigner`] and [`CertificateSigner`] traits so that they
 //! can live in a KMS or HSM; [`SoftwareKey`] is the in-process implementation.
+//!
+//! Built on `sigil-cms`, which holds what other formats share (the CMS and ESS structures, algorithms and
+//! signature verification, certificate building, chain building and trust, ETSI verdicts); the items of it
+//! this crate's callers need are re-exported here under their historical paths.
 
 #![forbid(unsafe_code)]
 
