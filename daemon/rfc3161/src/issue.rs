@@ -13,13 +13,15 @@ use x509_cert::{Certificate, ext::pkix::name::GeneralName};
 use crate::{
     Accuracy, BigInteger, FailureInfo, GenTime, HashAlgorithm, ParsedRequest, PkiStatus,
     RequestError, SignerError, TimeError, TsaSigner,
+    asn1::{AccuracyAsn, MessageImprint, PkiStatusInfo, TimeStampResp, TstInfo},
+    oids,
+};
+use sigil_cms::{
     algorithms::verify,
     asn1::{
-        AccuracyAsn, Attribute, ContentInfo, EncapsulatedContentInfo, EssCertIdV2,
-        IssuerAndSerialNumber, IssuerSerial, MessageImprint, PkiStatusInfo, SetOf, SignedData,
-        SignerIdentifier, SignerInfo, SigningCertificateV2, TimeStampResp, TstInfo,
+        Attribute, ContentInfo, EncapsulatedContentInfo, EssCertIdV2, IssuerAndSerialNumber,
+        IssuerSerial, SetOf, SignedData, SignerIdentifier, SignerInfo, SigningCertificateV2,
     },
-    oids,
     time::x509_time,
 };
 
@@ -427,12 +429,13 @@ mod tests {
     use std::str::FromStr;
 
     use der::Decode;
+    use sigil_cms::asn1::der_set_order;
     use x509_cert::name::Name;
 
     use super::*;
     use crate::{
-        CertificateValidity, SoftwareKey, SoftwareTsaSigner, asn1::der_set_order, build_root_ca,
-        build_tsa_certificate, parse_response,
+        CertificateValidity, SoftwareKey, SoftwareTsaSigner, build_root_ca, build_tsa_certificate,
+        parse_response,
     };
 
     fn signer() -> SoftwareTsaSigner {

@@ -4,14 +4,15 @@
 //! Pure protocol code: typed inputs, typed results, no I/O, no HTTP, no storage and no configuration
 //! syntax. Keys are reached only through the [`TsaSigner`] and [`CertificateSigner`] traits so that they
 //! can live in a KMS or HSM; [`SoftwareKey`] is the in-process implementation.
+//!
+//! Built on `sigil-cms`, which holds what other formats share (the CMS and ESS structures, algorithms and
+//! signature verification, certificate building, chain building and trust, ETSI verdicts); the items of it
+//! this crate's callers need are re-exported here under their historical paths.
 
 #![forbid(unsafe_code)]
 
-mod algorithms;
 mod asn1;
-mod ber;
 mod certs;
-mod integer;
 mod issue;
 mod oids;
 mod request;
@@ -19,31 +20,32 @@ mod response;
 mod signer;
 mod software;
 mod time;
-mod trust;
 mod verdict;
 mod verify;
 
-pub use algorithms::{HashAlgorithm, SignatureAlgorithm};
-pub use ber::{BerError, WireEncoding};
-pub use certs::{CertificateError, CertificateValidity, build_root_ca, build_tsa_certificate};
-pub use integer::BigInteger;
+pub use certs::build_tsa_certificate;
 pub use issue::{
     IssueError, IssuedToken, PreparedChain, Refusal, TsaPolicy, check_signer, issue_token, reject,
     respond,
 };
 pub use request::{ParsedRequest, RequestError, TimestampRequest};
 pub use response::{
-    Accuracy, CertificateSummary, FailureInfo, ParseError, PkiStatus, TimestampResponse,
-    TimestampToken, inspect, parse_response, parse_token,
+    Accuracy, FailureInfo, ParseError, PkiStatus, TimestampResponse, TimestampToken, inspect,
+    parse_response, parse_token,
 };
-pub use signer::{CertificateSigner, SignerError, TsaSigner};
-pub use software::{SoftwareKey, SoftwareTsaSigner};
+pub use sigil_cms::{
+    BerError, BigInteger, CertificateError, CertificateSigner, CertificateSummary,
+    CertificateValidity, ChainTop, EssBinding, HashAlgorithm, Indication, SignatureAlgorithm,
+    SignerError, SoftwareKey, SubIndication, TrustStatus, TrustStore, UntrustedReason, Verdict,
+    WireEncoding, build_root_ca,
+};
+pub use signer::TsaSigner;
+pub use software::SoftwareTsaSigner;
 pub use time::{GenTime, TimeError};
-pub use trust::{ChainTop, TrustStatus, TrustStore, UntrustedReason};
-pub use verdict::{Indication, SubIndication, Verdict};
+pub use verdict::TimestampVerdict;
 pub use verify::{
-    EssBinding, Expectations, MAX_EMBEDDED_CERTIFICATES, VerifiedToken, VerifyError,
-    VerifyErrorKind, verify_response, verify_token, verify_token_against_digest,
+    Expectations, MAX_EMBEDDED_CERTIFICATES, VerifiedToken, VerifyError, VerifyErrorKind,
+    verify_response, verify_token, verify_token_against_digest,
 };
 
 /// Re-exports of the crates and types that appear in this crate's API, so callers need not match versions.
@@ -57,13 +59,4 @@ pub mod oid {
     pub use crate::oids::*;
 }
 
-/// Lowercase hex, used in renderings and error messages.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    use core::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut out, byte| {
-            let _ = write!(out, "{byte:02x}");
-            out
-        })
-}
+pub(crate) use sigil_cms::hex;

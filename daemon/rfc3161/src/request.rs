@@ -10,9 +10,9 @@ use der::{
 use crate::{
     BigInteger, FailureInfo, HashAlgorithm,
     asn1::{MessageImprint, TimeStampReq},
-    ber::decode_liberal,
     verify::Expectations,
 };
+use sigil_cms::ber::decode_liberal;
 
 /// Nonces longer than this are refused: 64 bytes is far beyond any real nonce and bounds the echo.
 const MAX_NONCE_BYTES: usize = 64;

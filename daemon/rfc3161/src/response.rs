@@ -13,20 +13,21 @@
 //! then classifies `Untrusted`, the ESS check fails): CMS hashes the certificate as sent.
 
 use der::{
-    Decode, Encode, Tag, Tagged,
+    Encode, Tag, Tagged,
     asn1::{Any, ObjectIdentifier},
 };
-use x509_cert::{Certificate, ext::pkix::name::GeneralName, time::Time};
+use sigil_cms::{
+    CertEntry, MalformedError,
+    asn1::{ContentInfo, SignedData, SignerInfo},
+    ber::{decode_any, decode_liberal},
+    certificate::render_general_name,
+};
+use x509_cert::Certificate;
 
 use crate::{
-    BigInteger, GenTime, HashAlgorithm, WireEncoding,
-    asn1::{
-        ContentInfo, RawCertificate, SignedData, SignerIdentifier, SignerInfo, TimeStampResp,
-        TstInfo,
-    },
-    ber::{decode_any, decode_liberal},
+    BigInteger, CertificateSummary, GenTime, HashAlgorithm, WireEncoding,
+    asn1::{TimeStampResp, TstInfo},
     oids,
-    time::rfc3339,
 };
 
 /// `PKIStatus` (RFC 3161 §2.4.2).
@@ -168,106 +169,6 @@ pub struct Accuracy {
     pub micros: u16,
 }
 
-/// What a certificate says about itself, rendered for the API.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CertificateSummary {
-    /// Subject, RFC 4514.
-    pub subject: String,
-    /// Issuer, RFC 4514.
-    pub issuer: String,
-    /// Serial number, lowercase hex of the magnitude.
-    pub serial_hex: String,
-    /// notBefore, RFC 3339.
-    pub not_before: String,
-    /// notAfter, RFC 3339.
-    pub not_after: String,
-    /// notBefore, Unix seconds.
-    pub not_before_unix: i64,
-    /// notAfter, Unix seconds.
-    pub not_after_unix: i64,
-}
-
-impl CertificateSummary {
-    /// Summarises a certificate.
-    #[must_use]
-    pub fn of(certificate: &Certificate) -> Self {
-        let tbs = certificate.tbs_certificate();
-        let validity = tbs.validity();
-        let not_before_unix = unix(&validity.not_before);
-        let not_after_unix = unix(&validity.not_after);
-        Self {
-            subject: tbs.subject().to_string(),
-            issuer: tbs.issuer().to_string(),
-            serial_hex: BigInteger::from_twos_complement(tbs.serial_number().as_bytes()).to_hex(),
-            not_before: rfc3339(not_before_unix),
-            not_after: rfc3339(not_after_unix),
-            not_before_unix,
-            not_after_unix,
-        }
-    }
-}
-
-pub(crate) fn unix(time: &Time) -> i64 {
-    i64::try_from(time.to_unix_duration().as_secs()).unwrap_or(i64::MAX)
-}
-
-/// A certificate from a token together with the exact bytes it arrived as.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct CertEntry {
-    pub certificate: Certificate,
-    pub der: Vec<u8>,
-}
-
-/// Summaries already rendered, by certificate DER: rendering names is costly and a TSA sends the same
-/// certificates with every token.
-static SUMMARIES: std::sync::LazyLock<
-    std::sync::Mutex<std::collections::HashMap<Vec<u8>, CertificateSummary>>,
-> = std::sync::LazyLock::new(Default::default);
-
-/// Summaries remembered at most; beyond that the memo starts over.
-const SUMMARY_MEMO_LIMIT: usize = 1024;
-
-impl CertEntry {
-    /// The certificate's summary, remembered by DER.
-    pub(crate) fn summary(&self) -> CertificateSummary {
-        if let Some(summary) = SUMMARIES
-            .lock()
-            .ok()
-            .and_then(|memo| memo.get(&self.der).cloned())
-        {
-            return summary;
-        }
-        let summary = CertificateSummary::of(&self.certificate);
-        if let Ok(mut memo) = SUMMARIES.lock() {
-            if memo.len() >= SUMMARY_MEMO_LIMIT {
-                memo.clear();
-            }
-            memo.insert(self.der.clone(), summary.clone());
-        }
-        summary
-    }
-
-    pub(crate) fn from_der(der: &[u8]) -> der::Result<Self> {
-        let (certificate, _) = decode_liberal::<Certificate>(der)?;
-        Ok(Self {
-            certificate,
-            der: der.to_vec(),
-        })
-    }
-
-    pub(crate) fn from_certificate(certificate: &Certificate) -> der::Result<Self> {
-        Ok(Self {
-            der: certificate.to_der()?,
-            certificate: certificate.clone(),
-        })
-    }
-
-    /// The TBSCertificate bytes as received, with the outer signature algorithm and value.
-    pub(crate) fn raw(&self) -> der::Result<RawCertificate> {
-        RawCertificate::from_der(&self.der)
-    }
-}
-
 /// Why bytes are not a time-stamp response or token this crate can read.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ParseError {
@@ -302,6 +203,15 @@ pub enum ParseError {
         /// statusString and failInfo, rendered.
         text: String,
     },
+}
+
+impl From<MalformedError> for ParseError {
+    fn from(error: MalformedError) -> Self {
+        Self::Malformed {
+            what: error.what,
+            source: error.source,
+        }
+    }
 }
 
 /// A parsed `TimeStampResp`.
@@ -377,30 +287,8 @@ impl TimestampToken {
         self.parts
             .certs
             .iter()
-            .find(|entry| sid_matches(&info.sid, &entry.certificate))
+            .find(|entry| info.sid.matches(&entry.certificate))
     }
-}
-
-/// Whether `certificate` is the one `sid` identifies.
-pub(crate) fn sid_matches(sid: &SignerIdentifier, certificate: &Certificate) -> bool {
-    let tbs = certificate.tbs_certificate();
-    match sid {
-        SignerIdentifier::IssuerAndSerialNumber(id) => {
-            BigInteger::from_int(&id.serial_number)
-                == BigInteger::from_twos_complement(tbs.serial_number().as_bytes())
-                && names_equal(&id.issuer, tbs.issuer())
-        }
-        SignerIdentifier::SubjectKeyIdentifier(ski) => tbs
-            .get_extension::<x509_cert::ext::pkix::SubjectKeyIdentifier>()
-            .ok()
-            .flatten()
-            .is_some_and(|(_, own)| own.0.as_bytes() == ski.as_bytes()),
-    }
-}
-
-/// Name equality by DER (both sides decoded by x509-cert, which sorts multi-valued RDNs alike).
-pub(crate) fn names_equal(a: &x509_cert::name::Name, b: &x509_cert::name::Name) -> bool {
-    matches!((a.to_der(), b.to_der()), (Ok(x), Ok(y)) if x == y)
 }
 
 /// Parses a DER (or BER) `TimeStampResp`.
@@ -632,33 +520,6 @@ fn token_from_content_info(
         })?;
     token.signer = token.embedded_signer().map(CertEntry::summary);
     Ok(token)
-}
-
-/// Renders a GeneralName the way OpenSSL prints one, directoryName as RFC 4514.
-pub(crate) fn render_general_name(name: &GeneralName) -> String {
-    match name {
-        GeneralName::DirectoryName(name) => name.to_string(),
-        GeneralName::DnsName(dns) => format!("DNS:{}", dns.as_str()),
-        GeneralName::Rfc822Name(mail) => format!("email:{}", mail.as_str()),
-        GeneralName::UniformResourceIdentifier(uri) => format!("URI:{}", uri.as_str()),
-        GeneralName::IpAddress(ip) => match ip.as_bytes().len() {
-            4 | 16 => {
-                let bytes = ip.as_bytes();
-                let address: std::net::IpAddr = if bytes.len() == 4 {
-                    std::net::Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3]).into()
-                } else {
-                    let mut octets = [0u8; 16];
-                    octets.copy_from_slice(bytes);
-                    std::net::Ipv6Addr::from(octets).into()
-                };
-                format!("IP:{address}")
-            }
-            _ => format!("IP:{}", crate::hex(ip.as_bytes())),
-        },
-        GeneralName::RegisteredId(oid) => format!("RID:{oid}"),
-        GeneralName::OtherName(other) => format!("othername:{}", other.type_id),
-        GeneralName::EdiPartyName(_) => "EdiPartyName".to_owned(),
-    }
 }
 
 /// The text of a string-typed value (UTF8String, PrintableString, IA5String, VisibleString).

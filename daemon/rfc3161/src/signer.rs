@@ -1,25 +1,10 @@
-//! The two signing abstractions: [`TsaSigner`] signs the signed attributes of a time-stamp token and
-//! [`CertificateSigner`] signs a TBSCertificate. Both take the exact bytes to sign and hash them
-//! themselves, so an implementation can forward them to a KMS or HSM unchanged.
+//! The time-stamping abstraction: [`TsaSigner`] signs the signed attributes of a time-stamp token. Like
+//! sigil-cms's [`crate::CertificateSigner`] it takes the exact bytes to sign and hashes them itself, so an
+//! implementation can forward them to a KMS or HSM unchanged, and fails with [`SignerError`].
 
-use spki::SubjectPublicKeyInfoOwned;
 use x509_cert::Certificate;
 
-use crate::SignatureAlgorithm;
-
-/// Why a signer could not sign.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum SignerError {
-    /// The key cannot be used now (KMS unreachable, token not logged in, key disabled).
-    #[error("signing key unavailable: {0}")]
-    Unavailable(String),
-    /// The signing operation itself failed.
-    #[error("signing failed: {0}")]
-    Failed(String),
-    /// The key cannot produce the requested algorithm.
-    #[error("unsupported by this key: {0}")]
-    Unsupported(String),
-}
+use crate::{SignatureAlgorithm, SignerError};
 
 /// A time-stamping key and its certificates.
 ///
@@ -41,20 +26,4 @@ pub trait TsaSigner {
     fn prepared_chain(&self) -> Option<&crate::PreparedChain> {
         None
     }
-}
-
-/// A key that signs certificates (the TBS signer): a CA key, or a key signing its own root certificate.
-pub trait CertificateSigner {
-    /// The algorithm `sign` produces.
-    fn algorithm(&self) -> SignatureAlgorithm;
-    /// The key's public half, as it goes into a certificate.
-    ///
-    /// # Errors
-    /// [`SignerError`] when the public key cannot be read.
-    fn public_key(&self) -> Result<SubjectPublicKeyInfoOwned, SignerError>;
-    /// Signs the DER of a TBSCertificate; same output conventions as [`TsaSigner::sign`].
-    ///
-    /// # Errors
-    /// [`SignerError`] when the key cannot sign.
-    fn sign(&self, tbs_der: &[u8]) -> Result<Vec<u8>, SignerError>;
 }

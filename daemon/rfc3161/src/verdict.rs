@@ -1,163 +1,35 @@
-//! Verification verdicts in the vocabulary of ETSI EN 319 102-1 (§5.1.3), as EU DSS reports them: a main
-//! [`Indication`] and, unless it passed, a [`SubIndication`] saying which check failed. Timestamps use it now;
-//! seals and approvals will report through the same types.
+//! The ETSI verdict of a time-stamp verification: [`TimestampVerdict`] adds the RFC 3161 mappings
+//! (`Verdict::of_token`, `of_error`, `of_result`) to sigil-cms's [`Verdict`], whose vocabulary (EN 319 102-1)
+//! and trust mapping ([`Verdict::of_trust`]) every format shares.
 //!
 //! `PASSED` is earned only when every check passed **and** the signer chains to an anchor the verifier
 //! configured. A cryptographically sound token from an unknown root is `INDETERMINATE /
 //! NO_CERTIFICATE_CHAIN_FOUND`, never `PASSED`.
 
-use crate::trust::{TrustStatus, UntrustedReason};
+use sigil_cms::{SubIndication, Verdict};
+
 use crate::verify::{VerifiedToken, VerifyError};
 
-/// The main status of a validation (EN 319 102-1, Table 4).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Indication {
-    /// Every check passed and the chain reaches a configured anchor.
-    Passed,
-    /// The checks could not establish validity (unknown root, missing certificate, unsupported algorithm,
-    /// certificate outside its validity period).
-    Indeterminate,
-    /// A check proved the object invalid (hash mismatch, bad signature, broken format).
-    Failed,
-}
-
-impl Indication {
-    /// The ETSI spelling: `PASSED`, `INDETERMINATE`, `FAILED`.
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Indication::Passed => "PASSED",
-            Indication::Indeterminate => "INDETERMINATE",
-            Indication::Failed => "FAILED",
-        }
-    }
-}
-
-/// Which check failed (EN 319 102-1, Table 5), for `FAILED` and `INDETERMINATE`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum SubIndication {
-    /// The object does not have the structure its format requires.
-    FormatFailure,
-    /// The signed data's hash does not match (wrong file, altered TSTInfo).
-    HashFailure,
-    /// The signature does not verify under the signer's key.
-    SigCryptoFailure,
-    /// The signer certificate cannot be identified (absent, or the ESS attribute names another).
-    NoSigningCertificateFound,
-    /// No chain from the signer to a configured trust anchor.
-    NoCertificateChainFound,
-    /// A chain was found but a certificate in it breaks a constraint (not a CA, wrong key usage, too long).
-    ChainConstraintsFailure,
-    /// A certificate in the chain failed for a reason not covered above (a bad issuer signature).
-    CertificateChainGeneralFailure,
-    /// An algorithm is not supported or not allowed (SHA-1).
-    CryptoConstraintsFailure,
-    /// A certificate was outside its validity period at the time in question.
-    OutOfBoundsNoPoe,
-    /// The object does not satisfy what the verifier asked for (nonce, policy).
-    PolicyProcessingError,
-}
-
-impl SubIndication {
-    /// The ETSI spelling, e.g. `NO_CERTIFICATE_CHAIN_FOUND`.
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SubIndication::FormatFailure => "FORMAT_FAILURE",
-            SubIndication::HashFailure => "HASH_FAILURE",
-            SubIndication::SigCryptoFailure => "SIG_CRYPTO_FAILURE",
-            SubIndication::NoSigningCertificateFound => "NO_SIGNING_CERTIFICATE_FOUND",
-            SubIndication::NoCertificateChainFound => "NO_CERTIFICATE_CHAIN_FOUND",
-            SubIndication::ChainConstraintsFailure => "CHAIN_CONSTRAINTS_FAILURE",
-            SubIndication::CertificateChainGeneralFailure => "CERTIFICATE_CHAIN_GENERAL_FAILURE",
-            SubIndication::CryptoConstraintsFailure => "CRYPTO_CONSTRAINTS_FAILURE",
-            SubIndication::OutOfBoundsNoPoe => "OUT_OF_BOUNDS_NO_POE",
-            SubIndication::PolicyProcessingError => "POLICY_PROCESSING_ERROR",
-        }
-    }
-}
-
-/// The outcome of a validation: indication, sub-indication and one sentence naming the failed check.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Verdict {
-    /// The main status.
-    pub indication: Indication,
-    /// Which check failed; `None` exactly when `indication` is [`Indication::Passed`].
-    pub sub_indication: Option<SubIndication>,
-    /// Which check failed and why, for people; for `PASSED`, a summary.
-    pub message: String,
-}
-
-impl Verdict {
-    /// Whether the object passed every check, trust included.
-    #[must_use]
-    pub fn passed(&self) -> bool {
-        self.indication == Indication::Passed
-    }
-
-    fn failed(sub: SubIndication, message: String) -> Self {
-        Self {
-            indication: Indication::Failed,
-            sub_indication: Some(sub),
-            message,
-        }
-    }
-
-    fn indeterminate(sub: SubIndication, message: String) -> Self {
-        Self {
-            indication: Indication::Indeterminate,
-            sub_indication: Some(sub),
-            message,
-        }
-    }
-
+/// The verdicts of time-stamp verification, as associated functions of [`Verdict`]: bring the trait into
+/// scope and call `Verdict::of_result(&result)`.
+pub trait TimestampVerdict {
     /// The verdict for a token whose every structural and cryptographic check passed: `PASSED` only if its
     /// signer chained to an anchor.
-    #[must_use]
-    pub fn of_token(token: &VerifiedToken) -> Self {
-        Self::of_trust(&token.trust)
-    }
-
-    /// The verdict of a trust classification alone.
-    #[must_use]
-    pub fn of_trust(trust: &TrustStatus) -> Self {
-        let explanation = trust.explanation().unwrap_or_default();
-        match trust {
-            TrustStatus::Chained { chain } => Self {
-                indication: Indication::Passed,
-                sub_indication: None,
-                message: match chain.last() {
-                    Some(anchor) => format!("chains to the trust anchor `{}`", anchor.subject),
-                    None => "chains to a trust anchor".into(),
-                },
-            },
-            TrustStatus::SelfSigned { .. } => {
-                Self::indeterminate(SubIndication::NoCertificateChainFound, explanation)
-            }
-            TrustStatus::Untrusted { reason, .. } => {
-                let sub = match reason {
-                    UntrustedReason::IssuerNotFound { .. } => {
-                        SubIndication::NoCertificateChainFound
-                    }
-                    UntrustedReason::SignatureInvalid { .. } => {
-                        SubIndication::CertificateChainGeneralFailure
-                    }
-                    UntrustedReason::UnsupportedAlgorithm { .. } => {
-                        SubIndication::CryptoConstraintsFailure
-                    }
-                    UntrustedReason::NotValidAtTime { .. } => SubIndication::OutOfBoundsNoPoe,
-                    UntrustedReason::NotCa { .. }
-                    | UntrustedReason::ChainTooLong
-                    | UntrustedReason::TooManyCandidates => SubIndication::ChainConstraintsFailure,
-                };
-                Self::indeterminate(sub, explanation)
-            }
-        }
-    }
+    fn of_token(token: &VerifiedToken) -> Verdict;
 
     /// The verdict for a token that failed a check before trust was considered.
-    #[must_use]
-    pub fn of_error(error: &VerifyError) -> Self {
+    fn of_error(error: &VerifyError) -> Verdict;
+
+    /// The verdict of a whole verification.
+    fn of_result(result: &Result<VerifiedToken, VerifyError>) -> Verdict;
+}
+
+impl TimestampVerdict for Verdict {
+    fn of_token(token: &VerifiedToken) -> Verdict {
+        Verdict::of_trust(&token.trust)
+    }
+
+    fn of_error(error: &VerifyError) -> Verdict {
         use SubIndication as S;
         use VerifyError as E;
         let message = error.to_string();
@@ -170,36 +42,34 @@ impl Verdict {
             | E::MalformedAttribute(_)
             | E::ContentTypeMismatch(_)
             | E::UnsupportedVersion(_)
-            | E::TooManyCertificates(_) => Self::failed(S::FormatFailure, message),
+            | E::TooManyCertificates(_) => Verdict::failed(S::FormatFailure, message),
             E::ImprintAlgorithmMismatch { .. }
             | E::ImprintMismatch { .. }
             | E::DigestLength { .. }
-            | E::MessageDigestMismatch => Self::failed(S::HashFailure, message),
+            | E::MessageDigestMismatch => Verdict::failed(S::HashFailure, message),
             E::NonceMissing { .. } | E::NonceMismatch { .. } | E::PolicyNotAccepted(_) => {
-                Self::failed(S::PolicyProcessingError, message)
+                Verdict::failed(S::PolicyProcessingError, message)
             }
-            E::SignatureInvalid => Self::failed(S::SigCryptoFailure, message),
+            E::SignatureInvalid => Verdict::failed(S::SigCryptoFailure, message),
             E::SignerCertificateNotFound | E::SigningCertificateMismatch(_) => {
-                Self::indeterminate(S::NoSigningCertificateFound, message)
+                Verdict::indeterminate(S::NoSigningCertificateFound, message)
             }
             E::MissingTimestampingEku
             | E::TimestampingEkuAbsent
             | E::TimestampingEkuNotCritical
-            | E::ExtraKeyPurposes(_) => Self::indeterminate(S::ChainConstraintsFailure, message),
+            | E::ExtraKeyPurposes(_) => Verdict::indeterminate(S::ChainConstraintsFailure, message),
             E::SignerCertificateNotValidAtGenTime { .. } => {
-                Self::indeterminate(S::OutOfBoundsNoPoe, message)
+                Verdict::indeterminate(S::OutOfBoundsNoPoe, message)
             }
             E::UnsupportedImprintAlgorithm(_)
             | E::UnsupportedDigestAlgorithm(_)
             | E::UnsupportedSignatureAlgorithm(_)
             | E::UnsupportedSignerKey(_)
-            | E::Sha1Refused(_) => Self::indeterminate(S::CryptoConstraintsFailure, message),
+            | E::Sha1Refused(_) => Verdict::indeterminate(S::CryptoConstraintsFailure, message),
         }
     }
 
-    /// The verdict of a whole verification.
-    #[must_use]
-    pub fn of_result(result: &Result<VerifiedToken, VerifyError>) -> Self {
+    fn of_result(result: &Result<VerifiedToken, VerifyError>) -> Verdict {
         match result {
             Ok(token) => Self::of_token(token),
             Err(error) => Self::of_error(error),

@@ -3,28 +3,25 @@
 //! [`VerifyError`] variant per broken rule, and classify the signer's trust ([`TrustStatus`]).
 
 use der::{
-    Decode, Encode,
+    Encode,
     asn1::{Any, ObjectIdentifier, OctetString},
 };
-use x509_cert::{
-    Certificate,
-    ext::pkix::{ExtendedKeyUsage, name::GeneralName},
+use sigil_cms::{
+    CertEntry, EssBinding, EssError,
+    algorithms::{SignatureCheck, verify},
+    asn1::{Attribute, SetOf, SignerInfo},
+    ess::check_signing_certificate,
+    trust::{classify, valid_at},
 };
+use x509_cert::{Certificate, ext::pkix::ExtendedKeyUsage};
 
 use crate::{
-    BigInteger, HashAlgorithm, SignatureAlgorithm,
-    algorithms::{SignatureCheck, verify},
-    asn1::{
-        Attribute, EssCertIdV2, IssuerSerial, SetOf, SignerInfo, SigningCertificate,
-        SigningCertificateV2,
-    },
+    BigInteger, CertificateSummary, HashAlgorithm, SignatureAlgorithm, TrustStatus, TrustStore,
     oids,
     response::{
-        CertEntry, CertificateSummary, ParseError, PkiStatus, TimestampToken,
-        looks_like_content_info, names_equal, parse_response, parse_token, render_status,
-        sid_matches,
+        ParseError, PkiStatus, TimestampToken, looks_like_content_info, parse_response,
+        parse_token, render_status,
     },
-    trust::{TrustStatus, TrustStore, classify, valid_at},
 };
 
 /// What the caller knows the token must say.
@@ -46,15 +43,6 @@ pub struct Expectations {
 /// chain building expensive.
 pub const MAX_EMBEDDED_CERTIFICATES: usize = 16;
 
-/// Which ESS signing-certificate attribute bound the signature to the signer certificate.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum EssBinding {
-    /// `signing-certificate-v2` (RFC 5035) with this hash.
-    SigningCertificateV2(HashAlgorithm),
-    /// `signing-certificate` (RFC 2634, SHA-1 as a certificate identifier, which RFC 5816 still allows).
-    SigningCertificate,
-}
-
 /// A token that passed every check.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VerifiedToken {
@@ -71,7 +59,7 @@ pub struct VerifiedToken {
     /// The ESS attribute that bound the signer certificate.
     pub ess_binding: EssBinding,
     /// How far the signer is trusted. Verification succeeds for all three classes: only `Chained` earns a
-    /// `PASSED` verdict ([`crate::Verdict::of_token`]); a caller that accepts tokens must require it.
+    /// `PASSED` verdict ([`crate::TimestampVerdict::of_token`]); a caller that accepts tokens must require it.
     pub trust: TrustStatus,
 }
 
@@ -497,20 +485,9 @@ fn single_value<'a>(
     oid: ObjectIdentifier,
     name: &'static str,
 ) -> Result<Option<&'a Any>, VerifyError> {
-    let mut matching = attributes
-        .0
-        .iter()
-        .filter(|attribute| attribute.attr_type == oid);
-    let Some(attribute) = matching.next() else {
-        return Ok(None);
-    };
-    if matching.next().is_some() {
-        return Err(VerifyError::MalformedAttribute(name));
-    }
-    match attribute.attr_values.0.as_slice() {
-        [value] => Ok(Some(value)),
-        _ => Err(VerifyError::MalformedAttribute(name)),
-    }
+    attributes
+        .single_value(oid)
+        .map_err(|_| VerifyError::MalformedAttribute(name))
 }
 
 fn check_content_attributes(
@@ -562,76 +539,25 @@ fn find_signer(
         .iter()
         .chain(known)
         .chain(roots)
-        .find(|entry| sid_matches(&info.sid, &entry.certificate))
+        .find(|entry| info.sid.matches(&entry.certificate))
         .cloned()
         .ok_or(VerifyError::SignerCertificateNotFound)
 }
 
+/// The ESS binding of the signer certificate (sigil-cms's check), in this crate's errors.
 fn check_ess_binding(
     attributes: &SetOf<Attribute>,
     signer: &CertEntry,
 ) -> Result<EssBinding, VerifyError> {
-    const V2: &str = "signing-certificate-v2";
-    const V1: &str = "signing-certificate";
-    if let Some(value) = single_value(attributes, oids::ID_AA_SIGNING_CERTIFICATE_V2, V2)? {
-        let attribute = SigningCertificateV2::from_der(
-            &value
-                .to_der()
-                .map_err(|_| VerifyError::MalformedAttribute(V2))?,
-        )
-        .map_err(|_| VerifyError::MalformedAttribute(V2))?;
-        let first: &EssCertIdV2 = attribute
-            .certs
-            .first()
-            .ok_or(VerifyError::MalformedAttribute(V2))?;
-        let hash = match &first.hash_algorithm {
-            None => HashAlgorithm::Sha256,
-            Some(alg) => HashAlgorithm::from_algorithm_identifier(alg)
-                .ok_or(VerifyError::UnsupportedDigestAlgorithm(alg.oid))?,
-        };
-        if hash.digest(&signer.der) != first.cert_hash.as_bytes()
-            || !issuer_serial_matches(first.issuer_serial.as_ref(), &signer.certificate)
-        {
-            return Err(VerifyError::SigningCertificateMismatch(V2));
+    check_signing_certificate(attributes, signer).map_err(|error| match error {
+        // RFC 3161 §2.4.1: the signer certificate is bound by one of the two ESS attributes.
+        EssError::Missing => {
+            VerifyError::MissingAttribute("signing-certificate or signing-certificate-v2")
         }
-        return Ok(EssBinding::SigningCertificateV2(hash));
-    }
-    if let Some(value) = single_value(attributes, oids::ID_AA_SIGNING_CERTIFICATE, V1)? {
-        let attribute = SigningCertificate::from_der(
-            &value
-                .to_der()
-                .map_err(|_| VerifyError::MalformedAttribute(V1))?,
-        )
-        .map_err(|_| VerifyError::MalformedAttribute(V1))?;
-        let first = attribute
-            .certs
-            .first()
-            .ok_or(VerifyError::MalformedAttribute(V1))?;
-        if HashAlgorithm::Sha1.digest(&signer.der) != first.cert_hash.as_bytes()
-            || !issuer_serial_matches(first.issuer_serial.as_ref(), &signer.certificate)
-        {
-            return Err(VerifyError::SigningCertificateMismatch(V1));
-        }
-        return Ok(EssBinding::SigningCertificate);
-    }
-    // RFC 3161 §2.4.1: the signer certificate is bound by one of the two ESS attributes.
-    Err(VerifyError::MissingAttribute(
-        "signing-certificate or signing-certificate-v2",
-    ))
-}
-
-fn issuer_serial_matches(issuer_serial: Option<&IssuerSerial>, certificate: &Certificate) -> bool {
-    let Some(issuer_serial) = issuer_serial else {
-        return true;
-    };
-    let tbs = certificate.tbs_certificate();
-    let serial_ok = BigInteger::from_int(&issuer_serial.serial_number)
-        == BigInteger::from_twos_complement(tbs.serial_number().as_bytes());
-    let issuer_ok = issuer_serial.issuer.iter().any(|name| match name {
-        GeneralName::DirectoryName(name) => names_equal(name, tbs.issuer()),
-        _ => false,
-    });
-    serial_ok && issuer_ok
+        EssError::Malformed(name) => VerifyError::MalformedAttribute(name),
+        EssError::UnsupportedHash(oid) => VerifyError::UnsupportedDigestAlgorithm(oid),
+        EssError::Mismatch(name) => VerifyError::SigningCertificateMismatch(name),
+    })
 }
 
 /// RFC 3161 §2.3: the TSA certificate carries exactly one extendedKeyUsage purpose, id-kp-timeStamping,

@@ -11,7 +11,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use sigil_rfc3161::{HashAlgorithm, TrustStatus, Verdict, VerifyError};
+use sigil_rfc3161::{HashAlgorithm, TimestampVerdict, TrustStatus, Verdict, VerifyError};
 
 use super::AppState;
 use super::extract::{Caller, Json, PagingParams, Query, TenantCaller};

@@ -3,8 +3,8 @@
 //! capped, and only a chain to an anchor earns `PASSED`.
 
 use sigil_rfc3161::{
-    HashAlgorithm, Indication, SubIndication, TimestampRequest, TrustStatus, TrustStore, Verdict,
-    VerifyError, verify_response, verify_token, verify_token_against_digest,
+    HashAlgorithm, Indication, SubIndication, TimestampRequest, TimestampVerdict, TrustStatus,
+    TrustStore, Verdict, VerifyError, verify_response, verify_token, verify_token_against_digest,
 };
 
 use crate::support::{KeyKind, OpensslTsa, openssl, policy, read, sha256, write};

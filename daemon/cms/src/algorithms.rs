@@ -1,6 +1,8 @@
 //! Hash and signature algorithms: identification from AlgorithmIdentifiers, hashing, and signature
-//! verification for ECDSA (P-256, P-384), RSA PKCS#1 v1.5 and RSA-PSS with SHA-256/384/512.
-//! SHA-1 is recognised for message imprints and ESSCertID hashes, never for signatures.
+//! verification for ECDSA (P-256, P-384), RSA PKCS#1 v1.5 and RSA-PSS with SHA-256/384/512, as CMS
+//! SignerInfos and X.509 certificates carry them. SHA-1 is recognised for digests (time-stamp imprints,
+//! ESSCertID hashes), never for signatures. Signatures outside CMS and X.509 (a bare key and a message) are
+//! [`crate::raw`]'s.
 
 use der::{Any, asn1::ObjectIdentifier};
 use rsa::{Pkcs1v15Sign, Pss, RsaPublicKey, pkcs1::DecodeRsaPublicKey};
@@ -96,8 +98,10 @@ impl HashAlgorithm {
         }
     }
 
-    /// Reads an AlgorithmIdentifier, accepting absent or NULL parameters.
-    pub(crate) fn from_algorithm_identifier(alg: &AlgorithmIdentifierOwned) -> Option<Self> {
+    /// Reads an AlgorithmIdentifier, accepting absent or NULL parameters; `None` for another algorithm or
+    /// other parameters.
+    #[must_use]
+    pub fn from_algorithm_identifier(alg: &AlgorithmIdentifierOwned) -> Option<Self> {
         let parameters_ok = alg.parameters.as_ref().is_none_or(Any::is_null);
         Self::from_oid(&alg.oid).filter(|_| parameters_ok)
     }
@@ -221,30 +225,40 @@ enum Family {
     Pss,
 }
 
-/// Why a signature could not be accepted.
+/// Why a signature could not be accepted. Each format maps these to its own errors: only `Invalid` proves a
+/// signature wrong, the others say it could not be checked.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum SignatureCheck {
+pub enum SignatureCheck {
+    /// The signature algorithm is unknown, refused (SHA-1) or has parameters this crate does not support.
     #[error("unsupported signature algorithm {0}")]
     UnsupportedAlgorithm(ObjectIdentifier),
+    /// The public key is of an unsupported type or curve, or does not parse.
     #[error("unsupported public key: {0}")]
     UnsupportedKey(String),
+    /// The signature algorithm is for another key type (an ECDSA signature and an RSA key).
     #[error("the signature algorithm does not match the key type")]
     KeyMismatch,
+    /// The signature does not verify under the key.
     #[error("signature does not verify")]
     Invalid,
 }
 
 /// A signature algorithm identified from an AlgorithmIdentifier, with the PSS salt length if any.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct IdentifiedAlgorithm {
+pub struct IdentifiedAlgorithm {
+    /// The algorithm.
     pub algorithm: SignatureAlgorithm,
+    /// The salt length an RSASSA-PSS AlgorithmIdentifier states; `None` for other algorithms.
     pub pss_salt: Option<usize>,
 }
 
 /// Identifies a signature AlgorithmIdentifier. In a SignerInfo some producers write only the key
 /// algorithm (`rsaEncryption`, `id-ecPublicKey`); then `digest_hint` (the SignerInfo's digestAlgorithm)
 /// supplies the hash.
-pub(crate) fn identify(
+///
+/// # Errors
+/// [`SignatureCheck::UnsupportedAlgorithm`] for an unknown or refused algorithm.
+pub fn identify(
     alg: &AlgorithmIdentifierOwned,
     digest_hint: Option<HashAlgorithm>,
 ) -> Result<IdentifiedAlgorithm, SignatureCheck> {
@@ -302,8 +316,13 @@ pub(crate) fn identify(
     })
 }
 
-/// Verifies `signature` over `message` with the key in `spki`.
-pub(crate) fn verify(
+/// Verifies `signature` over `message` (hashed here) with the key in `spki`, for a signature algorithm as
+/// a SignerInfo or certificate states it; `digest_hint` is the SignerInfo's digestAlgorithm, `None` for a
+/// certificate. ECDSA signatures are DER `ECDSA-Sig-Value`s, RSA signatures the raw octets.
+///
+/// # Errors
+/// [`SignatureCheck`]: `Invalid` only when the signature is wrong.
+pub fn verify(
     alg: &AlgorithmIdentifierOwned,
     digest_hint: Option<HashAlgorithm>,
     spki: &SubjectPublicKeyInfoOwned,
@@ -398,8 +417,12 @@ pub(crate) fn verify(
     Ok(algorithm)
 }
 
-/// Encodes an ECDSA P-256 public key as SubjectPublicKeyInfo (uncompressed point, named curve).
-pub(crate) fn ec_spki(
+/// Encodes an EC public key as SubjectPublicKeyInfo (`id-ecPublicKey` with the named `curve`), for a
+/// SEC1 point (uncompressed, as certificates carry it).
+///
+/// # Errors
+/// Only if encoding fails.
+pub fn ec_spki(
     curve: ObjectIdentifier,
     sec1_uncompressed: &[u8],
 ) -> der::Result<SubjectPublicKeyInfoOwned> {
@@ -413,7 +436,10 @@ pub(crate) fn ec_spki(
 }
 
 /// Encodes an RSA public key as SubjectPublicKeyInfo (`rsaEncryption`, NULL parameters).
-pub(crate) fn rsa_spki(key: &RsaPublicKey) -> der::Result<SubjectPublicKeyInfoOwned> {
+///
+/// # Errors
+/// Only if encoding fails.
+pub fn rsa_spki(key: &RsaPublicKey) -> der::Result<SubjectPublicKeyInfoOwned> {
     use rsa::pkcs1::EncodeRsaPublicKey;
     let pkcs1 = key
         .to_pkcs1_der()

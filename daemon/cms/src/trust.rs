@@ -1,6 +1,8 @@
 //! Trust anchors and chain classification: [`TrustStore`] holds roots and extra intermediates, and
-//! [`classify`] decides whether a signer certificate chains to a root at a given time ([`TrustStatus`]).
-//! Revocation is not checked here (no CRL or OCSP fetching in a pure protocol crate).
+//! [`classify`] decides whether a signer certificate chains to a root at a given time ([`TrustStatus`]). Every
+//! format classifies its signer through it (the time of a time-stamp token is its genTime; a seal's is the
+//! time its signature is proven to exist). Revocation is not checked here (no CRL or OCSP fetching in a pure
+//! protocol crate).
 
 use x509_cert::{
     Certificate,
@@ -8,8 +10,10 @@ use x509_cert::{
 };
 
 use crate::{
+    CertEntry, CertificateSummary, MalformedError,
     algorithms::{SignatureCheck, verify},
-    response::{CertEntry, CertificateSummary, ParseError, names_equal, unix},
+    certificate::names_equal,
+    time::unix_seconds,
 };
 
 /// How long a chain may be, leaf and root included.
@@ -106,8 +110,8 @@ impl TrustStore {
     /// Adds a trust anchor.
     ///
     /// # Errors
-    /// [`ParseError::Malformed`] if the certificate does not re-encode.
-    pub fn add_root(&mut self, certificate: &Certificate) -> Result<(), ParseError> {
+    /// [`MalformedError`] if the certificate does not re-encode.
+    pub fn add_root(&mut self, certificate: &Certificate) -> Result<(), MalformedError> {
         self.roots.push(entry(certificate)?);
         Ok(())
     }
@@ -115,8 +119,8 @@ impl TrustStore {
     /// Adds a trust anchor from DER, keeping its exact bytes.
     ///
     /// # Errors
-    /// [`ParseError::Malformed`] if the bytes are not a certificate.
-    pub fn add_root_der(&mut self, der: &[u8]) -> Result<(), ParseError> {
+    /// [`MalformedError`] if the bytes are not a certificate.
+    pub fn add_root_der(&mut self, der: &[u8]) -> Result<(), MalformedError> {
         self.roots.push(entry_der(der)?);
         Ok(())
     }
@@ -124,8 +128,8 @@ impl TrustStore {
     /// Adds an intermediate (or a TSA certificate for tokens that do not embed theirs).
     ///
     /// # Errors
-    /// [`ParseError::Malformed`] if the certificate does not re-encode.
-    pub fn add_intermediate(&mut self, certificate: &Certificate) -> Result<(), ParseError> {
+    /// [`MalformedError`] if the certificate does not re-encode.
+    pub fn add_intermediate(&mut self, certificate: &Certificate) -> Result<(), MalformedError> {
         self.intermediates.push(entry(certificate)?);
         Ok(())
     }
@@ -133,8 +137,8 @@ impl TrustStore {
     /// Adds an intermediate from DER, keeping its exact bytes.
     ///
     /// # Errors
-    /// [`ParseError::Malformed`] if the bytes are not a certificate.
-    pub fn add_intermediate_der(&mut self, der: &[u8]) -> Result<(), ParseError> {
+    /// [`MalformedError`] if the bytes are not a certificate.
+    pub fn add_intermediate_der(&mut self, der: &[u8]) -> Result<(), MalformedError> {
         self.intermediates.push(entry_der(der)?);
         Ok(())
     }
@@ -142,13 +146,12 @@ impl TrustStore {
     /// Adds every certificate of a PEM bundle as a trust anchor; returns how many.
     ///
     /// # Errors
-    /// [`ParseError::Malformed`] if the bundle does not parse.
-    pub fn add_pem_roots(&mut self, pem: &[u8]) -> Result<usize, ParseError> {
-        let certificates =
-            Certificate::load_pem_chain(pem).map_err(|source| ParseError::Malformed {
-                what: "PEM certificate bundle",
-                source,
-            })?;
+    /// [`MalformedError`] if the bundle does not parse.
+    pub fn add_pem_roots(&mut self, pem: &[u8]) -> Result<usize, MalformedError> {
+        let certificates = Certificate::load_pem_chain(pem).map_err(|source| MalformedError {
+            what: "PEM certificate bundle",
+            source,
+        })?;
         for certificate in &certificates {
             self.add_root(certificate)?;
         }
@@ -160,24 +163,29 @@ impl TrustStore {
         self.roots.iter().map(|entry| &entry.certificate)
     }
 
-    pub(crate) fn root_entries(&self) -> &[CertEntry] {
+    /// The trust anchors with their exact bytes.
+    #[must_use]
+    pub fn root_entries(&self) -> &[CertEntry] {
         &self.roots
     }
 
-    pub(crate) fn intermediate_entries(&self) -> &[CertEntry] {
+    /// The intermediates with their exact bytes: chain material, and signer certificates for objects that
+    /// do not embed theirs.
+    #[must_use]
+    pub fn intermediate_entries(&self) -> &[CertEntry] {
         &self.intermediates
     }
 }
 
-fn entry(certificate: &Certificate) -> Result<CertEntry, ParseError> {
-    CertEntry::from_certificate(certificate).map_err(|source| ParseError::Malformed {
+fn entry(certificate: &Certificate) -> Result<CertEntry, MalformedError> {
+    CertEntry::from_certificate(certificate).map_err(|source| MalformedError {
         what: "Certificate",
         source,
     })
 }
 
-fn entry_der(der: &[u8]) -> Result<CertEntry, ParseError> {
-    CertEntry::from_der(der).map_err(|source| ParseError::Malformed {
+fn entry_der(der: &[u8]) -> Result<CertEntry, MalformedError> {
+    CertEntry::from_der(der).map_err(|source| MalformedError {
         what: "Certificate",
         source,
     })
@@ -187,7 +195,7 @@ fn entry_der(der: &[u8]) -> Result<CertEntry, ParseError> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TrustStatus {
     /// The certificate chains to a trust anchor: issuer names match, every signature verifies and every
-    /// certificate is valid at genTime. `chain` runs from the signer to the anchor.
+    /// certificate is valid at the time in question. `chain` runs from the signer to the anchor.
     Chained {
         /// Signer first, anchor last.
         chain: Vec<CertificateSummary>,
@@ -287,7 +295,7 @@ pub enum UntrustedReason {
         /// What is unsupported.
         detail: String,
     },
-    /// A certificate in the chain is outside its validity period at genTime.
+    /// A certificate in the chain is outside its validity period at the time in question.
     #[error("{subject} is not valid at genTime")]
     NotValidAtTime {
         /// The certificate.
@@ -307,9 +315,12 @@ pub enum UntrustedReason {
     TooManyCandidates,
 }
 
-/// Classifies `leaf` at Unix time `at`, completing the chain from `embedded`, the store's intermediates
-/// and its roots.
-pub(crate) fn classify(
+/// Classifies `leaf` at Unix time `at`, completing the chain from `embedded` (the certificates the signed
+/// object carries), the store's intermediates and its roots. Issuer signatures are checked at most
+/// sixteen times per call (memo hits are free), chains are at most eight long, and every certificate above
+/// the leaf must be valid at `at`; the leaf's own validity is the caller's rule to check.
+#[must_use]
+pub fn classify(
     leaf: &CertEntry,
     embedded: &[CertEntry],
     store: &TrustStore,
@@ -494,10 +505,11 @@ fn remember_failure(
     reason
 }
 
-/// Whether `certificate` is within its validity period at Unix time `at`.
-pub(crate) fn valid_at(certificate: &Certificate, at: i64) -> bool {
+/// Whether `certificate` is within its validity period at Unix time `at` (bounds included).
+#[must_use]
+pub fn valid_at(certificate: &Certificate, at: i64) -> bool {
     let validity = certificate.tbs_certificate().validity();
-    unix(&validity.not_before) <= at && at <= unix(&validity.not_after)
+    unix_seconds(&validity.not_before) <= at && at <= unix_seconds(&validity.not_after)
 }
 
 fn is_self_signed(entry: &CertEntry) -> bool {
@@ -517,4 +529,90 @@ fn is_self_signed(entry: &CertEntry) -> bool {
         raw.signature.raw_bytes(),
     )
     .is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::Pki;
+
+    #[test]
+    fn a_leaf_issued_by_an_anchor_is_chained() {
+        let pki = Pki::new();
+        let mut store = TrustStore::new();
+        store.add_root(&pki.root).unwrap();
+        let status = classify(&pki.leaf_entry(), &[], &store, pki.now);
+        let TrustStatus::Chained { chain } = &status else {
+            panic!("not chained: {status:?}");
+        };
+        assert_eq!(chain.len(), 2);
+        assert_eq!(chain[0].subject, "CN=Test Signer");
+        assert_eq!(chain[1].subject, "CN=Test Root");
+        assert_eq!(status.explanation(), None);
+        // The second classification is served by the memo and agrees.
+        assert_eq!(classify(&pki.leaf_entry(), &[], &store, pki.now), status);
+        // An anchor classifies as a chain of itself.
+        assert!(classify(&pki.root_entry(), &[], &store, pki.now).is_chained());
+    }
+
+    #[test]
+    fn unanchored_chains_name_what_to_trust() {
+        let pki = Pki::new();
+        let empty = TrustStore::new();
+        match classify(&pki.leaf_entry(), &[], &empty, pki.now) {
+            TrustStatus::Untrusted {
+                reason: UntrustedReason::IssuerNotFound { issuer },
+                top,
+            } => {
+                assert_eq!(issuer, "CN=Test Root");
+                assert_eq!(top.subject, "CN=Test Signer");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        // The root embedded but not trusted: the chain reaches it and stops there.
+        let embedded = [pki.root_entry()];
+        match classify(&pki.leaf_entry(), &embedded, &empty, pki.now) {
+            TrustStatus::Untrusted { top, .. } => assert_eq!(top.subject, "CN=Test Root"),
+            other => panic!("unexpected {other:?}"),
+        }
+        let status = classify(&pki.root_entry(), &[], &empty, pki.now);
+        assert!(matches!(status, TrustStatus::SelfSigned { .. }));
+        assert!(status.explanation().unwrap().contains("self-signed"));
+    }
+
+    #[test]
+    fn an_issuer_outside_its_validity_does_not_chain() {
+        let pki = Pki::new();
+        let mut store = TrustStore::new();
+        store.add_root(&pki.root).unwrap();
+        let later = pki.now + 2 * 3600;
+        assert!(matches!(
+            classify(&pki.leaf_entry(), &[], &store, later),
+            TrustStatus::Untrusted {
+                reason: UntrustedReason::NotValidAtTime { .. },
+                ..
+            }
+        ));
+        assert!(valid_at(&pki.leaf, pki.now) && !valid_at(&pki.leaf, later));
+    }
+
+    #[test]
+    fn stores_merge_without_duplicates() {
+        let pki = Pki::new();
+        let mut a = TrustStore::new();
+        a.add_root(&pki.root).unwrap();
+        let mut b = TrustStore::new();
+        b.add_root_der(&der::Encode::to_der(&pki.root).unwrap())
+            .unwrap();
+        b.add_intermediate(&pki.leaf).unwrap();
+        a.extend_from(&b);
+        assert_eq!(a.root_count(), 1);
+        assert_eq!(a.intermediate_entries().len(), 1);
+        assert!(
+            TrustStore::new()
+                .add_root_der(b"not a certificate")
+                .is_err()
+        );
+        assert!(!a.sha1_allowed() && a.allowing_sha1(true).sha1_allowed());
+    }
 }

@@ -44,11 +44,15 @@ impl BigInteger {
         }
     }
 
-    pub(crate) fn from_int(int: &Int) -> Self {
+    /// The value of a decoded INTEGER.
+    #[must_use]
+    pub fn from_int(int: &Int) -> Self {
         Self::from_twos_complement(int.as_bytes())
     }
 
-    pub(crate) fn from_twos_complement(bytes: &[u8]) -> Self {
+    /// A value from big-endian two's-complement bytes, minimal or not (empty means zero).
+    #[must_use]
+    pub fn from_twos_complement(bytes: &[u8]) -> Self {
         if bytes.is_empty() {
             return Self {
                 twos_complement: vec![0],
@@ -66,7 +70,9 @@ impl BigInteger {
         }
     }
 
-    pub(crate) fn to_int(&self) -> Int {
+    /// The value as an INTEGER to encode.
+    #[must_use]
+    pub fn to_int(&self) -> Int {
         // The bytes are minimal and non-empty by construction, which is all `Int::new` checks.
         Int::new(&self.twos_complement).unwrap_or_else(|_| unreachable_int())
     }

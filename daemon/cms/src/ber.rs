@@ -2,7 +2,7 @@
 //!
 //! The rewrite is the identity on DER, so a DER certificate or signed-attribute block nested inside a BER
 //! envelope keeps its exact bytes (and its signature). It does not sort SETs: unsorted and duplicate SET
-//! elements are tolerated by this crate's own `SetOf` reader instead, which keeps the received order.
+//! elements are tolerated by [`crate::asn1::SetOf`]'s reader instead, which keeps the received order.
 
 use der::{Decode, Encode, asn1::Any};
 
@@ -14,7 +14,7 @@ const MAX_DEPTH: usize = 48;
 pub enum WireEncoding {
     /// Strict DER.
     Der,
-    /// BER that this crate rewrote to DER before decoding (indefinite or non-minimal lengths, constructed
+    /// BER that was rewritten to DER before decoding (indefinite or non-minimal lengths, constructed
     /// OCTET STRING or BIT STRING, BOOLEAN TRUE other than 0xFF, non-minimal INTEGER).
     Ber,
 }
@@ -25,13 +25,13 @@ pub enum BerError {
     /// The input ends inside a tag, length or value.
     #[error("truncated at byte {0}")]
     Truncated(usize),
-    /// A length is longer than the rest of the input or than this crate accepts.
+    /// A length is longer than the rest of the input or than this module accepts.
     #[error("invalid length at byte {0}")]
     InvalidLength(usize),
     /// An indefinite length on a primitive value, or an end-of-contents marker where none may stand.
     #[error("misplaced indefinite length or end-of-contents at byte {0}")]
     Indefinite(usize),
-    /// Constructed values nest deeper than this crate accepts.
+    /// Constructed values nest deeper than this module accepts.
     #[error("nesting deeper than {MAX_DEPTH} levels")]
     TooDeep,
     /// A constructed string holds something other than segments of its own type.
@@ -43,7 +43,10 @@ pub enum BerError {
 }
 
 /// Rewrites one BER value (and nothing after it) as DER.
-pub(crate) fn normalize(input: &[u8]) -> Result<Vec<u8>, BerError> {
+///
+/// # Errors
+/// [`BerError`] when the input is not one complete BER value.
+pub fn normalize(input: &[u8]) -> Result<Vec<u8>, BerError> {
     let mut out = Vec::with_capacity(input.len());
     let end = element(input, 0, 0, &mut out)?;
     if end != input.len() {
@@ -54,7 +57,10 @@ pub(crate) fn normalize(input: &[u8]) -> Result<Vec<u8>, BerError> {
 
 /// Decodes `T` strictly, and when that fails, once more from the DER rewrite of the input. The strict
 /// error is the one reported when both fail, because it points at the received bytes.
-pub(crate) fn decode_liberal<T>(input: &[u8]) -> Result<(T, WireEncoding), der::Error>
+///
+/// # Errors
+/// The strict decoder's error when neither the input nor its rewrite decodes as `T`.
+pub fn decode_liberal<T>(input: &[u8]) -> Result<(T, WireEncoding), der::Error>
 where
     T: for<'a> Decode<'a, Error = der::Error>,
 {
@@ -70,7 +76,10 @@ where
 }
 
 /// [`decode_liberal`] for a value held as [`Any`] inside an outer structure.
-pub(crate) fn decode_any<T>(any: &Any) -> Result<(T, WireEncoding), der::Error>
+///
+/// # Errors
+/// As [`decode_liberal`].
+pub fn decode_any<T>(any: &Any) -> Result<(T, WireEncoding), der::Error>
 where
     T: for<'a> Decode<'a, Error = der::Error>,
 {
@@ -258,7 +267,7 @@ fn join_bit_segments(content: &[u8], at: usize) -> Result<Vec<u8>, BerError> {
 }
 
 /// Appends a minimal DER length.
-pub(crate) fn write_length(length: usize, out: &mut Vec<u8>) {
+fn write_length(length: usize, out: &mut Vec<u8>) {
     if length < 0x80 {
         out.push(length as u8);
     } else {
