@@ -46,6 +46,7 @@ use sigil_plugin_api::{
     ValidateRecipientRequest, ValidateRecipientResponse, export_push_channel,
 };
 
+pub mod address_policy;
 pub mod config;
 pub mod signature;
 
