@@ -232,6 +232,7 @@ file = "libsigil_push_webhook.so"
 [plugins.config]
 url = "http://127.0.0.1:9/hook"
 secret_file = "{}"
+allow_private_networks = ["127.0.0.1/32"]
 
 [[plugins]]
 name = "keys"
@@ -278,6 +279,21 @@ key_file = "{}"
         )
         .expect(200);
     assert_eq!(validated["response"]["valid"], true, "{validated}");
+    // The SSRF guard: a recipient at a cloud metadata address is refused, allowlist or not.
+    let metadata = daemon
+        .post(
+            "/api/plugins/webhook/probe",
+            &token,
+            serde_json::json!({ "recipient": "http://169.254.169.254/latest/meta-data/" }),
+        )
+        .expect(200);
+    assert_eq!(metadata["response"]["valid"], false, "{metadata}");
+    assert!(
+        metadata["response"]["reason"]
+            .as_str()
+            .is_some_and(|reason| reason.contains("cloud metadata")),
+        "{metadata}"
+    );
     let counted = instance(&daemon, &token, "digicert");
     assert!(counted["calls"].as_u64().unwrap() >= 1, "{counted}");
 

@@ -1,6 +1,7 @@
 //! The plugin's configuration (the `config` table of its `[[plugins]]` entry in `sigild.toml`) and the loading
 //! of the user PIN. Every field is documented in the crate's README.
 
+use std::fmt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -13,14 +14,18 @@ use zeroize::Zeroizing;
 /// Debian's SoftHSM2 module, the default so that a test or a first setup needs no `module` line.
 pub const DEFAULT_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
 
-/// The config table. Unknown fields are refused, so a misspelt `pin_flie` cannot go unnoticed. Not `Debug`:
-/// it may hold a PIN.
+/// The config table. Unknown fields are refused, so a misspelt `pin_flie` cannot go unnoticed. Its `Debug` is
+/// written by hand and never shows the PIN.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Pkcs11Config {
-    /// Path of the PKCS#11 module (`.so`) to load.
+    /// Path of the PKCS#11 module (`.so`) to load. It must be admitted by `allowed_modules`.
     #[serde(default = "default_module")]
     pub module: PathBuf,
+    /// The modules `module` may name, as absolute paths of files; compared by real path (symlinks
+    /// resolved). Default: [`crate::module::DEFAULT_ALLOWED_MODULES`]. Setting it replaces the default.
+    #[serde(default = "default_allowed_modules")]
+    pub allowed_modules: Vec<PathBuf>,
     /// The label of the token to use (`CKA_LABEL` of the token, as `softhsm2-util --init-token --label` set
     /// it). Required; also the `token=` attribute of every key URI.
     pub token_label: String,
@@ -40,6 +45,26 @@ fn default_module() -> PathBuf {
     PathBuf::from(DEFAULT_MODULE)
 }
 
+fn default_allowed_modules() -> Vec<PathBuf> {
+    crate::module::DEFAULT_ALLOWED_MODULES
+        .iter()
+        .map(PathBuf::from)
+        .collect()
+}
+
+impl fmt::Debug for Pkcs11Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pkcs11Config")
+            .field("module", &self.module)
+            .field("allowed_modules", &self.allowed_modules)
+            .field("token_label", &self.token_label)
+            .field("pin", &self.pin.as_ref().map(|_| "<redacted>"))
+            .field("pin_file", &self.pin_file)
+            .field("slot", &self.slot)
+            .finish()
+    }
+}
+
 impl Pkcs11Config {
     /// Parses and checks the config table.
     pub fn from_json(config: Value) -> Result<Pkcs11Config, PluginError> {
@@ -49,6 +74,22 @@ impl Pkcs11Config {
             return Err(PluginError::invalid_input(
                 "kms-pkcs11 config: token_label must be 1 to 32 bytes (the PKCS#11 label field)",
             ));
+        }
+        if config.allowed_modules.is_empty() {
+            return Err(PluginError::invalid_input(
+                "kms-pkcs11 config: `allowed_modules` is empty, so no module could be loaded; list the \
+                 module's path (or remove the setting for the default list)",
+            ));
+        }
+        if let Some(entry) = config
+            .allowed_modules
+            .iter()
+            .find(|entry| !entry.is_absolute())
+        {
+            return Err(PluginError::invalid_input(format!(
+                "kms-pkcs11 config: `allowed_modules` entry {} must be an absolute path",
+                entry.display()
+            )));
         }
         if config.pin.is_some() == config.pin_file.is_some() {
             return Err(PluginError::invalid_input(
@@ -114,6 +155,11 @@ mod tests {
             Pkcs11Config::from_json(json!({"token_label": "sigil", "pin_file": "/p"})).unwrap();
         assert_eq!(config.module, Path::new(DEFAULT_MODULE));
         assert_eq!(config.slot, None);
+        assert!(
+            config
+                .allowed_modules
+                .contains(&PathBuf::from(DEFAULT_MODULE))
+        );
         for bad in [
             json!({"pin_file": "/p"}),
             json!({"token_label": "sigil"}),
@@ -122,10 +168,30 @@ mod tests {
             json!({"token_label": "a-label-that-is-longer-than-32-bytes", "pin": "1234"}),
             json!({"token_label": "sigil", "pin": "1234", "pin_flie": "/p"}),
             json!({"token_label": "sigil", "pin": "1234", "slot": "one"}),
+            json!({"token_label": "sigil", "pin": "1234", "allowed_modules": []}),
+            json!({"token_label": "sigil", "pin": "1234", "allowed_modules": ["lib/x.so"]}),
+            json!({"token_label": "sigil", "pin": "1234", "allowed_modules": "/usr/lib/x.so"}),
         ] {
             let error = Pkcs11Config::from_json(bad.clone()).err().unwrap();
             assert_eq!(error.status, Status::InvalidInput, "{bad}");
         }
+    }
+
+    #[test]
+    fn the_pin_is_not_in_debug_output() {
+        let config = Pkcs11Config::from_json(
+            json!({"token_label": "sigil", "pin": "pin-8472-secret", "slot": 3}),
+        )
+        .unwrap();
+        let shown = format!("{config:?} {config:#?}");
+        assert!(
+            !shown.contains("pin-8472-secret") && shown.contains("<redacted>"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("sigil") && shown.contains("allowed_modules"),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -7,10 +7,11 @@
 //! attributes. The PIN is read once at `create`, kept in a `secrecy` string, and never appears in a message.
 //! The plugin never calls `C_Finalize` or `C_Logout` (see [`module`] and [`token`]).
 //!
-//! Code map: [`config`] parses the config table and reads the PIN, [`module`] loads and initialises PKCS#11
-//! modules once per process, [`token`] finds the token and pools logged-in sessions, [`keys`] generates, finds,
-//! signs and retires key pairs, [`encoding`] builds SPKI and signature DER, [`uri`] parses and prints
-//! `pkcs11:` URIs, [`calendar`] does the deletion dates. See README.md for the config schema and security notes.
+//! Code map: [`config`] parses the config table and reads the PIN, [`module`] admits modules (only those
+//! `allowed_modules` lists), loads and initialises them once per process, [`token`] finds the token and pools
+//! logged-in sessions, [`keys`] generates, finds, signs and retires key pairs, [`encoding`] builds SPKI and
+//! signature DER, [`uri`] parses and prints `pkcs11:` URIs, [`calendar`] does the deletion dates. See
+//! README.md for the config schema and security notes.
 
 pub mod calendar;
 pub mod config;
@@ -62,7 +63,7 @@ impl KmsSigner for Pkcs11Kms {
     fn create(config: Value) -> Result<Self, PluginError> {
         let mut config = Pkcs11Config::from_json(config)?;
         let pin = config.load_pin()?;
-        let pkcs11 = module::initialised_module(&config.module)?;
+        let pkcs11 = module::initialised_module(&config.module, &config.allowed_modules)?;
         let token = Token::open(pkcs11, config.token_label, config.slot, pin)?;
         Ok(Pkcs11Kms {
             token,

@@ -1,6 +1,9 @@
 //! The channel's configuration and its recipient rules: which addresses it delivers to. Per-device URLs come
 //! from devices, not from the operator, so they are checked here against `allowed_hosts` before any request
-//! goes out (a webhook channel that posts anywhere it is told is a server-side request forgery tool).
+//! goes out (a webhook channel that posts anywhere it is told is a server-side request forgery tool). Every
+//! destination, the operator's `url` included, is also held to the [address policy](crate::address_policy):
+//! here for hosts written as addresses, and again on the resolved addresses at connection time
+//! ([`crate::guard`]).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -10,6 +13,8 @@ use serde::Deserialize;
 use sigil_plugin_api::PluginError;
 use sigil_plugin_api::serde_json::{self, Value};
 
+use crate::address_policy::{self, AddressPolicy, Cidr};
+
 /// Default bound of one delivery when the request carries no `timeout_ms` hint.
 pub const DEFAULT_TIMEOUT_MS: u64 = 10_000;
 /// Longest accepted `timeout_ms`.
@@ -17,8 +22,23 @@ const MAX_TIMEOUT_MS: u64 = 600_000;
 /// Shortest accepted secret. HMAC-SHA256 takes any key length, but a short shared secret can be guessed
 /// offline from one captured delivery.
 pub const MIN_SECRET_BYTES: usize = 16;
+/// How a refusal by the address policy ends: what the operator can do about it.
+pub const ALLOW_HINT: &str =
+    "deliveries to non-public addresses need their network in `allow_private_networks`";
 /// Longest accepted opaque device id or recipient URL.
 const MAX_RECIPIENT_BYTES: usize = 2048;
+
+/// A secret as it comes from the config: read like the value itself, shown by `Debug` as `<redacted>`, so a
+/// struct holding one can derive `Debug` without leaking it.
+#[derive(Clone, Default, Deserialize)]
+#[serde(transparent)]
+pub struct Redacted<T>(pub T);
+
+impl<T> fmt::Debug for Redacted<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
 
 /// The config as it arrives. Unknown keys are refused so that a typo is an error, not a silent default.
 /// No `Debug`: it may hold the inline HMAC secret.
@@ -29,7 +49,7 @@ struct RawConfig {
     /// are URLs are deliverable.
     url: Option<String>,
     /// The HMAC-SHA256 key, inline. Prefer `secret_file`.
-    secret: Option<String>,
+    secret: Option<Redacted<String>>,
     /// File holding the HMAC key (one trailing newline is ignored), e.g. a systemd credential.
     secret_file: Option<PathBuf>,
     /// Bound of one delivery (connect, send, receive the status), in milliseconds, when the request has no
@@ -38,6 +58,9 @@ struct RawConfig {
     /// Hosts that per-device recipient URLs may point to: `host`, `host:port`, or `*.domain` for any
     /// subdomain. Unset: any host. The default `url` is the operator's own and is not restricted by it.
     allowed_hosts: Option<Vec<String>>,
+    /// Networks (CIDRs, e.g. `10.0.0.0/8`, `127.0.0.1/32`, `fd00::/8`) that deliveries may reach although
+    /// they are loopback, private, link-local or otherwise not public. Default: none.
+    allow_private_networks: Option<Vec<String>>,
 }
 
 /// A checked configuration.
@@ -51,6 +74,8 @@ pub struct WebhookConfig {
     pub timeout: Duration,
     /// Lowercased host patterns, when restricted.
     pub allowed_hosts: Option<Vec<String>>,
+    /// Which addresses deliveries may connect to.
+    pub address_policy: AddressPolicy,
 }
 
 impl fmt::Debug for WebhookConfig {
@@ -61,6 +86,7 @@ impl fmt::Debug for WebhookConfig {
             .field("secret", &"<redacted>")
             .field("timeout", &self.timeout)
             .field("allowed_hosts", &self.allowed_hosts)
+            .field("allow_private_networks", &self.address_policy.allowed())
             .finish()
     }
 }
@@ -75,8 +101,19 @@ impl WebhookConfig {
         let raw: RawConfig = serde_json::from_value(config)
             .map_err(|error| PluginError::invalid_input(format!("push-webhook config: {error}")))?;
 
+        let address_policy = AddressPolicy::with_allowed(
+            raw.allow_private_networks
+                .unwrap_or_default()
+                .iter()
+                .map(|entry| entry.trim().parse::<Cidr>())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|problem| invalid("allow_private_networks", problem))?,
+        );
+
         if let Some(url) = &raw.url {
-            WebhookUrl::parse(url).map_err(|problem| invalid("url", problem))?;
+            WebhookUrl::parse(url)
+                .and_then(|url| url.check_address(&address_policy))
+                .map_err(|problem| invalid("url", problem))?;
         }
 
         let secret = match (raw.secret, raw.secret_file) {
@@ -86,7 +123,7 @@ impl WebhookConfig {
                     "give either `secret` or `secret_file`, not both",
                 ));
             }
-            (Some(secret), None) => secret.into_bytes(),
+            (Some(secret), None) => secret.0.into_bytes(),
             (None, Some(path)) => read_secret_file(&path)?,
             (None, None) => {
                 return Err(invalid("secret", "`secret` or `secret_file` is required"));
@@ -138,6 +175,7 @@ impl WebhookConfig {
             secret,
             timeout: Duration::from_millis(timeout_ms),
             allowed_hosts,
+            address_policy,
         })
     }
 
@@ -170,6 +208,7 @@ impl WebhookConfig {
                 url.host_port()
             ));
         }
+        url.check_address(&self.address_policy)?;
         Ok(recipient.to_owned())
     }
 }
@@ -206,6 +245,18 @@ impl WebhookUrl {
             host,
             port: authority.port_u16().unwrap_or(default_port),
         })
+    }
+
+    /// A host written as an address (`127.0.0.1`, `[::1]`, or a form only the C resolver reads, such as
+    /// `2130706433`) is checked here, before anything is sent. Names are checked once resolved, by
+    /// [`crate::guard`].
+    fn check_address(&self, policy: &AddressPolicy) -> Result<(), String> {
+        match address_policy::host_address(&self.host) {
+            Some(ip) => policy
+                .check(ip)
+                .map_err(|refused| format!("{refused}; {}", ALLOW_HINT)),
+            None => Ok(()),
+        }
     }
 
     fn host_port(&self) -> String {
@@ -289,6 +340,35 @@ mod tests {
                 json!({"secret": SECRET, "hosts": []}),
                 "unknown field `hosts`",
             ),
+            (
+                json!({"secret": SECRET, "url": "http://127.0.0.1:9/hook"}),
+                "`url`: 127.0.0.1 is a loopback address",
+            ),
+            (
+                json!({"secret": SECRET, "url": "http://[::ffff:10.0.0.1]/"}),
+                "carries 10.0.0.1",
+            ),
+            (
+                json!({"secret": SECRET, "url": "http://2130706433/"}),
+                "allow_private_networks",
+            ),
+            (
+                json!({"secret": SECRET, "url": "http://169.254.169.254/",
+                       "allow_private_networks": ["169.254.0.0/16"]}),
+                "cloud metadata",
+            ),
+            (
+                json!({"secret": SECRET, "allow_private_networks": ["10.0.0.1/8"]}),
+                "`allow_private_networks`: \"10.0.0.1/8\" has host bits set",
+            ),
+            (
+                json!({"secret": SECRET, "allow_private_networks": ["localhost"]}),
+                "`allow_private_networks`",
+            ),
+            (
+                json!({"secret": SECRET, "allow_private_networks": "10.0.0.0/8"}),
+                "invalid type",
+            ),
         ];
         for (config, expected) in cases {
             let error = WebhookConfig::from_json(config.clone()).unwrap_err();
@@ -303,12 +383,59 @@ mod tests {
 
     #[test]
     fn the_secret_is_redacted() {
-        let config = WebhookConfig::from_json(json!({"secret": SECRET})).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("secret");
+        std::fs::write(&file, "secret-from-a-file-0123456789\n").unwrap();
+        for (config, secret) in [
+            (json!({"secret": SECRET}), SECRET),
+            (
+                json!({"secret_file": file}),
+                "secret-from-a-file-0123456789",
+            ),
+        ] {
+            let config = WebhookConfig::from_json(config).unwrap();
+            let shown = format!("{config:?} {config:#?}");
+            assert!(
+                !shown.contains(secret) && shown.contains("<redacted>"),
+                "{shown}"
+            );
+            // Not as bytes either.
+            let bytes = format!("{:?}", secret.as_bytes());
+            assert!(!shown.contains(&bytes[1..bytes.len() - 1]), "{shown}");
+        }
+    }
+
+    /// The raw config is `Debug` for serde's sake; the inline secret must not show through it either.
+    #[test]
+    fn the_raw_config_hides_the_secret() {
+        let raw: RawConfig = serde_json::from_value(json!({"secret": SECRET})).unwrap();
+        let shown = format!("{raw:?}");
+        assert!(!shown.contains(SECRET), "{shown}");
+    }
+
+    #[test]
+    fn allowed_networks_admit_private_destinations() {
+        let config = WebhookConfig::from_json(json!({
+            "secret": SECRET,
+            "url": "http://127.0.0.1:9/hook",
+            "allow_private_networks": ["127.0.0.1/32", " 10.0.0.0/8 ", "fd00::/8"],
+        }))
+        .unwrap();
+        assert_eq!(config.address_policy.allowed().len(), 3);
+        for recipient in [
+            "http://10.1.2.3/",
+            "http://[fd00::5]:8443/",
+            "http://[::ffff:127.0.0.1]/",
+            "http://127.0.0.1:8080/",
+        ] {
+            assert_eq!(config.destination(recipient).as_deref(), Ok(recipient));
+        }
+        for recipient in ["http://127.0.0.2/", "http://192.168.0.1/", "http://[::1]/"] {
+            let reason = config.destination(recipient).unwrap_err();
+            assert!(reason.contains("allow_private_networks"), "{reason}");
+        }
         let shown = format!("{config:?}");
-        assert!(
-            !shown.contains(SECRET) && shown.contains("<redacted>"),
-            "{shown}"
-        );
+        assert!(shown.contains("10.0.0.0/8"), "{shown}");
     }
 
     /// Recipients, with and without a default URL and a host list, and where they go.
@@ -372,6 +499,49 @@ mod tests {
                 &restricted,
                 "http://169.254.169.254/latest/meta-data",
                 Err("not in"),
+            ),
+            // The address policy: hosts written as addresses are refused before anything is sent.
+            (
+                &open,
+                "http://127.0.0.1:8080/",
+                Err("127.0.0.1 is a loopback address"),
+            ),
+            (&open, "http://0.0.0.0/", Err("unspecified")),
+            (&open, "http://[::]/", Err("unspecified")),
+            (&open, "http://[::1]/", Err("loopback")),
+            (
+                &open,
+                "http://[::ffff:127.0.0.1]/",
+                Err("carries 127.0.0.1"),
+            ),
+            (&open, "http://2130706433/", Err("127.0.0.1 is a loopback")),
+            (&open, "http://127.1/", Err("127.0.0.1 is a loopback")),
+            (&open, "http://0x7f.0.0.1/", Err("loopback")),
+            (&open, "http://10.0.0.7/", Err("private")),
+            (&open, "http://192.168.1.1/", Err("private")),
+            (&open, "http://[fd12::1]/", Err("unique local")),
+            (&open, "http://100.64.0.1/", Err("carrier-grade NAT")),
+            (
+                &open,
+                "http://169.254.169.254/latest/meta-data",
+                Err("cloud metadata"),
+            ),
+            (&open, "http://100.100.100.200/", Err("cloud metadata")),
+            (&open, "http://[fd00:ec2::254]/", Err("cloud metadata")),
+            (&open, "http://[64:ff9b::7f00:1]/", Err("carries 127.0.0.1")),
+            (&open, "http://224.0.0.1/", Err("multicast")),
+            (&open, "http://255.255.255.255/", Err("broadcast")),
+            (&open, "http://192.0.2.1/", Err("documentation")),
+            (&open, "http://198.18.0.1/", Err("benchmarking")),
+            (
+                &open,
+                "https://93.184.215.14/",
+                Ok("https://93.184.215.14/"),
+            ),
+            (
+                &open,
+                "https://[2606:4700::1111]/",
+                Ok("https://[2606:4700::1111]/"),
             ),
         ];
         for (config, recipient, expected) in cases {

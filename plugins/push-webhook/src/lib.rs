@@ -1,7 +1,8 @@
 //! `sigil-push-webhook`: a Sigil push channel plugin that delivers each notification as an HTTP POST
 //! (a webhook), signed with HMAC-SHA256 so the receiver can tell it came from this sigild and is fresh.
 //!
-//! **Architecture Invariant:** the channel decides where a delivery may go ([`config`]) and signs it
+//! **Architecture Invariant:** the channel decides where a delivery may go ([`config`]), connects only to
+//! addresses the [`address_policy`] admits, checked after resolution ([`guard`]), and signs it
 //! ([`signature`]); it keeps no state between deliveries besides the connection pool, so retries with the same
 //! idempotency key are the receiver's to deduplicate (`X-Sigil-Delivery`).
 //!
@@ -30,10 +31,23 @@
 //! | `secret` / `secret_file` | string / path | required | the HMAC key (at least 16 bytes), inline or from a file |
 //! | `timeout_ms` | integer | 10000 | bound of one delivery when the request has no `timeout_ms` hint |
 //! | `allowed_hosts` | array of string | any | hosts recipient URLs may name: `host`, `host:port`, `*.domain` |
+//! | `allow_private_networks` | array of CIDR | none | non-public networks deliveries may reach, e.g. `["10.0.0.0/8"]` |
+//!
+//! **Where deliveries may connect** ([`address_policy`], [`guard`]): every destination, the default `url`
+//! included, must resolve to public unicast addresses only. Loopback, private (RFC 1918, RFC 4193),
+//! link-local, carrier-grade NAT, unspecified, multicast, broadcast, documentation, benchmarking and reserved
+//! addresses, cloud metadata endpoints, and IPv6 forms carrying such IPv4 addresses (mapped, compatible,
+//! NAT64 `64:ff9b::/96`, 6to4) are refused unless `allow_private_networks` covers them (metadata endpoints
+//! only by an entry naming exactly that address). A host written as an address is checked when the config is
+//! read (`url`) or the recipient validated; every host is checked again on the addresses its lookup
+//! returned, and the connection goes only to those checked addresses: one lookup, no second resolution.
+//! One refused address refuses the host. Redirects are never followed. Proxy environment variables are
+//! ignored.
 //!
 //! Outcomes: a 2xx answer is `delivered` (detail: the status). A 3xx or 4xx answer, other than 408, 425 and
-//! 429, is `failed` (permanent: the receiver refused this delivery, a retry would be refused too), as is a
-//! recipient the rules refuse. Everything transient is an error that sigild retries with the same key:
+//! 429, is `failed` (permanent: the receiver refused this delivery, a retry would be refused too; a 3xx says
+//! that redirects are not followed), as is a recipient the rules refuse, including a host whose address the
+//! address policy refuses. Everything transient is an error that sigild retries with the same key:
 //! 408/425/429/5xx (`BACKEND`/`http_status`), no connection (`BACKEND`/`network`), no answer in time
 //! (`TIMEOUT`).
 
@@ -46,7 +60,9 @@ use sigil_plugin_api::{
     ValidateRecipientRequest, ValidateRecipientResponse, export_push_channel,
 };
 
+pub mod address_policy;
 pub mod config;
+pub mod guard;
 pub mod signature;
 
 pub use config::WebhookConfig;
@@ -155,10 +171,15 @@ impl PushChannel for WebhookPush {
             .proxy(None)
             .user_agent(concat!("sigil-push-webhook/", env!("CARGO_PKG_VERSION")))
             .build();
-        Ok(WebhookPush {
-            config,
-            agent: ureq::Agent::new_with_config(agent_config),
-        })
+        // The default connector dials exactly the addresses the resolver returns, and this resolver returns
+        // only checked ones: see `guard`.
+        let resolver = guard::GuardedResolver::new(config.address_policy.clone());
+        let agent = ureq::Agent::with_parts(
+            agent_config,
+            ureq::unversioned::transport::DefaultConnector::default(),
+            resolver,
+        );
+        Ok(WebhookPush { config, agent })
     }
 
     /// Healthy when the config is valid, which `create` established. No request goes out: a webhook receiver
@@ -172,8 +193,14 @@ impl PushChannel for WebhookPush {
             Some(hosts) => format!("{} allowed host pattern(s)", hosts.len()),
             None => "any host".to_owned(),
         };
+        let networks = match self.config.address_policy.allowed().len() {
+            0 => "public addresses only".to_owned(),
+            n => format!("public addresses and {n} allowed private network(s)"),
+        };
         Ok(HealthReport {
-            detail: Some(format!("config valid; {default}; {hosts}; not probed")),
+            detail: Some(format!(
+                "config valid; {default}; {hosts}; {networks}; not probed"
+            )),
         })
     }
 
@@ -224,7 +251,7 @@ impl PushChannel for WebhookPush {
 
         let timeout = self.deadline(request.timeout_ms);
         let target = describe_target(&url);
-        let response = self
+        let sent = self
             .agent
             .post(&url)
             .config()
@@ -234,8 +261,23 @@ impl PushChannel for WebhookPush {
             .header("X-Sigil-Delivery", key.as_str())
             .header("X-Sigil-Timestamp", timestamp.to_string())
             .header("X-Sigil-Signature", signature)
-            .send(&body[..])
-            .map_err(|error| classify(error, &target, timeout))?;
+            .send(&body[..]);
+        let response = match sent {
+            Ok(response) => response,
+            Err(error) => {
+                // Permanent like any other refused recipient: the same address would be refused on a retry.
+                if let Some(refused) = guard::refusal(&error) {
+                    return Ok(Self::failed(
+                        key,
+                        format!(
+                            "recipient refused: {target}: {refused}; {}",
+                            config::ALLOW_HINT
+                        ),
+                    ));
+                }
+                return Err(classify(error, &target, timeout));
+            }
+        };
         // The body is not read: the status is the receiver's whole answer, and a slow or large body must not
         // turn a delivered notification into a time-out.
         let status = response.status().as_u16();

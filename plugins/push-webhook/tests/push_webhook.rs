@@ -199,7 +199,15 @@ fn serve_one(mut stream: TcpStream, status: &str, gate: &Gate, recorded: &Mutex<
     );
 }
 
-fn channel(config: Value) -> WebhookPush {
+/// The allowlist that lets a channel reach the loopback receivers; every test but the address guard's own
+/// uses it.
+const LOOPBACK: &str = "127.0.0.1/32";
+
+/// A channel that may deliver to the loopback receivers (unless the config says otherwise).
+fn channel(mut config: Value) -> WebhookPush {
+    if config.get("allow_private_networks").is_none() {
+        config["allow_private_networks"] = json!([LOOPBACK]);
+    }
     WebhookPush::create(config).unwrap()
 }
 
@@ -410,6 +418,147 @@ mod refused {
     }
 }
 
+/// The SSRF guard: where a delivery may connect, checked on the resolved address it connects to.
+mod address_guard {
+    use super::*;
+
+    fn assert_refused(sent: &SendResponse, fragment: &str) {
+        assert_eq!(sent.outcome, DeliveryOutcome::Failed, "{sent:?}");
+        let detail = sent.detail.as_deref().unwrap();
+        assert!(
+            detail.contains("recipient refused")
+                && detail.contains(fragment)
+                && detail.contains("allow_private_networks"),
+            "{detail:?} should name {fragment:?} and the setting"
+        );
+    }
+
+    #[test]
+    fn a_loopback_default_url_is_refused_at_create_without_the_allowlist() {
+        let receiver = Receiver::start("200 OK");
+        let error = WebhookPush::create(json!({"url": receiver.url("/"), "secret": SECRET}))
+            .err()
+            .unwrap();
+        assert_eq!(error.status, Status::InvalidInput);
+        assert!(
+            error
+                .message
+                .contains("`url`: 127.0.0.1 is a loopback address")
+                && error.message.contains("allow_private_networks"),
+            "{error}"
+        );
+        assert!(receiver.deliveries().is_empty());
+    }
+
+    #[test]
+    fn a_loopback_recipient_is_refused_without_the_allowlist_and_delivered_with_it() {
+        let receiver = Receiver::start("200 OK");
+        let recipient = receiver.url("/device");
+        let guarded = WebhookPush::create(json!({"secret": SECRET})).unwrap();
+        let check = guarded
+            .validate_recipient(ValidateRecipientRequest {
+                recipient: recipient.clone(),
+            })
+            .unwrap();
+        assert!(!check.valid, "{check:?}");
+        assert!(
+            check.reason.as_deref().unwrap().contains("loopback"),
+            "{check:?}"
+        );
+        assert_refused(
+            &send(&guarded, &recipient, "k", None).unwrap(),
+            "127.0.0.1 is a loopback address",
+        );
+        assert!(receiver.deliveries().is_empty());
+
+        let allowed = channel(json!({"secret": SECRET}));
+        let sent = send(&allowed, &recipient, "k", None).unwrap();
+        assert_eq!(sent.outcome, DeliveryOutcome::Delivered, "{sent:?}");
+        assert_eq!(receiver.deliveries().len(), 1);
+    }
+
+    /// A name is checked on what it resolves to: `localhost` is loopback, whatever its spelling says.
+    #[test]
+    fn a_name_resolving_to_loopback_is_refused() {
+        let receiver = Receiver::start("200 OK");
+        let url = format!("http://localhost:{}/hook", receiver.addr.port());
+        // A name cannot be judged without a lookup, so the config is accepted and the delivery refused.
+        let guarded = WebhookPush::create(json!({"url": url, "secret": SECRET})).unwrap();
+        let sent = send(&guarded, "device-7", "k", None).unwrap();
+        assert_refused(&sent, "localhost resolved to ");
+        assert!(
+            sent.detail.as_deref().unwrap().contains("loopback"),
+            "{sent:?}"
+        );
+        assert!(receiver.deliveries().is_empty());
+
+        let allowed = channel(json!({"url": url, "secret": SECRET,
+                                     "allow_private_networks": [LOOPBACK, "::1/128"]}));
+        let sent = send(&allowed, "device-7", "k", None).unwrap();
+        assert_eq!(sent.outcome, DeliveryOutcome::Delivered, "{sent:?}");
+        assert_eq!(receiver.deliveries().len(), 1);
+    }
+
+    /// `http://2130706433/` stays a name to the URL parser and becomes 127.0.0.1 in the C resolver: refused
+    /// without the allowlist, and (proving that reading) delivered to the loopback receiver with it.
+    #[test]
+    fn an_integer_host_is_the_loopback_address_it_encodes() {
+        let receiver = Receiver::start("200 OK");
+        for host in ["2130706433", "127.1", "0x7f.0.0.1"] {
+            let recipient = format!("http://{host}:{}/int", receiver.addr.port());
+            let guarded = WebhookPush::create(json!({"secret": SECRET})).unwrap();
+            assert_refused(
+                &send(&guarded, &recipient, "k", None).unwrap(),
+                "127.0.0.1 is a loopback address",
+            );
+            assert!(receiver.deliveries().is_empty(), "{host}");
+        }
+        let allowed = channel(json!({"secret": SECRET}));
+        let recipient = format!("http://2130706433:{}/int", receiver.addr.port());
+        let sent = send(&allowed, &recipient, "k", None).unwrap();
+        assert_eq!(sent.outcome, DeliveryOutcome::Delivered, "{sent:?}");
+        assert_eq!(receiver.deliveries()[0].path, "/int");
+    }
+
+    #[test]
+    fn unspecified_and_mapped_forms_are_refused() {
+        let receiver = Receiver::start("200 OK");
+        let port = receiver.addr.port();
+        let guarded = WebhookPush::create(json!({"secret": SECRET})).unwrap();
+        for (recipient, fragment) in [
+            (format!("http://0.0.0.0:{port}/"), "unspecified"),
+            (format!("http://[::]:{port}/"), "unspecified"),
+            (
+                format!("http://[::ffff:127.0.0.1]:{port}/"),
+                "carries 127.0.0.1",
+            ),
+            (format!("http://[::1]:{port}/"), "loopback"),
+        ] {
+            assert_refused(&send(&guarded, &recipient, "k", None).unwrap(), fragment);
+        }
+        assert!(receiver.deliveries().is_empty());
+    }
+
+    /// A redirect is not followed, not even to an allowed address: the signed delivery would go to a place
+    /// no rule checked. It is a failed delivery that says so.
+    #[test]
+    fn a_redirect_is_a_failed_delivery_and_is_not_followed() {
+        let elsewhere = Receiver::start("200 OK");
+        let location = elsewhere.url("/stolen");
+        let redirecting = Receiver::start(format!("302 Found\r\nLocation: {location}").leak());
+        let channel = channel(json!({"url": redirecting.url("/hook"), "secret": SECRET}));
+        let sent = send(&channel, "device-7", "k", None).unwrap();
+        assert_eq!(sent.outcome, DeliveryOutcome::Failed, "{sent:?}");
+        let detail = sent.detail.as_deref().unwrap();
+        assert!(
+            detail.contains("302 Found") && detail.contains("redirects are not followed"),
+            "{detail}"
+        );
+        assert_eq!(redirecting.deliveries().len(), 1);
+        assert!(elsewhere.deliveries().is_empty());
+    }
+}
+
 /// The built cdylib, loaded through the plugin-api host API as sigild loads it.
 mod cdylib {
     use super::*;
@@ -464,7 +613,9 @@ mod cdylib {
         assert_eq!(error.status, Status::InvalidInput);
 
         let receiver = Receiver::start("200 OK");
-        let config = json!({"url": receiver.url("/"), "secret": SECRET}).to_string();
+        let config = json!({"url": receiver.url("/"), "secret": SECRET,
+                            "allow_private_networks": [LOOPBACK]})
+        .to_string();
         let instance = plugin.create_instance(config.as_bytes()).unwrap();
         instance.health().unwrap();
         let check: ValidateRecipientResponse = instance

@@ -15,6 +15,18 @@ pub const DEFAULT_TIMEOUT_MS: u64 = 10_000;
 /// Longest accepted `timeout_ms`: a TSA that needs more than ten minutes is not one to wait for.
 const MAX_TIMEOUT_MS: u64 = 600_000;
 
+/// A secret as it comes from the config: read like the value itself, shown by `Debug` as `<redacted>`, so a
+/// struct holding one can derive `Debug` without leaking it.
+#[derive(Clone, Default, Deserialize)]
+#[serde(transparent)]
+pub struct Redacted<T>(pub T);
+
+impl<T> fmt::Debug for Redacted<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
 /// The config as it arrives. Unknown keys are refused, as in `sigild.toml`, so a typo such as `timeout`
 /// instead of `timeout_ms` is an error rather than a silently ignored setting. No `Debug`: it may hold the
 /// inline basic auth password.
@@ -28,7 +40,7 @@ struct RawConfig {
     /// HTTP basic auth user name.
     username: Option<String>,
     /// HTTP basic auth password, inline. Prefer `password_file`.
-    password: Option<String>,
+    password: Option<Redacted<String>>,
     /// File holding the basic auth password (one trailing newline is ignored), e.g. a systemd credential.
     password_file: Option<PathBuf>,
     /// The imprint hash this TSA is best used with: `sha256` (default), `sha384` or `sha512`.
@@ -42,8 +54,9 @@ struct RawConfig {
     /// The TSA policy OID it stamps under, dotted.
     policy_oid: Option<String>,
     /// HTTP(S) proxy URL, e.g. `http://proxy.lan:3128`. Default: none; proxy environment variables are
-    /// deliberately not read, so where a daemon connects to is decided by its config alone.
-    proxy: Option<String>,
+    /// deliberately not read, so where a daemon connects to is decided by its config alone. May carry
+    /// credentials, hence redacted.
+    proxy: Option<Redacted<String>>,
 }
 
 /// A checked configuration.
@@ -69,7 +82,7 @@ pub struct TsaHttpConfig {
     pub qualified: bool,
     /// TSA policy OID, dotted.
     pub policy_oid: Option<String>,
-    /// Proxy URL.
+    /// Proxy URL. May carry credentials (`http://user:password@proxy:3128`): `Debug` shows it without them.
     pub proxy: Option<String>,
 }
 
@@ -88,7 +101,7 @@ impl fmt::Debug for TsaHttpConfig {
             .field("name", &self.name)
             .field("qualified", &self.qualified)
             .field("policy_oid", &self.policy_oid)
-            .field("proxy", &self.proxy)
+            .field("proxy", &self.proxy.as_deref().map(redact_userinfo))
             .finish()
     }
 }
@@ -138,7 +151,8 @@ impl TsaHttpConfig {
             check_oid(oid).map_err(|problem| invalid("policy_oid", problem))?;
         }
 
-        if let Some(proxy) = &raw.proxy {
+        let proxy = raw.proxy.map(|proxy| proxy.0);
+        if let Some(proxy) = &proxy {
             // The proxy URL may legitimately carry credentials, so it is checked but never echoed back.
             ureq::Proxy::new(proxy)
                 .map_err(|error| invalid("proxy", format!("not a usable proxy URL ({error})")))?;
@@ -151,7 +165,7 @@ impl TsaHttpConfig {
                     "give either `password` or `password_file`, not both",
                 ));
             }
-            (Some(password), None) => Some(password),
+            (Some(password), None) => Some(password.0),
             (None, Some(path)) => Some(read_password_file(&path)?),
             (None, None) => None,
         };
@@ -193,9 +207,27 @@ impl TsaHttpConfig {
             name,
             qualified: raw.qualified.unwrap_or(false),
             policy_oid: raw.policy_oid,
-            proxy: raw.proxy,
+            proxy,
         })
     }
+}
+
+/// `scheme://user:password@host:port/...` becomes `scheme://<redacted>@host:port/...`; a URL without
+/// credentials is returned as it is.
+fn redact_userinfo(url: &str) -> String {
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme, rest)) => (Some(scheme), rest),
+        None => (None, url),
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let Some(at) = authority.rfind('@') else {
+        return url.to_owned();
+    };
+    let prefix = scheme
+        .map(|scheme| format!("{scheme}://"))
+        .unwrap_or_default();
+    format!("{prefix}<redacted>@{}{tail}", &authority[at + 1..])
 }
 
 /// The parts of the endpoint URL the plugin cares about.
@@ -407,6 +439,57 @@ mod tests {
             !shown.contains("QWxh") && shown.contains("<redacted>"),
             "{shown}"
         );
+    }
+
+    /// No secret reaches `{:?}`: not the password, not the Authorization value, not proxy credentials, and
+    /// not through the raw config either.
+    #[test]
+    fn debug_output_holds_no_secret() {
+        let config = json!({
+            "url": "https://tsa.example",
+            "username": "Aladdin",
+            "password": "open sesame",
+            "proxy": "http://proxyuser:proxy-pass-77@proxy.lan:3128",
+        });
+        let checked = TsaHttpConfig::from_json(config.clone()).unwrap();
+        let raw: RawConfig = serde_json::from_value(config).unwrap();
+        for shown in [
+            format!("{checked:?}"),
+            format!("{checked:#?}"),
+            format!("{raw:?}"),
+            format!("{raw:#?}"),
+        ] {
+            for secret in [
+                "open sesame",
+                "QWxhZGRpbjpvcGVuIHNlc2FtZQ==",
+                "proxy-pass-77",
+                "proxyuser",
+            ] {
+                assert!(!shown.contains(secret), "{secret:?} in {shown}");
+            }
+            assert!(shown.contains("<redacted>"), "{shown}");
+        }
+        assert!(format!("{checked:?}").contains("proxy.lan:3128"));
+    }
+
+    #[test]
+    fn userinfo_is_redacted_from_urls() {
+        for (url, shown) in [
+            (
+                "http://u:p@proxy.lan:3128",
+                "http://<redacted>@proxy.lan:3128",
+            ),
+            (
+                "http://u:p@proxy.lan:3128/x?y",
+                "http://<redacted>@proxy.lan:3128/x?y",
+            ),
+            ("socks5://u@p@proxy:1080", "socks5://<redacted>@proxy:1080"),
+            ("http://proxy.lan:3128", "http://proxy.lan:3128"),
+            ("http://proxy.lan/a@b", "http://proxy.lan/a@b"),
+            ("u:p@proxy.lan:3128", "<redacted>@proxy.lan:3128"),
+        ] {
+            assert_eq!(redact_userinfo(url), shown, "{url}");
+        }
     }
 
     #[test]

@@ -26,7 +26,11 @@ fn create_error(config: sigil_plugin_api::serde_json::Value) -> PluginError {
 
 /// A token handle of our own, to look at objects the way an auditor with the PIN would.
 fn audit_token() -> Token {
-    let pkcs11 = sigil_kms_pkcs11::module::initialised_module(MODULE.as_ref()).unwrap();
+    let pkcs11 = sigil_kms_pkcs11::module::initialised_module(
+        MODULE.as_ref(),
+        &[std::path::PathBuf::from(MODULE)],
+    )
+    .unwrap();
     Token::open(pkcs11, TOKEN.into(), None, PIN.to_owned().into()).unwrap()
 }
 
@@ -294,5 +298,35 @@ softhsm_test! {
         assert_eq!(error.status, Status::Backend);
         assert!(error.message.contains("no token labelled"), "{}", error.message);
         assert_eq!(create_error(hsm.config(json!({}))).status, Status::Backend);
+    }
+}
+
+softhsm_test! {
+    /// `module` must be admitted by `allowed_modules` before it is loaded.
+    fn only_listed_modules_are_loaded(hsm) {
+        // Listed explicitly: loads and logs in.
+        let listed = Pkcs11Kms::create(hsm.config(json!({"allowed_modules": [MODULE]}))).unwrap();
+        listed.health().unwrap();
+
+        // A real module, but not the listed one.
+        let error = create_error(hsm.config(json!({
+            "allowed_modules": ["/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so"],
+        })));
+        assert_eq!(error.status, Status::InvalidInput);
+        assert!(error.message.contains("`allowed_modules`"), "{error}");
+
+        // A file next to the token, reached through a symlink named like a module: refused, never loaded.
+        let planted = hsm.dir.join("planted.so");
+        std::fs::write(&planted, b"not an ELF file").unwrap();
+        let link = hsm.dir.join("libsofthsm2.so");
+        std::os::unix::fs::symlink(&planted, &link).unwrap();
+        for module in [&planted, &link] {
+            let error = create_error(hsm.config(json!({"module": module})));
+            assert_eq!(error.status, Status::InvalidInput);
+            assert!(
+                error.message.contains("`allowed_modules`") && !error.message.contains("cannot load"),
+                "{error}"
+            );
+        }
     }
 }
