@@ -441,8 +441,8 @@ mod tests {
         );
     }
 
-    /// No secret reaches `{:?}`: not the password, not the Authorization value, not proxy credentials, and
-    /// not through the raw config either.
+    /// No secret reaches `{:?}`: not the password, not the Authorization value, not proxy credentials. (The
+    /// raw config has no `Debug` at all.)
     #[test]
     fn debug_output_holds_no_secret() {
         let config = json!({
@@ -451,14 +451,8 @@ mod tests {
             "password": "open sesame",
             "proxy": "http://proxyuser:proxy-pass-77@proxy.lan:3128",
         });
-        let checked = TsaHttpConfig::from_json(config.clone()).unwrap();
-        let raw: RawConfig = serde_json::from_value(config).unwrap();
-        for shown in [
-            format!("{checked:?}"),
-            format!("{checked:#?}"),
-            format!("{raw:?}"),
-            format!("{raw:#?}"),
-        ] {
+        let checked = TsaHttpConfig::from_json(config).unwrap();
+        for shown in [format!("{checked:?}"), format!("{checked:#?}")] {
             for secret in [
                 "open sesame",
                 "QWxhZGRpbjpvcGVuIHNlc2FtZQ==",
