@@ -427,7 +427,7 @@ ops = ["describe"]
     };
     refused("missing-entry", "sigil_plugin_entry_v1");
     refused("wrong-major", "abi_major");
-    refused("not-a-library", "cannot load");
+    refused("not-a-library", "not a loadable shared object");
     refused("escape", "outside the plugin directory");
     refused("pinned-wrong", "pins");
 
