@@ -2,12 +2,12 @@
 //! bytes are a complete ELF shared object for this host (a truncated file would otherwise fault with SIGBUS
 //! when the loader touches a page past its end), a private copy per load (so a file replaced on disk never
 //! changes code already mapped), `dlopen`, the entry symbol and the descriptor check. Libraries are never
-//! unloaded.
+//! unloaded; a private copy is removed from disk as soon as no generation uses it (its mapping stays valid).
 
 #![allow(unsafe_code)] // reason: dlopen and the plugin entry point are FFI; each block carries a SAFETY note.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 use sigil_plugin_api::{
@@ -66,8 +66,9 @@ pub enum LoadError {
 pub struct Library {
     /// The configured file (inside the plugin directory).
     pub source: PathBuf,
-    /// The private copy that was actually loaded.
-    pub loaded_from: PathBuf,
+    /// The private copy that was actually loaded; the file is removed when the last clone of this library
+    /// (every generation created from it) is gone.
+    pub loaded_from: Arc<PrivateCopy>,
     /// SHA-256 of the file, hex.
     pub sha256: String,
     /// The checked descriptor.
@@ -121,8 +122,9 @@ pub fn load(
         path: source.clone(),
         reason,
     })?;
-    let loaded_from = private_copy(&bytes, &source, &sha256, copies_dir)?;
-    let descriptor = open(&loaded_from, &source)?;
+    // A failed dlopen or descriptor check drops the copy here, which removes the file.
+    let loaded_from = Arc::new(private_copy(&bytes, &source, &sha256, copies_dir)?);
+    let descriptor = open(loaded_from.path(), &source)?;
     Ok(Library {
         source,
         loaded_from,
@@ -149,19 +151,48 @@ pub fn remove_stale_copies(copies_dir: &Path) {
     }
 }
 
-/// Writes the bytes to a fresh file name: the loader caches by path, and the copy must not change under us.
+/// A private copy of a plugin file in the copies directory. Dropping it removes the file: a library mapped from
+/// it stays mapped (the kernel keeps the inode while a mapping uses it), and names are never reused, so the
+/// loader's by-path cache cannot confuse two copies.
+#[derive(Debug)]
+pub struct PrivateCopy(PathBuf);
+
+impl PrivateCopy {
+    /// Where the copy is.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for PrivateCopy {
+    fn drop(&mut self) {
+        if let Err(error) = std::fs::remove_file(&self.0)
+            && error.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(file = %self.0.display(), %error, "cannot remove a plugin copy");
+        }
+    }
+}
+
+/// Writes the bytes to a fresh, unpredictable file name (the loader caches by path, and the copy must not change
+/// under us): created exclusively, never through a symlink, readable by this user only.
 fn private_copy(
     bytes: &[u8],
     source: &Path,
     sha256: &str,
     copies_dir: &Path,
-) -> Result<PathBuf, LoadError> {
-    static SEQUENCE: AtomicU64 = AtomicU64::new(0);
+) -> Result<PrivateCopy, LoadError> {
+    use std::io::Write as _;
+    use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
     let copy_error = |reason: String| LoadError::File {
         path: copies_dir.to_path_buf(),
         reason,
     };
-    std::fs::create_dir_all(copies_dir).map_err(|e| copy_error(e.to_string()))?;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(copies_dir)
+        .map_err(|e| copy_error(e.to_string()))?;
     let stem = source
         .file_stem()
         .and_then(|s| s.to_str())
@@ -170,12 +201,22 @@ fn private_copy(
         "{stem}-{}-{}-{}.so",
         &sha256[..12],
         std::process::id(),
-        SEQUENCE.fetch_add(1, Ordering::Relaxed)
+        hex::encode(rand::random::<[u8; 12]>())
     );
     let path = copies_dir.join(name);
-    std::fs::write(&path, bytes)
-        .map_err(|e| copy_error(format!("writing {}: {e}", path.display())))?;
-    Ok(path)
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(&path)
+        .map_err(|e| copy_error(format!("creating {}: {e}", path.display())))?;
+    // From here on the file is ours: dropping the guard on any error removes it.
+    let copy = PrivateCopy(path);
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| copy_error(format!("writing {}: {e}", copy.0.display())))?;
+    Ok(copy)
 }
 
 /// Checks that `bytes` are a complete ELF shared object the host's loader can map without reading past the end
@@ -427,7 +468,37 @@ mod tests {
     }
 
     #[test]
-    fn a_refused_file_is_never_copied() {
+    fn private_copies_are_exclusive_private_unpredictable_and_removed_on_drop() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let source = Path::new("/plugins/libthing.so");
+        let first = private_copy(b"one", source, &"ab".repeat(32), dir.path()).unwrap();
+        let second = private_copy(b"two", source, &"ab".repeat(32), dir.path()).unwrap();
+        assert_ne!(first.path(), second.path());
+        let name = first
+            .path()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        assert!(name.starts_with(&format!("libthing-abababababab-{}-", std::process::id())));
+        let suffix = name.rsplit('-').next().unwrap().trim_end_matches(".so");
+        assert_eq!(suffix.len(), 24, "{name}");
+        let mode = std::fs::metadata(first.path())
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(std::fs::read(second.path()).unwrap(), b"two");
+        let path = first.path().to_path_buf();
+        drop(first);
+        assert!(!path.exists());
+        drop(second);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_failed_load_leaves_no_copy() {
         let plugins = tempfile::tempdir().unwrap();
         let copies = plugins.path().join("copies");
         // Passes the ELF check but is no Sigil plugin: dlopen or the entry symbol fails after the copy.
