@@ -457,7 +457,10 @@ ops = ["describe"]
     crate::harness::assert_error(&garbage, 502, "BAD_GATEWAY");
 
     daemon.get_public("/healthz").expect(200);
-    daemon.get_public("/readyz").expect(200);
+    // Its plugin directory has no kms-soft, so the local TSA cannot sign: readiness says so.
+    let ready = daemon.get_public("/readyz");
+    crate::harness::assert_error(&ready, 503, "SERVICE_UNAVAILABLE");
+    assert_eq!(ready.json()["details"]["localTsa"], "down", "{}", ready.text);
 }
 
 #[test]
