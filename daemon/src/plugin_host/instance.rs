@@ -123,6 +123,14 @@ impl std::fmt::Display for LoadFailure {
 const NOT_RETRYING: &str =
     "the plugin refused its config; not retrying until the config or the file changes";
 
+/// What an attempt produced.
+enum Loaded {
+    /// The file is the serving generation's: nothing to do.
+    Unchanged,
+    /// A new generation: library, health-checked instance, health detail.
+    New(Box<(Library, HostInstance, Option<String>)>),
+}
+
 /// What the blocking loader reports on failure: the reason and whether retrying can help.
 struct LoaderError {
     reason: String,
@@ -243,6 +251,8 @@ pub struct PluginInstance {
     first_load_waiters: Vec<tokio::sync::oneshot::Sender<()>>,
     /// The generation serving now (0: none), shared with [`DirectCaller`]s so they notice a swap.
     serving: Arc<AtomicU64>,
+    /// Held by one load attempt at a time, from its decision to its swap.
+    load_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl PluginInstance {
@@ -267,6 +277,7 @@ impl PluginInstance {
             first_attempt_done: false,
             first_load_waiters: Vec::new(),
             serving: Arc::default(),
+            load_lock: Arc::default(),
         }
     }
 
@@ -320,47 +331,96 @@ impl PluginInstance {
     }
 
     /// Loads the file (when `reuse` is None) or re-creates an instance from an already loaded library, then
-    /// health-checks it, all on the blocking pool; the swap happens back on the actor.
+    /// health-checks it, all on the blocking pool; the swap happens back on the actor. Attempts on one instance
+    /// run one after the other (a lock held from the decision to the swap), so a slow attempt can never land
+    /// after, and undo, a later one. With `only_if_changed`, the file is first compared with the serving
+    /// generation's when the attempt starts (not when it was asked for): the same bytes and spec are no reload.
     fn load(
         &mut self,
         spec: InstanceSpec,
         reuse: Option<Library>,
+        only_if_changed: bool,
+    ) -> ResponseActFuture<Self, Result<u64, LoadFailure>> {
+        let lock = self.load_lock.clone();
+        Box::pin(
+            async move { lock.lock_owned().await }
+                .into_actor(self)
+                .then(move |guard, actor, _ctx| actor.attempt(guard, spec, reuse, only_if_changed)),
+        )
+    }
+
+    fn attempt(
+        &mut self,
+        guard: tokio::sync::OwnedMutexGuard<()>,
+        spec: InstanceSpec,
+        reuse: Option<Library>,
+        only_if_changed: bool,
     ) -> ResponseActFuture<Self, Result<u64, LoadFailure>> {
         let settings = self.settings.clone();
         let load_spec = spec.clone();
-        let work = tokio::task::spawn_blocking(
-            move || -> Result<(Library, HostInstance, Option<String>), LoaderError> {
-                let library = match reuse {
-                    Some(library) => library,
-                    None => library::load(
-                        &settings.plugin_dir,
-                        &load_spec.file,
-                        load_spec.sha256.as_deref(),
-                        &settings.copies_dir,
-                    )
-                    .map_err(|e| e.to_string())?,
-                };
-                let instance = library
-                    .descriptor
-                    .create_instance(&load_spec.config)
-                    .map_err(|e| LoaderError {
-                        permanent: e.status == Status::InvalidInput,
-                        reason: format!("create failed: {e}"),
-                    })?;
-                let report = instance
-                    .health()
-                    .map_err(|e| format!("health check failed: {e}"))?;
-                Ok((library, instance, report.detail))
-            },
-        );
+        let serving_sha = self
+            .current
+            .as_ref()
+            .filter(|_| only_if_changed && spec == self.spec)
+            .map(|g| g.library.sha256.clone());
+        let work = tokio::task::spawn_blocking(move || -> Result<Loaded, LoaderError> {
+            if let Some(serving_sha) = serving_sha {
+                let path = settings.plugin_dir.join(&load_spec.file);
+                if library::file_sha256(&path).is_ok_and(|hash| hash == serving_sha) {
+                    return Ok(Loaded::Unchanged);
+                }
+                tracing::info!(instance = %load_spec.name, "plugin changed; reloading");
+            }
+            let library = match reuse {
+                Some(library) => library,
+                None => library::load(
+                    &settings.plugin_dir,
+                    &load_spec.file,
+                    load_spec.sha256.as_deref(),
+                    &settings.copies_dir,
+                )
+                .map_err(|e| e.to_string())?,
+            };
+            let instance = library
+                .descriptor
+                .create_instance(&load_spec.config)
+                .map_err(|e| LoaderError {
+                    permanent: e.status == Status::InvalidInput,
+                    reason: format!("create failed: {e}"),
+                })?;
+            let report = instance
+                .health()
+                .map_err(|e| format!("health check failed: {e}"))?;
+            Ok(Loaded::New(Box::new((library, instance, report.detail))))
+        });
         Box::pin(
             async move {
                 work.await
                     .map_err(|e| LoaderError::from(format!("loader panicked: {e}")))?
             }
             .into_actor(self)
-            .map(move |outcome, actor, ctx| match outcome {
-                Ok((library, instance, detail)) => {
+            .map(move |outcome, actor, ctx| {
+                let _serialised = guard;
+                match outcome {
+                Ok(Loaded::Unchanged) => {
+                    let serving = actor.serving();
+                    // The file on disk is the serving generation's again (a bad file was put back): nothing to
+                    // load, and the earlier failure no longer describes the instance.
+                    if let Some(error) = actor.last_reload_error.take() {
+                        tracing::info!(instance = %actor.spec.name, generation = serving, previous_error = %error, "plugin file is the serving generation's again; reload error cleared");
+                    }
+                    Ok(serving)
+                }
+                Ok(Loaded::New(..)) if actor.retired => {
+                    // Removed from the config while loading: the new instance is destroyed unused.
+                    Err(LoadFailure {
+                        reason: "plugin instance was removed from the config".into(),
+                        serving: 0,
+                        retrying: false,
+                    })
+                }
+                Ok(Loaded::New(loaded)) => {
+                    let (library, instance, detail) = *loaded;
                     let number = actor.generations.fetch_add(1, Ordering::AcqRel) + 1;
                     let bound = bound_for(&library, actor.settings.max_in_flight);
                     let generation = Generation {
@@ -413,6 +473,7 @@ impl PluginInstance {
                     }
                     Err(LoadFailure { reason, serving, retrying })
                 }
+            }
             }),
         )
     }
@@ -431,7 +492,7 @@ impl PluginInstance {
             }
             let reuse = actor.current.as_ref().map(|g| g.library.clone());
             let spec = actor.spec.clone();
-            let reload = actor.load(spec, reuse);
+            let reload = actor.load(spec, reuse, false);
             ctx.spawn(reload.map(|result, actor, ctx| {
                 if result.as_ref().is_err_and(|failure| failure.retrying) {
                     actor.schedule_recreate(ctx);
@@ -446,7 +507,7 @@ impl Actor for PluginInstance {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         let spec = self.spec.clone();
-        let first = self.load(spec, None);
+        let first = self.load(spec, None, false);
         ctx.spawn(first.map(|result, actor, ctx| {
             actor.first_attempt_done = true;
             for waiter in actor.first_load_waiters.drain(..) {
@@ -662,24 +723,11 @@ impl Handler<Refresh> for PluginInstance {
     type Result = ResponseActFuture<Self, Result<u64, LoadFailure>>;
 
     fn handle(&mut self, message: Refresh, _ctx: &mut Context<Self>) -> Self::Result {
-        let file_changed = match &self.current {
-            Some(generation) => {
-                let path = self.settings.plugin_dir.join(&message.spec.file);
-                library::file_sha256(&path).map_or(true, |hash| hash != generation.library.sha256)
-            }
-            None => true,
-        };
-        if !file_changed && message.spec == self.spec {
-            let serving = self.serving();
-            // The file on disk is the serving generation's again (a bad file was put back): nothing to load,
-            // and the earlier failure no longer describes the instance.
-            if let Some(error) = self.last_reload_error.take() {
-                tracing::info!(instance = %self.spec.name, generation = serving, previous_error = %error, "plugin file is the serving generation's again; reload error cleared");
-            }
-            return Box::pin(async move { Ok(serving) }.into_actor(self));
+        if message.spec != self.spec {
+            tracing::info!(instance = %message.spec.name, "plugin config changed; reloading");
         }
-        tracing::info!(instance = %message.spec.name, "plugin changed; reloading");
-        self.load(message.spec, None)
+        // Whether the file changed is decided when the attempt runs, after any attempt still in progress.
+        self.load(message.spec, None, true)
     }
 }
 
