@@ -640,3 +640,44 @@ hang_file = "{}"
     assert_eq!(ready["localTsa"], "up", "{ready}");
     assert_eq!(post_tsr(&daemon, &random_digest()), Ok(0));
 }
+
+#[test]
+fn the_local_tsa_follows_its_kms_instance_when_it_is_removed_and_added_back() {
+    let (daemon, admin) = admin_daemon(&stamping_config("", ""));
+    crate::timestamping::wait_local_tsa(&daemon);
+    let first = wait_for(&daemon, &admin, "local-kms", "up", is_up)["generation"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(post_tsr(&daemon, &random_digest()), Ok(0));
+    assert_eq!(wait_for_readiness(&daemon, 200)["localTsa"], "up");
+
+    // Declared and disabled: the instance leaves the config, and the local TSA cannot sign.
+    daemon.write_raw_config(&stamping_config(
+        "",
+        "[[plugins]]\nname = \"local-kms\"\nfile = \"libsigil_kms_soft.so\"\nenabled = false\n",
+    ));
+    daemon.sighup();
+    wait_for_log_count(&daemon, "retiring it", 1);
+    let red = wait_for_readiness(&daemon, 503);
+    assert_eq!(red["details"]["localTsa"], "down", "{red}");
+    assert_eq!(post_tsr(&daemon, &random_digest()), Ok(2));
+
+    // Back as it was: a new actor, found again by name, numbering continued.
+    daemon.write_raw_config(&stamping_config("", ""));
+    daemon.sighup();
+    wait_for_log_count(&daemon, "configuration reloaded", 2);
+    let again = wait_for(&daemon, &admin, "local-kms", "back", |s| {
+        s["generation"].as_u64() > Some(first) && is_up(s)
+    });
+    assert!(again["generation"].as_u64().unwrap() > first, "{again}");
+    assert_eq!(wait_for_readiness(&daemon, 200)["localTsa"], "up");
+    assert_eq!(post_tsr(&daemon, &random_digest()), Ok(0));
+    let owner = daemon.owner_with_tenant();
+    daemon
+        .post(
+            "/tsa/stamp-hash",
+            &owner.token,
+            json!({ "hashHex": hex(&random_digest()) }),
+        )
+        .expect(200);
+}
