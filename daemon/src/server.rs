@@ -103,8 +103,11 @@ pub async fn run(
             for (instance, outcome) in outcomes {
                 match outcome {
                     Ok(_) => local_kms_loaded |= instance == config.local_tsa.kms,
-                    Err(error) => {
-                        tracing::warn!(%instance, %error, "plugin instance did not load; retrying in the background");
+                    Err(failure) if failure.retrying => {
+                        tracing::warn!(%instance, error = %failure, "plugin instance did not load; retrying in the background");
+                    }
+                    Err(failure) => {
+                        tracing::warn!(%instance, error = %failure, "plugin instance did not load; not retrying until the config or the file changes");
                     }
                 }
             }
@@ -335,8 +338,14 @@ impl Reloader {
         match self.plugins.send(Apply { config }).await {
             Ok(outcomes) => {
                 for (instance, outcome) in outcomes {
-                    if let Err(error) = outcome {
-                        tracing::warn!(%instance, %error, "plugin reload failed; the previous generation keeps serving");
+                    match outcome {
+                        Err(failure) if failure.serving > 0 => {
+                            tracing::warn!(%instance, error = %failure, generation = failure.serving, "plugin reload failed; the previous generation keeps serving");
+                        }
+                        Err(failure) => {
+                            tracing::warn!(%instance, error = %failure, "plugin load failed; the instance has no generation to keep serving");
+                        }
+                        Ok(_) => {}
                     }
                 }
             }
@@ -417,6 +426,14 @@ fn warn_restart_only(old: &Config, new: &Config) {
     }
     if old.storage != new.storage {
         tracing::warn!("[storage] settings take effect at the next restart");
+    }
+    if old.plugin_host.dir != new.plugin_host.dir
+        || old.plugin_host.watch != new.plugin_host.watch
+        || old.plugin_host.debounce != new.plugin_host.debounce
+    {
+        tracing::warn!(
+            "plugin_host.dir, plugin_host.watch and plugin_host.debounce take effect at the next restart"
+        );
     }
     if old.server.max_body_bytes != new.server.max_body_bytes
         || old.server.request_timeout != new.server.request_timeout

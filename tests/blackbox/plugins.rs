@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::harness::{Daemon, PASSWORD, SIGILD, str_field};
 
 /// Settings every plugin test shares: the test's own plugin directory, a fast debounce, and the base limits.
-fn config_with(plugin_dir: &Path, instances: &str) -> String {
+pub(crate) fn config_with(plugin_dir: &Path, instances: &str) -> String {
     format!(
         r#"
 [auth]
@@ -44,7 +44,7 @@ fn build_dir() -> PathBuf {
 }
 
 /// A plugin built by the workspace, or a clear failure naming the command that builds it.
-fn built_plugin(file: &str) -> PathBuf {
+pub(crate) fn built_plugin(file: &str) -> PathBuf {
     let path = build_dir().join(file);
     assert!(
         path.exists(),
@@ -55,7 +55,7 @@ fn built_plugin(file: &str) -> PathBuf {
 }
 
 /// A daemon with this config whose first account is an instance administrator; returns its session token.
-fn admin_daemon(config: &str) -> (Daemon, String) {
+pub(crate) fn admin_daemon(config: &str) -> (Daemon, String) {
     let mut daemon = Daemon::start();
     daemon.write_raw_config(config);
     daemon.register("Root", "root@example.org", PASSWORD);
@@ -71,7 +71,7 @@ fn admin_daemon(config: &str) -> (Daemon, String) {
     (daemon, token)
 }
 
-fn instances(daemon: &Daemon, token: &str) -> Vec<Value> {
+pub(crate) fn instances(daemon: &Daemon, token: &str) -> Vec<Value> {
     let listing = daemon.get("/api/plugins", token).expect(200);
     listing["instances"]
         .as_array()
@@ -79,7 +79,7 @@ fn instances(daemon: &Daemon, token: &str) -> Vec<Value> {
         .clone()
 }
 
-fn instance(daemon: &Daemon, token: &str, name: &str) -> Value {
+pub(crate) fn instance(daemon: &Daemon, token: &str, name: &str) -> Value {
     instances(daemon, token)
         .into_iter()
         .find(|i| i["name"] == name)
@@ -87,7 +87,7 @@ fn instance(daemon: &Daemon, token: &str, name: &str) -> Value {
 }
 
 /// Waits (bounded by attempts, not by a clock assertion) until the instance satisfies `ready`.
-fn wait_for(
+pub(crate) fn wait_for(
     daemon: &Daemon,
     token: &str,
     name: &str,
@@ -108,7 +108,7 @@ fn wait_for(
     );
 }
 
-fn is_up(status: &Value) -> bool {
+pub(crate) fn is_up(status: &Value) -> bool {
     status["health"]["state"] == "up"
 }
 
@@ -124,7 +124,7 @@ fn sha256_hex(path: &Path) -> String {
         .to_string()
 }
 
-fn compile_c_fixture(source: &str, out_dir: &Path, library: &str) -> PathBuf {
+pub(crate) fn compile_c_fixture(source: &str, out_dir: &Path, library: &str) -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("workspace root");
@@ -443,7 +443,7 @@ ops = ["describe"]
     };
     refused("missing-entry", "sigil_plugin_entry_v1");
     refused("wrong-major", "abi_major");
-    refused("not-a-library", "cannot load");
+    refused("not-a-library", "not a loadable shared object");
     refused("escape", "outside the plugin directory");
     refused("pinned-wrong", "pins");
 
@@ -473,7 +473,15 @@ ops = ["describe"]
     crate::harness::assert_error(&garbage, 502, "BAD_GATEWAY");
 
     daemon.get_public("/healthz").expect(200);
-    daemon.get_public("/readyz").expect(200);
+    // Its plugin directory has no kms-soft, so the local TSA cannot sign: readiness says so.
+    let ready = daemon.get_public("/readyz");
+    crate::harness::assert_error(&ready, 503, "SERVICE_UNAVAILABLE");
+    assert_eq!(
+        ready.json()["details"]["localTsa"],
+        "down",
+        "{}",
+        ready.text
+    );
 }
 
 #[test]

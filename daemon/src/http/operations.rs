@@ -17,7 +17,8 @@ pub async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// GET /readyz: the store answers and the actor system runs; 503 otherwise.
+/// GET /readyz: the store answers, the actor system runs and, when enabled, the local TSA can sign; 503
+/// otherwise.
 pub async fn readyz(State(state): State<AppState>) -> ApiResult<Json<Value>> {
     let store = tokio::time::timeout(
         std::time::Duration::from_secs(2),
@@ -30,8 +31,22 @@ pub async fn readyz(State(state): State<AppState>) -> ApiResult<Json<Value>> {
         );
     }
     let actors = state.registry.count();
+    let local_tsa = match state.config().local_tsa.enabled {
+        false => "disabled",
+        true => {
+            let ready = match state.local_tsa.get() {
+                Some(tsa) => tsa.can_sign().await,
+                None => Err("the local TSA is not ready".to_string()),
+            };
+            if let Err(reason) = ready {
+                return Err(ApiError::unavailable(reason)
+                    .with_details(json!({ "store": "up", "localTsa": "down" })));
+            }
+            "up"
+        }
+    };
     Ok(Json(
-        json!({ "status": "ready", "store": "up", "tenantActors": actors }),
+        json!({ "status": "ready", "store": "up", "tenantActors": actors, "localTsa": local_tsa }),
     ))
 }
 

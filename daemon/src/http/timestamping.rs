@@ -736,7 +736,9 @@ async fn tsr(
             Ok(issued) => issued.response_der,
             // A refusal is still a well-formed TimeStampResp: RFC 3161 clients read the status from it.
             Err(refusal) => {
-                tracing::info!(error = %refusal.error, "time-stamp request refused");
+                let reason = refusal.error.failure_info().name();
+                tracing::info!(error = %refusal.error, reason, "time-stamp request refused");
+                metrics::counter!("sigil_tsr_refused_total", "reason" => reason).increment(1);
                 refusal.response_der
             }
         }

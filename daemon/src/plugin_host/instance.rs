@@ -1,9 +1,11 @@
 //! The actor of one plugin instance. It owns the current generation (library + instance), runs calls on the
 //! blocking pool with a deadline and a concurrency bound, re-creates a poisoned instance with backoff, checks
-//! health periodically, and swaps in a new generation on reload while the old one drains.
+//! health periodically, and swaps in a new generation on reload while the old one drains. Host settings
+//! (deadline, bound, health period) change in place: a reload of `[plugin_host]` never replaces the actor, so
+//! whoever holds its address or a [`DirectCaller`] keeps being served.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
@@ -46,6 +48,102 @@ struct Generation {
     library: Library,
     instance: HostInstance,
     semaphore: Arc<Semaphore>,
+    /// How many permits `semaphore` stands for now (it is resized in place when `max_in_flight` changes).
+    bound: AtomicU32,
+}
+
+impl Generation {
+    /// Moves the concurrency bound to `bound`. Growing adds permits at once; shrinking takes the surplus out as
+    /// calls in flight return them (the semaphore is fair, so later calls queue behind the shrink).
+    fn resize(&self, bound: u32) {
+        let old = self.bound.swap(bound, Ordering::AcqRel);
+        if bound > old {
+            self.semaphore.add_permits((bound - old) as usize);
+        } else if old > bound {
+            let semaphore = self.semaphore.clone();
+            actix_rt::spawn(async move {
+                if let Ok(surplus) = semaphore.acquire_many_owned(old - bound).await {
+                    surplus.forget();
+                }
+            });
+        }
+    }
+}
+
+/// The instance's concurrency bound for a library: the host's `max_in_flight`, or the plugin's own
+/// `max_concurrency` when that is lower.
+fn bound_for(library: &Library, max_in_flight: u32) -> u32 {
+    match library.descriptor.max_concurrency() {
+        0 => max_in_flight,
+        n => n.min(max_in_flight),
+    }
+}
+
+/// Settings that callers outside the actor read at each call, so changing them needs no new handle.
+struct Live {
+    /// Deadline of one call, in nanoseconds.
+    call_timeout_nanos: AtomicU64,
+}
+
+impl Live {
+    fn new(call_timeout: Duration) -> Self {
+        Self {
+            call_timeout_nanos: AtomicU64::new(nanos(call_timeout)),
+        }
+    }
+
+    fn call_timeout(&self) -> Duration {
+        Duration::from_nanos(self.call_timeout_nanos.load(Ordering::Relaxed))
+    }
+}
+
+fn nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// Why a load, reload or re-creation failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadFailure {
+    /// What went wrong.
+    pub reason: String,
+    /// The generation still serving (0: none).
+    pub serving: u64,
+    /// Whether the actor retries by itself. It does not after `create` refused the config (INVALID_INPUT):
+    /// only a change of the config or of the file can help then.
+    pub retrying: bool,
+}
+
+impl std::fmt::Display for LoadFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
+/// How a load failure that stops background retries ends its message.
+const NOT_RETRYING: &str =
+    "the plugin refused its config; not retrying until the config or the file changes";
+
+/// What an attempt produced.
+enum Loaded {
+    /// The file is the serving generation's: nothing to do.
+    Unchanged,
+    /// A new generation: library, health-checked instance, health detail.
+    New(Box<(Library, HostInstance, Option<String>)>),
+}
+
+/// What the blocking loader reports on failure: the reason and whether retrying can help.
+struct LoaderError {
+    reason: String,
+    permanent: bool,
+}
+
+impl From<String> for LoaderError {
+    fn from(reason: String) -> Self {
+        Self {
+            reason,
+            permanent: false,
+        }
+    }
 }
 
 /// Counters readable without asking the actor.
@@ -107,7 +205,8 @@ pub struct InstanceStatus {
     pub abi_version: Option<String>,
     /// SHA-256 of the loaded file.
     pub sha256: Option<String>,
-    /// Generation number; increases with every load or re-creation.
+    /// Generation number; increases with every load or re-creation, never reset while the process runs (an
+    /// instance removed from the config and added again continues from its last number).
     pub generation: u64,
     /// Health.
     pub health: Health,
@@ -119,8 +218,12 @@ pub struct InstanceStatus {
     pub panics: u64,
     /// Calls that ran past the deadline.
     pub timeouts: u64,
-    /// Last load or reload failure, if the last attempt failed.
+    /// Last load or reload failure, if the last attempt failed; cleared by a successful load or when the file
+    /// on disk is the serving generation's again.
     pub last_reload_error: Option<String>,
+    /// Whether loading is retried in the background: nothing serves and the last failure may pass. False
+    /// after `create` refused the config (INVALID_INPUT) until the config or the file changes.
+    pub retrying: bool,
 }
 
 /// The actor.
@@ -128,7 +231,13 @@ pub struct PluginInstance {
     spec: InstanceSpec,
     settings: HostSettings,
     current: Option<Arc<Generation>>,
-    generations: u64,
+    /// The instance name's generation counter, owned by the host so that it survives re-creation of the actor.
+    generations: Arc<AtomicU64>,
+    /// Whether any generation was ever ready on this actor.
+    ever_loaded: bool,
+    /// Set when `create` refused the config: background retries stop until the spec or the file changes.
+    gave_up: bool,
+    live: Arc<Live>,
     counters: Arc<Counters>,
     health: Health,
     last_reload_error: Option<String>,
@@ -142,16 +251,22 @@ pub struct PluginInstance {
     first_load_waiters: Vec<tokio::sync::oneshot::Sender<()>>,
     /// The generation serving now (0: none), shared with [`DirectCaller`]s so they notice a swap.
     serving: Arc<AtomicU64>,
+    /// Held by one load attempt at a time, from its decision to its swap.
+    load_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl PluginInstance {
-    /// An instance that loads itself when started.
-    pub fn new(spec: InstanceSpec, settings: HostSettings) -> Self {
+    /// An instance that loads itself when started; its generations are numbered from `generations` (shared by
+    /// every actor this instance name ever had).
+    pub fn new(spec: InstanceSpec, settings: HostSettings, generations: Arc<AtomicU64>) -> Self {
         Self {
+            live: Arc::new(Live::new(settings.call_timeout)),
             spec,
             settings,
             current: None,
-            generations: 0,
+            generations,
+            ever_loaded: false,
+            gave_up: false,
             counters: Arc::default(),
             health: Health::Starting,
             last_reload_error: None,
@@ -162,119 +277,34 @@ impl PluginInstance {
             first_attempt_done: false,
             first_load_waiters: Vec::new(),
             serving: Arc::default(),
+            load_lock: Arc::default(),
         }
     }
 
-    fn semaphore_for(&self, library: &Library) -> Arc<Semaphore> {
-        let plugin_bound = library.descriptor.max_concurrency();
-        let bound = match plugin_bound {
-            0 => self.settings.max_in_flight,
-            n => n.min(self.settings.max_in_flight),
-        };
-        Arc::new(Semaphore::new(bound as usize))
-    }
-
-    /// Loads the file (when `reuse` is None) or re-creates an instance from an already loaded library, then
-    /// health-checks it, all on the blocking pool; the swap happens back on the actor.
-    fn load(
-        &mut self,
-        ctx: &mut Context<Self>,
-        spec: InstanceSpec,
-        reuse: Option<Library>,
-    ) -> ResponseActFuture<Self, Result<u64, String>> {
-        let settings = self.settings.clone();
-        let load_spec = spec.clone();
-        let work = tokio::task::spawn_blocking(
-            move || -> Result<(Library, HostInstance, Option<String>), String> {
-                let library = match reuse {
-                    Some(library) => library,
-                    None => library::load(
-                        &settings.plugin_dir,
-                        &load_spec.file,
-                        load_spec.sha256.as_deref(),
-                        &settings.copies_dir,
-                    )
-                    .map_err(|e| e.to_string())?,
-                };
-                let instance = library
-                    .descriptor
-                    .create_instance(&load_spec.config)
-                    .map_err(|e| format!("create failed: {e}"))?;
-                let report = instance
-                    .health()
-                    .map_err(|e| format!("health check failed: {e}"))?;
-                Ok((library, instance, report.detail))
-            },
-        );
-        let _ = ctx;
-        Box::pin(async move { work.await.map_err(|e| format!("loader panicked: {e}"))? }.into_actor(self).map(
-            move |outcome, actor, _ctx| match outcome {
-                Ok((library, instance, detail)) => {
-                    actor.generations += 1;
-                    let semaphore = actor.semaphore_for(&library);
-                    let generation = Generation { number: actor.generations, library, instance, semaphore };
-                    let previous = actor.current.replace(Arc::new(generation));
-                    actor.serving.store(actor.generations, Ordering::Release);
-                    actor.spec = spec;
-                    actor.health = Health::Up(detail);
-                    actor.last_reload_error = None;
-                    actor.backoff = Duration::from_millis(200);
-                    tracing::info!(instance = %actor.spec.name, generation = actor.generations, "plugin instance ready");
-                    // The previous generation drains: calls in flight hold their own Arc, and the instance is
-                    // destroyed when the last one returns.
-                    drop(previous);
-                    Ok(actor.generations)
-                }
-                Err(reason) => {
-                    tracing::error!(instance = %actor.spec.name, error = %reason, "plugin load failed; keeping the running generation");
-                    metrics::counter!("sigil_plugin_reload_failures_total", "instance" => actor.spec.name.clone()).increment(1);
-                    actor.last_reload_error = Some(reason.clone());
-                    if actor.current.is_none() {
-                        actor.health = Health::Down(reason.clone());
-                    }
-                    Err(reason)
-                }
-            },
-        ))
-    }
-
-    fn schedule_recreate(&mut self, ctx: &mut Context<Self>) {
-        if self.recreate_pending {
+    /// Applies new host settings in place: the deadline for the next call, the concurrency bound of the
+    /// serving generation, the health period.
+    fn apply_settings(&mut self, ctx: &mut Context<Self>, settings: HostSettings) {
+        if settings == self.settings {
             return;
         }
-        self.recreate_pending = true;
-        let delay = self.backoff;
-        self.backoff = (self.backoff * 2).min(Duration::from_secs(30));
-        ctx.run_later(delay, |actor, ctx| {
-            actor.recreate_pending = false;
-            let reuse = actor.current.as_ref().map(|g| g.library.clone());
-            let spec = actor.spec.clone();
-            let reload = actor.load(ctx, spec, reuse);
-            ctx.spawn(reload.map(|result, actor, ctx| {
-                if result.is_err() {
-                    actor.schedule_recreate(ctx);
-                }
-            }));
-        });
+        self.live
+            .call_timeout_nanos
+            .store(nanos(settings.call_timeout), Ordering::Relaxed);
+        if let Some(generation) = &self.current {
+            generation.resize(bound_for(&generation.library, settings.max_in_flight));
+        }
+        let health_changed = settings.health_interval != self.settings.health_interval;
+        self.settings = settings;
+        if health_changed && !self.retired {
+            if let Some(timer) = self.health_timer.take() {
+                ctx.cancel_future(timer);
+            }
+            self.start_health_timer(ctx);
+        }
+        tracing::info!(instance = %self.spec.name, "plugin host settings applied in place");
     }
-}
 
-impl Actor for PluginInstance {
-    type Context = Context<Self>;
-
-    fn started(&mut self, ctx: &mut Self::Context) {
-        let spec = self.spec.clone();
-        let first = self.load(ctx, spec, None);
-        ctx.spawn(first.map(|result, actor, ctx| {
-            actor.first_attempt_done = true;
-            for waiter in actor.first_load_waiters.drain(..) {
-                let _ = waiter.send(());
-            }
-            if result.is_err() {
-                // Nothing to fall back on: keep trying, in case the file is still being installed.
-                actor.schedule_recreate(ctx);
-            }
-        }));
+    fn start_health_timer(&mut self, ctx: &mut Context<Self>) {
         let timer = ctx.run_interval(self.settings.health_interval, |actor, ctx| {
             let Some(generation) = actor.current.clone() else {
                 return;
@@ -294,6 +324,201 @@ impl Actor for PluginInstance {
             }));
         });
         self.health_timer = Some(timer);
+    }
+
+    fn serving(&self) -> u64 {
+        self.current.as_ref().map_or(0, |g| g.number)
+    }
+
+    /// Loads the file (when `reuse` is None) or re-creates an instance from an already loaded library, then
+    /// health-checks it, all on the blocking pool; the swap happens back on the actor. Attempts on one instance
+    /// run one after the other (a lock held from the decision to the swap), so a slow attempt can never land
+    /// after, and undo, a later one. With `only_if_changed`, the file is first compared with the serving
+    /// generation's when the attempt starts (not when it was asked for): the same bytes and spec are no reload.
+    fn load(
+        &mut self,
+        spec: InstanceSpec,
+        reuse: Option<Library>,
+        only_if_changed: bool,
+    ) -> ResponseActFuture<Self, Result<u64, LoadFailure>> {
+        let lock = self.load_lock.clone();
+        Box::pin(
+            async move { lock.lock_owned().await }
+                .into_actor(self)
+                .then(move |guard, actor, _ctx| actor.attempt(guard, spec, reuse, only_if_changed)),
+        )
+    }
+
+    fn attempt(
+        &mut self,
+        guard: tokio::sync::OwnedMutexGuard<()>,
+        spec: InstanceSpec,
+        reuse: Option<Library>,
+        only_if_changed: bool,
+    ) -> ResponseActFuture<Self, Result<u64, LoadFailure>> {
+        let settings = self.settings.clone();
+        let load_spec = spec.clone();
+        let serving_sha = self
+            .current
+            .as_ref()
+            .filter(|_| only_if_changed && spec == self.spec)
+            .map(|g| g.library.sha256.clone());
+        let work = tokio::task::spawn_blocking(move || -> Result<Loaded, LoaderError> {
+            if let Some(serving_sha) = serving_sha {
+                let path = settings.plugin_dir.join(&load_spec.file);
+                if library::file_sha256(&path).is_ok_and(|hash| hash == serving_sha) {
+                    return Ok(Loaded::Unchanged);
+                }
+                tracing::info!(instance = %load_spec.name, "plugin changed; reloading");
+            }
+            let library = match reuse {
+                Some(library) => library,
+                None => library::load(
+                    &settings.plugin_dir,
+                    &load_spec.file,
+                    load_spec.sha256.as_deref(),
+                    &settings.copies_dir,
+                )
+                .map_err(|e| e.to_string())?,
+            };
+            let instance = library
+                .descriptor
+                .create_instance(&load_spec.config)
+                .map_err(|e| LoaderError {
+                    permanent: e.status == Status::InvalidInput,
+                    reason: format!("create failed: {e}"),
+                })?;
+            let report = instance
+                .health()
+                .map_err(|e| format!("health check failed: {e}"))?;
+            Ok(Loaded::New(Box::new((library, instance, report.detail))))
+        });
+        Box::pin(
+            async move {
+                work.await
+                    .map_err(|e| LoaderError::from(format!("loader panicked: {e}")))?
+            }
+            .into_actor(self)
+            .map(move |outcome, actor, ctx| {
+                let _serialised = guard;
+                match outcome {
+                Ok(Loaded::Unchanged) => {
+                    let serving = actor.serving();
+                    // The file on disk is the serving generation's again (a bad file was put back): nothing to
+                    // load, and the earlier failure no longer describes the instance.
+                    if let Some(error) = actor.last_reload_error.take() {
+                        tracing::info!(instance = %actor.spec.name, generation = serving, previous_error = %error, "plugin file is the serving generation's again; reload error cleared");
+                    }
+                    Ok(serving)
+                }
+                Ok(Loaded::New(..)) if actor.retired => {
+                    // Removed from the config while loading: the new instance is destroyed unused.
+                    Err(LoadFailure {
+                        reason: "plugin instance was removed from the config".into(),
+                        serving: 0,
+                        retrying: false,
+                    })
+                }
+                Ok(Loaded::New(loaded)) => {
+                    let (library, instance, detail) = *loaded;
+                    let number = actor.generations.fetch_add(1, Ordering::AcqRel) + 1;
+                    let bound = bound_for(&library, actor.settings.max_in_flight);
+                    let generation = Generation {
+                        number,
+                        library,
+                        instance,
+                        semaphore: Arc::new(Semaphore::new(bound as usize)),
+                        bound: AtomicU32::new(bound),
+                    };
+                    let previous = actor.current.replace(Arc::new(generation));
+                    actor.serving.store(number, Ordering::Release);
+                    actor.spec = spec;
+                    actor.health = Health::Up(detail);
+                    actor.ever_loaded = true;
+                    actor.gave_up = false;
+                    actor.backoff = Duration::from_millis(200);
+                    if let Some(error) = actor.last_reload_error.take() {
+                        tracing::info!(instance = %actor.spec.name, generation = number, previous_error = %error, "plugin instance recovered");
+                    }
+                    tracing::info!(instance = %actor.spec.name, generation = number, "plugin instance ready");
+                    // The previous generation drains: calls in flight hold their own Arc, and the instance is
+                    // destroyed when the last one returns (its private copy is removed then, its mapping stays).
+                    drop(previous);
+                    Ok(number)
+                }
+                Err(LoaderError { reason, permanent }) => {
+                    let serving = actor.serving();
+                    let retrying = !permanent;
+                    let reason = if permanent {
+                        format!("{reason} ({NOT_RETRYING})")
+                    } else {
+                        reason
+                    };
+                    if serving > 0 {
+                        tracing::error!(instance = %actor.spec.name, error = %reason, generation = serving, "plugin load failed; keeping the running generation");
+                    } else if actor.ever_loaded {
+                        tracing::error!(instance = %actor.spec.name, error = %reason, "plugin load failed; no generation of this instance is serving");
+                    } else {
+                        tracing::error!(instance = %actor.spec.name, error = %reason, "plugin load failed; the instance has never loaded, so nothing serves its calls");
+                    }
+                    metrics::counter!("sigil_plugin_reload_failures_total", "instance" => actor.spec.name.clone()).increment(1);
+                    actor.last_reload_error = Some(reason.clone());
+                    actor.gave_up = permanent;
+                    if actor.current.is_none() {
+                        actor.health = Health::Down(reason.clone());
+                        if retrying && !actor.retired {
+                            // Nothing serves: keep trying in the background (the file may still be arriving).
+                            actor.schedule_recreate(ctx);
+                        }
+                    }
+                    Err(LoadFailure { reason, serving, retrying })
+                }
+            }
+            }),
+        )
+    }
+
+    fn schedule_recreate(&mut self, ctx: &mut Context<Self>) {
+        if self.recreate_pending {
+            return;
+        }
+        self.recreate_pending = true;
+        let delay = self.backoff;
+        self.backoff = (self.backoff * 2).min(Duration::from_secs(30));
+        ctx.run_later(delay, |actor, ctx| {
+            actor.recreate_pending = false;
+            if actor.retired || actor.gave_up {
+                return;
+            }
+            let reuse = actor.current.as_ref().map(|g| g.library.clone());
+            let spec = actor.spec.clone();
+            let reload = actor.load(spec, reuse, false);
+            ctx.spawn(reload.map(|result, actor, ctx| {
+                if result.as_ref().is_err_and(|failure| failure.retrying) {
+                    actor.schedule_recreate(ctx);
+                }
+            }));
+        });
+    }
+}
+
+impl Actor for PluginInstance {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        let spec = self.spec.clone();
+        let first = self.load(spec, None, false);
+        ctx.spawn(first.map(|result, actor, ctx| {
+            actor.first_attempt_done = true;
+            for waiter in actor.first_load_waiters.drain(..) {
+                let _ = waiter.send(());
+            }
+            if result.as_ref().is_err_and(|failure| failure.retrying) {
+                // Nothing to fall back on: keep trying, in case the file is still being installed.
+                actor.schedule_recreate(ctx);
+            }
+        }));
+        self.start_health_timer(ctx);
     }
 }
 
@@ -390,50 +615,76 @@ impl PluginInstance {
             });
         };
         let counters = self.counters.clone();
-        let deadline = self.settings.call_timeout;
+        let deadline = self.live.call_timeout();
         let name = self.spec.name.clone();
         let address = ctx.address();
         Box::pin(async move {
             counters.calls.fetch_add(1, Ordering::Relaxed);
             let started = Instant::now();
-            let outcome = tokio::time::timeout(deadline, async {
+            let deadline_at = tokio::time::Instant::from_std(started + deadline);
+            let result = async {
                 // The permit travels into the blocking task, so an abandoned (timed-out) call still holds it
                 // until the plugin returns: a stuck plugin exhausts its own bound, never the blocking pool.
-                let permit = generation
-                    .semaphore
-                    .clone()
-                    .acquire_owned()
-                    .await
-                    .map_err(|_| {
-                        PluginError::new(Status::Internal, "plugin instance is shutting down")
-                    })?;
+                let permit = match tokio::time::timeout_at(
+                    deadline_at,
+                    generation.semaphore.clone().acquire_owned(),
+                )
+                .await
+                {
+                    Ok(Ok(permit)) => permit,
+                    Ok(Err(_)) => {
+                        return Err(PluginError::new(
+                            Status::Internal,
+                            "plugin instance is shutting down",
+                        ));
+                    }
+                    Err(_) => {
+                        counters.timeouts.fetch_add(1, Ordering::Relaxed);
+                        return Err(queued_too_long(deadline, &generation));
+                    }
+                };
                 let worker = generation.clone();
-                tokio::task::spawn_blocking(move || {
+                let call = tokio::task::spawn_blocking(move || {
                     let _permit = permit;
                     worker.instance.call(&op, &request)
-                })
-                .await
-                .map_err(|join| {
-                    PluginError::new(Status::Internal, format!("plugin call task failed: {join}"))
-                })?
-            })
-            .await;
-            let result = match outcome {
-                Ok(result) => result,
-                Err(_) => {
-                    counters.timeouts.fetch_add(1, Ordering::Relaxed);
-                    Err(PluginError::timeout(format!(
-                        "plugin call exceeded {}ms",
-                        deadline.as_millis()
-                    )))
+                });
+                match tokio::time::timeout_at(deadline_at, call).await {
+                    Ok(Ok(result)) => result,
+                    Ok(Err(join)) => Err(PluginError::new(
+                        Status::Internal,
+                        format!("plugin call task failed: {join}"),
+                    )),
+                    Err(_) => {
+                        counters.timeouts.fetch_add(1, Ordering::Relaxed);
+                        Err(plugin_too_slow(deadline))
+                    }
                 }
-            };
+            }
+            .await;
             counters.record_failure(&result, &address, generation.number);
             metrics::histogram!("sigil_plugin_call_duration_seconds", "instance" => name)
                 .record(started.elapsed().as_secs_f64());
             result
         })
     }
+}
+
+/// The error of a call that waited its whole deadline for a slot and never reached the plugin.
+fn queued_too_long(deadline: Duration, generation: &Generation) -> PluginError {
+    PluginError::timeout(format!(
+        "the call never reached the plugin: it waited {}ms for one of the instance's {} call slots \
+         (plugin_host.max_in_flight or the plugin's max_concurrency), all taken by calls still running",
+        deadline.as_millis(),
+        generation.bound.load(Ordering::Relaxed)
+    ))
+}
+
+/// The error of a call the plugin did not answer within the deadline.
+fn plugin_too_slow(deadline: Duration) -> PluginError {
+    PluginError::timeout(format!(
+        "the plugin did not answer within {}ms (plugin_host.call_timeout)",
+        deadline.as_millis()
+    ))
 }
 
 /// A call saw the instance poisoned (the plugin panicked).
@@ -462,29 +713,38 @@ impl Handler<Poisoned> for PluginInstance {
 
 /// Re-reads the spec: reloads when it or the file changed, else does nothing. Answers the generation serving.
 #[derive(Message)]
-#[rtype(result = "Result<u64, String>")]
+#[rtype(result = "Result<u64, LoadFailure>")]
 pub struct Refresh {
     /// The spec from the current config.
     pub spec: InstanceSpec,
 }
 
 impl Handler<Refresh> for PluginInstance {
-    type Result = ResponseActFuture<Self, Result<u64, String>>;
+    type Result = ResponseActFuture<Self, Result<u64, LoadFailure>>;
 
-    fn handle(&mut self, message: Refresh, ctx: &mut Context<Self>) -> Self::Result {
-        let file_changed = match &self.current {
-            Some(generation) => {
-                let path = self.settings.plugin_dir.join(&message.spec.file);
-                library::file_sha256(&path).map_or(true, |hash| hash != generation.library.sha256)
-            }
-            None => true,
-        };
-        if !file_changed && message.spec == self.spec {
-            let serving = self.current.as_ref().map_or(0, |g| g.number);
-            return Box::pin(async move { Ok(serving) }.into_actor(self));
+    fn handle(&mut self, message: Refresh, _ctx: &mut Context<Self>) -> Self::Result {
+        if message.spec != self.spec {
+            tracing::info!(instance = %message.spec.name, "plugin config changed; reloading");
         }
-        tracing::info!(instance = %message.spec.name, "plugin changed; reloading");
-        self.load(ctx, message.spec, None)
+        // Whether the file changed is decided when the attempt runs, after any attempt still in progress.
+        self.load(message.spec, None, true)
+    }
+}
+
+/// New host settings (`[plugin_host]`), applied in place: the actor, its generation and every handle to them
+/// stay.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct UpdateSettings {
+    /// The settings from the current config.
+    pub settings: HostSettings,
+}
+
+impl Handler<UpdateSettings> for PluginInstance {
+    type Result = ();
+
+    fn handle(&mut self, message: UpdateSettings, ctx: &mut Context<Self>) {
+        self.apply_settings(ctx, message.settings);
     }
 }
 
@@ -513,13 +773,14 @@ impl Handler<GetStatus> for PluginInstance {
                 )
             }),
             sha256: generation.map(|g| g.library.sha256.clone()),
-            generation: generation.map_or(0, |g| g.number),
+            generation: self.serving(),
             health: self.health.clone(),
             calls: self.counters.calls.load(Ordering::Relaxed),
             errors: self.counters.errors.load(Ordering::Relaxed),
             panics: self.counters.panics.load(Ordering::Relaxed),
             timeouts: self.counters.timeouts.load(Ordering::Relaxed),
             last_reload_error: self.last_reload_error.clone(),
+            retrying: self.current.is_none() && !self.gave_up && !self.retired,
         })
     }
 }
@@ -567,14 +828,17 @@ impl Handler<WaitFirstLoad> for PluginInstance {
 }
 
 /// A handle for calling the current generation directly from a blocking thread, without a round trip through
-/// the actor and a second blocking-pool hop: the local TSA signs one token per request this way. It checks
-/// before each call that its generation is still the one serving; when it is not (reload, re-creation,
-/// retirement), the caller asks the actor for a fresh handle. Supervision is unchanged: a panic is reported to
-/// the actor, which re-creates the instance, and the counters are the actor's.
+/// the actor: the local TSA signs one token per request this way. It checks before each call that its
+/// generation is still the one serving; when it is not (reload, re-creation, retirement), the caller asks the
+/// actor for a fresh handle. Calls get the same deadline as calls through the actor (`plugin_host.call_timeout`,
+/// read at each call): the plugin runs on another blocking thread while this one waits at most that long, so a
+/// hung plugin costs its caller one deadline and holds only its own concurrency slot. Supervision is unchanged:
+/// a panic is reported to the actor, which re-creates the instance, and the counters are the actor's.
 pub struct DirectCaller {
     generation: Arc<Generation>,
     serving: Arc<AtomicU64>,
     counters: Arc<Counters>,
+    live: Arc<Live>,
     actor: Addr<PluginInstance>,
 }
 
@@ -584,8 +848,8 @@ impl DirectCaller {
         self.serving.load(Ordering::Acquire) == self.generation.number
     }
 
-    /// Runs one call on this blocking thread, within the instance's concurrency bound (waited for on
-    /// `runtime`). Must not be called from an async context.
+    /// Runs one call within the instance's concurrency bound and deadline, blocking this thread until it answers
+    /// or the deadline passes. Must not be called from an async context.
     pub fn call_blocking(
         &self,
         runtime: &tokio::runtime::Handle,
@@ -593,11 +857,47 @@ impl DirectCaller {
         request: &[u8],
     ) -> Result<Vec<u8>, PluginError> {
         self.counters.calls.fetch_add(1, Ordering::Relaxed);
-        let permit = runtime
-            .block_on(self.generation.semaphore.acquire())
-            .map_err(|_| PluginError::new(Status::Internal, "plugin instance is shutting down"))?;
-        let result = self.generation.instance.call(op, request);
-        drop(permit);
+        let deadline = self.live.call_timeout();
+        let deadline_at = tokio::time::Instant::now() + deadline;
+        let generation = self.generation.clone();
+        let counters = self.counters.clone();
+        let (op, request) = (op.to_string(), request.to_vec());
+        let result = runtime.block_on(async move {
+            let permit = match tokio::time::timeout_at(
+                deadline_at,
+                generation.semaphore.clone().acquire_owned(),
+            )
+            .await
+            {
+                Ok(Ok(permit)) => permit,
+                Ok(Err(_)) => {
+                    return Err(PluginError::new(
+                        Status::Internal,
+                        "plugin instance is shutting down",
+                    ));
+                }
+                Err(_) => {
+                    counters.timeouts.fetch_add(1, Ordering::Relaxed);
+                    return Err(queued_too_long(deadline, &generation));
+                }
+            };
+            let worker = generation.clone();
+            let call = tokio::task::spawn_blocking(move || {
+                let _permit = permit;
+                worker.instance.call(&op, &request)
+            });
+            match tokio::time::timeout_at(deadline_at, call).await {
+                Ok(Ok(result)) => result,
+                Ok(Err(join)) => Err(PluginError::new(
+                    Status::Internal,
+                    format!("plugin call task failed: {join}"),
+                )),
+                Err(_) => {
+                    counters.timeouts.fetch_add(1, Ordering::Relaxed);
+                    Err(plugin_too_slow(deadline))
+                }
+            }
+        });
         self.counters
             .record_failure(&result, &self.actor, self.generation.number);
         result
@@ -619,12 +919,20 @@ impl Handler<GetDirectCaller> for PluginInstance {
             ));
         }
         let generation = self.current.clone().ok_or_else(|| {
-            PluginError::new(Status::Internal, "plugin instance unavailable: not loaded")
+            let reason = self
+                .last_reload_error
+                .clone()
+                .unwrap_or_else(|| "not loaded yet".into());
+            PluginError::new(
+                Status::Internal,
+                format!("plugin instance unavailable: {reason}"),
+            )
         })?;
         Ok(DirectCaller {
             generation,
             serving: self.serving.clone(),
             counters: self.counters.clone(),
+            live: self.live.clone(),
             actor: ctx.address(),
         })
     }

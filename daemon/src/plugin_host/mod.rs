@@ -8,6 +8,7 @@ pub mod library;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -15,7 +16,8 @@ use futures::future::join_all;
 
 use crate::config::Config;
 use instance::{
-    GetStatus, HostSettings, InstanceSpec, InstanceStatus, PluginInstance, Refresh, Retire,
+    GetStatus, HostSettings, InstanceSpec, InstanceStatus, LoadFailure, PluginInstance, Refresh,
+    Retire, UpdateSettings,
 };
 
 /// The registry of plugin instances.
@@ -23,7 +25,11 @@ pub struct PluginHost {
     data_dir: PathBuf,
     arbiter: ArbiterHandle,
     instances: HashMap<String, (InstanceSpec, Addr<PluginInstance>)>,
-    settings: Option<HostSettings>,
+    /// Generation counters by instance name, kept after an instance is removed so that adding it back continues
+    /// the numbering (generation numbers only grow while the process runs).
+    generations: HashMap<String, Arc<AtomicU64>>,
+    /// The plugin directory, fixed by the first config applied.
+    plugin_dir: Option<PathBuf>,
 }
 
 impl PluginHost {
@@ -34,13 +40,19 @@ impl PluginHost {
             data_dir,
             arbiter,
             instances: HashMap::new(),
-            settings: None,
+            generations: HashMap::new(),
+            plugin_dir: None,
         }
     }
 
-    fn settings_from(&self, config: &Config) -> HostSettings {
+    /// The settings a config asks for. The plugin directory is the one of the first config applied: it is
+    /// also what the watcher watches, so like the watcher it changes at a restart only.
+    fn settings_from(&mut self, config: &Config) -> HostSettings {
         HostSettings {
-            plugin_dir: config.plugin_dir(),
+            plugin_dir: self
+                .plugin_dir
+                .get_or_insert_with(|| config.plugin_dir())
+                .clone(),
             copies_dir: self.data_dir.join("plugin-copies"),
             call_timeout: config.plugin_host.call_timeout,
             max_in_flight: config.plugin_host.max_in_flight,
@@ -72,22 +84,21 @@ impl Actor for PluginHost {
     type Context = Context<Self>;
 }
 
-/// Brings the running instances in line with a config: start new ones, retire removed ones, and let every
-/// other instance reload if its spec or its file changed. Answers when every reload has finished.
+/// Brings the running instances in line with a config: start new ones, retire removed ones, apply changed host
+/// settings to the running ones in place, and let every other instance reload if its spec or its file changed.
+/// Answers when every reload has finished: the serving generation, or why the instance's load failed.
 #[derive(Message)]
-#[rtype(result = "Vec<(String, Result<u64, String>)>")]
+#[rtype(result = "Vec<(String, Result<u64, LoadFailure>)>")]
 pub struct Apply {
     /// The config to apply.
     pub config: Arc<Config>,
 }
 
 impl Handler<Apply> for PluginHost {
-    type Result = ResponseFuture<Vec<(String, Result<u64, String>)>>;
+    type Result = ResponseFuture<Vec<(String, Result<u64, LoadFailure>)>>;
 
     fn handle(&mut self, message: Apply, _ctx: &mut Context<Self>) -> Self::Result {
         let settings = self.settings_from(&message.config);
-        let settings_changed = self.settings.as_ref() != Some(&settings);
-        self.settings = Some(settings.clone());
         let wanted = wanted_instances(&message.config);
 
         let removed: Vec<String> = self
@@ -102,47 +113,57 @@ impl Handler<Apply> for PluginHost {
                 addr.do_send(Retire);
             }
         }
-        let mut refreshes: Vec<futures::future::BoxFuture<'static, (String, Result<u64, String>)>> =
-            Vec::new();
+        type Outcome = (String, Result<u64, LoadFailure>);
+        let mut refreshes: Vec<futures::future::BoxFuture<'static, Outcome>> = Vec::new();
         for (name, spec) in wanted {
-            match self.instances.get_mut(&name) {
-                // Host settings are fixed per actor; a change of them means a fresh actor.
-                Some((running, addr)) if !settings_changed => {
-                    *running = spec.clone();
-                    let addr = addr.clone();
-                    refreshes.push(Box::pin(async move {
-                        let outcome = addr
-                            .send(Refresh { spec })
-                            .await
-                            .unwrap_or_else(|e| Err(e.to_string()));
-                        (name, outcome)
-                    }));
-                }
-                existing => {
-                    if let Some((_, old)) = existing {
-                        old.do_send(Retire);
-                    }
-                    let actor_spec = spec.clone();
-                    let actor_settings = settings.clone();
-                    let addr = Supervisor::start_in_arbiter(&self.arbiter, move |_| {
-                        PluginInstance::new(actor_spec, actor_settings)
+            if let Some((running, addr)) = self.instances.get_mut(&name) {
+                // Settings first (the mailbox keeps the order), so a reload in the same pass uses them. They
+                // change in place: re-creating the actor would strand every holder of its address.
+                addr.do_send(UpdateSettings {
+                    settings: settings.clone(),
+                });
+                *running = spec.clone();
+                let addr = addr.clone();
+                refreshes.push(Box::pin(async move {
+                    let outcome = addr.send(Refresh { spec }).await.unwrap_or_else(|e| {
+                        Err(LoadFailure {
+                            reason: e.to_string(),
+                            serving: 0,
+                            retrying: false,
+                        })
                     });
-                    self.instances.insert(name.clone(), (spec, addr.clone()));
-                    tracing::info!(instance = %name, "plugin instance starting");
-                    refreshes.push(Box::pin(async move {
-                        let _ = addr.send(instance::WaitFirstLoad).await;
-                        let status = addr.send(GetStatus).await;
-                        let outcome = match status {
-                            Ok(status) if status.generation > 0 => Ok(status.generation),
-                            Ok(status) => Err(status
-                                .last_reload_error
-                                .unwrap_or_else(|| "not loaded".into())),
-                            Err(error) => Err(error.to_string()),
-                        };
-                        (name, outcome)
-                    }));
-                }
+                    (name, outcome)
+                }));
+                continue;
             }
+            let generations = self.generations.entry(name.clone()).or_default().clone();
+            let actor_spec = spec.clone();
+            let actor_settings = settings.clone();
+            let addr = Supervisor::start_in_arbiter(&self.arbiter, move |_| {
+                PluginInstance::new(actor_spec, actor_settings, generations)
+            });
+            self.instances.insert(name.clone(), (spec, addr.clone()));
+            tracing::info!(instance = %name, "plugin instance starting");
+            refreshes.push(Box::pin(async move {
+                let _ = addr.send(instance::WaitFirstLoad).await;
+                let status = addr.send(GetStatus).await;
+                let outcome = match status {
+                    Ok(status) if status.generation > 0 => Ok(status.generation),
+                    Ok(status) => Err(LoadFailure {
+                        retrying: status.retrying,
+                        reason: status
+                            .last_reload_error
+                            .unwrap_or_else(|| "not loaded".into()),
+                        serving: 0,
+                    }),
+                    Err(error) => Err(LoadFailure {
+                        reason: error.to_string(),
+                        serving: 0,
+                        retrying: false,
+                    }),
+                };
+                (name, outcome)
+            }));
         }
         Box::pin(async move { join_all(refreshes).await })
     }

@@ -19,7 +19,9 @@ use sigil_rfc3161::{
 };
 
 use crate::config::LocalTsaConfig;
-use crate::plugin_host::instance::{DirectCaller, GetDirectCaller, PluginInstance};
+use crate::plugin_host::instance::{
+    DirectCaller, GetDirectCaller, GetStatus, Health, PluginInstance,
+};
 use crate::plugin_host::{Lookup, PluginHost};
 use crate::store::Store;
 
@@ -50,12 +52,18 @@ impl LocalTsa {
         &self.signer.chain
     }
 
+    /// Whether the local TSA can sign now: its KMS instance serves a healthy generation and the last KMS call
+    /// did not fail (after a failure, a probe signature decides). For `/readyz`.
+    pub async fn can_sign(&self) -> Result<(), String> {
+        self.signer.key.check().await
+    }
+
     /// Sets up the key and chain (first start) or loads them (later starts). Blocks on KMS calls: run it on a
     /// blocking thread.
     pub fn initialize_blocking(
         config: &LocalTsaConfig,
         store: &Store,
-        kms: Addr<PluginInstance>,
+        kms: KmsInstance,
         runtime: tokio::runtime::Handle,
     ) -> Result<LocalTsa, InitError> {
         let key_kind = KeyKind::parse(&config.algorithm).map_err(InitError::Permanent)?;
@@ -328,23 +336,56 @@ fn digest_for(algorithm: SignatureAlgorithm, data: &[u8]) -> Vec<u8> {
     }
 }
 
+/// The local TSA's KMS plugin instance: its address now, and its name in the plugin host so that a client can
+/// find it again if the instance is re-created (removed from the config and added back).
+#[derive(Clone)]
+pub struct KmsInstance {
+    /// The plugin host.
+    pub host: Addr<PluginHost>,
+    /// The instance name (`local_tsa.kms`).
+    pub name: String,
+    /// Its actor when it was looked up.
+    pub actor: Addr<PluginInstance>,
+}
+
 /// Synchronous calls into a KMS plugin instance, for code running on a blocking thread. Calls go straight to the
-/// instance's serving generation through a cached [`DirectCaller`] (no actor round trip, no second thread hop:
-/// this is the local TSA's per-token path); the handle is renewed when a reload or re-creation replaces it.
+/// instance's serving generation through a cached [`DirectCaller`] (no actor round trip; the deadline of
+/// `plugin_host.call_timeout` applies as to every plugin call); the handle is renewed when a reload or
+/// re-creation replaces it, and the instance is looked up again by name when its actor was retired.
 #[derive(Clone)]
 struct KmsClient {
-    kms: Addr<PluginInstance>,
+    host: Addr<PluginHost>,
+    name: String,
+    actor: Arc<std::sync::RwLock<Addr<PluginInstance>>>,
     runtime: tokio::runtime::Handle,
     direct: Arc<std::sync::RwLock<Option<Arc<DirectCaller>>>>,
+    /// The last call's failure, until a call succeeds.
+    last_failure: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl KmsClient {
-    fn new(kms: Addr<PluginInstance>, runtime: tokio::runtime::Handle) -> Self {
+    fn new(kms: KmsInstance, runtime: tokio::runtime::Handle) -> Self {
         Self {
-            kms,
+            host: kms.host,
+            name: kms.name,
+            actor: Arc::new(std::sync::RwLock::new(kms.actor)),
             runtime,
             direct: Arc::default(),
+            last_failure: Arc::default(),
         }
+    }
+
+    fn actor(&self) -> Addr<PluginInstance> {
+        self.actor.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The instance's actor as the plugin host knows it now, remembered for later calls.
+    async fn resolve(&self) -> Result<Addr<PluginInstance>, String> {
+        let actor = kms_instance(&self.host, &self.name)
+            .await
+            .ok_or_else(|| format!("no plugin instance `{}` is configured", self.name))?;
+        *self.actor.write().unwrap_or_else(|p| p.into_inner()) = actor.clone();
+        Ok(actor)
     }
 
     fn direct_caller(&self) -> Result<Arc<DirectCaller>, SignerError> {
@@ -358,17 +399,50 @@ impl KmsClient {
             return Ok(direct.clone());
         }
         // Only ever called from a blocking-pool thread, where blocking on the actor's answer is allowed.
-        let fresh = self
-            .runtime
-            .block_on(self.kms.send(GetDirectCaller))
-            .map_err(|_| SignerError::Unavailable("the KMS plugin instance is not running".into()))?
-            .map_err(|e| SignerError::Unavailable(format!("KMS unavailable: {e}")))?;
+        let fresh = self.runtime.block_on(async {
+            let first = self.actor().send(GetDirectCaller).await;
+            match first {
+                Ok(Ok(caller)) => Ok(caller),
+                // Retired (removed from the config, perhaps added back since) or stopped: ask the host for the
+                // instance of that name now.
+                Ok(Err(error)) if error.status == sigil_plugin_api::Status::NotFound => {
+                    self.renewed_caller().await
+                }
+                Err(_) => self.renewed_caller().await,
+                Ok(Err(error)) => Err(SignerError::Unavailable(format!(
+                    "KMS unavailable: {error}"
+                ))),
+            }
+        })?;
         let fresh = Arc::new(fresh);
         *self.direct.write().unwrap_or_else(|p| p.into_inner()) = Some(fresh.clone());
         Ok(fresh)
     }
 
+    async fn renewed_caller(&self) -> Result<DirectCaller, SignerError> {
+        let actor = self
+            .resolve()
+            .await
+            .map_err(|e| SignerError::Unavailable(format!("KMS unavailable: {e}")))?;
+        actor
+            .send(GetDirectCaller)
+            .await
+            .map_err(|_| SignerError::Unavailable("the KMS plugin instance is not running".into()))?
+            .map_err(|e| SignerError::Unavailable(format!("KMS unavailable: {e}")))
+    }
+
     fn call<Request: serde::Serialize, Response: serde::de::DeserializeOwned>(
+        &self,
+        op: &str,
+        request: &Request,
+    ) -> Result<Response, SignerError> {
+        let outcome = self.call_inner(op, request);
+        let mut last_failure = self.last_failure.lock().unwrap_or_else(|p| p.into_inner());
+        *last_failure = outcome.as_ref().err().map(|e| e.to_string());
+        outcome
+    }
+
+    fn call_inner<Request: serde::Serialize, Response: serde::de::DeserializeOwned>(
         &self,
         op: &str,
         request: &Request,
@@ -380,6 +454,42 @@ impl KmsClient {
             .map_err(|e| SignerError::Unavailable(format!("KMS `{op}` failed: {e}")))?;
         decode_message(&answer)
             .map_err(|e| SignerError::Failed(format!("KMS `{op}` answered garbage: {e}")))
+    }
+
+    /// Whether the instance serves a healthy generation, asked of the host (so a re-created instance counts).
+    async fn instance_ready(&self) -> Result<(), String> {
+        let actor = self.resolve().await?;
+        let status = actor
+            .send(GetStatus)
+            .await
+            .map_err(|_| format!("the KMS plugin instance `{}` is not running", self.name))?;
+        if status.generation == 0 {
+            let reason = status
+                .last_reload_error
+                .unwrap_or_else(|| "not loaded yet".into());
+            return Err(format!(
+                "the KMS plugin instance `{}` is not loaded: {reason}",
+                self.name
+            ));
+        }
+        match status.health {
+            Health::Up(_) => Ok(()),
+            Health::Starting => Err(format!(
+                "the KMS plugin instance `{}` is starting",
+                self.name
+            )),
+            Health::Down(reason) => Err(format!(
+                "the KMS plugin instance `{}` is down: {reason}",
+                self.name
+            )),
+        }
+    }
+
+    fn last_failure(&self) -> Option<String> {
+        self.last_failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     fn find_or_generate(&self, label: &str, kind: KeyKind) -> Result<String, InitError> {
@@ -418,6 +528,20 @@ struct KmsKey {
 }
 
 impl KmsKey {
+    /// See [`LocalTsa::can_sign`].
+    async fn check(&self) -> Result<(), String> {
+        self.client.instance_ready().await?;
+        if self.client.last_failure().is_none() {
+            return Ok(());
+        }
+        // The last call failed: try a signature (on the blocking pool, within the call deadline).
+        let key = self.clone();
+        tokio::task::spawn_blocking(move || key.sign(b"sigil readiness probe").map(drop))
+            .await
+            .map_err(|e| format!("KMS probe failed: {e}"))?
+            .map_err(|e| format!("the local TSA cannot sign: {e}"))
+    }
+
     fn public_key(&self) -> Result<SubjectPublicKeyInfoOwned, String> {
         use sigil_rfc3161::der::Decode;
         let answer: PublicKeyResponse = self
@@ -524,7 +648,12 @@ pub fn spawn_initializer(
                     "no plugin instance `{}` for the local TSA's key",
                     config.kms
                 ))),
-                Some(kms) => {
+                Some(actor) => {
+                    let kms = KmsInstance {
+                        host: plugins.clone(),
+                        name: config.kms.clone(),
+                        actor,
+                    };
                     let (config, store, runtime) = (
                         config.clone(),
                         store.clone(),
