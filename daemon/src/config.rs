@@ -296,8 +296,11 @@ pub struct ServerConfig {
     /// On SIGTERM, how long in-flight requests may take to finish before the daemon exits anyway.
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
-    /// Trust `X-Forwarded-For` from the peer for the client IP (only behind a reverse proxy you control).
+    /// Trust `X-Forwarded-For` for the client IP (only behind a reverse proxy you control). The client is the
+    /// rightmost entry that is not in `trusted_proxies`, never the leftmost (which any client can write).
     pub trust_forwarded_for: bool,
+    /// Networks (CIDRs) of your reverse proxies, skipped from the right of `X-Forwarded-For`.
+    pub trusted_proxies: Vec<String>,
     /// A connection must deliver a request's complete headers within this time after it starts waiting for
     /// them (a new connection, or a kept-alive one after its previous response); else it is closed.
     #[serde(with = "humantime_serde")]
@@ -319,6 +322,7 @@ impl Default for ServerConfig {
             request_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(20),
             trust_forwarded_for: false,
+            trusted_proxies: Vec::new(),
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             max_connections: 4096,
@@ -628,6 +632,14 @@ impl Config {
                 reason: reason.to_string(),
             })
         };
+        for proxy in &self.server.trusted_proxies {
+            proxy
+                .parse::<sigil_netpolicy::Cidr>()
+                .map_err(|reason| ConfigError::Invalid {
+                    key: "server.trusted_proxies",
+                    reason,
+                })?;
+        }
         if self.server.max_body_bytes < 1024 {
             return invalid("server.max_body_bytes", "must be at least 1024");
         }

@@ -145,6 +145,19 @@ pub async fn run(
         metrics,
         timestamping.clone(),
     );
+    // Idle rate-limit buckets are forgotten, so that their number stays bounded.
+    let sweeper = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(LIMITER_SWEEP);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                state.sweep_limiters();
+                metrics::gauge!("sigil_rate_limit_buckets").set(state.limiter_buckets() as f64);
+            }
+        })
+    };
     let app = http::router(state);
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -182,6 +195,7 @@ pub async fn run(
             "grace period over; abandoning remaining requests"
         ),
     }
+    sweeper.abort();
     registry.shutdown();
     drop(registry);
     let _ = plugins.send(crate::plugin_host::Shutdown).await;
@@ -264,6 +278,9 @@ fn ensure_local_keystore_key(config: &Config) -> std::io::Result<()> {
         Err(error) => Err(error),
     }
 }
+
+/// How often idle rate-limit buckets are forgotten.
+const LIMITER_SWEEP: Duration = Duration::from_secs(30);
 
 /// How long start-up waits for plugins and the local TSA before announcing readiness anyway.
 const STARTUP_WAIT: Duration = Duration::from_secs(60);

@@ -126,3 +126,93 @@ fn failed_credentials_count_against_the_client_ip() {
     assert_error(&throttled, 429, "RATE_LIMITED");
     assert!(throttled.header("retry-after").is_some());
 }
+
+#[test]
+fn behind_a_proxy_the_client_is_the_rightmost_untrusted_forwarded_entry() {
+    let send = |daemon: &Daemon, forwarded: &str| {
+        let request = daemon
+            .client()
+            .post(daemon.url("/auth/login"))
+            .header("x-forwarded-for", forwarded);
+        daemon
+            .send(request.json(&json!({ "email": "a@example.org", "password": "wrong password" })))
+    };
+    let daemon = Daemon::start_with(
+        "[limits]\nunauthenticated_per_minute = 2\n\
+         [server]\ntrust_forwarded_for = true\ntrusted_proxies = [\"10.0.0.0/8\"]",
+    );
+    // The client writes whatever it likes on the left; the proxies (10/8) appended the real address.
+    for spoofed in ["198.51.100.1", "198.51.100.2"] {
+        assert_error(
+            &send(&daemon, &format!("{spoofed}, 203.0.113.5, 10.0.0.7")),
+            401,
+            "UNAUTHORIZED",
+        );
+    }
+    assert_rate_limited(&send(&daemon, "198.51.100.3, 203.0.113.5, 10.0.0.9"));
+    // IPv6 clients are keyed by their /64: a new address in the same /64 buys no new bucket.
+    for host in ["1", "2"] {
+        assert_error(
+            &send(&daemon, &format!("2001:db8:5:6::{host}, 10.0.0.7")),
+            401,
+            "UNAUTHORIZED",
+        );
+    }
+    assert_rate_limited(&send(&daemon, "2001:db8:5:6:ffff::3, 10.0.0.7"));
+    assert_error(
+        &send(&daemon, "2001:db8:5:7::1, 10.0.0.7"),
+        401,
+        "UNAUTHORIZED",
+    );
+}
+
+#[test]
+fn a_bad_trusted_proxy_range_is_refused_at_start() {
+    let output = crate::harness::cli(&["check-config", "--config", "/dev/null"]);
+    assert!(output.status.success(), "{output:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("sigild.toml");
+    std::fs::write(&config, "[server]\ntrusted_proxies = [\"10.0.0.1/8\"]\n").unwrap();
+    let output = crate::harness::cli(&["check-config", "--config", config.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("server.trusted_proxies"),
+        "{output:?}"
+    );
+}
+
+#[test]
+fn tsr_with_an_api_key_uses_the_keys_budget_not_the_address_budget() {
+    let daemon = Daemon::start_with(
+        "[limits]\nunauthenticated_per_minute = 2\napi_key_per_minute = 5\n[local_tsa]\nhttp = \"api_key\"",
+    );
+    crate::timestamping::wait_local_tsa(&daemon);
+    let owner = daemon.owner_with_tenant();
+    let key = daemon.api_key(&owner.token, "live");
+    let query = sigil_rfc3161::TimestampRequest::new(
+        sigil_rfc3161::HashAlgorithm::Sha256,
+        &[7u8; 32],
+        None,
+        true,
+    )
+    .unwrap()
+    .der;
+    // More than the anonymous budget of this address, within the key's.
+    for _ in 0..5 {
+        let (status, _, _) = crate::timestamping::post_tsr(
+            &daemon,
+            Some("application/timestamp-query"),
+            Some(&key),
+            query.clone(),
+        );
+        assert_eq!(status, 200);
+    }
+    // The key's budget is spent.
+    let (status, _, _) = crate::timestamping::post_tsr(
+        &daemon,
+        Some("application/timestamp-query"),
+        Some(&key),
+        query,
+    );
+    assert_eq!(status, 429);
+}

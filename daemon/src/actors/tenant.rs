@@ -134,6 +134,10 @@ impl Actor for TenantActor {
         let check_every =
             (idle_timeout / 4).clamp(Duration::from_millis(250), Duration::from_secs(30));
         ctx.run_interval(check_every, move |actor, ctx| {
+            // Buckets of keys and users not seen for a window are full again: forget them (bounded state).
+            for limiter in actor.buckets.limiters.values() {
+                limiter.retain_recent();
+            }
             if actor.last_activity.elapsed() >= idle_timeout {
                 // The registry drops its address; once in-flight senders drop theirs, the mailbox closes and the
                 // actor stops without the supervisor restarting it.

@@ -468,24 +468,66 @@ pub fn has_media_type(headers: &axum::http::HeaderMap, expected: &str) -> bool {
         .is_some_and(|t| t.trim().eq_ignore_ascii_case(expected))
 }
 
-/// The client's IP address, for limits on unauthenticated routes.
-pub fn client_ip(parts: &Parts, trust_forwarded_for: bool) -> String {
-    if trust_forwarded_for
-        && let Some(forwarded) = parts
-            .headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-        && let Some(first) = forwarded.split(',').next()
-    {
-        return first.trim().to_string();
-    }
-    parts
+/// The client's rate-limit key: its address, with an IPv6 client keyed by its /64 (one host usually holds a
+/// whole /64, so keying single addresses would let it mint buckets at will). Behind a trusted reverse proxy
+/// (`[server] trust_forwarded_for`), the client is the rightmost `X-Forwarded-For` entry not in
+/// `trusted_proxies`: entries left of it were written by the client and prove nothing.
+pub fn client_ip(parts: &Parts, server: &crate::config::ServerConfig) -> String {
+    let peer = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
-        .map_or_else(
-            || "unknown".to_string(),
-            |ConnectInfo(addr)| addr.ip().to_string(),
-        )
+        .map(|ConnectInfo(addr)| addr.ip());
+    let client = if server.trust_forwarded_for {
+        let trusted: Vec<sigil_netpolicy::Cidr> = server
+            .trusted_proxies
+            .iter()
+            .filter_map(|cidr| cidr.parse().ok())
+            .collect();
+        let forwarded: Vec<&str> = parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .collect();
+        forwarded_client(&forwarded, &trusted).or(peer)
+    } else {
+        peer
+    };
+    client.map_or_else(|| "unknown".to_string(), limit_key)
+}
+
+/// The rightmost entry of `X-Forwarded-For` that is not a trusted proxy (the leftmost if all are trusted);
+/// `None` when the header is absent or an entry right of the client does not parse (then nothing in it can be
+/// trusted, and the peer address is used).
+fn forwarded_client(
+    entries: &[&str],
+    trusted: &[sigil_netpolicy::Cidr],
+) -> Option<std::net::IpAddr> {
+    let mut client = None;
+    for entry in entries.iter().rev() {
+        let ip: std::net::IpAddr = entry.trim().parse().ok()?;
+        client = Some(ip);
+        if !trusted.iter().any(|proxy| proxy.contains(ip)) {
+            break;
+        }
+    }
+    client
+}
+
+/// IPv4 as is (an IPv4-mapped IPv6 address as its IPv4), IPv6 by its /64.
+fn limit_key(ip: std::net::IpAddr) -> String {
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.to_string(),
+        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                let network = std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
+                format!("{network}/64")
+            }
+        },
+    }
 }
 
 /// Pagination in either style of the seeds: `page`/`pageSize` (default) or `limit`/`offset`.
@@ -697,5 +739,54 @@ mod tests {
             .offset,
             20
         );
+    }
+}
+
+#[cfg(test)]
+mod client_ip_tests {
+    use super::{forwarded_client, limit_key};
+
+    #[test]
+    fn the_client_is_the_rightmost_untrusted_entry() {
+        let trusted = vec![
+            "10.0.0.0/8".parse().unwrap(),
+            "2001:db8:ff::/48".parse().unwrap(),
+        ];
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        // What the client wrote on the left is ignored.
+        assert_eq!(
+            forwarded_client(&["1.2.3.4", "203.0.113.7", "10.0.0.1"], &trusted),
+            Some(ip("203.0.113.7"))
+        );
+        assert_eq!(
+            forwarded_client(&["203.0.113.7", "2001:db8:ff::1"], &trusted),
+            Some(ip("203.0.113.7"))
+        );
+        // No trusted proxies: the rightmost entry, the one our proxy appended.
+        assert_eq!(
+            forwarded_client(&["1.2.3.4", " 198.51.100.2 "], &[]),
+            Some(ip("198.51.100.2"))
+        );
+        // All trusted: the leftmost.
+        assert_eq!(
+            forwarded_client(&["10.1.1.1", "10.0.0.1"], &trusted),
+            Some(ip("10.1.1.1"))
+        );
+        // Garbage right of the client: nothing in the header is usable.
+        assert_eq!(
+            forwarded_client(&["203.0.113.7", "nonsense"], &trusted),
+            None
+        );
+        assert_eq!(forwarded_client(&[], &trusted), None);
+    }
+
+    #[test]
+    fn ipv6_clients_share_their_64() {
+        let key = |s: &str| limit_key(s.parse().unwrap());
+        assert_eq!(key("2001:db8:1:2:aaaa::1"), key("2001:db8:1:2:bbbb::9"));
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+        assert_eq!(key("2001:db8:1:2::1"), "2001:db8:1:2::/64");
+        assert_eq!(key("::ffff:192.0.2.1"), "192.0.2.1");
+        assert_eq!(key("192.0.2.1"), "192.0.2.1");
     }
 }

@@ -188,13 +188,33 @@ impl AppState {
         check(&current, limit, key)
     }
 
+    /// Forgets rate-limit buckets that are full again (their clients have not been seen for a window), so that
+    /// the state stays bounded however many addresses or users pass by. Called periodically.
+    pub fn sweep_limiters(&self) {
+        let limiters = self.limiters.read().unwrap_or_else(|p| p.into_inner());
+        for limiter in [
+            &limiters.unauthenticated,
+            &limiters.session,
+            &limiters.verification,
+        ] {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+        }
+    }
+
+    /// How many rate-limit buckets the global limiters hold (for metrics and tests).
+    pub fn limiter_buckets(&self) -> usize {
+        let limiters = self.limiters.read().unwrap_or_else(|p| p.into_inner());
+        limiters.unauthenticated.len() + limiters.session.len() + limiters.verification.len()
+    }
+
     /// Counts a request against a per-client-IP limit.
     pub fn admit_ip(
         &self,
         parts: &axum::http::request::Parts,
         limit: GlobalLimit,
     ) -> Result<(), ApiError> {
-        let ip = extract::client_ip(parts, self.config().server.trust_forwarded_for);
+        let ip = extract::client_ip(parts, &self.config().server);
         self.admit_global(limit, &format!("ip:{ip}"))
     }
 
@@ -236,11 +256,14 @@ pub fn router(state: AppState) -> Router {
     let public = Router::new()
         .route("/auth/register", axum::routing::post(accounts::register))
         .route("/auth/login", axum::routing::post(accounts::login))
-        .merge(timestamping::tsr_route())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             limit_anonymous,
         ));
+    // `POST /tsr` with an API key counts against that key's budget (the extractor admits it); without one, against
+    // the client address like any anonymous request.
+    let tsr = timestamping::tsr_route()
+        .route_layer(middleware::from_fn_with_state(state.clone(), limit_tsr));
     let verification = timestamping::public_routes().route_layer(middleware::from_fn_with_state(
         state.clone(),
         limit_verification,
@@ -266,6 +289,7 @@ pub fn router(state: AppState) -> Router {
         );
     let mut app = Router::new()
         .merge(public)
+        .merge(tsr)
         .merge(verification)
         .merge(authenticated)
         .route("/healthz", axum::routing::get(operations::healthz))
@@ -344,6 +368,16 @@ async fn limit_by_ip(
 }
 
 async fn limit_anonymous(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    limit_by_ip(GlobalLimit::Anonymous, state, request, next).await
+}
+
+async fn limit_tsr(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if request
+        .headers()
+        .contains_key(axum::http::header::AUTHORIZATION)
+    {
+        return next.run(request).await;
+    }
     limit_by_ip(GlobalLimit::Anonymous, state, request, next).await
 }
 

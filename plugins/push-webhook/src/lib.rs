@@ -60,7 +60,8 @@ use sigil_plugin_api::{
     ValidateRecipientRequest, ValidateRecipientResponse, export_push_channel,
 };
 
-pub mod address_policy;
+/// The SSRF address policy, re-exported from the shared crate so paths inside this plugin stay short.
+pub use sigil_netpolicy as address_policy;
 pub mod config;
 pub mod guard;
 pub mod signature;

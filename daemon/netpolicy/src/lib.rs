@@ -35,8 +35,9 @@
 //! that address (`/32` or `/128`), so that allowing `169.254.0.0/16` or `0.0.0.0/0` does not hand out
 //! instance credentials by accident.
 //!
-//! **Self-contained on purpose:** this module depends on nothing but `std`, so that it can move into a shared
-//! crate when the daemon's own outbound calls (webhooks, callbacks) reuse the same policy. Keep it that way.
+//! **Shared and std-only on purpose:** the push-webhook plugin and the daemon both use this crate (the daemon
+//! for its trusted-proxy ranges now, and for its own webhooks and callbacks next), so it depends on nothing but
+//! `std` and stays cheap to build. Keep it that way.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
