@@ -85,41 +85,6 @@ pub struct ProviderUsage {
     pub mean_latency_ms: Option<f64>,
 }
 
-/// How much `GET /api/lookup/{hash}` discloses of a tenant's stamps.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PublicLookup {
-    /// Nothing: the tenant's stamps are not found by the public lookup.
-    Off,
-    /// That the hash was stamped, when and by which TSA, with the token; no label, no id.
-    #[default]
-    Existence,
-    /// Everything the seed shows, labels and ids included.
-    Full,
-}
-
-impl PublicLookup {
-    /// The stored and API spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PublicLookup::Off => "off",
-            PublicLookup::Existence => "existence",
-            PublicLookup::Full => "full",
-        }
-    }
-}
-
-/// A tenant's timestamping settings.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-pub struct TenantSettings {
-    /// Allowlist of TSA slugs (empty: every active provider).
-    #[serde(default)]
-    pub enabled_tsa_slugs: Vec<String>,
-    /// Public lookup disclosure.
-    #[serde(default)]
-    pub public_lookup: PublicLookup,
-}
-
 /// The local TSA's durable state: which KMS key it signs with and its certificate chain.
 #[derive(Debug, Clone, Deserialize)]
 pub struct LocalTsaState {
@@ -509,49 +474,6 @@ impl Store {
         let sql = "SELECT provider, count() AS count, math::mean(latency_ms) AS mean_latency_ms FROM stamp \
                    WHERE tenant = $tenant GROUP BY provider;";
         self.rows(sql, json!({ "tenant": tenant })).await
-    }
-
-    /// The tenant's timestamping settings (defaults when never set).
-    pub async fn tenant_settings(&self, tenant: &str) -> Result<TenantSettings> {
-        let sql = "SELECT enabled_tsa_slugs, public_lookup FROM tenant_settings WHERE tenant = $tenant LIMIT 1;";
-        Ok(self
-            .first::<TenantSettings>(sql, json!({ "tenant": tenant }))
-            .await?
-            .unwrap_or_default())
-    }
-
-    /// Replaces the tenant's timestamping settings.
-    pub async fn set_tenant_settings(&self, tenant: &str, settings: &TenantSettings) -> Result<()> {
-        let sql = "BEGIN TRANSACTION;\
-                   DELETE tenant_settings WHERE tenant = $tenant;\
-                   CREATE tenant_settings CONTENT { tenant: $tenant, enabled_tsa_slugs: $slugs, \
-                   public_lookup: $lookup, updated_at: time::now() };\
-                   COMMIT TRANSACTION;";
-        let vars = json!({ "tenant": tenant, "slugs": settings.enabled_tsa_slugs,
-                           "lookup": settings.public_lookup.as_str() });
-        self.run(sql, vars).await.map(|_| ())
-    }
-
-    /// The public-lookup disclosure of each of these tenants (tenants without settings are absent: default).
-    pub async fn public_lookup_of(
-        &self,
-        tenants: &[String],
-    ) -> Result<std::collections::HashMap<String, PublicLookup>> {
-        #[derive(Deserialize)]
-        struct Row {
-            tenant: String,
-            public_lookup: PublicLookup,
-        }
-        let rows: Vec<Row> = self
-            .rows(
-                "SELECT tenant, public_lookup FROM tenant_settings WHERE tenant IN $tenants;",
-                json!({ "tenants": tenants }),
-            )
-            .await?;
-        Ok(rows
-            .into_iter()
-            .map(|row| (row.tenant, row.public_lookup))
-            .collect())
     }
 
     /// Logs a failed TSA attempt made for a tenant.

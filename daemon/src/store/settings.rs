@@ -1,0 +1,86 @@
+//! Tenant settings: the TSA allowlist and the public lookup's disclosure.
+
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{Result, Store};
+
+/// How much `GET /api/lookup/{hash}` discloses of a tenant's stamps.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PublicLookup {
+    /// Nothing: the tenant's stamps are not found by the public lookup.
+    Off,
+    /// That the hash was stamped, when and by which TSA, with the token; no label, no id.
+    #[default]
+    Existence,
+    /// Everything the seed shows, labels and ids included.
+    Full,
+}
+
+impl PublicLookup {
+    /// The stored and API spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PublicLookup::Off => "off",
+            PublicLookup::Existence => "existence",
+            PublicLookup::Full => "full",
+        }
+    }
+}
+
+/// A tenant's timestamping settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct TenantSettings {
+    /// Allowlist of TSA slugs (empty: every active provider).
+    #[serde(default)]
+    pub enabled_tsa_slugs: Vec<String>,
+    /// Public lookup disclosure.
+    #[serde(default)]
+    pub public_lookup: PublicLookup,
+}
+
+impl Store {
+    /// The tenant's timestamping settings (defaults when never set).
+    pub async fn tenant_settings(&self, tenant: &str) -> Result<TenantSettings> {
+        let sql = "SELECT enabled_tsa_slugs, public_lookup FROM tenant_settings WHERE tenant = $tenant LIMIT 1;";
+        Ok(self
+            .first::<TenantSettings>(sql, json!({ "tenant": tenant }))
+            .await?
+            .unwrap_or_default())
+    }
+
+    /// Replaces the tenant's timestamping settings.
+    pub async fn set_tenant_settings(&self, tenant: &str, settings: &TenantSettings) -> Result<()> {
+        let sql = "BEGIN TRANSACTION;\
+                   DELETE tenant_settings WHERE tenant = $tenant;\
+                   CREATE tenant_settings CONTENT { tenant: $tenant, enabled_tsa_slugs: $slugs, \
+                   public_lookup: $lookup, updated_at: time::now() };\
+                   COMMIT TRANSACTION;";
+        let vars = json!({ "tenant": tenant, "slugs": settings.enabled_tsa_slugs,
+                           "lookup": settings.public_lookup.as_str() });
+        self.run(sql, vars).await.map(|_| ())
+    }
+
+    /// The public-lookup disclosure of each of these tenants (tenants without settings are absent: default).
+    pub async fn public_lookup_of(
+        &self,
+        tenants: &[String],
+    ) -> Result<std::collections::HashMap<String, PublicLookup>> {
+        #[derive(Deserialize)]
+        struct Row {
+            tenant: String,
+            public_lookup: PublicLookup,
+        }
+        let rows: Vec<Row> = self
+            .rows(
+                "SELECT tenant, public_lookup FROM tenant_settings WHERE tenant IN $tenants;",
+                json!({ "tenants": tenants }),
+            )
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| (row.tenant, row.public_lookup))
+            .collect())
+    }
+}
