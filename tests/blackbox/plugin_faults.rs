@@ -162,55 +162,8 @@ fn every_reloadable_plugin_host_setting_changes_in_place_while_the_local_tsa_sta
     let before = wait_for(&daemon, &admin, "local-kms", "up", is_up);
     let owner = daemon.owner_with_tenant();
     let daemon = Arc::new(daemon);
-    let stop = Arc::new(AtomicBool::new(false));
-    let succeeded = Arc::new(AtomicUsize::new(0));
-    let mut clients = Vec::new();
-    // One client on `POST /tsr`, one on `POST /tsa/stamp-hash`; every answer must be a granted token.
-    for route in ["tsr", "stamp-hash"] {
-        let (daemon, stop, succeeded) = (daemon.clone(), stop.clone(), succeeded.clone());
-        let token = owner.token.clone();
-        clients.push(std::thread::spawn(move || {
-            let mut failures = Vec::new();
-            while !stop.load(Ordering::Relaxed) {
-                let digest = random_digest();
-                let outcome = if route == "tsr" {
-                    match post_tsr(&daemon, &digest) {
-                        Ok(0 | 1) => Ok(()),
-                        Ok(status) => Err(format!("/tsr refused with PKIStatus {status}")),
-                        Err(error) => Err(error),
-                    }
-                } else {
-                    let reply = daemon.post(
-                        "/tsa/stamp-hash",
-                        &token,
-                        json!({ "hashHex": hex(&digest) }),
-                    );
-                    match reply.status {
-                        200 => Ok(()),
-                        status => Err(format!("/tsa/stamp-hash answered {status}: {}", reply.text)),
-                    }
-                };
-                match outcome {
-                    Ok(()) => {
-                        succeeded.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Err(error) => failures.push(error),
-                }
-            }
-            failures
-        }));
-    }
-    let wait_for_stamps = |more: usize| {
-        let target = succeeded.load(Ordering::Relaxed) + more;
-        for _ in 0..1200 {
-            if succeeded.load(Ordering::Relaxed) >= target {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("stamping stalled; log:\n{}", daemon.logs());
-    };
-    wait_for_stamps(10);
+    let load = StampLoad::start(&daemon, &owner.token);
+    load.wait_for_stamps(10);
     // Every `[plugin_host]` setting a reload applies, one change at a time, then all of them back at once.
     let changes = [
         "health_interval = \"1s\"",
@@ -224,21 +177,11 @@ fn every_reloadable_plugin_host_setting_changes_in_place_while_the_local_tsa_sta
         daemon.write_raw_config(&stamping_config(change, ""));
         daemon.sighup();
         wait_for_log_count(&daemon, "configuration reloaded", round + 1);
-        wait_for_stamps(10);
+        load.wait_for_stamps(10);
         let ready = daemon.get_public("/readyz").expect(200);
         assert_eq!(ready["localTsa"], "up", "{ready}");
     }
-    stop.store(true, Ordering::Relaxed);
-    let failures: Vec<String> = clients
-        .into_iter()
-        .flat_map(|c| c.join().unwrap())
-        .collect();
-    assert!(
-        failures.is_empty(),
-        "{} requests failed across the reloads, e.g. {:?}",
-        failures.len(),
-        &failures[..failures.len().min(5)]
-    );
+    load.stop_without_failures("the reloads");
     // The instance was never re-created: same generation, same actor.
     let after = instance(&daemon, &admin, "local-kms");
     assert_eq!(after["generation"], before["generation"], "{after}");
@@ -680,4 +623,141 @@ fn the_local_tsa_follows_its_kms_instance_when_it_is_removed_and_added_back() {
             json!({ "hashHex": hex(&random_digest()) }),
         )
         .expect(200);
+}
+
+/// Continuous stamping on the local TSA, one client on `POST /tsr` and one on `POST /tsa/stamp-hash`; every
+/// answer must be a granted token.
+struct StampLoad {
+    daemon: Arc<Daemon>,
+    stop: Arc<AtomicBool>,
+    succeeded: Arc<AtomicUsize>,
+    clients: Vec<std::thread::JoinHandle<Vec<String>>>,
+}
+
+impl StampLoad {
+    fn start(daemon: &Arc<Daemon>, token: &str) -> StampLoad {
+        let stop = Arc::new(AtomicBool::new(false));
+        let succeeded = Arc::new(AtomicUsize::new(0));
+        let mut clients = Vec::new();
+        for route in ["tsr", "stamp-hash"] {
+            let (daemon, stop, succeeded) = (daemon.clone(), stop.clone(), succeeded.clone());
+            let token = token.to_string();
+            clients.push(std::thread::spawn(move || {
+                let mut failures = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    let digest = random_digest();
+                    let outcome = if route == "tsr" {
+                        match post_tsr(&daemon, &digest) {
+                            Ok(0 | 1) => Ok(()),
+                            Ok(status) => Err(format!("/tsr refused with PKIStatus {status}")),
+                            Err(error) => Err(error),
+                        }
+                    } else {
+                        let reply = daemon.post(
+                            "/tsa/stamp-hash",
+                            &token,
+                            json!({ "hashHex": hex(&digest) }),
+                        );
+                        match reply.status {
+                            200 => Ok(()),
+                            status => {
+                                Err(format!("/tsa/stamp-hash answered {status}: {}", reply.text))
+                            }
+                        }
+                    };
+                    match outcome {
+                        Ok(()) => {
+                            succeeded.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(error) => failures.push(error),
+                    }
+                }
+                failures
+            }));
+        }
+        StampLoad {
+            daemon: daemon.clone(),
+            stop,
+            succeeded,
+            clients,
+        }
+    }
+
+    /// Waits (bounded by attempts) until `more` further stamps succeeded.
+    #[track_caller]
+    fn wait_for_stamps(&self, more: usize) {
+        let target = self.succeeded.load(Ordering::Relaxed) + more;
+        for _ in 0..1200 {
+            if self.succeeded.load(Ordering::Relaxed) >= target {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("stamping stalled; log:\n{}", self.daemon.logs());
+    }
+
+    /// Stops the clients and asserts that no request failed during `what`.
+    #[track_caller]
+    fn stop_without_failures(self, what: &str) {
+        self.stop.store(true, Ordering::Relaxed);
+        let failures: Vec<String> = self
+            .clients
+            .into_iter()
+            .flat_map(|c| c.join().unwrap())
+            .collect();
+        assert!(
+            failures.is_empty(),
+            "{} requests failed across {what}, e.g. {:?}",
+            failures.len(),
+            &failures[..failures.len().min(5)]
+        );
+    }
+}
+
+#[test]
+fn truncated_garbage_and_missing_kms_files_under_load_never_fail_a_stamp() {
+    // The local TSA's KMS (the implicit `local-kms`, kms-soft) comes from a plugin directory of this test's
+    // own, watched, so that every file change is a reload attempt while two clients stamp.
+    let plugins = tempfile::tempdir().unwrap();
+    let good = std::fs::read(built_plugin("libsigil_kms_soft.so")).unwrap();
+    install(plugins.path(), "libsigil_kms_soft.so", &good);
+    let config = config_with(plugins.path(), "");
+    let (daemon, admin) = admin_daemon(&config);
+    crate::timestamping::wait_local_tsa(&daemon);
+    let before = wait_for(&daemon, &admin, "local-kms", "up", is_up);
+    let owner = daemon.owner_with_tenant();
+    let daemon = Arc::new(daemon);
+    let load = StampLoad::start(&daemon, &owner.token);
+    load.wait_for_stamps(10);
+    for (what, bytes) in [
+        ("a truncated file", Some(truncated("libsigil_kms_soft.so"))),
+        ("a garbage file", Some(b"garbage, not a library".to_vec())),
+        ("a missing file", None),
+    ] {
+        match bytes {
+            Some(bytes) => install(plugins.path(), "libsigil_kms_soft.so", &bytes),
+            None => std::fs::remove_file(plugins.path().join("libsigil_kms_soft.so")).unwrap(),
+        }
+        let status = wait_for(&daemon, &admin, "local-kms", what, |s| {
+            s["lastReloadError"].is_string()
+        });
+        assert_eq!(
+            status["generation"], before["generation"],
+            "{what}: {status}"
+        );
+        // The running generation keeps signing, and readiness says so.
+        load.wait_for_stamps(10);
+        let ready = daemon.get_public("/readyz").expect(200);
+        assert_eq!(ready["localTsa"], "up", "{what}: {ready}");
+        install(plugins.path(), "libsigil_kms_soft.so", &good);
+        let status = wait_for(&daemon, &admin, "local-kms", "recovered", |s| {
+            s["lastReloadError"].is_null()
+        });
+        assert_eq!(
+            status["generation"], before["generation"],
+            "{what}: {status}"
+        );
+        load.wait_for_stamps(10);
+    }
+    load.stop_without_failures("bad plugin files");
 }
