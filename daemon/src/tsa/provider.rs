@@ -309,7 +309,8 @@ fn verify(
 }
 
 /// Gets the backend's answer and verifies it. For the local TSA, issuing and verifying share one blocking task
-/// (one thread hand-off instead of two); a plugin's answer is verified on the blocking pool after it arrives.
+/// (its KMS signature is one more hand-off, which carries the plugin call deadline); a plugin's answer is
+/// verified on the blocking pool after it arrives.
 async fn fetch_verified(
     backend: &Backend,
     request: &TimestampRequest,
