@@ -108,7 +108,7 @@ fn main() -> ExitCode {
             println!("sigild {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
-        Command::CheckConfig(args) => match args.source().load() {
+        Command::CheckConfig(args) => match args.source().check() {
             Ok(config) => {
                 println!(
                     "configuration ok (store: {})",
