@@ -1367,6 +1367,51 @@ mod tests {
     }
 
     #[test]
+    fn entry_errors_carry_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sigild.toml");
+        std::fs::write(
+            &path,
+            "[local_tsa]\nenabled = false\n\n[[tsa_providers]]\nslug = \"acme\"\nname = \"Acme\"\nplugin = '../x'\n",
+        )
+        .unwrap();
+        let error = Config::load(Some(&path), &Overrides::default()).unwrap_err();
+        let ConfigError::InvalidAt { key, line, .. } = &error else {
+            panic!("{error}");
+        };
+        assert_eq!((*key, *line), ("tsa_providers.plugin", 7), "{error}");
+        // A key outside the entries keeps the plain form.
+        let sources = vec![(path.clone(), "x = \"`y`\"\n".to_string())];
+        let plain = ConfigError::Invalid {
+            key: "server.max_body_bytes",
+            reason: "`x` is wrong".into(),
+        }
+        .located(&sources);
+        assert!(matches!(plain, ConfigError::Invalid { .. }));
+        assert_eq!(locate(&sources, "x", "`y`").map(|(_, line)| line), Some(1));
+    }
+
+    #[test]
+    fn missing_plugin_files_name_key_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!(
+            "[plugin_host]\ndir = {:?}\n\n[[plugins]]\nname = \"a\"\nfile = \"liba.so\"\n\n[[plugins]]\nname = \"off\"\nfile = \"liboff.so\"\nenabled = false\n",
+            dir.path().display().to_string()
+        );
+        let path = dir.path().join("sigild.toml");
+        std::fs::write(&path, &text).unwrap();
+        let config = Config::load(Some(&path), &Overrides::default()).unwrap();
+        let missing = config.missing_plugin_files(&source_files(Some(&path), &config));
+        // liba.so and the implicit local KMS; the disabled entry is not loaded, so not checked.
+        assert_eq!(missing.len(), 2, "{missing:?}");
+        assert!(missing[0].contains("`plugins.file`") && missing[0].contains("line 6"));
+        assert!(missing[1].contains("`local_tsa.kms`"));
+        std::fs::write(dir.path().join("liba.so"), b"").unwrap();
+        std::fs::write(dir.path().join("libsigil_kms_soft.so"), b"").unwrap();
+        assert!(config.missing_plugin_files(&[]).is_empty());
+    }
+
+    #[test]
     fn store_urls() {
         assert_eq!(StoreUrl::parse("mem://").unwrap(), StoreUrl::Memory);
         assert_eq!(

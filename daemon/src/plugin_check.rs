@@ -485,6 +485,21 @@ fn call_op(inputs: &Inputs, instance: &HostInstance, report: &mut Report) {
                 Err(error) => report.fail(&op, format!("malformed message: {error}")),
             }
         }
+        (PluginKind::KmsSigner, "generate_key") => {
+            typed::<sigil_plugin_api::GenerateKeyResponse>(&op, &answer, report)
+        }
+        (PluginKind::KmsSigner, "public_key") => {
+            typed::<sigil_plugin_api::PublicKeyResponse>(&op, &answer, report)
+        }
+        (PluginKind::KmsSigner, "sign") => {
+            typed::<sigil_plugin_api::SignResponse>(&op, &answer, report)
+        }
+        (PluginKind::KmsSigner, "schedule_deletion") => {
+            typed::<sigil_plugin_api::ScheduleDeletionResponse>(&op, &answer, report)
+        }
+        (PluginKind::PushChannel, "send") => {
+            typed::<sigil_plugin_api::SendResponse>(&op, &answer, report)
+        }
         _ => match serde_json::from_slice::<Value>(&answer) {
             Ok(value) if answer.is_empty() || value.is_object() => {
                 report.pass(&op, format!("answered {value}"))
@@ -493,6 +508,18 @@ fn call_op(inputs: &Inputs, instance: &HostInstance, report: &mut Report) {
             Err(error) if answer.is_empty() => report.pass(&op, format!("answered {{}} ({error})")),
             Err(error) => report.fail(&op, format!("answered a malformed message: {error}")),
         },
+    }
+}
+
+/// Decodes an op's response as the daemon's message type for it.
+fn typed<Response: serde::de::DeserializeOwned + std::fmt::Debug>(
+    op: &str,
+    answer: &[u8],
+    report: &mut Report,
+) {
+    match sigil_plugin_api::decode_message::<Response>(answer) {
+        Ok(response) => report.pass(op, format!("{response:?}")),
+        Err(error) => report.fail(op, format!("malformed message: {error}")),
     }
 }
 
