@@ -26,8 +26,12 @@ pub const EXIT_FAILED: u8 = 1;
 /// Exit status for a usage error (bad arguments, a file that does not exist).
 pub const EXIT_USAGE: u8 = 2;
 
-/// The request deadline the tool passes as `timeout_ms`: the default `[tsa] attempt_timeout`.
-const TIMEOUT_MS: u64 = 10_000;
+/// The request deadline the tool passes as `timeout_ms`: the default `[tsa] attempt_timeout`, as the daemon does.
+fn timeout_ms() -> u64 {
+    crate::config::TsaConfig::default()
+        .attempt_timeout
+        .as_millis() as u64
+}
 
 /// Arguments of `sigild plugin check`.
 #[derive(clap::Args, Debug, Clone)]
@@ -443,7 +447,7 @@ fn call_op(inputs: &Inputs, instance: &HostInstance, report: &mut Report) {
             };
             let message = serde_json::json!({
                 "request_der": base64_encode(&request.der),
-                "timeout_ms": TIMEOUT_MS,
+                "timeout_ms": timeout_ms(),
             });
             built = Some(request);
             message
