@@ -507,6 +507,83 @@ pub enum ConfigError {
         /// Why.
         reason: String,
     },
+    /// A value of a `[[plugins]]` or `[[tsa_providers]]` entry is not acceptable, and the line that sets it was
+    /// found.
+    #[error("invalid config value `{key}` at {path} line {line}: {reason}")]
+    InvalidAt {
+        /// The dotted key.
+        key: &'static str,
+        /// Why.
+        reason: String,
+        /// The file that sets it.
+        path: PathBuf,
+        /// The line, from 1.
+        line: usize,
+    },
+    /// Plugin files the config names are not in the plugin directory (one message per file, naming the key and,
+    /// where found, the line). Only `sigild check-config` reports this: the daemon itself starts without them
+    /// and logs each failed load.
+    #[error("{}", .0.join("\nsigild: "))]
+    MissingPluginFiles(Vec<String>),
+}
+
+impl ConfigError {
+    /// Adds the file and line to an [`ConfigError::Invalid`] about an entry of `[[plugins]]` or
+    /// `[[tsa_providers]]`, when the offending value (the first one quoted in the reason) is set on a line of
+    /// one of `sources` (file, text).
+    fn located(self, sources: &[(PathBuf, String)]) -> Self {
+        let ConfigError::Invalid { key, reason } = self else {
+            return self;
+        };
+        let value = reason.split('`').nth(1).map(str::to_string);
+        let leaf = key.rsplit('.').next().unwrap_or(key);
+        let entry_key = key.starts_with("plugins.") || key.starts_with("tsa_providers.");
+        match value
+            .filter(|_| entry_key)
+            .and_then(|v| locate(sources, leaf, &v))
+        {
+            Some((path, line)) => ConfigError::InvalidAt {
+                key,
+                reason,
+                path,
+                line,
+            },
+            None => ConfigError::Invalid { key, reason },
+        }
+    }
+}
+
+/// The config file and the files it includes, with their text, for pointing at lines. Unreadable files are
+/// left out.
+pub fn source_files(path: Option<&Path>, config: &Config) -> Vec<(PathBuf, String)> {
+    let Some(path) = path else {
+        return Vec::new();
+    };
+    let base = path.parent().unwrap_or(Path::new("."));
+    std::iter::once(path.to_path_buf())
+        .chain(config.include.iter().map(|include| base.join(include)))
+        .filter_map(|file| std::fs::read_to_string(&file).ok().map(|text| (file, text)))
+        .collect()
+}
+
+/// The file and line (from 1) where `key = "value"` (or `'value'`) is written, if anywhere in `sources`.
+pub fn locate(sources: &[(PathBuf, String)], key: &str, value: &str) -> Option<(PathBuf, usize)> {
+    for (path, text) in sources {
+        for (index, line) in text.lines().enumerate() {
+            let Some(rest) = line.trim_start().strip_prefix(key) else {
+                continue;
+            };
+            let Some(rest) = rest.trim_start().strip_prefix('=') else {
+                continue;
+            };
+            let rest = rest.trim_start();
+            if rest.starts_with(&format!("\"{value}\"")) || rest.starts_with(&format!("'{value}'"))
+            {
+                return Some((path.clone(), index + 1));
+            }
+        }
+    }
+    None
 }
 
 /// Overrides from the command line and the environment, applied over the file in that order of precedence.
@@ -552,8 +629,64 @@ impl Config {
         if let Some(dir) = &overrides.data_dir {
             config.server.data_dir = Some(dir.clone());
         }
-        config.validate()?;
+        config
+            .validate()
+            .map_err(|error| error.located(&source_files(path, &config)))?;
         Ok(config)
+    }
+
+    /// The enabled plugin entries whose file is not in the plugin directory, each as one message naming the
+    /// key, the value and, where found in `sources` (see [`source_files`]), the file and line. The daemon starts
+    /// without such instances; `sigild check-config` reports them.
+    pub fn missing_plugin_files(&self, sources: &[(PathBuf, String)]) -> Vec<String> {
+        let dir = self.plugin_dir();
+        let mut missing = Vec::new();
+        // `value` is what the key says (to find its line), `file` what it maps to, `what` the sentence's subject.
+        let mut check = |key: &str, value: &str, file: &str, what: String| {
+            if dir.join(file).is_file() {
+                return;
+            }
+            let leaf = key.rsplit('.').next().unwrap_or(key);
+            let at = locate(sources, leaf, value)
+                .map(|(path, line)| format!(" at {} line {line}", path.display()))
+                .unwrap_or_default();
+            missing.push(format!(
+                "invalid config value `{key}`{at}: {what} is not in the plugin directory {}",
+                dir.display()
+            ));
+        };
+        for plugin in self.plugins.iter().filter(|p| p.enabled) {
+            check(
+                "plugins.file",
+                &plugin.file,
+                &plugin.file,
+                format!("instance `{}`: file `{}`", plugin.name, plugin.file),
+            );
+        }
+        for provider in self.tsa_providers.iter().filter(|p| p.enabled) {
+            let file = provider.plugin_file();
+            let what = if file == provider.plugin {
+                format!("provider `{}`: file `{file}`", provider.slug)
+            } else {
+                format!(
+                    "provider `{}`: plugin `{}` means file `{file}`, which",
+                    provider.slug, provider.plugin
+                )
+            };
+            check("tsa_providers.plugin", &provider.plugin, &file, what);
+        }
+        if self.local_tsa.enabled && !self.plugins.iter().any(|p| p.name == self.local_tsa.kms) {
+            check(
+                "local_tsa.kms",
+                &self.local_tsa.kms,
+                "libsigil_kms_soft.so",
+                format!(
+                    "the local TSA's implicit KMS instance `{}` needs file `libsigil_kms_soft.so`, which",
+                    self.local_tsa.kms
+                ),
+            );
+        }
+        missing
     }
 
     fn merge_includes(&mut self, origin: &Path) -> Result<(), ConfigError> {
@@ -730,6 +863,21 @@ impl Config {
                 "plugin_host.call_timeout",
                 "call_timeout and max_in_flight must be above zero".into(),
             );
+        }
+        // Checked before the entries derived from it, so that the message names the key the operator wrote.
+        for provider in &self.tsa_providers {
+            let plugin = &provider.plugin;
+            if plugin.is_empty()
+                || Path::new(plugin).components().count() != 1
+                || plugin.starts_with('.')
+            {
+                return invalid(
+                    "tsa_providers.plugin",
+                    format!(
+                        "`{plugin}` must be a first-party short name such as `tsa-http` or a file name inside plugin_host.dir"
+                    ),
+                );
+            }
         }
         let mut names = std::collections::HashSet::new();
         for plugin in &self.effective_plugins() {
@@ -1228,6 +1376,51 @@ mod tests {
         ] {
             assert!(shown.contains(visible), "{visible} missing from {shown}");
         }
+    }
+
+    #[test]
+    fn entry_errors_carry_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sigild.toml");
+        std::fs::write(
+            &path,
+            "[local_tsa]\nenabled = false\n\n[[tsa_providers]]\nslug = \"acme\"\nname = \"Acme\"\nplugin = '../x'\n",
+        )
+        .unwrap();
+        let error = Config::load(Some(&path), &Overrides::default()).unwrap_err();
+        let ConfigError::InvalidAt { key, line, .. } = &error else {
+            panic!("{error}");
+        };
+        assert_eq!((*key, *line), ("tsa_providers.plugin", 7), "{error}");
+        // A key outside the entries keeps the plain form.
+        let sources = vec![(path.clone(), "x = \"`y`\"\n".to_string())];
+        let plain = ConfigError::Invalid {
+            key: "server.max_body_bytes",
+            reason: "`x` is wrong".into(),
+        }
+        .located(&sources);
+        assert!(matches!(plain, ConfigError::Invalid { .. }));
+        assert_eq!(locate(&sources, "x", "`y`").map(|(_, line)| line), Some(1));
+    }
+
+    #[test]
+    fn missing_plugin_files_name_key_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!(
+            "[plugin_host]\ndir = {:?}\n\n[[plugins]]\nname = \"a\"\nfile = \"liba.so\"\n\n[[plugins]]\nname = \"off\"\nfile = \"liboff.so\"\nenabled = false\n",
+            dir.path().display().to_string()
+        );
+        let path = dir.path().join("sigild.toml");
+        std::fs::write(&path, &text).unwrap();
+        let config = Config::load(Some(&path), &Overrides::default()).unwrap();
+        let missing = config.missing_plugin_files(&source_files(Some(&path), &config));
+        // liba.so and the implicit local KMS; the disabled entry is not loaded, so not checked.
+        assert_eq!(missing.len(), 2, "{missing:?}");
+        assert!(missing[0].contains("`plugins.file`") && missing[0].contains("line 6"));
+        assert!(missing[1].contains("`local_tsa.kms`"));
+        std::fs::write(dir.path().join("liba.so"), b"").unwrap();
+        std::fs::write(dir.path().join("libsigil_kms_soft.so"), b"").unwrap();
+        assert!(config.missing_plugin_files(&[]).is_empty());
     }
 
     #[test]

@@ -252,4 +252,35 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn every_error_code_is_in_the_api_reference() {
+        let reference = include_str!("../../docs/API.md");
+        let kinds = [
+            ErrorKind::InvalidRequest,
+            ErrorKind::Unauthorized,
+            ErrorKind::PaymentRequired,
+            ErrorKind::Forbidden,
+            ErrorKind::NotFound,
+            ErrorKind::MethodNotAllowed,
+            ErrorKind::Conflict,
+            ErrorKind::PayloadTooLarge,
+            ErrorKind::UnsupportedMediaType,
+            ErrorKind::UriTooLong,
+            ErrorKind::HeadersTooLarge,
+            ErrorKind::RateLimited {
+                retry_after_secs: 1,
+            },
+            ErrorKind::Internal,
+            ErrorKind::BadGateway,
+            ErrorKind::Unavailable,
+        ];
+        for kind in kinds {
+            let row = format!("| {} | `{}` |", kind.status().as_u16(), kind.code());
+            assert!(
+                reference.contains(&row),
+                "docs/API.md's error table lacks `{row}`"
+            );
+        }
+    }
 }

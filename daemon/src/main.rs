@@ -63,6 +63,18 @@ enum Command {
         #[command(flatten)]
         config: ConfigArgs,
     },
+    /// Tools for plugin authors.
+    Plugin {
+        #[command(subcommand)]
+        action: PluginAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum PluginAction {
+    /// Load a plugin file as the daemon would (ELF check, descriptor), call create, health and one op, and say
+    /// what the daemon would make of each answer. Exit status: 0 passed, 1 a check failed, 2 usage error.
+    Check(sigild::plugin_check::CheckArgs),
 }
 
 #[derive(Subcommand)]
@@ -96,7 +108,7 @@ fn main() -> ExitCode {
             println!("sigild {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
-        Command::CheckConfig(args) => match args.source().load() {
+        Command::CheckConfig(args) => match args.source().check() {
             Ok(config) => {
                 println!(
                     "configuration ok (store: {})",
@@ -128,6 +140,9 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Plugin {
+            action: PluginAction::Check(args),
+        } => sigild::plugin_check::run(&args),
         Command::Admin { action, config } => {
             let config = match config.source().load() {
                 Ok(config) => config,

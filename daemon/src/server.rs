@@ -36,6 +36,19 @@ impl ConfigSource {
     pub fn load(&self) -> Result<Config, crate::config::ConfigError> {
         Config::load(self.path.as_deref(), &self.overrides)
     }
+
+    /// What `sigild check-config` checks: [`ConfigSource::load`], then that every enabled plugin entry's file
+    /// is in the plugin directory (the daemon would start without those instances).
+    pub fn check(&self) -> Result<Config, crate::config::ConfigError> {
+        let config = self.load()?;
+        let sources = crate::config::source_files(self.path.as_deref(), &config);
+        let missing = config.missing_plugin_files(&sources);
+        if missing.is_empty() {
+            Ok(config)
+        } else {
+            Err(crate::config::ConfigError::MissingPluginFiles(missing))
+        }
+    }
 }
 
 /// Builds the actix System on a multi-threaded tokio runtime and runs the daemon until `shutdown` resolves or a

@@ -132,3 +132,58 @@ fn bad_arguments_exit_2() {
     }
     assert!(cli(&["--help"]).status.success());
 }
+
+#[test]
+fn check_config_names_the_provider_plugin_key_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sigild.toml");
+    std::fs::write(
+        &path,
+        "[local_tsa]\nenabled = false\n\n[[tsa_providers]]\nslug = \"acme\"\nname = \"Acme\"\nplugin = \"../x\"\n",
+    )
+    .unwrap();
+    let output = cli(&["check-config", "--config", path.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    let message = stderr(&output);
+    assert!(message.contains("`tsa_providers.plugin`"), "{message}");
+    assert!(message.contains("line 7"), "{message}");
+    assert!(!message.contains("plugins.file"), "{message}");
+}
+
+#[test]
+fn check_config_reports_missing_plugin_files_with_key_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir(&plugins).unwrap();
+    let path = dir.path().join("sigild.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[plugin_host]\ndir = \"{}\"\n\n[local_tsa]\nenabled = false\n\n[[plugins]]\nname = \"alerts\"\nfile = \"libalerts.so\"\n\n[[tsa_providers]]\nslug = \"acme\"\nname = \"Acme\"\nplugin = \"tsa-nope\"\n",
+            plugins.display()
+        ),
+    )
+    .unwrap();
+    let output = cli(&["check-config", "--config", path.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let message = stderr(&output);
+    for needle in [
+        "`plugins.file`",
+        "line 9",
+        "libalerts.so",
+        "`tsa_providers.plugin`",
+        "line 14",
+        "libsigil_tsa_nope.so",
+        "not in the plugin directory",
+    ] {
+        assert!(
+            message.contains(needle),
+            "{needle:?} missing from {message}"
+        );
+    }
+    // With the files present the same config passes.
+    std::fs::write(plugins.join("libalerts.so"), b"").unwrap();
+    std::fs::write(plugins.join("libsigil_tsa_nope.so"), b"").unwrap();
+    let output = cli(&["check-config", "--config", path.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", stderr(&output));
+}

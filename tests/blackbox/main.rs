@@ -16,6 +16,7 @@ mod lifecycle;
 mod limits;
 mod members;
 mod operations;
+mod plugin_check;
 mod plugin_faults;
 mod plugins;
 mod reload;

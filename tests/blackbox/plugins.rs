@@ -144,7 +144,7 @@ pub(crate) fn compile_c_fixture(source: &str, out_dir: &Path, library: &str) -> 
 }
 
 /// An OpenSSL TSA key, certificate (critical timeStamping EKU) and `[tsa]` config in `dir`.
-fn openssl_tsa_files(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+pub(crate) fn openssl_tsa_files(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     let (key, cert, config) = (
         dir.join("tsa.key"),
         dir.join("tsa.pem"),

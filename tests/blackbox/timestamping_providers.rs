@@ -651,3 +651,60 @@ fn failed_stamps_do_not_use_the_quota() {
     let reply = stamp(&daemon, &owner.token, json!({ "hashHex": fresh_hash() }));
     assert_error(&reply, 402, "QUOTA_EXCEEDED");
 }
+
+#[test]
+fn a_request_that_names_one_failing_tsa_says_the_requested_tsa_failed() {
+    let dead = dead_url();
+    let (good_tsa, good_server) = good("Good TSA", "1.3.6.1.4.1.32473.7");
+    let daemon = start(&format!(
+        "[tsa]\nattempt_timeout = \"{ATTEMPT_TIMEOUT}\"\n\n[local_tsa]\nenabled = false\n{}{}",
+        provider("dead", "Dead TSA", &dead, ""),
+        provider("good", "Good TSA", &good_server.url(), &good_tsa.anchor()),
+    ));
+    let owner = daemon.owner_with_tenant();
+    let reply = stamp(
+        &daemon,
+        &owner.token,
+        json!({ "hashHex": fresh_hash(), "tsaSlug": "dead" }),
+    );
+    assert_eq!(reply.status, 502, "{}", reply.text);
+    let body = reply.json();
+    // The seed's body shape, with a message that does not claim every enabled TSA was tried.
+    assert_eq!(body["message"], "The requested TSA failed.", "{body}");
+    assert_eq!(body["error"], body["message"], "{body}");
+    assert_eq!(body["code"], "ALL_TSAS_FAILED", "{body}");
+    assert_eq!(body["attemptsTried"], 1, "{body}");
+    assert_eq!(body["failures"][0]["tsa"], "Dead TSA", "{body}");
+    assert_eq!(body["failures"][0]["errorClass"], "network", "{body}");
+}
+
+#[test]
+fn a_provider_whose_plugin_failed_to_load_is_listed_inactive() {
+    let (good_tsa, good_server) = good("Good TSA", "1.3.6.1.4.1.32473.7");
+    let missing = r#"
+[[tsa_providers]]
+slug = "missing"
+name = "Missing TSA"
+plugin = "libsigil_no_such_plugin.so"
+[tsa_providers.config]
+url = "http://127.0.0.1:9/"
+"#;
+    let daemon = start(&format!(
+        "{}{missing}",
+        provider("good", "Good TSA", &good_server.url(), &good_tsa.anchor()),
+    ));
+    wait_local_tsa(&daemon);
+    let services = daemon.get_public("/proxy/services").expect(200);
+    let active = |slug: &str| {
+        services
+            .as_array()
+            .expect("an array")
+            .iter()
+            .find(|s| s["proxySlug"] == slug)
+            .unwrap_or_else(|| panic!("no {slug} in {services}"))["isActive"]
+            .clone()
+    };
+    assert_eq!(active("missing"), false, "{services}");
+    assert_eq!(active("good"), true, "{services}");
+    assert_eq!(active("local"), true, "{services}");
+}

@@ -158,8 +158,14 @@ fn quota_error(refusal: QuotaRefusal) -> Response {
     (StatusCode::PAYMENT_REQUIRED, axum::Json(body)).into_response()
 }
 
-fn all_failed(failures: Vec<AttemptFailure>) -> Response {
-    let message = "All enabled TSAs failed.";
+/// The 502 of a stamp that no TSA made. The seed's message speaks of all enabled TSAs, which is what `auto`
+/// tried; a request that named one TSA tried only that one, and says so.
+fn all_failed(failures: Vec<AttemptFailure>, named: bool) -> Response {
+    let message = if named {
+        "The requested TSA failed."
+    } else {
+        "All enabled TSAs failed."
+    };
     let body = json!({
         "message": message,
         "attemptsTried": failures.len(),
@@ -171,14 +177,14 @@ fn all_failed(failures: Vec<AttemptFailure>) -> Response {
     (StatusCode::BAD_GATEWAY, axum::Json(body)).into_response()
 }
 
-/// Renders a stamp service error.
-fn stamp_error(error: StampError) -> Response {
+/// Renders a stamp service error; `named` is whether the request named one TSA (not `auto`).
+fn stamp_error(error: StampError, named: bool) -> Response {
     match error {
         StampError::Invalid { field, reason } => {
             ApiError::invalid_field(field, reason).into_response()
         }
         StampError::Quota(refusal) => quota_error(refusal),
-        StampError::AllFailed(failures) => all_failed(failures),
+        StampError::AllFailed(failures) => all_failed(failures, named),
         StampError::Unavailable(reason) => ApiError::unavailable(reason).into_response(),
         StampError::NotFound(what) => ApiError::not_found(what).into_response(),
         StampError::Store(error) => ApiError::from(error).into_response(),
@@ -214,18 +220,20 @@ async fn stamp_hash(
         Ok(parsed) => parsed,
         Err(error) => return error.into_response(),
     };
+    let selection = selection(request.tsa_slug);
+    let named = matches!(selection, StampSelection::Slug(_));
     let stamp = StampRequest {
         hash,
         digest,
         hash_hex,
-        selection: selection(request.tsa_slug),
+        selection,
         qualified: request.qualified,
         label,
         force: request.force,
     };
     match state.stamps.stamp(&caller.scope(), stamp).await {
         Ok(outcome) => (StatusCode::OK, axum::Json(outcome_json(outcome))).into_response(),
-        Err(error) => stamp_error(error),
+        Err(error) => stamp_error(error, named),
     }
 }
 
@@ -245,17 +253,15 @@ async fn restamp(
     if let Err(error) = checked_stamp_id(&request.transaction_id, "transactionId") {
         return error.into_response();
     }
+    let selection = selection(request.tsa_slug);
+    let named = matches!(selection, StampSelection::Slug(_));
     let restamped = state
         .stamps
-        .restamp(
-            &caller.scope(),
-            &request.transaction_id,
-            selection(request.tsa_slug),
-        )
+        .restamp(&caller.scope(), &request.transaction_id, selection)
         .await;
     match restamped {
         Ok(stamp) => (StatusCode::OK, axum::Json(stamp_json(&stamp))).into_response(),
-        Err(error) => stamp_error(error),
+        Err(error) => stamp_error(error, named),
     }
 }
 
@@ -648,8 +654,30 @@ async fn tsa_health(State(state): State<AppState>, caller: TenantCaller) -> ApiR
     Ok(Json(json!({ "providers": providers })))
 }
 
-/// GET /proxy/services (public): the active providers.
+/// GET /proxy/services (public): the configured, enabled providers. `isActive` says whether the provider can
+/// be asked right now: a remote provider's plugin instance is loaded and healthy, the local TSA is set up.
 async fn services(State(state): State<AppState>) -> Json<Value> {
+    use crate::plugin_host::instance::Health;
+    let statuses = state
+        .plugins
+        .send(crate::plugin_host::ListStatus)
+        .await
+        .unwrap_or_default();
+    let config = state.config();
+    let is_active = |slug: &str| {
+        if slug == crate::tsa::LOCAL_SLUG {
+            return state.local_tsa.get().is_some();
+        }
+        let Some(provider) = config.tsa_providers.iter().find(|p| p.slug == slug) else {
+            return false;
+        };
+        let instance = provider.instance_name();
+        statuses.iter().any(|status| {
+            status.name == instance
+                && status.generation > 0
+                && matches!(status.health, Health::Up(_))
+        })
+    };
     let list: Vec<Value> = state
         .providers
         .list()
@@ -661,7 +689,7 @@ async fn services(State(state): State<AppState>) -> Json<Value> {
                 "proxySlug": p.info.slug,
                 "endpointUrl": p.info.endpoint_url,
                 "preferredHashOid": p.info.preferred_hash_oid,
-                "isActive": true,
+                "isActive": is_active(&p.info.slug),
                 "qualified": p.info.qualified,
                 "policyOid": p.info.policy_oid,
             })

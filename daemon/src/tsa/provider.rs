@@ -406,7 +406,7 @@ async fn fetch(
 }
 
 /// Maps a plugin error to the seed's error classes.
-fn classify(error: PluginError) -> (&'static str, Option<u16>, String) {
+pub(crate) fn classify(error: PluginError) -> (&'static str, Option<u16>, String) {
     let class = match (error.class, error.status) {
         (Some(ErrorClass::Network), _) => "network",
         (Some(ErrorClass::Timeout), _) | (_, Status::Timeout) => "timeout",
