@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Replays every fuzz corpus file through its target's entry function, on stable and without libFuzzer
+# (tests/corpus.rs). Respects CARGO_TARGET_DIR; tests/run-all.sh calls it.
+set -euo pipefail
+cd "$(dirname "$0")"
+cargo test --manifest-path Cargo.toml --no-default-features --locked "$@"
