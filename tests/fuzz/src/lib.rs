@@ -26,9 +26,12 @@ mod config_entry;
 #[cfg(feature = "config")]
 pub use config_entry::config;
 
+/// A target's entry function: takes any bytes, panics only on a bug.
+pub type Entry = fn(&[u8]);
+
 /// Every target and its entry function, for the corpus regression test. `config` is listed only when the
 /// crate is built with the `config` feature.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Entry)] = &[
     ("tsq", tsq),
     ("tsr", tsr),
     ("token", token),
