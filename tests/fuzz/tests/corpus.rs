@@ -60,3 +60,25 @@ fn every_fuzz_target_is_replayed() {
         );
     }
 }
+
+/// The `tsr` target only exercises signature, ESS and chain code if a seed gets that far: the OpenSSL-made
+/// responses must verify against their own imprint with their embedded certificates as anchors.
+#[test]
+fn tsr_seeds_reach_a_verified_token() {
+    use sigil_rfc3161::{TrustStore, inspect, verify_token_against_digest};
+    let mut verified = Vec::new();
+    for file in corpus_files("tsr") {
+        let data = std::fs::read(&file).unwrap();
+        let Ok(token) = inspect(&data) else { continue };
+        let mut anchors = TrustStore::new();
+        for certificate in &token.certificates {
+            anchors.add_root(certificate).unwrap();
+        }
+        if verify_token_against_digest(&data, &token.message_imprint, &anchors)
+            .is_ok_and(|v| v.trust.is_chained())
+        {
+            verified.push(file.file_name().unwrap().to_string_lossy().into_owned());
+        }
+    }
+    assert!(verified.len() >= 3, "verified and chained: {verified:?}");
+}
