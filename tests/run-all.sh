@@ -19,3 +19,6 @@ fi
 
 cargo build --workspace --all-targets
 cargo test --workspace
+# The fuzz corpora replayed through their targets (tests/fuzz/README.md); the config corpus runs in the
+# black-box binary above.
+./tests/fuzz/regress.sh

@@ -10,6 +10,7 @@ mod api_keys;
 mod cli;
 mod errors;
 mod faults;
+mod fuzz_corpus;
 mod hardening;
 mod isolation;
 mod lifecycle;

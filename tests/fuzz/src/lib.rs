@@ -1,0 +1,201 @@
+//! The entry functions of Sigil's fuzz targets, one per parser that takes outside bytes.
+//!
+//! Each `fuzz_targets/<name>.rs` calls [`<name>`](crate) and nothing else, and the corpus regression test
+//! (`tests/corpus.rs`) calls the same functions on every file of `corpus/<name>/`, so what libFuzzer ran is
+//! exactly what CI replays on stable. A function must not panic on any input; the asserts in them are
+//! properties the parsers promise (a parsed request re-encodes to one that parses the same, ...).
+//!
+//! Only public APIs are used: the crates under `daemon/` are being reorganised, and a target that reached
+//! into a module path would break with every move.
+
+use sigil_plugin_api::{
+    GenerateKeyRequest, GenerateKeyResponse, HealthReport, ListKeysRequest, ListKeysResponse,
+    PublicKeyRequest, PublicKeyResponse, ScheduleDeletionRequest, ScheduleDeletionResponse,
+    SendRequest, SendResponse, SignRequest, SignResponse, TsaDescribeRequest, TsaDescription,
+    ValidateRecipientRequest, ValidateRecipientResponse, decode_message, encode_message,
+};
+use sigil_rfc3161::der::Decode;
+use sigil_rfc3161::{
+    Certificate, CertificateSummary, ParsedRequest, TimestampRequest, TimestampToken, TrustStore,
+    Verdict, VerifiedToken, VerifyError, inspect, parse_response, parse_token,
+    verify_token_against_digest,
+};
+
+#[cfg(feature = "config")]
+mod config_entry;
+#[cfg(feature = "config")]
+pub use config_entry::config;
+
+/// A target's entry function: takes any bytes, panics only on a bug.
+pub type Entry = fn(&[u8]);
+
+/// Every target and its entry function, for the corpus regression test. `config` is listed only when the
+/// crate is built with the `config` feature.
+pub const TARGETS: &[(&str, Entry)] = &[
+    ("tsq", tsq),
+    ("tsr", tsr),
+    ("token", token),
+    ("certificate", certificate),
+    ("plugin_message", plugin_message),
+    #[cfg(feature = "config")]
+    ("config", config),
+];
+
+/// The digest `tsr` checks tokens against: 32 bytes no real token stamps.
+pub const FIXED_DIGEST: [u8; 32] = [0x5a; 32];
+
+/// A `TimeStampReq` as the local TSA receives it (`POST /tsr`).
+pub fn tsq(data: &[u8]) {
+    let Ok(parsed) = ParsedRequest::from_der(data) else {
+        return;
+    };
+    assert_eq!(parsed.digest.len(), parsed.hash_algorithm.output_len());
+    // What was accepted rebuilds into a request that parses to the same thing, when it carried a nonce
+    // (the builder always sets one).
+    if let Some(nonce) = parsed.nonce.clone() {
+        let rebuilt = TimestampRequest::with_nonce(
+            parsed.hash_algorithm,
+            &parsed.digest,
+            parsed.policy,
+            parsed.cert_req,
+            nonce,
+        )
+        .expect("an accepted request rebuilds");
+        let reparsed = ParsedRequest::from_der(&rebuilt.der).expect("a rebuilt request parses");
+        assert_eq!(reparsed, parsed);
+    }
+}
+
+/// A `TimeStampResp` (or a bare token, as `.tsr` files vary) as a remote TSA or a user uploads it:
+/// `parse_response`, `inspect`, and `verify_token_against_digest` with an empty trust store and
+/// [`FIXED_DIGEST`]; then once more against the token's own imprint, with its embedded certificates as
+/// anchors, so that signature, ESS and chain checks run on fuzzed input too.
+pub fn tsr(data: &[u8]) {
+    if let Ok(response) = parse_response(data) {
+        let _ = (response.status.code(), response.status.is_granted());
+        if let Some(token) = &response.token {
+            render(token);
+        }
+    }
+    let inspected = inspect(data);
+    if let Ok(token) = &inspected {
+        render(token);
+    }
+    let empty = TrustStore::new();
+    let result = verify_token_against_digest(data, &FIXED_DIGEST, &empty);
+    render_verification(&result);
+    if let Ok(token) = &inspected {
+        let mut anchors = TrustStore::new();
+        for certificate in &token.certificates {
+            let _ = anchors.add_root(certificate);
+        }
+        let result = verify_token_against_digest(data, &token.message_imprint, &anchors);
+        render_verification(&result);
+    }
+}
+
+/// A bare token (`ContentInfo`), as stored records and `/tsa/inspect` take it.
+pub fn token(data: &[u8]) {
+    if let Ok(token) = parse_token(data) {
+        render(&token);
+    }
+}
+
+/// A DER certificate (embedded in tokens, or configured as a trust anchor), and the same bytes as a PEM
+/// bundle of trust roots.
+pub fn certificate(data: &[u8]) {
+    if let Ok(certificate) = Certificate::from_der(data) {
+        summarise(&certificate);
+    }
+    let mut store = TrustStore::new();
+    let _ = store.add_root_der(data);
+    let _ = store.add_intermediate_der(data);
+    if let Ok(count) = TrustStore::new().add_pem_roots(data) {
+        let mut store = TrustStore::new();
+        store
+            .add_pem_roots(data)
+            .expect("the same bundle parses twice");
+        assert_eq!(store.root_count(), count);
+        for root in store.roots() {
+            summarise(root);
+        }
+    }
+}
+
+/// The JSON of a plugin call: every message type the host reads from plugins (responses and the health
+/// report) and that plugins read from the host (requests). Each decoded message must encode and decode
+/// again to the same value.
+pub fn plugin_message(data: &[u8]) {
+    // Responses, which the host decodes from plugin output.
+    round_trip::<TsaDescription>(data);
+    round_trip::<sigil_plugin_api::TimestampResponse>(data);
+    round_trip::<GenerateKeyResponse>(data);
+    round_trip::<PublicKeyResponse>(data);
+    round_trip::<SignResponse>(data);
+    round_trip::<ListKeysResponse>(data);
+    round_trip::<ScheduleDeletionResponse>(data);
+    round_trip::<ValidateRecipientResponse>(data);
+    round_trip::<SendResponse>(data);
+    round_trip::<HealthReport>(data);
+    // Requests, which the plugin side of the crate decodes.
+    round_trip::<TsaDescribeRequest>(data);
+    round_trip::<sigil_plugin_api::TimestampRequest>(data);
+    round_trip::<GenerateKeyRequest>(data);
+    round_trip::<PublicKeyRequest>(data);
+    round_trip::<SignRequest>(data);
+    round_trip::<ListKeysRequest>(data);
+    round_trip::<ScheduleDeletionRequest>(data);
+    round_trip::<ValidateRecipientRequest>(data);
+    // `payload` is arbitrary JSON: floats may not survive a round trip of serde_json's default parser,
+    // so only check that the re-encoding decodes.
+    if let Ok(message) = decode_message::<SendRequest>(data) {
+        let bytes = encode_message(&message).expect("a decoded message encodes");
+        decode_message::<SendRequest>(&bytes).expect("an encoded message decodes");
+    }
+}
+
+fn round_trip<T>(data: &[u8])
+where
+    T: serde::Serialize + serde::de::DeserializeOwned + PartialEq + core::fmt::Debug,
+{
+    if let Ok(message) = decode_message::<T>(data) {
+        let bytes = encode_message(&message).expect("a decoded message encodes");
+        let again = decode_message::<T>(&bytes).expect("an encoded message decodes");
+        assert_eq!(again, message, "{}", String::from_utf8_lossy(&bytes));
+    }
+}
+
+/// What the API renders of a parsed token.
+fn render(token: &TimestampToken) {
+    let _ = (token.serial.to_decimal(), token.serial.to_hex());
+    let _ = (token.version.to_decimal(), token.gen_time.to_rfc3339());
+    let _ = (
+        token.gen_time.unix_seconds(),
+        token.gen_time.to_system_time(),
+    );
+    if let Some(nonce) = &token.nonce {
+        let _ = (nonce.to_decimal(), nonce.to_hex());
+    }
+    for certificate in &token.certificates {
+        summarise(certificate);
+    }
+}
+
+fn summarise(certificate: &Certificate) {
+    let summary = CertificateSummary::of(certificate);
+    let _ = format!("{summary:?}");
+}
+
+fn render_verification(result: &Result<VerifiedToken, VerifyError>) {
+    match result {
+        Ok(verified) => {
+            let _ = verified.trust.explanation();
+            render(&verified.token);
+        }
+        Err(error) => {
+            let _ = (error.to_string(), error.kind());
+        }
+    }
+    let verdict = Verdict::of_result(result);
+    let _ = (verdict.passed(), format!("{verdict:?}"));
+}
