@@ -16,9 +16,9 @@ use sigil_plugin_api::{
 };
 use sigil_rfc3161::der::Decode;
 use sigil_rfc3161::{
-    Certificate, CertificateSummary, ParsedRequest, TimestampRequest, TimestampToken, TrustStore,
-    Verdict, VerifiedToken, VerifyError, inspect, parse_response, parse_token,
-    verify_token_against_digest,
+    Certificate, CertificateSummary, ParsedRequest, TimestampRequest, TimestampToken,
+    TimestampVerdict, TrustStore, Verdict, VerifiedToken, VerifyError, inspect, parse_response,
+    parse_token, verify_token_against_digest,
 };
 
 #[cfg(feature = "config")]
