@@ -359,7 +359,7 @@ impl StampService {
             .iter()
             .map(|f| Failure {
                 provider: f.slug.clone(),
-                error_class: f.error_class.to_string(),
+                error_class: f.error_class.as_str().to_string(),
                 status_code: f.status_code.map(i64::from),
                 message: f.message.clone(),
                 latency_ms: f.latency_ms as i64,

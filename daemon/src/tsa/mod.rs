@@ -332,7 +332,7 @@ pub async fn dispatch(
             Err(_) => failures.push(AttemptFailure {
                 tsa: provider.info.name.clone(),
                 slug: provider.info.slug.clone(),
-                error_class: "unknown",
+                error_class: sigil_plugin_api::ErrorClass::Unknown,
                 status_code: None,
                 message: "the provider's actor was restarting".into(),
                 latency_ms: 0,

@@ -60,7 +60,7 @@ pub struct AttemptFailure {
     #[serde(skip)]
     pub slug: String,
     /// `network`, `timeout`, `http_status`, `parse` or `unknown`.
-    pub error_class: &'static str,
+    pub error_class: ErrorClass,
     /// HTTP status for `http_status` (and for `parse`, the 2xx that carried garbage, when known).
     pub status_code: Option<u16>,
     /// What went wrong.
@@ -192,8 +192,8 @@ impl TsaProvider {
                     }
                     self.open_until = Some(Instant::now() + self.settings.cooldown);
                 }
-                tracing::warn!(provider = %self.info.slug, class = failure.error_class, error = %failure.message, "TSA request failed");
-                metrics::counter!("sigil_tsa_requests_total", "provider" => self.info.slug.clone(), "outcome" => failure.error_class)
+                tracing::warn!(provider = %self.info.slug, class = failure.error_class.as_str(), error = %failure.message, "TSA request failed");
+                metrics::counter!("sigil_tsa_requests_total", "provider" => self.info.slug.clone(), "outcome" => failure.error_class.as_str())
                     .increment(1);
                 if self.recent_failures.len() == RECENT_FAILURES {
                     self.recent_failures.pop_front();
@@ -236,7 +236,7 @@ impl Handler<Attempt> for TsaProvider {
         let work = async move {
             let started = Instant::now();
             let failure =
-                |class: &'static str, status: Option<u16>, message: String| AttemptFailure {
+                |class: ErrorClass, status: Option<u16>, message: String| AttemptFailure {
                     tsa: info.name.clone(),
                     slug: info.slug.clone(),
                     error_class: class,
@@ -253,18 +253,24 @@ impl Handler<Attempt> for TsaProvider {
                 Ok(policy) => policy,
                 Err(error) => {
                     return Err(failure(
-                        "unknown",
+                        ErrorClass::Unknown,
                         None,
                         format!("configured policy OID: {error}"),
                     ));
                 }
             };
             let request = TimestampRequest::new(message.hash, &message.digest, policy, true)
-                .map_err(|e| failure("unknown", None, format!("building the request: {e}")))?;
+                .map_err(|e| {
+                    failure(
+                        ErrorClass::Unknown,
+                        None,
+                        format!("building the request: {e}"),
+                    )
+                })?;
             let attempt = fetch_verified(&backend, &request, deadline, trust);
             match tokio::time::timeout(deadline, attempt).await {
                 Err(_) => Err(failure(
-                    "timeout",
+                    ErrorClass::Timeout,
                     None,
                     format!("Request timed out after {}s", deadline.as_secs_f64()),
                 )),
@@ -284,7 +290,7 @@ impl Handler<Attempt> for TsaProvider {
 }
 
 /// A failed attempt: error class, HTTP status, message.
-type Failed = (&'static str, Option<u16>, String);
+type Failed = (ErrorClass, Option<u16>, String);
 
 /// Verifies a TSA's answer against the request and the provider's anchors (the caller runs it off the async
 /// threads). A token whose signer does not chain to one of this provider's anchors is refused like a malformed
@@ -295,10 +301,10 @@ fn verify(
     trust: &sigil_rfc3161::TrustStore,
 ) -> Result<(sigil_rfc3161::VerifiedToken, Vec<u8>), Failed> {
     let verified = sigil_rfc3161::verify_response(&response_der, expectations, trust)
-        .map_err(|e| ("parse", None, format!("response refused: {e}")))?;
+        .map_err(|e| (ErrorClass::Parse, None, format!("response refused: {e}")))?;
     if let Some(why) = verified.trust.explanation() {
         return Err((
-            "parse",
+            ErrorClass::Parse,
             None,
             format!(
                 "response refused: {why}; add that root to the provider's trust_roots_file if this TSA is meant to use it"
@@ -321,7 +327,7 @@ async fn fetch_verified(
     match backend {
         Backend::Local(cell) => {
             let tsa = cell.get().ok_or((
-                "unknown",
+                ErrorClass::Unknown,
                 None,
                 "the local TSA is not ready yet".to_string(),
             ))?;
@@ -331,13 +337,25 @@ async fn fetch_verified(
                 verify(response_der, &expectations, &trust)
             })
             .await
-            .map_err(|e| ("unknown", None, format!("local TSA task failed: {e}")))?
+            .map_err(|e| {
+                (
+                    ErrorClass::Unknown,
+                    None,
+                    format!("local TSA task failed: {e}"),
+                )
+            })?
         }
         Backend::Plugin { instance, host } => {
             let response_der = fetch(instance, host, request, deadline).await?;
             tokio::task::spawn_blocking(move || verify(response_der, &expectations, &trust))
                 .await
-                .map_err(|e| ("unknown", None, format!("verification task failed: {e}")))?
+                .map_err(|e| {
+                    (
+                        ErrorClass::Unknown,
+                        None,
+                        format!("verification task failed: {e}"),
+                    )
+                })?
         }
     }
 }
@@ -346,14 +364,14 @@ async fn fetch_verified(
 fn issue_locally(tsa: &super::local::LocalTsa, request_der: &[u8]) -> Result<Vec<u8>, Failed> {
     let parsed = sigil_rfc3161::ParsedRequest::from_der(request_der).map_err(|e| {
         (
-            "unknown",
+            ErrorClass::Unknown,
             None,
             format!("local TSA refused the request: {e}"),
         )
     })?;
     sigil_rfc3161::issue_token(&parsed, tsa.signer(), &tsa.policy, None, SystemTime::now())
         .map(|issued| issued.response_der)
-        .map_err(|e| ("unknown", None, format!("local TSA failed: {e}")))
+        .map_err(|e| (ErrorClass::Unknown, None, format!("local TSA failed: {e}")))
 }
 
 /// Gets the response bytes from a plugin backend, classifying failures.
@@ -371,7 +389,7 @@ async fn fetch(
         .ok()
         .flatten()
         .ok_or((
-            "unknown",
+            ErrorClass::Unknown,
             None,
             format!("plugin instance `{instance}` is not configured"),
         ))?;
@@ -379,8 +397,8 @@ async fn fetch(
         request_der: sigil_plugin_api::Base64Bytes(request.der.clone()),
         timeout_ms: Some(deadline.as_millis() as u64),
     };
-    let body =
-        sigil_plugin_api::encode_message(&body).map_err(|e| ("unknown", None, e.to_string()))?;
+    let body = sigil_plugin_api::encode_message(&body)
+        .map_err(|e| (ErrorClass::Unknown, None, e.to_string()))?;
     let answer = plugin
         .send(Call {
             op: "timestamp".into(),
@@ -389,7 +407,7 @@ async fn fetch(
         .await
         .map_err(|_| {
             (
-                "unknown",
+                ErrorClass::Unknown,
                 None,
                 "the plugin instance is not running".to_string(),
             )
@@ -397,7 +415,7 @@ async fn fetch(
         .map_err(classify)?;
     let answer: TimestampResponse = sigil_plugin_api::decode_message(&answer).map_err(|e| {
         (
-            "parse",
+            ErrorClass::Parse,
             None,
             format!("plugin answered a malformed message: {e}"),
         )
@@ -406,13 +424,11 @@ async fn fetch(
 }
 
 /// Maps a plugin error to the seed's error classes.
-pub(crate) fn classify(error: PluginError) -> (&'static str, Option<u16>, String) {
+pub(crate) fn classify(error: PluginError) -> Failed {
     let class = match (error.class, error.status) {
-        (Some(ErrorClass::Network), _) => "network",
-        (Some(ErrorClass::Timeout), _) | (_, Status::Timeout) => "timeout",
-        (Some(ErrorClass::HttpStatus), _) => "http_status",
-        (Some(ErrorClass::Parse), _) => "parse",
-        _ => "unknown",
+        (Some(ErrorClass::Timeout), _) | (_, Status::Timeout) => ErrorClass::Timeout,
+        (Some(class), _) => class,
+        (None, _) => ErrorClass::Unknown,
     };
     (class, error.http_status, error.message)
 }
