@@ -17,6 +17,7 @@ mod limits;
 mod members;
 mod operations;
 mod plugin_faults;
+mod plugin_process;
 mod plugins;
 mod reload;
 mod secrets;
