@@ -271,8 +271,15 @@ key_file = "{}"
     let owner = daemon.owner_with_tenant();
     let stamped = stamp(&daemon, &owner.token, json!({ "hashHex": fresh_hash() })).expect(200);
     assert!(stamped["tsrBase64"].as_str().is_some(), "{stamped}");
-    let calls = instance(&daemon, &admin, "local-kms")["calls"]
-        .as_u64()
-        .unwrap();
+    let kms = instance(&daemon, &admin, "local-kms");
+    let calls = kms["calls"].as_u64().unwrap();
     assert!(calls >= 6, "{calls} KMS calls");
+
+    // The child outlives the thread that started it: PR_SET_PDEATHSIG fires when the forking *thread* exits,
+    // and tokio retires idle blocking-pool threads after 10 s, so the child must not be forked from one.
+    std::thread::sleep(std::time::Duration::from_secs(12));
+    assert_eq!(post_tsr(&daemon, &random_digest()), Ok(0));
+    let later = instance(&daemon, &admin, "local-kms");
+    assert_eq!(later["pid"], kms["pid"], "{later}");
+    assert_eq!(later["crashes"], 0, "{later}");
 }

@@ -181,7 +181,7 @@ pub fn spawn(
             command.env(&key, value);
         }
     }
-    let mut child = command.spawn().map_err(|e| start_error(e.to_string()))?;
+    let mut child = spawn_from_spawner(command).map_err(|e| start_error(e.to_string()))?;
     let pid = child.id();
     let (Some(stdin), Some(stdout), Some(stderr)) =
         (child.stdin.take(), child.stdout.take(), child.stderr.take())
@@ -269,6 +269,30 @@ pub fn spawn(
             Err(error)
         }
     }
+}
+
+/// Spawns `command` from one long-lived thread. `PR_SET_PDEATHSIG` fires when the *thread* that forked the
+/// child exits, not the process: a child forked from a blocking-pool thread would be killed when that thread
+/// idles out.
+fn spawn_from_spawner(command: Command) -> std::io::Result<Child> {
+    type Job = (Command, mpsc::Sender<std::io::Result<Child>>);
+    static SPAWNER: std::sync::OnceLock<Mutex<mpsc::Sender<Job>>> = std::sync::OnceLock::new();
+    let spawner = SPAWNER.get_or_init(|| {
+        let (jobs, queue) = mpsc::channel::<Job>();
+        // If the thread cannot start, the queue is dropped with the closure and every spawn fails below.
+        let _ = std::thread::Builder::new()
+            .name("sigild-plugin-spawner".into())
+            .spawn(move || {
+                for (mut command, reply) in queue {
+                    let _ = reply.send(command.spawn());
+                }
+            });
+        Mutex::new(jobs)
+    });
+    let (reply, answer) = mpsc::channel();
+    let gone = || std::io::Error::other("the plugin spawner thread is gone");
+    lock(spawner).send((command, reply)).map_err(|_| gone())?;
+    answer.recv().map_err(|_| gone())?
 }
 
 fn collect_stderr(shared: &Shared, stderr: std::process::ChildStderr) {
