@@ -283,3 +283,69 @@ key_file = "{}"
     assert_eq!(later["pid"], kms["pid"], "{later}");
     assert_eq!(later["crashes"], 0, "{later}");
 }
+
+/// Whether a process with this pid still exists (a reaped child is gone from `/proc`).
+fn alive(pid: u64) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+#[test]
+fn a_reload_starts_a_new_child_the_old_one_exits_and_pins_hold() {
+    let plugins = plugin_dir();
+    let library = plugins.path().join("libcrashy.so");
+    let pin = crate::timestamping::sha256_hex(&std::fs::read(&library).unwrap());
+    let pinned = |pin: &str| {
+        config(
+            plugins.path(),
+            "abort",
+            &format!(
+                r#"
+[[plugins]]
+name = "pinned"
+file = "libcrashy.so"
+sha256 = "{pin}"
+isolation = "process"
+[plugins.config]
+mode = "abort"
+trigger = "{}/never"
+"#,
+                plugins.path().display()
+            ),
+        )
+    };
+    let (daemon, admin) = admin_daemon(&pinned(&pin));
+    let first = wait_for(&daemon, &admin, "pinned", "up", is_up);
+    let old_pid = first["pid"].as_u64().expect("a child pid");
+    assert!(alive(old_pid));
+    assert_eq!(first["sha256"], pin.as_str(), "{first}");
+
+    // A config change is a reload: a new generation in a new child; the drained one's child exits.
+    daemon.write_raw_config(&pinned(&pin).replace("/never\"", "/never-again\""));
+    daemon.sighup();
+    let second = wait_for(&daemon, &admin, "pinned", "reloaded", |status: &Value| {
+        status["generation"].as_u64() > first["generation"].as_u64() && is_up(status)
+    });
+    let new_pid = second["pid"].as_u64().expect("a child pid");
+    assert_ne!(new_pid, old_pid);
+    probe(&daemon, &admin, "pinned").expect(200);
+    for _ in 0..400 {
+        if !alive(old_pid) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(!alive(old_pid), "the old child {old_pid} never exited");
+    assert_eq!(second["crashes"], 0, "a drained child's exit is no crash");
+
+    // A pin that does not match is refused in the parent, before any child starts: the running one stays.
+    daemon.write_raw_config(&pinned(&"0".repeat(64)).replace("/never\"", "/never-again\""));
+    daemon.sighup();
+    let refused = wait_for(&daemon, &admin, "pinned", "refused", |status: &Value| {
+        status["lastReloadError"].as_str().is_some()
+    });
+    let error = refused["lastReloadError"].as_str().unwrap();
+    assert!(error.contains("but the config pins"), "{error}");
+    assert_eq!(refused["pid"].as_u64(), Some(new_pid), "{refused}");
+    assert!(alive(new_pid));
+    probe(&daemon, &admin, "pinned").expect(200);
+}
