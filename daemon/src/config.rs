@@ -1116,6 +1116,46 @@ mod tests {
     }
 
     #[test]
+    fn isolation_defaults_to_in_process_and_reaches_provider_instances() {
+        let config = parse(
+            r#"
+            [[plugins]]
+            name = "vendor"
+            file = "libvendor.so"
+            isolation = "process"
+
+            [[plugins]]
+            name = "plain"
+            file = "libplain.so"
+
+            [[tsa_providers]]
+            slug = "remote"
+            name = "Remote"
+            plugin = "tsa-http"
+            isolation = "process"
+            "#,
+        )
+        .unwrap();
+        let isolation = |name: &str| {
+            config
+                .effective_plugins()
+                .into_iter()
+                .find(|p| p.name == name)
+                .map(|p| p.isolation)
+        };
+        assert_eq!(isolation("vendor"), Some(Isolation::Process));
+        assert_eq!(isolation("plain"), Some(Isolation::InProcess));
+        assert_eq!(isolation("tsa-remote"), Some(Isolation::Process));
+        assert_eq!(isolation("local-kms"), Some(Isolation::InProcess));
+        assert!(
+            parse("[[plugins]]\nname = \"x\"\nfile = \"x.so\"\nisolation = \"sandbox\"\n")
+                .unwrap_err()
+                .to_string()
+                .contains("`in_process`")
+        );
+    }
+
+    #[test]
     fn errors_name_key_and_line() {
         let cases: &[(&str, &str)] = &[
             ("[server]\nlistn = \"1.2.3.4:5\"\n", "unknown field `listn`"),
