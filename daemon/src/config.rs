@@ -190,9 +190,33 @@ pub struct TsaProviderConfig {
     /// enabled, the system roots). A token that chains to none of them is a failed attempt. A relative path
     /// is resolved against the directory of the file that declares the provider.
     pub trust_roots_file: Option<PathBuf>,
+    /// Where the provider's plugin instance runs (see [`Isolation`]).
+    #[serde(default)]
+    pub isolation: Isolation,
     /// The plugin's config (for tsa-http: `url`, `hash`, `timeout_ms`, credentials).
     #[serde(default = "empty_table")]
     pub config: toml::Table,
+}
+
+/// Where a plugin instance's native code runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Isolation {
+    /// Mapped into `sigild` itself: no overhead, but a native crash (abort, segfault) ends the daemon.
+    #[default]
+    InProcess,
+    /// In a `sigild plugin-host` child process per instance: a crash costs only the calls in flight to it.
+    Process,
+}
+
+impl Isolation {
+    /// `in_process` or `process`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Isolation::InProcess => "in_process",
+            Isolation::Process => "process",
+        }
+    }
 }
 
 impl TsaProviderConfig {
@@ -267,6 +291,9 @@ pub struct PluginInstanceConfig {
     /// Whether to load it.
     #[serde(default = "enabled_by_default")]
     pub enabled: bool,
+    /// Where the instance runs: `in_process` (the default) or `process` (a child process; see [`Isolation`]).
+    #[serde(default)]
+    pub isolation: Isolation,
     /// The plugin's own configuration, passed to it as JSON.
     #[serde(default = "empty_table")]
     pub config: toml::Table,
@@ -731,6 +758,7 @@ impl Config {
                 file: provider.plugin_file(),
                 sha256: provider.sha256.clone(),
                 enabled: true,
+                isolation: provider.isolation,
                 config,
             });
         }
@@ -751,6 +779,7 @@ impl Config {
                 file: "libsigil_kms_soft.so".into(),
                 sha256: None,
                 enabled: true,
+                isolation: Isolation::InProcess,
                 config,
             });
         }
@@ -1175,6 +1204,7 @@ impl std::fmt::Debug for PluginInstanceConfig {
             .field("file", &self.file)
             .field("sha256", &self.sha256)
             .field("enabled", &self.enabled)
+            .field("isolation", &self.isolation)
             .field("config", &RedactedTable(&self.config))
             .finish()
     }
@@ -1190,6 +1220,7 @@ impl std::fmt::Debug for TsaProviderConfig {
             .field("qualified", &self.qualified)
             .field("policy_oid", &self.policy_oid)
             .field("sha256", &self.sha256)
+            .field("isolation", &self.isolation)
             .field("config", &RedactedTable(&self.config))
             .finish()
     }
@@ -1241,6 +1272,46 @@ mod tests {
             parse(text).unwrap(),
             Config::default(),
             "config/sigild.toml must show every default"
+        );
+    }
+
+    #[test]
+    fn isolation_defaults_to_in_process_and_reaches_provider_instances() {
+        let config = parse(
+            r#"
+            [[plugins]]
+            name = "vendor"
+            file = "libvendor.so"
+            isolation = "process"
+
+            [[plugins]]
+            name = "plain"
+            file = "libplain.so"
+
+            [[tsa_providers]]
+            slug = "remote"
+            name = "Remote"
+            plugin = "tsa-http"
+            isolation = "process"
+            "#,
+        )
+        .unwrap();
+        let isolation = |name: &str| {
+            config
+                .effective_plugins()
+                .into_iter()
+                .find(|p| p.name == name)
+                .map(|p| p.isolation)
+        };
+        assert_eq!(isolation("vendor"), Some(Isolation::Process));
+        assert_eq!(isolation("plain"), Some(Isolation::InProcess));
+        assert_eq!(isolation("tsa-remote"), Some(Isolation::Process));
+        assert_eq!(isolation("local-kms"), Some(Isolation::InProcess));
+        assert!(
+            parse("[[plugins]]\nname = \"x\"\nfile = \"x.so\"\nisolation = \"sandbox\"\n")
+                .unwrap_err()
+                .to_string()
+                .contains("`in_process`")
         );
     }
 

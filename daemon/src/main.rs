@@ -63,6 +63,15 @@ enum Command {
         #[command(flatten)]
         config: ConfigArgs,
     },
+    /// Internal: runs one plugin instance for its parent sigild (`isolation = "process"`).
+    #[command(hide = true)]
+    PluginHost {
+        /// The pid of the sigild that started it.
+        #[arg(long)]
+        parent: u32,
+        /// The parent's private copy of the plugin library.
+        library: PathBuf,
+    },
     /// Tools for plugin authors.
     Plugin {
         #[command(subcommand)]
@@ -104,6 +113,9 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
+        Command::PluginHost { parent, library } => {
+            sigild::plugin_host::runner::run(&library, parent)
+        }
         Command::Version => {
             println!("sigild {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS

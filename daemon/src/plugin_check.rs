@@ -245,7 +245,10 @@ fn check(inputs: &Inputs) -> u8 {
     let Some(loaded) = load(inputs, &mut report) else {
         return report.finish();
     };
-    let descriptor = &loaded.library.descriptor;
+    let Some(descriptor) = loaded.library.descriptor.as_ref() else {
+        report.fail("load", "the library was checked but not mapped");
+        return report.finish();
+    };
     let instance = match descriptor.create_instance(&inputs.config) {
         Ok(instance) => {
             report.pass("create", "an instance was created from the config");
@@ -314,7 +317,7 @@ fn load(inputs: &Inputs, report: &mut Report) -> Option<Loaded> {
         std::process::id(),
         hex::encode(rand::random::<[u8; 6]>())
     ));
-    let outcome = library::load(dir, &name, None, &copies);
+    let outcome = library::load(dir, &name, None, &copies, true);
     let _ = std::fs::remove_dir(&copies); // empty when the load failed
     match outcome {
         Ok(library) => {
@@ -329,7 +332,10 @@ fn load(inputs: &Inputs, report: &mut Report) -> Option<Loaded> {
                 "entry",
                 format!("exports `{}`", sigil_plugin_api::SIGIL_PLUGIN_ENTRY_SYMBOL),
             );
-            let descriptor = &library.descriptor;
+            let Some(descriptor) = library.descriptor.as_ref() else {
+                report.fail("descriptor", "the library was checked but not mapped");
+                return None;
+            };
             report.pass(
                 "descriptor",
                 format!(

@@ -19,6 +19,7 @@ mod members;
 mod operations;
 mod plugin_check;
 mod plugin_faults;
+mod plugin_process;
 mod plugins;
 mod reload;
 mod secrets;

@@ -53,7 +53,7 @@ fn pki_status(response: &[u8]) -> Option<u8> {
 }
 
 /// Posts a query to `/tsr`; answers the PKIStatus (0 granted, 2 rejection) or the HTTP failure.
-fn post_tsr(daemon: &Daemon, digest: &[u8; 32]) -> Result<u8, String> {
+pub(crate) fn post_tsr(daemon: &Daemon, digest: &[u8; 32]) -> Result<u8, String> {
     let response = daemon
         .client()
         .post(daemon.url("/tsr"))
@@ -72,7 +72,7 @@ fn post_tsr(daemon: &Daemon, digest: &[u8; 32]) -> Result<u8, String> {
     pki_status(&body).ok_or_else(|| format!("POST /tsr answered no TimeStampResp: {body:?}"))
 }
 
-fn random_digest() -> [u8; 32] {
+pub(crate) fn random_digest() -> [u8; 32] {
     let mut digest = [0u8; 32];
     digest[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
     digest[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());

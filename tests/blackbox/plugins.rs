@@ -519,25 +519,40 @@ slug = "tsa"
 
 #[test]
 fn hot_reload_under_continuous_load_fails_no_request() {
+    hot_reload_under_load("in_process");
+}
+
+#[test]
+fn hot_reload_of_a_process_isolated_instance_under_continuous_load_fails_no_request() {
+    hot_reload_under_load("process");
+}
+
+/// Five reloads while four clients call the instance: none of their calls may fail. In process mode each
+/// generation is a new child and every superseded child exits once drained.
+fn hot_reload_under_load(isolation: &str) {
     let plugins = tempfile::tempdir().unwrap();
     let original = std::fs::read(built_plugin("libsigil_tsa_http.so")).unwrap();
     let file = plugins.path().join("libsigil_tsa_http.so");
     std::fs::write(&file, &original).unwrap();
     let config = config_with(
         plugins.path(),
-        r#"
+        &format!(
+            r#"
 [[plugins]]
 name = "tsa"
 file = "libsigil_tsa_http.so"
+isolation = "{isolation}"
 [plugins.config]
 url = "http://127.0.0.1:9/"
 slug = "tsa"
-"#,
+"#
+        ),
     );
     let (daemon, token) = admin_daemon(&config);
-    let first = wait_for(&daemon, &token, "tsa", "up", is_up)["generation"]
-        .as_u64()
-        .unwrap();
+    let started = wait_for(&daemon, &token, "tsa", "up", is_up);
+    assert_eq!(started["isolation"], isolation, "{started}");
+    let first = started["generation"].as_u64().unwrap();
+    let mut pids = vec![started["pid"].as_u64()];
 
     let daemon = Arc::new(daemon);
     let stop = Arc::new(AtomicBool::new(false));
@@ -572,9 +587,10 @@ slug = "tsa"
         let staged = plugins.path().join(format!(".staged-{round}"));
         std::fs::write(&staged, &bytes).unwrap();
         std::fs::rename(&staged, &file).unwrap();
-        wait_for(&daemon, &token, "tsa", "reloaded", |s| {
+        let reloaded = wait_for(&daemon, &token, "tsa", "reloaded", |s| {
             s["generation"].as_u64() >= Some(expected) && is_up(s)
         });
+        pids.push(reloaded["pid"].as_u64());
     }
     stop.store(true, Ordering::Relaxed);
     let failures: Vec<String> = load.into_iter().flat_map(|t| t.join().unwrap()).collect();
@@ -593,4 +609,36 @@ slug = "tsa"
         "requests failed during reloads: {failures:?}"
     );
     assert!(daemon.logs().contains("plugin changed; reloading"));
+    if isolation == "process" {
+        let current = status["pid"].as_u64();
+        assert!(pids.iter().all(Option::is_some), "{pids:?}");
+        let mut distinct = pids.clone();
+        distinct.dedup();
+        assert_eq!(
+            distinct.len(),
+            pids.len(),
+            "a new child per generation: {pids:?}"
+        );
+        // Every superseded child exits once its calls have drained.
+        for pid in pids
+            .into_iter()
+            .flatten()
+            .filter(|&pid| Some(pid) != current)
+        {
+            let proc = std::path::PathBuf::from(format!("/proc/{pid}"));
+            for _ in 0..400 {
+                if !proc.exists() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            assert!(
+                !proc.exists(),
+                "child {pid} of a drained generation never exited"
+            );
+        }
+        assert_eq!(status["crashes"], 0, "{status}");
+    } else {
+        assert!(status["pid"].is_null(), "{status}");
+    }
 }

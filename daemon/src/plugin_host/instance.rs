@@ -12,7 +12,10 @@ use actix::prelude::*;
 use sigil_plugin_api::{HostInstance, PluginError, Status};
 use tokio::sync::Semaphore;
 
+use super::frame::{Hello, Op};
 use super::library::{self, Library};
+use super::process::{self, PluginProcess};
+use crate::config::Isolation;
 
 /// Everything that defines an instance; a change of any field means a reload.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,6 +28,8 @@ pub struct InstanceSpec {
     pub sha256: Option<String>,
     /// The plugin's config, as JSON bytes.
     pub config: Vec<u8>,
+    /// Where the instance runs.
+    pub isolation: Isolation,
 }
 
 /// Host-wide settings an instance needs.
@@ -42,11 +47,21 @@ pub struct HostSettings {
     pub health_interval: Duration,
 }
 
+/// Where a generation's instance lives.
+enum Backend {
+    /// In this process, through the library mapped here.
+    InProcess(HostInstance),
+    /// In a `sigild plugin-host` child.
+    Process(PluginProcess),
+}
+
 /// One loaded generation of an instance.
 struct Generation {
     number: u64,
     library: Library,
-    instance: HostInstance,
+    /// What the descriptor says (read here, or reported by the child).
+    info: Hello,
+    backend: Backend,
     semaphore: Arc<Semaphore>,
     /// How many permits `semaphore` stands for now (it is resized in place when `max_in_flight` changes).
     bound: AtomicU32,
@@ -70,10 +85,10 @@ impl Generation {
     }
 }
 
-/// The instance's concurrency bound for a library: the host's `max_in_flight`, or the plugin's own
+/// The instance's concurrency bound for a plugin: the host's `max_in_flight`, or the plugin's own
 /// `max_concurrency` when that is lower.
-fn bound_for(library: &Library, max_in_flight: u32) -> u32 {
-    match library.descriptor.max_concurrency() {
+fn bound_for(info: &Hello, max_in_flight: u32) -> u32 {
+    match info.max_concurrency {
         0 => max_in_flight,
         n => n.min(max_in_flight),
     }
@@ -127,8 +142,8 @@ const NOT_RETRYING: &str =
 enum Loaded {
     /// The file is the serving generation's: nothing to do.
     Unchanged,
-    /// A new generation: library, health-checked instance, health detail.
-    New(Box<(Library, HostInstance, Option<String>)>),
+    /// A new generation: library, health-checked instance, what the descriptor says (with the health detail).
+    New(Box<(Library, Backend, Hello)>),
 }
 
 /// What the blocking loader reports on failure: the reason and whether retrying can help.
@@ -153,6 +168,8 @@ struct Counters {
     errors: AtomicU64,
     panics: AtomicU64,
     timeouts: AtomicU64,
+    /// Child processes that died while serving (`isolation = "process"`).
+    crashes: AtomicU64,
 }
 
 impl Counters {
@@ -218,6 +235,12 @@ pub struct InstanceStatus {
     pub panics: u64,
     /// Calls that ran past the deadline.
     pub timeouts: u64,
+    /// `in_process` or `process`.
+    pub isolation: &'static str,
+    /// Child processes of this instance that died while serving (crash, exit, protocol error, killed when hung).
+    pub crashes: u64,
+    /// The pid of the serving generation's child process (`isolation = "process"`).
+    pub pid: Option<u32>,
     /// Last load or reload failure, if the last attempt failed; cleared by a successful load or when the file
     /// on disk is the serving generation's again.
     pub last_reload_error: Option<String>,
@@ -291,7 +314,7 @@ impl PluginInstance {
             .call_timeout_nanos
             .store(nanos(settings.call_timeout), Ordering::Relaxed);
         if let Some(generation) = &self.current {
-            generation.resize(bound_for(&generation.library, settings.max_in_flight));
+            generation.resize(bound_for(&generation.info, settings.max_in_flight));
         }
         let health_changed = settings.health_interval != self.settings.health_interval;
         self.settings = settings;
@@ -309,17 +332,17 @@ impl PluginInstance {
             let Some(generation) = actor.current.clone() else {
                 return;
             };
-            let check = tokio::task::spawn_blocking(move || generation.instance.health());
+            let deadline = actor.live.call_timeout();
+            let check = generation.health(deadline);
             ctx.spawn(check.into_actor(actor).map(|outcome, actor, ctx| {
                 actor.health = match outcome {
-                    Ok(Ok(report)) => Health::Up(report.detail),
-                    Ok(Err(error)) => {
+                    Ok(detail) => Health::Up(detail),
+                    Err(error) => {
                         if HostInstance::is_poisoning(&error) {
                             actor.schedule_recreate(ctx);
                         }
                         Health::Down(error.to_string())
                     }
-                    Err(join) => Health::Down(format!("health check panicked: {join}")),
                 };
             }));
         });
@@ -345,7 +368,10 @@ impl PluginInstance {
         Box::pin(
             async move { lock.lock_owned().await }
                 .into_actor(self)
-                .then(move |guard, actor, _ctx| actor.attempt(guard, spec, reuse, only_if_changed)),
+                .then(move |guard, actor, ctx| {
+                    let address = ctx.address();
+                    actor.attempt(guard, spec, reuse, only_if_changed, address)
+                }),
         )
     }
 
@@ -355,8 +381,10 @@ impl PluginInstance {
         spec: InstanceSpec,
         reuse: Option<Library>,
         only_if_changed: bool,
+        address: Addr<PluginInstance>,
     ) -> ResponseActFuture<Self, Result<u64, LoadFailure>> {
         let settings = self.settings.clone();
+        let start_timeout = self.live.call_timeout().max(Duration::from_secs(30));
         let load_spec = spec.clone();
         let serving_sha = self
             .current
@@ -371,27 +399,61 @@ impl PluginInstance {
                 }
                 tracing::info!(instance = %load_spec.name, "plugin changed; reloading");
             }
+            let in_process = load_spec.isolation == Isolation::InProcess;
             let library = match reuse {
-                Some(library) => library,
-                None => library::load(
+                // A library loaded for the other isolation (mapped or not) is loaded again.
+                Some(library) if library.descriptor.is_some() == in_process => library,
+                _ => library::load(
                     &settings.plugin_dir,
                     &load_spec.file,
                     load_spec.sha256.as_deref(),
                     &settings.copies_dir,
+                    in_process,
                 )
                 .map_err(|e| e.to_string())?,
             };
-            let instance = library
-                .descriptor
-                .create_instance(&load_spec.config)
-                .map_err(|e| LoaderError {
-                    permanent: e.status == Status::InvalidInput,
-                    reason: format!("create failed: {e}"),
-                })?;
-            let report = instance
-                .health()
-                .map_err(|e| format!("health check failed: {e}"))?;
-            Ok(Loaded::New(Box::new((library, instance, report.detail))))
+            let create_failed = |e: PluginError| LoaderError {
+                permanent: e.status == Status::InvalidInput,
+                reason: format!("create failed: {e}"),
+            };
+            if let Some(descriptor) = &library.descriptor {
+                let instance = descriptor
+                    .create_instance(&load_spec.config)
+                    .map_err(create_failed)?;
+                let report = instance
+                    .health()
+                    .map_err(|e| format!("health check failed: {e}"))?;
+                let info = Hello {
+                    kind: descriptor.kind(),
+                    name: descriptor.name().to_string(),
+                    version: descriptor.version().to_string(),
+                    abi_minor: descriptor.abi_minor(),
+                    max_concurrency: descriptor.max_concurrency(),
+                    health_detail: report.detail,
+                };
+                return Ok(Loaded::New(Box::new((
+                    library,
+                    Backend::InProcess(instance),
+                    info,
+                ))));
+            }
+            let on_death: process::OnDeath = Box::new(move |death| {
+                address.do_send(ChildDied { death });
+            });
+            let (child, info) = process::spawn(
+                library.loaded_from.path(),
+                &load_spec.name,
+                &load_spec.config,
+                start_timeout,
+                on_death,
+            )
+            .map_err(create_failed)?;
+            tracing::info!(instance = %load_spec.name, pid = child.pid(), "plugin process started");
+            Ok(Loaded::New(Box::new((
+                library,
+                Backend::Process(child),
+                info,
+            ))))
         });
         Box::pin(
             async move {
@@ -420,13 +482,15 @@ impl PluginInstance {
                     })
                 }
                 Ok(Loaded::New(loaded)) => {
-                    let (library, instance, detail) = *loaded;
+                    let (library, backend, info) = *loaded;
                     let number = actor.generations.fetch_add(1, Ordering::AcqRel) + 1;
-                    let bound = bound_for(&library, actor.settings.max_in_flight);
+                    let bound = bound_for(&info, actor.settings.max_in_flight);
+                    let detail = info.health_detail.clone();
                     let generation = Generation {
                         number,
                         library,
-                        instance,
+                        info,
+                        backend,
                         semaphore: Arc::new(Semaphore::new(bound as usize)),
                         bound: AtomicU32::new(bound),
                     };
@@ -574,7 +638,7 @@ impl Handler<Probe> for PluginInstance {
             });
         };
         let number = generation.number;
-        let (op, request) = match generation.library.descriptor.kind() {
+        let (op, request) = match generation.info.kind {
             PluginKind::TsaBackend => ("describe", serde_json::json!({})),
             PluginKind::KmsSigner => ("list_keys", serde_json::json!({})),
             PluginKind::PushChannel => (
@@ -621,50 +685,121 @@ impl PluginInstance {
         Box::pin(async move {
             counters.calls.fetch_add(1, Ordering::Relaxed);
             let started = Instant::now();
-            let deadline_at = tokio::time::Instant::from_std(started + deadline);
-            let result = async {
-                // The permit travels into the blocking task, so an abandoned (timed-out) call still holds it
-                // until the plugin returns: a stuck plugin exhausts its own bound, never the blocking pool.
-                let permit = match tokio::time::timeout_at(
-                    deadline_at,
-                    generation.semaphore.clone().acquire_owned(),
-                )
-                .await
-                {
-                    Ok(Ok(permit)) => permit,
-                    Ok(Err(_)) => {
-                        return Err(PluginError::new(
-                            Status::Internal,
-                            "plugin instance is shutting down",
-                        ));
-                    }
-                    Err(_) => {
-                        counters.timeouts.fetch_add(1, Ordering::Relaxed);
-                        return Err(queued_too_long(deadline, &generation));
-                    }
-                };
-                let worker = generation.clone();
-                let call = tokio::task::spawn_blocking(move || {
-                    let _permit = permit;
-                    worker.instance.call(&op, &request)
-                });
-                match tokio::time::timeout_at(deadline_at, call).await {
-                    Ok(Ok(result)) => result,
-                    Ok(Err(join)) => Err(PluginError::new(
-                        Status::Internal,
-                        format!("plugin call task failed: {join}"),
-                    )),
-                    Err(_) => {
-                        counters.timeouts.fetch_add(1, Ordering::Relaxed);
-                        Err(plugin_too_slow(deadline))
-                    }
-                }
-            }
-            .await;
-            counters.record_failure(&result, &address, generation.number);
+            let number = generation.number;
+            let result = run_call(generation, op, request, deadline, counters.clone()).await;
+            counters.record_failure(&result, &address, number);
             metrics::histogram!("sigil_plugin_call_duration_seconds", "instance" => name)
                 .record(started.elapsed().as_secs_f64());
             result
+        })
+    }
+}
+
+/// Runs one call on a generation, within its concurrency bound and the deadline. In process the plugin runs on
+/// the blocking pool; in a child, the call waits for its response frame. Either way the call slot stays taken
+/// until the plugin answers (or its child dies), not just until the deadline.
+async fn run_call(
+    generation: Arc<Generation>,
+    op: String,
+    request: Vec<u8>,
+    deadline: Duration,
+    counters: Arc<Counters>,
+) -> Result<Vec<u8>, PluginError> {
+    let deadline_at = tokio::time::Instant::now() + deadline;
+    // The permit travels with the call, so an abandoned (timed-out) call still holds it until the plugin
+    // returns: a stuck plugin exhausts its own bound, never the blocking pool.
+    let permit =
+        match tokio::time::timeout_at(deadline_at, generation.semaphore.clone().acquire_owned())
+            .await
+        {
+            Ok(Ok(permit)) => permit,
+            Ok(Err(_)) => {
+                return Err(PluginError::new(
+                    Status::Internal,
+                    "plugin instance is shutting down",
+                ));
+            }
+            Err(_) => {
+                counters.timeouts.fetch_add(1, Ordering::Relaxed);
+                return Err(queued_too_long(deadline, &generation));
+            }
+        };
+    if let Backend::Process(child) = &generation.backend {
+        let (id, response) = child.start(Op::Call, &op, &request, Some(permit))?;
+        return match tokio::time::timeout_at(deadline_at, response).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(child.gone_error()),
+            Err(_) => {
+                counters.timeouts.fetch_add(1, Ordering::Relaxed);
+                // A call still unanswered one more deadline later means the child is hung: it is killed
+                // then, and the actor starts a new one.
+                child.watch_overdue(id, deadline, deadline);
+                Err(plugin_too_slow(deadline))
+            }
+        };
+    }
+    let worker = generation.clone();
+    let call = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        worker.call_in_process(&op, &request)
+    });
+    match tokio::time::timeout_at(deadline_at, call).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(join)) => Err(PluginError::new(
+            Status::Internal,
+            format!("plugin call task failed: {join}"),
+        )),
+        Err(_) => {
+            counters.timeouts.fetch_add(1, Ordering::Relaxed);
+            Err(plugin_too_slow(deadline))
+        }
+    }
+}
+
+impl Generation {
+    /// A call on the instance mapped in this process (blocking).
+    fn call_in_process(&self, op: &str, request: &[u8]) -> Result<Vec<u8>, PluginError> {
+        match &self.backend {
+            Backend::InProcess(instance) => instance.call(op, request),
+            Backend::Process(_) => Err(PluginError::internal(
+                "a process-isolated instance was called in process",
+            )),
+        }
+    }
+
+    /// Runs the health hook: on the blocking pool in process, through the child otherwise (with the call
+    /// deadline).
+    fn health(
+        self: &Arc<Self>,
+        deadline: Duration,
+    ) -> futures::future::BoxFuture<'static, Result<Option<String>, PluginError>> {
+        let generation = self.clone();
+        Box::pin(async move {
+            match &generation.backend {
+                Backend::InProcess(_) => {
+                    let worker = generation.clone();
+                    tokio::task::spawn_blocking(move || match &worker.backend {
+                        Backend::InProcess(instance) => instance.health().map(|r| r.detail),
+                        Backend::Process(_) => Ok(None),
+                    })
+                    .await
+                    .unwrap_or_else(|join| {
+                        Err(PluginError::internal(format!(
+                            "health check panicked: {join}"
+                        )))
+                    })
+                }
+                Backend::Process(child) => {
+                    let (_, response) = child.start(Op::Health, "", &[], None)?;
+                    match tokio::time::timeout(deadline, response).await {
+                        Ok(Ok(Ok(bytes))) => super::frame::decode_detail(&bytes)
+                            .map_err(|e| PluginError::internal(e.to_string())),
+                        Ok(Ok(Err(error))) => Err(error),
+                        Ok(Err(_)) => Err(child.gone_error()),
+                        Err(_) => Err(plugin_too_slow(deadline)),
+                    }
+                }
+            }
         })
     }
 }
@@ -685,6 +820,46 @@ fn plugin_too_slow(deadline: Duration) -> PluginError {
         "the plugin did not answer within {}ms (plugin_host.call_timeout)",
         deadline.as_millis()
     ))
+}
+
+/// The child process of a generation died while serving (`isolation = "process"`).
+#[derive(Message)]
+#[rtype(result = "()")]
+struct ChildDied {
+    death: process::Death,
+}
+
+impl Handler<ChildDied> for PluginInstance {
+    type Result = ();
+
+    fn handle(&mut self, message: ChildDied, ctx: &mut Context<Self>) {
+        let death = message.death;
+        let serving = self.current.as_ref().is_some_and(
+            |g| matches!(&g.backend, Backend::Process(child) if child.pid() == death.pid),
+        );
+        if !serving {
+            // A child of an older generation, or one that never got to serve (its load failed and says so).
+            return;
+        }
+        self.counters.crashes.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("sigil_plugin_crashes_total", "instance" => self.spec.name.clone())
+            .increment(1);
+        let plugin = self
+            .current
+            .as_ref()
+            .map(|g| g.info.name.clone())
+            .unwrap_or_default();
+        tracing::error!(
+            instance = %self.spec.name,
+            %plugin,
+            pid = death.pid,
+            signal = death.signal.map(|s| format!("{s} ({})", process::signal_name(s))),
+            error = %death.message,
+            "plugin process died; starting a new one"
+        );
+        self.health = Health::Down(death.message);
+        self.schedule_recreate(ctx);
+    }
 }
 
 /// A call saw the instance poisoned (the plugin panicked).
@@ -758,18 +933,18 @@ impl Handler<GetStatus> for PluginInstance {
 
     fn handle(&mut self, _message: GetStatus, _ctx: &mut Context<Self>) -> Self::Result {
         let generation = self.current.as_ref();
-        let descriptor = generation.map(|g| &g.library.descriptor);
+        let info = generation.map(|g| &g.info);
         MessageResult(InstanceStatus {
             name: self.spec.name.clone(),
             file: self.spec.file.clone(),
-            plugin: descriptor.map(|d| d.name().to_string()),
-            kind: descriptor.map(|d| d.kind().as_str().to_string()),
-            version: descriptor.map(|d| d.version().to_string()),
-            abi_version: descriptor.map(|d| {
+            plugin: info.map(|d| d.name.clone()),
+            kind: info.map(|d| d.kind.as_str().to_string()),
+            version: info.map(|d| d.version.clone()),
+            abi_version: info.map(|d| {
                 format!(
                     "{}.{}",
                     sigil_plugin_api::SIGIL_PLUGIN_ABI_MAJOR,
-                    d.abi_minor()
+                    d.abi_minor
                 )
             }),
             sha256: generation.map(|g| g.library.sha256.clone()),
@@ -779,6 +954,12 @@ impl Handler<GetStatus> for PluginInstance {
             errors: self.counters.errors.load(Ordering::Relaxed),
             panics: self.counters.panics.load(Ordering::Relaxed),
             timeouts: self.counters.timeouts.load(Ordering::Relaxed),
+            isolation: self.spec.isolation.as_str(),
+            crashes: self.counters.crashes.load(Ordering::Relaxed),
+            pid: generation.and_then(|g| match &g.backend {
+                Backend::Process(child) => Some(child.pid()),
+                Backend::InProcess(_) => None,
+            }),
             last_reload_error: self.last_reload_error.clone(),
             retrying: self.current.is_none() && !self.gave_up && !self.retired,
         })
@@ -858,46 +1039,10 @@ impl DirectCaller {
     ) -> Result<Vec<u8>, PluginError> {
         self.counters.calls.fetch_add(1, Ordering::Relaxed);
         let deadline = self.live.call_timeout();
-        let deadline_at = tokio::time::Instant::now() + deadline;
         let generation = self.generation.clone();
         let counters = self.counters.clone();
         let (op, request) = (op.to_string(), request.to_vec());
-        let result = runtime.block_on(async move {
-            let permit = match tokio::time::timeout_at(
-                deadline_at,
-                generation.semaphore.clone().acquire_owned(),
-            )
-            .await
-            {
-                Ok(Ok(permit)) => permit,
-                Ok(Err(_)) => {
-                    return Err(PluginError::new(
-                        Status::Internal,
-                        "plugin instance is shutting down",
-                    ));
-                }
-                Err(_) => {
-                    counters.timeouts.fetch_add(1, Ordering::Relaxed);
-                    return Err(queued_too_long(deadline, &generation));
-                }
-            };
-            let worker = generation.clone();
-            let call = tokio::task::spawn_blocking(move || {
-                let _permit = permit;
-                worker.instance.call(&op, &request)
-            });
-            match tokio::time::timeout_at(deadline_at, call).await {
-                Ok(Ok(result)) => result,
-                Ok(Err(join)) => Err(PluginError::new(
-                    Status::Internal,
-                    format!("plugin call task failed: {join}"),
-                )),
-                Err(_) => {
-                    counters.timeouts.fetch_add(1, Ordering::Relaxed);
-                    Err(plugin_too_slow(deadline))
-                }
-            }
-        });
+        let result = runtime.block_on(run_call(generation, op, request, deadline, counters));
         self.counters
             .record_failure(&result, &self.actor, self.generation.number);
         result

@@ -71,8 +71,9 @@ pub struct Library {
     pub loaded_from: Arc<PrivateCopy>,
     /// SHA-256 of the file, hex.
     pub sha256: String,
-    /// The checked descriptor.
-    pub descriptor: ValidatedDescriptor,
+    /// The checked descriptor; `None` when the library is not mapped in this process (`isolation = "process"`:
+    /// a child maps the private copy instead).
+    pub descriptor: Option<ValidatedDescriptor>,
 }
 
 /// SHA-256 of a file, hex.
@@ -81,12 +82,14 @@ pub fn file_sha256(path: &Path) -> std::io::Result<String> {
     Ok(hex::encode(Sha256::digest(&bytes)))
 }
 
-/// Loads `file` from `plugin_dir`, checking `pin`, via a unique copy in `copies_dir`.
+/// Loads `file` from `plugin_dir`, checking `pin`, via a unique copy in `copies_dir`. With `map` false, every
+/// check runs and the private copy is made, but nothing is mapped here: a `sigild plugin-host` child maps it.
 pub fn load(
     plugin_dir: &Path,
     file: &str,
     pin: Option<&str>,
     copies_dir: &Path,
+    map: bool,
 ) -> Result<Library, LoadError> {
     let file_error = |path: &Path, reason: String| LoadError::File {
         path: path.to_path_buf(),
@@ -124,7 +127,11 @@ pub fn load(
     })?;
     // A failed dlopen or descriptor check drops the copy here, which removes the file.
     let loaded_from = Arc::new(private_copy(&bytes, &source, &sha256, copies_dir)?);
-    let descriptor = open(loaded_from.path(), &source)?;
+    let descriptor = if map {
+        Some(open(loaded_from.path(), &source)?)
+    } else {
+        None
+    };
     Ok(Library {
         source,
         loaded_from,
@@ -368,6 +375,11 @@ pub fn check_elf(bytes: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
+/// Maps a private copy the parent already checked (in a `sigild plugin-host` child).
+pub fn open_private_copy(path: &Path) -> Result<ValidatedDescriptor, LoadError> {
+    open(path, path)
+}
+
 fn open(path: &Path, source: &Path) -> Result<ValidatedDescriptor, LoadError> {
     let library_error = |reason: String| LoadError::Library {
         path: source.to_path_buf(),
@@ -509,7 +521,7 @@ mod tests {
         std::fs::write(plugins.path().join("libtruncated.so"), &bytes).unwrap();
         std::fs::write(plugins.path().join("libgarbage.so"), b"garbage").unwrap();
         for file in ["libtruncated.so", "libgarbage.so"] {
-            let error = load(plugins.path(), file, None, &copies).unwrap_err();
+            let error = load(plugins.path(), file, None, &copies, true).unwrap_err();
             assert!(matches!(error, LoadError::NotElf { .. }), "{error}");
         }
         let left = std::fs::read_dir(&copies).map_or(0, |entries| entries.count());

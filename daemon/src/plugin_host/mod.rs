@@ -2,8 +2,11 @@
 //! difference between the running instances and the config (the same path at start-up and on every reload), and
 //! a file watcher that triggers reloads when a plugin file or the config changes.
 
+pub mod frame;
 pub mod instance;
 pub mod library;
+pub mod process;
+pub mod runner;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -74,6 +77,7 @@ pub fn wanted_instances(config: &Config) -> HashMap<String, InstanceSpec> {
                 file: p.file.clone(),
                 sha256: p.sha256.clone(),
                 config: json,
+                isolation: p.isolation,
             };
             (p.name.clone(), spec)
         })

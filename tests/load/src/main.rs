@@ -84,9 +84,31 @@ impl Drop for Daemon {
     }
 }
 
-fn start_daemon(sigild: &PathBuf) -> Daemon {
+/// A daemon with the default local TSA; with `kms_in_child`, its KMS instance (kms-soft, as by default) runs
+/// with `isolation = "process"`.
+fn start_daemon(sigild: &PathBuf, kms_in_child: bool) -> Daemon {
     let dir = tempfile::tempdir().expect("temp dir");
     let config = dir.path().join("sigild.toml");
+    let kms = if kms_in_child {
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let key_file = dir.path().join("keystore.key");
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&key_file)
+            .and_then(|mut file| file.write_all(&rand::random::<[u8; 32]>()))
+            .expect("writing the keystore key");
+        format!(
+            "[[plugins]]\nname = \"local-kms\"\nfile = \"libsigil_kms_soft.so\"\nisolation = \"process\"\n\
+             [plugins.config]\ndir = \"{}\"\nkey_file = \"{}\"\n",
+            dir.path().join("keystore").display(),
+            key_file.display()
+        )
+    } else {
+        String::new()
+    };
     // Limits far above what the run can reach: the benchmark measures throughput, not the limiter.
     std::fs::write(
         &config,
@@ -103,7 +125,9 @@ format = "json"
 
 [plugin_host]
 watch = false
-"#,
+"#
+        .to_string()
+            + &kms,
     )
     .expect("writing config");
     let mut child = Command::new(sigild)
@@ -465,7 +489,7 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    let daemon = start_daemon(&options.sigild);
+    let daemon = start_daemon(&options.sigild, false);
     let address = daemon.address;
     println!(
         "sigil-load: sigild {} (pid {}) on {address}, {}s per measurement",
@@ -480,6 +504,7 @@ fn main() {
             .is_none_or(|only| name.contains(only))
     };
     let phase = options.phase;
+    let sigild = options.sigild.clone();
 
     let sign_rate = p256_ceiling(phase.min(Duration::from_secs(3)));
     println!("ceiling  raw P-256 signing in-process, aws-lc-rs (all cores): {sign_rate:>9.0} /s");
@@ -557,6 +582,23 @@ fn main() {
                 })
                 .await;
                 row("POST /tsr", &tsr, None);
+            }
+            if wanted("POST /tsr (KMS in a child process)") {
+                // The same request against a second daemon whose local-kms runs with isolation = "process",
+                // started now and stopped after, so the two never compete for the cores.
+                let isolated = start_daemon(&sigild, true);
+                wait_for_local_tsa(isolated.address).await;
+                let tsr_query = query.clone();
+                let tsr = measure(isolated.address, connections, phase, 200, move || {
+                    Request::post("/tsr")
+                        .header("host", "bench")
+                        .header("content-type", "application/timestamp-query")
+                        .body(Full::new(tsr_query.clone()))
+                        .expect("request")
+                })
+                .await;
+                drop(isolated);
+                row("POST /tsr (KMS in a child process)", &tsr, None);
             }
             if wanted("POST /tsa/stamp-hash") {
                 let write = store_ceiling(connections, phase, token.clone()).await;
