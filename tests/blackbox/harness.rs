@@ -24,6 +24,18 @@ pub const PASSWORD: &str = "correct horse battery staple";
 /// share the two cores.
 const PATIENCE: Duration = Duration::from_secs(60);
 
+/// The base of configs that tests write whole (timestamping, plugins): the cheapest argon2 cost the daemon
+/// accepts and limits out of reach. A test appends its own sections after it.
+pub const FAST_TEST_BASE: &str = r#"[auth]
+argon2_memory_kib = 8192
+argon2_iterations = 1
+
+[limits]
+api_key_per_minute = 1000000
+session_per_minute = 1000000
+verification_per_minute = 1000000
+unauthenticated_per_minute = 1000000"#;
+
 /// Settings every test daemon gets unless the test overrides them: limits too high to trip by accident, the
 /// cheapest argon2 cost the daemon accepts (so registration and login stay fast), and no file watching: the
 /// plugin directory defaults to the shared target directory, where other builds write, and a watched config file

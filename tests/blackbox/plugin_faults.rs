@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::harness::{Daemon, PASSWORD, assert_error};
+use crate::harness::{Daemon, FAST_TEST_BASE, PASSWORD, assert_error};
 use crate::plugins::{
     admin_daemon, built_plugin, compile_c_fixture, config_with, instance, is_up, wait_for,
 };
@@ -136,15 +136,7 @@ fn install(dir: &Path, file: &str, bytes: &[u8]) {
 fn stamping_config(plugin_host: &str, extra: &str) -> String {
     format!(
         r#"
-[auth]
-argon2_memory_kib = 8192
-argon2_iterations = 1
-
-[limits]
-api_key_per_minute = 1000000
-session_per_minute = 1000000
-verification_per_minute = 1000000
-unauthenticated_per_minute = 1000000
+{FAST_TEST_BASE}
 
 [plugin_host]
 watch = false

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use serde_json::{Value, json};
 
 use crate::harness::Daemon;
+use crate::harness::FAST_TEST_BASE;
 use crate::plugin_faults::{post_tsr, random_digest};
 use crate::plugins::{admin_daemon, built_plugin, compile_c_fixture, instance, is_up, wait_for};
 use crate::timestamping::{fresh_hash, stamp, wait_local_tsa};
@@ -27,15 +28,7 @@ fn plugin_dir() -> tempfile::TempDir {
 fn config(plugins: &Path, mode: &str, extra: &str) -> String {
     format!(
         r#"
-[auth]
-argon2_memory_kib = 8192
-argon2_iterations = 1
-
-[limits]
-api_key_per_minute = 1000000
-session_per_minute = 1000000
-verification_per_minute = 1000000
-unauthenticated_per_minute = 1000000
+{FAST_TEST_BASE}
 
 [plugin_host]
 dir = "{dir}"

@@ -8,21 +8,13 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use serde_json::Value;
 
-use crate::harness::{Daemon, PASSWORD, SIGILD, str_field};
+use crate::harness::{Daemon, FAST_TEST_BASE, PASSWORD, SIGILD, str_field};
 
 /// Settings every plugin test shares: the test's own plugin directory, a fast debounce, and the base limits.
 pub(crate) fn config_with(plugin_dir: &Path, instances: &str) -> String {
     format!(
         r#"
-[auth]
-argon2_memory_kib = 8192
-argon2_iterations = 1
-
-[limits]
-api_key_per_minute = 1000000
-session_per_minute = 1000000
-verification_per_minute = 1000000
-unauthenticated_per_minute = 1000000
+{FAST_TEST_BASE}
 
 [plugin_host]
 dir = "{}"

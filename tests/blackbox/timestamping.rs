@@ -12,7 +12,9 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256, Sha384, Sha512};
 
-use crate::harness::{Daemon, Reply, SIGILD, assert_error, assert_invalid_field, str_field};
+use crate::harness::{
+    Daemon, FAST_TEST_BASE, Reply, SIGILD, assert_error, assert_invalid_field, str_field,
+};
 use crate::tsa_standins::{openssl_fails, openssl_ok};
 
 pub const SHA256_OID: &str = "2.16.840.1.101.3.4.2.1";
@@ -31,15 +33,7 @@ pub const LOCAL_NAME: &str = "Sigil local TSA";
 pub fn config(extra: &str) -> String {
     format!(
         r#"
-[auth]
-argon2_memory_kib = 8192
-argon2_iterations = 1
-
-[limits]
-api_key_per_minute = 1000000
-session_per_minute = 1000000
-verification_per_minute = 1000000
-unauthenticated_per_minute = 1000000
+{FAST_TEST_BASE}
 
 [plugin_host]
 watch = false
