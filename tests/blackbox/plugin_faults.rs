@@ -125,6 +125,17 @@ fn copies(daemon: &Daemon) -> Vec<String> {
     names
 }
 
+/// A plugin directory of the test's own holding a copy of one first-party plugin the workspace built.
+fn plugin_dir_with(file: &str) -> tempfile::TempDir {
+    let plugins = tempfile::tempdir().unwrap();
+    install(
+        plugins.path(),
+        file,
+        &std::fs::read(built_plugin(file)).unwrap(),
+    );
+    plugins
+}
+
 /// Installs `bytes` as `file` the way a package manager does: write aside, rename over.
 fn install(dir: &Path, file: &str, bytes: &[u8]) {
     let staged = dir.join(format!(".staged-{}", uuid::Uuid::new_v4()));
@@ -369,12 +380,7 @@ slug = "tsa"
 
 #[test]
 fn a_re_created_instance_continues_the_generation_numbers() {
-    let plugins = tempfile::tempdir().unwrap();
-    install(
-        plugins.path(),
-        "libsigil_tsa_http.so",
-        &std::fs::read(built_plugin("libsigil_tsa_http.so")).unwrap(),
-    );
+    let plugins = plugin_dir_with("libsigil_tsa_http.so");
     let base = r#"
 [local_tsa]
 enabled = false
@@ -408,12 +414,7 @@ slug = "tsa"
 
 #[test]
 fn a_config_that_create_refuses_is_not_retried_in_the_background() {
-    let plugins = tempfile::tempdir().unwrap();
-    install(
-        plugins.path(),
-        "libsigil_fixture_faulty.so",
-        &std::fs::read(built_plugin("libsigil_fixture_faulty.so")).unwrap(),
-    );
+    let plugins = plugin_dir_with("libsigil_fixture_faulty.so");
     let config = config_with(
         plugins.path(),
         r#"
@@ -459,12 +460,7 @@ mode = "no such mode"
 
 #[test]
 fn a_call_queued_behind_max_in_flight_says_it_never_reached_the_plugin() {
-    let plugins = tempfile::tempdir().unwrap();
-    install(
-        plugins.path(),
-        "libsigil_fixture_faulty.so",
-        &std::fs::read(built_plugin("libsigil_fixture_faulty.so")).unwrap(),
-    );
+    let plugins = plugin_dir_with("libsigil_fixture_faulty.so");
     let config = config_with(
         plugins.path(),
         r#"
@@ -516,12 +512,7 @@ ops = ["describe"]
 
 #[test]
 fn a_hung_kms_fails_tsr_fast_and_turns_readiness_red() {
-    let plugins = tempfile::tempdir().unwrap();
-    install(
-        plugins.path(),
-        "libsigil_fixture_hanging_kms.so",
-        &std::fs::read(built_plugin("libsigil_fixture_hanging_kms.so")).unwrap(),
-    );
+    let plugins = plugin_dir_with("libsigil_fixture_hanging_kms.so");
     let hang = plugins.path().join("hang");
     let config = stamping_config(
         &format!(

@@ -472,17 +472,16 @@ pub fn has_media_type(headers: &axum::http::HeaderMap, expected: &str) -> bool {
 /// whole /64, so keying single addresses would let it mint buckets at will). Behind a trusted reverse proxy
 /// (`[server] trust_forwarded_for`), the client is the rightmost `X-Forwarded-For` entry not in
 /// `trusted_proxies`: entries left of it were written by the client and prove nothing.
-pub fn client_ip(parts: &Parts, server: &crate::config::ServerConfig) -> String {
+pub fn client_ip(
+    parts: &Parts,
+    trust_forwarded_for: bool,
+    trusted_proxies: &[sigil_netpolicy::Cidr],
+) -> String {
     let peer = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| addr.ip());
-    let client = if server.trust_forwarded_for {
-        let trusted: Vec<sigil_netpolicy::Cidr> = server
-            .trusted_proxies
-            .iter()
-            .filter_map(|cidr| cidr.parse().ok())
-            .collect();
+    let client = if trust_forwarded_for {
         let forwarded: Vec<&str> = parts
             .headers
             .get_all("x-forwarded-for")
@@ -490,7 +489,7 @@ pub fn client_ip(parts: &Parts, server: &crate::config::ServerConfig) -> String 
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
             .collect();
-        forwarded_client(&forwarded, &trusted).or(peer)
+        forwarded_client(&forwarded, trusted_proxies).or(peer)
     } else {
         peer
     };

@@ -51,12 +51,21 @@ struct GlobalLimiters {
     unauthenticated: DefaultKeyedRateLimiter<String>,
     session: DefaultKeyedRateLimiter<String>,
     verification: DefaultKeyedRateLimiter<String>,
+    /// `[server] trusted_proxies`, parsed once per config generation rather than per request.
+    trusted_proxies: Vec<sigil_netpolicy::Cidr>,
 }
 
 impl GlobalLimiters {
     fn new(generation: u64, config: &Config) -> Self {
         Self {
             generation,
+            // Validation refused unparsable entries when the config was loaded.
+            trusted_proxies: config
+                .server
+                .trusted_proxies
+                .iter()
+                .filter_map(|cidr| cidr.parse().ok())
+                .collect(),
             unauthenticated: per_minute_limiter(config.limits.unauthenticated_per_minute),
             session: per_minute_limiter(config.limits.session_per_minute),
             verification: per_minute_limiter(config.limits.verification_per_minute),
@@ -174,18 +183,23 @@ impl AppState {
 
     /// Counts a request against a limiter that has no tenant (unauthenticated IPs, users without a tenant).
     pub fn admit_global(&self, limit: GlobalLimit, key: &str) -> Result<(), ApiError> {
+        self.with_limiters(|limiters| check(limiters, limit, key))
+    }
+
+    /// Runs `f` on the limiters of the current config generation, rebuilding them first after a reload.
+    fn with_limiters<R>(&self, f: impl FnOnce(&GlobalLimiters) -> R) -> R {
         let (generation, config) = self.runtime.settings();
         {
             let current = self.limiters.read().unwrap_or_else(|p| p.into_inner());
             if current.generation == generation {
-                return check(&current, limit, key);
+                return f(&current);
             }
         }
         let mut current = self.limiters.write().unwrap_or_else(|p| p.into_inner());
         if current.generation != generation {
             *current = GlobalLimiters::new(generation, &config);
         }
-        check(&current, limit, key)
+        f(&current)
     }
 
     /// Forgets rate-limit buckets that are full again (their clients have not been seen for a window), so that
@@ -214,8 +228,11 @@ impl AppState {
         parts: &axum::http::request::Parts,
         limit: GlobalLimit,
     ) -> Result<(), ApiError> {
-        let ip = extract::client_ip(parts, &self.config().server);
-        self.admit_global(limit, &format!("ip:{ip}"))
+        let trust_forwarded_for = self.config().server.trust_forwarded_for;
+        self.with_limiters(|limiters| {
+            let ip = extract::client_ip(parts, trust_forwarded_for, &limiters.trusted_proxies);
+            check(limiters, limit, &format!("ip:{ip}"))
+        })
     }
 
     /// Records API key use without delaying the request; the timestamp has minute precision to spare writes.

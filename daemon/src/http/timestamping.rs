@@ -57,8 +57,19 @@ pub fn tsr_route() -> Router<AppState> {
 
 /// Parses a hex digest: SHA-256/384/512 by length, either case.
 fn parse_digest(field: &str, text: &str) -> ApiResult<(HashAlgorithm, Vec<u8>, String)> {
+    parse_digest_of(field, text, false)
+}
+
+/// As [`parse_digest`], also taking a SHA-1 digest (40 characters) when `sha1` is true: verifying old tokens
+/// under `[tsa] allow_sha1_verification`.
+fn parse_digest_of(
+    field: &str,
+    text: &str,
+    sha1: bool,
+) -> ApiResult<(HashAlgorithm, Vec<u8>, String)> {
     let text = text.trim();
     let algorithm = match text.len() {
+        40 if sha1 => HashAlgorithm::Sha1,
         64 => HashAlgorithm::Sha256,
         96 => HashAlgorithm::Sha384,
         128 => HashAlgorithm::Sha512,
@@ -304,16 +315,9 @@ async fn verify_hash(
     State(state): State<AppState>,
     Json(request): Json<VerifyHashRequest>,
 ) -> ApiResult<Json<Value>> {
-    let text = request.file_hash_hex.trim();
     // SHA-1 digests only where the operator allowed verifying SHA-1 tokens.
-    let (digest, provided) = if text.len() == 40 && state.config().tsa.allow_sha1_verification {
-        let bytes = hex::decode(text)
-            .map_err(|_| ApiError::invalid_field("fileHashHex", "must contain only hex digits"))?;
-        (bytes, text.to_ascii_lowercase())
-    } else {
-        let (_, bytes, hex) = parse_digest("fileHashHex", text)?;
-        (bytes, hex)
-    };
+    let sha1 = state.config().tsa.allow_sha1_verification;
+    let (_, digest, provided) = parse_digest_of("fileHashHex", &request.file_hash_hex, sha1)?;
     let tsr = decode_base64("tsrBase64", &request.tsr_base64)?;
     // A token that does not even parse is bad input, not a failed verification.
     let token = sigil_rfc3161::inspect(&tsr)
