@@ -16,7 +16,7 @@ use crate::actors::Runtime;
 use crate::actors::registry::TenantRegistry;
 use crate::actors::tenant::{CandidateInfo, PlanRefusal, PlanStamp, StampSelection};
 use crate::store::{
-    Failure, IfStamped, NewStamp, QuotaLimits, QuotaRefusal, Stamp, Store, StoreError, quota_key,
+    Failure, IfStamped, NewStamp, QuotaLimits, QuotaPeriod, QuotaRefusal, Stamp, Store, StoreError,
 };
 use crate::tsa::provider::AttemptFailure;
 use crate::tsa::{DispatchError, Providers, dispatch};
@@ -333,14 +333,10 @@ impl StampService {
         if !limits.applies_to(qualified) {
             return Ok(Reservation::none());
         }
-        let key = quota_key(tenant, chrono::Utc::now());
-        match self
-            .store()
-            .reserve_stamp(&key, tenant, qualified, limits)
-            .await
-        {
+        let period = QuotaPeriod::of(tenant, chrono::Utc::now());
+        match self.store().reserve_stamp(&period, qualified, limits).await {
             Ok(Ok(())) => Ok(Reservation {
-                held: Some((self.store().clone(), key, qualified)),
+                held: Some((self.store().clone(), period, qualified)),
             }),
             Ok(Err(refusal)) => Err(StampError::Quota(refusal)),
             Err(error) => Err(StampError::Unavailable(format!(
@@ -379,7 +375,7 @@ impl StampService {
 /// A quota reservation. Dropped without [`Reservation::keep`] (the stamp failed, or the request was cancelled
 /// while it waited), it is given back.
 struct Reservation {
-    held: Option<(Store, String, bool)>,
+    held: Option<(Store, QuotaPeriod, bool)>,
 }
 
 impl Reservation {
@@ -395,18 +391,20 @@ impl Reservation {
 
 impl Drop for Reservation {
     fn drop(&mut self) {
-        let Some((store, key, qualified)) = self.held.take() else {
+        let Some((store, period, qualified)) = self.held.take() else {
             return;
         };
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
                 runtime.spawn(async move {
-                    if let Err(error) = store.release_stamp(&key, qualified).await {
-                        tracing::warn!(%error, quota = %key, "could not give back a quota reservation");
+                    if let Err(error) = store.release_stamp(&period, qualified).await {
+                        tracing::warn!(%error, quota = ?period, "could not give back a quota reservation");
                     }
                 });
             }
-            Err(_) => tracing::warn!(quota = %key, "quota reservation not given back: no runtime"),
+            Err(_) => {
+                tracing::warn!(quota = ?period, "quota reservation not given back: no runtime")
+            }
         }
     }
 }

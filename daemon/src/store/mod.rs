@@ -26,7 +26,7 @@ use crate::config::{Config, StoreUrl};
 pub use accounts::{Session, User};
 pub use api_keys::ApiKey;
 use key_cache::ApiKeyCache;
-pub use quotas::{QuotaLimits, QuotaRefusal, quota_key};
+pub use quotas::{QuotaLimits, QuotaPeriod, QuotaRefusal};
 pub use schema::SCHEMA_VERSION;
 pub use settings::{PublicLookup, TenantSettings};
 pub use stamps::{Failure, IfStamped, LocalTsaState, NewStamp, ProviderUsage, Stamp};

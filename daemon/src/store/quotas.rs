@@ -33,9 +33,25 @@ impl QuotaLimits {
     }
 }
 
-/// The counter of a tenant and month: `<tenant>:<YYYY-MM>`.
-pub fn quota_key(tenant: &str, at: chrono::DateTime<chrono::Utc>) -> String {
-    format!("{tenant}:{}", at.format("%Y-%m"))
+/// One tenant's quota counter for one calendar month (UTC); its record key is `<tenant>:<YYYY-MM>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuotaPeriod {
+    tenant: String,
+    month: String,
+}
+
+impl QuotaPeriod {
+    /// The tenant's counter for the month that holds `at`.
+    pub fn of(tenant: &str, at: chrono::DateTime<chrono::Utc>) -> Self {
+        Self {
+            tenant: tenant.to_string(),
+            month: at.format("%Y-%m").to_string(),
+        }
+    }
+
+    fn key(&self) -> String {
+        format!("{}:{}", self.tenant, self.month)
+    }
 }
 
 impl Store {
@@ -47,13 +63,11 @@ impl Store {
     /// `Ok(Err(refusal))` when a limit is reached (nothing is counted); a store error otherwise.
     pub async fn reserve_stamp(
         &self,
-        key: &str,
-        tenant: &str,
+        period: &QuotaPeriod,
         qualified: bool,
         limits: QuotaLimits,
     ) -> Result<std::result::Result<(), QuotaRefusal>> {
-        let month = key.rsplit(':').next().unwrap_or_default();
-        let since = format!("{month}-01T00:00:00Z");
+        let since = format!("{}-01T00:00:00Z", period.month);
         let sql = "BEGIN TRANSACTION;
             LET $id = type::record('stamp_quota', $key);
             LET $row = (SELECT counts_all FROM ONLY $id);
@@ -72,7 +86,7 @@ impl Store {
             };
             COMMIT TRANSACTION;";
         let vars = json!({
-            "key": key, "tenant": tenant, "month": month, "since": since,
+            "key": period.key(), "tenant": period.tenant, "month": period.month, "since": since,
             "stamp_limit": limits.stamps, "qualified_limit": limits.qualified,
             "add_qualified": i64::from(qualified),
         });
@@ -89,16 +103,19 @@ impl Store {
     }
 
     /// Gives a reservation back.
-    pub async fn release_stamp(&self, key: &str, qualified: bool) -> Result<()> {
+    pub async fn release_stamp(&self, period: &QuotaPeriod, qualified: bool) -> Result<()> {
         let sql = "UPDATE type::record('stamp_quota', $key) SET stamps = math::max([stamps - 1, 0]), \
                    qualified = math::max([qualified - $q, 0]);";
-        self.run(sql, json!({ "key": key, "q": i64::from(qualified) }))
-            .await
-            .map(|_| ())
+        self.run(
+            sql,
+            json!({ "key": period.key(), "q": i64::from(qualified) }),
+        )
+        .await
+        .map(|_| ())
     }
 
     /// The counter's values (stamps, qualified), for tests and diagnostics.
-    pub async fn quota_usage(&self, key: &str) -> Result<Option<(u64, u64)>> {
+    pub async fn quota_usage(&self, period: &QuotaPeriod) -> Result<Option<(u64, u64)>> {
         #[derive(serde::Deserialize)]
         struct Row {
             stamps: u64,
@@ -107,7 +124,7 @@ impl Store {
         let row: Option<Row> = self
             .first(
                 "SELECT stamps, qualified FROM type::record('stamp_quota', $key);",
-                json!({ "key": key }),
+                json!({ "key": period.key() }),
             )
             .await?;
         Ok(row.map(|r| (r.stamps, r.qualified)))

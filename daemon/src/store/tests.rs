@@ -495,7 +495,7 @@ async fn stamps_of_version_3_are_rekeyed() {
 async fn quota_counters_refuse_past_the_limit_and_start_from_stored_stamps() {
     let store = memory_store().await;
     let now = chrono::Utc::now();
-    let key = crate::store::quota_key("t1", now);
+    let key = crate::store::QuotaPeriod::of("t1", now);
     // Two stamps stored this month before any counter existed.
     for hash in ["aa", "bb"] {
         let mut stamp = new_stamp("t1", hash, None);
@@ -510,18 +510,12 @@ async fn quota_counters_refuse_past_the_limit_and_start_from_stored_stamps() {
         qualified: 1,
     };
     assert_eq!(
-        store
-            .reserve_stamp(&key, "t1", false, limits)
-            .await
-            .unwrap(),
+        store.reserve_stamp(&key, false, limits).await.unwrap(),
         Ok(())
     );
     assert_eq!(store.quota_usage(&key).await.unwrap(), Some((3, 0)));
     assert_eq!(
-        store
-            .reserve_stamp(&key, "t1", false, limits)
-            .await
-            .unwrap(),
+        store.reserve_stamp(&key, false, limits).await.unwrap(),
         Err(QuotaRefusal::Stamps(3))
     );
     assert_eq!(store.quota_usage(&key).await.unwrap(), Some((3, 0)));
@@ -533,21 +527,21 @@ async fn quota_counters_refuse_past_the_limit_and_start_from_stored_stamps() {
     };
     assert_eq!(
         store
-            .reserve_stamp(&key, "t1", true, qualified_only)
+            .reserve_stamp(&key, true, qualified_only)
             .await
             .unwrap(),
         Ok(())
     );
     assert_eq!(
         store
-            .reserve_stamp(&key, "t1", true, qualified_only)
+            .reserve_stamp(&key, true, qualified_only)
             .await
             .unwrap(),
         Err(QuotaRefusal::Qualified(1))
     );
 
     // Twenty concurrent reservations against a limit of five on a fresh tenant: exactly five pass.
-    let key = crate::store::quota_key("t2", now);
+    let key = crate::store::QuotaPeriod::of("t2", now);
     let limits = QuotaLimits {
         stamps: 5,
         qualified: 0,
@@ -557,7 +551,7 @@ async fn quota_counters_refuse_past_the_limit_and_start_from_stored_stamps() {
             let (store, key) = (store.clone(), key.clone());
             tokio::spawn(async move {
                 loop {
-                    match store.reserve_stamp(&key, "t2", false, limits).await {
+                    match store.reserve_stamp(&key, false, limits).await {
                         Ok(outcome) => return outcome.is_ok(),
                         // A write conflict the runner's retries did not absorb: try again, as a caller would.
                         Err(StoreError::Query(message)) if message.contains("conflict") => continue,
