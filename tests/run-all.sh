@@ -17,6 +17,9 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
 fi
 
+# The seal oracles (qpdf, pdfsig, pyHanko in a venv) and the real-PDF corpus.
+./tests/oracles/setup.sh
+
 cargo build --workspace --all-targets
 cargo test --workspace
 # The fuzz corpora replayed through their targets (tests/fuzz/README.md); the config corpus runs in the

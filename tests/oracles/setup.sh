@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs the independent oracles and the third-party inputs the seal tests use, idempotently:
+#   - qpdf and poppler-utils (apt): `qpdf --check`, `pdfsig`;
+#   - a Python venv with pyHanko (`pyhanko sign validate`, `adesverify`), pinned;
+#   - a corpus of real PDFs nobody here made: the 72 PDFs of the pypdf 7.1.1 source distribution.
+# Prints nothing on a second run. Tests find them through the environment this script documents:
+#   SIGIL_ORACLE_VENV  (default: $HOME/.cache/sigil-oracles/venv)   the venv; pyhanko is $SIGIL_ORACLE_VENV/bin/pyhanko
+#   SIGIL_PDF_CORPUS   (default: $HOME/.cache/sigil-oracles/pdf-corpus)  a directory of *.pdf
+set -euo pipefail
+root="${SIGIL_ORACLES_DIR:-$HOME/.cache/sigil-oracles}"
+venv="${SIGIL_ORACLE_VENV:-$root/venv}"
+corpus="${SIGIL_PDF_CORPUS:-$root/pdf-corpus}"
+
+missing=()
+command -v qpdf >/dev/null 2>&1 || missing+=(qpdf)
+command -v pdfsig >/dev/null 2>&1 || missing+=(poppler-utils)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
+if ((${#missing[@]})); then
+  echo "installing oracle packages: ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
+fi
+
+if [ ! -x "$venv/bin/pyhanko" ]; then
+  echo "creating the oracle venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check pyhanko==0.38.0 pyhanko-cli==0.6.0
+fi
+
+if [ ! -f "$corpus/.complete" ]; then
+  echo "fetching the PDF corpus (pypdf 7.1.1 sdist)"
+  tmp=$(mktemp -d)
+  "$venv/bin/pip" download -q --disable-pip-version-check --no-binary :all: --no-deps pypdf==7.1.1 -d "$tmp"
+  mkdir -p "$corpus"
+  tar -xzf "$tmp"/pypdf-7.1.1.tar.gz -C "$tmp"
+  find "$tmp" -name '*.pdf' -exec cp {} "$corpus"/ \;
+  rm -rf "$tmp"
+  touch "$corpus/.complete"
+fi
