@@ -18,12 +18,6 @@ pub enum ActorError {
     /// The actor's mailbox was closed (it stopped or was restarted while the message waited).
     #[error("the actor handling this request is unavailable")]
     Unavailable,
-    /// A rate limit refused the request.
-    #[error("rate limit exceeded")]
-    RateLimited {
-        /// Seconds until a retry can succeed.
-        retry_after_secs: u64,
-    },
     /// The store failed.
     #[error("store error: {0}")]
     Store(String),

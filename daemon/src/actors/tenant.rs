@@ -1,59 +1,25 @@
-//! The tenant actor: one per tenant, started on first use and stopped when idle. It owns the tenant's rate-limit
-//! buckets, a short-lived cache of memberships, and what a stamp must serialise per tenant: the round-robin cursor
-//! over TSA providers and the cached allowlist, reached in one message per stamp ([`PlanStamp`]). Quotas are not
-//! here: they are counted in the store, so that nodes agree.
+//! The tenant actor: one per tenant, started on first use and stopped when idle. It owns a short-lived cache of
+//! memberships and what a stamp must serialise per tenant: the round-robin cursor over TSA providers and the
+//! cached allowlist, reached in one message per stamp ([`PlanStamp`]). Rate limits are not here (they are shared
+//! concurrent limiters checked on the request's task, `http/limits.rs`), nor are quotas (counted in the store, so
+//! that nodes agree).
 
 use std::collections::HashMap;
-use std::num::NonZeroU32;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota};
 
 use super::registry::RegistryHandle;
 use super::{ActorError, Runtime};
 use crate::store::{Role, Store};
-
-/// Which limit a request counts against.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum LimitClass {
-    /// Requests authenticated with an API key.
-    ApiKey,
-    /// Requests authenticated with a session JWT.
-    Session,
-    /// Verification endpoints.
-    Verification,
-}
-
-/// Builds a keyed per-minute limiter.
-pub fn per_minute_limiter(per_minute: u32) -> DefaultKeyedRateLimiter<String> {
-    let rate = NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN);
-    governor::RateLimiter::keyed(Quota::per_minute(rate))
-}
-
-/// Seconds to wait, rounded up, from a governor refusal.
-pub fn retry_after_secs(not_until: &governor::NotUntil<governor::clock::QuantaInstant>) -> u64 {
-    not_until
-        .wait_time_from(DefaultClock::default().now())
-        .as_secs_f64()
-        .ceil()
-        .max(1.0) as u64
-}
-
-struct Buckets {
-    generation: u64,
-    limiters: HashMap<LimitClass, DefaultKeyedRateLimiter<String>>,
-}
 
 /// The per-tenant actor.
 pub struct TenantActor {
     tenant: String,
     runtime: Arc<Runtime>,
     registry: RegistryHandle,
-    buckets: Buckets,
     roles: HashMap<String, (Option<Role>, Instant)>,
     last_activity: Instant,
     /// Round-robin position over the tenant's TSA candidates.
@@ -64,39 +30,14 @@ pub struct TenantActor {
 
 impl TenantActor {
     pub(super) fn new(tenant: String, runtime: Arc<Runtime>, registry: RegistryHandle) -> Self {
-        let buckets = Self::buckets(&runtime);
         Self {
             tenant,
             runtime,
             registry,
-            buckets,
             roles: HashMap::new(),
             last_activity: Instant::now(),
             cursor: 0,
             allowlist: None,
-        }
-    }
-
-    fn buckets(runtime: &Runtime) -> Buckets {
-        let (generation, settings) = runtime.settings();
-        let limits = &settings.limits;
-        let limiters = HashMap::from([
-            (
-                LimitClass::ApiKey,
-                per_minute_limiter(limits.api_key_per_minute),
-            ),
-            (
-                LimitClass::Session,
-                per_minute_limiter(limits.session_per_minute),
-            ),
-            (
-                LimitClass::Verification,
-                per_minute_limiter(limits.verification_per_minute),
-            ),
-        ]);
-        Buckets {
-            generation,
-            limiters,
         }
     }
 
@@ -134,10 +75,6 @@ impl Actor for TenantActor {
         let check_every =
             (idle_timeout / 4).clamp(Duration::from_millis(250), Duration::from_secs(30));
         ctx.run_interval(check_every, move |actor, ctx| {
-            // Buckets of keys and users not seen for a window are full again: forget them (bounded state).
-            for limiter in actor.buckets.limiters.values() {
-                limiter.retain_recent();
-            }
             if actor.last_activity.elapsed() >= idle_timeout {
                 // The registry drops its address; once in-flight senders drop theirs, the mailbox closes and the
                 // actor stops without the supervisor restarting it.
@@ -154,44 +91,10 @@ impl Actor for TenantActor {
 
 impl Supervised for TenantActor {
     fn restarting(&mut self, _ctx: &mut Context<Self>) {
-        // Start over from a clean slate: buckets and caches may be what the panic left inconsistent.
-        self.buckets = Self::buckets(&self.runtime);
+        // Start over from a clean slate: the caches may be what the panic left inconsistent.
         self.roles.clear();
         self.last_activity = Instant::now();
         self.allowlist = None;
-    }
-}
-
-/// Counts one request against the caller's bucket. `Err(RateLimited)` carries the seconds to wait.
-#[derive(Message)]
-#[rtype(result = "Result<(), ActorError>")]
-pub struct Admit {
-    /// Which limit.
-    pub class: LimitClass,
-    /// Whose bucket (API key id or user id).
-    pub principal: String,
-}
-
-impl Handler<Admit> for TenantActor {
-    type Result = Result<(), ActorError>;
-
-    fn handle(&mut self, message: Admit, ctx: &mut Context<Self>) -> Self::Result {
-        self.guarded(ctx, |actor| {
-            if actor.buckets.generation != actor.runtime.settings().0 {
-                // The config was reloaded with (possibly) new limits.
-                actor.buckets = Self::buckets(&actor.runtime);
-            }
-            let limiter = actor
-                .buckets
-                .limiters
-                .get(&message.class)
-                .ok_or(ActorError::Panicked)?;
-            limiter
-                .check_key(&message.principal)
-                .map_err(|not_until| ActorError::RateLimited {
-                    retry_after_secs: retry_after_secs(&not_until),
-                })
-        })?
     }
 }
 

@@ -10,9 +10,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use super::{AppState, GlobalLimit};
+use super::{AppState, Limit};
 use crate::actors::ActorError;
-use crate::actors::tenant::{Admit, LimitClass, RoleOf};
+use crate::actors::tenant::RoleOf;
 use crate::credentials;
 use crate::error::{ApiError, ErrorKind};
 use crate::store::{Role, Session};
@@ -196,7 +196,7 @@ impl FromRequestParts<AppState> for Caller {
             // Failed credentials count against the client IP's unauthenticated budget: guessing keys or
             // tokens (each guess costs a store lookup) is throttled like any other anonymous traffic.
             Err(error) if error.kind == ErrorKind::Unauthorized => {
-                state.admit_ip(parts, GlobalLimit::Anonymous)?;
+                state.admit_ip(parts, Limit::Anonymous)?;
                 Err(error)
             }
             other => other,
@@ -249,7 +249,7 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, ApiErro
                     "you are no longer a member of this session's tenant",
                 ));
             };
-            admit(&actor, LimitClass::Session, &claims.sub).await?;
+            state.admit(Limit::TenantSession, format!("{tenant}/{}", claims.sub))?;
             Ok(Caller::Session {
                 user: claims.sub,
                 tenant: Some((tenant, role)),
@@ -257,7 +257,7 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, ApiErro
             })
         }
         None => {
-            state.admit_global(GlobalLimit::Session, &claims.sub)?;
+            state.admit(Limit::Session, claims.sub.clone())?;
             Ok(Caller::Session {
                 user: claims.sub,
                 tenant: None,
@@ -296,8 +296,7 @@ async fn api_key_caller(state: &AppState, token: &str) -> Result<Caller, ApiErro
     if !credentials::hashes_equal(&key.hash, &hash) {
         return Err(ApiError::unauthorized("invalid or revoked API key"));
     }
-    let actor = state.tenant_actor(&key.tenant).await?;
-    admit(&actor, LimitClass::ApiKey, &key.uid).await?;
+    state.admit(Limit::ApiKey, key.uid.clone())?;
     state.note_api_key_use(&key);
     Ok(Caller::ApiKey {
         key: key.uid,
@@ -305,25 +304,9 @@ async fn api_key_caller(state: &AppState, token: &str) -> Result<Caller, ApiErro
     })
 }
 
-async fn admit(
-    actor: &actix::Addr<crate::actors::tenant::TenantActor>,
-    class: LimitClass,
-    principal: &str,
-) -> Result<(), ApiError> {
-    let admitted = actor
-        .send(Admit {
-            class,
-            principal: principal.to_string(),
-        })
-        .await
-        .map_err(ActorError::from)?;
-    admitted.map_err(actor_error)
-}
-
 /// Maps an actor failure to the API error.
 pub fn actor_error(error: ActorError) -> ApiError {
     match error {
-        ActorError::RateLimited { retry_after_secs } => ApiError::rate_limited(retry_after_secs),
         ActorError::Panicked => ApiError::internal("tenant actor panicked"),
         ActorError::Unavailable => ApiError::unavailable("the tenant's actor is restarting; retry"),
         ActorError::Store(message) => {

@@ -4,11 +4,12 @@
 mod accounts;
 pub mod connections;
 pub mod extract;
+pub mod limits;
 mod operations;
 mod tenants;
 mod timestamping;
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::Addr;
@@ -18,7 +19,6 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use governor::DefaultKeyedRateLimiter;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{
@@ -27,51 +27,13 @@ use tower_http::request_id::{
 
 use crate::actors::Runtime;
 use crate::actors::registry::TenantRegistry;
-use crate::actors::tenant::{TenantActor, per_minute_limiter, retry_after_secs};
+use crate::actors::tenant::TenantActor;
 use crate::config::Config;
 use crate::credentials::{PasswordHasherConfig, SessionKeys};
 use crate::error::{ApiError, ErrorKind};
 use crate::plugin_host::PluginHost;
 use crate::store::ApiKey;
-
-/// The limits that do not belong to a tenant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GlobalLimit {
-    /// Per client IP, for requests without (valid) credentials.
-    Anonymous,
-    /// Per user, for sessions before a tenant is chosen.
-    Session,
-    /// Per client IP, on the public verification routes.
-    Verification,
-}
-
-/// Limiters that do not belong to a tenant: per client IP on public routes, per user before a tenant is chosen.
-struct GlobalLimiters {
-    generation: u64,
-    unauthenticated: DefaultKeyedRateLimiter<String>,
-    session: DefaultKeyedRateLimiter<String>,
-    verification: DefaultKeyedRateLimiter<String>,
-    /// `[server] trusted_proxies`, parsed once per config generation rather than per request.
-    trusted_proxies: Vec<sigil_netpolicy::Cidr>,
-}
-
-impl GlobalLimiters {
-    fn new(generation: u64, config: &Config) -> Self {
-        Self {
-            generation,
-            // Validation refused unparsable entries when the config was loaded.
-            trusted_proxies: config
-                .server
-                .trusted_proxies
-                .iter()
-                .filter_map(|cidr| cidr.parse().ok())
-                .collect(),
-            unauthenticated: per_minute_limiter(config.limits.unauthenticated_per_minute),
-            session: per_minute_limiter(config.limits.session_per_minute),
-            verification: per_minute_limiter(config.limits.verification_per_minute),
-        }
-    }
-}
+pub use limits::Limit;
 
 /// What handlers share. Cheap to clone.
 #[derive(Clone)]
@@ -86,7 +48,7 @@ pub struct Inner {
     pub(crate) registry: TenantRegistry,
     pub(crate) plugins: Addr<PluginHost>,
     pub(crate) metrics: PrometheusHandle,
-    limiters: RwLock<GlobalLimiters>,
+    limiters: limits::Limiters,
     pub(crate) started: Instant,
     pub(crate) providers: crate::tsa::Providers,
     pub(crate) local_tsa: crate::tsa::local::LocalTsaCell,
@@ -138,7 +100,7 @@ impl AppState {
         timestamping: Timestamping,
     ) -> Self {
         let (generation, config) = runtime.settings();
-        let limiters = RwLock::new(GlobalLimiters::new(generation, &config));
+        let limiters = limits::Limiters::new(generation, &config);
         let Timestamping {
             providers,
             local_tsa,
@@ -181,57 +143,34 @@ impl AppState {
         Ok(self.registry.lookup(tenant))
     }
 
-    /// Counts a request against a limiter that has no tenant (unauthenticated IPs, users without a tenant).
-    pub fn admit_global(&self, limit: GlobalLimit, key: &str) -> Result<(), ApiError> {
-        self.with_limiters(|limiters| check(limiters, limit, key))
+    /// Counts a request against `limit` for `key` (a user id, an API key id, a tenant and user).
+    pub fn admit(&self, limit: Limit, key: String) -> Result<(), ApiError> {
+        self.limiters.with(self.runtime.settings(), |limiters| {
+            limiters.check(limit, key)
+        })
     }
 
-    /// Runs `f` on the limiters of the current config generation, rebuilding them first after a reload.
-    fn with_limiters<R>(&self, f: impl FnOnce(&GlobalLimiters) -> R) -> R {
-        let (generation, config) = self.runtime.settings();
-        {
-            let current = self.limiters.read().unwrap_or_else(|p| p.into_inner());
-            if current.generation == generation {
-                return f(&current);
-            }
-        }
-        let mut current = self.limiters.write().unwrap_or_else(|p| p.into_inner());
-        if current.generation != generation {
-            *current = GlobalLimiters::new(generation, &config);
-        }
-        f(&current)
-    }
-
-    /// Forgets rate-limit buckets that are full again (their clients have not been seen for a window), so that
-    /// the state stays bounded however many addresses or users pass by. Called periodically.
+    /// Forgets rate-limit buckets that are full again, so that the state stays bounded. Called periodically.
     pub fn sweep_limiters(&self) {
-        let limiters = self.limiters.read().unwrap_or_else(|p| p.into_inner());
-        for limiter in [
-            &limiters.unauthenticated,
-            &limiters.session,
-            &limiters.verification,
-        ] {
-            limiter.retain_recent();
-            limiter.shrink_to_fit();
-        }
+        self.limiters.sweep();
     }
 
-    /// How many rate-limit buckets the global limiters hold (for metrics and tests).
+    /// How many rate-limit buckets the limiters hold (for metrics and tests).
     pub fn limiter_buckets(&self) -> usize {
-        let limiters = self.limiters.read().unwrap_or_else(|p| p.into_inner());
-        limiters.unauthenticated.len() + limiters.session.len() + limiters.verification.len()
+        self.limiters.buckets()
     }
 
     /// Counts a request against a per-client-IP limit.
     pub fn admit_ip(
         &self,
         parts: &axum::http::request::Parts,
-        limit: GlobalLimit,
+        limit: Limit,
     ) -> Result<(), ApiError> {
-        let trust_forwarded_for = self.config().server.trust_forwarded_for;
-        self.with_limiters(|limiters| {
+        let settings = self.runtime.settings();
+        let trust_forwarded_for = settings.1.server.trust_forwarded_for;
+        self.limiters.with(settings, |limiters| {
             let ip = extract::client_ip(parts, trust_forwarded_for, &limiters.trusted_proxies);
-            check(limiters, limit, &format!("ip:{ip}"))
+            limiters.check(limit, format!("ip:{ip}"))
         })
     }
 
@@ -254,17 +193,6 @@ impl AppState {
             });
         }
     }
-}
-
-fn check(limiters: &GlobalLimiters, limit: GlobalLimit, key: &str) -> Result<(), ApiError> {
-    let limiter = match limit {
-        GlobalLimit::Anonymous => &limiters.unauthenticated,
-        GlobalLimit::Session => &limiters.session,
-        GlobalLimit::Verification => &limiters.verification,
-    };
-    limiter
-        .check_key(&key.to_string())
-        .map_err(|not_until| ApiError::rate_limited(retry_after_secs(&not_until)))
 }
 
 /// The whole route table with its middleware.
@@ -371,12 +299,7 @@ async fn with_timeout(limit: Duration, request: Request, next: Next) -> Response
     }
 }
 
-async fn limit_by_ip(
-    limit: GlobalLimit,
-    state: AppState,
-    request: Request,
-    next: Next,
-) -> Response {
+async fn limit_by_ip(limit: Limit, state: AppState, request: Request, next: Next) -> Response {
     let (parts, body) = request.into_parts();
     if let Err(error) = state.admit_ip(&parts, limit) {
         return error.into_response();
@@ -385,7 +308,7 @@ async fn limit_by_ip(
 }
 
 async fn limit_anonymous(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    limit_by_ip(GlobalLimit::Anonymous, state, request, next).await
+    limit_by_ip(Limit::Anonymous, state, request, next).await
 }
 
 async fn limit_tsr(State(state): State<AppState>, request: Request, next: Next) -> Response {
@@ -395,7 +318,7 @@ async fn limit_tsr(State(state): State<AppState>, request: Request, next: Next) 
     {
         return next.run(request).await;
     }
-    limit_by_ip(GlobalLimit::Anonymous, state, request, next).await
+    limit_by_ip(Limit::Anonymous, state, request, next).await
 }
 
 async fn limit_verification(
@@ -403,7 +326,7 @@ async fn limit_verification(
     request: Request,
     next: Next,
 ) -> Response {
-    limit_by_ip(GlobalLimit::Verification, state, request, next).await
+    limit_by_ip(Limit::Verification, state, request, next).await
 }
 
 /// Refuses bodies this server does not decode, rather than reading them as if they were plain: a

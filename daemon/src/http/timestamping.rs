@@ -19,7 +19,7 @@ use crate::actors::tenant::{InvalidateSettings, StampSelection};
 use crate::app::timestamping::{StampError, StampOutcome, StampRequest};
 use crate::error::{ApiError, ApiResult, ErrorKind};
 use crate::store::{PublicLookup, QuotaRefusal, Stamp, TenantSettings};
-use crate::tsa::provider::{AttemptFailure, GetHealth, KnownChain};
+use crate::tsa::provider::AttemptFailure;
 
 /// Longest label (seed: max 255).
 const MAX_LABEL: usize = 255;
@@ -641,7 +641,7 @@ async fn tsa_health(State(state): State<AppState>, caller: TenantCaller) -> ApiR
     let mut providers = Vec::new();
     for provider in state.providers.list() {
         let slug = provider.info.slug.clone();
-        let node = provider.actor.send(GetHealth).await.ok();
+        let node = Some(provider.core.health());
         let used = usage.iter().find(|u| u.provider == slug);
         providers.push(json!({
             "slug": slug,
@@ -718,7 +718,7 @@ async fn certificates(
             .map(|tsa| tsa.chain_pem.clone())
             .ok_or_else(|| ApiError::unavailable("the local TSA is not ready yet"))?
     } else {
-        let chain = provider.actor.send(KnownChain).await.unwrap_or_default();
+        let chain = provider.core.known_chain();
         if chain.is_empty() {
             return Err(ApiError::not_found("certificate chain").with_details(
                 json!({ "reason": "no token from this provider has been verified yet" }),
@@ -758,7 +758,10 @@ async fn tsr(
     let Some(tsa) = state.local_tsa.get() else {
         return ApiError::unavailable("the local TSA is not ready yet").into_response();
     };
-    let issued = tokio::task::spawn_blocking(move || {
+    // The KMS is called on the blocking thread itself; this task stops waiting at its deadline and answers a
+    // refusal, so a hung KMS costs a client its deadline, never a hang.
+    let deadline = tsa.sign_deadline();
+    let issuing = tokio::task::spawn_blocking(move || {
         match sigil_rfc3161::respond(
             &body,
             tsa.signer(),
@@ -774,8 +777,22 @@ async fn tsr(
                 refusal.response_der
             }
         }
-    })
-    .await;
+    });
+    let issued = match tokio::time::timeout(deadline, issuing).await {
+        Ok(issued) => issued,
+        Err(_) => {
+            tracing::warn!(
+                deadline_ms = deadline.as_millis() as u64,
+                "time-stamp request refused: the KMS did not sign in time"
+            );
+            metrics::counter!("sigil_tsr_refused_total", "reason" => "systemFailure").increment(1);
+            Ok(sigil_rfc3161::reject(
+                sigil_rfc3161::PkiStatus::Rejection,
+                sigil_rfc3161::FailureInfo::SystemFailure,
+                "the signing key did not answer in time",
+            ))
+        }
+    };
     match issued {
         Ok(der) => ([(header::CONTENT_TYPE, "application/timestamp-reply")], der).into_response(),
         Err(error) => ApiError::internal(error).into_response(),

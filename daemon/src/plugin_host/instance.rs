@@ -1029,8 +1029,20 @@ impl DirectCaller {
         self.serving.load(Ordering::Acquire) == self.generation.number
     }
 
-    /// Runs one call within the instance's concurrency bound and deadline, blocking this thread until it answers
-    /// or the deadline passes. Must not be called from an async context.
+    /// The instance's call deadline now.
+    pub fn deadline(&self) -> Duration {
+        self.live.call_timeout()
+    }
+
+    /// Runs one call within the instance's concurrency bound and deadline, blocking this thread until it answers.
+    /// Must not be called from an async context.
+    ///
+    /// An instance mapped in this process is called **on this thread**, with no hand-off: a synchronous call
+    /// cannot be interrupted anyway, so the deadline bounds the wait for a permit, and an answer that comes after
+    /// it is refused as too slow (and counted as a timeout). The caller bounds its own wait (it runs this on the
+    /// blocking pool and stops waiting at the deadline); a hung plugin then holds its permits and this thread,
+    /// so it exhausts its own bound, never the blocking pool. A process-isolated instance is asked through its
+    /// pipe with the same deadline as any call.
     pub fn call_blocking(
         &self,
         runtime: &tokio::runtime::Handle,
@@ -1039,12 +1051,62 @@ impl DirectCaller {
     ) -> Result<Vec<u8>, PluginError> {
         self.counters.calls.fetch_add(1, Ordering::Relaxed);
         let deadline = self.live.call_timeout();
-        let generation = self.generation.clone();
-        let counters = self.counters.clone();
-        let (op, request) = (op.to_string(), request.to_vec());
-        let result = runtime.block_on(run_call(generation, op, request, deadline, counters));
+        let result = match &self.generation.backend {
+            Backend::InProcess(_) => self.call_on_this_thread(runtime, op, request, deadline),
+            Backend::Process(_) => {
+                let generation = self.generation.clone();
+                let counters = self.counters.clone();
+                let (op, request) = (op.to_string(), request.to_vec());
+                runtime.block_on(run_call(generation, op, request, deadline, counters))
+            }
+        };
         self.counters
             .record_failure(&result, &self.actor, self.generation.number);
+        result
+    }
+
+    fn call_on_this_thread(
+        &self,
+        runtime: &tokio::runtime::Handle,
+        op: &str,
+        request: &[u8],
+        deadline: Duration,
+    ) -> Result<Vec<u8>, PluginError> {
+        let started = std::time::Instant::now();
+        let semaphore = &self.generation.semaphore;
+        let permit = match semaphore.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(tokio::sync::TryAcquireError::Closed) => {
+                return Err(PluginError::new(
+                    Status::Internal,
+                    "plugin instance is shutting down",
+                ));
+            }
+            Err(tokio::sync::TryAcquireError::NoPermits) => {
+                match runtime.block_on(tokio::time::timeout(
+                    deadline,
+                    semaphore.clone().acquire_owned(),
+                )) {
+                    Ok(Ok(permit)) => permit,
+                    Ok(Err(_)) => {
+                        return Err(PluginError::new(
+                            Status::Internal,
+                            "plugin instance is shutting down",
+                        ));
+                    }
+                    Err(_) => {
+                        self.counters.timeouts.fetch_add(1, Ordering::Relaxed);
+                        return Err(queued_too_long(deadline, &self.generation));
+                    }
+                }
+            }
+        };
+        let result = self.generation.call_in_process(op, request);
+        drop(permit);
+        if started.elapsed() > deadline {
+            self.counters.timeouts.fetch_add(1, Ordering::Relaxed);
+            return Err(plugin_too_slow(deadline));
+        }
         result
     }
 }

@@ -2,6 +2,7 @@
 //! certificate chain is generated on first start (a local root and a TSA certificate with the critical
 //! timeStamping EKU) or supplied by the operator, and both are reused across restarts through the store.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -50,6 +51,11 @@ impl LocalTsa {
     /// The certificate chain, TSA certificate first.
     pub fn chain(&self) -> &[Certificate] {
         &self.signer.chain
+    }
+
+    /// How long a signature may take (the KMS instance's call deadline); callers stop waiting after it.
+    pub fn sign_deadline(&self) -> Duration {
+        self.signer.key.client.deadline()
     }
 
     /// Whether the local TSA can sign now: its KMS instance serves a healthy generation and the last KMS call
@@ -361,7 +367,14 @@ struct KmsClient {
     direct: Arc<std::sync::RwLock<Option<Arc<DirectCaller>>>>,
     /// The last call's failure, until a call succeeds.
     last_failure: Arc<std::sync::Mutex<Option<String>>>,
+    /// Calls started and not answered yet, by id: a call that hangs in the plugin is seen here while it hangs
+    /// (it runs on the caller's thread, see `DirectCaller::call_blocking`).
+    in_flight: Arc<std::sync::Mutex<HashMap<u64, std::time::Instant>>>,
+    next_call: Arc<std::sync::atomic::AtomicU64>,
 }
+
+/// The deadline assumed before the first call has found the instance.
+const DEFAULT_KMS_DEADLINE: Duration = Duration::from_secs(10);
 
 impl KmsClient {
     fn new(kms: KmsInstance, runtime: tokio::runtime::Handle) -> Self {
@@ -372,7 +385,18 @@ impl KmsClient {
             runtime,
             direct: Arc::default(),
             last_failure: Arc::default(),
+            in_flight: Arc::default(),
+            next_call: Arc::default(),
         }
+    }
+
+    /// The KMS instance's call deadline, as last seen.
+    fn deadline(&self) -> Duration {
+        self.direct
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map_or(DEFAULT_KMS_DEADLINE, |direct| direct.deadline())
     }
 
     fn actor(&self) -> Addr<PluginInstance> {
@@ -436,7 +460,18 @@ impl KmsClient {
         op: &str,
         request: &Request,
     ) -> Result<Response, SignerError> {
+        let id = self
+            .next_call
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, std::time::Instant::now());
         let outcome = self.call_inner(op, request);
+        self.in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
         let mut last_failure = self.last_failure.lock().unwrap_or_else(|p| p.into_inner());
         *last_failure = outcome.as_ref().err().map(|e| e.to_string());
         outcome
@@ -485,7 +520,23 @@ impl KmsClient {
         }
     }
 
+    /// Why the KMS looks unable to sign: a call still unanswered past the deadline, or the last call's failure.
     fn last_failure(&self) -> Option<String> {
+        let deadline = self.deadline();
+        let oldest = self
+            .in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .map(|started| started.elapsed())
+            .max();
+        if let Some(waited) = oldest.filter(|waited| *waited > deadline) {
+            return Some(format!(
+                "a KMS call has not answered for {}ms (deadline {}ms)",
+                waited.as_millis(),
+                deadline.as_millis()
+            ));
+        }
         self.last_failure
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -534,12 +585,20 @@ impl KmsKey {
         if self.client.last_failure().is_none() {
             return Ok(());
         }
-        // The last call failed: try a signature (on the blocking pool, within the call deadline).
+        // The last call failed or hangs: try a signature (on the blocking pool), waiting at most the deadline.
         let key = self.clone();
-        tokio::task::spawn_blocking(move || key.sign(b"sigil readiness probe").map(drop))
-            .await
-            .map_err(|e| format!("KMS probe failed: {e}"))?
-            .map_err(|e| format!("the local TSA cannot sign: {e}"))
+        let deadline = self.client.deadline();
+        let probe =
+            tokio::task::spawn_blocking(move || key.sign(b"sigil readiness probe").map(drop));
+        match tokio::time::timeout(deadline, probe).await {
+            Err(_) => Err(format!(
+                "the local TSA cannot sign: the KMS did not answer within {}ms",
+                deadline.as_millis()
+            )),
+            Ok(joined) => joined
+                .map_err(|e| format!("KMS probe failed: {e}"))?
+                .map_err(|e| format!("the local TSA cannot sign: {e}")),
+        }
     }
 
     fn public_key(&self) -> Result<SubjectPublicKeyInfoOwned, String> {

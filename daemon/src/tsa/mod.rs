@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::plugin_host::PluginHost;
 use local::LocalTsaCell;
 use provider::{
-    Attempt, AttemptFailure, AttemptSuccess, Backend, CircuitSettings, IsClosed, ProviderInfo,
+    AttemptFailure, AttemptSuccess, Backend, CircuitSettings, ProviderCore, ProviderInfo,
     TsaProvider,
 };
 
@@ -154,7 +154,9 @@ pub const LOCAL_SLUG: &str = "local";
 pub struct Provider {
     /// What clients see.
     pub info: Arc<ProviderInfo>,
-    /// Its actor.
+    /// Its state and backend, shared by every request.
+    pub core: Arc<ProviderCore>,
+    /// The supervised actor that owns it.
     pub actor: Addr<TsaProvider>,
 }
 
@@ -248,11 +250,17 @@ impl Providers {
                 Some(existing) if *existing.info == info => existing,
                 _ => {
                     let info = Arc::new(info);
-                    let (actor_info, actor_trust) = (info.clone(), trust.clone());
+                    let core = Arc::new(ProviderCore::new(
+                        info.clone(),
+                        backend,
+                        trust.clone(),
+                        settings,
+                    ));
+                    let owned = core.clone();
                     let actor = Supervisor::start_in_arbiter(&self.arbiter, move |_| {
-                        TsaProvider::new(actor_info, backend, actor_trust, settings)
+                        TsaProvider::new(owned)
                     });
-                    Provider { info, actor }
+                    Provider { info, core, actor }
                 }
             };
             current.push(provider);
@@ -306,37 +314,23 @@ pub async fn dispatch(
             closed.push(provider);
             continue;
         }
-        match provider.actor.send(IsClosed).await {
-            Ok(true) => closed.push(provider),
-            _ => open.push(provider),
+        if provider.core.is_closed() {
+            closed.push(provider);
+        } else {
+            open.push(provider);
         }
     }
     let mut failures = Vec::new();
     for provider in closed.into_iter().chain(open) {
-        let outcome = provider
-            .actor
-            .send(Attempt {
-                hash,
-                digest: digest.to_vec(),
-            })
-            .await;
-        match outcome {
-            Ok(Ok(success)) => {
+        match provider.core.attempt(hash, digest).await {
+            Ok(success) => {
                 return Ok(Dispatched {
                     provider: provider.info,
                     success,
                     failures,
                 });
             }
-            Ok(Err(failure)) => failures.push(failure),
-            Err(_) => failures.push(AttemptFailure {
-                tsa: provider.info.name.clone(),
-                slug: provider.info.slug.clone(),
-                error_class: sigil_plugin_api::ErrorClass::Unknown,
-                status_code: None,
-                message: "the provider's actor was restarting".into(),
-                latency_ms: 0,
-            }),
+            Err(failure) => failures.push(failure),
         }
     }
     Err(DispatchError::AllFailed(failures))

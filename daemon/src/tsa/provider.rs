@@ -1,9 +1,11 @@
-//! The TSA provider actor: one per provider. It sends a request to its backend (a TSA plugin instance or the
-//! local TSA) off the arbiter thread with a deadline, verifies every answer before anyone sees it, classifies
-//! failures, keeps health and latency, and opens a circuit after repeated failures.
+//! A TSA provider: [`ProviderCore`] sends a request to its backend (a TSA plugin instance or the local TSA) with a
+//! deadline, verifies every answer before anyone sees it, classifies failures, keeps health and latency, and
+//! opens a circuit after repeated failures. An attempt runs on the caller's own task (no message hop): the
+//! provider's bookkeeping is a few fields behind a mutex held for microseconds. The supervised [`TsaProvider`]
+//! actor owns the core for its lifetime and answers the cold-path questions (health, the last chain seen).
 
 use std::collections::VecDeque;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use actix::prelude::*;
@@ -113,12 +115,9 @@ pub struct CircuitSettings {
     pub attempt_timeout: Duration,
 }
 
-/// The actor.
-pub struct TsaProvider {
-    info: Arc<ProviderInfo>,
-    backend: Backend,
-    trust: TrustCell,
-    settings: CircuitSettings,
+/// What a provider has seen on this node.
+#[derive(Default)]
+struct ProviderState {
     successes: u64,
     failures: u64,
     consecutive_failures: u32,
@@ -129,10 +128,25 @@ pub struct TsaProvider {
     known_chain: Vec<sigil_rfc3161::Certificate>,
 }
 
+impl ProviderState {
+    fn circuit_open(&self) -> bool {
+        self.open_until.is_some_and(|until| Instant::now() < until)
+    }
+}
+
+/// One provider: its backend, anchors, circuit settings and what it has seen. Shared by every request.
+pub struct ProviderCore {
+    info: Arc<ProviderInfo>,
+    backend: Backend,
+    trust: TrustCell,
+    settings: CircuitSettings,
+    state: Mutex<ProviderState>,
+}
+
 const RECENT_FAILURES: usize = 20;
 
-impl TsaProvider {
-    /// A provider actor.
+impl ProviderCore {
+    /// A provider with no history.
     pub fn new(
         info: Arc<ProviderInfo>,
         backend: Backend,
@@ -144,63 +158,178 @@ impl TsaProvider {
             backend,
             trust,
             settings,
-            successes: 0,
-            failures: 0,
-            consecutive_failures: 0,
-            open_until: None,
-            latency_ms: None,
-            recent_failures: VecDeque::new(),
-            known_chain: Vec::new(),
+            state: Mutex::default(),
         }
     }
 
-    fn circuit_open(&self) -> bool {
-        self.open_until.is_some_and(|until| Instant::now() < until)
+    fn state(&self) -> std::sync::MutexGuard<'_, ProviderState> {
+        // The state is counters and caches; a panic elsewhere cannot leave them dangerous to read.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn record(&mut self, outcome: &Result<AttemptSuccess, AttemptFailure>) {
+    /// Whether the circuit is closed (the provider is tried in its turn).
+    pub fn is_closed(&self) -> bool {
+        !self.state().circuit_open()
+    }
+
+    /// Forgets the failures in a row and closes the circuit (after the owning actor restarted).
+    fn reset_circuit(&self) {
+        let mut state = self.state();
+        state.consecutive_failures = 0;
+        state.open_until = None;
+    }
+
+    fn record(&self, outcome: &Result<AttemptSuccess, AttemptFailure>) {
+        let mut state = self.state();
         match outcome {
             Ok(success) => {
-                self.successes += 1;
-                self.consecutive_failures = 0;
-                self.open_until = None;
+                state.successes += 1;
+                state.consecutive_failures = 0;
+                state.open_until = None;
                 let verified = &success.verified;
-                let mut chain = vec![verified.signer_certificate.clone()];
-                chain.extend(
-                    verified
-                        .token
-                        .certificates
-                        .iter()
-                        .filter(|c| **c != verified.signer_certificate)
-                        .cloned(),
-                );
-                self.known_chain = chain;
+                if state.known_chain.first() != Some(&verified.signer_certificate) {
+                    let mut chain = vec![verified.signer_certificate.clone()];
+                    chain.extend(
+                        verified
+                            .token
+                            .certificates
+                            .iter()
+                            .filter(|c| **c != verified.signer_certificate)
+                            .cloned(),
+                    );
+                    state.known_chain = chain;
+                }
                 let sample = success.latency_ms as f64;
-                self.latency_ms = Some(
-                    self.latency_ms
+                state.latency_ms = Some(
+                    state
+                        .latency_ms
                         .map_or(sample, |old| old * 0.8 + sample * 0.2),
                 );
+                drop(state);
                 metrics::counter!("sigil_tsa_requests_total", "provider" => self.info.slug.clone(), "outcome" => "ok")
                     .increment(1);
             }
             Err(failure) => {
-                self.failures += 1;
-                self.consecutive_failures += 1;
-                if self.consecutive_failures >= self.settings.failures {
-                    if !self.circuit_open() {
-                        tracing::warn!(provider = %self.info.slug, failures = self.consecutive_failures, "TSA circuit opened");
+                state.failures += 1;
+                state.consecutive_failures += 1;
+                if state.consecutive_failures >= self.settings.failures {
+                    if !state.circuit_open() {
+                        tracing::warn!(provider = %self.info.slug, failures = state.consecutive_failures, "TSA circuit opened");
                     }
-                    self.open_until = Some(Instant::now() + self.settings.cooldown);
+                    state.open_until = Some(Instant::now() + self.settings.cooldown);
                 }
+                if state.recent_failures.len() == RECENT_FAILURES {
+                    state.recent_failures.pop_front();
+                }
+                state.recent_failures.push_back(failure.clone());
+                drop(state);
                 tracing::warn!(provider = %self.info.slug, class = failure.error_class.as_str(), error = %failure.message, "TSA request failed");
                 metrics::counter!("sigil_tsa_requests_total", "provider" => self.info.slug.clone(), "outcome" => failure.error_class.as_str())
                     .increment(1);
-                if self.recent_failures.len() == RECENT_FAILURES {
-                    self.recent_failures.pop_front();
-                }
-                self.recent_failures.push_back(failure.clone());
             }
         }
+    }
+
+    /// The provider's health on this node.
+    pub fn health(&self) -> ProviderHealth {
+        let state = self.state();
+        ProviderHealth {
+            slug: self.info.slug.clone(),
+            name: self.info.name.clone(),
+            circuit: if state.circuit_open() {
+                "open"
+            } else {
+                "closed"
+            },
+            successes: state.successes,
+            failures: state.failures,
+            consecutive_failures: state.consecutive_failures,
+            latency_ms: state.latency_ms,
+            recent_failures: state.recent_failures.iter().rev().cloned().collect(),
+        }
+    }
+
+    /// The certificates this provider's tokens carried, signer first (empty until a token was verified).
+    pub fn known_chain(&self) -> Vec<sigil_rfc3161::Certificate> {
+        self.state().known_chain.clone()
+    }
+
+    /// Asks for a token over `digest`, verifies it against this provider's anchors and records the outcome.
+    pub async fn attempt(
+        &self,
+        hash: HashAlgorithm,
+        digest: &[u8],
+    ) -> Result<AttemptSuccess, AttemptFailure> {
+        let outcome = self.fetch_and_verify(hash, digest).await;
+        self.record(&outcome);
+        outcome
+    }
+
+    async fn fetch_and_verify(
+        &self,
+        hash: HashAlgorithm,
+        digest: &[u8],
+    ) -> Result<AttemptSuccess, AttemptFailure> {
+        let info = &self.info;
+        let trust = self.trust.get().for_provider(&info.slug);
+        let deadline = self.settings.attempt_timeout;
+        let started = Instant::now();
+        let failure = |class: ErrorClass, status: Option<u16>, message: String| AttemptFailure {
+            tsa: info.name.clone(),
+            slug: info.slug.clone(),
+            error_class: class,
+            status_code: status,
+            message,
+            latency_ms: started.elapsed().as_millis() as u64,
+        };
+        let policy = match info
+            .policy_oid
+            .as_deref()
+            .map(ObjectIdentifier::new)
+            .transpose()
+        {
+            Ok(policy) => policy,
+            Err(error) => {
+                return Err(failure(
+                    ErrorClass::Unknown,
+                    None,
+                    format!("configured policy OID: {error}"),
+                ));
+            }
+        };
+        let request = TimestampRequest::new(hash, digest, policy, true).map_err(|e| {
+            failure(
+                ErrorClass::Unknown,
+                None,
+                format!("building the request: {e}"),
+            )
+        })?;
+        let attempt = fetch_verified(&self.backend, &request, deadline, trust);
+        match tokio::time::timeout(deadline, attempt).await {
+            Err(_) => Err(failure(
+                ErrorClass::Timeout,
+                None,
+                format!("Request timed out after {}s", deadline.as_secs_f64()),
+            )),
+            Ok(Err((class, status, message))) => Err(failure(class, status, message)),
+            Ok(Ok((verified, response_der))) => Ok(AttemptSuccess {
+                response_der,
+                verified,
+                latency_ms: started.elapsed().as_millis() as u64,
+            }),
+        }
+    }
+}
+
+/// The supervised actor that owns a provider's core for as long as the provider is configured.
+pub struct TsaProvider {
+    core: Arc<ProviderCore>,
+}
+
+impl TsaProvider {
+    /// The actor of `core`.
+    pub fn new(core: Arc<ProviderCore>) -> Self {
+        Self { core }
     }
 }
 
@@ -210,82 +339,7 @@ impl Actor for TsaProvider {
 
 impl Supervised for TsaProvider {
     fn restarting(&mut self, _ctx: &mut Context<Self>) {
-        self.consecutive_failures = 0;
-        self.open_until = None;
-    }
-}
-
-/// Asks for a token over `digest`.
-#[derive(Message)]
-#[rtype(result = "Result<AttemptSuccess, AttemptFailure>")]
-pub struct Attempt {
-    /// Imprint algorithm.
-    pub hash: HashAlgorithm,
-    /// Imprint digest.
-    pub digest: Vec<u8>,
-}
-
-impl Handler<Attempt> for TsaProvider {
-    type Result = ResponseActFuture<Self, Result<AttemptSuccess, AttemptFailure>>;
-
-    fn handle(&mut self, message: Attempt, _ctx: &mut Context<Self>) -> Self::Result {
-        let info = self.info.clone();
-        let backend = self.backend.clone();
-        let trust = self.trust.get().for_provider(&self.info.slug);
-        let deadline = self.settings.attempt_timeout;
-        let work = async move {
-            let started = Instant::now();
-            let failure =
-                |class: ErrorClass, status: Option<u16>, message: String| AttemptFailure {
-                    tsa: info.name.clone(),
-                    slug: info.slug.clone(),
-                    error_class: class,
-                    status_code: status,
-                    message,
-                    latency_ms: started.elapsed().as_millis() as u64,
-                };
-            let policy = match info
-                .policy_oid
-                .as_deref()
-                .map(ObjectIdentifier::new)
-                .transpose()
-            {
-                Ok(policy) => policy,
-                Err(error) => {
-                    return Err(failure(
-                        ErrorClass::Unknown,
-                        None,
-                        format!("configured policy OID: {error}"),
-                    ));
-                }
-            };
-            let request = TimestampRequest::new(message.hash, &message.digest, policy, true)
-                .map_err(|e| {
-                    failure(
-                        ErrorClass::Unknown,
-                        None,
-                        format!("building the request: {e}"),
-                    )
-                })?;
-            let attempt = fetch_verified(&backend, &request, deadline, trust);
-            match tokio::time::timeout(deadline, attempt).await {
-                Err(_) => Err(failure(
-                    ErrorClass::Timeout,
-                    None,
-                    format!("Request timed out after {}s", deadline.as_secs_f64()),
-                )),
-                Ok(Err((class, status, message))) => Err(failure(class, status, message)),
-                Ok(Ok((verified, response_der))) => Ok(AttemptSuccess {
-                    response_der,
-                    verified,
-                    latency_ms: started.elapsed().as_millis() as u64,
-                }),
-            }
-        };
-        Box::pin(work.into_actor(self).map(|outcome, actor, _ctx| {
-            actor.record(&outcome);
-            outcome
-        }))
+        self.core.reset_circuit();
     }
 }
 
@@ -431,56 +485,4 @@ pub(crate) fn classify(error: PluginError) -> Failed {
         (None, _) => ErrorClass::Unknown,
     };
     (class, error.http_status, error.message)
-}
-
-/// Whether the circuit is closed (the provider is tried in its turn).
-#[derive(Message)]
-#[rtype(result = "bool")]
-pub struct IsClosed;
-
-impl Handler<IsClosed> for TsaProvider {
-    type Result = bool;
-
-    fn handle(&mut self, _message: IsClosed, _ctx: &mut Context<Self>) -> bool {
-        !self.circuit_open()
-    }
-}
-
-/// The provider's health on this node.
-#[derive(Message)]
-#[rtype(result = "ProviderHealth")]
-pub struct GetHealth;
-
-impl Handler<GetHealth> for TsaProvider {
-    type Result = MessageResult<GetHealth>;
-
-    fn handle(&mut self, _message: GetHealth, _ctx: &mut Context<Self>) -> Self::Result {
-        MessageResult(ProviderHealth {
-            slug: self.info.slug.clone(),
-            name: self.info.name.clone(),
-            circuit: if self.circuit_open() {
-                "open"
-            } else {
-                "closed"
-            },
-            successes: self.successes,
-            failures: self.failures,
-            consecutive_failures: self.consecutive_failures,
-            latency_ms: self.latency_ms,
-            recent_failures: self.recent_failures.iter().rev().cloned().collect(),
-        })
-    }
-}
-
-/// The certificates this provider's tokens carried, signer first (empty until a token was verified).
-#[derive(Message)]
-#[rtype(result = "Vec<sigil_rfc3161::Certificate>")]
-pub struct KnownChain;
-
-impl Handler<KnownChain> for TsaProvider {
-    type Result = MessageResult<KnownChain>;
-
-    fn handle(&mut self, _message: KnownChain, _ctx: &mut Context<Self>) -> Self::Result {
-        MessageResult(self.known_chain.clone())
-    }
 }
