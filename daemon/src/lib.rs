@@ -8,6 +8,7 @@ pub mod config;
 pub mod credentials;
 pub mod error;
 pub mod http;
+pub mod ids;
 pub mod plugin_check;
 pub mod plugin_host;
 pub mod secret;

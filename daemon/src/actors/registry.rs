@@ -88,7 +88,7 @@ impl TenantRegistry {
         // Not running, or its mailbox died with it (a panic that escaped the handler guard): start a fresh one.
         let runtime = self.inner.runtime.clone();
         let handle = RegistryHandle(Arc::downgrade(&self.inner));
-        let id = tenant.to_string();
+        let id = crate::ids::TenantId::new(tenant);
         let addr = Supervisor::start_in_arbiter(&self.arbiter_for(tenant), move |_| {
             TenantActor::new(id, runtime, handle)
         });

@@ -13,14 +13,16 @@ use actix::prelude::*;
 
 use super::registry::RegistryHandle;
 use super::{ActorError, Runtime};
+use crate::ids::{TenantId, TenantScope, UserId};
 use crate::store::{Role, Store};
 
 /// The per-tenant actor.
 pub struct TenantActor {
-    tenant: String,
+    /// The tenant this actor acts for.
+    scope: TenantScope,
     runtime: Arc<Runtime>,
     registry: RegistryHandle,
-    roles: HashMap<String, (Option<Role>, Instant)>,
+    roles: HashMap<UserId, (Option<Role>, Instant)>,
     last_activity: Instant,
     /// Round-robin position over the tenant's TSA candidates.
     cursor: u64,
@@ -29,9 +31,10 @@ pub struct TenantActor {
 }
 
 impl TenantActor {
-    pub(super) fn new(tenant: String, runtime: Arc<Runtime>, registry: RegistryHandle) -> Self {
+    pub(super) fn new(tenant: TenantId, runtime: Arc<Runtime>, registry: RegistryHandle) -> Self {
+        let scope = TenantScope::authenticated(tenant);
         Self {
-            tenant,
+            scope,
             runtime,
             registry,
             roles: HashMap::new(),
@@ -55,7 +58,7 @@ impl TenantActor {
         match std::panic::catch_unwind(AssertUnwindSafe(|| body(self))) {
             Ok(value) => Ok(value),
             Err(_) => {
-                tracing::error!(tenant = %self.tenant, "tenant actor panicked; restarting it");
+                tracing::error!(tenant = %self.scope.tenant(), "tenant actor panicked; restarting it");
                 metrics::counter!("sigil_actor_restarts_total", "actor" => "tenant").increment(1);
                 // Stopping a supervised actor makes the supervisor restart it with fresh state.
                 ctx.stop();
@@ -69,7 +72,7 @@ impl Actor for TenantActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        tracing::debug!(tenant = %self.tenant, "tenant actor started");
+        tracing::debug!(tenant = %self.scope.tenant(), "tenant actor started");
         metrics::gauge!("sigil_tenant_actors").increment(1.0);
         let idle_timeout = self.runtime.settings().1.tenants.idle_timeout;
         let check_every =
@@ -78,13 +81,13 @@ impl Actor for TenantActor {
             if actor.last_activity.elapsed() >= idle_timeout {
                 // The registry drops its address; once in-flight senders drop theirs, the mailbox closes and the
                 // actor stops without the supervisor restarting it.
-                actor.registry.forget(&actor.tenant, &ctx.address());
+                actor.registry.forget(actor.scope.tenant(), &ctx.address());
             }
         });
     }
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {
-        tracing::debug!(tenant = %self.tenant, "tenant actor stopped");
+        tracing::debug!(tenant = %self.scope.tenant(), "tenant actor stopped");
         metrics::gauge!("sigil_tenant_actors").decrement(1.0);
     }
 }
@@ -103,7 +106,7 @@ impl Supervised for TenantActor {
 #[rtype(result = "Result<Option<Role>, ActorError>")]
 pub struct RoleOf {
     /// User id.
-    pub user: String,
+    pub user: UserId,
 }
 
 impl Handler<RoleOf> for TenantActor {
@@ -123,7 +126,7 @@ impl Handler<RoleOf> for TenantActor {
             Ok(Some(role)) => Box::pin(async move { Ok(role) }.into_actor(self)),
             Ok(None) => {
                 let store = self.store();
-                let tenant = self.tenant.clone();
+                let tenant = self.scope.tenant().clone();
                 let user = message.user.clone();
                 Box::pin(
                     async move { store.role_of(&tenant, &user).await }
@@ -272,9 +275,9 @@ impl Handler<PlanStamp> for TenantActor {
             return Box::pin(async move { planned }.into_actor(self));
         }
         let store = self.store();
-        let tenant = self.tenant.clone();
+        let scope = self.scope.clone();
         Box::pin(
-            async move { store.tenant_settings(&tenant).await }
+            async move { store.tenant_settings(&scope).await }
                 .into_actor(self)
                 .map(move |result, actor, _ctx| {
                     let slugs = result

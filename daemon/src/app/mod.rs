@@ -4,19 +4,4 @@
 
 pub mod timestamping;
 
-/// Proof that the caller was authenticated for this tenant (a member's session or one of its API keys). Tenant
-/// data is reached through service methods that take it, so an unscoped use case does not compile.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct TenantScope(String);
-
-impl TenantScope {
-    /// The scope of an authenticated caller. Only the authentication layer creates it.
-    pub(crate) fn authenticated(tenant: String) -> Self {
-        Self(tenant)
-    }
-
-    /// The tenant id.
-    pub fn id(&self) -> &str {
-        &self.0
-    }
-}
+pub use crate::ids::TenantScope;

@@ -15,6 +15,7 @@ use super::TenantScope;
 use crate::actors::Runtime;
 use crate::actors::registry::TenantRegistry;
 use crate::actors::tenant::{CandidateInfo, PlanRefusal, PlanStamp, StampSelection};
+use crate::ids::StampId;
 use crate::store::{
     Failure, IfStamped, NewStamp, QuotaLimits, QuotaPeriod, QuotaRefusal, Stamp, Store, StoreError,
 };
@@ -117,13 +118,12 @@ impl StampService {
         scope: &TenantScope,
         request: StampRequest,
     ) -> Result<StampOutcome, StampError> {
-        let tenant = scope.id();
         let if_stamped = if request.force {
             IfStamped::Add
         } else {
             match self
                 .store()
-                .first_stamp_of(tenant, &request.hash_hex)
+                .first_stamp_of(scope, &request.hash_hex)
                 .await?
             {
                 None => IfStamped::Conflict,
@@ -134,7 +134,7 @@ impl StampService {
                     // Rare: the first stamp has another meaning; an older matching one may exist.
                     let mut all = self
                         .store()
-                        .tenant_stamps_of(tenant, &request.hash_hex)
+                        .tenant_stamps_of(scope, &request.hash_hex)
                         .await?;
                     all.reverse();
                     if let Some(found) = all
@@ -147,7 +147,7 @@ impl StampService {
                 }
             }
         };
-        self.stamp_new(tenant, request, None, if_stamped).await
+        self.stamp_new(scope, request, None, if_stamped).await
     }
 
     /// Restamps a record: stamps the SHA-512 of its stored TSR bytes (the archival chain of RFC 3161 §4) with
@@ -155,13 +155,12 @@ impl StampService {
     pub async fn restamp(
         &self,
         scope: &TenantScope,
-        parent_id: &str,
+        parent_id: &StampId,
         selection: StampSelection,
     ) -> Result<Stamp, StampError> {
-        let tenant = scope.id();
         let parent = self
             .store()
-            .stamp(tenant, parent_id)
+            .stamp(scope, parent_id)
             .await?
             .ok_or(StampError::NotFound("transaction"))?;
         let tsr = BASE64.decode(&parent.record.tsr).map_err(|error| {
@@ -182,7 +181,7 @@ impl StampService {
             force: true,
         };
         match self
-            .stamp_new(tenant, request, Some(parent.uid), IfStamped::Add)
+            .stamp_new(scope, request, Some(parent.uid), IfStamped::Add)
             .await?
         {
             StampOutcome::Created(stamp) | StampOutcome::Existing(stamp) => Ok(stamp),
@@ -192,7 +191,7 @@ impl StampService {
     /// The providers to try, in order.
     async fn plan(
         &self,
-        tenant: &str,
+        scope: &TenantScope,
         selection: &StampSelection,
         qualified: bool,
     ) -> Result<Vec<crate::tsa::Provider>, StampError> {
@@ -204,7 +203,7 @@ impl StampService {
                 qualified: p.info.qualified,
             })
             .collect();
-        let actor = self.registry.lookup(tenant);
+        let actor = self.registry.lookup(scope.tenant());
         let order = actor
             .send(PlanStamp {
                 active,
@@ -246,22 +245,22 @@ impl StampService {
 
     async fn stamp_new(
         &self,
-        tenant: &str,
+        scope: &TenantScope,
         request: StampRequest,
-        parent: Option<String>,
+        parent: Option<StampId>,
         if_stamped: IfStamped,
     ) -> Result<StampOutcome, StampError> {
         let candidates = self
-            .plan(tenant, &request.selection, request.qualified)
+            .plan(scope, &request.selection, request.qualified)
             .await?;
-        let reservation = self.reserve(tenant, request.qualified).await?;
+        let reservation = self.reserve(scope, request.qualified).await?;
         let outcome = dispatch(candidates, request.hash, &request.digest).await;
         let failures = match &outcome {
             Ok(done) => done.failures.as_slice(),
             Err(DispatchError::AllFailed(failures)) => failures.as_slice(),
             Err(_) => &[],
         };
-        self.log_failures(tenant, failures);
+        self.log_failures(scope, failures);
         let done = match outcome {
             Ok(done) => done,
             // Dropping the reservation gives it back.
@@ -282,7 +281,7 @@ impl StampService {
         let token = &done.success.verified.token;
         let signer = &done.success.verified.signer;
         let record = NewStamp {
-            tenant: tenant.to_string(),
+            tenant: scope.tenant().clone(),
             hash_hex: request.hash_hex.clone(),
             hash_alg_oid: request.hash.oid().to_string(),
             serial: token.serial.to_decimal(),
@@ -308,7 +307,7 @@ impl StampService {
             // was a retry: answer with it (the token made here is discarded and the quota given back). If not,
             // store this stamp beside it.
             Err(StoreError::Conflict(_)) => {
-                match store.first_stamp_of(tenant, &request.hash_hex).await? {
+                match store.first_stamp_of(scope, &request.hash_hex).await? {
                     Some(winner) if answers(&winner, request.qualified, &request.selection) => {
                         Ok(StampOutcome::Existing(winner))
                     }
@@ -324,7 +323,11 @@ impl StampService {
     }
 
     /// Reserves this stamp in the tenant's monthly quota, when a limit applies.
-    async fn reserve(&self, tenant: &str, qualified: bool) -> Result<Reservation, StampError> {
+    async fn reserve(
+        &self,
+        scope: &TenantScope,
+        qualified: bool,
+    ) -> Result<Reservation, StampError> {
         let config = self.runtime.settings().1;
         let limits = QuotaLimits {
             stamps: config.tsa.monthly_stamp_limit,
@@ -333,7 +336,7 @@ impl StampService {
         if !limits.applies_to(qualified) {
             return Ok(Reservation::none());
         }
-        let period = QuotaPeriod::of(tenant, chrono::Utc::now());
+        let period = QuotaPeriod::of(scope, chrono::Utc::now());
         match self.store().reserve_stamp(&period, qualified, limits).await {
             Ok(Ok(())) => Ok(Reservation {
                 held: Some((self.store().clone(), period, qualified)),
@@ -345,12 +348,12 @@ impl StampService {
         }
     }
 
-    fn log_failures(&self, tenant: &str, failures: &[AttemptFailure]) {
+    fn log_failures(&self, scope: &TenantScope, failures: &[AttemptFailure]) {
         if failures.is_empty() {
             return;
         }
         let store = self.store().clone();
-        let tenant = tenant.to_string();
+        let scope = scope.clone();
         let failures: Vec<Failure> = failures
             .iter()
             .map(|f| Failure {
@@ -364,7 +367,7 @@ impl StampService {
             .collect();
         tokio::spawn(async move {
             for failure in failures {
-                if let Err(error) = store.record_tsa_failure(&tenant, &failure).await {
+                if let Err(error) = store.record_tsa_failure(&scope, &failure).await {
                     tracing::warn!(%error, "could not log a TSA failure");
                 }
             }

@@ -11,6 +11,7 @@ use super::AppState;
 use super::extract::{Caller, Json, OptionalJson, SignedIn};
 use crate::credentials::now_secs;
 use crate::error::{ApiError, ApiResult};
+use crate::ids::{SessionId, TenantId, UserId};
 use crate::secret::Secret;
 use crate::store::User;
 /// Longest accepted password; argon2 accepts more, but megabyte passwords are a denial-of-service vector.
@@ -123,7 +124,7 @@ pub async fn login(
         return Err(invalid());
     };
     let tenant = current_tenant(&state, &user).await?;
-    let token = start_session(&state, &user.uid, tenant.as_deref()).await?;
+    let token = start_session(&state, &user.uid, tenant.as_ref()).await?;
     Ok(Json(
         json!({ "token": token, "userId": user.uid, "email": user.email, "tenantId": tenant }),
     ))
@@ -137,7 +138,7 @@ fn dummy_hash(hasher: &crate::credentials::PasswordHasherConfig) -> String {
 }
 
 /// The user's current tenant if they are still a member of it.
-async fn current_tenant(state: &AppState, user: &User) -> ApiResult<Option<String>> {
+async fn current_tenant(state: &AppState, user: &User) -> ApiResult<Option<TenantId>> {
     let Some(tenant) = &user.current_tenant else {
         return Ok(None);
     };
@@ -150,7 +151,11 @@ async fn current_tenant(state: &AppState, user: &User) -> ApiResult<Option<Strin
 }
 
 /// Starts a new session for the user and returns its first token.
-async fn start_session(state: &AppState, user: &str, tenant: Option<&str>) -> ApiResult<String> {
+async fn start_session(
+    state: &AppState,
+    user: &UserId,
+    tenant: Option<&TenantId>,
+) -> ApiResult<String> {
     let now = now_secs();
     let max = state.config().auth.max_session.as_secs();
     let sid = state
@@ -164,16 +169,22 @@ async fn start_session(state: &AppState, user: &str, tenant: Option<&str>) -> Ap
 /// A token of session `sid` (started at `started_at`), never valid past the session's absolute end.
 fn issue(
     state: &AppState,
-    user: &str,
-    tenant: Option<&str>,
-    sid: &str,
+    user: &UserId,
+    tenant: Option<&TenantId>,
+    sid: &SessionId,
     started_at: u64,
 ) -> ApiResult<String> {
     let config = state.config();
     let not_after = started_at.saturating_add(config.auth.max_session.as_secs());
     state
         .sessions
-        .issue(user, tenant, sid, config.auth.jwt_ttl.as_secs(), not_after)
+        .issue(
+            user,
+            tenant.map(|t| t.as_str()),
+            sid,
+            config.auth.jwt_ttl.as_secs(),
+            not_after,
+        )
         .map_err(ApiError::internal)
 }
 
@@ -198,7 +209,7 @@ pub async fn refresh(
         .user_by_id(&user_id)
         .await?
         .ok_or_else(|| ApiError::unauthorized("account no longer exists"))?;
-    let tenant = match request.tenant_id {
+    let tenant = match request.tenant_id.map(TenantId::new) {
         Some(requested) => {
             if store.role_of(&requested, &user.uid).await?.is_none() {
                 return Err(ApiError::not_found("tenant"));
@@ -211,7 +222,7 @@ pub async fn refresh(
     let token = issue(
         &state,
         &user.uid,
-        tenant.as_deref(),
+        tenant.as_ref(),
         &session.sid,
         session.started_at,
     )?;
@@ -270,7 +281,7 @@ pub async fn change_password(
     tracing::info!(user = %user, "password changed; every other session ended");
     let tenant = current_tenant(&state, &account).await?;
     Ok(Json(
-        json!({ "token": issue(&state, &user, tenant.as_deref(), &sid, now)? }),
+        json!({ "token": issue(&state, &user, tenant.as_ref(), &sid, now)? }),
     ))
 }
 

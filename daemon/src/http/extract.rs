@@ -15,6 +15,7 @@ use crate::actors::ActorError;
 use crate::actors::tenant::RoleOf;
 use crate::credentials;
 use crate::error::{ApiError, ErrorKind};
+use crate::ids::{ApiKeyId, TenantId, UserId};
 use crate::store::{Role, Session};
 
 /// A JSON body; malformed JSON, a wrong content type, or a missing/mistyped field gets 400 `INVALID_REQUEST`.
@@ -163,26 +164,26 @@ pub enum Caller {
     /// A signed-in user (session JWT).
     Session {
         /// User id.
-        user: String,
+        user: UserId,
         /// Tenant context and the user's current role in it; `None` before a tenant is chosen.
-        tenant: Option<(String, Role)>,
+        tenant: Option<(TenantId, Role)>,
         /// The stored session the token belongs to.
         session: Session,
     },
     /// A tenant's API key. Keys act with member rights: owner-only actions need a session.
     ApiKey {
         /// Key id.
-        key: String,
+        key: ApiKeyId,
         /// The key's tenant.
-        tenant: String,
+        tenant: TenantId,
     },
 }
 
 impl Caller {
     /// The tenant context, if any.
-    pub fn tenant(&self) -> Option<&str> {
+    pub fn tenant(&self) -> Option<&TenantId> {
         match self {
-            Caller::Session { tenant, .. } => tenant.as_ref().map(|(id, _)| id.as_str()),
+            Caller::Session { tenant, .. } => tenant.as_ref().map(|(id, _)| id),
             Caller::ApiKey { tenant, .. } => Some(tenant),
         }
     }
@@ -224,7 +225,7 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, ApiErro
         .store
         .session(sid)
         .await?
-        .filter(|session| session.user == claims.sub)
+        .filter(|session| session.user == claims.sub.as_str())
         .ok_or_else(|| {
             ApiError::unauthorized("session ended").with_details(json!({ "reason": "ended" }))
         })?;
@@ -233,13 +234,12 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, ApiErro
     if credentials::now_secs() >= session.started_at.saturating_add(max_session) {
         return Err(rejected(credentials::SessionRejection::Expired));
     }
-    match claims.tenant_id {
+    let user = UserId::new(claims.sub);
+    match claims.tenant_id.map(TenantId::new) {
         Some(tenant) => {
             let actor = state.tenant_actor(&tenant).await?;
             let role = actor
-                .send(RoleOf {
-                    user: claims.sub.clone(),
-                })
+                .send(RoleOf { user: user.clone() })
                 .await
                 .map_err(ActorError::from)?;
             let role = role.map_err(actor_error)?;
@@ -249,17 +249,17 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, ApiErro
                     "you are no longer a member of this session's tenant",
                 ));
             };
-            state.admit(Limit::TenantSession, format!("{tenant}/{}", claims.sub))?;
+            state.admit(Limit::TenantSession, format!("{tenant}/{user}"))?;
             Ok(Caller::Session {
-                user: claims.sub,
+                user,
                 tenant: Some((tenant, role)),
                 session,
             })
         }
         None => {
-            state.admit(Limit::Session, claims.sub.clone())?;
+            state.admit(Limit::Session, user.to_string())?;
             Ok(Caller::Session {
-                user: claims.sub,
+                user,
                 tenant: None,
                 session,
             })
@@ -296,7 +296,7 @@ async fn api_key_caller(state: &AppState, token: &str) -> Result<Caller, ApiErro
     if !credentials::hashes_equal(&key.hash, &hash) {
         return Err(ApiError::unauthorized("invalid or revoked API key"));
     }
-    state.admit(Limit::ApiKey, key.uid.clone())?;
+    state.admit(Limit::ApiKey, key.uid.to_string())?;
     state.note_api_key_use(&key);
     Ok(Caller::ApiKey {
         key: key.uid,
@@ -360,7 +360,7 @@ fn bearer_token(parts: &Parts) -> Result<&str, ApiError> {
 /// A caller with a tenant context; 403 when there is none.
 pub struct TenantCaller {
     /// Tenant id.
-    pub tenant: String,
+    pub tenant: TenantId,
     /// The full caller.
     pub caller: Caller,
 }
@@ -372,7 +372,7 @@ impl TenantCaller {
     }
 
     /// Requires the owner role, which only sessions can have.
-    pub fn require_owner(&self) -> Result<&str, ApiError> {
+    pub fn require_owner(&self) -> Result<&UserId, ApiError> {
         match &self.caller {
             Caller::Session {
                 user,
@@ -394,7 +394,7 @@ impl FromRequestParts<AppState> for TenantCaller {
         let caller = Caller::from_request_parts(parts, state).await?;
         match caller.tenant() {
             Some(tenant) => Ok(TenantCaller {
-                tenant: tenant.to_string(),
+                tenant: tenant.clone(),
                 caller,
             }),
             None => Err(ApiError::forbidden(
@@ -405,7 +405,7 @@ impl FromRequestParts<AppState> for TenantCaller {
 }
 
 /// A signed-in user (any tenant context), for routes that are not tenant-scoped.
-pub struct SessionUser(pub String);
+pub struct SessionUser(pub UserId);
 
 impl FromRequestParts<AppState> for SessionUser {
     type Rejection = ApiError;
@@ -423,7 +423,7 @@ impl FromRequestParts<AppState> for SessionUser {
 /// A signed-in user with their session, for the routes that act on the session itself.
 pub struct SignedIn {
     /// User id.
-    pub user: String,
+    pub user: UserId,
     /// The session of the presented token.
     pub session: Session,
 }

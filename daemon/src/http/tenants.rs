@@ -13,6 +13,7 @@ use super::extract::{Json, PagingParams, Query, SessionUser, TenantCaller};
 use crate::actors::tenant::InvalidateRoles;
 use crate::credentials;
 use crate::error::{ApiError, ApiResult};
+use crate::ids::{ApiKeyId, KeyEnvironment, TenantId, TenantScope, UserId};
 use crate::store::{ApiKey, Member, Role};
 
 /// Longest tenant or key name.
@@ -81,15 +82,21 @@ async fn list_tenants(
     Ok(Json(paging.envelope(items, total)))
 }
 
-/// The caller's role in the tenant named in the path; 404 when they are not a member (no existence leak).
-async fn role_in(state: &AppState, tenant: &str, user: &str) -> ApiResult<Role> {
-    let tenant = checked_id(tenant, "tenant")?;
-    state
+/// The caller's role in the tenant named in the path, and the scope that membership grants; 404 when they are
+/// not a member (no existence leak).
+async fn member_of(
+    state: &AppState,
+    tenant: &str,
+    user: &UserId,
+) -> ApiResult<(TenantScope, Role)> {
+    let tenant = TenantId::new(checked_id(tenant, "tenant")?);
+    let role = state
         .runtime
         .store
-        .role_of(tenant, user)
+        .role_of(&tenant, user)
         .await?
-        .ok_or_else(|| ApiError::not_found("tenant"))
+        .ok_or_else(|| ApiError::not_found("tenant"))?;
+    Ok((TenantScope::authenticated(tenant), role))
 }
 
 fn member_json(member: Member) -> Value {
@@ -105,12 +112,8 @@ async fn list_members(
     Query(paging): Query<PagingParams>,
 ) -> ApiResult<Json<Value>> {
     let paging = paging.resolve()?;
-    role_in(&state, &tenant, &user).await?;
-    let (members, total) = state
-        .runtime
-        .store
-        .members(&tenant, paging.window())
-        .await?;
+    let (scope, _) = member_of(&state, &tenant, &user).await?;
+    let (members, total) = state.runtime.store.members(&scope, paging.window()).await?;
     Ok(Json(paging.envelope(
         members.into_iter().map(member_json).collect(),
         total,
@@ -131,7 +134,8 @@ async fn add_member(
     Path(tenant): Path<String>,
     Json(request): Json<AddMember>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    if role_in(&state, &tenant, &user).await? != Role::Owner {
+    let (scope, role) = member_of(&state, &tenant, &user).await?;
+    if role != Role::Owner {
         return Err(ApiError::forbidden("only owners may add members"));
     }
     let role = Role::parse(&request.role)
@@ -142,7 +146,7 @@ async fn add_member(
         ApiError::not_found("user")
             .with_details(json!({ "field": "email", "reason": "no account with this email" }))
     })?;
-    let member = store.add_member(&tenant, &invitee, role).await?;
+    let member = store.add_member(&scope, &invitee, role).await?;
     invalidate_roles(&state, &tenant).await;
     tracing::info!(tenant = %tenant, member = %member.user_id, role = role.as_str(), "member added");
     Ok((StatusCode::CREATED, Json(member_json(member))))
@@ -154,12 +158,12 @@ async fn remove_member(
     SessionUser(user): SessionUser,
     Path((tenant, member)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    let role = role_in(&state, &tenant, &user).await?;
-    if role != Role::Owner && member != user {
+    let (scope, role) = member_of(&state, &tenant, &user).await?;
+    if role != Role::Owner && user != member.as_str() {
         return Err(ApiError::forbidden("only owners may remove other members"));
     }
-    checked_id(&member, "member")?;
-    state.runtime.store.remove_member(&tenant, &member).await?;
+    let member = UserId::new(checked_id(&member, "member")?);
+    state.runtime.store.remove_member(&scope, &member).await?;
     invalidate_roles(&state, &tenant).await;
     tracing::info!(tenant = %tenant, member = %member, "member removed");
     Ok(StatusCode::NO_CONTENT)
@@ -190,23 +194,21 @@ async fn create_api_key(
     caller: TenantCaller,
     Json(request): Json<CreateApiKey>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let owner = caller.require_owner()?.to_string();
+    let owner = caller.require_owner()?.clone();
     let name = checked_name("name", &request.name)?;
-    let environment = request.environment.unwrap_or_else(|| "live".into());
-    if environment != "live" && environment != "test" {
-        return Err(ApiError::invalid_field(
-            "environment",
-            "must be `live` or `test`",
-        ));
-    }
-    let generated = credentials::generate_api_key(&environment);
+    let environment = match request.environment.as_deref() {
+        None => KeyEnvironment::Live,
+        Some(text) => KeyEnvironment::parse(text)
+            .ok_or_else(|| ApiError::invalid_field("environment", "must be `live` or `test`"))?,
+    };
+    let generated = credentials::generate_api_key(environment.as_str());
     let key = state
         .runtime
         .store
         .create_api_key(
-            &caller.tenant,
+            &caller.scope(),
             &name,
-            &environment,
+            environment,
             &generated.prefix,
             &generated.hash,
             &owner,
@@ -228,7 +230,7 @@ async fn list_api_keys(
     let (keys, total) = state
         .runtime
         .store
-        .api_keys(&caller.tenant, paging.window())
+        .api_keys(&caller.scope(), paging.window())
         .await?;
     Ok(Json(
         paging.envelope(keys.iter().map(api_key_json).collect(), total),
@@ -242,11 +244,11 @@ async fn revoke_api_key(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     caller.require_owner()?;
-    checked_id(&id, "API key")?;
+    let id = ApiKeyId::new(checked_id(&id, "API key")?);
     state
         .runtime
         .store
-        .revoke_api_key(&caller.tenant, &id)
+        .revoke_api_key(&caller.scope(), &id)
         .await?;
     tracing::info!(tenant = %caller.tenant, key = %id, "API key revoked");
     Ok(StatusCode::NO_CONTENT)

@@ -18,6 +18,7 @@ use super::extract::{Caller, Json, PagingParams, Query, TenantCaller};
 use crate::actors::tenant::{InvalidateSettings, StampSelection};
 use crate::app::timestamping::{StampError, StampOutcome, StampRequest};
 use crate::error::{ApiError, ApiResult, ErrorKind};
+use crate::ids::{StampId, TenantId, TenantScope};
 use crate::store::{PublicLookup, QuotaRefusal, Stamp, TenantSettings};
 use crate::tsa::provider::AttemptFailure;
 
@@ -268,7 +269,11 @@ async fn restamp(
     let named = matches!(selection, StampSelection::Slug(_));
     let restamped = state
         .stamps
-        .restamp(&caller.scope(), &request.transaction_id, selection)
+        .restamp(
+            &caller.scope(),
+            &StampId::new(request.transaction_id),
+            selection,
+        )
         .await;
     match restamped {
         Ok(stamp) => (StatusCode::OK, axum::Json(stamp_json(&stamp))).into_response(),
@@ -283,12 +288,17 @@ fn checked_stamp_id(id: &str, field: &str) -> ApiResult<()> {
         .map_err(|error| error.with_details(json!({ "field": field })))
 }
 
-async fn load_stamp(state: &AppState, tenant: &str, id: &str, field: &str) -> ApiResult<Stamp> {
+async fn load_stamp(
+    state: &AppState,
+    scope: &TenantScope,
+    id: &str,
+    field: &str,
+) -> ApiResult<Stamp> {
     checked_stamp_id(id, field)?;
     state
         .runtime
         .store
-        .stamp(tenant, id)
+        .stamp(scope, &StampId::new(id))
         .await?
         .ok_or_else(|| ApiError::not_found("transaction"))
 }
@@ -404,7 +414,7 @@ async fn lookup(State(state): State<AppState>, Path(hash): Path<String>) -> ApiR
     let (_, _, hash_hex) = parse_digest("hash", &hash)?;
     let store = &state.runtime.store;
     let stamps = store.stamps_by_hash(&hash_hex, LOOKUP_LIMIT).await?;
-    let mut tenants: Vec<String> = stamps.iter().map(|s| s.record.tenant.clone()).collect();
+    let mut tenants: Vec<TenantId> = stamps.iter().map(|s| s.record.tenant.clone()).collect();
     tenants.sort_unstable();
     tenants.dedup();
     let disclosure = store.public_lookup_of(&tenants).await?;
@@ -447,7 +457,7 @@ async fn by_hash(
     let stamps = state
         .runtime
         .store
-        .tenant_stamps_of(&caller.tenant, &hash_hex)
+        .tenant_stamps_of(&caller.scope(), &hash_hex)
         .await?;
     let newest = stamps
         .first()
@@ -485,7 +495,7 @@ async fn list_transactions(
 ) -> ApiResult<Json<Value>> {
     // The seed has the tenant in the query; the credentials decide it here, and another tenant is not visible.
     if let Some(requested) = &query.tenant_id
-        && requested != &caller.tenant
+        && caller.tenant != requested.as_str()
     {
         return Err(ApiError::not_found("tenant"));
     }
@@ -504,7 +514,7 @@ async fn list_transactions(
     let (stamps, total) = state
         .runtime
         .store
-        .stamps_page(&caller.tenant, search, paging.window())
+        .stamps_page(&caller.scope(), search, paging.window())
         .await?;
     Ok(Json(
         paging.envelope(stamps.iter().map(stamp_json).collect(), total),
@@ -517,14 +527,14 @@ async fn transaction(
     caller: TenantCaller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let stamp = load_stamp(&state, &caller.tenant, &id, "id").await?;
+    let stamp = load_stamp(&state, &caller.scope(), &id, "id").await?;
     let mut chain = Vec::new();
     let mut frontier = vec![stamp.uid.clone()];
     while let Some(parent) = frontier.pop() {
         for child in state
             .runtime
             .store
-            .restamps_of(&caller.tenant, &parent)
+            .restamps_of(&caller.scope(), &parent)
             .await?
         {
             if chain.len() >= MAX_CHAIN {
@@ -558,7 +568,7 @@ async fn set_label(
     state
         .runtime
         .store
-        .set_stamp_label(&caller.tenant, &id, &label)
+        .set_stamp_label(&caller.scope(), &StampId::new(id.as_str()), &label)
         .await?;
     Ok(Json(json!({ "id": id, "label": label })))
 }
@@ -572,7 +582,7 @@ fn settings_json(settings: &TenantSettings) -> Value {
 
 /// GET /api/settings
 async fn settings(State(state): State<AppState>, caller: TenantCaller) -> ApiResult<Json<Value>> {
-    let settings = state.runtime.store.tenant_settings(&caller.tenant).await?;
+    let settings = state.runtime.store.tenant_settings(&caller.scope()).await?;
     Ok(Json(settings_json(&settings)))
 }
 
@@ -591,7 +601,7 @@ async fn update_settings(
 ) -> ApiResult<Json<Value>> {
     caller.require_owner()?;
     let store = &state.runtime.store;
-    let mut settings = store.tenant_settings(&caller.tenant).await?;
+    let mut settings = store.tenant_settings(&caller.scope()).await?;
     if let Some(requested) = request.enabled_tsa_slugs {
         let known = state.config();
         let mut slugs: Vec<String> = Vec::new();
@@ -623,8 +633,10 @@ async fn update_settings(
             }
         };
     }
-    store.set_tenant_settings(&caller.tenant, &settings).await?;
-    if let Ok(actor) = state.tenant_actor(&caller.tenant).await {
+    store
+        .set_tenant_settings(&caller.scope(), &settings)
+        .await?;
+    if let Ok(actor) = state.tenant_actor(caller.tenant.as_str()).await {
         let _ = actor.send(InvalidateSettings).await;
     }
     Ok(Json(settings_json(&settings)))
@@ -635,9 +647,9 @@ async fn update_settings(
 async fn tsa_health(State(state): State<AppState>, caller: TenantCaller) -> ApiResult<Json<Value>> {
     caller.require_owner()?;
     let store = &state.runtime.store;
-    let usage = store.provider_usage(&caller.tenant).await?;
-    let failures = store.failure_counts(&caller.tenant).await?;
-    let recent = store.recent_tsa_failures(&caller.tenant, 50).await?;
+    let usage = store.provider_usage(&caller.scope()).await?;
+    let failures = store.failure_counts(&caller.scope()).await?;
+    let recent = store.recent_tsa_failures(&caller.scope(), 50).await?;
     let mut providers = Vec::new();
     for provider in state.providers.list() {
         let slug = provider.info.slug.clone();

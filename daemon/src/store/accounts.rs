@@ -4,12 +4,13 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{Result, Store, StoreError, decode_rows};
+use crate::ids::{SessionId, TenantId, UserId};
 
 /// A user account. `Debug` leaves out the password hash.
 #[derive(Clone, Deserialize)]
 pub struct User {
     /// Stable id (UUID).
-    pub uid: String,
+    pub uid: UserId,
     /// Lower-cased email, unique.
     pub email: String,
     /// Display name.
@@ -19,7 +20,7 @@ pub struct User {
     /// Instance administrator (operator).
     pub is_admin: bool,
     /// The tenant a refreshed session is scoped to.
-    pub current_tenant: Option<String>,
+    pub current_tenant: Option<TenantId>,
     /// RFC 3339.
     pub created_at: String,
 }
@@ -42,9 +43,9 @@ impl std::fmt::Debug for User {
 #[derive(Debug, Clone, Deserialize)]
 pub struct Session {
     /// Session id (UUID), the JWT's `sid`.
-    pub sid: String,
+    pub sid: SessionId,
     /// The user.
-    pub user: String,
+    pub user: UserId,
     /// Login time (Unix seconds); the session's absolute lifetime counts from here.
     pub started_at: u64,
 }
@@ -52,7 +53,7 @@ pub struct Session {
 impl Store {
     /// Creates a user. A taken email is a conflict.
     pub async fn create_user(&self, email: &str, name: &str, password_hash: &str) -> Result<User> {
-        let uid = uuid::Uuid::new_v4().to_string();
+        let uid = UserId::random();
         let sql = "CREATE user CONTENT { uid: $uid, email: $email, name: $name, password_hash: $hash, \
                    is_admin: false, current_tenant: NONE, created_at: time::now() } RETURN AFTER;";
         let vars = json!({ "uid": uid, "email": email, "name": name, "hash": password_hash });
@@ -74,7 +75,7 @@ impl Store {
     }
 
     /// Finds a user by id.
-    pub async fn user_by_id(&self, uid: &str) -> Result<Option<User>> {
+    pub async fn user_by_id(&self, uid: &UserId) -> Result<Option<User>> {
         self.first(
             "SELECT * FROM user WHERE uid = $uid LIMIT 1;",
             json!({ "uid": uid }),
@@ -91,7 +92,7 @@ impl Store {
     }
 
     /// Scopes the user's next refreshed session to a tenant.
-    pub async fn set_current_tenant(&self, user: &str, tenant: &str) -> Result<()> {
+    pub async fn set_current_tenant(&self, user: &UserId, tenant: &TenantId) -> Result<()> {
         let sql = "UPDATE user SET current_tenant = $tenant WHERE uid = $uid;";
         self.run(sql, json!({ "uid": user, "tenant": tenant }))
             .await
@@ -100,8 +101,13 @@ impl Store {
 
     /// Starts a session for the user (at login or registration); returns its id. Sessions of this user whose
     /// absolute lifetime ended before `expired_before` (Unix seconds) are cleared on the way.
-    pub async fn start_session(&self, user: &str, now: u64, expired_before: u64) -> Result<String> {
-        let sid = uuid::Uuid::new_v4().to_string();
+    pub async fn start_session(
+        &self,
+        user: &UserId,
+        now: u64,
+        expired_before: u64,
+    ) -> Result<SessionId> {
+        let sid = SessionId::random();
         let sql = "DELETE session WHERE user = $user AND started_at < $cutoff;\
                    CREATE session CONTENT { sid: $sid, user: $user, started_at: $now };";
         self.run(
@@ -134,11 +140,11 @@ impl Store {
     /// new session (for the caller who changed it); returns its id.
     pub async fn change_password(
         &self,
-        user: &str,
+        user: &UserId,
         password_hash: &str,
         now: u64,
-    ) -> Result<String> {
-        let sid = uuid::Uuid::new_v4().to_string();
+    ) -> Result<SessionId> {
+        let sid = SessionId::random();
         let sql = "BEGIN TRANSACTION;\
                    LET $changed = (UPDATE user SET password_hash = $hash WHERE uid = $user RETURN AFTER);\
                    IF array::len($changed) = 0 { THROW 'sigil:not_found' };\

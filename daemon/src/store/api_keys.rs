@@ -5,24 +5,25 @@ use serde_json::{Value, json};
 
 use super::Window;
 use super::{Result, Store, StoreError};
+use crate::ids::{ApiKeyId, KeyEnvironment, TenantId, TenantScope, UserId};
 
 /// An API key record. The secret itself is never stored, only its SHA-256.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ApiKey {
     /// Stable id (UUID).
-    pub uid: String,
+    pub uid: ApiKeyId,
     /// Owning tenant.
-    pub tenant: String,
+    pub tenant: TenantId,
     /// Owner-chosen name.
     pub name: String,
     /// `live` or `test`.
-    pub environment: String,
+    pub environment: KeyEnvironment,
     /// The first characters of the key, for recognising it in lists.
     pub prefix: String,
     /// Hex SHA-256 of the full key.
     pub hash: String,
     /// User who created it.
-    pub created_by: String,
+    pub created_by: UserId,
     /// RFC 3339.
     pub created_at: String,
     /// RFC 3339, absent when never used.
@@ -33,14 +34,15 @@ impl Store {
     /// Stores a new API key's hash and metadata.
     pub async fn create_api_key(
         &self,
-        tenant: &str,
+        scope: &TenantScope,
         name: &str,
-        environment: &str,
+        environment: KeyEnvironment,
         prefix: &str,
         hash: &str,
-        created_by: &str,
+        created_by: &UserId,
     ) -> Result<ApiKey> {
-        let uid = uuid::Uuid::new_v4().to_string();
+        let uid = ApiKeyId::random();
+        let tenant = scope.tenant();
         let sql = "CREATE api_key CONTENT { uid: $uid, tenant: $tenant, name: $name, environment: $environment, \
                    prefix: $prefix, hash: $hash, created_by: $created_by, created_at: time::now(), \
                    last_used_at: NONE } RETURN AFTER;";
@@ -52,8 +54,13 @@ impl Store {
     }
 
     /// The tenant's keys, newest first.
-    pub async fn api_keys(&self, tenant: &str, window: Window) -> Result<(Vec<ApiKey>, u64)> {
-        let vars = json!({ "tenant": tenant, "limit": window.limit, "start": window.offset });
+    pub async fn api_keys(
+        &self,
+        scope: &TenantScope,
+        window: Window,
+    ) -> Result<(Vec<ApiKey>, u64)> {
+        let vars =
+            json!({ "tenant": scope.tenant(), "limit": window.limit, "start": window.offset });
         let total = self
             .count(
                 "SELECT count() FROM api_key WHERE tenant = $tenant GROUP ALL;",
@@ -83,10 +90,10 @@ impl Store {
     }
 
     /// Deletes a key of this tenant. Revocation is immediate: the next request with it fails.
-    pub async fn revoke_api_key(&self, tenant: &str, uid: &str) -> Result<()> {
+    pub async fn revoke_api_key(&self, scope: &TenantScope, uid: &ApiKeyId) -> Result<()> {
         let sql = "DELETE api_key WHERE tenant = $tenant AND uid = $uid RETURN BEFORE;";
         let deleted = self
-            .rows::<Value>(sql, json!({ "tenant": tenant, "uid": uid }))
+            .rows::<Value>(sql, json!({ "tenant": scope.tenant(), "uid": uid }))
             .await;
         // Even after an error: the delete may have committed, and forgetting a live key only costs a read.
         if let Some(cache) = &self.api_keys {
@@ -104,7 +111,7 @@ impl Store {
     /// made before the returned write finishes do not record the use again.
     pub fn touch_api_key(
         &self,
-        uid: &str,
+        uid: &ApiKeyId,
     ) -> impl std::future::Future<Output = Result<()>> + Send + 'static {
         if let Some(cache) = &self.api_keys {
             cache.touched(uid, &chrono::Utc::now().to_rfc3339());

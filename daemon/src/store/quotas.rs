@@ -7,6 +7,7 @@
 use serde_json::json;
 
 use super::{Result, Store, StoreError};
+use crate::ids::{TenantId, TenantScope};
 
 /// Why a reservation was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,15 +37,15 @@ impl QuotaLimits {
 /// One tenant's quota counter for one calendar month (UTC); its record key is `<tenant>:<YYYY-MM>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QuotaPeriod {
-    tenant: String,
+    tenant: TenantId,
     month: String,
 }
 
 impl QuotaPeriod {
     /// The tenant's counter for the month that holds `at`.
-    pub fn of(tenant: &str, at: chrono::DateTime<chrono::Utc>) -> Self {
+    pub fn of(scope: &TenantScope, at: chrono::DateTime<chrono::Utc>) -> Self {
         Self {
-            tenant: tenant.to_string(),
+            tenant: scope.tenant().clone(),
             month: at.format("%Y-%m").to_string(),
         }
     }

@@ -4,6 +4,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{Result, Store};
+use crate::ids::{TenantId, TenantScope};
 
 /// How much `GET /api/lookup/{hash}` discloses of a tenant's stamps.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -42,7 +43,8 @@ pub struct TenantSettings {
 
 impl Store {
     /// The tenant's timestamping settings (defaults when never set).
-    pub async fn tenant_settings(&self, tenant: &str) -> Result<TenantSettings> {
+    pub async fn tenant_settings(&self, scope: &TenantScope) -> Result<TenantSettings> {
+        let tenant = scope.tenant();
         let sql = "SELECT enabled_tsa_slugs, public_lookup FROM tenant_settings WHERE tenant = $tenant LIMIT 1;";
         Ok(self
             .first::<TenantSettings>(sql, json!({ "tenant": tenant }))
@@ -51,7 +53,12 @@ impl Store {
     }
 
     /// Replaces the tenant's timestamping settings.
-    pub async fn set_tenant_settings(&self, tenant: &str, settings: &TenantSettings) -> Result<()> {
+    pub async fn set_tenant_settings(
+        &self,
+        scope: &TenantScope,
+        settings: &TenantSettings,
+    ) -> Result<()> {
+        let tenant = scope.tenant();
         let sql = "BEGIN TRANSACTION;\
                    DELETE tenant_settings WHERE tenant = $tenant;\
                    CREATE tenant_settings CONTENT { tenant: $tenant, enabled_tsa_slugs: $slugs, \
@@ -65,11 +72,11 @@ impl Store {
     /// The public-lookup disclosure of each of these tenants (tenants without settings are absent: default).
     pub async fn public_lookup_of(
         &self,
-        tenants: &[String],
-    ) -> Result<std::collections::HashMap<String, PublicLookup>> {
+        tenants: &[TenantId],
+    ) -> Result<std::collections::HashMap<TenantId, PublicLookup>> {
         #[derive(Deserialize)]
         struct Row {
-            tenant: String,
+            tenant: TenantId,
             public_lookup: PublicLookup,
         }
         let rows: Vec<Row> = self

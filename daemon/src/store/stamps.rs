@@ -7,12 +7,13 @@ use serde_json::json;
 use surrealdb::types::Value as SurrealValue;
 
 use super::{Result, Store, StoreError, Window};
+use crate::ids::{StampId, TenantId, TenantScope};
 
 /// A stored time-stamp: what was recorded, plus the id and creation time the store assigned.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Stamp {
     /// Id (UUID).
-    pub uid: String,
+    pub uid: StampId,
     /// The recorded stamp.
     #[serde(flatten)]
     pub record: NewStamp,
@@ -24,7 +25,7 @@ pub struct Stamp {
 #[derive(Debug, Clone, Deserialize)]
 pub struct NewStamp {
     /// Owning tenant.
-    pub tenant: String,
+    pub tenant: TenantId,
     /// Lower-case hex of the stamped digest.
     pub hash_hex: String,
     /// OID of the digest's algorithm.
@@ -46,7 +47,7 @@ pub struct NewStamp {
     /// Policy OID of the token.
     pub policy_oid: String,
     /// The stamp this one restamps (archival chain).
-    pub parent: Option<String>,
+    pub parent: Option<StampId>,
     /// End of the signer certificate's validity, RFC 3339.
     pub cert_not_after: Option<String>,
     /// Start of the signer certificate's validity, RFC 3339 (absent on stamps stored before schema 5).
@@ -170,8 +171,8 @@ impl Pending {
         };
         let mut row = Object::new();
         row.insert("id", RecordId::new("stamp", key.to_string()));
-        row.insert("uid", self.stamp.uid.clone());
-        row.insert("tenant", s.tenant.clone());
+        row.insert("uid", self.stamp.uid.to_string());
+        row.insert("tenant", s.tenant.to_string());
         row.insert("dedupe_key", key.to_string());
         row.insert("hash_hex", s.hash_hex.clone());
         row.insert("hash_alg_oid", s.hash_alg_oid.clone());
@@ -186,7 +187,7 @@ impl Pending {
         row.insert("qualified", s.qualified);
         row.insert("policy_oid", s.policy_oid.clone());
         if let Some(parent) = &s.parent {
-            row.insert("parent", parent.clone());
+            row.insert("parent", parent.to_string());
         }
         if let Some(not_after) = &s.cert_not_after {
             row.insert("cert_not_after", datetime("cert_not_after", not_after)?);
@@ -253,7 +254,7 @@ impl Store {
             record.cert_not_before = Some(rfc3339(parse_instant("cert_not_before", text)?));
         }
         let stamp = Stamp {
-            uid: uuid::Uuid::new_v4().to_string(),
+            uid: StampId::random(),
             record,
             created_at: rfc3339(chrono::Utc::now()),
         };
@@ -370,26 +371,33 @@ impl Store {
     }
 
     /// The tenant's first stamp of this digest: a point read of its record key.
-    pub async fn first_stamp_of(&self, tenant: &str, hash_hex: &str) -> Result<Option<Stamp>> {
+    pub async fn first_stamp_of(
+        &self,
+        scope: &TenantScope,
+        hash_hex: &str,
+    ) -> Result<Option<Stamp>> {
         let sql = format!("SELECT {STAMP_FIELDS} FROM type::record('stamp', $key);");
-        self.first(&sql, json!({ "key": stamp_key(tenant, hash_hex, None) }))
-            .await
+        self.first(
+            &sql,
+            json!({ "key": stamp_key(scope.tenant(), hash_hex, None) }),
+        )
+        .await
     }
 
     /// One of the tenant's stamps.
-    pub async fn stamp(&self, tenant: &str, uid: &str) -> Result<Option<Stamp>> {
+    pub async fn stamp(&self, scope: &TenantScope, uid: &StampId) -> Result<Option<Stamp>> {
         let sql = format!("SELECT {STAMP_FIELDS} FROM stamp WHERE {STAMP_BY_UID};");
         let found: Option<Stamp> = self.first(&sql, json!({ "uid": uid })).await?;
-        Ok(found.filter(|stamp| stamp.record.tenant == tenant))
+        Ok(found.filter(|stamp| stamp.record.tenant == *scope.tenant()))
     }
 
     /// The stamps that restamp `parent`, oldest first.
-    pub async fn restamps_of(&self, tenant: &str, parent: &str) -> Result<Vec<Stamp>> {
+    pub async fn restamps_of(&self, scope: &TenantScope, parent: &StampId) -> Result<Vec<Stamp>> {
         let sql = format!("SELECT {STAMP_FIELDS} FROM stamp WHERE {RESTAMPS_OF};");
         let rows: Vec<Stamp> = self.rows(&sql, json!({ "parent_uid": parent })).await?;
         let mut stamps = newest_first(
             rows.into_iter()
-                .filter(|s| s.record.tenant == tenant)
+                .filter(|s| s.record.tenant == *scope.tenant())
                 .collect(),
         );
         stamps.reverse();
@@ -399,13 +407,13 @@ impl Store {
     /// A page of the tenant's stamps, newest first; `search` matches a label substring or a hash prefix.
     pub async fn stamps_page(
         &self,
-        tenant: &str,
+        scope: &TenantScope,
         search: Option<&str>,
         window: Window,
     ) -> Result<(Vec<Stamp>, u64)> {
         let filter = "tenant = $tenant AND (!$search OR string::contains(string::lowercase(label ?? ''), $search) \
                       OR string::starts_with(hash_hex, $search))";
-        let vars = json!({ "tenant": tenant, "search": search.map(str::to_lowercase),
+        let vars = json!({ "tenant": scope.tenant(), "search": search.map(str::to_lowercase),
                            "limit": window.limit, "start": window.offset });
         let total = self
             .count(
@@ -420,7 +428,13 @@ impl Store {
     }
 
     /// Sets a stamp's label (tenant-scoped).
-    pub async fn set_stamp_label(&self, tenant: &str, uid: &str, label: &str) -> Result<()> {
+    pub async fn set_stamp_label(
+        &self,
+        scope: &TenantScope,
+        uid: &StampId,
+        label: &str,
+    ) -> Result<()> {
+        let tenant = scope.tenant();
         let sql =
             "UPDATE stamp SET label = $label WHERE tenant = $tenant AND uid = $uid RETURN AFTER;";
         let updated: Vec<serde_json::Value> = self
@@ -435,12 +449,16 @@ impl Store {
 
     /// The tenant's stamps of this digest, newest first (served by the hash index; the tenant is checked on the
     /// rows).
-    pub async fn tenant_stamps_of(&self, tenant: &str, hash_hex: &str) -> Result<Vec<Stamp>> {
+    pub async fn tenant_stamps_of(
+        &self,
+        scope: &TenantScope,
+        hash_hex: &str,
+    ) -> Result<Vec<Stamp>> {
         let sql = format!("SELECT {STAMP_FIELDS} FROM stamp WHERE {STAMPS_OF_HASH};");
         let rows: Vec<Stamp> = self.rows(&sql, json!({ "hash": hash_hex })).await?;
         Ok(newest_first(
             rows.into_iter()
-                .filter(|stamp| stamp.record.tenant == tenant)
+                .filter(|stamp| stamp.record.tenant == *scope.tenant())
                 .collect(),
         ))
     }
@@ -456,7 +474,7 @@ impl Store {
     /// How many stamps (or qualified stamps) the tenant made since `since` (RFC 3339).
     pub async fn count_stamps_since(
         &self,
-        tenant: &str,
+        tenant: &TenantId,
         since: &str,
         qualified_only: bool,
     ) -> Result<u64> {
@@ -470,14 +488,16 @@ impl Store {
     }
 
     /// Stamps per provider for the tenant, with mean latency.
-    pub async fn provider_usage(&self, tenant: &str) -> Result<Vec<ProviderUsage>> {
+    pub async fn provider_usage(&self, scope: &TenantScope) -> Result<Vec<ProviderUsage>> {
+        let tenant = scope.tenant();
         let sql = "SELECT provider, count() AS count, math::mean(latency_ms) AS mean_latency_ms FROM stamp \
                    WHERE tenant = $tenant GROUP BY provider;";
         self.rows(sql, json!({ "tenant": tenant })).await
     }
 
     /// Logs a failed TSA attempt made for a tenant.
-    pub async fn record_tsa_failure(&self, tenant: &str, failure: &Failure) -> Result<()> {
+    pub async fn record_tsa_failure(&self, scope: &TenantScope, failure: &Failure) -> Result<()> {
+        let tenant = scope.tenant();
         // Fields bound one by one: the struct serialises camelCase for the API, the table is snake_case.
         let sql = "CREATE tsa_failure CONTENT { tenant: $tenant, provider: $provider, error_class: $class, \
                    status_code: $status ?? NONE, message: $message, latency_ms: $latency, at: time::now() };";
@@ -487,7 +507,12 @@ impl Store {
     }
 
     /// The tenant's most recent TSA failures.
-    pub async fn recent_tsa_failures(&self, tenant: &str, limit: u64) -> Result<Vec<Failure>> {
+    pub async fn recent_tsa_failures(
+        &self,
+        scope: &TenantScope,
+        limit: u64,
+    ) -> Result<Vec<Failure>> {
+        let tenant = scope.tenant();
         let sql = "SELECT provider, error_class, status_code, message, latency_ms, <string> at AS at FROM tsa_failure \
                    WHERE tenant = $tenant ORDER BY at DESC LIMIT $limit;";
         self.rows(sql, json!({ "tenant": tenant, "limit": limit }))
@@ -495,7 +520,8 @@ impl Store {
     }
 
     /// Failures per provider for the tenant.
-    pub async fn failure_counts(&self, tenant: &str) -> Result<Vec<(String, u64)>> {
+    pub async fn failure_counts(&self, scope: &TenantScope) -> Result<Vec<(String, u64)>> {
+        let tenant = scope.tenant();
         #[derive(Deserialize)]
         struct Row {
             provider: String,

@@ -6,6 +6,7 @@ use serde_json::json;
 use super::Window;
 use super::accounts::User;
 use super::{Result, Store, StoreError};
+use crate::ids::{TenantId, TenantScope, UserId};
 
 /// Tenant role of a member.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, Deserialize)]
@@ -40,7 +41,7 @@ impl Role {
 #[derive(Debug, Clone, Deserialize)]
 pub struct Tenant {
     /// Stable id (UUID).
-    pub uid: String,
+    pub uid: TenantId,
     /// Display name.
     pub name: String,
     /// RFC 3339.
@@ -60,7 +61,7 @@ pub struct TenantMembership {
 #[derive(Debug, Clone)]
 pub struct Member {
     /// User id.
-    pub user_id: String,
+    pub user_id: UserId,
     /// User email.
     pub email: String,
     /// User name.
@@ -73,16 +74,16 @@ pub struct Member {
 
 #[derive(Deserialize)]
 struct MembershipRow {
-    tenant: String,
-    user: String,
+    tenant: TenantId,
+    user: UserId,
     role: Role,
     created_at: String,
 }
 
 impl Store {
     /// Creates a tenant owned by `owner` and makes it the owner's current tenant, in one transaction.
-    pub async fn create_tenant(&self, owner: &str, name: &str) -> Result<Tenant> {
-        let uid = uuid::Uuid::new_v4().to_string();
+    pub async fn create_tenant(&self, owner: &UserId, name: &str) -> Result<Tenant> {
+        let uid = TenantId::random();
         let sql = "BEGIN TRANSACTION;\
                    CREATE tenant CONTENT { uid: $uid, name: $name, created_at: time::now() };\
                    CREATE membership CONTENT { tenant: $uid, user: $owner, role: 'owner', created_at: time::now() };\
@@ -95,7 +96,7 @@ impl Store {
     }
 
     /// A tenant by id.
-    pub async fn tenant(&self, uid: &str) -> Result<Option<Tenant>> {
+    pub async fn tenant(&self, uid: &TenantId) -> Result<Option<Tenant>> {
         self.first(
             "SELECT * FROM tenant WHERE uid = $uid LIMIT 1;",
             json!({ "uid": uid }),
@@ -103,8 +104,9 @@ impl Store {
         .await
     }
 
-    /// The user's role in the tenant, if they are a member.
-    pub async fn role_of(&self, tenant: &str, user: &str) -> Result<Option<Role>> {
+    /// The user's role in the tenant, if they are a member (the check that makes a [`TenantScope`] for a
+    /// session).
+    pub async fn role_of(&self, tenant: &TenantId, user: &UserId) -> Result<Option<Role>> {
         let sql = "SELECT * FROM membership WHERE tenant = $tenant AND user = $user LIMIT 1;";
         let row: Option<MembershipRow> = self
             .first(sql, json!({ "tenant": tenant, "user": user }))
@@ -115,7 +117,7 @@ impl Store {
     /// The tenants the user belongs to, oldest first.
     pub async fn tenants_of(
         &self,
-        user: &str,
+        user: &UserId,
         window: Window,
     ) -> Result<(Vec<TenantMembership>, u64)> {
         let vars = json!({ "user": user, "limit": window.limit, "start": window.offset });
@@ -148,7 +150,8 @@ impl Store {
     }
 
     /// Adds a user to a tenant. Already a member is a conflict.
-    pub async fn add_member(&self, tenant: &str, user: &User, role: Role) -> Result<Member> {
+    pub async fn add_member(&self, scope: &TenantScope, user: &User, role: Role) -> Result<Member> {
+        let tenant = scope.tenant();
         let sql = "CREATE membership CONTENT { tenant: $tenant, user: $user, role: $role, created_at: time::now() } \
                    RETURN AFTER;";
         let vars = json!({ "tenant": tenant, "user": user.uid, "role": role.as_str() });
@@ -173,7 +176,8 @@ impl Store {
     }
 
     /// The members of a tenant, oldest first.
-    pub async fn members(&self, tenant: &str, window: Window) -> Result<(Vec<Member>, u64)> {
+    pub async fn members(&self, scope: &TenantScope, window: Window) -> Result<(Vec<Member>, u64)> {
+        let tenant = scope.tenant();
         let vars = json!({ "tenant": tenant, "limit": window.limit, "start": window.offset });
         let total = self
             .count(
@@ -207,7 +211,8 @@ impl Store {
     }
 
     /// Removes a member. Removing the last owner is a conflict, checked in the same transaction as the delete.
-    pub async fn remove_member(&self, tenant: &str, user: &str) -> Result<()> {
+    pub async fn remove_member(&self, scope: &TenantScope, user: &UserId) -> Result<()> {
+        let tenant = scope.tenant();
         // The version bump comes first: of two concurrent removals in one tenant, one commits and the other
         // fails with a write conflict, is retried by `run`, and then sees the first one's effect.
         let sql = "BEGIN TRANSACTION;\

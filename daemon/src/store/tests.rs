@@ -1,6 +1,11 @@
 //! Store operations against the real embedded engine in memory.
 
 use super::*;
+use crate::ids::{KeyEnvironment, TenantId, TenantScope, UserId};
+
+fn scope(tenant: &str) -> TenantScope {
+    TenantScope::authenticated(TenantId::new(tenant))
+}
 
 async fn memory_store() -> Store {
     let mut config = Config::default();
@@ -68,20 +73,22 @@ async fn members_and_the_last_owner_rule() {
     let member = store.create_user("m@example.org", "M", "h").await.unwrap();
     let tenant = store.create_tenant(&owner.uid, "Acme").await.unwrap();
     store
-        .add_member(&tenant.uid, &member, Role::Member)
+        .add_member(&scope(&tenant.uid), &member, Role::Member)
         .await
         .unwrap();
     assert!(matches!(
-        store.add_member(&tenant.uid, &member, Role::Owner).await,
+        store
+            .add_member(&scope(&tenant.uid), &member, Role::Owner)
+            .await,
         Err(StoreError::Conflict(_))
     ));
-    let (members, total) = store.members(&tenant.uid, ALL).await.unwrap();
+    let (members, total) = store.members(&scope(&tenant.uid), ALL).await.unwrap();
     assert_eq!(total, 2);
     assert_eq!(
         members.iter().map(|m| m.email.as_str()).collect::<Vec<_>>(),
         ["o@example.org", "m@example.org"]
     );
-    let last_owner = store.remove_member(&tenant.uid, &owner.uid).await;
+    let last_owner = store.remove_member(&scope(&tenant.uid), &owner.uid).await;
     assert!(
         matches!(last_owner, Err(StoreError::Conflict(_))),
         "{last_owner:?}"
@@ -91,16 +98,27 @@ async fn members_and_the_last_owner_rule() {
         Some(Role::Owner),
         "rolled back"
     );
-    store.remove_member(&tenant.uid, &member.uid).await.unwrap();
+    store
+        .remove_member(&scope(&tenant.uid), &member.uid)
+        .await
+        .unwrap();
     assert!(matches!(
-        store.remove_member(&tenant.uid, &member.uid).await,
+        store.remove_member(&scope(&tenant.uid), &member.uid).await,
         Err(StoreError::NotFound(_))
     ));
     let window = Window {
         offset: 0,
         limit: 1,
     };
-    assert_eq!(store.members(&tenant.uid, window).await.unwrap().0.len(), 1);
+    assert_eq!(
+        store
+            .members(&scope(&tenant.uid), window)
+            .await
+            .unwrap()
+            .0
+            .len(),
+        1
+    );
 }
 
 #[tokio::test]
@@ -110,7 +128,14 @@ async fn api_keys_are_found_by_hash_and_revoked_within_their_tenant() {
     let a = store.create_tenant(&owner.uid, "A").await.unwrap();
     let b = store.create_tenant(&owner.uid, "B").await.unwrap();
     let key = store
-        .create_api_key(&a.uid, "ci", "live", "sgk_live_0123", "ff00", &owner.uid)
+        .create_api_key(
+            &scope(&a.uid),
+            "ci",
+            KeyEnvironment::Live,
+            "sgk_live_0123",
+            "ff00",
+            &owner.uid,
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -119,21 +144,31 @@ async fn api_keys_are_found_by_hash_and_revoked_within_their_tenant() {
     );
     assert!(
         store
-            .create_api_key(&a.uid, "dup", "live", "p", "ff00", &owner.uid)
+            .create_api_key(
+                &scope(&a.uid),
+                "dup",
+                KeyEnvironment::Live,
+                "p",
+                "ff00",
+                &owner.uid
+            )
             .await
             .is_err()
     );
     assert!(matches!(
-        store.revoke_api_key(&b.uid, &key.uid).await,
+        store.revoke_api_key(&scope(&b.uid), &key.uid).await,
         Err(StoreError::NotFound(_))
     ));
     store.touch_api_key(&key.uid).await.unwrap();
     assert!(
-        store.api_keys(&a.uid, ALL).await.unwrap().0[0]
+        store.api_keys(&scope(&a.uid), ALL).await.unwrap().0[0]
             .last_used_at
             .is_some()
     );
-    store.revoke_api_key(&a.uid, &key.uid).await.unwrap();
+    store
+        .revoke_api_key(&scope(&a.uid), &key.uid)
+        .await
+        .unwrap();
     assert!(store.api_key_by_hash("ff00").await.unwrap().is_none());
 }
 
@@ -188,7 +223,7 @@ async fn embedded_surrealkv_store_opens_twice() {
 
 fn new_stamp(tenant: &str, hash: &str, label: Option<&str>) -> NewStamp {
     NewStamp {
-        tenant: tenant.into(),
+        tenant: TenantId::new(tenant),
         hash_hex: hash.into(),
         hash_alg_oid: "2.16.840.1.101.3.4.2.1".into(),
         serial: "42".into(),
@@ -234,7 +269,11 @@ async fn stamps_are_deduplicated_scoped_and_searchable() {
         .insert_stamp(new_stamp("t2", "abcd", None), IfStamped::Conflict)
         .await
         .unwrap();
-    let found = store.first_stamp_of("t1", "abcd").await.unwrap().unwrap();
+    let found = store
+        .first_stamp_of(&scope("t1"), "abcd")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         (found.record.tenant.as_str(), found.uid.as_str()),
         ("t1", first.uid.as_str())
@@ -244,50 +283,72 @@ async fn stamps_are_deduplicated_scoped_and_searchable() {
         "written and read back alike"
     );
     assert_eq!(found.record.gen_time, first.record.gen_time);
-    assert!(store.first_stamp_of("t3", "abcd").await.unwrap().is_none());
+    assert!(
+        store
+            .first_stamp_of(&scope("t3"), "abcd")
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert_eq!(
-        store.stamp("t1", &forced.uid).await.unwrap().unwrap().uid,
+        store
+            .stamp(&scope("t1"), &forced.uid)
+            .await
+            .unwrap()
+            .unwrap()
+            .uid,
         forced.uid
     );
     assert!(
-        store.stamp("t2", &forced.uid).await.unwrap().is_none(),
+        store
+            .stamp(&scope("t2"), &forced.uid)
+            .await
+            .unwrap()
+            .is_none(),
         "scoped to the tenant"
     );
     assert!(
-        store.stamp("t2", &first.uid).await.unwrap().is_none(),
+        store
+            .stamp(&scope("t2"), &first.uid)
+            .await
+            .unwrap()
+            .is_none(),
         "other tenant"
     );
     assert_eq!(store.stamps_by_hash("abcd", 10).await.unwrap().len(), 3);
     let (found, total) = store
-        .stamps_page("t1", Some("contract"), ALL)
+        .stamps_page(&scope("t1"), Some("contract"), ALL)
         .await
         .unwrap();
     assert_eq!((found.len(), total), (1, 1));
-    let (found, _) = store.stamps_page("t1", Some("AB"), ALL).await.unwrap();
+    let (found, _) = store
+        .stamps_page(&scope("t1"), Some("AB"), ALL)
+        .await
+        .unwrap();
     assert_eq!(found.len(), 2);
     store
-        .set_stamp_label("t1", &first.uid, "renamed")
+        .set_stamp_label(&scope("t1"), &first.uid, "renamed")
         .await
         .unwrap();
     assert!(matches!(
-        store.set_stamp_label("t2", &first.uid, "x").await,
+        store.set_stamp_label(&scope("t2"), &first.uid, "x").await,
         Err(StoreError::NotFound(_))
     ));
     assert_eq!(
         store
-            .count_stamps_since("t1", "2000-01-01T00:00:00Z", false)
+            .count_stamps_since(&TenantId::new("t1"), "2000-01-01T00:00:00Z", false)
             .await
             .unwrap(),
         2
     );
     assert_eq!(
         store
-            .count_stamps_since("t1", "2000-01-01T00:00:00Z", true)
+            .count_stamps_since(&TenantId::new("t1"), "2000-01-01T00:00:00Z", true)
             .await
             .unwrap(),
         0
     );
-    let usage = store.provider_usage("t1").await.unwrap();
+    let usage = store.provider_usage(&scope("t1")).await.unwrap();
     assert_eq!((usage[0].provider.as_str(), usage[0].count), ("local", 2));
 }
 
@@ -295,19 +356,25 @@ async fn stamps_are_deduplicated_scoped_and_searchable() {
 async fn tenant_settings_and_failures() {
     let store = memory_store().await;
     assert_eq!(
-        store.tenant_settings("t1").await.unwrap(),
+        store.tenant_settings(&scope("t1")).await.unwrap(),
         TenantSettings::default()
     );
     let mut settings = TenantSettings {
         enabled_tsa_slugs: vec!["local".into(), "digicert".into()],
         public_lookup: PublicLookup::Full,
     };
-    store.set_tenant_settings("t1", &settings).await.unwrap();
+    store
+        .set_tenant_settings(&scope("t1"), &settings)
+        .await
+        .unwrap();
     settings.enabled_tsa_slugs = vec!["local".into()];
-    store.set_tenant_settings("t1", &settings).await.unwrap();
-    assert_eq!(store.tenant_settings("t1").await.unwrap(), settings);
+    store
+        .set_tenant_settings(&scope("t1"), &settings)
+        .await
+        .unwrap();
+    assert_eq!(store.tenant_settings(&scope("t1")).await.unwrap(), settings);
     let disclosed = store
-        .public_lookup_of(&["t1".into(), "t2".into()])
+        .public_lookup_of(&[TenantId::new("t1"), TenantId::new("t2")])
         .await
         .unwrap();
     assert_eq!(disclosed.get("t1"), Some(&PublicLookup::Full));
@@ -324,13 +391,16 @@ async fn tenant_settings_and_failures() {
         latency_ms: 10,
         at: String::new(),
     };
-    store.record_tsa_failure("t1", &failure).await.unwrap();
+    store
+        .record_tsa_failure(&scope("t1"), &failure)
+        .await
+        .unwrap();
     assert_eq!(
-        store.recent_tsa_failures("t1", 5).await.unwrap()[0].error_class,
+        store.recent_tsa_failures(&scope("t1"), 5).await.unwrap()[0].error_class,
         "timeout"
     );
     assert_eq!(
-        store.failure_counts("t1").await.unwrap(),
+        store.failure_counts(&scope("t1")).await.unwrap(),
         [("digicert".to_string(), 1)]
     );
     assert!(store.local_tsa_state().await.unwrap().is_none());
@@ -366,14 +436,15 @@ async fn concurrent_owner_removals_keep_an_owner() {
             .unwrap();
         let tenant = store.create_tenant(&a.uid, "T").await.unwrap();
         store
-            .add_member(&tenant.uid, &b, Role::Owner)
+            .add_member(&scope(&tenant.uid), &b, Role::Owner)
             .await
             .unwrap();
+        let tenant_scope = scope(&tenant.uid);
         let (first, second) = tokio::join!(
-            store.remove_member(&tenant.uid, &b.uid),
-            store.remove_member(&tenant.uid, &a.uid)
+            store.remove_member(&tenant_scope, &b.uid),
+            store.remove_member(&tenant_scope, &a.uid)
         );
-        let owners = store.members(&tenant.uid, ALL).await.unwrap().0;
+        let owners = store.members(&scope(&tenant.uid), ALL).await.unwrap().0;
         assert_eq!(owners.len(), 1, "round {round}: {first:?} {second:?}");
         assert!(
             first.is_ok() != second.is_ok(),
@@ -455,7 +526,7 @@ async fn concurrent_stamps_are_grouped_and_deduplicated() {
         }
     }
     assert_eq!((stored, conflicts), (100, 100));
-    let (_, total) = store.stamps_page("t1", None, ALL).await.unwrap();
+    let (_, total) = store.stamps_page(&scope("t1"), None, ALL).await.unwrap();
     assert_eq!(total, 100);
 }
 
@@ -477,7 +548,11 @@ async fn stamps_of_version_3_are_rekeyed() {
         .await
         .unwrap();
     schema::migrate(&store).await.unwrap();
-    let stamp = store.first_stamp_of("t1", "abcd").await.unwrap().unwrap();
+    let stamp = store
+        .first_stamp_of(&scope("t1"), "abcd")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(stamp.uid, "old-uid");
     assert_eq!(
         schema::current_version(&store).await.unwrap(),
@@ -495,7 +570,7 @@ async fn stamps_of_version_3_are_rekeyed() {
 async fn quota_counters_refuse_past_the_limit_and_start_from_stored_stamps() {
     let store = memory_store().await;
     let now = chrono::Utc::now();
-    let key = crate::store::QuotaPeriod::of("t1", now);
+    let key = crate::store::QuotaPeriod::of(&scope("t1"), now);
     // Two stamps stored this month before any counter existed.
     for hash in ["aa", "bb"] {
         let mut stamp = new_stamp("t1", hash, None);
@@ -541,7 +616,7 @@ async fn quota_counters_refuse_past_the_limit_and_start_from_stored_stamps() {
     );
 
     // Twenty concurrent reservations against a limit of five on a fresh tenant: exactly five pass.
-    let key = crate::store::QuotaPeriod::of("t2", now);
+    let key = crate::store::QuotaPeriod::of(&scope("t2"), now);
     let limits = QuotaLimits {
         stamps: 5,
         qualified: 0,
@@ -578,7 +653,14 @@ async fn a_fill_that_read_a_key_before_its_revocation_does_not_resurrect_it() {
     let owner = store.create_user("k@example.org", "K", "h").await.unwrap();
     let tenant = store.create_tenant(&owner.uid, "Keys").await.unwrap();
     let key = store
-        .create_api_key(&tenant.uid, "ci", "live", "sgk_live_ab", "aa11", &owner.uid)
+        .create_api_key(
+            &scope(&tenant.uid),
+            "ci",
+            KeyEnvironment::Live,
+            "sgk_live_ab",
+            "aa11",
+            &owner.uid,
+        )
         .await
         .unwrap();
     let cache = store
@@ -596,16 +678,19 @@ async fn a_fill_that_read_a_key_before_its_revocation_does_not_resurrect_it() {
         .unwrap()
         .unwrap();
     // ...the key is revoked meanwhile...
-    store.revoke_api_key(&tenant.uid, &key.uid).await.unwrap();
+    store
+        .revoke_api_key(&scope(&tenant.uid), &key.uid)
+        .await
+        .unwrap();
     // ...and the fill finishes: it must not cache what it read.
     assert!(!cache.put(ticket, &read));
     assert!(store.api_key_by_hash("aa11").await.unwrap().is_none());
     // A fill that starts after the revocation caches normally.
     let other = store
         .create_api_key(
-            &tenant.uid,
+            &scope(&tenant.uid),
             "ci2",
-            "live",
+            KeyEnvironment::Live,
             "sgk_live_cd",
             "bb22",
             &owner.uid,
@@ -651,7 +736,7 @@ async fn sessions_end_on_logout_and_password_change() {
     assert!(store.session(&third).await.unwrap().is_none());
     assert!(store.session(&fourth).await.unwrap().is_some());
     assert!(matches!(
-        store.change_password("nobody", "h", 1).await,
+        store.change_password(&UserId::new("nobody"), "h", 1).await,
         Err(StoreError::NotFound(_))
     ));
 }
@@ -669,7 +754,7 @@ async fn concurrent_member_removals_in_one_tenant_all_succeed() {
             .await
             .unwrap();
         store
-            .add_member(&tenant.uid, &user, Role::Member)
+            .add_member(&scope(&tenant.uid), &user, Role::Member)
             .await
             .unwrap();
         members.push(user.uid);
@@ -677,11 +762,11 @@ async fn concurrent_member_removals_in_one_tenant_all_succeed() {
     let removals = members.iter().map(|member| {
         let (store, tenant) = (store.clone(), tenant.uid.clone());
         let member = member.clone();
-        tokio::spawn(async move { store.remove_member(&tenant, &member).await })
+        tokio::spawn(async move { store.remove_member(&scope(&tenant), &member).await })
     });
     for outcome in futures::future::join_all(removals).await {
         outcome.unwrap().unwrap();
     }
-    let (left, total) = store.members(&tenant.uid, ALL).await.unwrap();
+    let (left, total) = store.members(&scope(&tenant.uid), ALL).await.unwrap();
     assert_eq!((left.len(), total), (1, 1));
 }
