@@ -233,7 +233,9 @@ impl CadesBuilder {
         let spki = leaf.certificate.tbs_certificate().subject_public_key_info();
         signed_data::verify_signer_info(&info, spki).map_err(|error| match error {
             signed_data::SignerInfoCheck::Signature(check) => BuildError::SignatureRejected(check),
-            other => BuildError::SignatureRejected(SignatureCheck::UnsupportedKey(other.to_string())),
+            other => {
+                BuildError::SignatureRejected(SignatureCheck::UnsupportedKey(other.to_string()))
+            }
         })?;
         Ok(SignedCms {
             certificates: self.chain.into_iter().map(|entry| entry.der).collect(),

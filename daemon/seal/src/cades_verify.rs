@@ -306,7 +306,8 @@ fn verify_parsed(
             SealCheck::SignerCertificate,
             Verdict::indeterminate(
                 SubIndication::NoSigningCertificateFound,
-                "the signer certificate named by the SignerInfo is neither embedded nor known".into(),
+                "the signer certificate named by the SignerInfo is neither embedded nor known"
+                    .into(),
             ),
         );
     };
@@ -314,7 +315,10 @@ fn verify_parsed(
     report.qualified = is_eidas_qualified(&signer.certificate);
 
     // The signature over the received signed attributes.
-    let spki = signer.certificate.tbs_certificate().subject_public_key_info();
+    let spki = signer
+        .certificate
+        .tbs_certificate()
+        .subject_public_key_info();
     match verify_signer_info(info, spki) {
         Ok(algorithm) => {
             report.signature_valid = true;
@@ -402,7 +406,11 @@ fn verify_parsed(
         let has = |oid| unsigned.is_some_and(|set| set.0.iter().any(|a| a.attr_type == oid));
         let validation_data = has(ID_AA_ETS_CERT_VALUES)
             || has(ID_AA_ETS_REVOCATION_VALUES)
-            || parsed.signed_data.crls.as_ref().is_some_and(|crls| !crls.0.is_empty());
+            || parsed
+                .signed_data
+                .crls
+                .as_ref()
+                .is_some_and(|crls| !crls.0.is_empty());
         if validation_data {
             report.level = Some(Level::BLt);
             report.warnings.push(

@@ -7,11 +7,8 @@ use der::{
     asn1::{Any, BitString, Ia5StringRef, ObjectIdentifier, PrintableStringRef, Utf8StringRef},
 };
 use sigil_cms::{
-    CertEntry, SignerError, SubjectPublicKeyInfoOwned,
-    algorithms::verify,
-    asn1::SetOf,
-    time::rfc3339,
-    trust::valid_at,
+    CertEntry, SignerError, SubjectPublicKeyInfoOwned, algorithms::verify, asn1::SetOf,
+    time::rfc3339, trust::valid_at,
 };
 use spki::{AlgorithmIdentifierOwned, DynSignatureAlgorithmIdentifier, EncodePublicKey};
 use x509_cert::{
@@ -204,7 +201,9 @@ pub enum ActivationError {
     )]
     PublicKeyMismatch,
     /// A certificate is not signed by the next one in the chain.
-    #[error("certificate {index} ({subject}) is not signed by the next certificate ({issuer}): {detail}")]
+    #[error(
+        "certificate {index} ({subject}) is not signed by the next certificate ({issuer}): {detail}"
+    )]
     BrokenLink {
         /// Position of the certificate whose signature failed.
         index: usize,
@@ -270,11 +269,17 @@ pub fn check_activation_chain(
         let (subject, issuer) = (&pair[0], &pair[1]);
         let link = || -> Result<(), String> {
             let raw = subject.raw().map_err(|error| error.to_string())?;
-            let tbs = raw.tbs_certificate.to_der().map_err(|error| error.to_string())?;
+            let tbs = raw
+                .tbs_certificate
+                .to_der()
+                .map_err(|error| error.to_string())?;
             verify(
                 &raw.signature_algorithm,
                 None,
-                issuer.certificate.tbs_certificate().subject_public_key_info(),
+                issuer
+                    .certificate
+                    .tbs_certificate()
+                    .subject_public_key_info(),
                 &tbs,
                 raw.signature.raw_bytes(),
             )

@@ -111,7 +111,10 @@ impl JadesBuilder {
         }
         let chain = parse_chain(chain)?;
         let leaf = chain[0].clone();
-        let alg = jws_name(algorithm, leaf.certificate.tbs_certificate().subject_public_key_info())?;
+        let alg = jws_name(
+            algorithm,
+            leaf.certificate.tbs_certificate().subject_public_key_info(),
+        )?;
         let signing_time = options
             .signing_time
             .duration_since(SystemTime::UNIX_EPOCH)
@@ -154,7 +157,11 @@ impl JadesBuilder {
     /// # Errors
     /// [`JadesError`] when the signature is malformed or does not verify.
     pub fn assemble(self, signature: &[u8]) -> Result<JadesSignature, JadesError> {
-        let spki = self.leaf.certificate.tbs_certificate().subject_public_key_info();
+        let spki = self
+            .leaf
+            .certificate
+            .tbs_certificate()
+            .subject_public_key_info();
         let jws_signature = match self.algorithm {
             CmsSignatureAlgorithm::Classic(algorithm) if is_ecdsa(algorithm) => {
                 let size = curve_size(spki).ok_or(JadesError::BadEcdsaSignature)?;
@@ -302,7 +309,11 @@ fn verify_inner(
         Some(Value::Array(entries)) => entries.iter().collect(),
         Some(_) => return Err(format_failure("`signatures` is not an array")),
         None if document.get("signature").is_some() => vec![&document],
-        None => return Err(format_failure("neither `signatures` nor `signature` is present")),
+        None => {
+            return Err(format_failure(
+                "neither `signatures` nor `signature` is present",
+            ));
+        }
     };
     // Exactly one classical entry; a hybrid post-quantum entry (ML-DSA) is not checked here.
     let mut classical = Vec::new();
@@ -328,7 +339,11 @@ fn verify_inner(
     }
     let (entry, protected_b64, header, alg) = match classical.len() {
         1 => classical.remove(0),
-        n => return Err(format_failure(format!("{n} classical signatures, expected exactly one"))),
+        n => {
+            return Err(format_failure(format!(
+                "{n} classical signatures, expected exactly one"
+            )));
+        }
     };
     let signature_b64 = entry
         .get("signature")
@@ -344,7 +359,8 @@ fn verify_inner(
             .ok_or_else(|| format_failure("`crit` is not an array"))?;
         for name in names {
             match name.as_str() {
-                Some("sigT" | "sigD" | "b64") if name.as_str().is_some_and(|n| header.contains_key(n)) => {}
+                Some("sigT" | "sigD" | "b64")
+                    if name.as_str().is_some_and(|n| header.contains_key(n)) => {}
                 _ => {
                     return Err(format_failure(format!(
                         "critical header {name} is not understood or absent"
@@ -353,8 +369,12 @@ fn verify_inner(
             }
         }
     }
-    if header.get("b64") == Some(&Value::Bool(false)) && document.get("payload").is_some_and(|p| p != "") {
-        return Err(format_failure("an unencoded payload is carried; only detached signatures are accepted"));
+    if header.get("b64") == Some(&Value::Bool(false))
+        && document.get("payload").is_some_and(|p| p != "")
+    {
+        return Err(format_failure(
+            "an unencoded payload is carried; only detached signatures are accepted",
+        ));
     }
 
     // Certificates: x5c (standard base64 DER), leaf first, bound by x5t#S256.
@@ -377,8 +397,9 @@ fn verify_inner(
             .as_str()
             .and_then(|text| STANDARD.decode(text).ok())
             .ok_or_else(|| format_failure(format!("x5c[{index}] is not standard base64")))?;
-        let entry = CertEntry::from_der(&der)
-            .map_err(|error| format_failure(format!("x5c[{index}] is not a certificate: {error}")))?;
+        let entry = CertEntry::from_der(&der).map_err(|error| {
+            format_failure(format!("x5c[{index}] is not a certificate: {error}"))
+        })?;
         chain.push(entry);
     }
     let leaf = chain[0].clone();
@@ -401,7 +422,9 @@ fn verify_inner(
         .and_then(Value::as_object)
         .ok_or_else(|| format_failure("protected header has no sigD"))?;
     if sig_d.get("mId").and_then(Value::as_str) != Some(OBJECT_ID_BY_URI_HASH) {
-        return Err(format_failure(format!("sigD.mId is not {OBJECT_ID_BY_URI_HASH}")));
+        return Err(format_failure(format!(
+            "sigD.mId is not {OBJECT_ID_BY_URI_HASH}"
+        )));
     }
     let strings = |name: &str| -> Result<Vec<String>, Stop> {
         sig_d
@@ -418,7 +441,9 @@ fn verify_inner(
         vec![String::new(); pars.len()]
     };
     if pars.is_empty() || hash_values.len() != pars.len() || content_types.len() != pars.len() {
-        return Err(format_failure("sigD.pars, hashV and ctys differ in length or are empty"));
+        return Err(format_failure(
+            "sigD.pars, hashV and ctys differ in length or are empty",
+        ));
     }
     let hash = match sig_d.get("hashM").and_then(Value::as_str) {
         Some("S256") => HashAlgorithm::Sha256,
@@ -438,7 +463,9 @@ fn verify_inner(
     for ((par, hash_value), content_type) in pars.iter().zip(&hash_values).zip(&content_types) {
         let signed = decode_b64url(hash_value, "sigD.hashV")?;
         if signed.len() != hash.output_len() {
-            return Err(format_failure(format!("sigD.hashV for {par} is not a {hash} digest")));
+            return Err(format_failure(format!(
+                "sigD.hashV for {par} is not a {hash} digest"
+            )));
         }
         let given = supplied.get(par);
         let hash_match = given.is_some_and(|digest| *digest == signed);
@@ -510,12 +537,18 @@ fn verify_inner(
             SealCheck::ContentDigest,
             Verdict::failed(
                 SubIndication::HashFailure,
-                format!("supplied digests do not match the signed ones for: {}", wrong.join(", ")),
+                format!(
+                    "supplied digests do not match the signed ones for: {}",
+                    wrong.join(", ")
+                ),
             ),
         ));
     }
     report.seal.level = Some(Level::BB);
-    let signing_time = header.get("sigT").and_then(Value::as_str).map(str::to_owned);
+    let signing_time = header
+        .get("sigT")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     report.seal.signing_time = signing_time;
 
     // Signature time-stamp in the unprotected header.
@@ -658,7 +691,13 @@ fn curve_size(spki: &SubjectPublicKeyInfoOwned) -> Option<usize> {
     if spki.algorithm.oid != oids::ID_EC_PUBLIC_KEY {
         return None;
     }
-    match spki.algorithm.parameters.as_ref()?.decode_as::<ObjectIdentifier>().ok()? {
+    match spki
+        .algorithm
+        .parameters
+        .as_ref()?
+        .decode_as::<ObjectIdentifier>()
+        .ok()?
+    {
         oids::SECP256R1 => Some(32),
         oids::SECP384R1 => Some(48),
         _ => None,
@@ -675,7 +714,10 @@ struct EcdsaSigValue<'a> {
 fn ecdsa_der_to_fixed(der_signature: &[u8], size: usize) -> Option<Vec<u8>> {
     let value = EcdsaSigValue::from_der(der_signature).ok()?;
     let mut out = vec![0u8; 2 * size];
-    for (index, part) in [value.r.as_bytes(), value.s.as_bytes()].into_iter().enumerate() {
+    for (index, part) in [value.r.as_bytes(), value.s.as_bytes()]
+        .into_iter()
+        .enumerate()
+    {
         if part.len() > size {
             return None;
         }
@@ -710,7 +752,11 @@ fn verify_jws(
             if spki.algorithm.oid != oids::ID_ED25519 {
                 return Err(SignatureCheck::KeyMismatch);
             }
-            verify_ed25519(spki.subject_public_key.raw_bytes(), signing_input, signature)
+            verify_ed25519(
+                spki.subject_public_key.raw_bytes(),
+                signing_input,
+                signature,
+            )
         }
         CmsSignatureAlgorithm::Classic(classic) => {
             let size = curve_size(spki);

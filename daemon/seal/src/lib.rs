@@ -21,14 +21,14 @@ pub use cades::{BuildError, CadesBuilder, CadesOptions, Profile, SignedCms};
 pub use cades_verify::{ContentDigest, Level, SealCheck, SealReport, verify_cades};
 pub use csr::{ActivationError, CsrError, CsrSubject, build_csr, check_activation_chain};
 pub use jades::{
-    JadesBuilder, JadesError, JadesObject, JadesOptions, JadesReport, JadesSignature,
-    ObjectResult, verify_jades,
+    JadesBuilder, JadesError, JadesObject, JadesOptions, JadesReport, JadesSignature, ObjectResult,
+    verify_jades,
 };
 pub use signer::SealSigner;
 pub use signer_checks::{CertificateTrust, TimestampReport, TrustSettings, is_eidas_qualified};
 
 /// Re-exports of the sigil-cms items this crate's API uses, so callers need not depend on it directly.
 pub use sigil_cms::{
-    CmsSignatureAlgorithm, HashAlgorithm, Indication, SignatureAlgorithm, SignerError,
-    SoftwareKey, SubIndication, TrustStore, Verdict,
+    CmsSignatureAlgorithm, HashAlgorithm, Indication, SignatureAlgorithm, SignerError, SoftwareKey,
+    SubIndication, TrustStore, Verdict,
 };

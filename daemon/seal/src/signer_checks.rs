@@ -17,8 +17,7 @@ use x509_cert::ext::pkix::KeyUsage;
 /// `id-pe-qcStatements` (RFC 3739).
 const ID_PE_QC_STATEMENTS: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.1.3");
 /// `id-etsi-qcs-QcCompliance` (ETSI EN 319 412-5): an EU qualified certificate.
-const ID_ETSI_QCS_QC_COMPLIANCE: ObjectIdentifier =
-    ObjectIdentifier::new_unwrap("0.4.0.1862.1.1");
+const ID_ETSI_QCS_QC_COMPLIANCE: ObjectIdentifier = ObjectIdentifier::new_unwrap("0.4.0.1862.1.1");
 
 /// The trust sets a seal is verified against.
 #[derive(Clone, Copy, Debug)]
@@ -179,12 +178,17 @@ pub(crate) fn judge_signer(
 
 /// keyUsage, when present, must allow digitalSignature or nonRepudiation (contentCommitment).
 fn check_key_usage(signer: &CertEntry) -> Result<(), Verdict> {
-    match signer.certificate.tbs_certificate().get_extension::<KeyUsage>() {
+    match signer
+        .certificate
+        .tbs_certificate()
+        .get_extension::<KeyUsage>()
+    {
         Ok(None) => Ok(()),
         Ok(Some((_, usage))) if usage.digital_signature() || usage.non_repudiation() => Ok(()),
         Ok(Some(_)) => Err(Verdict::indeterminate(
             SubIndication::ChainConstraintsFailure,
-            "signer certificate's keyUsage allows neither digitalSignature nor nonRepudiation".into(),
+            "signer certificate's keyUsage allows neither digitalSignature nor nonRepudiation"
+                .into(),
         )),
         Err(error) => Err(Verdict::indeterminate(
             SubIndication::ChainConstraintsFailure,
