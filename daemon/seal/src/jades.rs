@@ -728,7 +728,7 @@ fn ecdsa_der_to_fixed(der_signature: &[u8], size: usize) -> Option<Vec<u8>> {
 }
 
 fn ecdsa_fixed_to_der(fixed: &[u8]) -> Option<Vec<u8>> {
-    if fixed.is_empty() || fixed.len() % 2 != 0 {
+    if fixed.is_empty() || !fixed.len().is_multiple_of(2) {
         return None;
     }
     let (r, s) = fixed.split_at(fixed.len() / 2);
