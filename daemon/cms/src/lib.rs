@@ -7,7 +7,8 @@
 //! the [`CertificateSigner`] trait (keys may live in a KMS or HSM; [`SoftwareKey`] is the in-process one),
 //! certificates as verifiers hold them ([`certificate`]), the ESS signing-certificate check ([`ess`]), chain
 //! building against a [`TrustStore`] ([`trust`]) and ETSI verdicts ([`Verdict`]), and signatures outside CMS
-//! and X.509 with a bare key ([`raw`]: Ed25519 and P-256, for HTTP Message Signatures and device challenges).
+//! and X.509 with a bare key ([`raw`]: Ed25519 and P-256, for HTTP Message Signatures and device challenges),
+//! and generic SignedData building and reading ([`signed_data`]) for the seal formats.
 //!
 //! Pure protocol code: typed inputs, typed results, no I/O, no HTTP, no storage and no configuration syntax.
 
@@ -23,6 +24,7 @@ pub mod ess;
 mod integer;
 pub mod oids;
 pub mod raw;
+pub mod signed_data;
 mod signer;
 mod software;
 #[cfg(test)]
@@ -41,6 +43,7 @@ pub use certs::{
 pub use ess::{EssBinding, EssError};
 pub use integer::BigInteger;
 pub use raw::{EcdsaSignatureEncoding, verify_ed25519, verify_p256_sha256};
+pub use signed_data::{CmsSignatureAlgorithm, ParsedSignedData, SignedDataError};
 pub use signer::{CertificateSigner, SignerError};
 pub use software::SoftwareKey;
 pub use trust::{ChainTop, TrustStatus, TrustStore, UntrustedReason};
