@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the independent oracles and the third-party inputs the seal tests use, idempotently:
 #   - qpdf and poppler-utils (apt): `qpdf --check`, `pdfsig`;
-#   - a Python venv with pyHanko (`pyhanko sign validate`, `adesverify`), pinned;
+#   - a Python venv with pyHanko (`pyhanko sign validate`, `adesverify`) and jwcrypto (JWS for JAdES), pinned;
 #   - a corpus of real PDFs nobody here made: the 72 PDFs of the pypdf 7.1.1 source distribution.
 # Prints nothing on a second run. Tests find them through the environment this script documents:
 #   SIGIL_ORACLE_VENV  (default: $HOME/.cache/sigil-oracles/venv)   the venv; pyhanko is $SIGIL_ORACLE_VENV/bin/pyhanko
@@ -23,10 +23,10 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
 fi
 
-if [ ! -x "$venv/bin/pyhanko" ]; then
-  echo "creating the oracle venv"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check pyhanko==0.38.0 pyhanko-cli==0.6.0
+if [ ! -x "$venv/bin/pyhanko" ] || ! "$venv/bin/python" -c 'import jwcrypto' >/dev/null 2>&1; then
+  echo "preparing the oracle venv"
+  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check pyhanko==0.38.0 pyhanko-cli==0.6.0 jwcrypto==1.6.1
 fi
 
 if [ ! -f "$corpus/.complete" ]; then
