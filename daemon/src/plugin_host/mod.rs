@@ -66,8 +66,7 @@ impl PluginHost {
 
 /// The specs the config asks for, by instance name.
 pub fn wanted_instances(config: &Config) -> HashMap<String, InstanceSpec> {
-    config
-        .effective_plugins()
+    crate::wiring::plugin_instances(config)
         .iter()
         .filter(|p| p.enabled)
         .map(|p| {

@@ -14,7 +14,7 @@ pub fn config(data: &[u8]) {
     match Config::from_toml(text, Path::new("fuzz.toml")) {
         Ok(config) => {
             let _ = config.validate().map_err(|error| error.to_string());
-            let _ = config.effective_plugins();
+            let _ = sigild::wiring::plugin_instances(&config);
             let _ = config.store_url().describe();
         }
         Err(error) => {
