@@ -9,6 +9,7 @@ pub mod credentials;
 pub mod error;
 pub mod http;
 pub mod ids;
+pub mod kms;
 pub mod plugin_check;
 pub mod plugin_host;
 pub mod secret;

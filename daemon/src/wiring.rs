@@ -4,7 +4,7 @@
 use crate::config::{Config, Isolation, PluginInstanceConfig};
 
 /// The plugin instances to run: the declared ones, one per enabled TSA provider, and the local TSA's KMS
-/// (`local-kms`, kms-soft in the data directory) unless declared.
+/// (`local-kms`, kms-soft in the data directory; also the seals' default) unless declared.
 pub fn plugin_instances(config: &Config) -> Vec<PluginInstanceConfig> {
     let mut plugins = config.plugins.clone();
     for provider in config.tsa_providers.iter().filter(|p| p.enabled) {
@@ -24,7 +24,9 @@ pub fn plugin_instances(config: &Config) -> Vec<PluginInstanceConfig> {
             config: table,
         });
     }
-    if config.local_tsa.enabled && !plugins.iter().any(|p| p.name == config.local_tsa.kms) {
+    // Seals use the same implicit instance by default, so it exists whenever either needs it.
+    let needed = config.local_tsa.enabled || config.seal.kms == config.local_tsa.kms;
+    if needed && !plugins.iter().any(|p| p.name == config.local_tsa.kms) {
         let mut table = toml::Table::new();
         let keystore = config.data_dir().join("keystore");
         table.insert(

@@ -1,12 +1,13 @@
 //! The daemon's configuration: the TOML schema with its defaults, loading with precise errors, environment and
 //! command-line overrides, and validation. Only this module knows the config file syntax. One file per group
-//! of sections: `tsa.rs` (`[tsa]`, `[local_tsa]`, `[[tsa_providers]]`), `plugins.rs` (`[plugin_host]`,
+//! of sections: `tsa.rs` (`[tsa]`, `[local_tsa]`, `[[tsa_providers]]`), `seal.rs` (`[seal]`), `plugins.rs` (`[plugin_host]`,
 //! `[[plugins]]`, includes, redaction), `service.rs` (`[server]`, `[storage]`, `[auth]`, `[limits]`, `[log]`,
 //! `[tenants]`, `[testing]`), `errors.rs` (errors that point at a file and line). Which plugin instances exist
 //! follows from a config but is decided in `crate::wiring`, not here.
 
 mod errors;
 mod plugins;
+mod seal;
 mod service;
 #[cfg(test)]
 mod tests;
@@ -22,6 +23,7 @@ use errors::describe_toml_error;
 
 pub use errors::{ConfigError, locate, source_files};
 pub use plugins::{PluginHostConfig, PluginInstanceConfig, RedactedTable};
+pub use seal::SealConfig;
 pub use service::{
     AuthConfig, LimitsConfig, LogConfig, LogFormat, ServerConfig, StorageConfig, StoreUrl,
     TenantsConfig, TestingConfig,
@@ -58,6 +60,8 @@ pub struct Config {
     pub tsa: TsaConfig,
     /// Sigil's own TSA.
     pub local_tsa: LocalTsaConfig,
+    /// Document seals.
+    pub seal: SealConfig,
     /// Remote TSAs, each backed by a TSA plugin.
     pub tsa_providers: Vec<TsaProviderConfig>,
     /// Fault injection for the test suite; never enable in production.
@@ -92,6 +96,11 @@ impl Config {
                 })?;
                 let mut config = Self::from_toml(&text, path)?;
                 let dir = path.parent().unwrap_or(Path::new("."));
+                config.seal.trust_roots_file = config
+                    .seal
+                    .trust_roots_file
+                    .take()
+                    .map(|file| dir.join(file));
                 for provider in &mut config.tsa_providers {
                     provider.trust_roots_file =
                         provider.trust_roots_file.take().map(|file| dir.join(file));
@@ -206,6 +215,7 @@ impl Config {
         }
         self.validate_plugins()?;
         self.validate_timestamping()?;
+        self.seal.validate()?;
         if self.tenants.idle_timeout < Duration::from_secs(1) {
             return invalid("tenants.idle_timeout", "must be at least 1s");
         }
