@@ -87,6 +87,14 @@ id_type!(
     /// A stored session.
     SessionId
 );
+id_type!(
+    /// A seal certificate.
+    SealCertificateId
+);
+id_type!(
+    /// A seal operation.
+    SealOperationId
+);
 
 /// Proof that the caller was authenticated for this tenant (a member's session or one of its API keys), or that a
 /// component acts for the tenant it belongs to (the tenant's actor). Tenant data is reached only through store

@@ -78,6 +78,17 @@ impl From<StoreError> for StampError {
     }
 }
 
+/// A time-stamp token for embedding (a seal's signature-time-stamp), verified by its provider.
+#[derive(Debug, Clone)]
+pub struct SignatureTimestamp {
+    /// The TimeStampToken (ContentInfo), DER.
+    pub token_der: Vec<u8>,
+    /// The provider's display name.
+    pub tsa_name: String,
+    /// Whether the provider is qualified.
+    pub qualified: bool,
+}
+
 /// The timestamping service. Cheap to clone.
 #[derive(Clone)]
 pub struct StampService {
@@ -185,6 +196,41 @@ impl StampService {
             .await?
         {
             StampOutcome::Created(stamp) | StampOutcome::Existing(stamp) => Ok(stamp),
+        }
+    }
+
+    /// A verified time-stamp token over `digest` for the tenant, from the auto dispatcher with the tenant's
+    /// allowlist (and only qualified TSAs when `qualified`), without storing a stamp record: the token is
+    /// embedded in a seal, which is the tenant's record of it. Failed attempts are logged like a stamp's. Seal
+    /// time-stamps do not count against the monthly stamp quota (a seal is not a stamp).
+    pub async fn signature_timestamp(
+        &self,
+        scope: &TenantScope,
+        hash: HashAlgorithm,
+        digest: &[u8],
+        qualified: bool,
+    ) -> Result<SignatureTimestamp, StampError> {
+        let candidates = self.plan(scope, &StampSelection::Auto, qualified).await?;
+        let outcome = dispatch(candidates, hash, digest).await;
+        match outcome {
+            Ok(done) => {
+                self.log_failures(scope, &done.failures);
+                Ok(SignatureTimestamp {
+                    token_der: done.success.verified.token.token_der.clone(),
+                    tsa_name: done.provider.name.clone(),
+                    qualified: done.provider.qualified,
+                })
+            }
+            Err(DispatchError::AllFailed(failures)) => {
+                self.log_failures(scope, &failures);
+                Err(StampError::AllFailed(failures))
+            }
+            Err(DispatchError::NoCandidates(reason) | DispatchError::UnknownProvider(reason)) => {
+                Err(StampError::Invalid {
+                    field: "tsaSlug",
+                    reason,
+                })
+            }
         }
     }
 

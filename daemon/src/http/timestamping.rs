@@ -577,6 +577,7 @@ fn settings_json(settings: &TenantSettings) -> Value {
     json!({
         "enabledTsaSlugs": settings.enabled_tsa_slugs,
         "publicLookup": settings.public_lookup.as_str(),
+        "storeCadesSeals": settings.store_cades_seals,
     })
 }
 
@@ -591,6 +592,7 @@ async fn settings(State(state): State<AppState>, caller: TenantCaller) -> ApiRes
 pub struct SettingsRequest {
     enabled_tsa_slugs: Option<Vec<String>>,
     public_lookup: Option<String>,
+    store_cades_seals: Option<bool>,
 }
 
 /// PUT /api/settings (owner): fields left out keep their value.
@@ -632,6 +634,9 @@ async fn update_settings(
                 ));
             }
         };
+    }
+    if let Some(store_cades_seals) = request.store_cades_seals {
+        settings.store_cades_seals = store_cades_seals;
     }
     store
         .set_tenant_settings(&caller.scope(), &settings)

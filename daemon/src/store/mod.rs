@@ -10,6 +10,7 @@ mod key_cache;
 mod meta;
 mod quotas;
 mod schema;
+mod seals;
 mod settings;
 mod stamps;
 mod tenancy;
@@ -28,6 +29,10 @@ pub use api_keys::ApiKey;
 use key_cache::ApiKeyCache;
 pub use quotas::{QuotaLimits, QuotaPeriod, QuotaRefusal};
 pub use schema::SCHEMA_VERSION;
+pub use seals::{
+    Activation, DueKeyDeletion, NewSealCertificate, PlatformSealState, SealCertificate,
+    SealOperation,
+};
 pub use settings::{PublicLookup, TenantSettings};
 pub use stamps::{Failure, IfStamped, LocalTsaState, NewStamp, ProviderUsage, Stamp};
 pub use tenancy::{Member, Role, Tenant, TenantMembership};

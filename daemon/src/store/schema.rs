@@ -145,6 +145,61 @@ const MIGRATIONS: &[&str] = &[
      UPDATE tenant_settings SET public_lookup = 'existence';
 
      DEFINE FIELD IF NOT EXISTS cert_not_before ON stamp TYPE option<datetime>;",
+    // 7: document seals. Seal certificates (a tenant's KMS key, its CSR and, once activated, its chain), seal
+    // operations (what was sealed, never the file; the `.p7s` only when the tenant keeps CAdES seals), KMS keys
+    // due for deletion after their grace period (the deletion job's work list), the platform seal key and chain,
+    // and the tenant setting that keeps `.p7s` files.
+    "DEFINE TABLE IF NOT EXISTS seal_certificate SCHEMAFULL;
+     DEFINE FIELD IF NOT EXISTS uid ON seal_certificate TYPE string;
+     DEFINE FIELD IF NOT EXISTS tenant ON seal_certificate TYPE string;
+     DEFINE FIELD IF NOT EXISTS label ON seal_certificate TYPE string;
+     DEFINE FIELD IF NOT EXISTS status ON seal_certificate TYPE string
+         ASSERT $value IN ['provisioning', 'active', 'revoked'];
+     DEFINE FIELD IF NOT EXISTS key_algorithm ON seal_certificate TYPE string;
+     DEFINE FIELD IF NOT EXISTS kms ON seal_certificate TYPE string;
+     DEFINE FIELD IF NOT EXISTS key_uri ON seal_certificate TYPE string;
+     DEFINE FIELD IF NOT EXISTS csr_pem ON seal_certificate TYPE string;
+     DEFINE FIELD IF NOT EXISTS chain_pem ON seal_certificate TYPE option<string>;
+     DEFINE FIELD IF NOT EXISTS cert_subject ON seal_certificate TYPE option<string>;
+     DEFINE FIELD IF NOT EXISTS cert_not_before ON seal_certificate TYPE option<string>;
+     DEFINE FIELD IF NOT EXISTS cert_not_after ON seal_certificate TYPE option<string>;
+     DEFINE FIELD IF NOT EXISTS created_at ON seal_certificate TYPE datetime;
+     DEFINE FIELD IF NOT EXISTS activated_at ON seal_certificate TYPE option<datetime>;
+     DEFINE FIELD IF NOT EXISTS revoked_at ON seal_certificate TYPE option<datetime>;
+     DEFINE INDEX IF NOT EXISTS seal_certificate_uid ON seal_certificate FIELDS uid UNIQUE;
+     DEFINE INDEX IF NOT EXISTS seal_certificate_tenant ON seal_certificate FIELDS tenant;
+
+     DEFINE TABLE IF NOT EXISTS seal_operation SCHEMAFULL;
+     DEFINE FIELD IF NOT EXISTS uid ON seal_operation TYPE string;
+     DEFINE FIELD IF NOT EXISTS tenant ON seal_operation TYPE string;
+     DEFINE FIELD IF NOT EXISTS file_name ON seal_operation TYPE option<string>;
+     DEFINE FIELD IF NOT EXISTS size ON seal_operation TYPE int;
+     DEFINE FIELD IF NOT EXISTS document_hash ON seal_operation TYPE string;
+     DEFINE FIELD IF NOT EXISTS format ON seal_operation TYPE string;
+     DEFINE FIELD IF NOT EXISTS level ON seal_operation TYPE string;
+     DEFINE FIELD IF NOT EXISTS certificate_id ON seal_operation TYPE string;
+     DEFINE FIELD IF NOT EXISTS cert_label ON seal_operation TYPE string;
+     DEFINE FIELD IF NOT EXISTS tsa_name ON seal_operation TYPE option<string>;
+     DEFINE FIELD IF NOT EXISTS label ON seal_operation TYPE option<string>;
+     DEFINE FIELD IF NOT EXISTS p7s ON seal_operation TYPE option<string>;
+     DEFINE FIELD IF NOT EXISTS created_at ON seal_operation TYPE datetime;
+     DEFINE INDEX IF NOT EXISTS seal_operation_uid ON seal_operation FIELDS uid UNIQUE;
+     DEFINE INDEX IF NOT EXISTS seal_operation_tenant ON seal_operation FIELDS tenant, created_at;
+
+     DEFINE TABLE IF NOT EXISTS kms_key_deletion SCHEMAFULL;
+     DEFINE FIELD IF NOT EXISTS kms ON kms_key_deletion TYPE string;
+     DEFINE FIELD IF NOT EXISTS key_uri ON kms_key_deletion TYPE string;
+     DEFINE FIELD IF NOT EXISTS due_at ON kms_key_deletion TYPE int;
+     DEFINE INDEX IF NOT EXISTS kms_key_deletion_due ON kms_key_deletion FIELDS due_at;
+
+     DEFINE TABLE IF NOT EXISTS seal_platform SCHEMAFULL;
+     DEFINE FIELD IF NOT EXISTS key_uri ON seal_platform TYPE string;
+     DEFINE FIELD IF NOT EXISTS algorithm ON seal_platform TYPE string;
+     DEFINE FIELD IF NOT EXISTS chain_pem ON seal_platform TYPE string;
+     DEFINE FIELD IF NOT EXISTS created_at ON seal_platform TYPE datetime;
+
+     DEFINE FIELD IF NOT EXISTS store_cades_seals ON tenant_settings TYPE bool DEFAULT false;
+     UPDATE tenant_settings SET store_cades_seals = false WHERE store_cades_seals = NONE;",
 ];
 
 /// The schema version this binary writes.

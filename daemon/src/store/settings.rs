@@ -1,4 +1,4 @@
-//! Tenant settings: the TSA allowlist and the public lookup's disclosure.
+//! Tenant settings: the TSA allowlist, the public lookup's disclosure, and whether CAdES seals are kept.
 
 use serde::Deserialize;
 use serde_json::json;
@@ -39,13 +39,16 @@ pub struct TenantSettings {
     /// Public lookup disclosure.
     #[serde(default)]
     pub public_lookup: PublicLookup,
+    /// Keep each CAdES seal's `.p7s` for download (`GET /seal/operations/{id}/p7s`).
+    #[serde(default)]
+    pub store_cades_seals: bool,
 }
 
 impl Store {
     /// The tenant's timestamping settings (defaults when never set).
     pub async fn tenant_settings(&self, scope: &TenantScope) -> Result<TenantSettings> {
         let tenant = scope.tenant();
-        let sql = "SELECT enabled_tsa_slugs, public_lookup FROM tenant_settings WHERE tenant = $tenant LIMIT 1;";
+        let sql = "SELECT enabled_tsa_slugs, public_lookup, store_cades_seals FROM tenant_settings WHERE tenant = $tenant LIMIT 1;";
         Ok(self
             .first::<TenantSettings>(sql, json!({ "tenant": tenant }))
             .await?
@@ -62,10 +65,11 @@ impl Store {
         let sql = "BEGIN TRANSACTION;\
                    DELETE tenant_settings WHERE tenant = $tenant;\
                    CREATE tenant_settings CONTENT { tenant: $tenant, enabled_tsa_slugs: $slugs, \
-                   public_lookup: $lookup, updated_at: time::now() };\
+                   public_lookup: $lookup, store_cades_seals: $store_cades_seals, updated_at: time::now() };\
                    COMMIT TRANSACTION;";
         let vars = json!({ "tenant": tenant, "slugs": settings.enabled_tsa_slugs,
-                           "lookup": settings.public_lookup.as_str() });
+                           "lookup": settings.public_lookup.as_str(),
+                           "store_cades_seals": settings.store_cades_seals });
         self.run(sql, vars).await.map(|_| ())
     }
 

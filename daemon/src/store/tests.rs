@@ -362,6 +362,7 @@ async fn tenant_settings_and_failures() {
     let mut settings = TenantSettings {
         enabled_tsa_slugs: vec!["local".into(), "digicert".into()],
         public_lookup: PublicLookup::Full,
+        store_cades_seals: true,
     };
     store
         .set_tenant_settings(&scope("t1"), &settings)

@@ -1,0 +1,235 @@
+//! The platform seal certificate: a per-instance seal key in the seal KMS and a certificate from a local
+//! "platform" root, both generated on first start and kept in the store (like the local TSA's root). Tenants
+//! without a certificate of their own seal with it; verification calls its chain `dev_ca`.
+
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime};
+
+use actix::Addr;
+use sigil_rfc3161::der::{Encode, EncodePem, pem::LineEnding};
+use sigil_rfc3161::x509_cert::ext::pkix::{KeyUsage, KeyUsages};
+use sigil_rfc3161::{
+    Certificate, CertificateSigner, CertificateSummary, CertificateValidity, SignatureAlgorithm,
+    SignerError, SubjectPublicKeyInfoOwned, TrustStore,
+};
+
+use crate::kms::{FindKeyError, KeyKind, KmsClient, KmsInstance, KmsKey, kms_instance};
+use crate::plugin_host::PluginHost;
+use crate::store::Store;
+
+/// Label of the platform seal key in the KMS.
+const PLATFORM_KEY_LABEL: &str = "sigil-platform-seal";
+/// The platform key's algorithm.
+const PLATFORM_ALGORITHM: &str = "ecdsa-p256";
+/// Lifetime of the generated root and platform certificate.
+const CERTIFICATE_LIFETIME: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
+/// The platform seal certificate, ready to seal.
+pub struct PlatformSeal {
+    /// Its key in the KMS.
+    pub key: KmsKey,
+    /// The chain, DER: platform certificate, then the platform root.
+    pub chain_der: Vec<Vec<u8>>,
+    /// The platform root as a trust store (`dev_ca`).
+    pub anchors: TrustStore,
+    /// The platform certificate, summarised.
+    pub summary: CertificateSummary,
+}
+
+/// The platform seal once ready; empty while its KMS loads.
+#[derive(Clone, Default)]
+pub struct PlatformSealCell(Arc<RwLock<Option<Arc<PlatformSeal>>>>);
+
+impl PlatformSealCell {
+    /// The ready platform seal, if any.
+    pub fn get(&self) -> Option<Arc<PlatformSeal>> {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn set(&self, platform: PlatformSeal) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(platform));
+    }
+}
+
+/// Signs certificates with a KMS key.
+pub(crate) struct KmsCertificateSigner {
+    pub(crate) key: KmsKey,
+    pub(crate) public_key: SubjectPublicKeyInfoOwned,
+}
+
+impl CertificateSigner for KmsCertificateSigner {
+    fn algorithm(&self) -> SignatureAlgorithm {
+        self.key.kind.signature_algorithm()
+    }
+
+    fn public_key(&self) -> Result<SubjectPublicKeyInfoOwned, SignerError> {
+        Ok(self.public_key.clone())
+    }
+
+    fn sign(&self, tbs_der: &[u8]) -> Result<Vec<u8>, SignerError> {
+        self.key.sign(tbs_der)
+    }
+}
+
+fn to_pem(chain: &[Certificate]) -> Result<String, String> {
+    chain
+        .iter()
+        .map(|c| c.to_pem(LineEnding::LF).map_err(|e| e.to_string()))
+        .collect()
+}
+
+/// Sets up (first start) or loads the platform seal. Blocks on KMS calls: run it on a blocking thread.
+fn initialize_blocking(
+    store: &Store,
+    client: &KmsClient,
+    runtime: &tokio::runtime::Handle,
+) -> Result<PlatformSeal, FindKeyError> {
+    let retry = |e: String| FindKeyError::Call(e);
+    let kind = KeyKind::EcdsaP256;
+    let key_uri = client.find_or_generate(PLATFORM_KEY_LABEL, kind)?;
+    let key = KmsKey {
+        client: client.clone(),
+        key_uri: key_uri.clone(),
+        kind,
+    };
+    let public_key = key.public_key().map_err(retry)?;
+    let saved = runtime
+        .block_on(store.platform_seal_state())
+        .map_err(|e| retry(e.to_string()))?;
+    let stored = saved
+        .filter(|s| s.key_uri == key_uri && s.algorithm == PLATFORM_ALGORITHM)
+        .and_then(|s| Certificate::load_pem_chain(s.chain_pem.as_bytes()).ok())
+        // A stored chain for another key (the KMS store was replaced) is made anew.
+        .filter(|chain| {
+            chain.len() == 2 && chain[0].tbs_certificate().subject_public_key_info() == &public_key
+        });
+    let chain = match stored {
+        Some(chain) => chain,
+        None => {
+            let chain = generate_chain(client, kind, &public_key).map_err(retry)?;
+            let pem = to_pem(&chain).map_err(retry)?;
+            runtime
+                .block_on(store.save_platform_seal_state(&key_uri, PLATFORM_ALGORITHM, &pem))
+                .map_err(|e| retry(e.to_string()))?;
+            tracing::info!(key = %key_uri, "platform seal key and certificate created");
+            chain
+        }
+    };
+    let chain_der = chain
+        .iter()
+        .map(|c| c.to_der().map_err(|e| retry(e.to_string())))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut anchors = TrustStore::new();
+    anchors
+        .add_root(&chain[1])
+        .map_err(|e| retry(e.to_string()))?;
+    Ok(PlatformSeal {
+        key,
+        summary: CertificateSummary::of(&chain[0]),
+        chain_der,
+        anchors,
+    })
+}
+
+fn generate_chain(
+    client: &KmsClient,
+    kind: KeyKind,
+    public_key: &SubjectPublicKeyInfoOwned,
+) -> Result<Vec<Certificate>, String> {
+    let root_uri = client
+        .find_or_generate(&format!("{PLATFORM_KEY_LABEL}-root"), kind)
+        .map_err(|e| e.to_string())?;
+    let root_key = KmsKey {
+        client: client.clone(),
+        key_uri: root_uri,
+        kind,
+    };
+    let root_signer = KmsCertificateSigner {
+        public_key: root_key.public_key()?,
+        key: root_key,
+    };
+    let validity = CertificateValidity::starting(
+        SystemTime::now() - Duration::from_secs(300),
+        CERTIFICATE_LIFETIME,
+    );
+    let host = crate::tsa::local::hostname();
+    let root_name = format!("CN=Sigil Platform Seal Root ({host}),O=Sigil")
+        .parse()
+        .map_err(|e| format!("root name: {e}"))?;
+    let root = sigil_rfc3161::build_root_ca(&root_name, validity, &root_signer)
+        .map_err(|e| e.to_string())?;
+    let name = format!("CN=Sigil Platform Seal ({host}),O=Sigil")
+        .parse()
+        .map_err(|e| format!("seal name: {e}"))?;
+    let profile = sigil_cms::EndEntityProfile {
+        key_usage: KeyUsage(KeyUsages::DigitalSignature | KeyUsages::NonRepudiation),
+        extended_key_usage: Vec::new(),
+        extended_key_usage_critical: false,
+    };
+    let leaf = sigil_cms::build_end_entity_certificate(
+        &name,
+        public_key,
+        validity,
+        &root,
+        &root_signer,
+        &profile,
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(vec![leaf, root])
+}
+
+/// Brings the platform seal up in the background, retrying while the seal KMS instance loads.
+pub fn spawn_initializer(
+    kms_name: String,
+    store: Store,
+    plugins: Addr<PluginHost>,
+    cell: PlatformSealCell,
+) {
+    tokio::spawn(async move {
+        let mut delay = Duration::from_millis(100);
+        loop {
+            let outcome = match kms_instance(&plugins, &kms_name).await {
+                None => Err(FindKeyError::Call(format!(
+                    "no plugin instance `{kms_name}` for seal keys"
+                ))),
+                Some(actor) => {
+                    let runtime = tokio::runtime::Handle::current();
+                    let client = KmsClient::new(
+                        KmsInstance {
+                            host: plugins.clone(),
+                            name: kms_name.clone(),
+                            actor,
+                        },
+                        runtime.clone(),
+                    );
+                    let store = store.clone();
+                    tokio::task::spawn_blocking(move || {
+                        initialize_blocking(&store, &client, &runtime)
+                    })
+                    .await
+                    .unwrap_or_else(|e| Err(FindKeyError::Call(format!("panicked: {e}"))))
+                }
+            };
+            match outcome {
+                Ok(platform) => {
+                    tracing::info!(subject = %platform.summary.subject, "platform seal ready");
+                    cell.set(platform);
+                    return;
+                }
+                Err(FindKeyError::WrongAlgorithm(error)) => {
+                    tracing::error!(%error, "the platform seal cannot start; tenants need their own seal certificates");
+                    return;
+                }
+                Err(FindKeyError::Call(error)) => {
+                    if delay >= Duration::from_secs(3) {
+                        tracing::warn!(%error, "platform seal not ready yet; retrying");
+                    } else {
+                        tracing::debug!(%error, "platform seal not ready yet; retrying");
+                    }
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(30));
+                }
+            }
+        }
+    });
+}

@@ -1,0 +1,766 @@
+//! The seal use cases: provision, activate, list and revoke a tenant's seal certificates (keys in the KMS
+//! plugin, never here), seal a digest as a detached CAdES (B-T with the tenant's auto-dispatched time-stamp,
+//! B-B when every TSA fails), record the operation, and verify seals.
+//!
+//! One seal, as data: the handler streams the upload and hashes it; [`SealService::seal_cades`] picks the
+//! certificate, builds the signed attributes (sigil-seal), has the KMS sign them on a blocking thread, asks the
+//! timestamping service for a token over the signature value, and records the operation.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use actix::Addr;
+use sigil_rfc3161::der::{Encode, EncodePem, pem::LineEnding};
+use sigil_rfc3161::{Certificate, CertificateSummary, HashAlgorithm, TrustStore};
+use sigil_seal::{
+    CadesBuilder, CadesOptions, CmsSignatureAlgorithm, ContentDigest, CsrSubject, SealReport,
+    SealSigner, SignerError, TrustSettings,
+};
+
+use super::TenantScope;
+use super::seal_platform::{PlatformSeal, PlatformSealCell};
+use super::timestamping::{StampError, StampService};
+use crate::actors::Runtime;
+use crate::ids::{SealCertificateId, SealOperationId};
+use crate::kms::{KeyKind, KmsClient, KmsInstance, KmsKey, kms_instance};
+use crate::plugin_host::PluginHost;
+use crate::store::{Activation, NewSealCertificate, SealCertificate, SealOperation, StoreError};
+
+/// The platform certificate's id in the API.
+pub const PLATFORM_CERTIFICATE_ID: &str = "platform";
+/// Days a revoked certificate's KMS key is kept before it is destroyed.
+pub const KEY_DELETION_GRACE_DAYS: u32 = 7;
+
+/// Why a seal use case failed.
+#[derive(Debug)]
+pub enum SealError {
+    /// A request field is unusable (the field, why).
+    Invalid {
+        /// The field.
+        field: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// The thing named does not exist for this tenant.
+    NotFound(&'static str),
+    /// The request conflicts with the current state.
+    Conflict(String),
+    /// The KMS or another part of the daemon cannot serve now.
+    Unavailable(String),
+    /// The store failed.
+    Store(StoreError),
+}
+
+impl From<StoreError> for SealError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Conflict(message) => SealError::Conflict(message),
+            other => SealError::Store(other),
+        }
+    }
+}
+
+/// A certificate as the API lists it.
+#[derive(Debug, Clone)]
+pub struct CertificateView {
+    /// Id (`platform` for the platform certificate).
+    pub id: String,
+    /// Label.
+    pub label: String,
+    /// `provisioning`, `active` or `revoked`.
+    pub status: String,
+    /// `byoc` or `platform`.
+    pub source: &'static str,
+    /// Key algorithm.
+    pub key_algorithm: String,
+    /// The leaf's subject, once active.
+    pub subject: Option<String>,
+    /// notBefore, RFC 3339.
+    pub not_before: Option<String>,
+    /// notAfter, RFC 3339.
+    pub not_after: Option<String>,
+}
+
+impl CertificateView {
+    fn of(certificate: &SealCertificate) -> Self {
+        Self {
+            id: certificate.uid.to_string(),
+            label: certificate.label.clone(),
+            status: certificate.status.clone(),
+            source: "byoc",
+            key_algorithm: certificate.key_algorithm.clone(),
+            subject: certificate.cert_subject.clone(),
+            not_before: certificate.cert_not_before.clone(),
+            not_after: certificate.cert_not_after.clone(),
+        }
+    }
+}
+
+/// A certificate to provision.
+#[derive(Debug, Clone)]
+pub struct ProvisionRequest {
+    /// The CSR's subject (validated by sigil-seal).
+    pub subject: CsrSubject,
+    /// Label (the common name when absent).
+    pub label: Option<String>,
+    /// The key algorithm.
+    pub key_kind: KeyKind,
+}
+
+/// A provisioned certificate.
+#[derive(Debug, Clone)]
+pub struct Provisioned {
+    /// The record.
+    pub certificate: CertificateView,
+    /// The CSR, PEM.
+    pub csr_pem: String,
+    /// The KMS key's URI.
+    pub key_uri: String,
+}
+
+/// What to seal: a digest and the facts recorded with it.
+#[derive(Debug, Clone)]
+pub struct SealRequest {
+    /// SHA-256 of the content.
+    pub sha256: Vec<u8>,
+    /// The certificate to use; none: the tenant's newest active one, else the platform certificate.
+    pub certificate_id: Option<String>,
+    /// Only a qualified TSA may time-stamp.
+    pub qualified: bool,
+    /// The caller's label.
+    pub label: Option<String>,
+    /// The uploaded file's name.
+    pub file_name: Option<String>,
+    /// The content's size (0 for hash-only seals).
+    pub size: u64,
+}
+
+/// A finished seal.
+#[derive(Debug, Clone)]
+pub struct Sealed {
+    /// The detached CAdES, DER.
+    pub p7s: Vec<u8>,
+    /// The recorded operation's id.
+    pub operation_id: SealOperationId,
+    /// The certificate's id.
+    pub certificate_id: String,
+    /// The TSA that time-stamped the signature; none when every TSA failed.
+    pub timestamped_by: Option<String>,
+    /// Whether that TSA is qualified.
+    pub qualified: bool,
+    /// `B-B` or `B-T`.
+    pub level: &'static str,
+}
+
+/// The anchors seals are verified against.
+pub struct SealTrust {
+    /// `[seal] trust_roots_file` (`chained`).
+    pub anchors: Arc<TrustStore>,
+    /// The platform root (`dev_ca`).
+    pub platform: TrustStore,
+    /// Every TSA anchor, for signature time-stamps.
+    pub tsa: Arc<TrustStore>,
+}
+
+/// The signing material of one certificate.
+struct SigningCertificate {
+    id: String,
+    label: String,
+    chain_der: Vec<Vec<u8>>,
+    key: KmsKey,
+}
+
+/// The seal service. Cheap to clone.
+#[derive(Clone)]
+pub struct SealService {
+    runtime: Arc<Runtime>,
+    plugins: Addr<PluginHost>,
+    stamps: StampService,
+    platform: PlatformSealCell,
+    tsa_trust: crate::tsa::TrustCell,
+    /// KMS clients by instance name, so in-flight tracking and the cached direct caller are shared.
+    clients: Arc<Mutex<HashMap<String, KmsClient>>>,
+    /// `[seal] trust_roots_file`, read when first needed; reloads re-read it (see [`SealService::reload`]).
+    anchors: Arc<Mutex<Option<Arc<TrustStore>>>>,
+}
+
+/// Adapts a KMS key to sigil-seal's signer.
+struct KmsSealSigner {
+    key: KmsKey,
+    public_key: sigil_rfc3161::SubjectPublicKeyInfoOwned,
+}
+
+impl SealSigner for KmsSealSigner {
+    fn algorithm(&self) -> CmsSignatureAlgorithm {
+        CmsSignatureAlgorithm::Classic(self.key.kind.signature_algorithm())
+    }
+
+    fn public_key(&self) -> Result<sigil_rfc3161::SubjectPublicKeyInfoOwned, SignerError> {
+        Ok(self.public_key.clone())
+    }
+
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignerError> {
+        self.key.sign(message)
+    }
+}
+
+/// Runs KMS work on the blocking pool (KMS calls block their thread until the plugin answers or its deadline).
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, SealError> + Send + 'static,
+) -> Result<T, SealError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|e| Err(SealError::Unavailable(format!("KMS call panicked: {e}"))))
+}
+
+fn kms_error(error: impl std::fmt::Display) -> SealError {
+    SealError::Unavailable(format!("the seal KMS failed: {error}"))
+}
+
+fn now_unix() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+fn chain_pem(chain: &[Vec<u8>]) -> Result<String, SealError> {
+    use sigil_rfc3161::der::Decode;
+    chain
+        .iter()
+        .map(|der| {
+            Certificate::from_der(der)
+                .and_then(|c| c.to_pem(LineEnding::LF))
+                .map_err(|e| SealError::Unavailable(e.to_string()))
+        })
+        .collect()
+}
+
+/// Parses a PEM chain into DER certificates, leaf first.
+fn parse_pem_chain(field: &'static str, pem: &str) -> Result<Vec<Vec<u8>>, SealError> {
+    let invalid = |reason: String| SealError::Invalid { field, reason };
+    let certificates = Certificate::load_pem_chain(pem.as_bytes())
+        .map_err(|e| invalid(format!("not a PEM certificate chain: {e}")))?;
+    if certificates.is_empty() {
+        return Err(invalid("holds no certificate".into()));
+    }
+    certificates
+        .iter()
+        .map(|c| c.to_der().map_err(|e| invalid(e.to_string())))
+        .collect()
+}
+
+impl SealService {
+    /// A service over the runtime, the plugin host, the timestamping service, the platform seal and the TSA trust.
+    pub fn new(
+        runtime: Arc<Runtime>,
+        plugins: Addr<PluginHost>,
+        stamps: StampService,
+        platform: PlatformSealCell,
+        tsa_trust: crate::tsa::TrustCell,
+    ) -> Self {
+        Self {
+            runtime,
+            plugins,
+            stamps,
+            platform,
+            tsa_trust,
+            clients: Arc::default(),
+            anchors: Arc::default(),
+        }
+    }
+
+    /// Forgets the loaded `[seal] trust_roots_file`, so the next verification reads the current one.
+    pub fn reload(&self) {
+        *self.anchors.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    async fn client(&self, name: &str) -> Result<KmsClient, SealError> {
+        if let Some(client) = self
+            .clients
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+        {
+            return Ok(client.clone());
+        }
+        let actor = kms_instance(&self.plugins, name).await.ok_or_else(|| {
+            SealError::Unavailable(format!("no KMS plugin instance `{name}` is running"))
+        })?;
+        let client = KmsClient::new(
+            KmsInstance {
+                host: self.plugins.clone(),
+                name: name.to_string(),
+                actor,
+            },
+            tokio::runtime::Handle::current(),
+        );
+        self.clients
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.to_string(), client.clone());
+        Ok(client)
+    }
+
+    fn platform(&self) -> Result<Arc<PlatformSeal>, SealError> {
+        self.platform.get().ok_or_else(|| {
+            SealError::Unavailable("the platform seal certificate is not ready yet; retry".into())
+        })
+    }
+
+    fn platform_view(platform: &PlatformSeal) -> CertificateView {
+        CertificateView {
+            id: PLATFORM_CERTIFICATE_ID.into(),
+            label: "Sigil platform seal".into(),
+            status: "active".into(),
+            source: "platform",
+            key_algorithm: "ecdsa-p256".into(),
+            subject: Some(platform.summary.subject.clone()),
+            not_before: Some(platform.summary.not_before.clone()),
+            not_after: Some(platform.summary.not_after.clone()),
+        }
+    }
+
+    /// The tenant's certificates (revoked ones included), newest first, then the platform certificate.
+    pub async fn certificates(
+        &self,
+        scope: &TenantScope,
+    ) -> Result<Vec<CertificateView>, SealError> {
+        let mut views: Vec<CertificateView> = self
+            .runtime
+            .store
+            .seal_certificates(scope)
+            .await?
+            .iter()
+            .map(CertificateView::of)
+            .collect();
+        if let Some(platform) = self.platform.get() {
+            views.push(Self::platform_view(&platform));
+        }
+        Ok(views)
+    }
+
+    /// Generates a key in the seal KMS and a CSR signed by it; the certificate waits for activation.
+    pub async fn provision(
+        &self,
+        scope: &TenantScope,
+        request: ProvisionRequest,
+    ) -> Result<Provisioned, SealError> {
+        let kms = self.runtime.settings().1.seal.kms.clone();
+        let client = self.client(&kms).await?;
+        let uid = SealCertificateId::random();
+        // Unique per tenant and certificate, so two tenants or two certificates never share a key.
+        let key_label = format!("seal-{}-{}", scope.tenant(), uid);
+        let kind = request.key_kind;
+        let subject = request.subject.clone();
+        let (key_uri, csr_der) = blocking(move || {
+            let generated: sigil_plugin_api::GenerateKeyResponse = client
+                .call(
+                    "generate_key",
+                    &sigil_plugin_api::GenerateKeyRequest {
+                        label: key_label,
+                        algorithm: kind.key_algorithm(),
+                    },
+                )
+                .map_err(kms_error)?;
+            let key = KmsKey {
+                client,
+                key_uri: generated.key_uri.clone(),
+                kind,
+            };
+            let public_key = key.public_key().map_err(kms_error)?;
+            let signer = KmsSealSigner { key, public_key };
+            let csr = sigil_seal::build_csr(&subject, &signer).map_err(|e| match e {
+                sigil_seal::CsrError::Signer(error) => kms_error(error),
+                other => SealError::Invalid {
+                    field: "commonName",
+                    reason: other.to_string(),
+                },
+            })?;
+            Ok((generated.key_uri, csr))
+        })
+        .await?;
+        let csr_pem = pem_of("CERTIFICATE REQUEST", &csr_der);
+        let new = NewSealCertificate {
+            uid,
+            label: request
+                .label
+                .unwrap_or_else(|| request.subject.common_name.clone()),
+            key_algorithm: key_algorithm_name(kind).into(),
+            kms,
+            key_uri: key_uri.clone(),
+            csr_pem: csr_pem.clone(),
+        };
+        let certificate = self
+            .runtime
+            .store
+            .create_seal_certificate(scope, &new)
+            .await?;
+        tracing::info!(tenant = %scope.tenant(), certificate = %certificate.uid, "seal certificate provisioned");
+        Ok(Provisioned {
+            certificate: CertificateView::of(&certificate),
+            csr_pem,
+            key_uri,
+        })
+    }
+
+    /// Activates a provisioning certificate with its CA-issued chain (PEM, leaf first), after the activation
+    /// checks: the leaf certifies the KMS key, the chain links, the leaf is valid now, keyUsage allows sealing.
+    pub async fn activate(
+        &self,
+        scope: &TenantScope,
+        id: &str,
+        certificate_pem: &str,
+    ) -> Result<CertificateView, SealError> {
+        if id == PLATFORM_CERTIFICATE_ID {
+            return Err(SealError::Conflict(
+                "the platform certificate is managed by sigild".into(),
+            ));
+        }
+        let uid = SealCertificateId::new(id);
+        let store = &self.runtime.store;
+        let certificate = store
+            .seal_certificate(scope, &uid)
+            .await?
+            .ok_or(SealError::NotFound("seal certificate"))?;
+        if certificate.status != "provisioning" {
+            return Err(SealError::Conflict(format!(
+                "the certificate is {}, not waiting for activation",
+                certificate.status
+            )));
+        }
+        let chain = parse_pem_chain("certificatePem", certificate_pem)?;
+        let kind = KeyKind::parse(&certificate.key_algorithm).map_err(SealError::Unavailable)?;
+        let client = self.client(&certificate.kms).await?;
+        let key = KmsKey {
+            client,
+            key_uri: certificate.key_uri.clone(),
+            kind,
+        };
+        let public_key = blocking(move || key.public_key().map_err(kms_error)).await?;
+        sigil_seal::check_activation_chain(&chain, &public_key, now_unix()).map_err(|error| {
+            SealError::Invalid {
+                field: "certificatePem",
+                reason: error.to_string(),
+            }
+        })?;
+        let leaf = {
+            use sigil_rfc3161::der::Decode;
+            Certificate::from_der(&chain[0]).map_err(|e| SealError::Invalid {
+                field: "certificatePem",
+                reason: e.to_string(),
+            })?
+        };
+        let summary = CertificateSummary::of(&leaf);
+        let activation = Activation {
+            chain_pem: chain_pem(&chain)?,
+            subject: summary.subject,
+            not_before: summary.not_before,
+            not_after: summary.not_after,
+        };
+        let active = store
+            .activate_seal_certificate(scope, &uid, &activation)
+            .await?;
+        Ok(CertificateView::of(&active))
+    }
+
+    /// Revokes a certificate: it seals no more, and its KMS key is scheduled for deletion after the grace
+    /// period (the plugin stops signing with it at once; the deletion job destroys it when due).
+    pub async fn revoke(&self, scope: &TenantScope, id: &str) -> Result<(), SealError> {
+        if id == PLATFORM_CERTIFICATE_ID {
+            return Err(SealError::Conflict(
+                "the platform certificate cannot be revoked through the API".into(),
+            ));
+        }
+        let uid = SealCertificateId::new(id);
+        let store = &self.runtime.store;
+        let certificate = store
+            .seal_certificate(scope, &uid)
+            .await?
+            .ok_or(SealError::NotFound("seal certificate"))?;
+        if certificate.status == "revoked" {
+            return Err(SealError::Conflict(
+                "the certificate is already revoked".into(),
+            ));
+        }
+        let due = now_unix() + i64::from(KEY_DELETION_GRACE_DAYS) * 24 * 3600;
+        store.revoke_seal_certificate(scope, &uid, due).await?;
+        // Tell the KMS now, so the key stops signing; if this fails, the deletion job still destroys it when due.
+        match self.client(&certificate.kms).await {
+            Ok(client) => {
+                let key_uri = certificate.key_uri.clone();
+                let outcome = blocking(move || {
+                    client
+                        .call::<_, sigil_plugin_api::ScheduleDeletionResponse>(
+                            "schedule_deletion",
+                            &sigil_plugin_api::ScheduleDeletionRequest {
+                                key_uri,
+                                grace_days: KEY_DELETION_GRACE_DAYS,
+                            },
+                        )
+                        .map_err(kms_error)
+                })
+                .await;
+                if let Err(error) = outcome {
+                    tracing::warn!(certificate = %uid, ?error, "could not schedule the KMS key's deletion now; the deletion job will destroy it when due");
+                }
+            }
+            Err(error) => {
+                tracing::warn!(certificate = %uid, ?error, "seal KMS unavailable at revocation")
+            }
+        }
+        Ok(())
+    }
+
+    async fn signing_certificate(
+        &self,
+        scope: &TenantScope,
+        id: Option<&str>,
+    ) -> Result<SigningCertificate, SealError> {
+        let certificate = match id {
+            Some(PLATFORM_CERTIFICATE_ID) => None,
+            Some(id) => {
+                let certificate = self
+                    .runtime
+                    .store
+                    .seal_certificate(scope, &SealCertificateId::new(id))
+                    .await?
+                    .ok_or(SealError::NotFound("seal certificate"))?;
+                if certificate.status != "active" {
+                    return Err(SealError::Invalid {
+                        field: "certificateId",
+                        reason: format!("the certificate is {}, not active", certificate.status),
+                    });
+                }
+                Some(certificate)
+            }
+            None => self
+                .runtime
+                .store
+                .seal_certificates(scope)
+                .await?
+                .into_iter()
+                .find(|c| c.status == "active"),
+        };
+        let Some(certificate) = certificate else {
+            let platform = self.platform()?;
+            return Ok(SigningCertificate {
+                id: PLATFORM_CERTIFICATE_ID.into(),
+                label: "Sigil platform seal".into(),
+                chain_der: platform.chain_der.clone(),
+                key: platform.key.clone(),
+            });
+        };
+        let chain_der = parse_pem_chain(
+            "certificateId",
+            certificate.chain_pem.as_deref().unwrap_or_default(),
+        )?;
+        let kind = KeyKind::parse(&certificate.key_algorithm).map_err(SealError::Unavailable)?;
+        Ok(SigningCertificate {
+            id: certificate.uid.to_string(),
+            label: certificate.label.clone(),
+            chain_der,
+            key: KmsKey {
+                client: self.client(&certificate.kms).await?,
+                key_uri: certificate.key_uri.clone(),
+                kind,
+            },
+        })
+    }
+
+    /// Seals a SHA-256 digest as a detached CAdES (B-T, or B-B when every TSA fails) and records the operation;
+    /// the `.p7s` is kept when the tenant's `storeCadesSeals` is on.
+    pub async fn seal_cades(
+        &self,
+        scope: &TenantScope,
+        request: SealRequest,
+    ) -> Result<Sealed, SealError> {
+        let certificate = self
+            .signing_certificate(scope, request.certificate_id.as_deref())
+            .await?;
+        let algorithm = CmsSignatureAlgorithm::Classic(certificate.key.kind.signature_algorithm());
+        // Every key kind Sigil generates signs with SHA-256, so the content digest is SHA-256 too.
+        let builder = CadesBuilder::new(
+            HashAlgorithm::Sha256,
+            &request.sha256,
+            &certificate.chain_der,
+            algorithm,
+            CadesOptions::default(),
+        )
+        .map_err(|e| SealError::Invalid {
+            field: "certificateId",
+            reason: format!("cannot seal with this certificate: {e}"),
+        })?;
+        let key = certificate.key.clone();
+        let mut cms = blocking(move || {
+            let signature = key.sign(builder.to_be_signed()).map_err(kms_error)?;
+            builder
+                .assemble(&signature)
+                .map_err(|e| SealError::Unavailable(format!("the KMS signature is unusable: {e}")))
+        })
+        .await?;
+        let imprint = HashAlgorithm::Sha256.digest(cms.signature_value());
+        let timestamp = match self
+            .stamps
+            .signature_timestamp(scope, HashAlgorithm::Sha256, &imprint, request.qualified)
+            .await
+        {
+            Ok(timestamp) => Some(timestamp),
+            Err(StampError::Invalid { field, reason }) if request.qualified => {
+                return Err(SealError::Invalid { field, reason });
+            }
+            Err(error) => {
+                tracing::warn!(tenant = %scope.tenant(), ?error, "no TSA time-stamped the seal; it stays B-B");
+                None
+            }
+        };
+        if let Some(timestamp) = &timestamp {
+            cms.add_signature_timestamp(&timestamp.token_der)
+                .map_err(|e| SealError::Unavailable(format!("time-stamp token: {e}")))?;
+        }
+        let p7s = cms
+            .to_der()
+            .map_err(|e| SealError::Unavailable(format!("encoding the seal: {e}")))?;
+        let level = if timestamp.is_some() { "B-T" } else { "B-B" };
+        let keep = self
+            .runtime
+            .store
+            .tenant_settings(scope)
+            .await?
+            .store_cades_seals;
+        let operation = SealOperation {
+            uid: SealOperationId::random(),
+            file_name: request.file_name.clone(),
+            size: i64::try_from(request.size).unwrap_or(i64::MAX),
+            document_hash: hex::encode(&request.sha256),
+            format: "cades".into(),
+            level: level.into(),
+            certificate_id: certificate.id.clone(),
+            cert_label: certificate.label.clone(),
+            tsa_name: timestamp.as_ref().map(|t| t.tsa_name.clone()),
+            label: request.label.clone(),
+            p7s: keep.then(|| {
+                use base64::Engine as _;
+                base64::engine::general_purpose::STANDARD.encode(&p7s)
+            }),
+            created_at: String::new(),
+        };
+        self.runtime
+            .store
+            .record_seal_operation(scope, &operation)
+            .await?;
+        Ok(Sealed {
+            p7s,
+            operation_id: operation.uid,
+            certificate_id: certificate.id,
+            qualified: timestamp.as_ref().is_some_and(|t| t.qualified),
+            timestamped_by: timestamp.map(|t| t.tsa_name),
+            level,
+        })
+    }
+
+    /// A page of the tenant's seal operations.
+    pub async fn operations(
+        &self,
+        scope: &TenantScope,
+        search: Option<&str>,
+        window: crate::store::Window,
+    ) -> Result<(Vec<SealOperation>, u64), SealError> {
+        Ok(self
+            .runtime
+            .store
+            .seal_operations(scope, search, window)
+            .await?)
+    }
+
+    /// The kept `.p7s` of an operation; `Ok(None)` when the operation exists but nothing was kept.
+    pub async fn operation_p7s(
+        &self,
+        scope: &TenantScope,
+        id: &str,
+    ) -> Result<Option<Vec<u8>>, SealError> {
+        use base64::Engine as _;
+        let operation = self
+            .runtime
+            .store
+            .seal_operation(scope, &SealOperationId::new(id))
+            .await?
+            .ok_or(SealError::NotFound("seal operation"))?;
+        operation
+            .p7s
+            .map(|b64| {
+                base64::engine::general_purpose::STANDARD
+                    .decode(b64)
+                    .map_err(|e| SealError::Store(StoreError::Decode(e.to_string())))
+            })
+            .transpose()
+    }
+
+    /// The anchors seals are verified against now.
+    pub fn trust(&self) -> Result<SealTrust, SealError> {
+        let anchors = {
+            let mut cached = self.anchors.lock().unwrap_or_else(|p| p.into_inner());
+            match &*cached {
+                Some(anchors) => anchors.clone(),
+                None => {
+                    let mut store = TrustStore::new();
+                    if let Some(file) = &self.runtime.settings().1.seal.trust_roots_file {
+                        match std::fs::read(file) {
+                            Ok(pem) => {
+                                if let Err(error) = store.add_pem_roots(&pem) {
+                                    tracing::error!(file = %file.display(), %error, "seal trust roots do not parse");
+                                }
+                            }
+                            Err(error) => {
+                                tracing::error!(file = %file.display(), %error, "cannot read the seal trust roots")
+                            }
+                        }
+                    }
+                    let store = Arc::new(store);
+                    *cached = Some(store.clone());
+                    store
+                }
+            }
+        };
+        let platform = self
+            .platform
+            .get()
+            .map(|p| p.anchors.clone())
+            .unwrap_or_default();
+        Ok(SealTrust {
+            anchors,
+            platform,
+            tsa: self.tsa_trust.get().for_verification(),
+        })
+    }
+
+    /// Verifies a detached CAdES over content with these digests.
+    pub fn verify_cades(&self, p7s: &[u8], digests: &[ContentDigest]) -> Result<SealReport, SealError> {
+        let trust = self.trust()?;
+        let settings = TrustSettings {
+            anchors: &trust.anchors,
+            platform: &trust.platform,
+            tsa: &trust.tsa,
+            now: now_unix(),
+        };
+        Ok(sigil_seal::verify_cades(p7s, digests, &settings))
+    }
+}
+
+fn key_algorithm_name(kind: KeyKind) -> &'static str {
+    match kind {
+        KeyKind::EcdsaP256 => "ecdsa-p256",
+        KeyKind::Rsa(2048) => "rsa-2048",
+        KeyKind::Rsa(3072) => "rsa-3072",
+        KeyKind::Rsa(_) => "rsa-4096",
+    }
+}
+
+fn pem_of(label: &str, der: &[u8]) -> String {
+    use base64::Engine as _;
+    let body = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut pem = format!("-----BEGIN {label}-----\n");
+    for line in body.as_bytes().chunks(64) {
+        pem.push_str(std::str::from_utf8(line).unwrap_or_default());
+        pem.push('\n');
+    }
+    pem.push_str(&format!("-----END {label}-----\n"));
+    pem
+}
