@@ -1,0 +1,55 @@
+//! The PDF layer under PAdES (ETSI EN 319 142-1): parse a document lazily, write a signature
+//! placeholder (or a document timestamp placeholder, or a DSS) as an incremental update, and read
+//! the signatures of a document back for verification. No crypto and no I/O here: the caller
+//! hashes [`Prepared::signed_ranges`], builds the CMS elsewhere and hands the DER to
+//! [`Prepared::embed`].
+//!
+//! # What is parsed
+//! [`Document::parse`] finds `startxref`, reads the whole xref chain (classic tables, xref
+//! streams with FlateDecode and PNG predictors, hybrid files with `/XRefStm`, `/Prev` chains,
+//! linearized files) and nothing else. Objects, including objects compressed in object streams
+//! (`/Type /ObjStm`), are parsed only when asked for: sealing touches the trailer, the catalog,
+//! the AcroForm and its fields, and the page tree down to the first page.
+//!
+//! # What is refused
+//! * [`PdfError::Encrypted`]: the newest trailer has `/Encrypt`.
+//! * [`PdfError::Unsupported`]: valid but not handled here (stream filters other than
+//!   FlateDecode on the streams we must read, TIFF predictors, a document without pages).
+//! * [`PdfError::Malformed`]: damage that matters, with the offset or object it concerns. The
+//!   only damage tolerated is an xref or object offset that lands on whitespace before its
+//!   target, a dictionary key without a value, and a Flate stream missing its checksum; offsets
+//!   are never guessed by scanning, because an incremental update must point `/Prev` and every
+//!   reader at exactly what the original file says.
+//!
+//! # Bounds
+//! Everything a hostile file controls is bounded (see [`limits`]): nesting depth
+//! ([`limits::MAX_DEPTH`]), xref sections and `/Prev` loops ([`limits::MAX_XREF_SECTIONS`],
+//! loops refused), object numbers, decoded stream sizes per stream and per document, reference
+//! chains, and page/field tree depth and size. Nothing recurses on the input except the object
+//! parser, which stops at the depth bound.
+//!
+//! # The xref-kind rule
+//! An incremental update ends with a cross-reference section of the same kind as the previous
+//! revision's: a table after a table, an xref stream after an xref stream. Mixing them is not
+//! forbidden by ISO 32000 but breaks readers: poppler, for one, reports no signatures when a
+//! table follows a stream-xref revision. After a hybrid file (a table whose trailer carries
+//! `/XRefStm`) a plain table is written: new objects are all uncompressed, so a table describes
+//! them fully, pre-1.5 readers follow the table chain, and 1.5 readers still honour the older
+//! section's `/XRefStm` when they reach it through `/Prev`. The trailer carries every key of the
+//! previous one (minus `/Prev`, `/XRefStm` and an xref stream's own keys), `/Prev` points at the
+//! previous section, and `/ID` keeps its first element (it is created when missing).
+#![forbid(unsafe_code)]
+
+mod document;
+mod error;
+mod filter;
+pub mod limits;
+mod object;
+mod signatures;
+mod update;
+
+pub use document::{Document, XrefKind};
+pub use error::{PdfError, Result};
+pub use object::{Dict, ObjRef, Object};
+pub use signatures::SignatureInfo;
+pub use update::{Dss, MAX_CONTENTS_CAPACITY, Prepared, SignatureKind, SignatureSpec, add_dss, pdf_date, prepare_signature};
