@@ -1,0 +1,153 @@
+//! Oracles shared by the integration tests: a throwaway PKI made with `openssl`, CMS signing with
+//! `openssl cms`, and the independent checkers `qpdf --check`, `pdfsig` and `pyhanko sign validate`.
+//! Everything comes from `tests/oracles/setup.sh`; a missing oracle fails the test with a message
+//! naming it, it never skips.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use sigil_pdf::Prepared;
+
+fn home() -> PathBuf {
+    PathBuf::from(std::env::var_os("HOME").expect("HOME is not set"))
+}
+
+fn oracles_dir() -> PathBuf {
+    std::env::var_os("SIGIL_ORACLES_DIR").map(PathBuf::from).unwrap_or_else(|| home().join(".cache/sigil-oracles"))
+}
+
+/// `pyhanko` from the oracle venv.
+pub fn pyhanko() -> PathBuf {
+    let venv = std::env::var_os("SIGIL_ORACLE_VENV").map(PathBuf::from).unwrap_or_else(|| oracles_dir().join("venv"));
+    let p = venv.join("bin/pyhanko");
+    assert!(p.exists(), "oracle missing: {} does not exist; run tests/oracles/setup.sh", p.display());
+    p
+}
+
+/// A corpus directory (from `var`, else `default` under the oracle dir), asserted to hold PDFs.
+pub fn corpus(var: &str, default: &str) -> Vec<PathBuf> {
+    let dir = std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| oracles_dir().join(default));
+    assert!(
+        dir.join(".complete").exists(),
+        "corpus missing: {} is not complete (set {var} or run tests/oracles/setup.sh)",
+        dir.display()
+    );
+    let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("pdf")))
+        .collect();
+    v.sort();
+    assert!(!v.is_empty(), "corpus {} holds no PDF", dir.display());
+    v
+}
+
+fn tool(name: &str) -> Command {
+    let found = Command::new("sh").arg("-c").arg(format!("command -v {name}")).output().unwrap();
+    assert!(found.status.success(), "oracle missing: `{name}` is not on PATH; run tests/oracles/setup.sh");
+    Command::new(name)
+}
+
+fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    out
+}
+
+fn ok(cmd: &mut Command) {
+    let out = run(cmd);
+    assert!(out.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A root CA and a P-256 leaf with digitalSignature + nonRepudiation, in a tempdir.
+pub struct Pki {
+    pub dir: tempfile::TempDir,
+}
+
+impl Pki {
+    pub fn new() -> Pki {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let ossl = || {
+            let mut c = tool("openssl");
+            c.current_dir(d);
+            c
+        };
+        ok(ossl().args(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "root.key"]));
+        ok(ossl().args([
+            "req", "-x509", "-new", "-key", "root.key", "-subj", "/CN=Sigil PDF Test Root", "-days", "3650",
+            "-out", "root.pem", "-addext", "basicConstraints=critical,CA:TRUE", "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ]));
+        ok(ossl().args(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "leaf.key"]));
+        ok(ossl().args(["req", "-new", "-key", "leaf.key", "-subj", "/CN=Sigil PDF Test Signer", "-out", "leaf.csr"]));
+        std::fs::write(
+            d.join("leaf.ext"),
+            "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,nonRepudiation\n\
+             subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n",
+        )
+        .unwrap();
+        ok(ossl().args([
+            "x509", "-req", "-in", "leaf.csr", "-CA", "root.pem", "-CAkey", "root.key", "-CAcreateserial", "-days",
+            "365", "-out", "leaf.pem", "-extfile", "leaf.ext",
+        ]));
+        Pki { dir }
+    }
+
+    pub fn root(&self) -> PathBuf {
+        self.dir.path().join("root.pem")
+    }
+
+    /// A detached CAdES CMS over the signed ranges of `p` (ESS signing-certificate-v2 included).
+    pub fn sign(&self, p: &Prepared, work: &Path) -> Vec<u8> {
+        let content = work.join("signed-ranges.bin");
+        let mut buf = Vec::new();
+        for r in p.signed_ranges() {
+            buf.extend_from_slice(r);
+        }
+        std::fs::write(&content, &buf).unwrap();
+        let der = work.join("sig.der");
+        let d = self.dir.path();
+        ok(tool("openssl").args(["cms", "-sign", "-binary", "-cades", "-nosmimecap", "-md", "sha256", "-outform", "DER"])
+            .arg("-in").arg(&content)
+            .arg("-signer").arg(d.join("leaf.pem"))
+            .arg("-inkey").arg(d.join("leaf.key"))
+            .arg("-certfile").arg(d.join("root.pem"))
+            .arg("-out").arg(&der));
+        std::fs::read(der).unwrap()
+    }
+}
+
+/// `qpdf --check` exit status (0 ok, 3 warnings, 2 errors).
+pub fn qpdf_check(path: &Path) -> i32 {
+    run(tool("qpdf").arg("--check").arg(path)).status.code().unwrap_or(-1)
+}
+
+/// `pdfsig` output (it exits 0 even on a digest mismatch, so callers parse this).
+pub fn pdfsig(path: &Path) -> String {
+    let out = run(tool("pdfsig").arg(path));
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+/// Per-signature verdicts from pdfsig: (signature validation line, in order).
+pub fn pdfsig_validations(out: &str) -> Vec<String> {
+    out.lines()
+        .filter_map(|l| l.trim().strip_prefix("- Signature Validation: "))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `pyhanko sign validate` with `root` as the only trust anchor: (success, output).
+pub fn pyhanko_validate(path: &Path, root: &Path, strict: bool) -> (bool, String) {
+    let mut c = Command::new(pyhanko());
+    c.args(["sign", "validate", "--no-revocation-check", "--pretty-print"]);
+    if !strict {
+        c.arg("--no-strict-syntax");
+    }
+    c.arg("--trust").arg(root).arg("--trust-replace").arg(path);
+    let out = run(&mut c);
+    (
+        out.status.success(),
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+    )
+}
