@@ -78,8 +78,12 @@ impl<'a> Document<'a> {
     /// Fails with [`PdfError::Encrypted`] if the trailer has `/Encrypt`, otherwise with
     /// [`PdfError::Malformed`] or [`PdfError::Unsupported`] naming the first problem.
     pub fn parse(data: &'a [u8]) -> Result<Document<'a>> {
-        if find(&data[..data.len().min(1024)], b"%PDF-", 0).is_none() {
+        let Some(h) = find(&data[..data.len().min(1024)], b"%PDF-", 0) else {
             return malformed("no %PDF- header in the first 1024 bytes");
+        };
+        let v = &data[h + 5..data.len().min(h + 8)];
+        if !(v.len() == 3 && v[0].is_ascii_digit() && v[1] == b'.' && v[2].is_ascii_digit()) {
+            return malformed("the %PDF- header has no version number");
         }
         let tail_start = data.len().saturating_sub(STARTXREF_WINDOW);
         let Some(sx) = rfind(&data[tail_start..], b"startxref").map(|p| p + tail_start) else {

@@ -51,9 +51,9 @@ fn inflate(raw: &[u8], limit: usize) -> Result<Vec<u8>> {
         Err(e) if e.status == TINFLStatus::HasMoreOutput => {
             malformed(format!("Flate stream inflates past the {limit}-byte limit"))
         }
-        // Truncated streams (missing adler32 or final block) are common; what was decoded is kept only if
-        // the caller's own structure checks (xref widths, object stream offsets) then pass.
-        Err(e) if e.status == TINFLStatus::FailedCannotMakeProgress && !e.output.is_empty() => Ok(e.output),
+        // A truncated stream is refused rather than half-read: pyHanko refuses it too, and an
+        // incremental update on top of an xref we only partly read would hide objects.
+        Err(e) if e.status == TINFLStatus::FailedCannotMakeProgress => malformed("Flate stream is truncated"),
         Err(e) => malformed(format!("Flate stream does not decode ({:?})", e.status)),
     }
 }

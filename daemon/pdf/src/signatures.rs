@@ -63,7 +63,8 @@ fn walk_fields(doc: &Document<'_>, form: &Dict, f: &mut dyn FnMut(String, &Dict,
         if let Object::Ref(r) = node
             && !seen.insert(r)
         {
-            continue;
+            // A field reached twice (a /Kids loop or a field listed twice) has no single full name.
+            return malformed(format!("form field {} {} R is reached twice in the field tree", r.num, r.generation));
         }
         let Object::Dict(d) = doc.resolve(&node)? else { continue };
         let name = match d.get(b"T").and_then(Object::as_str) {
@@ -98,6 +99,9 @@ pub(crate) fn field_names(doc: &Document<'_>, form: &Dict) -> Result<HashSet<Str
 
 /// The DER length of the outer TLV at the start of `b`, if it parses and fits.
 fn der_len(b: &[u8]) -> Option<usize> {
+    if *b.first()? != 0x30 {
+        return None;
+    }
     let l0 = *b.get(1)? as usize;
     let (hdr, len) = if l0 < 0x80 {
         (2, l0)
@@ -153,7 +157,7 @@ impl Document<'_> {
         let raw = sig.get(b"Contents").and_then(Object::as_str).unwrap_or(&[]).to_vec();
         let contents = match der_len(&raw) {
             Some(n) => raw[..n].to_vec(),
-            None => raw.clone(),
+            None => raw[..raw.iter().rposition(|&b| b != 0).map_or(0, |p| p + 1)].to_vec(),
         };
         let len = self.data.len() as u64;
         let mut ok = false;
@@ -235,5 +239,6 @@ mod tests {
         assert_eq!(der_len(&[0x30, 0x85, 1, 1, 1, 1, 1]), None);
         assert_eq!(der_len(&[0x30, 0x10, 1]), None);
         assert_eq!(der_len(&[]), None);
+        assert_eq!(der_len(&[0, 0, 0]), None);
     }
 }

@@ -335,6 +335,16 @@ pub fn prepare_signature(doc: &Document<'_>, spec: &SignatureSpec) -> Result<Pre
         None => (1..).map(|i| format!("Signature{i}")).find(|n| !taken.contains(n)).expect("unbounded"),
     };
 
+    // Sealing over an unfinished signature (a /V whose /Contents holds no CMS) would freeze a
+    // signature no validator can read, and make the whole file unverifiable.
+    for s in doc.signatures()? {
+        if s.contents.first() != Some(&0x30) {
+            return Err(PdfError::Unsupported(format!(
+                "signature field {:?} holds an unfinished signature (its /Contents is not a CMS)",
+                s.field_name
+            )));
+        }
+    }
     let mut up = Update::new(doc);
     let sig_ref = up.alloc();
     let field_ref = up.alloc();

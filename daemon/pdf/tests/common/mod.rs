@@ -91,7 +91,58 @@ impl Pki {
             "x509", "-req", "-in", "leaf.csr", "-CA", "root.pem", "-CAkey", "root.key", "-CAcreateserial", "-days",
             "365", "-out", "leaf.pem", "-extfile", "leaf.ext",
         ]));
+        // A TSA for document timestamps (critical timeStamping EKU) and its `openssl ts` config.
+        ok(ossl().args(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "tsa.key"]));
+        ok(ossl().args(["req", "-new", "-key", "tsa.key", "-subj", "/CN=Sigil PDF Test TSA", "-out", "tsa.csr"]));
+        std::fs::write(
+            d.join("tsa.ext"),
+            "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=critical,timeStamping\n\
+             subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n",
+        )
+        .unwrap();
+        ok(ossl().args([
+            "x509", "-req", "-in", "tsa.csr", "-CA", "root.pem", "-CAkey", "root.key", "-CAcreateserial", "-days",
+            "365", "-out", "tsa.pem", "-extfile", "tsa.ext",
+        ]));
+        std::fs::write(d.join("tsaserial"), "01\n").unwrap();
+        std::fs::write(
+            d.join("tsa.cnf"),
+            format!(
+                "[ tsa ]\ndefault_tsa = t\n[ t ]\nserial = {0}/tsaserial\nsigner_cert = {0}/tsa.pem\n\
+                 certs = {0}/root.pem\nsigner_key = {0}/tsa.key\nsigner_digest = sha256\ndefault_policy = 1.2.3.4.1\n\
+                 digests = sha256\naccuracy = secs:1\ness_cert_id_alg = sha256\n",
+                d.display()
+            ),
+        )
+        .unwrap();
         Pki { dir }
+    }
+
+    /// DER of a certificate of this PKI (`root`, `leaf` or `tsa`).
+    pub fn cert_der(&self, name: &str) -> Vec<u8> {
+        let out = run(tool("openssl").args(["x509", "-outform", "DER", "-in"]).arg(self.dir.path().join(format!("{name}.pem"))));
+        assert!(out.status.success());
+        out.stdout
+    }
+
+    /// An RFC 3161 timestamp token (a CMS ContentInfo) over the signed ranges of `p`.
+    pub fn timestamp(&self, p: &Prepared, work: &Path) -> Vec<u8> {
+        let content = work.join("ts-ranges.bin");
+        let mut buf = Vec::new();
+        for r in p.signed_ranges() {
+            buf.extend_from_slice(r);
+        }
+        std::fs::write(&content, &buf).unwrap();
+        let (q, t) = (work.join("q.tsq"), work.join("token.der"));
+        ok(tool("openssl").args(["ts", "-query", "-sha256", "-cert", "-no_nonce", "-data"]).arg(&content).arg("-out").arg(&q));
+        ok(tool("openssl")
+            .args(["ts", "-reply", "-token_out", "-config"])
+            .arg(self.dir.path().join("tsa.cnf"))
+            .arg("-queryfile")
+            .arg(&q)
+            .arg("-out")
+            .arg(&t));
+        std::fs::read(t).unwrap()
     }
 
     pub fn root(&self) -> PathBuf {
@@ -150,4 +201,15 @@ pub fn pyhanko_validate(path: &Path, root: &Path, strict: bool) -> (bool, String
         out.status.success(),
         format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
     )
+}
+
+/// pyHanko's verdict on each document timestamp (through its API, see `dts.py`):
+/// lines `<field> intact=True valid=True trusted=True`.
+pub fn pyhanko_timestamps(path: &Path, root: &Path) -> String {
+    let py = pyhanko().with_file_name("python");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/common/dts.py");
+    let out = run(Command::new(py).arg(script).arg(path).arg(root));
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "pyHanko timestamp validation failed to run:\n{text}");
+    text
 }

@@ -1,0 +1,244 @@
+//! Every PDF of the two third-party corpora (pypdf 7.1.1 and pyhanko 0.38.0 sdists) is either
+//! sealed and accepted by qpdf, pdfsig and pyHanko, or refused with a clear reason.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use common::*;
+use sigil_pdf::{Document, PdfError, SignatureKind, SignatureSpec, XrefKind, prepare_signature};
+
+/// Files refused for a reason other than encryption, with a fragment of the expected reason.
+/// Each is genuinely broken (most are pyHanko's own negative test inputs).
+const KNOWN_BROKEN: &[(&str, &str)] = &[];
+
+#[derive(Debug)]
+enum Outcome {
+    Sealed,
+    Encrypted,
+    Refused(String),
+    Failed(String),
+}
+
+struct Facts {
+    kind: Option<XrefKind>,
+    linearized: bool,
+    objstm: bool,
+    signed_before: usize,
+}
+
+fn rank(qpdf: i32) -> i32 {
+    match qpdf {
+        0 => 0,
+        3 => 1,
+        _ => 2,
+    }
+}
+
+/// pyHanko's pretty output split per field: (field name, integrity line, bottom line).
+fn pyhanko_fields(out: &str) -> Vec<(String, String, String)> {
+    let mut v: Vec<(String, String, String)> = Vec::new();
+    let mut lines = out.lines().peekable();
+    while let Some(l) = lines.next() {
+        if let Some(rest) = l.strip_prefix("Field ")
+            && let Some((_, name)) = rest.split_once(": ")
+            && rest.split(':').next().is_some_and(|n| n.chars().all(|c| c.is_ascii_digit()))
+        {
+            v.push((name.trim().to_owned(), String::new(), String::new()));
+        } else if let Some(last) = v.last_mut() {
+            let t = l.trim();
+            if t.starts_with("The signature is cryptographically") || t.starts_with("The signature is judged") {
+                if t.contains("judged") {
+                    last.2 = t.to_owned();
+                } else {
+                    last.1 = t.to_owned();
+                }
+            }
+        }
+    }
+    v
+}
+
+fn seal_one(path: &Path, pki: &Pki) -> (Outcome, Facts) {
+    let original = std::fs::read(path).unwrap();
+    let mut facts = Facts {
+        kind: None,
+        linearized: original[..original.len().min(1024)].windows(11).any(|w| w == b"/Linearized"),
+        objstm: original.windows(7).any(|w| w == b"/ObjStm"),
+        signed_before: 0,
+    };
+    let refuse = |e: PdfError| match e {
+        PdfError::Encrypted => Outcome::Encrypted,
+        other => Outcome::Refused(other.to_string()),
+    };
+    let doc = match Document::parse(&original) {
+        Ok(d) => d,
+        Err(e) => return (refuse(e), facts),
+    };
+    facts.kind = Some(doc.xref_kind());
+    let before = match doc.signatures() {
+        Ok(s) => s,
+        Err(e) => return (refuse(e), facts),
+    };
+    facts.signed_before = before.len();
+    let p = match prepare_signature(&doc, &SignatureSpec::new(SignatureKind::Signature, 8192)) {
+        Ok(p) => p,
+        Err(e) => return (refuse(e), facts),
+    };
+    let work = tempfile::tempdir().unwrap();
+    let field = p.field_name().to_owned();
+    let der = pki.sign(&p, work.path());
+    let sealed = p.embed(&der).unwrap();
+    if !sealed.starts_with(&original) {
+        return (Outcome::Failed("original is not a prefix".into()), facts);
+    }
+    let sealed_path = work.path().join("sealed.pdf");
+    std::fs::write(&sealed_path, &sealed).unwrap();
+    if let Some(keep) = std::env::var_os("SIGIL_PDF_KEEP") {
+        std::fs::write(Path::new(&keep).join(path.file_name().unwrap()), &sealed).unwrap();
+    }
+
+    // Our own reader on our output.
+    let sigs = match Document::parse(&sealed).and_then(|d| d.signatures()) {
+        Ok(s) => s,
+        Err(e) => return (Outcome::Failed(format!("re-parse of the sealed file: {e}")), facts),
+    };
+    match sigs.iter().find(|s| s.field_name == field) {
+        Some(s) if s.byte_range_ok && s.covers_whole_file && s.contents == der => {}
+        other => return (Outcome::Failed(format!("own signature read back wrong: {other:?}")), facts),
+    }
+
+    let (q0, q1) = (qpdf_check(path), qpdf_check(&sealed_path));
+    if rank(q1) > rank(q0) {
+        return (Outcome::Failed(format!("qpdf --check: original {q0}, sealed {q1}")), facts);
+    }
+
+    let v0 = if before.is_empty() { vec![] } else { pdfsig_validations(&pdfsig(path)) };
+    let out = pdfsig(&sealed_path);
+    let v1 = pdfsig_validations(&out);
+    if v1.last().map(String::as_str) != Some("Signature is Valid.") || v1[..v1.len() - 1] != v0[..] {
+        return (Outcome::Failed(format!("pdfsig before {v0:?}, after:\n{out}")), facts);
+    }
+
+    let strict = doc.xref_kind() != XrefKind::Hybrid;
+    let (all_ok, mut out) = pyhanko_validate(&sealed_path, &pki.root(), strict);
+    // pyHanko's strict mode refuses some inputs outright (hybrid files, damage it does not
+    // tolerate): the seal is then judged by its lenient mode, as the original would be.
+    if !all_ok && strict && out.contains("strict mode") {
+        out = pyhanko_validate(&sealed_path, &pki.root(), false).1;
+    }
+    let after = pyhanko_fields(&out);
+    match after.iter().find(|f| f.0 == field) {
+        Some((_, integ, bottom)) if integ.contains("cryptographically sound") && bottom.ends_with("judged VALID.") => {}
+        _ => return (Outcome::Failed(format!("pyhanko on our signature:\n{out}")), facts),
+    }
+    if !before.is_empty() {
+        let (_, out0) = pyhanko_validate(path, &pki.root(), strict);
+        let f0 = pyhanko_fields(&out0);
+        for (name, integ, _) in &f0 {
+            let now = after.iter().find(|f| &f.0 == name).map(|f| f.1.as_str());
+            if now != Some(integ.as_str()) {
+                return (
+                    Outcome::Failed(format!("earlier signature {name}: integrity was {integ:?}, now {now:?}\n{out}")),
+                    facts,
+                );
+            }
+        }
+    }
+    (Outcome::Sealed, facts)
+}
+
+fn run_corpus(files: Vec<PathBuf>) -> BTreeMap<String, (Outcome, Facts)> {
+    let pki = Pki::new();
+    let next = AtomicUsize::new(0);
+    let results = Mutex::new(BTreeMap::new());
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(f) = files.get(i) else { break };
+                    let name = f.file_name().unwrap().to_string_lossy().into_owned();
+                    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| seal_one(f, &pki)));
+                    let r = r.unwrap_or_else(|_| {
+                        (Outcome::Failed("panicked".into()), Facts { kind: None, linearized: false, objstm: false, signed_before: 0 })
+                    });
+                    results.lock().unwrap().insert(name, r);
+                }
+            });
+        }
+    });
+    results.into_inner().unwrap()
+}
+
+#[test]
+fn corpus_is_sealed_or_refused_clearly() {
+    let mut files = corpus("SIGIL_PDF_CORPUS", "pdf-corpus");
+    files.extend(corpus("SIGIL_PDF_CORPUS_SIGNED", "pdf-corpus-pyhanko"));
+    let filter = std::env::var("SIGIL_PDF_CORPUS_FILTER").ok();
+    if let Some(f) = &filter {
+        files.retain(|p| p.to_string_lossy().contains(f.as_str()));
+    }
+    let results = run_corpus(files);
+
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut cover: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut problems = Vec::new();
+    for (name, (outcome, facts)) in &results {
+        let label = match outcome {
+            Outcome::Sealed => "sealed and validated",
+            Outcome::Encrypted => "refused: Encrypted",
+            Outcome::Refused(_) => "refused: Malformed/Unsupported",
+            Outcome::Failed(_) => "FAILED",
+        };
+        *counts.entry(label).or_default() += 1;
+        match outcome {
+            Outcome::Sealed => {
+                let kind = match facts.kind {
+                    Some(XrefKind::Table) => "xref table",
+                    Some(XrefKind::Stream) => "xref stream",
+                    Some(XrefKind::Hybrid) => "hybrid",
+                    None => "?",
+                };
+                *cover.entry(kind).or_default() += 1;
+                if facts.linearized {
+                    *cover.entry("linearized").or_default() += 1;
+                }
+                if facts.objstm {
+                    *cover.entry("object streams").or_default() += 1;
+                }
+                if facts.signed_before > 0 {
+                    *cover.entry("already signed").or_default() += 1;
+                }
+            }
+            Outcome::Refused(reason) => {
+                println!("refused {name}: {reason}");
+                match KNOWN_BROKEN.iter().find(|(n, _)| n == name) {
+                    Some((_, frag)) if reason.contains(frag) => {}
+                    Some((_, frag)) => problems.push(format!("{name}: refused with {reason:?}, expected {frag:?}")),
+                    None => problems.push(format!("{name}: refused but not in KNOWN_BROKEN: {reason}")),
+                }
+            }
+            Outcome::Failed(why) => problems.push(format!("{name}: {why}")),
+            Outcome::Encrypted => println!("refused {name}: encrypted"),
+        }
+    }
+    if filter.is_none() {
+        for (n, _) in KNOWN_BROKEN {
+            if !matches!(results.get(*n), Some((Outcome::Refused(_), _))) {
+                problems.push(format!("{n} is in KNOWN_BROKEN but was not refused"));
+            }
+        }
+    }
+    println!("corpus summary ({} files): {counts:?}", results.len());
+    println!("sealed files by structure: {cover:?}");
+    assert!(problems.is_empty(), "{} problem(s):\n{}", problems.len(), problems.join("\n\n"));
+    if filter.is_none() {
+        for k in ["xref table", "xref stream", "hybrid", "linearized", "object streams", "already signed"] {
+            assert!(cover.get(k).copied().unwrap_or(0) > 0, "no sealed file covers {k}");
+        }
+    }
+}
