@@ -12,21 +12,38 @@ fn main() {
         }
     };
     println!("xref kind: {:?}", doc.xref_kind());
-    println!("revisions end at: {:?} (file is {} bytes)", doc.revisions(), bytes.len());
+    println!(
+        "revisions end at: {:?} (file is {} bytes)",
+        doc.revisions(),
+        bytes.len()
+    );
     match doc.signatures() {
         Ok(sigs) => {
             for s in sigs {
                 println!(
                     "field {:?}: {:?} {:?}/{:?} byte_range {:?} ok={} revision_end={:?} whole_file={} revisions_after={} contents={} bytes",
-                    s.field_name, s.kind, s.filter, s.sub_filter, s.byte_range, s.byte_range_ok, s.revision_end,
-                    s.covers_whole_file, s.revisions_after, s.contents.len()
+                    s.field_name,
+                    s.kind,
+                    s.filter,
+                    s.sub_filter,
+                    s.byte_range,
+                    s.byte_range_ok,
+                    s.revision_end,
+                    s.covers_whole_file,
+                    s.revisions_after,
+                    s.contents.len()
                 );
             }
         }
         Err(e) => println!("signatures: {e}"),
     }
     match doc.dss() {
-        Ok(d) => println!("DSS: {} certs, {} OCSPs, {} CRLs", d.certs.len(), d.ocsps.len(), d.crls.len()),
+        Ok(d) => println!(
+            "DSS: {} certs, {} OCSPs, {} CRLs",
+            d.certs.len(),
+            d.ocsps.len(),
+            d.crls.len()
+        ),
         Err(e) => println!("DSS: {e}"),
     }
 }

@@ -65,7 +65,10 @@ fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
     if from >= hay.len() {
         return None;
     }
-    hay[from..].windows(needle.len()).position(|w| w == needle).map(|p| p + from)
+    hay[from..]
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .map(|p| p + from)
 }
 
 fn rfind(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -112,7 +115,10 @@ impl<'a> Document<'a> {
             }
             let sec = doc.read_section(off)?;
             if !visited.insert(sec.offset) {
-                return malformed(format!("/Prev loop: the xref section at offset {} is read twice", sec.offset));
+                return malformed(format!(
+                    "/Prev loop: the xref section at offset {} is read twice",
+                    sec.offset
+                ));
             }
             if first {
                 if sec.trailer.get(b"Encrypt").is_some() {
@@ -157,9 +163,15 @@ impl<'a> Document<'a> {
                     if self.data.get(end) == Some(&b'\n') {
                         end += 1;
                     }
-                    Revision { eof: eof as u64, end: end as u64 }
+                    Revision {
+                        eof: eof as u64,
+                        end: end as u64,
+                    }
                 }
-                None => Revision { eof: self.data.len() as u64, end: self.data.len() as u64 },
+                None => Revision {
+                    eof: self.data.len() as u64,
+                    end: self.data.len() as u64,
+                },
             };
             let r = match running {
                 Some(run) if run.end > r.end => run,
@@ -181,7 +193,9 @@ impl<'a> Document<'a> {
 
     /// Index of the revision ending exactly at `end` (after `%%EOF`, with or without its EOL).
     pub(crate) fn revision_at(&self, end: u64) -> Option<usize> {
-        self.revisions.iter().position(|r| r.end == end || r.eof == end)
+        self.revisions
+            .iter()
+            .position(|r| r.end == end || r.eof == end)
     }
 
     /// The kind of the newest xref section (what an incremental update must write again).
@@ -202,7 +216,11 @@ impl<'a> Document<'a> {
     /// The highest object number in use plus one, or the trailer's /Size if larger.
     pub(crate) fn size(&self) -> u32 {
         let max = self.xref.keys().copied().max().map_or(0, |m| m + 1);
-        let size = self.trailer.int(b"Size").unwrap_or(0).clamp(0, MAX_OBJECT_NUMBER as i64 + 1) as u32;
+        let size = self
+            .trailer
+            .int(b"Size")
+            .unwrap_or(0)
+            .clamp(0, MAX_OBJECT_NUMBER as i64 + 1) as u32;
         max.max(size)
     }
 
@@ -219,7 +237,9 @@ impl<'a> Document<'a> {
         if data[pos..].starts_with(b"xref") {
             let mut sec = self.read_table(pos)?;
             if let Some(x) = sec.trailer.get(b"XRefStm") {
-                let Object::Int(x) = *x else { return malformed("/XRefStm is not an integer") };
+                let Object::Int(x) = *x else {
+                    return malformed("/XRefStm is not an integer");
+                };
                 let stm = self.read_xref_stream(u64::try_from(x).unwrap_or(u64::MAX))?;
                 // The stream adds the objects the table lists as free or omits (compressed ones).
                 let table: HashMap<u32, Entry> = sec.entries.iter().copied().collect();
@@ -257,7 +277,9 @@ impl<'a> Document<'a> {
                     let count = lx.expect_uint("an xref subsection count")?;
                     let max_entries = (self.data.len() - lx.pos) as u64 / 18 + 1;
                     if count > max_entries {
-                        return malformed(format!("xref subsection at offset {save} claims {count} entries"));
+                        return malformed(format!(
+                            "xref subsection at offset {save} claims {count} entries"
+                        ));
                     }
                     for i in 0..count {
                         let num = first as u64 + i;
@@ -267,13 +289,20 @@ impl<'a> Document<'a> {
                         let kind = match lx.next_token()? {
                             Some(Token::Keyword(b"n")) => true,
                             Some(Token::Keyword(b"f")) => false,
-                            _ => return malformed(format!("xref entry type is not n or f at offset {at}")),
+                            _ => {
+                                return malformed(format!(
+                                    "xref entry type is not n or f at offset {at}"
+                                ));
+                            }
                         };
                         if num > MAX_OBJECT_NUMBER as u64 {
                             return malformed(format!("object number {num} is above the limit"));
                         }
                         let e = if kind && off > 0 {
-                            Entry::InFile { offset: off, generation: generation.min(65535) as u16 }
+                            Entry::InFile {
+                                offset: off,
+                                generation: generation.min(65535) as u16,
+                            }
                         } else {
                             Entry::Free
                         };
@@ -287,7 +316,12 @@ impl<'a> Document<'a> {
             Object::Dict(d) => d,
             _ => return malformed("trailer is not a dictionary"),
         };
-        Ok(Section { entries, trailer, kind: XrefKind::Table, offset: pos as u64 })
+        Ok(Section {
+            entries,
+            trailer,
+            kind: XrefKind::Table,
+            offset: pos as u64,
+        })
     }
 
     fn read_xref_stream(&self, offset: u64) -> Result<Section> {
@@ -297,7 +331,9 @@ impl<'a> Document<'a> {
         }
         let (_, dict, raw) = self.stream_at(pos, None)?;
         if dict.name(b"Type") != Some(b"XRef") {
-            return malformed(format!("the object at offset {offset} is not an xref stream"));
+            return malformed(format!(
+                "the object at offset {offset} is not an xref stream"
+            ));
         }
         let decoded = self.decode_stream(&dict, raw)?;
         let w: Vec<usize> = match dict.get(b"W") {
@@ -323,7 +359,9 @@ impl<'a> Document<'a> {
             Some(Object::Array(a)) if a.len() % 2 == 0 => a
                 .chunks(2)
                 .map(|c| match (&c[0], &c[1]) {
-                    (Object::Int(s), Object::Int(n)) if *s >= 0 && *n >= 0 => Ok((*s as u64, *n as u64)),
+                    (Object::Int(s), Object::Int(n)) if *s >= 0 && *n >= 0 => {
+                        Ok((*s as u64, *n as u64))
+                    }
                     _ => malformed("xref stream /Index holds a bad pair"),
                 })
                 .collect::<Result<_>>()?,
@@ -331,7 +369,9 @@ impl<'a> Document<'a> {
         };
         let field = |row: &[u8], i: usize| -> u64 {
             let start: usize = w[..i].iter().sum();
-            row[start..start + w[i]].iter().fold(0u64, |acc, &b| acc << 8 | b as u64)
+            row[start..start + w[i]]
+                .iter()
+                .fold(0u64, |acc, &b| acc << 8 | b as u64)
         };
         let mut entries = Vec::new();
         let mut rows = decoded.chunks_exact(width);
@@ -348,10 +388,15 @@ impl<'a> Document<'a> {
                 let (a, b) = (field(row, 1), field(row, 2));
                 let e = match t {
                     0 => Entry::Free,
-                    1 => Entry::InFile { offset: a, generation: b.min(65535) as u16 },
+                    1 => Entry::InFile {
+                        offset: a,
+                        generation: b.min(65535) as u16,
+                    },
                     2 => Entry::InStream {
-                        stream: u32::try_from(a).map_err(|_| PdfError::Malformed("object stream number".into()))?,
-                        index: u32::try_from(b).map_err(|_| PdfError::Malformed("object stream index".into()))?,
+                        stream: u32::try_from(a)
+                            .map_err(|_| PdfError::Malformed("object stream number".into()))?,
+                        index: u32::try_from(b)
+                            .map_err(|_| PdfError::Malformed("object stream index".into()))?,
                     },
                     // Unknown types are to be ignored (as null references) per ISO 32000.
                     _ => Entry::Free,
@@ -359,7 +404,12 @@ impl<'a> Document<'a> {
                 entries.push((num as u32, e));
             }
         }
-        Ok(Section { entries, trailer: dict, kind: XrefKind::Stream, offset: pos as u64 })
+        Ok(Section {
+            entries,
+            trailer: dict,
+            kind: XrefKind::Stream,
+            offset: pos as u64,
+        })
     }
 
     fn decode_stream(&self, dict: &Dict, raw: &[u8]) -> Result<Vec<u8>> {
@@ -380,9 +430,17 @@ impl<'a> Document<'a> {
         if let Some(e) = expect
             && num != e as u64
         {
-            return malformed(format!("xref says object {e} is at offset {at}, but object {num} is there"));
+            return malformed(format!(
+                "xref says object {e} is at offset {at}, but object {num} is there"
+            ));
         }
-        Ok((lx, ObjRef { num: num as u32, generation: generation.min(65535) as u16 }))
+        Ok((
+            lx,
+            ObjRef {
+                num: num as u32,
+                generation: generation.min(65535) as u16,
+            },
+        ))
     }
 
     /// The stream object at `pos`: its reference, dictionary and raw (still encoded) data.
@@ -404,18 +462,29 @@ impl<'a> Document<'a> {
             Some(Object::Int(l)) if *l >= 0 => *l as usize,
             Some(Object::Ref(lr)) if lr.num != r.num => match self.get(*lr)? {
                 Object::Int(l) if l >= 0 => l as usize,
-                _ => return malformed(format!("object {}: indirect /Length is not an integer", r.num)),
+                _ => {
+                    return malformed(format!(
+                        "object {}: indirect /Length is not an integer",
+                        r.num
+                    ));
+                }
             },
             _ => return malformed(format!("object {}: stream without a usable /Length", r.num)),
         };
         let end = start.checked_add(len).filter(|&e| e <= d.len());
         let Some(end) = end else {
-            return malformed(format!("object {}: stream /Length {len} runs past the end of the file", r.num));
+            return malformed(format!(
+                "object {}: stream /Length {len} runs past the end of the file",
+                r.num
+            ));
         };
         let mut after = Lexer::new(d, end);
         after.skip_ws();
         if !d[after.pos..].starts_with(b"endstream") {
-            return malformed(format!("object {}: no endstream after /Length {len} bytes", r.num));
+            return malformed(format!(
+                "object {}: no endstream after /Length {len} bytes",
+                r.num
+            ));
         }
         Ok((r, dict, &d[start..end]))
     }
@@ -425,11 +494,15 @@ impl<'a> Document<'a> {
             return Ok(s.clone());
         }
         let Some(Entry::InFile { offset, .. }) = self.xref.get(&num).copied() else {
-            return malformed(format!("object stream {num} is not a plain object in the file"));
+            return malformed(format!(
+                "object stream {num} is not a plain object in the file"
+            ));
         };
         let (_, dict, raw) = self.stream_at(offset as usize, Some(num))?;
         if dict.name(b"Type") != Some(b"ObjStm") {
-            return malformed(format!("object {num} is referenced as an object stream but is not one"));
+            return malformed(format!(
+                "object {num} is referenced as an object stream but is not one"
+            ));
         }
         let data = self.decode_stream(&dict, raw)?;
         let n = dict.int(b"N").unwrap_or(-1);
@@ -444,7 +517,11 @@ impl<'a> Document<'a> {
             let oo = lx.expect_uint("an offset in an object stream")?;
             offsets.push((on.min(u32::MAX as u64) as u32, oo as usize));
         }
-        let s = Arc::new(ObjStm { data, first: first as usize, offsets });
+        let s = Arc::new(ObjStm {
+            data,
+            first: first as usize,
+            offsets,
+        });
         self.objstms.borrow_mut().insert(num, s.clone());
         Ok(s)
     }
@@ -456,7 +533,10 @@ impl<'a> Document<'a> {
             Some(Entry::InFile { offset, .. }) => {
                 let pos = usize::try_from(offset).unwrap_or(usize::MAX);
                 if pos >= self.data.len() {
-                    return malformed(format!("object {} has offset {offset} past the end of the file", r.num));
+                    return malformed(format!(
+                        "object {} has offset {offset} past the end of the file",
+                        r.num
+                    ));
                 }
                 let (mut lx, _) = self.object_header(pos, Some(r.num))?;
                 lx.parse_object(0)
@@ -464,13 +544,21 @@ impl<'a> Document<'a> {
             Some(Entry::InStream { stream, index }) => {
                 let s = self.objstm(stream)?;
                 let Some(&(on, off)) = s.offsets.get(index as usize) else {
-                    return malformed(format!("object {}: index {index} past object stream {stream}", r.num));
+                    return malformed(format!(
+                        "object {}: index {index} past object stream {stream}",
+                        r.num
+                    ));
                 };
                 if on != r.num {
-                    return malformed(format!("object stream {stream} holds object {on} where {} was expected", r.num));
+                    return malformed(format!(
+                        "object stream {stream} holds object {on} where {} was expected",
+                        r.num
+                    ));
                 }
                 let pos = s.first.checked_add(off).filter(|&p| p < s.data.len());
-                let Some(pos) = pos else { return malformed(format!("object {}: bad offset in object stream", r.num)) };
+                let Some(pos) = pos else {
+                    return malformed(format!("object {}: bad offset in object stream", r.num));
+                };
                 Lexer::new(&s.data, pos).parse_object(0)
             }
         }
@@ -481,7 +569,8 @@ impl<'a> Document<'a> {
         let Some(Entry::InFile { offset, .. }) = self.xref.get(&r.num).copied() else {
             return malformed(format!("object {} is not a stream in the file", r.num));
         };
-        let (_, dict, raw) = self.stream_at(usize::try_from(offset).unwrap_or(usize::MAX), Some(r.num))?;
+        let (_, dict, raw) =
+            self.stream_at(usize::try_from(offset).unwrap_or(usize::MAX), Some(r.num))?;
         let data = self.decode_stream(&dict, raw)?;
         Ok((dict, data))
     }
@@ -508,7 +597,10 @@ impl<'a> Document<'a> {
 
     /// The catalog's reference.
     pub(crate) fn root_ref(&self) -> ObjRef {
-        self.trailer.get(b"Root").and_then(Object::as_ref).expect("checked in parse")
+        self.trailer
+            .get(b"Root")
+            .and_then(Object::as_ref)
+            .expect("checked in parse")
     }
 
     /// The document catalog.
@@ -535,10 +627,14 @@ impl<'a> Document<'a> {
                     // The first kid that is a reference; an empty subtree has no first page.
                     match kids.iter().find_map(Object::as_ref) {
                         Some(k) => node = k,
-                        None => return Err(PdfError::Unsupported("the document has no page".into())),
+                        None => {
+                            return Err(PdfError::Unsupported("the document has no page".into()));
+                        }
                     }
                 }
-                (Some(b"Pages"), _) => return Err(PdfError::Unsupported("the document has no page".into())),
+                (Some(b"Pages"), _) => {
+                    return Err(PdfError::Unsupported("the document has no page".into()));
+                }
                 _ => return Ok((node, d)),
             }
         }
@@ -558,24 +654,40 @@ mod tests {
             out.extend_from_slice(format!("{} 0 obj\n{o}\nendobj\n", i + 1).as_bytes());
         }
         let x = out.len();
-        out.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f\r\n", objs.len() + 1).as_bytes());
+        out.extend_from_slice(
+            format!("xref\n0 {}\n0000000000 65535 f\r\n", objs.len() + 1).as_bytes(),
+        );
         for o in offs {
             out.extend_from_slice(format!("{o:010} 00000 n\r\n").as_bytes());
         }
         out.extend_from_slice(
-            format!("trailer\n<</Size {}/Root 1 0 R{trailer_extra}>>\nstartxref\n{x}\n%%EOF\n", objs.len() + 1).as_bytes(),
+            format!(
+                "trailer\n<</Size {}/Root 1 0 R{trailer_extra}>>\nstartxref\n{x}\n%%EOF\n",
+                objs.len() + 1
+            )
+            .as_bytes(),
         );
         out
     }
 
-    const MIN: [&str; 3] = ["<</Type/Catalog/Pages 2 0 R>>", "<</Type/Pages/Kids[3 0 R]/Count 1>>", "<</Type/Page/Parent 2 0 R/MediaBox[0 0 10 10]>>"];
+    const MIN: [&str; 3] = [
+        "<</Type/Catalog/Pages 2 0 R>>",
+        "<</Type/Pages/Kids[3 0 R]/Count 1>>",
+        "<</Type/Page/Parent 2 0 R/MediaBox[0 0 10 10]>>",
+    ];
 
     #[test]
     fn minimal_table_file() {
         let f = build(&MIN, "");
         let d = Document::parse(&f).unwrap();
         assert_eq!(d.xref_kind(), XrefKind::Table);
-        assert_eq!(d.first_page().unwrap().0, ObjRef { num: 3, generation: 0 });
+        assert_eq!(
+            d.first_page().unwrap().0,
+            ObjRef {
+                num: 3,
+                generation: 0
+            }
+        );
         assert_eq!(d.revisions(), vec![f.len() as u64]);
     }
 
@@ -589,8 +701,17 @@ mod tests {
     fn startxref_off_by_whitespace_is_tolerated() {
         let f = build(&MIN, "");
         let s = String::from_utf8_lossy(&f).into_owned();
-        let x: usize = s.rsplit("startxref\n").next().unwrap().trim_end_matches("\n%%EOF\n").parse().unwrap();
-        let g = s.replace(&format!("startxref\n{x}\n"), &format!("startxref\n{}\n", x - 1));
+        let x: usize = s
+            .rsplit("startxref\n")
+            .next()
+            .unwrap()
+            .trim_end_matches("\n%%EOF\n")
+            .parse()
+            .unwrap();
+        let g = s.replace(
+            &format!("startxref\n{x}\n"),
+            &format!("startxref\n{}\n", x - 1),
+        );
         assert!(Document::parse(g.as_bytes()).is_ok());
     }
 
@@ -598,11 +719,22 @@ mod tests {
     fn prev_loop_and_bad_offsets_are_errors() {
         let f = build(&MIN, "");
         let s = String::from_utf8_lossy(&f).into_owned();
-        let x: usize = s.rsplit("startxref\n").next().unwrap().trim_end_matches("\n%%EOF\n").parse().unwrap();
+        let x: usize = s
+            .rsplit("startxref\n")
+            .next()
+            .unwrap()
+            .trim_end_matches("\n%%EOF\n")
+            .parse()
+            .unwrap();
         let looped = s.replace("/Root 1 0 R", &format!("/Root 1 0 R/Prev {x}"));
-        assert!(matches!(Document::parse(looped.as_bytes()), Err(PdfError::Malformed(m)) if m.contains("loop")));
+        assert!(
+            matches!(Document::parse(looped.as_bytes()), Err(PdfError::Malformed(m)) if m.contains("loop"))
+        );
         let far = s.replace(&format!("startxref\n{x}"), "startxref\n99999999999");
-        assert!(matches!(Document::parse(far.as_bytes()), Err(PdfError::Malformed(_))));
+        assert!(matches!(
+            Document::parse(far.as_bytes()),
+            Err(PdfError::Malformed(_))
+        ));
         assert!(Document::parse(b"not a pdf").is_err());
         assert!(Document::parse(b"%PDF-1.4\nstartxref\n").is_err());
     }
@@ -614,7 +746,13 @@ mod tests {
         assert!(matches!(Document::parse(f), Err(PdfError::Malformed(_))));
         let f = b"%PDF-1.5\n1 0 obj\n<</Type/XRef/Size 2/W[1 1 1]/Length 1 0 R>>stream\nxx\nendstream\nendobj\nstartxref\n9\n%%EOF\n";
         assert!(Document::parse(f).is_err());
-        let looped = build(&["<</Type/Catalog/Pages 2 0 R>>", "<</Type/Pages/Kids[2 0 R]/Count 1>>"], "");
+        let looped = build(
+            &[
+                "<</Type/Catalog/Pages 2 0 R>>",
+                "<</Type/Pages/Kids[2 0 R]/Count 1>>",
+            ],
+            "",
+        );
         let d = Document::parse(&looped).unwrap();
         assert!(matches!(d.first_page(), Err(PdfError::Malformed(_))));
         let chain = build(&["<</Type/Catalog/Pages 2 0 R>>", "2 0 R"], "");

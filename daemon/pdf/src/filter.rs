@@ -39,7 +39,10 @@ pub(crate) fn decode(dict: &Dict, raw: &[u8], limit: usize) -> Result<Vec<u8>> {
         }
         other => Err(PdfError::Unsupported(format!(
             "stream filter {:?} (only FlateDecode is read)",
-            other.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect::<Vec<_>>()
+            other
+                .iter()
+                .map(|f| String::from_utf8_lossy(f).into_owned())
+                .collect::<Vec<_>>()
         ))),
     }
 }
@@ -53,7 +56,9 @@ fn inflate(raw: &[u8], limit: usize) -> Result<Vec<u8>> {
         }
         // A truncated stream is refused rather than half-read: pyHanko refuses it too, and an
         // incremental update on top of an xref we only partly read would hide objects.
-        Err(e) if e.status == TINFLStatus::FailedCannotMakeProgress => malformed("Flate stream is truncated"),
+        Err(e) if e.status == TINFLStatus::FailedCannotMakeProgress => {
+            malformed("Flate stream is truncated")
+        }
         Err(e) => malformed(format!("Flate stream does not decode ({:?})", e.status)),
     }
 }
@@ -69,7 +74,10 @@ fn unpredict(p: &Dict, data: Vec<u8>) -> Result<Vec<u8>> {
     let colors = p.int(b"Colors").unwrap_or(1);
     let bpc = p.int(b"BitsPerComponent").unwrap_or(8);
     let columns = p.int(b"Columns").unwrap_or(1);
-    if !(1..=32).contains(&colors) || ![1, 2, 4, 8, 16].contains(&bpc) || !(1..=1 << 20).contains(&columns) {
+    if !(1..=32).contains(&colors)
+        || ![1, 2, 4, 8, 16].contains(&bpc)
+        || !(1..=1 << 20).contains(&columns)
+    {
         return malformed("predictor parameters out of range");
     }
     let bpp = ((colors * bpc + 7) / 8) as usize;
@@ -102,7 +110,11 @@ fn unpredict(p: &Dict, data: Vec<u8>) -> Result<Vec<u8>> {
 
 fn paeth(a: u8, b: u8, c: u8) -> u8 {
     let p = a as i16 + b as i16 - c as i16;
-    let (pa, pb, pc) = ((p - a as i16).abs(), (p - b as i16).abs(), (p - c as i16).abs());
+    let (pa, pb, pc) = (
+        (p - a as i16).abs(),
+        (p - b as i16).abs(),
+        (p - c as i16).abs(),
+    );
     if pa <= pb && pa <= pc {
         a
     } else if pb <= pc {

@@ -52,4 +52,7 @@ pub use document::{Document, XrefKind};
 pub use error::{PdfError, Result};
 pub use object::{Dict, ObjRef, Object};
 pub use signatures::SignatureInfo;
-pub use update::{Dss, MAX_CONTENTS_CAPACITY, Prepared, SignatureKind, SignatureSpec, add_dss, pdf_date, prepare_signature};
+pub use update::{
+    Dss, MAX_CONTENTS_CAPACITY, Prepared, SignatureKind, SignatureSpec, add_dss, pdf_date,
+    prepare_signature,
+};

@@ -108,7 +108,10 @@ pub(crate) fn is_ws(b: u8) -> bool {
     matches!(b, 0 | 9 | 10 | 12 | 13 | 32)
 }
 pub(crate) fn is_delim(b: u8) -> bool {
-    matches!(b, b'(' | b')' | b'<' | b'>' | b'[' | b']' | b'{' | b'}' | b'/' | b'%')
+    matches!(
+        b,
+        b'(' | b')' | b'<' | b'>' | b'[' | b']' | b'{' | b'}' | b'/' | b'%'
+    )
 }
 fn is_regular(b: u8) -> bool {
     !is_ws(b) && !is_delim(b)
@@ -168,7 +171,9 @@ impl<'a> Lexer<'a> {
     pub fn next_token(&mut self) -> Result<Option<Token<'a>>> {
         self.skip_ws();
         let d = self.data;
-        let Some(&b) = d.get(self.pos) else { return Ok(None) };
+        let Some(&b) = d.get(self.pos) else {
+            return Ok(None);
+        };
         let start = self.pos;
         match b {
             b'[' => {
@@ -197,8 +202,10 @@ impl<'a> Lexer<'a> {
                         break;
                     }
                     if c == b'#'
-                        && let (Some(h), Some(l)) =
-                            (d.get(self.pos + 1).and_then(|&x| hexval(x)), d.get(self.pos + 2).and_then(|&x| hexval(x)))
+                        && let (Some(h), Some(l)) = (
+                            d.get(self.pos + 1).and_then(|&x| hexval(x)),
+                            d.get(self.pos + 2).and_then(|&x| hexval(x)),
+                        )
                     {
                         name.push(h << 4 | l);
                         self.pos += 3;
@@ -209,7 +216,9 @@ impl<'a> Lexer<'a> {
                 }
                 Ok(Some(Token::Name(name)))
             }
-            b')' | b'>' | b'{' | b'}' => malformed(format!("unexpected '{}' at offset {start}", b as char)),
+            b')' | b'>' | b'{' | b'}' => {
+                malformed(format!("unexpected '{}' at offset {start}", b as char))
+            }
             _ => {
                 while self.pos < d.len() && is_regular(d[self.pos]) {
                     self.pos += 1;
@@ -332,7 +341,10 @@ impl<'a> Lexer<'a> {
         let at = self.pos;
         match self.next_token()? {
             Some(Token::Keyword(k)) if k == kw => Ok(()),
-            _ => malformed(format!("expected '{}' at offset {at}", String::from_utf8_lossy(kw))),
+            _ => malformed(format!(
+                "expected '{}' at offset {at}",
+                String::from_utf8_lossy(kw)
+            )),
         }
     }
 
@@ -347,7 +359,9 @@ impl<'a> Lexer<'a> {
 
     fn object_from(&mut self, tok: Token<'a>, depth: usize, at: usize) -> Result<Object> {
         if depth > MAX_DEPTH {
-            return malformed(format!("objects nested deeper than {MAX_DEPTH} at offset {at}"));
+            return malformed(format!(
+                "objects nested deeper than {MAX_DEPTH} at offset {at}"
+            ));
         }
         Ok(match tok {
             Token::Int(i) => {
@@ -359,7 +373,10 @@ impl<'a> Lexer<'a> {
                     && let Ok(Some(Token::Keyword(b"R"))) = self.next_token()
                     && i <= u32::MAX as i64
                 {
-                    return Ok(Object::Ref(ObjRef { num: i as u32, generation: g as u16 }));
+                    return Ok(Object::Ref(ObjRef {
+                        num: i as u32,
+                        generation: g as u16,
+                    }));
                 }
                 self.pos = save;
                 Object::Int(i)
@@ -385,12 +402,16 @@ impl<'a> Lexer<'a> {
                 loop {
                     let at = self.pos;
                     match self.next_token()? {
-                        None => return malformed(format!("unterminated dictionary at offset {at}")),
+                        None => {
+                            return malformed(format!("unterminated dictionary at offset {at}"));
+                        }
                         Some(Token::DictClose) => break,
                         Some(Token::Name(k)) => {
                             let vat = self.pos;
                             let Some(t) = self.next_token()? else {
-                                return malformed(format!("unterminated dictionary at offset {vat}"));
+                                return malformed(format!(
+                                    "unterminated dictionary at offset {vat}"
+                                ));
                             };
                             if t == Token::DictClose {
                                 // `/Key >>`: a missing value reads as null (common damage, harmless).
@@ -400,7 +421,11 @@ impl<'a> Lexer<'a> {
                             let v = self.object_from(t, depth + 1, vat)?;
                             d.0.push((k, v));
                         }
-                        Some(_) => return malformed(format!("dictionary key is not a name at offset {at}")),
+                        Some(_) => {
+                            return malformed(format!(
+                                "dictionary key is not a name at offset {at}"
+                            ));
+                        }
                     }
                 }
                 Object::Dict(d)
@@ -409,9 +434,14 @@ impl<'a> Lexer<'a> {
             Token::Keyword(b"false") => Object::Bool(false),
             Token::Keyword(b"null") => Object::Null,
             Token::Keyword(k) => {
-                return malformed(format!("unexpected keyword '{}' at offset {at}", String::from_utf8_lossy(k)));
+                return malformed(format!(
+                    "unexpected keyword '{}' at offset {at}",
+                    String::from_utf8_lossy(k)
+                ));
             }
-            Token::ArrayClose | Token::DictClose => return malformed(format!("unexpected closing bracket at offset {at}")),
+            Token::ArrayClose | Token::DictClose => {
+                return malformed(format!("unexpected closing bracket at offset {at}"));
+            }
         })
     }
 }
@@ -519,7 +549,9 @@ pub(crate) fn write_hex(out: &mut Vec<u8>, s: &[u8]) {
 
 /// A PDF text string for `s`: PDFDocEncoding-compatible ASCII as is, anything else UTF-16BE with a BOM.
 pub(crate) fn text_string(s: &str) -> Object {
-    if s.bytes().all(|b| (0x20..0x7f).contains(&b) || b == b'\n' || b == b'\t') {
+    if s.bytes()
+        .all(|b| (0x20..0x7f).contains(&b) || b == b'\n' || b == b'\t')
+    {
         Object::Str(s.as_bytes().to_vec())
     } else {
         let mut v = vec![0xFE, 0xFF];
@@ -533,7 +565,10 @@ pub(crate) fn text_string(s: &str) -> Object {
 /// Decodes a PDF text string (UTF-16BE with BOM, UTF-8 with BOM, else PDFDocEncoding read as Latin-1).
 pub(crate) fn decode_text(b: &[u8]) -> String {
     if let Some(rest) = b.strip_prefix(&[0xFE, 0xFF]) {
-        let units: Vec<u16> = rest.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect();
+        let units: Vec<u16> = rest
+            .chunks_exact(2)
+            .map(|c| u16::from_be_bytes([c[0], c[1]]))
+            .collect();
         return String::from_utf16_lossy(&units);
     }
     if let Some(rest) = b.strip_prefix(&[0xEF, 0xBB, 0xBF]) {
@@ -552,12 +587,30 @@ mod tests {
 
     #[test]
     fn literal_string_escapes() {
-        assert_eq!(parse(b"(a\\(b\\)c)").unwrap(), Object::Str(b"a(b)c".to_vec()));
-        assert_eq!(parse(b"(nested (parens) ok)").unwrap(), Object::Str(b"nested (parens) ok".to_vec()));
-        assert_eq!(parse(b"(\\101\\0612\\7)").unwrap(), Object::Str(b"A12\x07".to_vec()));
-        assert_eq!(parse(b"(line\\\ncont)").unwrap(), Object::Str(b"linecont".to_vec()));
-        assert_eq!(parse(b"(cr\r\nlf)").unwrap(), Object::Str(b"cr\nlf".to_vec()));
-        assert_eq!(parse(b"(\\n\\r\\t\\b\\f\\\\\\q)").unwrap(), Object::Str(b"\n\r\t\x08\x0c\\q".to_vec()));
+        assert_eq!(
+            parse(b"(a\\(b\\)c)").unwrap(),
+            Object::Str(b"a(b)c".to_vec())
+        );
+        assert_eq!(
+            parse(b"(nested (parens) ok)").unwrap(),
+            Object::Str(b"nested (parens) ok".to_vec())
+        );
+        assert_eq!(
+            parse(b"(\\101\\0612\\7)").unwrap(),
+            Object::Str(b"A12\x07".to_vec())
+        );
+        assert_eq!(
+            parse(b"(line\\\ncont)").unwrap(),
+            Object::Str(b"linecont".to_vec())
+        );
+        assert_eq!(
+            parse(b"(cr\r\nlf)").unwrap(),
+            Object::Str(b"cr\nlf".to_vec())
+        );
+        assert_eq!(
+            parse(b"(\\n\\r\\t\\b\\f\\\\\\q)").unwrap(),
+            Object::Str(b"\n\r\t\x08\x0c\\q".to_vec())
+        );
         assert!(parse(b"(unterminated").is_err());
     }
 
@@ -574,7 +627,10 @@ mod tests {
 
     #[test]
     fn text_strings() {
-        assert_eq!(text_string("Paris (FR)"), Object::Str(b"Paris (FR)".to_vec()));
+        assert_eq!(
+            text_string("Paris (FR)"),
+            Object::Str(b"Paris (FR)".to_vec())
+        );
         let o = text_string("Zürich");
         assert_eq!(decode_text(o.as_str().unwrap()), "Zürich");
         assert_eq!(decode_text(b"caf\xe9"), "café");
@@ -582,7 +638,10 @@ mod tests {
 
     #[test]
     fn hex_strings_and_names() {
-        assert_eq!(parse(b"<48 65 6C6c 6>").unwrap(), Object::HexStr(b"Hell`".to_vec()));
+        assert_eq!(
+            parse(b"<48 65 6C6c 6>").unwrap(),
+            Object::HexStr(b"Hell`".to_vec())
+        );
         assert!(parse(b"<4G>").is_err());
         assert_eq!(parse(b"/A#20B").unwrap(), Object::Name(b"A B".to_vec()));
         let mut out = Vec::new();
@@ -595,14 +654,26 @@ mod tests {
     fn numbers_refs_and_containers() {
         assert_eq!(parse(b"-12").unwrap(), Object::Int(-12));
         assert_eq!(parse(b"+.5").unwrap(), Object::Real(b"+.5".to_vec()));
-        assert_eq!(parse(b"12 0 R").unwrap(), Object::Ref(ObjRef { num: 12, generation: 0 }));
+        assert_eq!(
+            parse(b"12 0 R").unwrap(),
+            Object::Ref(ObjRef {
+                num: 12,
+                generation: 0
+            })
+        );
         let o = parse(b"[1 2 R 3 4 5 R/N(s)<<>>]").unwrap();
         assert_eq!(
             o,
             Object::Array(vec![
-                Object::Ref(ObjRef { num: 1, generation: 2 }),
+                Object::Ref(ObjRef {
+                    num: 1,
+                    generation: 2
+                }),
                 Object::Int(3),
-                Object::Ref(ObjRef { num: 4, generation: 5 }),
+                Object::Ref(ObjRef {
+                    num: 4,
+                    generation: 5
+                }),
                 Object::Name(b"N".to_vec()),
                 Object::Str(b"s".to_vec()),
                 Object::Dict(Dict::default()),

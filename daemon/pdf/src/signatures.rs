@@ -40,8 +40,11 @@ pub struct SignatureInfo {
     pub revisions_after: usize,
 }
 
+/// Called on each field: full name, field dictionary, inherited `/FT`.
+type FieldVisitor<'f> = dyn FnMut(String, &Dict, Option<&[u8]>) -> Result<()> + 'f;
+
 /// Walks the field tree from `/Fields`, calling `f(full_name, field, inherited /FT)` on each field.
-fn walk_fields(doc: &Document<'_>, form: &Dict, f: &mut dyn FnMut(String, &Dict, Option<&[u8]>) -> Result<()>) -> Result<()> {
+fn walk_fields(doc: &Document<'_>, form: &Dict, f: &mut FieldVisitor<'_>) -> Result<()> {
     let fields = match form.get(b"Fields") {
         None => return Ok(()),
         Some(o) => match doc.resolve(o)? {
@@ -53,8 +56,11 @@ fn walk_fields(doc: &Document<'_>, form: &Dict, f: &mut dyn FnMut(String, &Dict,
     let mut seen: HashSet<ObjRef> = HashSet::new();
     let mut count = 0usize;
     // (node, parent name, inherited FT, depth)
-    let mut stack: Vec<(Object, String, Option<Vec<u8>>, usize)> =
-        fields.into_iter().rev().map(|o| (o, String::new(), None, 0)).collect();
+    let mut stack: Vec<(Object, String, Option<Vec<u8>>, usize)> = fields
+        .into_iter()
+        .rev()
+        .map(|o| (o, String::new(), None, 0))
+        .collect();
     while let Some((node, parent, ft, depth)) = stack.pop() {
         count += 1;
         if count > MAX_TREE_NODES || depth > MAX_TREE_DEPTH {
@@ -64,9 +70,14 @@ fn walk_fields(doc: &Document<'_>, form: &Dict, f: &mut dyn FnMut(String, &Dict,
             && !seen.insert(r)
         {
             // A field reached twice (a /Kids loop or a field listed twice) has no single full name.
-            return malformed(format!("form field {} {} R is reached twice in the field tree", r.num, r.generation));
+            return malformed(format!(
+                "form field {} {} R is reached twice in the field tree",
+                r.num, r.generation
+            ));
         }
-        let Object::Dict(d) = doc.resolve(&node)? else { continue };
+        let Object::Dict(d) = doc.resolve(&node)? else {
+            continue;
+        };
         let name = match d.get(b"T").and_then(Object::as_str) {
             Some(t) if parent.is_empty() => decode_text(t),
             Some(t) => format!("{parent}.{}", decode_text(t)),
@@ -137,7 +148,9 @@ impl Document<'_> {
                 return Ok(());
             }
             let Some(v) = d.get(b"V") else { return Ok(()) };
-            let Object::Dict(sig) = self.resolve(v)? else { return Ok(()) };
+            let Object::Dict(sig) = self.resolve(v)? else {
+                return Ok(());
+            };
             out.push(self.signature_info(name, &sig));
             Ok(())
         })?;
@@ -148,13 +161,20 @@ impl Document<'_> {
         let text = |k: &[u8]| sig.get(k).and_then(Object::as_str).map(decode_text);
         let name = |k: &[u8]| sig.name(k).map(|n| String::from_utf8_lossy(n).into_owned());
         let byte_range: Vec<u64> = match sig.get(b"ByteRange") {
-            Some(Object::Array(a)) => a.iter().filter_map(|o| match o {
-                Object::Int(i) if *i >= 0 => Some(*i as u64),
-                _ => None,
-            }).collect(),
+            Some(Object::Array(a)) => a
+                .iter()
+                .filter_map(|o| match o {
+                    Object::Int(i) if *i >= 0 => Some(*i as u64),
+                    _ => None,
+                })
+                .collect(),
             _ => vec![],
         };
-        let raw = sig.get(b"Contents").and_then(Object::as_str).unwrap_or(&[]).to_vec();
+        let raw = sig
+            .get(b"Contents")
+            .and_then(Object::as_str)
+            .unwrap_or(&[])
+            .to_vec();
         let contents = match der_len(&raw) {
             Some(n) => raw[..n].to_vec(),
             None => raw[..raw.iter().rposition(|&b| b != 0).map_or(0, |p| p + 1)].to_vec(),
@@ -208,14 +228,26 @@ impl Document<'_> {
     /// The catalog's `/DSS`, decoded (empty if absent).
     pub fn dss(&self) -> Result<Dss> {
         let cat = self.catalog()?;
-        let Some(d) = cat.get(b"DSS") else { return Ok(Dss::default()) };
-        let Object::Dict(d) = self.resolve(d)? else { return malformed("/DSS is not a dictionary") };
+        let Some(d) = cat.get(b"DSS") else {
+            return Ok(Dss::default());
+        };
+        let Object::Dict(d) = self.resolve(d)? else {
+            return malformed("/DSS is not a dictionary");
+        };
         let mut out = Dss::default();
-        for (key, dst) in [(&b"Certs"[..], &mut out.certs), (b"OCSPs", &mut out.ocsps), (b"CRLs", &mut out.crls)] {
+        for (key, dst) in [
+            (&b"Certs"[..], &mut out.certs),
+            (b"OCSPs", &mut out.ocsps),
+            (b"CRLs", &mut out.crls),
+        ] {
             let Some(a) = d.get(key) else { continue };
-            let Object::Array(a) = self.resolve(a)? else { continue };
+            let Object::Array(a) = self.resolve(a)? else {
+                continue;
+            };
             for item in a {
-                let Object::Ref(r) = item else { return malformed("a /DSS entry is not a stream reference") };
+                let Object::Ref(r) = item else {
+                    return malformed("a /DSS entry is not a stream reference");
+                };
                 dst.push(self.get_stream(r)?.1);
             }
         }
@@ -225,7 +257,9 @@ impl Document<'_> {
 
 fn hex_matches(hex: &[u8], raw: &[u8]) -> bool {
     let v = |c: u8| (c as char).to_digit(16).unwrap_or(0) as u8;
-    hex.chunks_exact(2).zip(raw).all(|(h, &r)| v(h[0]) << 4 | v(h[1]) == r)
+    hex.chunks_exact(2)
+        .zip(raw)
+        .all(|(h, &r)| v(h[0]) << 4 | v(h[1]) == r)
 }
 
 #[cfg(test)]

@@ -9,8 +9,18 @@ use crate::error::{PdfError, Result, malformed};
 use crate::object::{Dict, ObjRef, Object, text_string, write_dict, write_object};
 
 /// Keys of an xref stream dictionary that describe the stream itself, not the document.
-const STREAM_KEYS: &[&[u8]] =
-    &[b"Type", b"W", b"Index", b"Length", b"Filter", b"DecodeParms", b"F", b"FFilter", b"FDecodeParms", b"DL"];
+const STREAM_KEYS: &[&[u8]] = &[
+    b"Type",
+    b"W",
+    b"Index",
+    b"Length",
+    b"Filter",
+    b"DecodeParms",
+    b"F",
+    b"FFilter",
+    b"FDecodeParms",
+    b"DL",
+];
 
 /// Collects the objects of one incremental update and writes it.
 pub(crate) struct Update<'d, 'a> {
@@ -28,12 +38,19 @@ pub(crate) struct Written {
 
 impl<'d, 'a> Update<'d, 'a> {
     pub fn new(doc: &'d Document<'a>) -> Self {
-        Update { doc, next_num: doc.size().max(1), objects: Vec::new() }
+        Update {
+            doc,
+            next_num: doc.size().max(1),
+            objects: Vec::new(),
+        }
     }
 
     /// Reserves a fresh object number.
     pub fn alloc(&mut self) -> ObjRef {
-        let r = ObjRef { num: self.next_num, generation: 0 };
+        let r = ObjRef {
+            num: self.next_num,
+            generation: 0,
+        };
         self.next_num += 1;
         r
     }
@@ -125,7 +142,14 @@ impl<'d, 'a> Update<'d, 'a> {
                 let mut d = Dict::default();
                 d.set(b"Type", Object::Name(b"XRef".to_vec()));
                 d.set(b"Size", Object::Int(size as i64));
-                d.set(b"W", Object::Array(vec![Object::Int(1), Object::Int(owidth as i64), Object::Int(2)]));
+                d.set(
+                    b"W",
+                    Object::Array(vec![
+                        Object::Int(1),
+                        Object::Int(owidth as i64),
+                        Object::Int(2),
+                    ]),
+                );
                 d.set(b"Index", Object::Array(index));
                 d.set(b"Length", Object::Int(rows.len() as i64));
                 for (k, v) in trailer.0 {
@@ -141,7 +165,10 @@ impl<'d, 'a> Update<'d, 'a> {
             }
         }
         out.extend_from_slice(format!("startxref\n{xref_at}\n%%EOF\n").as_bytes());
-        Ok(Written { bytes: out, body_offsets })
+        Ok(Written {
+            bytes: out,
+            body_offsets,
+        })
     }
 }
 
@@ -235,7 +262,12 @@ pub fn pdf_date(unix_secs: i64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("D:{y:04}{m:02}{d:02}{:02}{:02}{:02}Z", secs / 3600, secs / 60 % 60, secs % 60)
+    format!(
+        "D:{y:04}{m:02}{d:02}{:02}{:02}{:02}Z",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
 }
 
 /// Width reserved for the `/ByteRange` array so its numbers can be filled in after layout.
@@ -277,7 +309,10 @@ impl Prepared {
     pub fn embed(self, der: &[u8]) -> Result<Vec<u8>> {
         let capacity = self.capacity();
         if der.len() > capacity {
-            return Err(PdfError::ContentsTooSmall { needed: der.len(), capacity });
+            return Err(PdfError::ContentsTooSmall {
+                needed: der.len(),
+                capacity,
+            });
         }
         const HEX: &[u8; 16] = b"0123456789abcdef";
         let mut bytes = self.bytes;
@@ -308,7 +343,9 @@ pub fn prepare_signature(doc: &Document<'_>, spec: &SignatureSpec) -> Result<Pre
     if let Some(m) = &spec.signing_time
         && (!m.starts_with("D:") || m.len() < 6 || !m.is_ascii())
     {
-        return Err(PdfError::InvalidSpec("signing time is not a PDF date (D:YYYYMMDDHHmmSS...)".into()));
+        return Err(PdfError::InvalidSpec(
+            "signing time is not a PDF date (D:YYYYMMDDHHmmSS...)".into(),
+        ));
     }
     let root = doc.root_ref();
     let mut catalog = doc.catalog()?;
@@ -316,7 +353,10 @@ pub fn prepare_signature(doc: &Document<'_>, spec: &SignatureSpec) -> Result<Pre
 
     // The form, and its field names for uniqueness.
     let (slot, mut form) = match catalog.get(b"AcroForm") {
-        Some(Object::Ref(r)) => (FormSlot::Indirect(*r), doc.resolve_dict(&Object::Ref(*r), "/AcroForm")?),
+        Some(Object::Ref(r)) => (
+            FormSlot::Indirect(*r),
+            doc.resolve_dict(&Object::Ref(*r), "/AcroForm")?,
+        ),
         Some(Object::Dict(d)) => (FormSlot::InCatalog, d.clone()),
         None => (FormSlot::InCatalog, Dict::default()),
         Some(_) => return malformed("/AcroForm is neither a dictionary nor a reference"),
@@ -325,14 +365,21 @@ pub fn prepare_signature(doc: &Document<'_>, spec: &SignatureSpec) -> Result<Pre
     let field_name = match &spec.field_name {
         Some(n) => {
             if n.is_empty() || n.contains('.') {
-                return Err(PdfError::InvalidSpec("field name must be non-empty and contain no '.'".into()));
+                return Err(PdfError::InvalidSpec(
+                    "field name must be non-empty and contain no '.'".into(),
+                ));
             }
             if taken.contains(n) {
-                return Err(PdfError::InvalidSpec(format!("a field named {n:?} already exists")));
+                return Err(PdfError::InvalidSpec(format!(
+                    "a field named {n:?} already exists"
+                )));
             }
             n.clone()
         }
-        None => (1..).map(|i| format!("Signature{i}")).find(|n| !taken.contains(n)).expect("unbounded"),
+        None => (1..)
+            .map(|i| format!("Signature{i}"))
+            .find(|n| !taken.contains(n))
+            .expect("unbounded"),
     };
 
     // Sealing over an unfinished signature (a /V whose /Contents holds no CMS) would freeze a
@@ -434,16 +481,28 @@ pub fn prepare_signature(doc: &Document<'_>, spec: &SignatureSpec) -> Result<Pre
     let byte_range = [0, c_start, c_end, total - c_end];
     let text = format!("[0 {} {} {}]", byte_range[1], byte_range[2], byte_range[3]);
     if text.len() > BYTE_RANGE_WIDTH {
-        return Err(PdfError::Unsupported("file too large for the /ByteRange field".into()));
+        return Err(PdfError::Unsupported(
+            "file too large for the /ByteRange field".into(),
+        ));
     }
     let at = sig_body + br_at;
     bytes[at..at + text.len()].copy_from_slice(text.as_bytes());
-    Ok(Prepared { bytes, byte_range, field_name })
+    Ok(Prepared {
+        bytes,
+        byte_range,
+        field_name,
+    })
 }
 
 /// Appends `item` to the array `dict[key]`: in place if inline (or absent), or by rewriting the
 /// array object if `dict[key]` is a reference to one.
-fn append_to_array(doc: &Document<'_>, up: &mut Update<'_, '_>, dict: &mut Dict, key: &[u8], item: ObjRef) -> Result<()> {
+fn append_to_array(
+    doc: &Document<'_>,
+    up: &mut Update<'_, '_>,
+    dict: &mut Dict,
+    key: &[u8],
+    item: ObjRef,
+) -> Result<()> {
     match dict.get(key).cloned() {
         None => dict.set(key, Object::Array(vec![Object::Ref(item)])),
         Some(Object::Array(mut a)) => {
@@ -489,7 +548,11 @@ pub fn add_dss(doc: &Document<'_>, dss: &Dss) -> Result<Vec<u8>> {
         Some(_) => return malformed("/DSS is neither a dictionary nor a reference"),
     };
     dict.set(b"Type", Object::Name(b"DSS".to_vec()));
-    for (key, items) in [(&b"Certs"[..], &dss.certs), (b"OCSPs", &dss.ocsps), (b"CRLs", &dss.crls)] {
+    for (key, items) in [
+        (&b"Certs"[..], &dss.certs),
+        (b"OCSPs", &dss.ocsps),
+        (b"CRLs", &dss.crls),
+    ] {
         if items.is_empty() {
             continue;
         }
@@ -498,7 +561,12 @@ pub fn add_dss(doc: &Document<'_>, dss: &Dss) -> Result<Vec<u8>> {
             Some(o) => match doc.resolve(o)? {
                 Object::Array(a) => a,
                 Object::Null => vec![],
-                _ => return malformed(format!("/DSS /{} is not an array", String::from_utf8_lossy(key))),
+                _ => {
+                    return malformed(format!(
+                        "/DSS /{} is not an array",
+                        String::from_utf8_lossy(key)
+                    ));
+                }
             },
         };
         for der in items {

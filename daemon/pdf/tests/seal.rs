@@ -4,7 +4,9 @@
 mod common;
 
 use common::*;
-use sigil_pdf::{Document, Dss, PdfError, SignatureKind, SignatureSpec, add_dss, pdf_date, prepare_signature};
+use sigil_pdf::{
+    Document, Dss, PdfError, SignatureKind, SignatureSpec, add_dss, pdf_date, prepare_signature,
+};
 
 /// A small one-page PDF with a classic xref table (made here, so the test needs no corpus).
 pub fn simple_pdf() -> Vec<u8> {
@@ -25,7 +27,13 @@ pub fn simple_pdf() -> Vec<u8> {
     for o in offs {
         out.extend_from_slice(format!("{o:010} 00000 n\r\n").as_bytes());
     }
-    out.extend_from_slice(format!("trailer\n<</Size {}/Root 1 0 R>>\nstartxref\n{x}\n%%EOF\n", objs.len() + 1).as_bytes());
+    out.extend_from_slice(
+        format!(
+            "trailer\n<</Size {}/Root 1 0 R>>\nstartxref\n{x}\n%%EOF\n",
+            objs.len() + 1
+        )
+        .as_bytes(),
+    );
     out
 }
 
@@ -49,7 +57,10 @@ fn sign_twice_and_validate_with_three_oracles() {
     assert_eq!(p.field_name(), "Signature1");
     let der = pki.sign(&p, work.path());
     let once = p.embed(&der).unwrap();
-    assert!(once.starts_with(&original), "the original must be a byte prefix");
+    assert!(
+        once.starts_with(&original),
+        "the original must be a byte prefix"
+    );
     let path1 = work.path().join("once.pdf");
     std::fs::write(&path1, &once).unwrap();
 
@@ -89,7 +100,11 @@ fn check_all(path: &std::path::Path, root: &std::path::Path, dts: &[usize]) -> S
     let v = pdfsig_validations(&out);
     assert!(!v.is_empty(), "pdfsig:\n{out}");
     for (i, l) in v.iter().enumerate() {
-        let want = if dts.contains(&i) { "Signature has not yet been verified." } else { "Signature is Valid." };
+        let want = if dts.contains(&i) {
+            "Signature has not yet been verified."
+        } else {
+            "Signature is Valid."
+        };
         assert_eq!(l, want, "pdfsig signature #{}:\n{out}", i + 1);
     }
     let (ok, out) = pyhanko_validate(path, root, true);
@@ -110,18 +125,26 @@ fn signature_dss_and_document_timestamp() {
 
     let doc = Document::parse(&signed).unwrap();
     assert_eq!(doc.dss().unwrap(), Dss::default());
-    let dss = Dss { certs: vec![pki.cert_der("root"), pki.cert_der("leaf")], ocsps: vec![], crls: vec![] };
+    let dss = Dss {
+        certs: vec![pki.cert_der("root"), pki.cert_der("leaf")],
+        ocsps: vec![],
+        crls: vec![],
+    };
     let with_dss = add_dss(&doc, &dss).unwrap();
     assert!(with_dss.starts_with(&signed));
     let doc = Document::parse(&with_dss).unwrap();
     assert_eq!(doc.dss().unwrap(), dss);
     // Extending keeps what was there.
-    let more = Dss { certs: vec![pki.cert_der("tsa")], ..Dss::default() };
+    let more = Dss {
+        certs: vec![pki.cert_der("tsa")],
+        ..Dss::default()
+    };
     let with_dss2 = add_dss(&doc, &more).unwrap();
     let doc = Document::parse(&with_dss2).unwrap();
     assert_eq!(doc.dss().unwrap().certs.len(), 3);
 
-    let p = prepare_signature(&doc, &SignatureSpec::new(SignatureKind::DocTimeStamp, 8192)).unwrap();
+    let p =
+        prepare_signature(&doc, &SignatureSpec::new(SignatureKind::DocTimeStamp, 8192)).unwrap();
     let token = pki.timestamp(&p, work.path());
     let sealed = p.embed(&token).unwrap();
     let path = work.path().join("blta.pdf");
@@ -138,9 +161,16 @@ fn signature_dss_and_document_timestamp() {
     assert_eq!(sigs[1].contents, token);
     assert!(sigs.iter().all(|s| s.byte_range_ok));
     let out = check_all(&path, &pki.root(), &[1]);
-    assert!(out.contains("Field 1: Signature1") && out.contains("judged VALID"), "{out}");
+    assert!(
+        out.contains("Field 1: Signature1") && out.contains("judged VALID"),
+        "{out}"
+    );
     let ts = pyhanko_timestamps(&path, &pki.root());
-    assert_eq!(ts.trim(), "Signature2 intact=True valid=True trusted=True", "pyHanko on the document timestamp");
+    assert_eq!(
+        ts.trim(),
+        "Signature2 intact=True valid=True trusted=True",
+        "pyHanko on the document timestamp"
+    );
 }
 
 #[test]
@@ -153,20 +183,41 @@ fn placeholder_errors_and_field_names() {
     assert_eq!(p.capacity(), 16);
     let [a, b, c, d] = p.byte_range();
     assert_eq!((a, c + d), (0, p.bytes().len() as u64));
-    assert_eq!(&p.bytes()[b as usize..c as usize], format!("<{}>", "0".repeat(32)).as_bytes());
-    assert_eq!(p.signed_ranges().map(<[u8]>::len).sum::<usize>() as u64, b + d);
+    assert_eq!(
+        &p.bytes()[b as usize..c as usize],
+        format!("<{}>", "0".repeat(32)).as_bytes()
+    );
+    assert_eq!(
+        p.signed_ranges().map(<[u8]>::len).sum::<usize>() as u64,
+        b + d
+    );
     assert_eq!(
         p.clone().embed(&[0x30; 17]).err(),
-        Some(PdfError::ContentsTooSmall { needed: 17, capacity: 16 })
+        Some(PdfError::ContentsTooSmall {
+            needed: 17,
+            capacity: 16
+        })
     );
     let filled = p.embed(&[0x30, 0x01, 0x05]).unwrap();
     let doc = Document::parse(&filled).unwrap();
     let sig = &doc.signatures().unwrap()[0];
-    assert_eq!((sig.field_name.as_str(), sig.contents.as_slice()), ("Approval", &[0x30, 0x01, 0x05][..]));
-    assert!(matches!(prepare_signature(&doc, &s), Err(PdfError::InvalidSpec(_))));
+    assert_eq!(
+        (sig.field_name.as_str(), sig.contents.as_slice()),
+        ("Approval", &[0x30, 0x01, 0x05][..])
+    );
+    assert!(matches!(
+        prepare_signature(&doc, &s),
+        Err(PdfError::InvalidSpec(_))
+    ));
     s.field_name = Some("a.b".into());
-    assert!(matches!(prepare_signature(&doc, &s), Err(PdfError::InvalidSpec(_))));
+    assert!(matches!(
+        prepare_signature(&doc, &s),
+        Err(PdfError::InvalidSpec(_))
+    ));
     s.field_name = None;
     s.contents_capacity = 0;
-    assert!(matches!(prepare_signature(&doc, &s), Err(PdfError::InvalidSpec(_))));
+    assert!(matches!(
+        prepare_signature(&doc, &s),
+        Err(PdfError::InvalidSpec(_))
+    ));
 }

@@ -14,20 +14,30 @@ fn home() -> PathBuf {
 }
 
 fn oracles_dir() -> PathBuf {
-    std::env::var_os("SIGIL_ORACLES_DIR").map(PathBuf::from).unwrap_or_else(|| home().join(".cache/sigil-oracles"))
+    std::env::var_os("SIGIL_ORACLES_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| home().join(".cache/sigil-oracles"))
 }
 
 /// `pyhanko` from the oracle venv.
 pub fn pyhanko() -> PathBuf {
-    let venv = std::env::var_os("SIGIL_ORACLE_VENV").map(PathBuf::from).unwrap_or_else(|| oracles_dir().join("venv"));
+    let venv = std::env::var_os("SIGIL_ORACLE_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| oracles_dir().join("venv"));
     let p = venv.join("bin/pyhanko");
-    assert!(p.exists(), "oracle missing: {} does not exist; run tests/oracles/setup.sh", p.display());
+    assert!(
+        p.exists(),
+        "oracle missing: {} does not exist; run tests/oracles/setup.sh",
+        p.display()
+    );
     p
 }
 
 /// A corpus directory (from `var`, else `default` under the oracle dir), asserted to hold PDFs.
 pub fn corpus(var: &str, default: &str) -> Vec<PathBuf> {
-    let dir = std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| oracles_dir().join(default));
+    let dir = std::env::var_os(var)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| oracles_dir().join(default));
     assert!(
         dir.join(".complete").exists(),
         "corpus missing: {} is not complete (set {var} or run tests/oracles/setup.sh)",
@@ -44,19 +54,30 @@ pub fn corpus(var: &str, default: &str) -> Vec<PathBuf> {
 }
 
 fn tool(name: &str) -> Command {
-    let found = Command::new("sh").arg("-c").arg(format!("command -v {name}")).output().unwrap();
-    assert!(found.status.success(), "oracle missing: `{name}` is not on PATH; run tests/oracles/setup.sh");
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {name}"))
+        .output()
+        .unwrap();
+    assert!(
+        found.status.success(),
+        "oracle missing: `{name}` is not on PATH; run tests/oracles/setup.sh"
+    );
     Command::new(name)
 }
 
 fn run(cmd: &mut Command) -> Output {
-    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    out
+    cmd.output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
 }
 
 fn ok(cmd: &mut Command) {
     let out = run(cmd);
-    assert!(out.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// A root CA and a P-256 leaf with digitalSignature + nonRepudiation, in a tempdir.
@@ -73,14 +94,51 @@ impl Pki {
             c.current_dir(d);
             c
         };
-        ok(ossl().args(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "root.key"]));
         ok(ossl().args([
-            "req", "-x509", "-new", "-key", "root.key", "-subj", "/CN=Sigil PDF Test Root", "-days", "3650",
-            "-out", "root.pem", "-addext", "basicConstraints=critical,CA:TRUE", "-addext",
+            "ecparam",
+            "-name",
+            "prime256v1",
+            "-genkey",
+            "-noout",
+            "-out",
+            "root.key",
+        ]));
+        ok(ossl().args([
+            "req",
+            "-x509",
+            "-new",
+            "-key",
+            "root.key",
+            "-subj",
+            "/CN=Sigil PDF Test Root",
+            "-days",
+            "3650",
+            "-out",
+            "root.pem",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
             "keyUsage=critical,keyCertSign,cRLSign",
         ]));
-        ok(ossl().args(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "leaf.key"]));
-        ok(ossl().args(["req", "-new", "-key", "leaf.key", "-subj", "/CN=Sigil PDF Test Signer", "-out", "leaf.csr"]));
+        ok(ossl().args([
+            "ecparam",
+            "-name",
+            "prime256v1",
+            "-genkey",
+            "-noout",
+            "-out",
+            "leaf.key",
+        ]));
+        ok(ossl().args([
+            "req",
+            "-new",
+            "-key",
+            "leaf.key",
+            "-subj",
+            "/CN=Sigil PDF Test Signer",
+            "-out",
+            "leaf.csr",
+        ]));
         std::fs::write(
             d.join("leaf.ext"),
             "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,nonRepudiation\n\
@@ -88,12 +146,42 @@ impl Pki {
         )
         .unwrap();
         ok(ossl().args([
-            "x509", "-req", "-in", "leaf.csr", "-CA", "root.pem", "-CAkey", "root.key", "-CAcreateserial", "-days",
-            "365", "-out", "leaf.pem", "-extfile", "leaf.ext",
+            "x509",
+            "-req",
+            "-in",
+            "leaf.csr",
+            "-CA",
+            "root.pem",
+            "-CAkey",
+            "root.key",
+            "-CAcreateserial",
+            "-days",
+            "365",
+            "-out",
+            "leaf.pem",
+            "-extfile",
+            "leaf.ext",
         ]));
         // A TSA for document timestamps (critical timeStamping EKU) and its `openssl ts` config.
-        ok(ossl().args(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "tsa.key"]));
-        ok(ossl().args(["req", "-new", "-key", "tsa.key", "-subj", "/CN=Sigil PDF Test TSA", "-out", "tsa.csr"]));
+        ok(ossl().args([
+            "ecparam",
+            "-name",
+            "prime256v1",
+            "-genkey",
+            "-noout",
+            "-out",
+            "tsa.key",
+        ]));
+        ok(ossl().args([
+            "req",
+            "-new",
+            "-key",
+            "tsa.key",
+            "-subj",
+            "/CN=Sigil PDF Test TSA",
+            "-out",
+            "tsa.csr",
+        ]));
         std::fs::write(
             d.join("tsa.ext"),
             "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=critical,timeStamping\n\
@@ -101,8 +189,21 @@ impl Pki {
         )
         .unwrap();
         ok(ossl().args([
-            "x509", "-req", "-in", "tsa.csr", "-CA", "root.pem", "-CAkey", "root.key", "-CAcreateserial", "-days",
-            "365", "-out", "tsa.pem", "-extfile", "tsa.ext",
+            "x509",
+            "-req",
+            "-in",
+            "tsa.csr",
+            "-CA",
+            "root.pem",
+            "-CAkey",
+            "root.key",
+            "-CAcreateserial",
+            "-days",
+            "365",
+            "-out",
+            "tsa.pem",
+            "-extfile",
+            "tsa.ext",
         ]));
         std::fs::write(d.join("tsaserial"), "01\n").unwrap();
         std::fs::write(
@@ -120,7 +221,9 @@ impl Pki {
 
     /// DER of a certificate of this PKI (`root`, `leaf` or `tsa`).
     pub fn cert_der(&self, name: &str) -> Vec<u8> {
-        let out = run(tool("openssl").args(["x509", "-outform", "DER", "-in"]).arg(self.dir.path().join(format!("{name}.pem"))));
+        let out = run(tool("openssl")
+            .args(["x509", "-outform", "DER", "-in"])
+            .arg(self.dir.path().join(format!("{name}.pem"))));
         assert!(out.status.success());
         out.stdout
     }
@@ -134,7 +237,11 @@ impl Pki {
         }
         std::fs::write(&content, &buf).unwrap();
         let (q, t) = (work.join("q.tsq"), work.join("token.der"));
-        ok(tool("openssl").args(["ts", "-query", "-sha256", "-cert", "-no_nonce", "-data"]).arg(&content).arg("-out").arg(&q));
+        ok(tool("openssl")
+            .args(["ts", "-query", "-sha256", "-cert", "-no_nonce", "-data"])
+            .arg(&content)
+            .arg("-out")
+            .arg(&q));
         ok(tool("openssl")
             .args(["ts", "-reply", "-token_out", "-config"])
             .arg(self.dir.path().join("tsa.cnf"))
@@ -159,25 +266,48 @@ impl Pki {
         std::fs::write(&content, &buf).unwrap();
         let der = work.join("sig.der");
         let d = self.dir.path();
-        ok(tool("openssl").args(["cms", "-sign", "-binary", "-cades", "-nosmimecap", "-md", "sha256", "-outform", "DER"])
-            .arg("-in").arg(&content)
-            .arg("-signer").arg(d.join("leaf.pem"))
-            .arg("-inkey").arg(d.join("leaf.key"))
-            .arg("-certfile").arg(d.join("root.pem"))
-            .arg("-out").arg(&der));
+        ok(tool("openssl")
+            .args([
+                "cms",
+                "-sign",
+                "-binary",
+                "-cades",
+                "-nosmimecap",
+                "-md",
+                "sha256",
+                "-outform",
+                "DER",
+            ])
+            .arg("-in")
+            .arg(&content)
+            .arg("-signer")
+            .arg(d.join("leaf.pem"))
+            .arg("-inkey")
+            .arg(d.join("leaf.key"))
+            .arg("-certfile")
+            .arg(d.join("root.pem"))
+            .arg("-out")
+            .arg(&der));
         std::fs::read(der).unwrap()
     }
 }
 
 /// `qpdf --check` exit status (0 ok, 3 warnings, 2 errors).
 pub fn qpdf_check(path: &Path) -> i32 {
-    run(tool("qpdf").arg("--check").arg(path)).status.code().unwrap_or(-1)
+    run(tool("qpdf").arg("--check").arg(path))
+        .status
+        .code()
+        .unwrap_or(-1)
 }
 
 /// `pdfsig` output (it exits 0 even on a digest mismatch, so callers parse this).
 pub fn pdfsig(path: &Path) -> String {
     let out = run(tool("pdfsig").arg(path));
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
 
 /// Per-signature verdicts from pdfsig: (signature validation line, in order).
@@ -191,7 +321,12 @@ pub fn pdfsig_validations(out: &str) -> Vec<String> {
 /// `pyhanko sign validate` with `root` as the only trust anchor: (success, output).
 pub fn pyhanko_validate(path: &Path, root: &Path, strict: bool) -> (bool, String) {
     let mut c = Command::new(pyhanko());
-    c.args(["sign", "validate", "--no-revocation-check", "--pretty-print"]);
+    c.args([
+        "sign",
+        "validate",
+        "--no-revocation-check",
+        "--pretty-print",
+    ]);
     if !strict {
         c.arg("--no-strict-syntax");
     }
@@ -199,7 +334,11 @@ pub fn pyhanko_validate(path: &Path, root: &Path, strict: bool) -> (bool, String
     let out = run(&mut c);
     (
         out.status.success(),
-        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
     )
 }
 
@@ -209,7 +348,14 @@ pub fn pyhanko_timestamps(path: &Path, root: &Path) -> String {
     let py = pyhanko().with_file_name("python");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/common/dts.py");
     let out = run(Command::new(py).arg(script).arg(path).arg(root));
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "pyHanko timestamp validation failed to run:\n{text}");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "pyHanko timestamp validation failed to run:\n{text}"
+    );
     text
 }
