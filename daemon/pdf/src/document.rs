@@ -51,6 +51,8 @@ pub struct Document<'a> {
     revisions: Vec<Revision>,
     objstms: RefCell<HashMap<u32, Arc<ObjStm>>>,
     decoded: Cell<usize>,
+    /// Object streams being loaded right now (an object stream's /Length may live in another one).
+    loading: Cell<usize>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -62,13 +64,16 @@ struct Revision {
 }
 
 fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
-    if from >= hay.len() {
-        return None;
+    let mut at = from;
+    while at + needle.len() <= hay.len() {
+        // Skip to the next occurrence of the first byte (a tight loop the compiler vectorizes).
+        at += hay[at..].iter().position(|&b| b == needle[0])?;
+        if hay[at..].starts_with(needle) {
+            return Some(at);
+        }
+        at += 1;
     }
-    hay[from..]
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .map(|p| p + from)
+    None
 }
 
 fn rfind(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -104,6 +109,7 @@ impl<'a> Document<'a> {
             revisions: Vec::new(),
             objstms: RefCell::new(HashMap::new()),
             decoded: Cell::new(0),
+            loading: Cell::new(0),
         };
         let mut visited = HashSet::new();
         let mut next = Some(start);
@@ -150,10 +156,19 @@ impl<'a> Document<'a> {
     /// Each section's revision ends at the first `%%EOF` after it; an older section placed later in the
     /// file (a linearized file's main table) merges the newer one into its revision.
     fn find_revisions(&self, sections: &[u64]) -> Vec<Revision> {
+        // One scan for every %%EOF, then a binary search per section (a hostile file may have
+        // thousands of sections).
+        let mut eofs = Vec::new();
+        let mut from = sections.iter().copied().min().unwrap_or(0) as usize;
+        while let Some(p) = find(self.data, b"%%EOF", from) {
+            eofs.push(p);
+            from = p + 5;
+        }
         let mut revs: Vec<Revision> = Vec::new();
         let mut running: Option<Revision> = None;
         for &off in sections.iter().rev() {
-            let r = match find(self.data, b"%%EOF", off as usize) {
+            let i = eofs.partition_point(|&p| (p as u64) < off);
+            let r = match eofs.get(i).copied() {
                 Some(p) => {
                     let eof = p + 5;
                     let mut end = eof;
@@ -242,19 +257,17 @@ impl<'a> Document<'a> {
                 };
                 let stm = self.read_xref_stream(u64::try_from(x).unwrap_or(u64::MAX))?;
                 // The stream adds the objects the table lists as free or omits (compressed ones).
-                let table: HashMap<u32, Entry> = sec.entries.iter().copied().collect();
-                let mut merged = sec.entries;
-                merged.retain(|(_, e)| *e != Entry::Free);
-                for (n, e) in stm.entries {
-                    if matches!(table.get(&n), None | Some(Entry::Free)) {
-                        merged.push((n, e));
-                    }
-                }
-                for (n, e) in table {
-                    if e == Entry::Free && !merged.iter().any(|(m, _)| *m == n) {
-                        merged.push((n, e));
-                    }
-                }
+                let stm_map: HashMap<u32, Entry> = stm.entries.iter().copied().collect();
+                let in_table: HashSet<u32> = sec.entries.iter().map(|(n, _)| *n).collect();
+                let mut merged: Vec<(u32, Entry)> = sec
+                    .entries
+                    .iter()
+                    .map(|&(n, e)| match (e, stm_map.get(&n)) {
+                        (Entry::Free, Some(&s)) => (n, s),
+                        _ => (n, e),
+                    })
+                    .collect();
+                merged.extend(stm.entries.into_iter().filter(|(n, _)| !in_table.contains(n)));
                 sec.entries = merged;
                 sec.kind = XrefKind::Hybrid;
             }
@@ -498,7 +511,15 @@ impl<'a> Document<'a> {
                 "object stream {num} is not a plain object in the file"
             ));
         };
-        let (_, dict, raw) = self.stream_at(offset as usize, Some(num))?;
+        if self.loading.get() >= MAX_OBJSTM_NESTING {
+            return malformed(format!(
+                "object stream {num}: /Length lookups nest through too many object streams"
+            ));
+        }
+        self.loading.set(self.loading.get() + 1);
+        let found = self.stream_at(usize::try_from(offset).unwrap_or(usize::MAX), Some(num));
+        self.loading.set(self.loading.get() - 1);
+        let (_, dict, raw) = found?;
         if dict.name(b"Type") != Some(b"ObjStm") {
             return malformed(format!(
                 "object {num} is referenced as an object stream but is not one"

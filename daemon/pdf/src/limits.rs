@@ -18,3 +18,5 @@ pub const MAX_TREE_DEPTH: usize = 64;
 pub const MAX_TREE_NODES: usize = 100_000;
 /// How far from the end `startxref` is searched for.
 pub const STARTXREF_WINDOW: usize = 64 << 10;
+/// Object streams whose loading may nest (an object stream's `/Length` kept in another one).
+pub const MAX_OBJSTM_NESTING: usize = 4;

@@ -73,6 +73,13 @@ impl<'d, 'a> Update<'d, 'a> {
     /// Writes the original file, the objects, the xref section and trailer.
     pub fn finish(mut self) -> Result<Written> {
         let doc = self.doc;
+        if self.next_num > crate::limits::MAX_OBJECT_NUMBER {
+            return Err(PdfError::Unsupported(format!(
+                "the update would need object numbers above {} (trailer /Size is {})",
+                crate::limits::MAX_OBJECT_NUMBER,
+                doc.size()
+            )));
+        }
         let mut out = Vec::with_capacity(doc.data.len() + 16 * 1024);
         out.extend_from_slice(doc.data);
         if !matches!(out.last(), Some(b'\n' | b'\r')) {
