@@ -267,7 +267,11 @@ impl<'a> Document<'a> {
                         _ => (n, e),
                     })
                     .collect();
-                merged.extend(stm.entries.into_iter().filter(|(n, _)| !in_table.contains(n)));
+                merged.extend(
+                    stm.entries
+                        .into_iter()
+                        .filter(|(n, _)| !in_table.contains(n)),
+                );
                 sec.entries = merged;
                 sec.kind = XrefKind::Hybrid;
             }

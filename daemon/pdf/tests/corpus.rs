@@ -235,6 +235,24 @@ fn seal_one(path: &Path, pki: &Pki) -> (Outcome, Facts) {
     if !before.is_empty() {
         let (_, out0) = pyhanko_validate(path, &pki.root(), strict);
         let f0 = pyhanko_fields(&out0);
+        // pyHanko's CLI lists regular signatures only; ours must find the same fields.
+        let ours: Vec<&str> = before
+            .iter()
+            .filter(|s| s.kind == SignatureKind::Signature)
+            .map(|s| s.field_name.as_str())
+            .collect();
+        let theirs: Vec<&str> = f0.iter().map(|f| f.0.as_str()).collect();
+        let (mut a, mut b) = (ours.clone(), theirs.clone());
+        a.sort_unstable();
+        b.sort_unstable();
+        if a != b {
+            return (
+                Outcome::Failed(format!(
+                    "signature fields: ours {ours:?}, pyHanko {theirs:?}"
+                )),
+                facts,
+            );
+        }
         for (name, integ, _) in &f0 {
             let now = after.iter().find(|f| &f.0 == name).map(|f| f.1.as_str());
             if now != Some(integ.as_str()) {
@@ -367,6 +385,42 @@ fn corpus_is_sealed_or_refused_clearly() {
                 cover.get(k).copied().unwrap_or(0) > 0,
                 "no sealed file covers {k}"
             );
+        }
+    }
+}
+
+/// pyHanko's coverage-anomaly inputs: our reader must flag every bad /ByteRange.
+#[test]
+fn byte_range_anomalies_are_flagged() {
+    let files = corpus("SIGIL_PDF_CORPUS_SIGNED", "pdf-corpus-pyhanko");
+    let expect = [
+        ("coverage-anomalies_base.pdf", true),
+        ("coverage-anomalies_one-byterange.pdf", false),
+        ("coverage-anomalies_signature-gap-too-big.pdf", false),
+        ("coverage-anomalies_tail-uncovered.pdf", false),
+        ("coverage-anomalies_weird-byterange.pdf", false),
+    ];
+    for (name, ok) in expect {
+        let path = files
+            .iter()
+            .find(|p| p.ends_with(name))
+            .unwrap_or_else(|| panic!("{name} missing from the corpus"));
+        let bytes = std::fs::read(path).unwrap();
+        let sigs = Document::parse(&bytes).unwrap().signatures().unwrap();
+        assert_eq!(sigs.len(), 1, "{name}");
+        assert_eq!(
+            sigs[0].byte_range_ok, ok,
+            "{name}: {:?}",
+            sigs[0].byte_range
+        );
+        if ok {
+            // The base file's signature covers its first revision, and its /Contents was never filled.
+            assert_eq!(
+                (sigs[0].revision_end, sigs[0].revisions_after),
+                (Some(7195), 1),
+                "{name}"
+            );
+            assert!(sigs[0].contents.is_empty(), "{name}");
         }
     }
 }

@@ -21,7 +21,16 @@ fn xref_stream_pdf() -> Vec<u8> {
     };
     put(&mut out, 1, b"<</Type/Catalog/Pages 2 0 R>>");
     let content = b"0 0 m 10 10 l S";
-    put(&mut out, 4, &[format!("<</Length {}>>stream\n", content.len()).as_bytes(), content, b"\nendstream"].concat());
+    put(
+        &mut out,
+        4,
+        &[
+            format!("<</Length {}>>stream\n", content.len()).as_bytes(),
+            content,
+            b"\nendstream",
+        ]
+        .concat(),
+    );
     // Object stream 5 holds objects 2 and 3.
     let o2 = b"<</Type/Pages/Kids[3 0 R]/Count 1>>".to_vec();
     let o3 = b"<</Type/Page/Parent 2 0 R/MediaBox[0 0 100 100]/Contents 4 0 R>>".to_vec();
@@ -32,8 +41,12 @@ fn xref_stream_pdf() -> Vec<u8> {
         &mut out,
         5,
         &[
-            format!("<</Type/ObjStm/N 2/First {}/Filter/FlateDecode/Length {}>>stream\n", header.len(), z.len())
-                .as_bytes(),
+            format!(
+                "<</Type/ObjStm/N 2/First {}/Filter/FlateDecode/Length {}>>stream\n",
+                header.len(),
+                z.len()
+            )
+            .as_bytes(),
             &z,
             b"\nendstream",
         ]
@@ -90,7 +103,11 @@ fn xref_stream_with_predictors_and_object_streams() {
     let p = prepare_signature(&doc, &SignatureSpec::new(SignatureKind::Signature, 64)).unwrap();
     let sealed = p.embed(&[0x30, 0]).unwrap();
     let again = Document::parse(&sealed).unwrap();
-    assert_eq!(again.xref_kind(), XrefKind::Stream, "an xref stream follows an xref stream");
+    assert_eq!(
+        again.xref_kind(),
+        XrefKind::Stream,
+        "an xref stream follows an xref stream"
+    );
     assert_eq!(again.revisions().len(), 2);
     let sigs = again.signatures().unwrap();
     assert_eq!(sigs.len(), 1);
@@ -111,7 +128,13 @@ fn classic(objs: &[String], trailer: &str) -> Vec<u8> {
     for o in offs {
         out.extend_from_slice(format!("{o:010} 00000 n\r\n").as_bytes());
     }
-    out.extend_from_slice(format!("trailer\n<</Size {}/Root 1 0 R{trailer}>>\nstartxref\n{x}\n%%EOF\n", objs.len() + 1).as_bytes());
+    out.extend_from_slice(
+        format!(
+            "trailer\n<</Size {}/Root 1 0 R{trailer}>>\nstartxref\n{x}\n%%EOF\n",
+            objs.len() + 1
+        )
+        .as_bytes(),
+    );
     out
 }
 
@@ -127,7 +150,11 @@ fn full_run(f: &[u8]) -> Result<(), PdfError> {
 
 #[test]
 fn hand_made_attacks_are_errors() {
-    let deep = format!("<</Type/Catalog/Pages 2 0 R/X {}1{}>>", "[".repeat(10_000), "]".repeat(10_000));
+    let deep = format!(
+        "<</Type/Catalog/Pages 2 0 R/X {}1{}>>",
+        "[".repeat(10_000),
+        "]".repeat(10_000)
+    );
     let cases: Vec<(&str, Vec<u8>)> = vec![
         ("deep nesting in the catalog", classic(&[deep], "")),
         ("page tree loop", classic(&["<</Type/Catalog/Pages 2 0 R>>".into(), "<</Type/Pages/Kids[2 0 R]>>".into()], "")),
@@ -178,7 +205,10 @@ fn hand_made_attacks_are_errors() {
     ];
     for (name, f) in cases {
         let r = full_run(&f);
-        assert!(matches!(r, Err(PdfError::Malformed(_) | PdfError::Unsupported(_))), "{name}: {r:?}");
+        assert!(
+            matches!(r, Err(PdfError::Malformed(_) | PdfError::Unsupported(_))),
+            "{name}: {r:?}"
+        );
     }
 }
 
@@ -192,10 +222,20 @@ fn object_stream_length_cycle_is_an_error() {
     f.extend_from_slice(body);
     f.extend_from_slice(b"\nendobj\n");
     let x = f.len();
-    let rows: [[u8; 4]; 4] =
-        [[0, 0, 0, 0], [2, 0, 2, 0], [1, (o2 >> 8) as u8, o2 as u8, 0], [2, 0, 2, 0]];
+    let rows: [[u8; 4]; 4] = [
+        [0, 0, 0, 0],
+        [2, 0, 2, 0],
+        [1, (o2 >> 8) as u8, o2 as u8, 0],
+        [2, 0, 2, 0],
+    ];
     let data: Vec<u8> = rows.concat();
-    f.extend_from_slice(format!("4 0 obj\n<</Type/XRef/Size 4/W[1 2 1]/Root 1 0 R/Length {}>>stream\n", data.len()).as_bytes());
+    f.extend_from_slice(
+        format!(
+            "4 0 obj\n<</Type/XRef/Size 4/W[1 2 1]/Root 1 0 R/Length {}>>stream\n",
+            data.len()
+        )
+        .as_bytes(),
+    );
     f.extend_from_slice(&data);
     f.extend_from_slice(format!("\nendstream\nendobj\nstartxref\n{x}\n%%EOF\n").as_bytes());
     let r = full_run(&f);
@@ -229,7 +269,10 @@ fn mutation_fuzz_never_panics() {
             "/ID[<01><02>]/Info 2 0 R",
         ),
     ];
-    let iterations: u64 = std::env::var("SIGIL_PDF_FUZZ_ITERATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(3000);
+    let iterations: u64 = std::env::var("SIGIL_PDF_FUZZ_ITERATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3000);
     let mut rng = Rng(0x5EED_0F_5161);
     let (mut ok, mut err) = (0, 0);
     for i in 0..iterations {
@@ -248,7 +291,10 @@ fn mutation_fuzz_never_panics() {
         match std::panic::catch_unwind(|| full_run(&f)) {
             Ok(Ok(())) => ok += 1,
             Ok(Err(_)) => err += 1,
-            Err(_) => panic!("panic on mutation {i}; input:\n{}", String::from_utf8_lossy(&f)),
+            Err(_) => panic!(
+                "panic on mutation {i}; input:\n{}",
+                String::from_utf8_lossy(&f)
+            ),
         }
     }
     println!("fuzz: {iterations} mutations, {ok} sealed, {err} refused");
