@@ -39,6 +39,7 @@
 //! previous one (minus `/Prev`, `/XRefStm` and an xref stream's own keys), `/Prev` points at the
 //! previous section, and `/ID` keeps its first element (it is created when missing).
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 mod document;
 mod error;

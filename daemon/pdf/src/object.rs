@@ -12,7 +12,7 @@ pub struct ObjRef {
     pub generation: u16,
 }
 
-/// A direct PDF object. Streams are not objects here: [`crate::document`] keeps their
+/// A direct PDF object. Streams are not objects here: [`Document`](crate::Document) keeps their
 /// dictionary and the location of their data in the file, decoded only on demand.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Object {

@@ -12,7 +12,7 @@ fn zlib(b: &[u8]) -> Vec<u8> {
 /// PNG Up predictors (`/DecodeParms << /Columns 7 /Predictor 12 >>`), as modern writers make them.
 fn xref_stream_pdf() -> Vec<u8> {
     let mut out = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n".to_vec();
-    let mut offsets = vec![0u64; 7];
+    let mut offsets = [0u64; 7];
     let mut put = |out: &mut Vec<u8>, num: usize, body: &[u8]| {
         offsets[num] = out.len() as u64;
         out.extend_from_slice(format!("{num} 0 obj\n").as_bytes());
@@ -273,7 +273,7 @@ fn mutation_fuzz_never_panics() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(3000);
-    let mut rng = Rng(0x5EED_0F_5161);
+    let mut rng = Rng(0x005E_ED0F_5161);
     let (mut ok, mut err) = (0, 0);
     for i in 0..iterations {
         let mut f = seeds[(i % 2) as usize].clone();
