@@ -474,8 +474,7 @@ pub fn prepare_signature(doc: &Document<'_>, spec: &SignatureSpec) -> Result<Pre
     }
 
     // 4. The first page's /Annots.
-    append_to_array(doc, &mut up, &mut page, b"Annots", field_ref)?;
-    if page_ref != root {
+    if append_to_array(doc, &mut up, &mut page, b"Annots", field_ref)? && page_ref != root {
         up.put(page_ref, &Object::Dict(page));
     }
 
@@ -502,14 +501,14 @@ pub fn prepare_signature(doc: &Document<'_>, spec: &SignatureSpec) -> Result<Pre
 }
 
 /// Appends `item` to the array `dict[key]`: in place if inline (or absent), or by rewriting the
-/// array object if `dict[key]` is a reference to one.
+/// array object if `dict[key]` is a reference to one. Returns whether `dict` itself changed.
 fn append_to_array(
     doc: &Document<'_>,
     up: &mut Update<'_, '_>,
     dict: &mut Dict,
     key: &[u8],
     item: ObjRef,
-) -> Result<()> {
+) -> Result<bool> {
     match dict.get(key).cloned() {
         None => dict.set(key, Object::Array(vec![Object::Ref(item)])),
         Some(Object::Array(mut a)) => {
@@ -520,13 +519,14 @@ fn append_to_array(
             Object::Array(mut a) => {
                 a.push(Object::Ref(item));
                 up.put(r, &Object::Array(a));
+                return Ok(false);
             }
             Object::Null => dict.set(key, Object::Array(vec![Object::Ref(item)])),
             _ => return malformed(format!("/{} is not an array", String::from_utf8_lossy(key))),
         },
         Some(_) => return malformed(format!("/{} is not an array", String::from_utf8_lossy(key))),
     }
-    Ok(())
+    Ok(true)
 }
 
 // ---------------------------------------------------------------- DSS

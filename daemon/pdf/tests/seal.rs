@@ -221,3 +221,65 @@ fn placeholder_errors_and_field_names() {
         Err(PdfError::InvalidSpec(_))
     ));
 }
+
+/// AcroForm, /Fields and the page's /Annots all indirect, an existing text field, /Info and /ID:
+/// the update rewrites the AcroForm and the two array objects, never the page or the catalog.
+#[test]
+fn indirect_form_arrays_are_rewritten_in_place() {
+    let objs = [
+        "<</Type/Catalog/Pages 2 0 R/AcroForm 5 0 R>>",
+        "<</Type/Pages/Kids[3 0 R]/Count 1>>",
+        "<</Type/Page/Parent 2 0 R/MediaBox[0 0 200 200]/Annots 7 0 R/Resources<<>>>>",
+        "<</Title(Indirect \\(form\\))/Producer(sigil test)>>",
+        "<</Fields 6 0 R/DA(/Helv 0 Tf 0 g)>>",
+        "[8 0 R]",
+        "[8 0 R]",
+        "<</FT/Tx/T(Name)/V(x)/Type/Annot/Subtype/Widget/Rect[10 10 100 30]/P 3 0 R/F 4>>",
+    ];
+    let mut original = b"%PDF-1.6\n%\xe2\xe3\xcf\xd3\n".to_vec();
+    let mut offs = Vec::new();
+    for (i, o) in objs.iter().enumerate() {
+        offs.push(original.len());
+        original.extend_from_slice(format!("{} 0 obj\n{o}\nendobj\n", i + 1).as_bytes());
+    }
+    let x = original.len();
+    original.extend_from_slice(
+        format!("xref\n0 {}\n0000000000 65535 f\r\n", objs.len() + 1).as_bytes(),
+    );
+    for o in offs {
+        original.extend_from_slice(format!("{o:010} 00000 n\r\n").as_bytes());
+    }
+    original.extend_from_slice(
+        format!(
+            "trailer\n<</Size {}/Root 1 0 R/Info 4 0 R/ID[<00112233445566778899AABBCCDDEEFF><00112233445566778899AABBCCDDEEFF>]>>\nstartxref\n{x}\n%%EOF\n",
+            objs.len() + 1
+        )
+        .as_bytes(),
+    );
+    let pki = Pki::new();
+    let work = tempfile::tempdir().unwrap();
+    let doc = Document::parse(&original).unwrap();
+    let p = prepare_signature(&doc, &spec()).unwrap();
+    let der = pki.sign(&p, work.path());
+    let sealed = p.embed(&der).unwrap();
+    let update = String::from_utf8_lossy(&sealed[original.len()..]).into_owned();
+    for rewritten in ["\n5 0 obj", "\n6 0 obj", "\n7 0 obj"] {
+        assert!(
+            update.contains(rewritten),
+            "{rewritten} not rewritten:\n{update}"
+        );
+    }
+    for kept in ["\n1 0 obj", "\n3 0 obj"] {
+        assert!(!update.contains(kept), "{kept} rewritten needlessly");
+    }
+    assert!(
+        update.contains("/Info 4 0 R")
+            && update.contains("/ID [<00112233445566778899AABBCCDDEEFF> <"),
+        "{update}"
+    );
+    let path = work.path().join("indirect.pdf");
+    std::fs::write(&path, &sealed).unwrap();
+    check_all(&path, &pki.root(), &[]);
+    let doc = Document::parse(&sealed).unwrap();
+    assert_eq!(doc.signatures().unwrap()[0].field_name, "Signature1");
+}
