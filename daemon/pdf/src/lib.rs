@@ -15,11 +15,16 @@
 //! * [`PdfError::Encrypted`]: the newest trailer has `/Encrypt`.
 //! * [`PdfError::Unsupported`]: valid but not handled here (stream filters other than
 //!   FlateDecode on the streams we must read, TIFF predictors, a document without pages).
-//! * [`PdfError::Malformed`]: damage that matters, with the offset or object it concerns. The
-//!   only damage tolerated is an xref or object offset that lands on whitespace before its
-//!   target, a dictionary key without a value, and a Flate stream missing its checksum; offsets
-//!   are never guessed by scanning, because an incremental update must point `/Prev` and every
-//!   reader at exactly what the original file says.
+//! * [`PdfError::Malformed`]: damage that matters, with the offset or object it concerns:
+//!   xref offsets that point at the wrong object, truncated Flate streams, `/Prev` loops,
+//!   a `%PDF-` header without a version, loops in the page or form field tree, streams whose
+//!   `/Length` does not reach `endstream`. The only damage tolerated is an xref or object offset
+//!   that lands on whitespace before its target and a dictionary key without a value; offsets are
+//!   never guessed by scanning, because an incremental update must point `/Prev` and every reader
+//!   at exactly what the original file says (qpdf's xref reconstruction is not ours to repeat).
+//! * [`prepare_signature`] also refuses ([`PdfError::Unsupported`]) a document holding an
+//!   unfinished signature (a `/V` whose `/Contents` is not a CMS): sealing over it would make
+//!   the file unverifiable for every validator.
 //!
 //! # Bounds
 //! Everything a hostile file controls is bounded (see [`limits`]): nesting depth
@@ -38,6 +43,15 @@
 //! section's `/XRefStm` when they reach it through `/Prev`. The trailer carries every key of the
 //! previous one (minus `/Prev`, `/XRefStm` and an xref stream's own keys), `/Prev` points at the
 //! previous section, and `/ID` keeps its first element (it is created when missing).
+//! (pyHanko's strict mode refuses every hybrid file, before and after the update alike; its
+//! lenient mode, pdfsig and qpdf accept the updated hybrid files.)
+//!
+//! # Offsets and placeholders
+//! New objects are written uncompressed. The signature dictionary's `/ByteRange` is a
+//! fixed-width field (numbers padded with spaces) filled once the update's layout is known;
+//! `/Contents` is `<` + 2 x capacity zeros + `>`, and [`Prepared::embed`] writes the DER's hex
+//! into it without moving a byte. Reading back, [`SignatureInfo::contents`] drops the zero
+//! padding using the outer DER length.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -222,6 +222,15 @@ fn seal_one(path: &Path, pki: &Pki) -> (Outcome, Facts) {
     // pyHanko's strict mode refuses some inputs outright (hybrid files, damage it does not
     // tolerate): the seal is then judged by its lenient mode, as the original would be.
     if !all_ok && strict && out.contains("strict mode") {
+        let (_, out0) = pyhanko_validate(path, &pki.root(), true);
+        if !out0.contains("strict mode") {
+            return (
+                Outcome::Failed(format!(
+                    "pyHanko strict mode reads the original but not the seal:\n{out}"
+                )),
+                facts,
+            );
+        }
         out = pyhanko_validate(&sealed_path, &pki.root(), false).1;
         facts.lenient = true;
     }
