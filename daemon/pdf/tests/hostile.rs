@@ -2,96 +2,10 @@
 //! hand-made attacks on every bound, and a deterministic mutation fuzz. Every case must end in
 //! `Ok` or a `PdfError`, never a panic, a hang or an unbounded allocation.
 
+mod common;
+
+use common::{xref_stream_pdf, zlib};
 use sigil_pdf::{Document, PdfError, SignatureKind, SignatureSpec, XrefKind, prepare_signature};
-
-fn zlib(b: &[u8]) -> Vec<u8> {
-    miniz_oxide::deflate::compress_to_vec_zlib(b, 6)
-}
-
-/// A PDF whose pages live in a Flate object stream and whose xref is a Flate xref stream with
-/// PNG Up predictors (`/DecodeParms << /Columns 7 /Predictor 12 >>`), as modern writers make them.
-fn xref_stream_pdf() -> Vec<u8> {
-    let mut out = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n".to_vec();
-    let mut offsets = [0u64; 7];
-    let mut put = |out: &mut Vec<u8>, num: usize, body: &[u8]| {
-        offsets[num] = out.len() as u64;
-        out.extend_from_slice(format!("{num} 0 obj\n").as_bytes());
-        out.extend_from_slice(body);
-        out.extend_from_slice(b"\nendobj\n");
-    };
-    put(&mut out, 1, b"<</Type/Catalog/Pages 2 0 R>>");
-    let content = b"0 0 m 10 10 l S";
-    put(
-        &mut out,
-        4,
-        &[
-            format!("<</Length {}>>stream\n", content.len()).as_bytes(),
-            content,
-            b"\nendstream",
-        ]
-        .concat(),
-    );
-    // Object stream 5 holds objects 2 and 3.
-    let o2 = b"<</Type/Pages/Kids[3 0 R]/Count 1>>".to_vec();
-    let o3 = b"<</Type/Page/Parent 2 0 R/MediaBox[0 0 100 100]/Contents 4 0 R>>".to_vec();
-    let header = format!("2 0 3 {} ", o2.len() + 1);
-    let data = [header.as_bytes(), &o2, b" ", &o3].concat();
-    let z = zlib(&data);
-    put(
-        &mut out,
-        5,
-        &[
-            format!(
-                "<</Type/ObjStm/N 2/First {}/Filter/FlateDecode/Length {}>>stream\n",
-                header.len(),
-                z.len()
-            )
-            .as_bytes(),
-            &z,
-            b"\nendstream",
-        ]
-        .concat(),
-    );
-    let xref_at = out.len() as u64;
-    // Rows: type(1) field2(4) field3(2), objects 0..=6.
-    let rows: Vec<[u8; 7]> = (0..7u64)
-        .map(|n| {
-            let (t, a, b): (u8, u64, u16) = match n {
-                0 => (0, 0, 65535),
-                2 => (2, 5, 0),
-                3 => (2, 5, 1),
-                6 => (1, xref_at, 0),
-                _ => (1, offsets[n as usize], 0),
-            };
-            let mut r = [0u8; 7];
-            r[0] = t;
-            r[1..5].copy_from_slice(&(a as u32).to_be_bytes());
-            r[5..7].copy_from_slice(&b.to_be_bytes());
-            r
-        })
-        .collect();
-    let mut enc = Vec::new();
-    let mut prev = [0u8; 7];
-    for r in &rows {
-        enc.push(2);
-        for i in 0..7 {
-            enc.push(r[i].wrapping_sub(prev[i]));
-        }
-        prev = *r;
-    }
-    let z = zlib(&enc);
-    out.extend_from_slice(
-        format!(
-            "6 0 obj\n<</Type/XRef/Size 7/W[1 4 2]/Root 1 0 R/ID[<0011><0011>]/Filter/FlateDecode\
-             /DecodeParms<</Columns 7/Predictor 12>>/Length {}>>stream\n",
-            z.len()
-        )
-        .as_bytes(),
-    );
-    out.extend_from_slice(&z);
-    out.extend_from_slice(format!("\nendstream\nendobj\nstartxref\n{xref_at}\n%%EOF\n").as_bytes());
-    out
-}
 
 #[test]
 fn xref_stream_with_predictors_and_object_streams() {

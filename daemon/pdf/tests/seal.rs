@@ -283,3 +283,27 @@ fn indirect_form_arrays_are_rewritten_in_place() {
     let doc = Document::parse(&sealed).unwrap();
     assert_eq!(doc.signatures().unwrap()[0].field_name, "Signature1");
 }
+
+/// Two signatures on a file whose xref is a Flate xref stream with predictors and whose pages
+/// live in an object stream: each update is an xref stream, and all three oracles agree.
+#[test]
+fn sign_twice_on_an_xref_stream_file() {
+    let pki = Pki::new();
+    let work = tempfile::tempdir().unwrap();
+    let mut file = xref_stream_pdf();
+    for round in 1..=2 {
+        let doc = Document::parse(&file).unwrap();
+        assert_eq!(doc.xref_kind(), sigil_pdf::XrefKind::Stream);
+        let p = prepare_signature(&doc, &spec()).unwrap();
+        let der = pki.sign(&p, work.path());
+        let next = p.embed(&der).unwrap();
+        assert!(next.starts_with(&file));
+        file = next;
+        let path = work.path().join(format!("xs{round}.pdf"));
+        std::fs::write(&path, &file).unwrap();
+        check_all(&path, &pki.root(), &[]);
+    }
+    let doc = Document::parse(&file).unwrap();
+    assert_eq!(doc.xref_kind(), sigil_pdf::XrefKind::Stream);
+    assert_eq!(doc.signatures().unwrap().len(), 2);
+}
