@@ -57,8 +57,12 @@ impl<'d, 'a> Update<'d, 'a> {
 
     /// Adds (or rewrites, for an existing reference) an object with the given serialized body.
     /// Returns its index for [`Written::body_offsets`].
+    /// A second put of the same reference replaces the first in place (indexes stay valid).
     pub fn put_raw(&mut self, r: ObjRef, body: Vec<u8>) -> usize {
-        self.objects.retain(|(o, _)| *o != r);
+        if let Some(i) = self.objects.iter().position(|(o, _)| *o == r) {
+            self.objects[i].1 = body;
+            return i;
+        }
         self.objects.push((r, body));
         self.objects.len() - 1
     }
