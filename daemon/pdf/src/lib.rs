@@ -71,3 +71,17 @@ pub use update::{
     Dss, MAX_CONTENTS_CAPACITY, Prepared, SignatureKind, SignatureSpec, add_dss, pdf_date,
     prepare_signature,
 };
+
+#[cfg(test)]
+mod tests {
+    /// The daemon moves documents and prepared seals across worker threads.
+    #[test]
+    fn thread_bounds() {
+        fn send<T: Send>() {}
+        fn send_sync<T: Send + Sync>() {}
+        send::<super::Document<'static>>();
+        send_sync::<super::Prepared>();
+        send_sync::<super::PdfError>();
+        send_sync::<super::SignatureInfo>();
+    }
+}
