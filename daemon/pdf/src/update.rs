@@ -360,6 +360,11 @@ pub fn prepare_signature(doc: &Document<'_>, spec: &SignatureSpec) -> Result<Pre
     }
     let root = doc.root_ref();
     let mut catalog = doc.catalog()?;
+    if spec.kind == SignatureKind::Signature && doc_mdp_permissions(doc, &catalog)? == Some(1) {
+        return Err(PdfError::Unsupported(
+            "the document is certified with DocMDP /P 1: no further signature is permitted".into(),
+        ));
+    }
     let (page_ref, mut page) = doc.first_page()?;
 
     // The form, and its field names for uniqueness.
@@ -502,6 +507,44 @@ pub fn prepare_signature(doc: &Document<'_>, spec: &SignatureSpec) -> Result<Pre
         byte_range,
         field_name,
     })
+}
+
+/// The `/P` of the certification signature (`/Perms /DocMDP`), if the document is certified.
+/// A document timestamp and a DSS remain allowed at `/P 1` (ISO 32000-2, 12.8.2.2.2 and PAdES).
+fn doc_mdp_permissions(doc: &Document<'_>, catalog: &Dict) -> Result<Option<i64>> {
+    let Some(perms) = catalog.get(b"Perms") else {
+        return Ok(None);
+    };
+    let Object::Dict(perms) = doc.resolve(perms)? else {
+        return Ok(None);
+    };
+    let Some(sig) = perms.get(b"DocMDP") else {
+        return Ok(None);
+    };
+    let Object::Dict(sig) = doc.resolve(sig)? else {
+        return Ok(None);
+    };
+    let Some(refs) = sig.get(b"Reference") else {
+        return Ok(Some(2));
+    };
+    let Object::Array(refs) = doc.resolve(refs)? else {
+        return Ok(Some(2));
+    };
+    for r in refs {
+        let Object::Dict(r) = doc.resolve(&r)? else {
+            continue;
+        };
+        if r.name(b"TransformMethod") != Some(b"DocMDP") {
+            continue;
+        }
+        let params = match r.get(b"TransformParams") {
+            Some(p) => doc.resolve(p)?,
+            None => Object::Null,
+        };
+        let p = params.as_dict().and_then(|d| d.int(b"P")).unwrap_or(2);
+        return Ok(Some(p));
+    }
+    Ok(Some(2))
 }
 
 /// Appends `item` to the array `dict[key]`: in place if inline (or absent), or by rewriting the
