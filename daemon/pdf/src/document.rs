@@ -276,7 +276,7 @@ impl<'a> Document<'a> {
                 sec.kind = XrefKind::Hybrid;
             }
             Ok(sec)
-        } else if data[pos].is_ascii_digit() {
+        } else if data.get(pos).is_some_and(u8::is_ascii_digit) {
             self.read_xref_stream(pos as u64)
         } else {
             malformed(format!("no xref table or xref stream at offset {offset}"))
@@ -761,6 +761,9 @@ mod tests {
             Err(PdfError::Malformed(_))
         ));
         assert!(Document::parse(b"not a pdf").is_err());
+        // startxref pointing at trailing whitespace.
+        assert!(Document::parse(b"%PDF-1.4\nstartxref\n28\n%%EOF\n    ").is_err());
+        assert!(Document::parse(b"%PDF-1.4\n   \nstartxref\n9\n").is_err());
         assert!(Document::parse(b"%PDF-1.4\nstartxref\n").is_err());
     }
 

@@ -186,14 +186,24 @@ fn mutation_fuzz_never_panics() {
     let iterations: u64 = std::env::var("SIGIL_PDF_FUZZ_ITERATIONS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(3000);
+        .unwrap_or(20_000);
     let mut rng = Rng(0x005E_ED0F_5161);
     let (mut ok, mut err) = (0, 0);
     for i in 0..iterations {
         let mut f = seeds[(i % 2) as usize].clone();
         for _ in 0..1 + rng.next() % 4 {
+            if f.is_empty() {
+                f.push(b'%');
+            }
             let at = (rng.next() % f.len() as u64) as usize;
-            match rng.next() % 4 {
+            match rng.next() % 6 {
+                // Truncation, and a startxref aimed anywhere (including trailing whitespace).
+                4 => f.truncate(at.max(1)),
+                5 => {
+                    f.extend_from_slice(b"   \n");
+                    let target = rng.next() % f.len() as u64;
+                    f.extend_from_slice(format!("startxref\n{target}\n%%EOF\n  ").as_bytes());
+                }
                 0 => f[at] = rng.next() as u8,
                 1 => f[at] = b"0123456789<>[]()/ \nRobj"[(rng.next() % 23) as usize],
                 2 => {
