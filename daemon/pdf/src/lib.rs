@@ -24,7 +24,20 @@
 //!   at exactly what the original file says (qpdf's xref reconstruction is not ours to repeat).
 //! * [`prepare_signature`] also refuses ([`PdfError::Unsupported`]) a document holding an
 //!   unfinished signature (a `/V` whose `/Contents` is not a CMS): sealing over it would make
-//!   the file unverifiable for every validator.
+//!   the file unverifiable for every validator; and a signature (not a document timestamp) on
+//!   a document certified with DocMDP `/P 1`, where pyHanko rightly judges any change
+//!   incompatible with the certification.
+//!
+//! # What is written
+//! [`prepare_signature`] adds a signature dictionary (`/Type /Sig`, `/Filter /Adobe.PPKLite`,
+//! `/SubFilter /ETSI.CAdES.detached`, optional `/M /Reason /Location /ContactInfo /Name`; or
+//! `/Type /DocTimeStamp` with `/SubFilter /ETSI.RFC3161`) and one merged field + invisible widget
+//! (`/FT /Sig`, `/Rect [0 0 0 0]`, `/F 132`, `/P` the first page, a `/T` unique in the form). The
+//! field joins `/AcroForm /Fields` (`/SigFlags 3`) and the first page's `/Annots`. An indirect
+//! AcroForm, `/Fields` array or `/Annots` array is rewritten as that object alone; an inline or
+//! absent AcroForm becomes a new indirect object and the catalog is rewritten to point at it, so
+//! later signatures only touch the AcroForm. [`add_dss`] adds or extends `/DSS` (`/Certs`,
+//! `/OCSPs`, `/CRLs` as streams of DER; other entries such as `/VRI` are kept).
 //!
 //! # Bounds
 //! Everything a hostile file controls is bounded (see [`limits`]): nesting depth

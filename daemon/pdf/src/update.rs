@@ -232,6 +232,8 @@ pub struct SignatureSpec {
     /// Field name (`/T`); `None` picks the first free `Signature<N>`. Must not contain `.`.
     pub field_name: Option<String>,
     /// `/M`, a PDF date such as `D:20260101120000Z` (see [`pdf_date`]). Signatures only.
+    /// PAdES baseline (EN 319 142-1, B-B) puts the claimed signing time here and wants no
+    /// `signing-time` attribute in the CMS (pyHanko 0.38 accepts one, but the profile does not).
     pub signing_time: Option<String>,
     /// `/Reason`. Signatures only.
     pub reason: Option<String>,
