@@ -52,12 +52,23 @@ impl Dict {
             .map(|(_, v)| v)
             .filter(|v| !matches!(v, Object::Null))
     }
-    /// Sets `key` to `value`, replacing an existing entry in place.
+    /// Sets `key` to `value`, replacing an existing entry in place (and dropping duplicates of
+    /// the key, which a damaged file may have: what we write must be unambiguous).
     pub fn set(&mut self, key: &[u8], value: Object) {
-        if let Some(slot) = self.0.iter_mut().find(|(k, _)| k == key) {
-            slot.1 = value;
-        } else {
-            self.0.push((key.to_vec(), value));
+        match self.0.iter().position(|(k, _)| k == key) {
+            Some(i) => {
+                self.0[i].1 = value;
+                let mut seen = false;
+                self.0.retain(|(k, _)| {
+                    if k != key {
+                        return true;
+                    }
+                    let keep = !seen;
+                    seen = true;
+                    keep
+                });
+            }
+            None => self.0.push((key.to_vec(), value)),
         }
     }
     /// Removes `key`.
@@ -684,6 +695,11 @@ mod tests {
         assert_eq!(d.int(b"A"), Some(1));
         assert!(d.get(b"C").is_none());
         assert!(parse(b"<</A 1 2>>").is_err());
+        let mut dup = parse(b"<</K 1/J 2/K 3>>").unwrap().as_dict().unwrap().clone();
+        assert_eq!(dup.int(b"K"), Some(3), "the last duplicate wins on read");
+        dup.set(b"K", Object::Int(4));
+        assert_eq!(dup.0.len(), 2);
+        assert_eq!(dup.int(b"K"), Some(4));
         assert!(parse(b"[1 2").is_err());
         assert!(parse(b"]").is_err());
     }
