@@ -695,7 +695,11 @@ mod tests {
         assert_eq!(d.int(b"A"), Some(1));
         assert!(d.get(b"C").is_none());
         assert!(parse(b"<</A 1 2>>").is_err());
-        let mut dup = parse(b"<</K 1/J 2/K 3>>").unwrap().as_dict().unwrap().clone();
+        let mut dup = parse(b"<</K 1/J 2/K 3>>")
+            .unwrap()
+            .as_dict()
+            .unwrap()
+            .clone();
         assert_eq!(dup.int(b"K"), Some(3), "the last duplicate wins on read");
         dup.set(b"K", Object::Int(4));
         assert_eq!(dup.0.len(), 2);
