@@ -536,3 +536,40 @@ fn corpus_mutations_never_panic() {
     }
     println!("{runs} corpus mutations, no panic");
 }
+
+/// A certified document with DocMDP /P 1 refuses a signature but takes a document timestamp,
+/// which pyHanko counts as signature maintenance, compatible with the certification.
+#[test]
+fn document_timestamp_on_a_p1_certified_document() {
+    let files = corpus("SIGIL_PDF_CORPUS_SIGNED", "pdf-corpus-pyhanko");
+    let path = files
+        .iter()
+        .find(|p| p.ends_with("certified-with-indirect-refs-in-dir.pdf"))
+        .expect("corpus file");
+    let original = std::fs::read(path).unwrap();
+    let doc = Document::parse(&original).unwrap();
+    let refused = prepare_signature(&doc, &SignatureSpec::new(SignatureKind::Signature, 8192));
+    assert!(
+        matches!(refused, Err(PdfError::Unsupported(ref m)) if m.contains("DocMDP /P 1")),
+        "{refused:?}"
+    );
+    let pki = Pki::new();
+    let work = tempfile::tempdir().unwrap();
+    let p =
+        prepare_signature(&doc, &SignatureSpec::new(SignatureKind::DocTimeStamp, 8192)).unwrap();
+    let token = pki.timestamp(&p, work.path());
+    let sealed = p.embed(&token).unwrap();
+    let out_path = work.path().join("dts.pdf");
+    std::fs::write(&out_path, &sealed).unwrap();
+    let (_, out) = pyhanko_validate(&out_path, &pki.root(), true);
+    let mods = pyhanko_fields_mods(&out);
+    assert_eq!(mods.len(), 1, "{out}");
+    assert!(mods[0].1.contains("cryptographically sound"), "{out}");
+    assert!(
+        mods[0].3.contains("compatible") && !mods[0].3.contains("incompatible"),
+        "the timestamp broke the certification:\n{out}"
+    );
+    println!("certification signature after the timestamp: {}", mods[0].3);
+    let ts = pyhanko_timestamps(&out_path, &pki.root());
+    assert!(ts.contains("intact=True valid=True trusted=True"), "{ts}");
+}
