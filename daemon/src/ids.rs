@@ -104,7 +104,7 @@ pub struct TenantScope(TenantId);
 
 impl TenantScope {
     /// The scope of an authenticated caller, or of a member checked against the store. Only the authentication
-    /// layer, the membership checks and the tenant's own actor create it.
+    /// layer, the membership check (`app::tenants`) and the tenant's own actor create it.
     pub(crate) fn authenticated(tenant: TenantId) -> Self {
         Self(tenant)
     }

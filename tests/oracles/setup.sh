@@ -2,14 +2,18 @@
 # Installs the independent oracles and the third-party inputs the seal tests use, idempotently:
 #   - qpdf and poppler-utils (apt): `qpdf --check`, `pdfsig`;
 #   - a Python venv with pyHanko (`pyhanko sign validate`, `adesverify`) and jwcrypto (JWS for JAdES), pinned;
-#   - a corpus of real PDFs nobody here made: the 72 PDFs of the pypdf 7.1.1 source distribution.
+#   - a corpus of real PDFs nobody here made: the 72 PDFs of the pypdf 7.1.1 source distribution;
+#   - a second corpus, the 132 PDFs of the pyhanko 0.38.0 source distribution (34 already signed,
+#     with xref streams, hybrid files and DSS), for the PDF layer's seal tests.
 # Prints nothing on a second run. Tests find them through the environment this script documents:
 #   SIGIL_ORACLE_VENV  (default: $HOME/.cache/sigil-oracles/venv)   the venv; pyhanko is $SIGIL_ORACLE_VENV/bin/pyhanko
 #   SIGIL_PDF_CORPUS   (default: $HOME/.cache/sigil-oracles/pdf-corpus)  a directory of *.pdf
+#   SIGIL_PDF_CORPUS_SIGNED (default: $HOME/.cache/sigil-oracles/pdf-corpus-pyhanko)  the pyhanko sdist's *.pdf
 set -euo pipefail
 root="${SIGIL_ORACLES_DIR:-$HOME/.cache/sigil-oracles}"
 venv="${SIGIL_ORACLE_VENV:-$root/venv}"
 corpus="${SIGIL_PDF_CORPUS:-$root/pdf-corpus}"
+corpus_signed="${SIGIL_PDF_CORPUS_SIGNED:-$root/pdf-corpus-pyhanko}"
 
 missing=()
 command -v qpdf >/dev/null 2>&1 || missing+=(qpdf)
@@ -38,4 +42,16 @@ if [ ! -f "$corpus/.complete" ]; then
   find "$tmp" -name '*.pdf' -exec cp {} "$corpus"/ \;
   rm -rf "$tmp"
   touch "$corpus/.complete"
+fi
+
+if [ ! -f "$corpus_signed/.complete" ]; then
+  echo "fetching the signed PDF corpus (pyhanko 0.38.0 sdist)"
+  tmp=$(mktemp -d)
+  "$venv/bin/pip" download -q --disable-pip-version-check --no-binary :all: --no-deps pyhanko==0.38.0 -d "$tmp"
+  mkdir -p "$corpus_signed"
+  tar -xzf "$tmp"/pyhanko-0.38.0.tar.gz -C "$tmp"
+  # Names are unique only per directory: keep the relative path in the file name.
+  (cd "$tmp"/pyhanko-0.38.0 && find . -name '*.pdf' | while read -r f; do n="${f#./}"; n="${n#pyhanko_testing_commons/test_data/data/pdf/}"; cp "$f" "$corpus_signed/$(echo "$n" | tr / _)"; done)
+  rm -rf "$tmp"
+  touch "$corpus_signed/.complete"
 fi

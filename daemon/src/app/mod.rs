@@ -2,8 +2,10 @@
 //! here with a typed tenant scope and typed input, and renders the domain result or error; nothing here knows
 //! axum. Seals and approvals get their services beside [`timestamping`].
 
+pub mod accounts;
 pub mod seal_platform;
 pub mod seals;
+pub mod tenants;
 pub mod timestamping;
 
 pub use crate::ids::TenantScope;

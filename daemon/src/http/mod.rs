@@ -29,7 +29,7 @@ use crate::actors::Runtime;
 use crate::actors::registry::TenantRegistry;
 use crate::actors::tenant::TenantActor;
 use crate::config::Config;
-use crate::credentials::{PasswordHasherConfig, SessionKeys};
+use crate::credentials::SessionKeys;
 use crate::error::{ApiError, ErrorKind};
 use crate::plugin_host::PluginHost;
 use crate::store::ApiKey;
@@ -54,6 +54,8 @@ pub struct Inner {
     pub(crate) local_tsa: crate::tsa::local::LocalTsaCell,
     pub(crate) trust: crate::tsa::TrustCell,
     pub(crate) stamps: crate::app::timestamping::StampService,
+    pub(crate) accounts: crate::app::accounts::AccountService,
+    pub(crate) tenancy: crate::app::tenants::TenantService,
 }
 
 /// The timestamping parts of the state.
@@ -113,6 +115,11 @@ impl AppState {
         );
         Self {
             inner: Arc::new(Inner {
+                accounts: crate::app::accounts::AccountService::new(
+                    runtime.clone(),
+                    sessions.clone(),
+                ),
+                tenancy: crate::app::tenants::TenantService::new(runtime.clone(), registry.clone()),
                 stamps,
                 runtime,
                 sessions,
@@ -131,11 +138,6 @@ impl AppState {
     /// The current settings.
     pub fn config(&self) -> Arc<Config> {
         self.runtime.settings().1
-    }
-
-    fn hasher(&self) -> PasswordHasherConfig {
-        let config = self.config();
-        PasswordHasherConfig::new(config.auth.argon2_memory_kib, config.auth.argon2_iterations)
     }
 
     /// The tenant's actor, started if needed.

@@ -1,5 +1,5 @@
-//! Tenants (the seeds' organisations), their members, and their API keys. Every read and write here is scoped to
-//! a tenant the caller belongs to; another tenant's objects answer 404, as if they did not exist.
+//! Tenants (the seeds' organisations), their members, and their API keys: parse, call
+//! `app::tenants::TenantService`, render. Another tenant's objects answer 404, as if they did not exist.
 
 use axum::Router;
 use axum::extract::{Path, State};
@@ -10,14 +10,9 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::extract::{Json, PagingParams, Query, SessionUser, TenantCaller};
-use crate::actors::tenant::InvalidateRoles;
-use crate::credentials;
 use crate::error::{ApiError, ApiResult};
-use crate::ids::{ApiKeyId, KeyEnvironment, TenantId, TenantScope, UserId};
-use crate::store::{ApiKey, Member, Role};
-
-/// Longest tenant or key name.
-const MAX_NAME: usize = 200;
+use crate::ids::{ApiKeyId, TenantId, UserId};
+use crate::store::{ApiKey, Member};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -29,10 +24,6 @@ pub fn routes() -> Router<AppState> {
         .route("/api/tenants/{id}/members/{user_id}", delete(remove_member))
         .route("/api/api-keys", get(list_api_keys).post(create_api_key))
         .route("/api/api-keys/{id}", delete(revoke_api_key))
-}
-
-fn checked_name(field: &str, name: &str) -> ApiResult<String> {
-    crate::text::checked_text(field, name, MAX_NAME)
 }
 
 /// Ids are UUIDs; anything else cannot name an object, so it is a 404 without a store round trip.
@@ -54,9 +45,7 @@ async fn create_tenant(
     SessionUser(user): SessionUser,
     Json(request): Json<CreateTenant>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let name = checked_name("name", &request.name)?;
-    let tenant = state.runtime.store.create_tenant(&user, &name).await?;
-    tracing::info!(tenant = %tenant.uid, user = %user, "tenant created");
+    let tenant = state.tenancy.create(&user, &request.name).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({ "id": tenant.uid, "name": tenant.name, "role": "owner" })),
@@ -70,11 +59,7 @@ async fn list_tenants(
     Query(paging): Query<PagingParams>,
 ) -> ApiResult<Json<Value>> {
     let paging = paging.resolve()?;
-    let (tenants, total) = state
-        .runtime
-        .store
-        .tenants_of(&user, paging.window())
-        .await?;
+    let (tenants, total) = state.tenancy.tenants_of(&user, paging.window()).await?;
     let items: Vec<Value> = tenants
         .into_iter()
         .map(|m| json!({ "id": m.tenant.uid, "name": m.tenant.name, "role": m.role, "createdAt": m.tenant.created_at }))
@@ -82,21 +67,9 @@ async fn list_tenants(
     Ok(Json(paging.envelope(items, total)))
 }
 
-/// The caller's role in the tenant named in the path, and the scope that membership grants; 404 when they are
-/// not a member (no existence leak).
-async fn member_of(
-    state: &AppState,
-    tenant: &str,
-    user: &UserId,
-) -> ApiResult<(TenantScope, Role)> {
-    let tenant = TenantId::new(checked_id(tenant, "tenant")?);
-    let role = state
-        .runtime
-        .store
-        .role_of(&tenant, user)
-        .await?
-        .ok_or_else(|| ApiError::not_found("tenant"))?;
-    Ok((TenantScope::authenticated(tenant), role))
+/// A tenant id from the path; anything but a UUID is a 404 without a store round trip.
+fn path_tenant(id: &str) -> ApiResult<TenantId> {
+    checked_id(id, "tenant").map(TenantId::new)
 }
 
 fn member_json(member: Member) -> Value {
@@ -112,8 +85,10 @@ async fn list_members(
     Query(paging): Query<PagingParams>,
 ) -> ApiResult<Json<Value>> {
     let paging = paging.resolve()?;
-    let (scope, _) = member_of(&state, &tenant, &user).await?;
-    let (members, total) = state.runtime.store.members(&scope, paging.window()).await?;
+    let (members, total) = state
+        .tenancy
+        .members(path_tenant(&tenant)?, &user, paging.window())
+        .await?;
     Ok(Json(paging.envelope(
         members.into_iter().map(member_json).collect(),
         total,
@@ -134,21 +109,10 @@ async fn add_member(
     Path(tenant): Path<String>,
     Json(request): Json<AddMember>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let (scope, role) = member_of(&state, &tenant, &user).await?;
-    if role != Role::Owner {
-        return Err(ApiError::forbidden("only owners may add members"));
-    }
-    let role = Role::parse(&request.role)
-        .ok_or_else(|| ApiError::invalid_field("role", "must be `owner` or `member`"))?;
-    let email = super::accounts::normalize_email(&request.email)?;
-    let store = &state.runtime.store;
-    let invitee = store.user_by_email(&email).await?.ok_or_else(|| {
-        ApiError::not_found("user")
-            .with_details(json!({ "field": "email", "reason": "no account with this email" }))
-    })?;
-    let member = store.add_member(&scope, &invitee, role).await?;
-    invalidate_roles(&state, &tenant).await;
-    tracing::info!(tenant = %tenant, member = %member.user_id, role = role.as_str(), "member added");
+    let member = state
+        .tenancy
+        .add_member(path_tenant(&tenant)?, &user, &request.email, &request.role)
+        .await?;
     Ok((StatusCode::CREATED, Json(member_json(member))))
 }
 
@@ -158,22 +122,12 @@ async fn remove_member(
     SessionUser(user): SessionUser,
     Path((tenant, member)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    let (scope, role) = member_of(&state, &tenant, &user).await?;
-    if role != Role::Owner && user != member.as_str() {
-        return Err(ApiError::forbidden("only owners may remove other members"));
-    }
     let member = UserId::new(checked_id(&member, "member")?);
-    state.runtime.store.remove_member(&scope, &member).await?;
-    invalidate_roles(&state, &tenant).await;
-    tracing::info!(tenant = %tenant, member = %member, "member removed");
+    state
+        .tenancy
+        .remove_member(path_tenant(&tenant)?, &user, member)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-async fn invalidate_roles(state: &AppState, tenant: &str) {
-    if let Ok(actor) = state.tenant_actor(tenant).await {
-        // Best effort: the cache also expires on its own after `tenants.cache_ttl`.
-        let _ = actor.send(InvalidateRoles).await;
-    }
 }
 
 fn api_key_json(key: &ApiKey) -> Value {
@@ -195,28 +149,17 @@ async fn create_api_key(
     Json(request): Json<CreateApiKey>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let owner = caller.require_owner()?.clone();
-    let name = checked_name("name", &request.name)?;
-    let environment = match request.environment.as_deref() {
-        None => KeyEnvironment::Live,
-        Some(text) => KeyEnvironment::parse(text)
-            .ok_or_else(|| ApiError::invalid_field("environment", "must be `live` or `test`"))?,
-    };
-    let generated = credentials::generate_api_key(environment.as_str());
-    let key = state
-        .runtime
-        .store
+    let created = state
+        .tenancy
         .create_api_key(
             &caller.scope(),
-            &name,
-            environment,
-            &generated.prefix,
-            &generated.hash,
             &owner,
+            &request.name,
+            request.environment.as_deref(),
         )
         .await?;
-    tracing::info!(tenant = %caller.tenant, key = %key.uid, "API key created");
-    let mut body = api_key_json(&key);
-    body["key"] = Value::String(generated.secret);
+    let mut body = api_key_json(&created.key);
+    body["key"] = Value::String(created.secret);
     Ok((StatusCode::CREATED, Json(body)))
 }
 
@@ -228,8 +171,7 @@ async fn list_api_keys(
 ) -> ApiResult<Json<Value>> {
     let paging = paging.resolve()?;
     let (keys, total) = state
-        .runtime
-        .store
+        .tenancy
         .api_keys(&caller.scope(), paging.window())
         .await?;
     Ok(Json(
@@ -245,11 +187,6 @@ async fn revoke_api_key(
 ) -> ApiResult<StatusCode> {
     caller.require_owner()?;
     let id = ApiKeyId::new(checked_id(&id, "API key")?);
-    state
-        .runtime
-        .store
-        .revoke_api_key(&caller.scope(), &id)
-        .await?;
-    tracing::info!(tenant = %caller.tenant, key = %id, "API key revoked");
+    state.tenancy.revoke_api_key(&caller.scope(), &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
