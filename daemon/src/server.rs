@@ -158,6 +158,25 @@ pub async fn run(
         metrics,
         timestamping.clone(),
     );
+    // The platform seal certificate comes up in the background like the local TSA (its KMS loads concurrently).
+    crate::app::seal_platform::spawn_initializer(
+        config.seal.kms.clone(),
+        store.clone(),
+        plugins.clone(),
+        state.seals.platform_cell(),
+    );
+    // Revoked seal keys are destroyed once their grace period has ended; hourly is far finer than the 7 days.
+    let key_deletions = {
+        let seals = state.seals.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(KEY_DELETION_INTERVAL);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                seals.destroy_due_keys().await;
+            }
+        })
+    };
     // Idle rate-limit buckets are forgotten, so that their number stays bounded.
     let sweeper = {
         let state = state.clone();
@@ -209,6 +228,7 @@ pub async fn run(
         ),
     }
     sweeper.abort();
+    key_deletions.abort();
     registry.shutdown();
     drop(registry);
     let _ = plugins.send(crate::plugin_host::Shutdown).await;
@@ -294,6 +314,8 @@ fn ensure_local_keystore_key(config: &Config) -> std::io::Result<()> {
 
 /// How often idle rate-limit buckets are forgotten.
 const LIMITER_SWEEP: Duration = Duration::from_secs(30);
+/// How often revoked seal keys past their grace period are destroyed.
+const KEY_DELETION_INTERVAL: Duration = Duration::from_secs(3600);
 
 /// How long start-up waits for plugins and the local TSA before announcing readiness anyway.
 const STARTUP_WAIT: Duration = Duration::from_secs(60);

@@ -180,8 +180,8 @@ pub struct SealService {
     tsa_trust: crate::tsa::TrustCell,
     /// KMS clients by instance name, so in-flight tracking and the cached direct caller are shared.
     clients: Arc<Mutex<HashMap<String, KmsClient>>>,
-    /// `[seal] trust_roots_file`, read when first needed; reloads re-read it (see [`SealService::reload`]).
-    anchors: Arc<Mutex<Option<Arc<TrustStore>>>>,
+    /// `[seal] trust_roots_file` with the config generation it was read for; a reload reads it again.
+    anchors: Arc<Mutex<Option<(u64, Arc<TrustStore>)>>>,
 }
 
 /// Adapts a KMS key to sigil-seal's signer.
@@ -267,9 +267,73 @@ impl SealService {
         }
     }
 
-    /// Forgets the loaded `[seal] trust_roots_file`, so the next verification reads the current one.
-    pub fn reload(&self) {
-        *self.anchors.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    /// The platform seal's cell, for the initializer that fills it.
+    pub fn platform_cell(&self) -> PlatformSealCell {
+        self.platform.clone()
+    }
+
+    /// Destroys the KMS keys of revoked certificates whose grace period has ended (`schedule_deletion` with
+    /// grace 0: kms-soft removes the key file, kms-pkcs11 destroys the token objects). A key the KMS no longer
+    /// lists counts as destroyed. Returns how many were destroyed; failures stay due for the next run.
+    pub async fn destroy_due_keys(&self) -> usize {
+        let due = match self
+            .runtime
+            .store
+            .due_key_deletions_of_all_tenants(now_unix())
+            .await
+        {
+            Ok(due) => due,
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the KMS keys due for deletion");
+                return 0;
+            }
+        };
+        let mut destroyed = 0;
+        for deletion in due {
+            let client = match self.client(&deletion.kms).await {
+                Ok(client) => client,
+                Err(error) => {
+                    tracing::warn!(kms = %deletion.kms, ?error, "KMS unavailable for a due key deletion");
+                    continue;
+                }
+            };
+            let key_uri = deletion.key_uri.clone();
+            let outcome = blocking(move || {
+                let scheduled = client.call::<_, sigil_plugin_api::ScheduleDeletionResponse>(
+                    "schedule_deletion",
+                    &sigil_plugin_api::ScheduleDeletionRequest {
+                        key_uri: key_uri.clone(),
+                        grace_days: 0,
+                    },
+                );
+                if scheduled.is_ok() {
+                    return Ok(());
+                }
+                // Already gone (kms-soft purges due keys itself when listing)?
+                let listed: sigil_plugin_api::ListKeysResponse = client
+                    .call("list_keys", &sigil_plugin_api::ListKeysRequest {})
+                    .map_err(kms_error)?;
+                if listed.keys.iter().any(|k| k.key_uri == key_uri) {
+                    Err(kms_error(scheduled.err().map(|e| e.to_string()).unwrap_or_default()))
+                } else {
+                    Ok(())
+                }
+            })
+            .await;
+            match outcome {
+                Ok(()) => {
+                    tracing::info!(kms = %deletion.kms, key = %deletion.key_uri, "revoked seal key destroyed");
+                    if let Err(error) = self.runtime.store.key_deletion_done(&deletion.id).await {
+                        tracing::warn!(%error, "could not record a key deletion");
+                    }
+                    destroyed += 1;
+                }
+                Err(error) => {
+                    tracing::warn!(kms = %deletion.kms, key = %deletion.key_uri, ?error, "due key deletion failed; retried later")
+                }
+            }
+        }
+        destroyed
     }
 
     async fn client(&self, name: &str) -> Result<KmsClient, SealError> {
@@ -695,13 +759,14 @@ impl SealService {
 
     /// The anchors seals are verified against now.
     pub fn trust(&self) -> Result<SealTrust, SealError> {
+        let (generation, config) = self.runtime.settings();
         let anchors = {
             let mut cached = self.anchors.lock().unwrap_or_else(|p| p.into_inner());
             match &*cached {
-                Some(anchors) => anchors.clone(),
-                None => {
+                Some((read_for, anchors)) if *read_for == generation => anchors.clone(),
+                _ => {
                     let mut store = TrustStore::new();
-                    if let Some(file) = &self.runtime.settings().1.seal.trust_roots_file {
+                    if let Some(file) = &config.seal.trust_roots_file {
                         match std::fs::read(file) {
                             Ok(pem) => {
                                 if let Err(error) = store.add_pem_roots(&pem) {
@@ -714,7 +779,7 @@ impl SealService {
                         }
                     }
                     let store = Arc::new(store);
-                    *cached = Some(store.clone());
+                    *cached = Some((generation, store.clone()));
                     store
                 }
             }

@@ -6,6 +6,7 @@ pub mod connections;
 pub mod extract;
 pub mod limits;
 mod operations;
+mod seals;
 mod tenants;
 mod timestamping;
 
@@ -56,6 +57,7 @@ pub struct Inner {
     pub(crate) stamps: crate::app::timestamping::StampService,
     pub(crate) accounts: crate::app::accounts::AccountService,
     pub(crate) tenancy: crate::app::tenants::TenantService,
+    pub(crate) seals: crate::app::seals::SealService,
 }
 
 /// The timestamping parts of the state.
@@ -113,8 +115,16 @@ impl AppState {
             registry.clone(),
             providers.clone(),
         );
+        let seals = crate::app::seals::SealService::new(
+            runtime.clone(),
+            plugins.clone(),
+            stamps.clone(),
+            crate::app::seal_platform::PlatformSealCell::default(),
+            trust.clone(),
+        );
         Self {
             inner: Arc::new(Inner {
+                seals,
                 accounts: crate::app::accounts::AccountService::new(
                     runtime.clone(),
                     sessions.clone(),
@@ -211,7 +221,9 @@ pub fn router(state: AppState) -> Router {
     // the client address like any anonymous request.
     let tsr = timestamping::tsr_route()
         .route_layer(middleware::from_fn_with_state(state.clone(), limit_tsr));
-    let verification = timestamping::public_routes().route_layer(middleware::from_fn_with_state(
+    let verification = timestamping::public_routes()
+        .merge(seals::public_routes())
+        .route_layer(middleware::from_fn_with_state(
         state.clone(),
         limit_verification,
     ));
@@ -225,6 +237,7 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/me", axum::routing::get(accounts::me))
         .merge(tenants::routes())
         .merge(timestamping::routes())
+        .merge(seals::routes())
         .route(
             "/api/admin/health",
             axum::routing::get(operations::admin_health),

@@ -1,0 +1,758 @@
+//! The document-seal API of the Sigill seed: seal certificates (list, provision, activate, revoke), sealing an
+//! uploaded file or a digest, the operation log with `.p7s` downloads, and public verification. Handlers parse
+//! (multipart uploads are streamed and hashed, never held whole in memory), call one `SealService` method and
+//! render.
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::multipart::{Field, MultipartRejection};
+use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256, Sha384, Sha512};
+use sigil_seal::{ContentDigest, CsrSubject, HashAlgorithm, SealCheck, SealReport};
+
+use super::AppState;
+use super::extract::{Json, PagingParams, Query, TenantCaller};
+use crate::app::seals::{CertificateView, ProvisionRequest, SealError, SealRequest, Sealed};
+use crate::error::{ApiError, ApiResult, ErrorKind};
+use crate::kms::KeyKind;
+use crate::store::SealOperation;
+use crate::text::checked_text;
+
+/// Longest label (as stamps).
+const MAX_LABEL: usize = 255;
+/// Largest text field of a multipart form.
+const MAX_FORM_FIELD: usize = 4 * 1024;
+/// Largest `.p7s` (or `.tsr`) part of a verification.
+const MAX_SIGNATURE_BYTES: usize = 1024 * 1024;
+/// Most parts in one form: a form of endless small parts is refused early.
+const MAX_FORM_PARTS: usize = 32;
+/// The `.p7s` download's 404 message, as the seed words it.
+const P7S_NOT_STORED: &str = ".p7s not stored — enable Store CAdES seals in Settings, or download immediately after sealing.";
+
+/// Routes for members and API keys (owner checks inside).
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/seal/certificates",
+            get(list_certificates).post(provision_certificate),
+        )
+        .route(
+            "/seal/certificates/{id}/activate",
+            post(activate_certificate),
+        )
+        .route(
+            "/seal/certificates/{id}",
+            axum::routing::delete(revoke_certificate),
+        )
+        // The seal limit is enforced while streaming (413 in the API's shape); the JSON body limit does not
+        // apply to uploads.
+        .route(
+            "/seal/sign",
+            post(sign).layer(DefaultBodyLimit::disable()),
+        )
+        .route("/seal/sign-hash", post(sign_hash))
+        .route("/seal/operations", get(list_operations))
+        .route("/seal/operations/{id}/p7s", get(operation_p7s))
+}
+
+/// Public routes (rate-limited per client IP by the caller of this function).
+pub fn public_routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/seal/verify",
+            post(verify).layer(DefaultBodyLimit::disable()),
+        )
+        .route("/seal/verify-hash", post(verify_hash))
+}
+
+impl From<SealError> for ApiError {
+    fn from(error: SealError) -> Self {
+        match error {
+            SealError::Invalid { field, reason } => ApiError::invalid_field(field, reason),
+            SealError::NotFound(what) => ApiError::not_found(what),
+            SealError::Conflict(message) => ApiError::conflict(message),
+            SealError::Unavailable(message) => ApiError::unavailable(message),
+            SealError::Store(error) => error.into(),
+        }
+    }
+}
+
+fn certificate_json(view: &CertificateView) -> Value {
+    json!({
+        "id": view.id,
+        "label": view.label,
+        "status": view.status,
+        "source": view.source,
+        "keyAlgorithm": view.key_algorithm,
+        "certSubject": view.subject,
+        "certNotBefore": view.not_before,
+        "certNotAfter": view.not_after,
+    })
+}
+
+/// GET /seal/certificates
+async fn list_certificates(
+    State(state): State<AppState>,
+    caller: TenantCaller,
+) -> ApiResult<Json<Value>> {
+    let views = state.seals.certificates(&caller.scope()).await?;
+    Ok(Json(Value::Array(
+        views.iter().map(certificate_json).collect(),
+    )))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ProvisionBody {
+    common_name: String,
+    organization: String,
+    country_code: String,
+    organizational_unit: Option<String>,
+    locality: Option<String>,
+    state: Option<String>,
+    email: Option<String>,
+    label: Option<String>,
+    key_algorithm: Option<String>,
+}
+
+/// POST /seal/certificates (owner session)
+async fn provision_certificate(
+    State(state): State<AppState>,
+    caller: TenantCaller,
+    Json(body): Json<ProvisionBody>,
+) -> ApiResult<Json<Value>> {
+    caller.require_owner()?;
+    let optional = |field: &str, value: Option<String>| -> ApiResult<Option<String>> {
+        value.map(|v| checked_text(field, &v, 64)).transpose()
+    };
+    let country = body.country_code.trim();
+    if country.len() != 2 || !country.bytes().all(|b| b.is_ascii_uppercase()) {
+        return Err(ApiError::invalid_field(
+            "countryCode",
+            "must be an ISO 3166 alpha-2 code: two upper-case letters such as NO",
+        ));
+    }
+    let key_kind = match body.key_algorithm.as_deref().unwrap_or("rsa-4096") {
+        "rsa-4096" => KeyKind::Rsa(4096),
+        "rsa-3072" => KeyKind::Rsa(3072),
+        "ecdsa-p256" => KeyKind::EcdsaP256,
+        _ => {
+            return Err(ApiError::invalid_field(
+                "keyAlgorithm",
+                "must be `rsa-4096` (default), `rsa-3072` or `ecdsa-p256`",
+            ));
+        }
+    };
+    let email = optional("email", body.email)?;
+    if email.as_deref().is_some_and(|e| !e.is_ascii() || !e.contains('@')) {
+        return Err(ApiError::invalid_field(
+            "email",
+            "must be an ASCII email address",
+        ));
+    }
+    let request = ProvisionRequest {
+        subject: CsrSubject {
+            common_name: checked_text("commonName", &body.common_name, 64)?,
+            organization: checked_text("organization", &body.organization, 64)?,
+            country: country.to_string(),
+            organizational_unit: optional("organizationalUnit", body.organizational_unit)?,
+            locality: optional("locality", body.locality)?,
+            state: optional("state", body.state)?,
+            email,
+        },
+        label: body
+            .label
+            .map(|l| checked_text("label", &l, MAX_LABEL))
+            .transpose()?,
+        key_kind,
+    };
+    let provisioned = state.seals.provision(&caller.scope(), request).await?;
+    let mut answer = certificate_json(&provisioned.certificate);
+    answer["kmsKeyArn"] = json!(provisioned.key_uri);
+    answer["csrPem"] = json!(provisioned.csr_pem);
+    Ok(Json(answer))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ActivateBody {
+    certificate_pem: String,
+}
+
+/// POST /seal/certificates/{id}/activate (owner session)
+async fn activate_certificate(
+    State(state): State<AppState>,
+    caller: TenantCaller,
+    Path(id): Path<String>,
+    Json(body): Json<ActivateBody>,
+) -> ApiResult<Json<Value>> {
+    caller.require_owner()?;
+    let view = state
+        .seals
+        .activate(&caller.scope(), &id, &body.certificate_pem)
+        .await?;
+    Ok(Json(certificate_json(&view)))
+}
+
+/// DELETE /seal/certificates/{id} (owner session)
+async fn revoke_certificate(
+    State(state): State<AppState>,
+    caller: TenantCaller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    caller.require_owner()?;
+    state.seals.revoke(&caller.scope(), &id).await?;
+    Ok(Json(
+        json!({ "message": "Certificate revoked. KMS key deletion scheduled." }),
+    ))
+}
+
+fn multipart(form: Result<Multipart, MultipartRejection>) -> ApiResult<Multipart> {
+    form.map_err(|rejection| {
+        ApiError::new(
+            ErrorKind::UnsupportedMediaType,
+            format!("expected a multipart/form-data body: {}", rejection.body_text()),
+        )
+        .with_details(json!({ "field": "Content-Type" }))
+    })
+}
+
+fn form_error(error: axum::extract::multipart::MultipartError) -> ApiError {
+    ApiError::new(
+        ErrorKind::InvalidRequest,
+        format!("malformed multipart body: {}", error.body_text()),
+    )
+}
+
+/// A streamed upload: its size, digests and first bytes (for the magic number).
+struct Upload {
+    file_name: Option<String>,
+    size: u64,
+    sha256: Vec<u8>,
+    sha384: Vec<u8>,
+    sha512: Vec<u8>,
+    head: Vec<u8>,
+}
+
+/// Reads a file part chunk by chunk, hashing as it goes: memory stays one chunk per upload whatever the
+/// file's size. Over `limit` bytes: 413.
+async fn hash_file(mut field: Field<'_>, limit: u64, all_hashes: bool) -> ApiResult<Upload> {
+    let file_name = field.file_name().map(str::to_string);
+    let (mut sha256, mut sha384, mut sha512) = (Sha256::new(), Sha384::new(), Sha512::new());
+    let mut size = 0u64;
+    let mut head = Vec::with_capacity(8);
+    while let Some(chunk) = field.chunk().await.map_err(form_error)? {
+        size += chunk.len() as u64;
+        if size > limit {
+            return Err(ApiError::new(
+                ErrorKind::PayloadTooLarge,
+                format!("the file is larger than the seal limit of {limit} bytes"),
+            )
+            .with_details(json!({ "field": "file", "limit": limit })));
+        }
+        if head.len() < 8 {
+            let take = (8 - head.len()).min(chunk.len());
+            head.extend_from_slice(&chunk[..take]);
+        }
+        sha256.update(&chunk);
+        if all_hashes {
+            sha384.update(&chunk);
+            sha512.update(&chunk);
+        }
+    }
+    Ok(Upload {
+        file_name,
+        size,
+        sha256: sha256.finalize().to_vec(),
+        sha384: sha384.finalize().to_vec(),
+        sha512: sha512.finalize().to_vec(),
+        head,
+    })
+}
+
+async fn small_bytes(mut field: Field<'_>, name: &str, limit: usize) -> ApiResult<Vec<u8>> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = field.chunk().await.map_err(form_error)? {
+        if bytes.len() + chunk.len() > limit {
+            return Err(ApiError::new(
+                ErrorKind::PayloadTooLarge,
+                format!("the `{name}` part is larger than {limit} bytes"),
+            )
+            .with_details(json!({ "field": name, "limit": limit })));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
+}
+
+async fn text_field(field: Field<'_>, name: &str) -> ApiResult<String> {
+    let bytes = small_bytes(field, name, MAX_FORM_FIELD).await?;
+    String::from_utf8(bytes).map_err(|_| ApiError::invalid_field(name, "must be UTF-8 text"))
+}
+
+fn parse_bool(field: &str, text: &str) -> ApiResult<bool> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "on" => Ok(true),
+        "false" | "0" | "off" | "" => Ok(false),
+        _ => Err(ApiError::invalid_field(field, "must be `true` or `false`")),
+    }
+}
+
+fn is_pdf(head: &[u8]) -> bool {
+    head.starts_with(b"%PDF-")
+}
+
+fn pades_unavailable() -> ApiError {
+    ApiError::new(
+        ErrorKind::UnsupportedMediaType,
+        "PDF sealing and PDF verification (PAdES) are not available in this version of sigild; \
+         PDFs are not sealed as detached CAdES in their place",
+    )
+    .with_details(json!({ "field": "file", "reason": "pades_unavailable" }))
+}
+
+fn sealed_response(sealed: Sealed) -> Response {
+    let mut response = Response::new(Body::from(sealed.p7s));
+    let headers = response.headers_mut();
+    let mut set = |name: &'static str, value: String| {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(name, value);
+        }
+    };
+    set("content-type", "application/pkcs7-signature".into());
+    set("x-seal-operation-id", sealed.operation_id.to_string());
+    set("x-seal-certificate-id", sealed.certificate_id);
+    // Header values are ASCII: a TSA name with other characters is sent percent-encoded.
+    set(
+        "x-seal-timestamped-by",
+        sealed
+            .timestamped_by
+            .map(|name| ascii_header(&name))
+            .unwrap_or_else(|| "none".into()),
+    );
+    set("x-seal-format", "cades".into());
+    set("x-seal-qualified", sealed.qualified.to_string());
+    set("x-seal-level", sealed.level.into());
+    response
+}
+
+fn ascii_header(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c.to_string()
+            } else {
+                let mut buffer = [0u8; 4];
+                c.encode_utf8(&mut buffer)
+                    .bytes()
+                    .map(|b| format!("%{b:02X}"))
+                    .collect()
+            }
+        })
+        .collect()
+}
+
+/// POST /seal/sign (multipart): a file in, a detached CAdES `.p7s` out (PDFs: PAdES, when available).
+async fn sign(
+    State(state): State<AppState>,
+    caller: TenantCaller,
+    form: Result<Multipart, MultipartRejection>,
+) -> ApiResult<Response> {
+    let mut form = multipart(form)?;
+    let limit = state.config().seal.max_file_bytes;
+    let mut upload = None;
+    let (mut certificate_id, mut label, mut qualified) = (None, None, false);
+    let mut parts = 0;
+    while let Some(field) = form.next_field().await.map_err(form_error)? {
+        parts += 1;
+        if parts > MAX_FORM_PARTS {
+            return Err(ApiError::invalid_field(
+                "file",
+                format!("the form has more than {MAX_FORM_PARTS} parts"),
+            ));
+        }
+        let name = field.name().unwrap_or_default().to_string();
+        match name.as_str() {
+            "file" if upload.is_none() => upload = Some(hash_file(field, limit, false).await?),
+            "file" => return Err(ApiError::invalid_field("file", "only one file per seal")),
+            "certificateId" => {
+                let text = text_field(field, "certificateId").await?;
+                let text = text.trim();
+                certificate_id = (!text.is_empty()).then(|| text.to_string());
+            }
+            "label" => {
+                let text = text_field(field, "label").await?;
+                if !text.trim().is_empty() {
+                    label = Some(checked_text("label", &text, MAX_LABEL)?);
+                }
+            }
+            "qualified" => qualified = parse_bool("qualified", &text_field(field, "qualified").await?)?,
+            // PDF-only fields (PAdES), and the public client's fields that a CAdES seal does not use.
+            "reason" | "location" | "reminders" | "reminderDays" | "tags" => {
+                text_field(field, &name).await?;
+            }
+            other => {
+                return Err(ApiError::invalid_field(other, "unknown form field"));
+            }
+        }
+    }
+    let upload = upload.ok_or_else(|| ApiError::invalid_field("file", "no file provided"))?;
+    if is_pdf(&upload.head) {
+        return Err(pades_unavailable());
+    }
+    let sealed = state
+        .seals
+        .seal_cades(
+            &caller.scope(),
+            SealRequest {
+                sha256: upload.sha256,
+                certificate_id,
+                qualified,
+                label,
+                file_name: upload.file_name,
+                size: upload.size,
+            },
+        )
+        .await?;
+    Ok(sealed_response(sealed))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SignHashBody {
+    hash_hex: String,
+    certificate_id: Option<String>,
+    #[serde(default)]
+    qualified: bool,
+    label: Option<String>,
+    format: Option<String>,
+    content_type: Option<String>,
+    #[serde(default)]
+    pqc: bool,
+    hash_hex512: Option<String>,
+    // Accepted for the public client; reminders are not built yet and tags are not recorded for seals.
+    #[allow(dead_code)]
+    tags: Option<Vec<String>>,
+    #[allow(dead_code)]
+    reminders: Option<String>,
+    #[allow(dead_code)]
+    reminder_days: Option<u32>,
+}
+
+fn sha256_hex(field: &str, text: &str) -> ApiResult<Vec<u8>> {
+    let text = text.trim();
+    if text.len() != 64 {
+        return Err(ApiError::invalid_field(
+            field,
+            "must be a SHA-256 digest: 64 hexadecimal characters",
+        ));
+    }
+    hex::decode(text).map_err(|_| ApiError::invalid_field(field, "must be hexadecimal"))
+}
+
+/// POST /seal/sign-hash: a SHA-256 digest in, a detached CAdES `.p7s` out (contract §2 #2).
+async fn sign_hash(
+    State(state): State<AppState>,
+    caller: TenantCaller,
+    Json(body): Json<SignHashBody>,
+) -> ApiResult<Response> {
+    if body.pqc || body.hash_hex512.is_some() {
+        return Err(ApiError::invalid_field(
+            "pqc",
+            "post-quantum co-signatures are not available yet; send the request without `pqc`",
+        ));
+    }
+    match body.format.as_deref() {
+        None | Some("cades") => {}
+        Some("jades") => {
+            return Err(ApiError::invalid_field(
+                "format",
+                "JAdES seals are not available yet; use `cades`",
+            ));
+        }
+        Some(_) => {
+            return Err(ApiError::invalid_field("format", "must be `cades` or `jades`"));
+        }
+    }
+    let _ = body.content_type;
+    let sha256 = sha256_hex("hashHex", &body.hash_hex)?;
+    let label = body
+        .label
+        .map(|l| checked_text("label", &l, MAX_LABEL))
+        .transpose()?;
+    let sealed = state
+        .seals
+        .seal_cades(
+            &caller.scope(),
+            SealRequest {
+                sha256,
+                certificate_id: body.certificate_id,
+                qualified: body.qualified,
+                label,
+                file_name: None,
+                size: 0,
+            },
+        )
+        .await?;
+    Ok(sealed_response(sealed))
+}
+
+#[derive(Deserialize)]
+pub struct OperationsQuery {
+    search: Option<String>,
+    #[serde(flatten)]
+    paging: PagingParams,
+}
+
+fn operation_json(operation: &SealOperation) -> Value {
+    json!({
+        "id": operation.uid,
+        "documentHash": operation.document_hash,
+        "label": operation.label,
+        "fileName": operation.file_name,
+        "size": operation.size,
+        "status": "success",
+        "createdAt": operation.created_at,
+        "certificateId": operation.certificate_id,
+        "certLabel": operation.cert_label,
+        "signatureType": operation.format,
+        "level": operation.level,
+        "hasP7s": operation.p7s.is_some(),
+        "tsaName": operation.tsa_name,
+    })
+}
+
+/// GET /seal/operations
+async fn list_operations(
+    State(state): State<AppState>,
+    caller: TenantCaller,
+    Query(query): Query<OperationsQuery>,
+) -> ApiResult<Json<Value>> {
+    let paging = query.paging.resolve()?;
+    let search = query
+        .search
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
+    let (operations, total) = state
+        .seals
+        .operations(&caller.scope(), search, paging.window())
+        .await?;
+    let items: Vec<Value> = operations.iter().map(operation_json).collect();
+    Ok(Json(paging.envelope(items, total)))
+}
+
+/// GET /seal/operations/{id}/p7s
+async fn operation_p7s(
+    State(state): State<AppState>,
+    caller: TenantCaller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    match state.seals.operation_p7s(&caller.scope(), &id).await? {
+        Some(p7s) => Ok((
+            [(header::CONTENT_TYPE, "application/pkcs7-signature")],
+            p7s,
+        )
+            .into_response()),
+        None => Err(ApiError::new(ErrorKind::NotFound, P7S_NOT_STORED)
+            .with_details(json!({ "message": P7S_NOT_STORED }))),
+    }
+}
+
+/// The `cades` node of a verification.
+fn cades_json(report: &SealReport, file_hash_hex: Option<String>) -> Value {
+    let certificate = report.signer.as_ref().map(|signer| {
+        json!({
+            "subject": signer.subject,
+            "issuer": signer.issuer,
+            "notBefore": signer.not_before,
+            "notAfter": signer.not_after,
+            "trust": report.trust.as_str(),
+            "qc": { "isEidasQualified": report.qualified },
+        })
+    });
+    let timestamp = report.timestamp.as_ref().map(|t| {
+        json!({
+            "genTime": t.gen_time,
+            "tsaName": t.tsa_name,
+            "trusted": t.trusted,
+            "serial": t.serial,
+            "qualificationSource": "none",
+        })
+    });
+    let error = (!report.verdict.passed()).then(|| report.verdict.message.clone());
+    json!({
+        "signaturePresent": true,
+        "hashMatch": report.hash_match.unwrap_or(false),
+        "signatureValid": report.signature_valid,
+        "fileHashHex": file_hash_hex,
+        "certificate": certificate,
+        "timestamp": timestamp,
+        "tsrSource": report.timestamp.as_ref().map(|_| "embedded"),
+        "tsrMatchError": Value::Null,
+        "level": report.level.map(|l| l.as_str()),
+        "signingTime": report.signing_time,
+        "indication": report.verdict.indication.as_str(),
+        "subIndication": report.verdict.sub_indication.map(|s| s.as_str()),
+        "failedCheck": report.failed_check.map(|c| c.as_str()),
+        "valid": report.verdict.passed(),
+        "warnings": report.warnings,
+        "error": error,
+    })
+}
+
+/// The seed's 400s for a verification that could not start or whose content does not match.
+fn refuse_verification(report: &SealReport) -> Option<ApiError> {
+    let details = json!({
+        "indication": report.verdict.indication.as_str(),
+        "subIndication": report.verdict.sub_indication.map(|s| s.as_str()),
+        "reason": report.verdict.message,
+    });
+    match report.failed_check {
+        Some(SealCheck::Format) => Some(
+            ApiError::new(ErrorKind::InvalidRequest, "malformed .p7s or PDF")
+                .with_details(details),
+        ),
+        Some(SealCheck::ContentDigest) if report.hash_match == Some(false) => Some(
+            ApiError::new(ErrorKind::InvalidRequest, "file hash does not match seal")
+                .with_details(details),
+        ),
+        _ => None,
+    }
+}
+
+/// POST /seal/verify (public, multipart): `file` and `p7s` → CAdES; a PDF alone → PAdES (when available).
+async fn verify(
+    State(state): State<AppState>,
+    form: Result<Multipart, MultipartRejection>,
+) -> ApiResult<Json<Value>> {
+    let mut form = multipart(form)?;
+    let limit = state.config().seal.max_file_bytes;
+    let (mut upload, mut p7s) = (None, None);
+    let mut parts = 0;
+    while let Some(field) = form.next_field().await.map_err(form_error)? {
+        parts += 1;
+        if parts > MAX_FORM_PARTS {
+            return Err(ApiError::invalid_field(
+                "file",
+                format!("the form has more than {MAX_FORM_PARTS} parts"),
+            ));
+        }
+        let name = field.name().unwrap_or_default().to_string();
+        match name.as_str() {
+            "file" if upload.is_none() => upload = Some(hash_file(field, limit, true).await?),
+            "p7s" if p7s.is_none() => {
+                p7s = Some(small_bytes(field, "p7s", MAX_SIGNATURE_BYTES).await?)
+            }
+            "tsr" => {
+                return Err(ApiError::invalid_field(
+                    "tsr",
+                    "external time-stamp tokens are not checked yet; the seal's embedded time-stamp is",
+                ));
+            }
+            other => return Err(ApiError::invalid_field(other, "unknown or repeated form field")),
+        }
+    }
+    let upload = upload.ok_or_else(|| ApiError::invalid_field("file", "no file provided"))?;
+    let Some(p7s) = p7s.filter(|p| !p.is_empty()) else {
+        if is_pdf(&upload.head) {
+            return Err(pades_unavailable());
+        }
+        return Err(ApiError::invalid_field(
+            "p7s",
+            "a file that is not a PDF needs its detached `.p7s` signature",
+        ));
+    };
+    let digests = [
+        ContentDigest {
+            algorithm: HashAlgorithm::Sha256,
+            digest: upload.sha256.clone(),
+        },
+        ContentDigest {
+            algorithm: HashAlgorithm::Sha384,
+            digest: upload.sha384.clone(),
+        },
+        ContentDigest {
+            algorithm: HashAlgorithm::Sha512,
+            digest: upload.sha512.clone(),
+        },
+    ];
+    let seals = state.seals.clone();
+    let report = tokio::task::spawn_blocking(move || seals.verify_cades(&p7s, &digests))
+        .await
+        .map_err(ApiError::internal)??;
+    if let Some(error) = refuse_verification(&report) {
+        return Err(error);
+    }
+    Ok(Json(json!({
+        "format": "cades",
+        "cades": cades_json(&report, Some(hex::encode(&upload.sha256))),
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct VerifyHashBody {
+    hash_hex: String,
+    hash_hex512: Option<String>,
+    p7s_base64: String,
+    tsr_base64: Option<String>,
+}
+
+/// POST /seal/verify-hash (public): the `cades` node of contract §3 for a digest and a `.p7s`. A hash
+/// mismatch is an answer here (`hashMatch: false`), not a 400: the client reads the node.
+async fn verify_hash(
+    State(state): State<AppState>,
+    Json(body): Json<VerifyHashBody>,
+) -> ApiResult<Json<Value>> {
+    if body.tsr_base64.is_some() {
+        return Err(ApiError::invalid_field(
+            "tsrBase64",
+            "external time-stamp tokens are not checked yet; the seal's embedded time-stamp is",
+        ));
+    }
+    let sha256 = sha256_hex("hashHex", &body.hash_hex)?;
+    let mut digests = vec![ContentDigest {
+        algorithm: HashAlgorithm::Sha256,
+        digest: sha256,
+    }];
+    if let Some(text) = body.hash_hex512 {
+        let text = text.trim();
+        let digest = (text.len() == 128)
+            .then(|| hex::decode(text).ok())
+            .flatten()
+            .ok_or_else(|| {
+                ApiError::invalid_field("hashHex512", "must be 128 hexadecimal characters")
+            })?;
+        digests.push(ContentDigest {
+            algorithm: HashAlgorithm::Sha512,
+            digest,
+        });
+    }
+    let p7s = BASE64
+        .decode(body.p7s_base64.trim())
+        .map_err(|_| ApiError::invalid_field("p7sBase64", "must be standard base64"))?;
+    if p7s.first() == Some(&b'{') {
+        return Err(ApiError::invalid_field(
+            "p7sBase64",
+            "JAdES verification is not available yet",
+        ));
+    }
+    let seals = state.seals.clone();
+    let report = tokio::task::spawn_blocking(move || seals.verify_cades(&p7s, &digests))
+        .await
+        .map_err(ApiError::internal)??;
+    if report.failed_check == Some(SealCheck::Format) {
+        return Err(refuse_verification(&report).unwrap_or_else(|| {
+            ApiError::invalid_field("p7sBase64", "malformed .p7s")
+        }));
+    }
+    Ok(Json(json!({ "cades": cades_json(&report, None) })))
+}
