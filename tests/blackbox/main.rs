@@ -22,6 +22,7 @@ mod plugin_faults;
 mod plugin_process;
 mod plugins;
 mod reload;
+mod seals;
 mod secrets;
 mod sessions;
 mod slow_clients;

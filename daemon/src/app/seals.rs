@@ -314,7 +314,9 @@ impl SealService {
                     .call("list_keys", &sigil_plugin_api::ListKeysRequest {})
                     .map_err(kms_error)?;
                 if listed.keys.iter().any(|k| k.key_uri == key_uri) {
-                    Err(kms_error(scheduled.err().map(|e| e.to_string()).unwrap_or_default()))
+                    Err(kms_error(
+                        scheduled.err().map(|e| e.to_string()).unwrap_or_default(),
+                    ))
                 } else {
                     Ok(())
                 }
@@ -410,8 +412,10 @@ impl SealService {
         let kms = self.runtime.settings().1.seal.kms.clone();
         let client = self.client(&kms).await?;
         let uid = SealCertificateId::random();
-        // Unique per tenant and certificate, so two tenants or two certificates never share a key.
-        let key_label = format!("seal-{}-{}", scope.tenant(), uid);
+        // Unique per tenant and certificate, so two tenants or two certificates never share a key; short enough for
+        // every KMS (kms-soft and PKCS#11 labels: at most 64 bytes).
+        let tenant_tag = hex::encode(&HashAlgorithm::Sha256.digest(scope.tenant().as_bytes())[..8]);
+        let key_label = format!("seal-{tenant_tag}-{}", uid.as_str().replace('-', ""));
         let kind = request.key_kind;
         let subject = request.subject.clone();
         let (key_uri, csr_der) = blocking(move || {
@@ -797,7 +801,11 @@ impl SealService {
     }
 
     /// Verifies a detached CAdES over content with these digests.
-    pub fn verify_cades(&self, p7s: &[u8], digests: &[ContentDigest]) -> Result<SealReport, SealError> {
+    pub fn verify_cades(
+        &self,
+        p7s: &[u8],
+        digests: &[ContentDigest],
+    ) -> Result<SealReport, SealError> {
         let trust = self.trust()?;
         let settings = TrustSettings {
             anchors: &trust.anchors,

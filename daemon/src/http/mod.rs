@@ -224,9 +224,9 @@ pub fn router(state: AppState) -> Router {
     let verification = timestamping::public_routes()
         .merge(seals::public_routes())
         .route_layer(middleware::from_fn_with_state(
-        state.clone(),
-        limit_verification,
-    ));
+            state.clone(),
+            limit_verification,
+        ));
     let authenticated = Router::new()
         .route("/auth/refresh", axum::routing::post(accounts::refresh))
         .route("/auth/logout", axum::routing::post(accounts::logout))

@@ -53,10 +53,7 @@ pub fn routes() -> Router<AppState> {
         )
         // The seal limit is enforced while streaming (413 in the API's shape); the JSON body limit does not
         // apply to uploads.
-        .route(
-            "/seal/sign",
-            post(sign).layer(DefaultBodyLimit::disable()),
-        )
+        .route("/seal/sign", post(sign).layer(DefaultBodyLimit::disable()))
         .route("/seal/sign-hash", post(sign_hash))
         .route("/seal/operations", get(list_operations))
         .route("/seal/operations/{id}/p7s", get(operation_p7s))
@@ -151,7 +148,10 @@ async fn provision_certificate(
         }
     };
     let email = optional("email", body.email)?;
-    if email.as_deref().is_some_and(|e| !e.is_ascii() || !e.contains('@')) {
+    if email
+        .as_deref()
+        .is_some_and(|e| !e.is_ascii() || !e.contains('@'))
+    {
         return Err(ApiError::invalid_field(
             "email",
             "must be an ASCII email address",
@@ -218,7 +218,10 @@ fn multipart(form: Result<Multipart, MultipartRejection>) -> ApiResult<Multipart
     form.map_err(|rejection| {
         ApiError::new(
             ErrorKind::UnsupportedMediaType,
-            format!("expected a multipart/form-data body: {}", rejection.body_text()),
+            format!(
+                "expected a multipart/form-data body: {}",
+                rejection.body_text()
+            ),
         )
         .with_details(json!({ "field": "Content-Type" }))
     })
@@ -393,7 +396,9 @@ async fn sign(
                     label = Some(checked_text("label", &text, MAX_LABEL)?);
                 }
             }
-            "qualified" => qualified = parse_bool("qualified", &text_field(field, "qualified").await?)?,
+            "qualified" => {
+                qualified = parse_bool("qualified", &text_field(field, "qualified").await?)?
+            }
             // PDF-only fields (PAdES), and the public client's fields that a CAdES seal does not use.
             "reason" | "location" | "reminders" | "reminderDays" | "tags" => {
                 text_field(field, &name).await?;
@@ -478,7 +483,10 @@ async fn sign_hash(
             ));
         }
         Some(_) => {
-            return Err(ApiError::invalid_field("format", "must be `cades` or `jades`"));
+            return Err(ApiError::invalid_field(
+                "format",
+                "must be `cades` or `jades`",
+            ));
         }
     }
     let _ = body.content_type;
@@ -556,11 +564,9 @@ async fn operation_p7s(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     match state.seals.operation_p7s(&caller.scope(), &id).await? {
-        Some(p7s) => Ok((
-            [(header::CONTENT_TYPE, "application/pkcs7-signature")],
-            p7s,
-        )
-            .into_response()),
+        Some(p7s) => {
+            Ok(([(header::CONTENT_TYPE, "application/pkcs7-signature")], p7s).into_response())
+        }
         None => Err(ApiError::new(ErrorKind::NotFound, P7S_NOT_STORED)
             .with_details(json!({ "message": P7S_NOT_STORED }))),
     }
@@ -617,8 +623,7 @@ fn refuse_verification(report: &SealReport) -> Option<ApiError> {
     });
     match report.failed_check {
         Some(SealCheck::Format) => Some(
-            ApiError::new(ErrorKind::InvalidRequest, "malformed .p7s or PDF")
-                .with_details(details),
+            ApiError::new(ErrorKind::InvalidRequest, "malformed .p7s or PDF").with_details(details),
         ),
         Some(SealCheck::ContentDigest) if report.hash_match == Some(false) => Some(
             ApiError::new(ErrorKind::InvalidRequest, "file hash does not match seal")
@@ -657,7 +662,12 @@ async fn verify(
                     "external time-stamp tokens are not checked yet; the seal's embedded time-stamp is",
                 ));
             }
-            other => return Err(ApiError::invalid_field(other, "unknown or repeated form field")),
+            other => {
+                return Err(ApiError::invalid_field(
+                    other,
+                    "unknown or repeated form field",
+                ));
+            }
         }
     }
     let upload = upload.ok_or_else(|| ApiError::invalid_field("file", "no file provided"))?;
@@ -750,9 +760,8 @@ async fn verify_hash(
         .await
         .map_err(ApiError::internal)??;
     if report.failed_check == Some(SealCheck::Format) {
-        return Err(refuse_verification(&report).unwrap_or_else(|| {
-            ApiError::invalid_field("p7sBase64", "malformed .p7s")
-        }));
+        return Err(refuse_verification(&report)
+            .unwrap_or_else(|| ApiError::invalid_field("p7sBase64", "malformed .p7s")));
     }
     Ok(Json(json!({ "cades": cades_json(&report, None) })))
 }

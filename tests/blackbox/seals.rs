@@ -1,0 +1,707 @@
+//! Document seals: a tenant certificate provisioned in the KMS, signed by a test CA made with `openssl`, activated,
+//! and used to seal a file; the `.p7s` checked by `openssl cms -verify -cades` and its signature time-stamp by
+//! `openssl ts -verify`; `/seal/verify` with and without the CA as a `[seal]` trust root; the platform
+//! certificate; the operation log and `.p7s` downloads; and the refusals (fields, roles, tenants, keys, sizes).
+
+use std::path::Path;
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::harness::{Daemon, Reply, assert_error, assert_invalid_field, str_field};
+use crate::timestamping::{config, sha256_hex, split_chain, wait_local_tsa};
+use crate::tsa_standins::{openssl_fails, openssl_ok};
+
+const BOUNDARY: &str = "sigil-test-boundary-7d1f";
+
+/// A multipart/form-data body: `(name, file name, bytes)` per part.
+fn form(parts: &[(&str, Option<&str>, &[u8])]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for (name, file_name, bytes) in parts {
+        body.extend_from_slice(format!("--{BOUNDARY}\r\n").as_bytes());
+        match file_name {
+            Some(file) => body.extend_from_slice(
+                format!(
+                    "Content-Disposition: form-data; name=\"{name}\"; filename=\"{file}\"\r\n\
+                     Content-Type: application/octet-stream\r\n\r\n"
+                )
+                .as_bytes(),
+            ),
+            None => body.extend_from_slice(
+                format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes(),
+            ),
+        }
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
+    body
+}
+
+fn post_form(daemon: &Daemon, path: &str, token: Option<&str>, body: Vec<u8>) -> Reply {
+    let mut request = daemon
+        .client()
+        .post(daemon.url(path))
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={BOUNDARY}"),
+        )
+        .body(body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    daemon.send(request)
+}
+
+/// Seals `content` through `POST /seal/sign`, returning the reply (whose body is the `.p7s` on success).
+fn seal(daemon: &Daemon, token: &str, content: &[u8], fields: &[(&str, &str)]) -> Reply {
+    let mut parts: Vec<(&str, Option<&str>, &[u8])> =
+        vec![("file", Some("document.json"), content)];
+    for (name, value) in fields {
+        parts.push((name, None, value.as_bytes()));
+    }
+    post_form(daemon, "/seal/sign", Some(token), form(&parts))
+}
+
+fn reply_bytes(daemon: &Daemon, request: reqwest::blocking::RequestBuilder) -> (u16, Vec<u8>) {
+    let response = request
+        .send()
+        .unwrap_or_else(|e| panic!("request failed: {e}; log:\n{}", daemon.logs()));
+    let status = response.status().as_u16();
+    (status, response.bytes().expect("body").to_vec())
+}
+
+/// Seals through `/seal/sign` and returns the raw `.p7s` bytes (the reply text would mangle binary).
+fn seal_bytes(
+    daemon: &Daemon,
+    token: &str,
+    content: &[u8],
+    fields: &[(&str, &str)],
+) -> (reqwest::header::HeaderMap, Vec<u8>) {
+    let mut parts: Vec<(&str, Option<&str>, &[u8])> =
+        vec![("file", Some("document.json"), content)];
+    for (name, value) in fields {
+        parts.push((name, None, value.as_bytes()));
+    }
+    let response = daemon
+        .client()
+        .post(daemon.url("/seal/sign"))
+        .bearer_auth(token)
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={BOUNDARY}"),
+        )
+        .body(form(&parts))
+        .send()
+        .unwrap_or_else(|e| panic!("request failed: {e}; log:\n{}", daemon.logs()));
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let bytes = response.bytes().expect("body").to_vec();
+    assert_eq!(
+        status,
+        200,
+        "{}; log:\n{}",
+        String::from_utf8_lossy(&bytes),
+        daemon.logs()
+    );
+    (headers, bytes)
+}
+
+fn header(headers: &reqwest::header::HeaderMap, name: &str) -> String {
+    headers
+        .get(name)
+        .unwrap_or_else(|| panic!("no {name} header in {headers:?}"))
+        .to_str()
+        .expect("ASCII header")
+        .to_string()
+}
+
+/// A test CA (P-256, keyCertSign) in `dir`: `ca.key`, `ca.pem`.
+fn make_ca(dir: &Path) {
+    openssl_ok(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-subj",
+            "/CN=Sigil Test Seal CA/O=Test",
+            "-days",
+            "30",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ],
+    );
+}
+
+/// Has the test CA sign `csr.pem` into `leaf.pem` with keyUsage digitalSignature and nonRepudiation.
+fn ca_sign(dir: &Path, csr: &str, leaf: &str) {
+    std::fs::write(
+        dir.join("leaf.ext"),
+        "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,nonRepudiation\n",
+    )
+    .unwrap();
+    openssl_ok(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            csr,
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            leaf,
+            "-days",
+            "20",
+            "-extfile",
+            "leaf.ext",
+        ],
+    );
+}
+
+/// Provisions a certificate; returns the 200 body.
+#[track_caller]
+fn provision(daemon: &Daemon, token: &str, body: Value) -> Value {
+    daemon.post("/seal/certificates", token, body).expect(200)
+}
+
+/// The signature-time-stamp token of a `.p7s` and the signature value it covers.
+fn timestamp_token(p7s: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    use sigil_cms::signed_data::{ID_AA_SIGNATURE_TIME_STAMP_TOKEN, parse_signed_data};
+    let parsed = parse_signed_data(p7s).expect("the .p7s parses");
+    let info = &parsed.signed_data.signer_infos.0[0];
+    let attribute = info
+        .unsigned_attrs
+        .as_ref()
+        .expect("unsigned attributes")
+        .0
+        .iter()
+        .find(|a| a.attr_type == ID_AA_SIGNATURE_TIME_STAMP_TOKEN)
+        .expect("a signature-time-stamp attribute");
+    let token = sigil_cms::der::Encode::to_der(&attribute.attr_values.0[0]).unwrap();
+    (token, info.signature.as_bytes().to_vec())
+}
+
+fn verify_form(daemon: &Daemon, content: &[u8], p7s: &[u8]) -> Reply {
+    post_form(
+        daemon,
+        "/seal/verify",
+        None,
+        form(&[
+            ("file", Some("document.json"), content),
+            ("p7s", Some("document.json.p7s"), p7s),
+        ]),
+    )
+}
+
+/// Waits until the platform seal certificate is listed (it is generated in the background at first start).
+fn wait_platform(daemon: &Daemon, token: &str) -> Value {
+    for _ in 0..600 {
+        let list = daemon.get("/seal/certificates", token).expect(200);
+        if let Some(last) = list.as_array().and_then(|l| l.last())
+            && last["source"] == "platform"
+        {
+            return last.clone();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!(
+        "the platform seal never became ready; log:\n{}",
+        daemon.logs()
+    );
+}
+
+#[test]
+fn a_tenant_certificate_seals_a_file_that_openssl_verifies_with_its_timestamp() {
+    let pki = tempfile::tempdir().unwrap();
+    let dir = pki.path();
+    make_ca(dir);
+    let trusted = format!(
+        "[seal]\ntrust_roots_file = \"{}\"\n",
+        dir.join("ca.pem").display()
+    );
+    let daemon = Daemon::start_raw_with_env(&config(&trusted), &[]);
+    let tsa_chain = split_chain(&wait_local_tsa(&daemon));
+    std::fs::write(dir.join("tsaroot.pem"), tsa_chain.last().unwrap()).unwrap();
+    let owner = daemon.owner_with_tenant();
+
+    // Provision: RSA-4096 by default, a CSR signed by the KMS key.
+    let provisioned = provision(
+        &daemon,
+        &owner.token,
+        json!({ "commonName": "Acme Seal 2026", "organization": "Acme AS", "countryCode": "NO",
+                "locality": "Oslo", "label": "acme" }),
+    );
+    assert_eq!(provisioned["status"], "provisioning");
+    assert_eq!(provisioned["keyAlgorithm"], "rsa-4096");
+    assert!(
+        str_field(&provisioned, "kmsKeyArn").starts_with("file:")
+            || !str_field(&provisioned, "kmsKeyArn").is_empty()
+    );
+    let id = str_field(&provisioned, "id");
+    std::fs::write(dir.join("csr.pem"), str_field(&provisioned, "csrPem")).unwrap();
+    let text = openssl_ok(
+        dir,
+        &["req", "-verify", "-in", "csr.pem", "-noout", "-text"],
+    );
+    assert!(
+        text.contains("CN=Acme Seal 2026") || text.contains("CN = Acme Seal 2026"),
+        "{text}"
+    );
+    assert!(text.contains("4096 bit"), "{text}");
+
+    // Activate with the CA's certificate (leaf first, then the CA).
+    ca_sign(dir, "csr.pem", "leaf.pem");
+    let chain = std::fs::read_to_string(dir.join("leaf.pem")).unwrap()
+        + &std::fs::read_to_string(dir.join("ca.pem")).unwrap();
+    let active = daemon
+        .post(
+            &format!("/seal/certificates/{id}/activate"),
+            &owner.token,
+            json!({ "certificatePem": chain }),
+        )
+        .expect(200);
+    assert_eq!(active["status"], "active");
+    assert!(
+        str_field(&active, "certSubject").contains("Acme Seal 2026"),
+        "{active}"
+    );
+    assert!(active["certNotAfter"].is_string());
+
+    // Seal a JSON file with an API key.
+    let key = daemon.api_key(&owner.token, "live");
+    let content = br#"{"invoice": 42, "amount": "100.00"}"#.to_vec();
+    let (headers, p7s) = seal_bytes(
+        &daemon,
+        &key,
+        &content,
+        &[("certificateId", &id), ("label", "invoice-42")],
+    );
+    assert_eq!(
+        header(&headers, "content-type"),
+        "application/pkcs7-signature"
+    );
+    assert_eq!(header(&headers, "x-seal-certificate-id"), id);
+    assert_eq!(header(&headers, "x-seal-format"), "cades");
+    assert_eq!(header(&headers, "x-seal-level"), "B-T");
+    assert_eq!(header(&headers, "x-seal-timestamped-by"), "Sigil local TSA");
+    assert_eq!(header(&headers, "x-seal-qualified"), "false");
+    let operation_id = header(&headers, "x-seal-operation-id");
+    std::fs::write(dir.join("x.p7s"), &p7s).unwrap();
+    std::fs::write(dir.join("content.json"), &content).unwrap();
+
+    // Oracle 1: OpenSSL checks the CMS signature, the digest and the ESS signing-certificate-v2.
+    let cms_verify = [
+        "cms",
+        "-verify",
+        "-binary",
+        "-inform",
+        "DER",
+        "-in",
+        "x.p7s",
+        "-content",
+        "content.json",
+        "-cades",
+        "-purpose",
+        "any",
+        "-CAfile",
+        "ca.pem",
+        "-out",
+        "/dev/null",
+    ];
+    openssl_ok(dir, &cms_verify);
+    // Not vacuous: another content fails.
+    std::fs::write(dir.join("content.json"), b"{\"invoice\": 43}").unwrap();
+    openssl_fails(dir, &cms_verify);
+    std::fs::write(dir.join("content.json"), &content).unwrap();
+
+    // Oracle 2: the embedded token is over SHA-256 of the signature value and chains to the local TSA root.
+    let (token, signature) = timestamp_token(&p7s);
+    std::fs::write(dir.join("token.der"), &token).unwrap();
+    let digest = hex::encode(Sha256::digest(&signature));
+    let text = openssl_ok(
+        dir,
+        &[
+            "ts",
+            "-verify",
+            "-digest",
+            &digest,
+            "-token_in",
+            "-in",
+            "token.der",
+            "-CAfile",
+            "tsaroot.pem",
+        ],
+    );
+    assert!(text.contains("Verification: OK"), "{text}");
+
+    // Our verifier: PASSED, chained to the configured root, B-T.
+    let verdict = verify_form(&daemon, &content, &p7s).expect(200);
+    assert_eq!(verdict["format"], "cades");
+    let cades = &verdict["cades"];
+    assert_eq!(cades["indication"], "PASSED", "{verdict}");
+    assert_eq!(cades["hashMatch"], true);
+    assert_eq!(cades["signatureValid"], true);
+    assert_eq!(cades["certificate"]["trust"], "chained");
+    assert_eq!(cades["level"], "B-T");
+    assert_eq!(cades["tsrSource"], "embedded");
+    assert_eq!(cades["timestamp"]["trusted"], true);
+    assert_eq!(cades["fileHashHex"], sha256_hex(&content));
+    assert!(cades["error"].is_null());
+
+    // A tampered file: the seed's 400.
+    let tampered = verify_form(&daemon, b"{\"invoice\": 43}", &p7s);
+    let body = assert_error(&tampered, 400, "INVALID_REQUEST");
+    assert_eq!(body["error"], "file hash does not match seal");
+    assert_eq!(body["details"]["indication"], "FAILED");
+    // A malformed .p7s, and no file.
+    let malformed = verify_form(&daemon, &content, b"not a signature");
+    assert_eq!(
+        assert_error(&malformed, 400, "INVALID_REQUEST")["error"],
+        "malformed .p7s or PDF"
+    );
+    let no_file = post_form(
+        &daemon,
+        "/seal/verify",
+        None,
+        form(&[("p7s", Some("x.p7s"), &p7s)]),
+    );
+    assert_invalid_field(&no_file, "file");
+
+    // The hash route of the public client (contract §3).
+    let node = daemon
+        .post_public(
+            "/seal/verify-hash",
+            json!({ "hashHex": sha256_hex(&content), "p7sBase64": BASE64.encode(&p7s) }),
+        )
+        .expect(200);
+    assert_eq!(node["cades"]["hashMatch"], true);
+    assert_eq!(node["cades"]["signatureValid"], true);
+    assert_eq!(node["cades"]["certificate"]["trust"], "chained");
+    let mismatch = daemon
+        .post_public(
+            "/seal/verify-hash",
+            json!({ "hashHex": sha256_hex(b"other"), "p7sBase64": BASE64.encode(&p7s) }),
+        )
+        .expect(200);
+    assert_eq!(mismatch["cades"]["hashMatch"], false);
+    assert!(mismatch["cades"]["error"].is_string());
+
+    // The operation log: found by label prefix and by hash prefix; no .p7s kept by default.
+    let page = daemon
+        .get("/seal/operations?search=invoice", &key)
+        .expect(200);
+    assert_eq!(page["total"], 1, "{page}");
+    let item = &page["items"][0];
+    assert_eq!(item["id"], operation_id.as_str());
+    assert_eq!(item["documentHash"], sha256_hex(&content));
+    assert_eq!(item["signatureType"], "cades");
+    assert_eq!(item["certLabel"], "acme");
+    assert_eq!(item["tsaName"], "Sigil local TSA");
+    assert_eq!(item["hasP7s"], false);
+    let by_hash = daemon
+        .get(
+            &format!("/seal/operations?search={}", &sha256_hex(&content)[..12]),
+            &key,
+        )
+        .expect(200);
+    assert_eq!(by_hash["total"], 1);
+    let missing = daemon.get(&format!("/seal/operations/{operation_id}/p7s"), &key);
+    let body = assert_error(&missing, 404, "NOT_FOUND");
+    assert_eq!(
+        body["error"],
+        ".p7s not stored — enable Store CAdES seals in Settings, or download immediately after sealing."
+    );
+
+    // With storeCadesSeals on, a hash-only seal's .p7s is kept and downloadable as returned.
+    daemon
+        .send(
+            daemon
+                .client()
+                .put(daemon.url("/api/settings"))
+                .bearer_auth(&owner.token)
+                .json(&json!({ "storeCadesSeals": true })),
+        )
+        .expect(200);
+    let (status, hash_p7s) = reply_bytes(
+        &daemon,
+        daemon
+            .client()
+            .post(daemon.url("/seal/sign-hash"))
+            .bearer_auth(&key)
+            .json(&json!({ "hashHex": sha256_hex(&content), "certificateId": id, "qualified": false })),
+    );
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&hash_p7s));
+    let page = daemon.get("/seal/operations?pageSize=1", &key).expect(200);
+    assert_eq!(page["total"], 2);
+    assert_eq!(page["items"][0]["hasP7s"], true);
+    let stored_id = str_field(&page["items"][0], "id");
+    let (status, stored) = reply_bytes(
+        &daemon,
+        daemon
+            .client()
+            .get(daemon.url(&format!("/seal/operations/{stored_id}/p7s")))
+            .bearer_auth(&key),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(stored, hash_p7s);
+    std::fs::write(dir.join("hash.p7s"), &hash_p7s).unwrap();
+    openssl_ok(
+        dir,
+        &[
+            "cms",
+            "-verify",
+            "-binary",
+            "-inform",
+            "DER",
+            "-in",
+            "hash.p7s",
+            "-content",
+            "content.json",
+            "-cades",
+            "-purpose",
+            "any",
+            "-CAfile",
+            "ca.pem",
+            "-out",
+            "/dev/null",
+        ],
+    );
+    // pqc is refused clearly.
+    let pqc = daemon.post(
+        "/seal/sign-hash",
+        &key,
+        json!({ "hashHex": sha256_hex(&content), "certificateId": id, "qualified": false, "pqc": true }),
+    );
+    assert_invalid_field(&pqc, "pqc");
+
+    // Without the CA as a seal trust root the same seal is untrusted (reloaded config).
+    daemon.write_raw_config(&config(""));
+    daemon.sighup();
+    daemon.wait_for_log("configuration reloaded");
+    let verdict = verify_form(&daemon, &content, &p7s).expect(200);
+    assert_eq!(
+        verdict["cades"]["certificate"]["trust"], "untrusted",
+        "{verdict}"
+    );
+    assert_ne!(verdict["cades"]["indication"], "PASSED");
+
+    // Revocation: the certificate is revoked and seals no more.
+    daemon
+        .delete(&format!("/seal/certificates/{id}"), &owner.token)
+        .expect(200);
+    let list = daemon.get("/seal/certificates", &key).expect(200);
+    assert_eq!(list[0]["status"], "revoked");
+    let refused = seal(&daemon, &key, &content, &[("certificateId", &id)]);
+    assert_invalid_field(&refused, "certificateId");
+}
+
+#[test]
+fn without_a_certificate_of_its_own_a_tenant_seals_with_the_platform_certificate() {
+    let daemon = Daemon::start_raw_with_env(&config(""), &[]);
+    wait_local_tsa(&daemon);
+    let owner = daemon.owner_with_tenant();
+    let platform = wait_platform(&daemon, &owner.token);
+    assert_eq!(platform["id"], "platform");
+    assert_eq!(platform["status"], "active");
+    assert!(str_field(&platform, "certSubject").contains("Sigil Platform Seal"));
+
+    let key = daemon.api_key(&owner.token, "test");
+    let content = b"plain text, not a PDF\n".to_vec();
+    let (headers, p7s) = seal_bytes(&daemon, &key, &content, &[]);
+    assert_eq!(header(&headers, "x-seal-certificate-id"), "platform");
+    assert_eq!(header(&headers, "x-seal-level"), "B-T");
+    let verdict = verify_form(&daemon, &content, &p7s).expect(200);
+    assert_eq!(
+        verdict["cades"]["certificate"]["trust"], "dev_ca",
+        "{verdict}"
+    );
+    assert_eq!(verdict["cades"]["indication"], "PASSED", "{verdict}");
+
+    // The platform certificate cannot be revoked or activated through the API.
+    let revoke = daemon.delete("/seal/certificates/platform", &owner.token);
+    assert_error(&revoke, 409, "CONFLICT");
+
+    // A PDF is refused with the reason (PAdES is not built yet), not sealed as something else.
+    let pdf = seal(&daemon, &key, b"%PDF-1.7\n%test\n", &[]);
+    let body = assert_error(&pdf, 415, "UNSUPPORTED_MEDIA_TYPE");
+    assert_eq!(body["details"]["reason"], "pades_unavailable");
+}
+
+#[test]
+fn seal_refusals_name_the_field_role_tenant_check_or_limit() {
+    let pki = tempfile::tempdir().unwrap();
+    let dir = pki.path();
+    make_ca(dir);
+    let daemon = Daemon::start_raw_with_env(&config("[seal]\nmax_file_bytes = 4096\n"), &[]);
+    let owner = daemon.owner_with_tenant();
+    let base = json!({ "commonName": "Acme Seal", "organization": "Acme AS", "countryCode": "NO",
+                       "keyAlgorithm": "ecdsa-p256" });
+
+    // Each invalid field is named.
+    for (field, value) in [
+        ("countryCode", json!("Norway")),
+        ("countryCode", json!("n0")),
+        ("commonName", json!("")),
+        ("organization", json!("x".repeat(65))),
+        ("keyAlgorithm", json!("rsa-1024")),
+        ("locality", json!("bad\u{0007}bell")),
+    ] {
+        let mut body = base.clone();
+        body[field] = value;
+        let reply = daemon.post("/seal/certificates", &owner.token, body);
+        assert_invalid_field(&reply, field);
+    }
+
+    // A member may seal but not provision, activate or revoke; an API key neither.
+    let (member_token, _, member_email) = daemon.user();
+    daemon.add_member(&owner.token, &owner.tenant_id, &member_email, "member");
+    let member = daemon.refresh_to(&member_token, &owner.tenant_id);
+    assert_error(
+        &daemon.post("/seal/certificates", &member, base.clone()),
+        403,
+        "FORBIDDEN",
+    );
+    let key = daemon.api_key(&owner.token, "live");
+    assert_error(
+        &daemon.post("/seal/certificates", &key, base.clone()),
+        403,
+        "FORBIDDEN",
+    );
+    let provisioned = provision(&daemon, &owner.token, base.clone());
+    let id = str_field(&provisioned, "id");
+    assert_error(
+        &daemon.post(
+            &format!("/seal/certificates/{id}/activate"),
+            &member,
+            json!({ "certificatePem": "x" }),
+        ),
+        403,
+        "FORBIDDEN",
+    );
+    assert_error(
+        &daemon.delete(&format!("/seal/certificates/{id}"), &member),
+        403,
+        "FORBIDDEN",
+    );
+    assert_eq!(
+        daemon.get("/seal/certificates", &member).expect(200)[0]["id"],
+        id.as_str()
+    );
+
+    // Another tenant's certificate is not found, for every route that names it.
+    let other = daemon.owner_with_tenant();
+    assert_error(
+        &daemon.post(
+            &format!("/seal/certificates/{id}/activate"),
+            &other.token,
+            json!({ "certificatePem": "x" }),
+        ),
+        404,
+        "NOT_FOUND",
+    );
+    assert_error(
+        &daemon.delete(&format!("/seal/certificates/{id}"), &other.token),
+        404,
+        "NOT_FOUND",
+    );
+    let other_key = daemon.api_key(&other.token, "live");
+    assert_error(
+        &seal(&daemon, &other_key, b"data", &[("certificateId", &id)]),
+        404,
+        "NOT_FOUND",
+    );
+    assert!(
+        daemon
+            .get("/seal/certificates", &other.token)
+            .expect(200)
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["id"] != id.as_str())
+    );
+
+    // A chain for another key: refused, naming the failed check.
+    openssl_ok(
+        dir,
+        &[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "other.key",
+            "-out",
+            "other.csr",
+            "-subj",
+            "/CN=Someone Else",
+        ],
+    );
+    ca_sign(dir, "other.csr", "other.pem");
+    let wrong = daemon.post(
+        &format!("/seal/certificates/{id}/activate"),
+        &owner.token,
+        json!({ "certificatePem": std::fs::read_to_string(dir.join("other.pem")).unwrap() }),
+    );
+    let body = assert_error(&wrong, 400, "INVALID_REQUEST");
+    assert_eq!(body["details"]["field"], "certificatePem");
+    assert!(
+        body["details"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("public key is not the provisioned KMS key"),
+        "{body}"
+    );
+    // Not PEM at all.
+    let garbage = daemon.post(
+        &format!("/seal/certificates/{id}/activate"),
+        &owner.token,
+        json!({ "certificatePem": "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n" }),
+    );
+    assert_invalid_field(&garbage, "certificatePem");
+
+    // Over [seal] max_file_bytes: 413 in the API's error shape (sent raw: the server stops reading early).
+    let body = form(&[("file", Some("big.bin"), &vec![b'a'; 8192])]);
+    let head = format!(
+        "POST /seal/sign HTTP/1.1\r\nAuthorization: Bearer {key}\r\n\
+         Content-Type: multipart/form-data; boundary={BOUNDARY}\r\nContent-Length: {}",
+        body.len()
+    );
+    let reply = daemon.send_raw(&head, &body);
+    let error = assert_error(&reply, 413, "PAYLOAD_TOO_LARGE");
+    assert_eq!(error["details"]["limit"], 4096);
+    // No file at all, an unknown field, and a body that is not multipart.
+    assert_invalid_field(&seal_without_file(&daemon, &key), "file");
+    assert_invalid_field(&seal(&daemon, &key, b"x", &[("colour", "blue")]), "colour");
+    let not_form = daemon.post("/seal/sign", &key, json!({ "file": "x" }));
+    assert_error(&not_form, 415, "UNSUPPORTED_MEDIA_TYPE");
+}
+
+fn seal_without_file(daemon: &Daemon, token: &str) -> Reply {
+    post_form(
+        daemon,
+        "/seal/sign",
+        Some(token),
+        form(&[("label", None, b"nothing")]),
+    )
+}
