@@ -170,6 +170,9 @@ struct SigningCertificate {
     key: KmsKey,
 }
 
+/// Seal trust anchors and the config generation they were read for.
+type AnchorsForGeneration = (u64, Arc<TrustStore>);
+
 /// The seal service. Cheap to clone.
 #[derive(Clone)]
 pub struct SealService {
@@ -181,7 +184,7 @@ pub struct SealService {
     /// KMS clients by instance name, so in-flight tracking and the cached direct caller are shared.
     clients: Arc<Mutex<HashMap<String, KmsClient>>>,
     /// `[seal] trust_roots_file` with the config generation it was read for; a reload reads it again.
-    anchors: Arc<Mutex<Option<(u64, Arc<TrustStore>)>>>,
+    anchors: Arc<Mutex<Option<AnchorsForGeneration>>>,
 }
 
 /// Adapts a KMS key to sigil-seal's signer.
