@@ -17,6 +17,61 @@ use crate::tsa_standins::{openssl_fails, openssl_ok};
 
 const BOUNDARY: &str = "sigil-test-boundary-7d1f";
 
+/// The oracle venv of tests/oracles/setup.sh (pyHanko, jwcrypto).
+fn venv() -> std::path::PathBuf {
+    let venv = std::env::var_os("SIGIL_ORACLE_VENV").map_or_else(
+        || {
+            std::path::PathBuf::from(std::env::var_os("HOME").expect("HOME"))
+                .join(".cache/sigil-oracles/venv")
+        },
+        std::path::PathBuf::from,
+    );
+    assert!(
+        venv.join("bin/pyhanko").exists(),
+        "pyHanko oracle missing at {}: run tests/oracles/setup.sh (or set SIGIL_ORACLE_VENV)",
+        venv.display()
+    );
+    venv
+}
+
+/// Runs a program of the oracle venv in `dir`; returns (success, stdout and stderr).
+fn run_oracle(dir: &Path, program: &str, args: &[&str]) -> (bool, String) {
+    let output = std::process::Command::new(venv().join("bin").join(program))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+    (
+        output.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ),
+    )
+}
+
+/// jwcrypto (an independent JWS implementation) verifies the JAdES signature with the key of `x5c[0]`.
+const JWCRYPTO_CHECK: &str = r#"
+import json, sys, base64
+from jwcrypto import jwk, jws
+from jwcrypto.common import JWSEHeaderParameter
+data = open(sys.argv[1]).read()
+header = json.loads(jws.base64url_decode(json.loads(data)["signatures"][0]["protected"]))
+cert = base64.b64decode(header["x5c"][0])
+pem = b"-----BEGIN CERTIFICATE-----\n" + base64.encodebytes(cert) + b"-----END CERTIFICATE-----\n"
+key = jwk.JWK.from_pem(pem)
+registry = {
+    "sigT": JWSEHeaderParameter("JAdES signing time", True, True, None),
+    "sigD": JWSEHeaderParameter("JAdES signed data objects", True, True, None),
+}
+token = jws.JWS(header_registry=registry)
+token.allowed_algs = ["ES256", "RS256"]
+token.deserialize(data)
+token.verify(key, detached_payload=b"")
+print("jwcrypto: OK", header["alg"], header["sigD"]["pars"])
+"#;
+
 /// A multipart/form-data body: `(name, file name, bytes)` per part.
 fn form(parts: &[(&str, Option<&str>, &[u8])]) -> Vec<u8> {
     let mut body = Vec::new();
@@ -352,6 +407,34 @@ fn a_tenant_certificate_seals_a_file_that_openssl_verifies_with_its_timestamp() 
     );
     assert!(text.contains("Verification: OK"), "{text}");
 
+    // Oracle 3: pyHanko validates the detached signature and its time-stamp against the same roots.
+    let (ok, text) = run_oracle(
+        dir,
+        "pyhanko",
+        &[
+            "sign",
+            "validate",
+            "--detached",
+            "x.p7s",
+            "--trust",
+            "ca.pem",
+            "--trust",
+            "tsaroot.pem",
+            "--trust-replace",
+            "--no-revocation-check",
+            "content.json",
+        ],
+    );
+    assert!(ok, "pyHanko rejected the seal:\n{text}");
+    assert!(
+        text.contains("INTACT") && text.contains("TRUSTED") && !text.contains("UNTRUSTED"),
+        "{text}"
+    );
+    assert!(
+        text.to_lowercase().contains("timestamp"),
+        "no timestamp in {text}"
+    );
+
     // Our verifier: PASSED, chained to the configured root, B-T.
     let verdict = verify_form(&daemon, &content, &p7s).expect(200);
     assert_eq!(verdict["format"], "cades");
@@ -538,6 +621,50 @@ fn without_a_certificate_of_its_own_a_tenant_seals_with_the_platform_certificate
     // The platform certificate cannot be revoked or activated through the API.
     let revoke = daemon.delete("/seal/certificates/platform", &owner.token);
     assert_error(&revoke, 409, "CONFLICT");
+
+    // A hash-only JAdES seal (contract §2 #3): jwcrypto verifies it, and /seal/verify-hash answers a `jades` node.
+    let (status, jades) = reply_bytes(
+        &daemon,
+        daemon
+            .client()
+            .post(daemon.url("/seal/sign-hash"))
+            .bearer_auth(&key)
+            .json(
+                &json!({ "hashHex": sha256_hex(&content), "qualified": false, "format": "jades",
+                           "contentType": "text/plain" }),
+            ),
+    );
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&jades));
+    let parsed: Value = serde_json::from_slice(&jades).expect("JAdES JSON");
+    assert!(
+        parsed["signatures"][0]["header"]["etsiU"].is_array(),
+        "no signature time-stamp: {parsed}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("seal.jades.json"), &jades).unwrap();
+    std::fs::write(dir.path().join("check.py"), JWCRYPTO_CHECK).unwrap();
+    let (ok, text) = run_oracle(dir.path(), "python", &["check.py", "seal.jades.json"]);
+    assert!(
+        ok && text.contains("jwcrypto: OK"),
+        "jwcrypto rejected the JAdES:\n{text}"
+    );
+    let node = daemon
+        .post_public(
+            "/seal/verify-hash",
+            json!({ "hashHex": sha256_hex(&content), "p7sBase64": BASE64.encode(&jades) }),
+        )
+        .expect(200);
+    assert_eq!(node["jades"]["hashMatch"], true, "{node}");
+    assert_eq!(node["jades"]["signatureValid"], true, "{node}");
+    assert_eq!(node["jades"]["certificate"]["trust"], "dev_ca", "{node}");
+    assert_eq!(node["jades"]["indication"], "PASSED", "{node}");
+    let other = daemon
+        .post_public(
+            "/seal/verify-hash",
+            json!({ "hashHex": sha256_hex(b"other"), "p7sBase64": BASE64.encode(&jades) }),
+        )
+        .expect(200);
+    assert_eq!(other["jades"]["hashMatch"], false, "{other}");
 
     // A PDF is refused with the reason (PAdES is not built yet), not sealed as something else.
     let pdf = seal(&daemon, &key, b"%PDF-1.7\n%test\n", &[]);

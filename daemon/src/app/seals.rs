@@ -19,7 +19,7 @@ use sigil_seal::{
 
 use super::TenantScope;
 use super::seal_platform::{PlatformSeal, PlatformSealCell};
-use super::timestamping::{StampError, StampService};
+use super::timestamping::{SignatureTimestamp, StampError, StampService};
 use crate::actors::Runtime;
 use crate::ids::{SealCertificateId, SealOperationId};
 use crate::kms::{KeyKind, KmsClient, KmsInstance, KmsKey, kms_instance};
@@ -28,6 +28,8 @@ use crate::store::{Activation, NewSealCertificate, SealCertificate, SealOperatio
 
 /// The platform certificate's id in the API.
 pub const PLATFORM_CERTIFICATE_ID: &str = "platform";
+/// The reference (`sigD.pars[0]`) of the one object a hash-only JAdES seal covers.
+pub const JADES_DOCUMENT_REF: &str = "document";
 /// Days a revoked certificate's KMS key is kept before it is destroyed.
 pub const KEY_DELETION_GRACE_DAYS: u32 = 7;
 
@@ -138,8 +140,10 @@ pub struct SealRequest {
 /// A finished seal.
 #[derive(Debug, Clone)]
 pub struct Sealed {
-    /// The detached CAdES, DER.
+    /// The detached signature: CAdES DER (`cades`) or JAdES JSON (`jades`).
     pub p7s: Vec<u8>,
+    /// `cades` or `jades`.
+    pub format: &'static str,
     /// The recorded operation's id.
     pub operation_id: SealOperationId,
     /// The certificate's id.
@@ -668,20 +672,7 @@ impl SealService {
         })
         .await?;
         let imprint = HashAlgorithm::Sha256.digest(cms.signature_value());
-        let timestamp = match self
-            .stamps
-            .signature_timestamp(scope, HashAlgorithm::Sha256, &imprint, request.qualified)
-            .await
-        {
-            Ok(timestamp) => Some(timestamp),
-            Err(StampError::Invalid { field, reason }) if request.qualified => {
-                return Err(SealError::Invalid { field, reason });
-            }
-            Err(error) => {
-                tracing::warn!(tenant = %scope.tenant(), ?error, "no TSA time-stamped the seal; it stays B-B");
-                None
-            }
-        };
+        let timestamp = self.timestamp(scope, &imprint, request.qualified).await?;
         if let Some(timestamp) = &timestamp {
             cms.add_signature_timestamp(&timestamp.token_der)
                 .map_err(|e| SealError::Unavailable(format!("time-stamp token: {e}")))?;
@@ -689,6 +680,89 @@ impl SealService {
         let p7s = cms
             .to_der()
             .map_err(|e| SealError::Unavailable(format!("encoding the seal: {e}")))?;
+        self.record(scope, request, certificate, "cades", p7s, timestamp)
+            .await
+    }
+
+    /// Seals a SHA-256 digest as a detached JAdES (one object, referenced as [`JADES_DOCUMENT_REF`], with
+    /// `content_type` in `sigD.ctys`), time-stamped like a CAdES seal, and records the operation.
+    pub async fn seal_jades(
+        &self,
+        scope: &TenantScope,
+        request: SealRequest,
+        content_type: String,
+    ) -> Result<Sealed, SealError> {
+        let certificate = self
+            .signing_certificate(scope, request.certificate_id.as_deref())
+            .await?;
+        let algorithm = CmsSignatureAlgorithm::Classic(certificate.key.kind.signature_algorithm());
+        let objects = [sigil_seal::JadesObject {
+            uri: JADES_DOCUMENT_REF.into(),
+            digest: request.sha256.clone(),
+            content_type,
+        }];
+        let builder = sigil_seal::JadesBuilder::new(
+            &objects,
+            &certificate.chain_der,
+            algorithm,
+            sigil_seal::JadesOptions::default(),
+        )
+        .map_err(|e| SealError::Invalid {
+            field: "certificateId",
+            reason: format!("cannot seal with this certificate: {e}"),
+        })?;
+        let key = certificate.key.clone();
+        let mut jws = blocking(move || {
+            let signature = key.sign(builder.to_be_signed()).map_err(kms_error)?;
+            builder
+                .assemble(&signature)
+                .map_err(|e| SealError::Unavailable(format!("the KMS signature is unusable: {e}")))
+        })
+        .await?;
+        let imprint = HashAlgorithm::Sha256.digest(jws.timestamp_input());
+        let timestamp = self.timestamp(scope, &imprint, request.qualified).await?;
+        if let Some(timestamp) = &timestamp {
+            jws.add_signature_timestamp(&timestamp.token_der);
+        }
+        let body = jws.to_json().into_bytes();
+        self.record(scope, request, certificate, "jades", body, timestamp)
+            .await
+    }
+
+    /// The signature time-stamp over `imprint` (SHA-256), or none when every TSA failed (the seal stays B-B).
+    /// A qualified request that no qualified TSA can serve is refused instead.
+    async fn timestamp(
+        &self,
+        scope: &TenantScope,
+        imprint: &[u8],
+        qualified: bool,
+    ) -> Result<Option<SignatureTimestamp>, SealError> {
+        match self
+            .stamps
+            .signature_timestamp(scope, HashAlgorithm::Sha256, imprint, qualified)
+            .await
+        {
+            Ok(timestamp) => Ok(Some(timestamp)),
+            Err(StampError::Invalid { field, reason }) if qualified => {
+                Err(SealError::Invalid { field, reason })
+            }
+            Err(error) => {
+                tracing::warn!(tenant = %scope.tenant(), ?error, "no TSA time-stamped the seal; it stays B-B");
+                Ok(None)
+            }
+        }
+    }
+
+    /// Records the operation (keeping the signature when the tenant's `storeCadesSeals` is on).
+    async fn record(
+        &self,
+        scope: &TenantScope,
+        request: SealRequest,
+        certificate: SigningCertificate,
+        format: &'static str,
+        signature: Vec<u8>,
+        timestamp: Option<SignatureTimestamp>,
+    ) -> Result<Sealed, SealError> {
         let level = if timestamp.is_some() { "B-T" } else { "B-B" };
         let keep = self
             .runtime
@@ -701,7 +775,7 @@ impl SealService {
             file_name: request.file_name.clone(),
             size: i64::try_from(request.size).unwrap_or(i64::MAX),
             document_hash: hex::encode(&request.sha256),
-            format: "cades".into(),
+            format: format.into(),
             level: level.into(),
             certificate_id: certificate.id.clone(),
             cert_label: certificate.label.clone(),
@@ -709,7 +783,7 @@ impl SealService {
             label: request.label.clone(),
             p7s: keep.then(|| {
                 use base64::Engine as _;
-                base64::engine::general_purpose::STANDARD.encode(&p7s)
+                base64::engine::general_purpose::STANDARD.encode(&signature)
             }),
             created_at: String::new(),
         };
@@ -718,7 +792,8 @@ impl SealService {
             .record_seal_operation(scope, &operation)
             .await?;
         Ok(Sealed {
-            p7s,
+            p7s: signature,
+            format,
             operation_id: operation.uid,
             certificate_id: certificate.id,
             qualified: timestamp.as_ref().is_some_and(|t| t.qualified),
@@ -803,6 +878,24 @@ impl SealService {
         })
     }
 
+    /// Verifies a detached JAdES whose single signed object has this SHA-256 digest (whatever its reference).
+    pub fn verify_jades_single(
+        &self,
+        json: &[u8],
+        sha256: &[u8],
+    ) -> Result<sigil_seal::JadesReport, SealError> {
+        let trust = self.trust()?;
+        let settings = TrustSettings {
+            anchors: &trust.anchors,
+            platform: &trust.platform,
+            tsa: &trust.tsa,
+            now: now_unix(),
+        };
+        let reference = single_reference(json).unwrap_or_else(|| JADES_DOCUMENT_REF.to_string());
+        let supplied = std::collections::BTreeMap::from([(reference, sha256.to_vec())]);
+        Ok(sigil_seal::verify_jades(json, &supplied, &settings))
+    }
+
     /// Verifies a detached CAdES over content with these digests.
     pub fn verify_cades(
         &self,
@@ -839,4 +932,25 @@ fn pem_of(label: &str, der: &[u8]) -> String {
     }
     pem.push_str(&format!("-----END {label}-----\n"));
     pem
+}
+
+/// The reference of a JAdES signature's only signed object (`sigD.pars`, one entry), read from the first
+/// signature's protected header; `None` when there is not exactly one (verification then reports it).
+fn single_reference(json: &[u8]) -> Option<String> {
+    use base64::Engine as _;
+    let value: serde_json::Value = serde_json::from_slice(json).ok()?;
+    let protected = value
+        .get("signatures")
+        .and_then(|s| s.get(0))
+        .unwrap_or(&value)
+        .get("protected")?
+        .as_str()?;
+    let header = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(protected)
+        .ok()?;
+    let header: serde_json::Value = serde_json::from_slice(&header).ok()?;
+    match header.get("sigD")?.get("pars")?.as_array()?.as_slice() {
+        [only] => only.as_str().map(str::to_string),
+        _ => None,
+    }
 }

@@ -329,7 +329,11 @@ fn sealed_response(sealed: Sealed) -> Response {
             headers.insert(name, value);
         }
     };
-    set("content-type", "application/pkcs7-signature".into());
+    let content_type = match sealed.format {
+        "jades" => "application/jose+json",
+        _ => "application/pkcs7-signature",
+    };
+    set("content-type", content_type.into());
     set("x-seal-operation-id", sealed.operation_id.to_string());
     set("x-seal-certificate-id", sealed.certificate_id);
     // Header values are ASCII: a TSA name with other characters is sent percent-encoded.
@@ -340,7 +344,7 @@ fn sealed_response(sealed: Sealed) -> Response {
             .map(|name| ascii_header(&name))
             .unwrap_or_else(|| "none".into()),
     );
-    set("x-seal-format", "cades".into());
+    set("x-seal-format", sealed.format.into());
     set("x-seal-qualified", sealed.qualified.to_string());
     set("x-seal-level", sealed.level.into());
     response
@@ -474,41 +478,43 @@ async fn sign_hash(
             "post-quantum co-signatures are not available yet; send the request without `pqc`",
         ));
     }
-    match body.format.as_deref() {
-        None | Some("cades") => {}
-        Some("jades") => {
-            return Err(ApiError::invalid_field(
-                "format",
-                "JAdES seals are not available yet; use `cades`",
-            ));
-        }
+    let jades = match body.format.as_deref() {
+        None | Some("cades") => false,
+        Some("jades") => true,
         Some(_) => {
             return Err(ApiError::invalid_field(
                 "format",
                 "must be `cades` or `jades`",
             ));
         }
-    }
-    let _ = body.content_type;
+    };
+    let content_type = body
+        .content_type
+        .map(|t| checked_text("contentType", &t, 255))
+        .transpose()?
+        .unwrap_or_default();
     let sha256 = sha256_hex("hashHex", &body.hash_hex)?;
     let label = body
         .label
         .map(|l| checked_text("label", &l, MAX_LABEL))
         .transpose()?;
-    let sealed = state
-        .seals
-        .seal_cades(
-            &caller.scope(),
-            SealRequest {
-                sha256,
-                certificate_id: body.certificate_id,
-                qualified: body.qualified,
-                label,
-                file_name: None,
-                size: 0,
-            },
-        )
-        .await?;
+    let request = SealRequest {
+        sha256,
+        certificate_id: body.certificate_id,
+        qualified: body.qualified,
+        label,
+        file_name: None,
+        size: 0,
+    };
+    let scope = caller.scope();
+    let sealed = if jades {
+        state
+            .seals
+            .seal_jades(&scope, request, content_type)
+            .await?
+    } else {
+        state.seals.seal_cades(&scope, request).await?
+    };
     Ok(sealed_response(sealed))
 }
 
@@ -750,10 +756,20 @@ async fn verify_hash(
         .decode(body.p7s_base64.trim())
         .map_err(|_| ApiError::invalid_field("p7sBase64", "must be standard base64"))?;
     if p7s.first() == Some(&b'{') {
-        return Err(ApiError::invalid_field(
-            "p7sBase64",
-            "JAdES verification is not available yet",
-        ));
+        let sha256 = digests[0].digest.clone();
+        let seals = state.seals.clone();
+        let report = tokio::task::spawn_blocking(move || seals.verify_jades_single(&p7s, &sha256))
+            .await
+            .map_err(ApiError::internal)??;
+        if report.seal.failed_check == Some(SealCheck::Format) {
+            return Err(refuse_verification(&report.seal).unwrap_or_else(|| {
+                ApiError::invalid_field("p7sBase64", "malformed JAdES signature")
+            }));
+        }
+        let mut node = cades_json(&report.seal, None);
+        node["signatureSha256"] = json!(report.signature_sha256_hex);
+        node["tsrSource"] = json!(report.seal.timestamp.as_ref().map(|_| "embedded"));
+        return Ok(Json(json!({ "jades": node })));
     }
     let seals = state.seals.clone();
     let report = tokio::task::spawn_blocking(move || seals.verify_cades(&p7s, &digests))
