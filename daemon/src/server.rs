@@ -168,8 +168,13 @@ pub async fn run(
     // Revoked seal keys are destroyed once their grace period has ended; hourly is far finer than the 7 days.
     let key_deletions = {
         let seals = state.seals.clone();
+        let interval = if config.testing.seal_key_grace_secs.is_some() {
+            Duration::from_secs(1)
+        } else {
+            KEY_DELETION_INTERVAL
+        };
         tokio::spawn(async move {
-            let mut every = tokio::time::interval(KEY_DELETION_INTERVAL);
+            let mut every = tokio::time::interval(interval);
             every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 every.tick().await;

@@ -824,6 +824,65 @@ fn seal_refusals_name_the_field_role_tenant_check_or_limit() {
     assert_error(&not_form, 415, "UNSUPPORTED_MEDIA_TYPE");
 }
 
+/// The kms-soft key file behind a `file:` key URI, in the implicit local-kms keystore of the data directory.
+fn key_file(daemon: &Daemon, key_uri: &str) -> std::path::PathBuf {
+    let label = key_uri
+        .split(['/', ';', ':', '='])
+        .find(|part| part.starts_with("seal-"))
+        .unwrap_or_else(|| panic!("no seal label in {key_uri}"));
+    daemon
+        .data_dir()
+        .join("keystore")
+        .join(format!("{label}.key"))
+}
+
+#[test]
+fn a_revoked_certificate_s_kms_key_is_scheduled_then_destroyed_by_the_deletion_job() {
+    let daemon = Daemon::start_raw_with_env(&config("[testing]\nseal_key_grace_secs = 2\n"), &[]);
+    let owner = daemon.owner_with_tenant();
+    let provisioned = provision(
+        &daemon,
+        &owner.token,
+        json!({ "commonName": "Doomed Seal", "organization": "Acme AS", "countryCode": "SE",
+                "keyAlgorithm": "ecdsa-p256" }),
+    );
+    let id = str_field(&provisioned, "id");
+    let file = key_file(&daemon, &str_field(&provisioned, "kmsKeyArn"));
+    assert!(file.exists(), "no key file at {}", file.display());
+    let before: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert!(before.get("delete_after_unix").is_none(), "{before}");
+
+    daemon
+        .delete(&format!("/seal/certificates/{id}"), &owner.token)
+        .expect(200);
+    // At once: the KMS holds the key for the 7-day grace period (it no longer signs with it).
+    if let Ok(bytes) = std::fs::read(&file) {
+        let after: Value = serde_json::from_slice(&bytes).unwrap();
+        let created = after["created_unix"].as_u64().unwrap();
+        let delete_after = after["delete_after_unix"]
+            .as_u64()
+            .expect("deletion scheduled");
+        assert!(delete_after >= created + 6 * 24 * 3600, "{after}");
+    }
+    // A second revocation is a conflict, not a second schedule.
+    assert_error(
+        &daemon.delete(&format!("/seal/certificates/{id}"), &owner.token),
+        409,
+        "CONFLICT",
+    );
+    // The deletion job destroys the key once its (test-shortened) grace period is over.
+    for _ in 0..200 {
+        if !file.exists() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!(
+        "the revoked key was never destroyed; log:\n{}",
+        daemon.logs()
+    );
+}
+
 fn seal_without_file(daemon: &Daemon, token: &str) -> Reply {
     post_form(
         daemon,

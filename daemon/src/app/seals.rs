@@ -332,7 +332,7 @@ impl SealService {
             match outcome {
                 Ok(()) => {
                     tracing::info!(kms = %deletion.kms, key = %deletion.key_uri, "revoked seal key destroyed");
-                    if let Err(error) = self.runtime.store.key_deletion_done(&deletion.id).await {
+                    if let Err(error) = self.runtime.store.key_deletion_done(&deletion.uid).await {
                         tracing::warn!(%error, "could not record a key deletion");
                     }
                     destroyed += 1;
@@ -555,7 +555,11 @@ impl SealService {
                 "the certificate is already revoked".into(),
             ));
         }
-        let due = now_unix() + i64::from(KEY_DELETION_GRACE_DAYS) * 24 * 3600;
+        let grace = match self.runtime.settings().1.testing.seal_key_grace_secs {
+            Some(seconds) => i64::try_from(seconds).unwrap_or(i64::MAX),
+            None => i64::from(KEY_DELETION_GRACE_DAYS) * 24 * 3600,
+        };
+        let due = now_unix().saturating_add(grace);
         store.revoke_seal_certificate(scope, &uid, due).await?;
         // Tell the KMS now, so the key stops signing; if this fails, the deletion job still destroys it when due.
         match self.client(&certificate.kms).await {

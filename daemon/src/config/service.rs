@@ -206,6 +206,9 @@ impl Default for TenantsConfig {
 pub struct TestingConfig {
     /// Enables `POST /_test/panic`, which panics in a handler or in the caller's tenant actor.
     pub fault_injection: bool,
+    /// Destroys revoked seal keys this many seconds after revocation instead of 7 days, with the deletion job
+    /// running every second, so the suite can watch a key really disappear. Never set in production.
+    pub seal_key_grace_secs: Option<u64>,
 }
 
 /// A parsed `storage.url`.

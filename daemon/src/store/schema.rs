@@ -187,6 +187,7 @@ const MIGRATIONS: &[&str] = &[
      DEFINE INDEX IF NOT EXISTS seal_operation_tenant ON seal_operation FIELDS tenant, created_at;
 
      DEFINE TABLE IF NOT EXISTS kms_key_deletion SCHEMAFULL;
+     DEFINE FIELD IF NOT EXISTS uid ON kms_key_deletion TYPE string;
      DEFINE FIELD IF NOT EXISTS kms ON kms_key_deletion TYPE string;
      DEFINE FIELD IF NOT EXISTS key_uri ON kms_key_deletion TYPE string;
      DEFINE FIELD IF NOT EXISTS due_at ON kms_key_deletion TYPE int;

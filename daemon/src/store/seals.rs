@@ -113,8 +113,8 @@ pub struct PlatformSealState {
 /// A KMS key whose deletion grace period has ended.
 #[derive(Debug, Clone, Deserialize)]
 pub struct DueKeyDeletion {
-    /// Record id, to mark it done.
-    pub id: surrealdb::types::RecordId,
+    /// Its id, to mark it done.
+    pub uid: String,
     /// KMS instance.
     pub kms: String,
     /// Key URI.
@@ -193,8 +193,8 @@ impl Store {
         let sql = "BEGIN TRANSACTION;\
                    LET $revoked = (UPDATE seal_certificate SET status = 'revoked', revoked_at = time::now() \
                        WHERE tenant = $tenant AND uid = $uid AND status != 'revoked' RETURN AFTER);\
-                   FOR $row IN $revoked { CREATE kms_key_deletion CONTENT { kms: $row.kms, \
-                       key_uri: $row.key_uri, due_at: $due_at }; };\
+                   FOR $row IN $revoked { CREATE kms_key_deletion CONTENT { uid: <string> rand::uuid::v4(), \
+                       kms: $row.kms, key_uri: $row.key_uri, due_at: $due_at }; };\
                    RETURN $revoked;\
                    COMMIT TRANSACTION;";
         self.first(
@@ -208,17 +208,20 @@ impl Store {
     /// deliberate cross-tenant read (the job acts for the daemon, not a tenant).
     pub async fn due_key_deletions_of_all_tenants(&self, now: i64) -> Result<Vec<DueKeyDeletion>> {
         self.rows(
-            "SELECT id, kms, key_uri FROM kms_key_deletion WHERE due_at <= $now LIMIT 100;",
+            "SELECT uid, kms, key_uri FROM kms_key_deletion WHERE due_at <= $now LIMIT 100;",
             json!({ "now": now }),
         )
         .await
     }
 
     /// Forgets a deletion the KMS has carried out.
-    pub async fn key_deletion_done(&self, id: &surrealdb::types::RecordId) -> Result<()> {
-        self.run("DELETE $id;", json!({ "id": id }))
-            .await
-            .map(|_| ())
+    pub async fn key_deletion_done(&self, uid: &str) -> Result<()> {
+        self.run(
+            "DELETE kms_key_deletion WHERE uid = $uid;",
+            json!({ "uid": uid }),
+        )
+        .await
+        .map(|_| ())
     }
 
     /// Records a seal operation.
