@@ -575,6 +575,81 @@ fn a_tenant_certificate_seals_a_file_that_openssl_verifies_with_its_timestamp() 
     );
     assert_invalid_field(&pqc, "pqc");
 
+    // The CMS of a PAdES signature for a client-computed ByteRange digest (contract §2 #7): no signing-time,
+    // ESS signing-certificate-v2, the signature time-stamp; OpenSSL verifies it over the ByteRange bytes.
+    let byte_range = b"%PDF-1.7 ... everything but /Contents ...".to_vec();
+    let pades = daemon
+        .post(
+            "/seal/sign-pades-hash",
+            &key,
+            json!({ "hashHex": sha256_hex(&byte_range), "certificateId": id, "qualified": false }),
+        )
+        .expect(200);
+    assert_eq!(pades["timestampedBy"], "Sigil local TSA");
+    assert_eq!(pades["level"], "B-T");
+    assert!(pades["operationId"].is_string());
+    assert_eq!(pades["certChainDers"].as_array().unwrap().len(), 2);
+    assert_eq!(pades["ocspDers"], json!([]));
+    let cms = BASE64.decode(str_field(&pades, "cmsBase64")).unwrap();
+    assert!(
+        cms.len() <= 16384,
+        "the client's /Contents slot is 16384 bytes, the CMS is {}",
+        cms.len()
+    );
+    {
+        use sigil_cms::signed_data::parse_signed_data;
+        let parsed = parse_signed_data(&cms).unwrap();
+        let signed = parsed.signed_data.signer_infos.0[0]
+            .signed_attrs
+            .as_ref()
+            .unwrap();
+        assert!(
+            signed
+                .0
+                .iter()
+                .all(|a| a.attr_type != sigil_cms::oids::ID_SIGNING_TIME),
+            "PAdES forbids signing-time"
+        );
+    }
+    timestamp_token(&cms);
+    std::fs::write(dir.join("pades.cms"), &cms).unwrap();
+    std::fs::write(dir.join("byterange.bin"), &byte_range).unwrap();
+    openssl_ok(
+        dir,
+        &[
+            "cms",
+            "-verify",
+            "-binary",
+            "-inform",
+            "DER",
+            "-in",
+            "pades.cms",
+            "-content",
+            "byterange.bin",
+            "-cades",
+            "-purpose",
+            "any",
+            "-CAfile",
+            "ca.pem",
+            "-out",
+            "/dev/null",
+        ],
+    );
+    let page = daemon.get("/seal/operations?pageSize=1", &key).expect(200);
+    assert_eq!(page["items"][0]["signatureType"], "pades");
+
+    // Another tenant sees none of these operations and cannot download them.
+    let other = daemon.owner_with_tenant();
+    assert_eq!(
+        daemon.get("/seal/operations", &other.token).expect(200)["total"],
+        0
+    );
+    assert_error(
+        &daemon.get(&format!("/seal/operations/{stored_id}/p7s"), &other.token),
+        404,
+        "NOT_FOUND",
+    );
+
     // Without the CA as a seal trust root the same seal is untrusted (reloaded config).
     daemon.write_raw_config(&config(""));
     daemon.sighup();
@@ -617,6 +692,51 @@ fn without_a_certificate_of_its_own_a_tenant_seals_with_the_platform_certificate
         "{verdict}"
     );
     assert_eq!(verdict["cades"]["indication"], "PASSED", "{verdict}");
+
+    // A stamp's answer carries the bare token too (the PAdES document time-stamp embeds it), and OpenSSL
+    // accepts it as a token over the digest.
+    let stamp = daemon
+        .post(
+            "/tsa/stamp-hash",
+            &key,
+            json!({ "hashHex": sha256_hex(&content), "tsaSlug": "auto" }),
+        )
+        .expect(200);
+    let token = BASE64.decode(str_field(&stamp, "tokenBase64")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("token.der"), &token).unwrap();
+    std::fs::write(
+        dir.path().join("tsaroot.pem"),
+        split_chain(&wait_local_tsa(&daemon)).last().unwrap(),
+    )
+    .unwrap();
+    let text = openssl_ok(
+        dir.path(),
+        &[
+            "ts",
+            "-verify",
+            "-digest",
+            &sha256_hex(&content),
+            "-token_in",
+            "-in",
+            "token.der",
+            "-CAfile",
+            "tsaroot.pem",
+        ],
+    );
+    assert!(text.contains("Verification: OK"), "{text}");
+
+    // A member (not only owners and API keys) seals.
+    let (member_token, _, member_email) = daemon.user();
+    daemon.add_member(&owner.token, &owner.tenant_id, &member_email, "member");
+    let member = daemon.refresh_to(&member_token, &owner.tenant_id);
+    let (headers, _) = seal_bytes(
+        &daemon,
+        &member,
+        b"member's file",
+        &[("label", "by a member")],
+    );
+    assert_eq!(header(&headers, "x-seal-certificate-id"), "platform");
 
     // The platform certificate cannot be revoked or activated through the API.
     let revoke = daemon.delete("/seal/certificates/platform", &owner.token);

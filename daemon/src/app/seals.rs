@@ -154,6 +154,8 @@ pub struct Sealed {
     pub qualified: bool,
     /// `B-B` or `B-T`.
     pub level: &'static str,
+    /// The signer's chain, DER, leaf first.
+    pub chain_der: Vec<Vec<u8>>,
 }
 
 /// The anchors seals are verified against.
@@ -651,18 +653,48 @@ impl SealService {
         scope: &TenantScope,
         request: SealRequest,
     ) -> Result<Sealed, SealError> {
+        self.seal_cms(scope, request, false).await
+    }
+
+    /// The CMS of a PAdES signature over a client-computed ByteRange digest (SHA-256): as a CAdES seal without
+    /// signing-time (PAdES forbids it; the time is the PDF's `/M`), time-stamped the same way, recorded with
+    /// format `pades`. The client embeds it in `/Contents` (contract 01 §7).
+    pub async fn seal_pades_cms(
+        &self,
+        scope: &TenantScope,
+        request: SealRequest,
+    ) -> Result<Sealed, SealError> {
+        self.seal_cms(scope, request, true).await
+    }
+
+    async fn seal_cms(
+        &self,
+        scope: &TenantScope,
+        request: SealRequest,
+        pades: bool,
+    ) -> Result<Sealed, SealError> {
         let certificate = self
             .signing_certificate(scope, request.certificate_id.as_deref())
             .await?;
         let algorithm = CmsSignatureAlgorithm::Classic(certificate.key.kind.signature_algorithm());
         // Every key kind Sigil generates signs with SHA-256, so the content digest is SHA-256 too.
-        let builder = CadesBuilder::new(
-            HashAlgorithm::Sha256,
-            &request.sha256,
-            &certificate.chain_der,
-            algorithm,
-            CadesOptions::default(),
-        )
+        let builder = if pades {
+            CadesBuilder::for_pades(
+                HashAlgorithm::Sha256,
+                &request.sha256,
+                &certificate.chain_der,
+                algorithm,
+                true,
+            )
+        } else {
+            CadesBuilder::new(
+                HashAlgorithm::Sha256,
+                &request.sha256,
+                &certificate.chain_der,
+                algorithm,
+                CadesOptions::default(),
+            )
+        }
         .map_err(|e| SealError::Invalid {
             field: "certificateId",
             reason: format!("cannot seal with this certificate: {e}"),
@@ -684,7 +716,8 @@ impl SealService {
         let p7s = cms
             .to_der()
             .map_err(|e| SealError::Unavailable(format!("encoding the seal: {e}")))?;
-        self.record(scope, request, certificate, "cades", p7s, timestamp)
+        let format = if pades { "pades" } else { "cades" };
+        self.record(scope, request, certificate, format, p7s, timestamp)
             .await
     }
 
@@ -803,6 +836,7 @@ impl SealService {
             qualified: timestamp.as_ref().is_some_and(|t| t.qualified),
             timestamped_by: timestamp.map(|t| t.tsa_name),
             level,
+            chain_der: certificate.chain_der,
         })
     }
 

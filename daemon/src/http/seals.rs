@@ -55,6 +55,7 @@ pub fn routes() -> Router<AppState> {
         // apply to uploads.
         .route("/seal/sign", post(sign).layer(DefaultBodyLimit::disable()))
         .route("/seal/sign-hash", post(sign_hash))
+        .route("/seal/sign-pades-hash", post(sign_pades_hash))
         .route("/seal/operations", get(list_operations))
         .route("/seal/operations/{id}/p7s", get(operation_p7s))
 }
@@ -516,6 +517,60 @@ async fn sign_hash(
         state.seals.seal_cades(&scope, request).await?
     };
     Ok(sealed_response(sealed))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SignPadesHashBody {
+    hash_hex: String,
+    certificate_id: Option<String>,
+    #[serde(default)]
+    qualified: bool,
+    label: Option<String>,
+    // Accepted for the public client; reminders are not built yet and tags are not recorded for seals.
+    #[allow(dead_code)]
+    tags: Option<Vec<String>>,
+    #[allow(dead_code)]
+    reminders: Option<String>,
+    #[allow(dead_code)]
+    reminder_days: Option<u32>,
+}
+
+/// POST /seal/sign-pades-hash: the CMS for a PDF whose ByteRange digest the client computed (contract §2 #7).
+async fn sign_pades_hash(
+    State(state): State<AppState>,
+    caller: TenantCaller,
+    Json(body): Json<SignPadesHashBody>,
+) -> ApiResult<Json<Value>> {
+    let sha256 = sha256_hex("hashHex", &body.hash_hex)?;
+    let label = body
+        .label
+        .map(|l| checked_text("label", &l, MAX_LABEL))
+        .transpose()?;
+    let sealed = state
+        .seals
+        .seal_pades_cms(
+            &caller.scope(),
+            SealRequest {
+                sha256,
+                certificate_id: body.certificate_id,
+                qualified: body.qualified,
+                label,
+                file_name: None,
+                size: 0,
+            },
+        )
+        .await?;
+    Ok(Json(json!({
+        "cmsBase64": BASE64.encode(&sealed.p7s),
+        "operationId": sealed.operation_id,
+        "certificateId": sealed.certificate_id,
+        "timestampedBy": sealed.timestamped_by,
+        "qualified": sealed.qualified,
+        "level": sealed.level,
+        "certChainDers": sealed.chain_der.iter().map(|der| BASE64.encode(der)).collect::<Vec<_>>(),
+        "ocspDers": Vec::<String>::new(),
+    })))
 }
 
 #[derive(Deserialize)]

@@ -116,6 +116,14 @@ fn decode_base64(field: &str, text: &str) -> ApiResult<Vec<u8>> {
 }
 
 /// A stored stamp as the API shows it.
+/// The bare TimeStampToken (ContentInfo) inside a stored TimeStampResp, base64: what a PAdES document
+/// time-stamp embeds (contract 01 §2 #1b). Null if the stored response does not parse (it always should).
+fn token_base64(tsr_base64: &str) -> Option<String> {
+    let tsr = BASE64.decode(tsr_base64).ok()?;
+    let response = sigil_rfc3161::parse_response(&tsr).ok()?;
+    Some(BASE64.encode(response.token?.token_der))
+}
+
 fn stamp_json(stamp: &Stamp) -> Value {
     json!({
         "id": stamp.uid,
@@ -124,6 +132,7 @@ fn stamp_json(stamp: &Stamp) -> Value {
         "hashAlgorithmOid": stamp.record.hash_alg_oid,
         "hashHex": stamp.record.hash_hex,
         "tsrBase64": stamp.record.tsr,
+        "tokenBase64": token_base64(&stamp.record.tsr),
         "tsaName": stamp.record.tsa_name,
         "tsaSlug": stamp.record.provider,
         "qualified": stamp.record.qualified,
