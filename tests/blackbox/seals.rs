@@ -786,6 +786,83 @@ fn without_a_certificate_of_its_own_a_tenant_seals_with_the_platform_certificate
         .expect(200);
     assert_eq!(other["jades"]["hashMatch"], false, "{other}");
 
+    // Blind sealing of an envelope and object digests (contract §4–§6), then object verification.
+    let envelope = sha256_hex(b"{\"envelope\": 1}");
+    let (a, b) = (sha256_hex(b"object a"), sha256_hex(b"object b"));
+    let sealed = daemon
+        .post(
+            "/seal/sign-hashes",
+            &key,
+            json!({ "envelopeHashHex": envelope, "qualified": false, "objects": [
+                { "uri": "objects/a", "hashHex": a, "contentType": "text/plain" },
+                { "uri": "objects/b", "hashHex": b } ] }),
+        )
+        .expect(200);
+    assert_eq!(sealed["format"], "jades");
+    assert_eq!(sealed["timestampedBy"], "Sigil local TSA");
+    assert_eq!(sealed["pqc"], false);
+    let signature = sealed["signature"].clone();
+    let protected = signature["signatures"][0]["protected"].as_str().unwrap();
+    let header: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(protected)
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        header["sigD"]["pars"],
+        json!(["sigill-envelope.json", "objects/a", "objects/b"])
+    );
+    assert_eq!(
+        header["sigD"]["ctys"],
+        json!(["application/vnd.sigill.ai-evidence+json", "text/plain", ""])
+    );
+    std::fs::write(dir.path().join("objects.jades.json"), signature.to_string()).unwrap();
+    let (ok, text) = run_oracle(dir.path(), "python", &["check.py", "objects.jades.json"]);
+    assert!(
+        ok && text.contains("jwcrypto: OK"),
+        "jwcrypto rejected the JAdES:\n{text}"
+    );
+    let all = daemon
+        .post_public(
+            "/seal/verify-objects",
+            json!({ "signature": signature, "digests": {
+                "sigill-envelope.json": envelope, "objects/a": a, "objects/b": b } }),
+        )
+        .expect(200);
+    let objects = &all["objects"];
+    assert_eq!(objects["signatureValid"], true, "{all}");
+    assert_eq!(objects["complete"], true, "{all}");
+    assert_eq!(objects["matchedCount"], 3);
+    assert_eq!(objects["pqc"], "absent");
+    assert_eq!(objects["underlying"]["certificate"]["trust"], "platform");
+    assert!(objects["underlying"]["timestamp"].is_object());
+    let partial = daemon
+        .post_public(
+            "/seal/verify-objects",
+            json!({ "signature": signature, "digests": {
+                "sigill-envelope.json": envelope, "objects/a": b, "objects/z": a } }),
+        )
+        .expect(200);
+    let objects = &partial["objects"];
+    assert_eq!(objects["complete"], false);
+    assert_eq!(objects["objects"][1]["hashMatch"], false, "{partial}");
+    assert_eq!(objects["missing"], json!(["objects/b"]));
+    assert_eq!(objects["unreferenced"], json!(["objects/z"]));
+    for (uri, field) in [
+        ("../etc", "objects[0].uri"),
+        ("sigill-envelope.json", "objects[0].uri"),
+        ("a//b", "objects[0].uri"),
+    ] {
+        let refused = daemon.post(
+            "/seal/sign-hashes",
+            &key,
+            json!({ "envelopeHashHex": envelope, "qualified": false,
+                    "objects": [ { "uri": uri, "hashHex": a } ] }),
+        );
+        assert_invalid_field(&refused, field);
+    }
+
     // A PDF is refused with the reason (PAdES is not built yet), not sealed as something else.
     let pdf = seal(&daemon, &key, b"%PDF-1.7\n%test\n", &[]);
     let body = assert_error(&pdf, 415, "UNSUPPORTED_MEDIA_TYPE");

@@ -729,15 +729,28 @@ impl SealService {
         request: SealRequest,
         content_type: String,
     ) -> Result<Sealed, SealError> {
-        let certificate = self
-            .signing_certificate(scope, request.certificate_id.as_deref())
-            .await?;
-        let algorithm = CmsSignatureAlgorithm::Classic(certificate.key.kind.signature_algorithm());
-        let objects = [sigil_seal::JadesObject {
+        let objects = vec![sigil_seal::JadesObject {
             uri: JADES_DOCUMENT_REF.into(),
             digest: request.sha256.clone(),
             content_type,
         }];
+        self.seal_jades_objects(scope, request, objects, true).await
+    }
+
+    /// Seals several objects by their SHA-256 digests in one detached JAdES (`sigD.pars` in the given order;
+    /// the public client puts its envelope first), time-stamped unless `timestamp` is false, and records the
+    /// operation under the first object's digest.
+    pub async fn seal_jades_objects(
+        &self,
+        scope: &TenantScope,
+        request: SealRequest,
+        objects: Vec<sigil_seal::JadesObject>,
+        timestamp: bool,
+    ) -> Result<Sealed, SealError> {
+        let certificate = self
+            .signing_certificate(scope, request.certificate_id.as_deref())
+            .await?;
+        let algorithm = CmsSignatureAlgorithm::Classic(certificate.key.kind.signature_algorithm());
         let builder = sigil_seal::JadesBuilder::new(
             &objects,
             &certificate.chain_der,
@@ -756,14 +769,34 @@ impl SealService {
                 .map_err(|e| SealError::Unavailable(format!("the KMS signature is unusable: {e}")))
         })
         .await?;
-        let imprint = HashAlgorithm::Sha256.digest(jws.timestamp_input());
-        let timestamp = self.timestamp(scope, &imprint, request.qualified).await?;
-        if let Some(timestamp) = &timestamp {
-            jws.add_signature_timestamp(&timestamp.token_der);
+        let token = if timestamp {
+            let imprint = HashAlgorithm::Sha256.digest(jws.timestamp_input());
+            self.timestamp(scope, &imprint, request.qualified).await?
+        } else {
+            None
+        };
+        if let Some(token) = &token {
+            jws.add_signature_timestamp(&token.token_der);
         }
         let body = jws.to_json().into_bytes();
-        self.record(scope, request, certificate, "jades", body, timestamp)
+        self.record(scope, request, certificate, "jades", body, token)
             .await
+    }
+
+    /// Verifies a detached JAdES against supplied object digests (reference → SHA-256).
+    pub fn verify_jades_objects(
+        &self,
+        json: &[u8],
+        supplied: &std::collections::BTreeMap<String, Vec<u8>>,
+    ) -> Result<sigil_seal::JadesReport, SealError> {
+        let trust = self.trust()?;
+        let settings = TrustSettings {
+            anchors: &trust.anchors,
+            platform: &trust.platform,
+            tsa: &trust.tsa,
+            now: now_unix(),
+        };
+        Ok(sigil_seal::verify_jades(json, supplied, &settings))
     }
 
     /// The signature time-stamp over `imprint` (SHA-256), or none when every TSA failed (the seal stays B-B).

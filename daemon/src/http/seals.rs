@@ -56,6 +56,7 @@ pub fn routes() -> Router<AppState> {
         .route("/seal/sign", post(sign).layer(DefaultBodyLimit::disable()))
         .route("/seal/sign-hash", post(sign_hash))
         .route("/seal/sign-pades-hash", post(sign_pades_hash))
+        .route("/seal/sign-hashes", post(sign_hashes))
         .route("/seal/operations", get(list_operations))
         .route("/seal/operations/{id}/p7s", get(operation_p7s))
 }
@@ -68,6 +69,7 @@ pub fn public_routes() -> Router<AppState> {
             post(verify).layer(DefaultBodyLimit::disable()),
         )
         .route("/seal/verify-hash", post(verify_hash))
+        .route("/seal/verify-objects", post(verify_objects))
 }
 
 impl From<SealError> for ApiError {
@@ -570,6 +572,280 @@ async fn sign_pades_hash(
         "level": sealed.level,
         "certChainDers": sealed.chain_der.iter().map(|der| BASE64.encode(der)).collect::<Vec<_>>(),
         "ocspDers": Vec::<String>::new(),
+    })))
+}
+
+/// Most objects one `/seal/sign-hashes` seal covers besides the envelope (contract §4).
+const MAX_OBJECTS: usize = 128;
+/// The envelope's reference in `sigD.pars` (contract §5, v2.1).
+const ENVELOPE_REF: &str = "sigill-envelope.json";
+/// References the client reserves for the envelope.
+const RESERVED_REFS: [&str; 2] = ["sigill-envelope.json", "urn:sigill:envelope"];
+/// The envelope's content type when the request names none (contract §4).
+const DEFAULT_ENVELOPE_TYPE: &str = "application/vnd.sigill.ai-evidence+json";
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ObjectDigest {
+    uri: String,
+    hash_hex: String,
+    hash_hex512: Option<String>,
+    content_type: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SignHashesBody {
+    envelope_hash_hex: String,
+    certificate_id: Option<String>,
+    #[serde(default)]
+    objects: Vec<ObjectDigest>,
+    #[serde(default)]
+    qualified: bool,
+    envelope_content_type: Option<String>,
+    timestamp: Option<bool>,
+    #[serde(default)]
+    pqc: bool,
+    envelope_hash_hex512: Option<String>,
+    label: Option<String>,
+    #[allow(dead_code)]
+    tags: Option<Vec<String>>,
+    #[allow(dead_code)]
+    reminders: Option<String>,
+    #[allow(dead_code)]
+    reminder_days: Option<u32>,
+}
+
+/// The client's "production profile" of an object reference (contract §4): non-empty `/`-separated segments of
+/// `A-Za-z0-9._~-`, none of them `.` or `..`.
+fn check_object_uri(uri: &str) -> Result<(), &'static str> {
+    if RESERVED_REFS.contains(&uri) {
+        return Err("is reserved for the envelope");
+    }
+    let valid = uri.split('/').all(|segment| {
+        !segment.is_empty()
+            && segment != "."
+            && segment != ".."
+            && segment
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._~-".contains(&b))
+    });
+    if valid {
+        Ok(())
+    } else {
+        Err(
+            "must be non-empty `/`-separated segments of A-Z a-z 0-9 . _ ~ - (no `.` or `..` segment)",
+        )
+    }
+}
+
+/// POST /seal/sign-hashes: one JAdES over an envelope digest and up to 128 object digests (contract §4–§5).
+async fn sign_hashes(
+    State(state): State<AppState>,
+    caller: TenantCaller,
+    Json(body): Json<SignHashesBody>,
+) -> ApiResult<Json<Value>> {
+    if body.pqc
+        || body.envelope_hash_hex512.is_some()
+        || body.objects.iter().any(|o| o.hash_hex512.is_some())
+    {
+        return Err(ApiError::invalid_field(
+            "pqc",
+            "post-quantum co-signatures are not available yet; send the request without `pqc`",
+        ));
+    }
+    if body.objects.len() > MAX_OBJECTS {
+        return Err(ApiError::invalid_field(
+            "objects",
+            format!("at most {MAX_OBJECTS} objects per seal"),
+        ));
+    }
+    let envelope = sha256_hex("envelopeHashHex", &body.envelope_hash_hex)?;
+    let envelope_type = body
+        .envelope_content_type
+        .map(|t| checked_text("envelopeContentType", &t, 255))
+        .transpose()?
+        .unwrap_or_else(|| DEFAULT_ENVELOPE_TYPE.into());
+    let mut objects = vec![sigil_seal::JadesObject {
+        uri: ENVELOPE_REF.into(),
+        digest: envelope.clone(),
+        content_type: envelope_type,
+    }];
+    let mut seen = std::collections::HashSet::new();
+    for (index, object) in body.objects.into_iter().enumerate() {
+        let field = format!("objects[{index}].uri");
+        check_object_uri(&object.uri).map_err(|reason| ApiError::invalid_field(&field, reason))?;
+        if !seen.insert(object.uri.clone()) {
+            return Err(ApiError::invalid_field(&field, "appears twice"));
+        }
+        let digest = sha256_hex("objects[].hashHex", &object.hash_hex).map_err(|_| {
+            ApiError::invalid_field(
+                &format!("objects[{index}].hashHex"),
+                "must be a SHA-256 digest: 64 hexadecimal characters",
+            )
+        })?;
+        let content_type = object
+            .content_type
+            .map(|t| checked_text("objects[].contentType", &t, 255))
+            .transpose()?
+            .unwrap_or_default();
+        objects.push(sigil_seal::JadesObject {
+            uri: object.uri,
+            digest,
+            content_type,
+        });
+    }
+    let label = body
+        .label
+        .map(|l| checked_text("label", &l, MAX_LABEL))
+        .transpose()?;
+    let sealed = state
+        .seals
+        .seal_jades_objects(
+            &caller.scope(),
+            SealRequest {
+                sha256: envelope,
+                certificate_id: body.certificate_id,
+                qualified: body.qualified,
+                label,
+                file_name: None,
+                size: 0,
+            },
+            objects,
+            body.timestamp != Some(false),
+        )
+        .await?;
+    let signature: Value = serde_json::from_slice(&sealed.p7s).map_err(ApiError::internal)?;
+    Ok(Json(json!({
+        "signature": signature,
+        "operationId": sealed.operation_id,
+        "certificateId": sealed.certificate_id,
+        "format": "jades",
+        "level": sealed.level,
+        "timestampedBy": sealed.timestamped_by,
+        "qualified": sealed.qualified,
+        "pqc": false,
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct VerifyObjectsBody {
+    signature: Value,
+    digests: Option<std::collections::BTreeMap<String, String>>,
+    digests512: Option<std::collections::BTreeMap<String, String>>,
+    tsr_base64: Option<String>,
+}
+
+/// The contract's trust words for `/seal/verify-objects` (§6), which the client decides trust from: `chained` is
+/// `trusted_chain`, the platform root `platform`.
+fn contract_trust(trust: sigil_seal::CertificateTrust) -> &'static str {
+    match trust {
+        sigil_seal::CertificateTrust::Chained => "trusted_chain",
+        sigil_seal::CertificateTrust::DevCa => "platform",
+        other => other.as_str(),
+    }
+}
+
+/// POST /seal/verify-objects (public): a JAdES over object digests (contract §6).
+async fn verify_objects(
+    State(state): State<AppState>,
+    Json(body): Json<VerifyObjectsBody>,
+) -> ApiResult<Json<Value>> {
+    if body.tsr_base64.is_some() {
+        return Err(ApiError::invalid_field(
+            "tsrBase64",
+            "external time-stamp tokens are not checked yet; the seal's embedded time-stamp is",
+        ));
+    }
+    let (field, digests, length) = match (body.digests, body.digests512) {
+        (Some(digests), _) => ("digests", digests, 64),
+        (None, Some(digests)) => ("digests512", digests, 128),
+        (None, None) => ("digests", Default::default(), 64),
+    };
+    if digests.len() > MAX_OBJECTS + 1 {
+        return Err(ApiError::invalid_field(
+            field,
+            format!("at most {} digests", MAX_OBJECTS + 1),
+        ));
+    }
+    let mut supplied = std::collections::BTreeMap::new();
+    for (uri, hex_digest) in digests {
+        let digest = (hex_digest.len() == length)
+            .then(|| hex::decode(&hex_digest).ok())
+            .flatten()
+            .ok_or_else(|| {
+                ApiError::invalid_field(
+                    field,
+                    format!("the digest of `{uri}` must be {length} hexadecimal characters"),
+                )
+            })?;
+        supplied.insert(uri, digest);
+    }
+    if !body.signature.is_object() {
+        return Err(ApiError::invalid_field(
+            "signature",
+            "must be a JWS JSON object",
+        ));
+    }
+    let json = serde_json::to_vec(&body.signature).map_err(ApiError::internal)?;
+    let seals = state.seals.clone();
+    let report = tokio::task::spawn_blocking(move || seals.verify_jades_objects(&json, &supplied))
+        .await
+        .map_err(ApiError::internal)??;
+    if report.seal.failed_check == Some(SealCheck::Format) {
+        return Err(ApiError::invalid_field(
+            "signature",
+            report.seal.verdict.message.clone(),
+        ));
+    }
+    let seal = &report.seal;
+    let matched = report.objects.iter().filter(|o| o.hash_match).count();
+    let supplied_count =
+        report.objects.iter().filter(|o| o.supplied).count() + report.unreferenced.len();
+    let certificate = seal.signer.as_ref().map(|signer| {
+        json!({
+            "subject": signer.subject,
+            "issuer": signer.issuer,
+            "notAfter": signer.not_after,
+            "trust": contract_trust(seal.trust),
+            "isSelfSigned": seal.trust == sigil_seal::CertificateTrust::SelfSigned,
+        })
+    });
+    let timestamp = seal.timestamp.as_ref().map(|t| {
+        json!({
+            "genTime": t.gen_time,
+            "tsaName": t.tsa_name,
+            "signatureValid": t.verdict.indication != sigil_seal::Indication::Failed,
+            "trust": if t.trusted { "trusted_chain" } else { "untrusted" },
+        })
+    });
+    let objects: Vec<Value> = report
+        .objects
+        .iter()
+        .map(|o| {
+            json!({ "par": o.par, "contentType": o.content_type, "supplied": o.supplied,
+                    "hashMatch": o.hash_match })
+        })
+        .collect();
+    Ok(Json(json!({
+        "objects": {
+            "signatureValid": seal.signature_valid,
+            "complete": report.complete,
+            "pqc": "absent",
+            "objectCount": report.objects.len(),
+            "suppliedCount": supplied_count,
+            "matchedCount": matched,
+            "objects": objects,
+            "missing": report.missing,
+            "unreferenced": report.unreferenced,
+            "signatureSha256": report.signature_sha256_hex,
+            "indication": seal.verdict.indication.as_str(),
+            "subIndication": seal.verdict.sub_indication.map(|s| s.as_str()),
+            "warnings": seal.warnings,
+            "error": (!seal.verdict.passed()).then(|| seal.verdict.message.clone()),
+            "underlying": { "certificate": certificate, "timestamp": timestamp },
+        }
     })))
 }
 
