@@ -468,6 +468,63 @@ fn a_tenant_certificate_seals_a_file_that_openssl_verifies_with_its_timestamp() 
     );
     assert_invalid_field(&no_file, "file");
 
+    // A standalone .tsr of the same file (a stamp made through /tsa/stamp-hash) is checked and reported as the
+    // external time-stamp; one of another file is a tsrMatchError, not a 400.
+    let stamp = daemon
+        .post(
+            "/tsa/stamp-hash",
+            &key,
+            json!({ "hashHex": sha256_hex(&content), "tsaSlug": "auto" }),
+        )
+        .expect(200);
+    let tsr = BASE64.decode(str_field(&stamp, "tsrBase64")).unwrap();
+    let with_tsr = post_form(
+        &daemon,
+        "/seal/verify",
+        None,
+        form(&[
+            ("file", Some("document.json"), &content),
+            ("p7s", Some("document.json.p7s"), &p7s),
+            ("tsr", Some("document.tsr"), &tsr),
+        ]),
+    )
+    .expect(200);
+    assert_eq!(with_tsr["cades"]["tsrSource"], "external", "{with_tsr}");
+    assert!(with_tsr["cades"]["tsrMatchError"].is_null());
+    assert_eq!(with_tsr["cades"]["timestamp"]["trusted"], true);
+    let other_stamp = daemon
+        .post(
+            "/tsa/stamp-hash",
+            &key,
+            json!({ "hashHex": sha256_hex(b"another file"), "tsaSlug": "auto" }),
+        )
+        .expect(200);
+    let other_tsr = BASE64.decode(str_field(&other_stamp, "tsrBase64")).unwrap();
+    let mismatched = post_form(
+        &daemon,
+        "/seal/verify",
+        None,
+        form(&[
+            ("file", Some("document.json"), &content),
+            ("p7s", Some("document.json.p7s"), &p7s),
+            ("tsr", Some("other.tsr"), &other_tsr),
+        ]),
+    )
+    .expect(200);
+    assert!(
+        mismatched["cades"]["tsrMatchError"].is_string(),
+        "{mismatched}"
+    );
+    assert_eq!(mismatched["cades"]["tsrSource"], "embedded");
+    let node = daemon
+        .post_public(
+            "/seal/verify-hash",
+            json!({ "hashHex": sha256_hex(&content), "p7sBase64": BASE64.encode(&p7s),
+                    "tsrBase64": BASE64.encode(&tsr) }),
+        )
+        .expect(200);
+    assert_eq!(node["cades"]["tsrSource"], "external", "{node}");
+
     // The hash route of the public client (contract §3).
     let node = daemon
         .post_public(

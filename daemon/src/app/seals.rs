@@ -158,6 +158,15 @@ pub struct Sealed {
     pub chain_der: Vec<Vec<u8>>,
 }
 
+/// A standalone time-stamp checked against a seal.
+#[derive(Debug, Clone)]
+pub struct ExternalTimestamp {
+    /// The verified time-stamp, when it covers the seal or its content and verifies.
+    pub report: Option<sigil_seal::TimestampReport>,
+    /// Why it does not, otherwise.
+    pub match_error: Option<String>,
+}
+
 /// The anchors seals are verified against.
 pub struct SealTrust {
     /// `[seal] trust_roots_file` (`chained`).
@@ -965,6 +974,72 @@ impl SealService {
         let reference = single_reference(json).unwrap_or_else(|| JADES_DOCUMENT_REF.to_string());
         let supplied = std::collections::BTreeMap::from([(reference, sha256.to_vec())]);
         Ok(sigil_seal::verify_jades(json, &supplied, &settings))
+    }
+
+    /// Checks a standalone time-stamp (a TimeStampResp or a bare token) given with a CAdES seal: it must cover
+    /// the seal's signature value (a time-stamp added later) or the content itself (a stamp of the same file),
+    /// with its own hash algorithm, and verify against the TSA anchors.
+    pub fn check_external_timestamp(
+        &self,
+        tsr: &[u8],
+        p7s: &[u8],
+        content: &[ContentDigest],
+    ) -> Result<ExternalTimestamp, SealError> {
+        let refused = |message: String| {
+            Ok(ExternalTimestamp {
+                report: None,
+                match_error: Some(message),
+            })
+        };
+        let token = match sigil_rfc3161::inspect(tsr) {
+            Ok(token) => token,
+            Err(error) => return refused(format!("the time-stamp does not parse: {error}")),
+        };
+        let Some(algorithm) = token.hash_algorithm else {
+            return refused(format!(
+                "the time-stamp uses an unsupported imprint algorithm {}",
+                token.hash_algorithm_oid
+            ));
+        };
+        let signature_value = sigil_cms::signed_data::parse_signed_data(p7s)
+            .ok()
+            .and_then(|parsed| {
+                parsed
+                    .signed_data
+                    .signer_infos
+                    .0
+                    .first()
+                    .map(|info| info.signature.as_bytes().to_vec())
+            });
+        let covers_signature =
+            signature_value.is_some_and(|value| algorithm.digest(&value) == token.message_imprint);
+        let covers_content = content
+            .iter()
+            .any(|d| d.algorithm == algorithm && d.digest == token.message_imprint);
+        if !covers_signature && !covers_content {
+            return refused(
+                "the time-stamp covers neither the seal's signature value nor the file".into(),
+            );
+        }
+        let trust = self.trust()?;
+        match sigil_rfc3161::verify_token_against_digest(tsr, &token.message_imprint, &trust.tsa) {
+            Ok(verified) => Ok(ExternalTimestamp {
+                report: Some(sigil_seal::TimestampReport {
+                    gen_time: verified.token.gen_time.to_rfc3339(),
+                    gen_time_unix: verified.token.gen_time.unix_seconds(),
+                    tsa_name: verified
+                        .token
+                        .tsa_name
+                        .clone()
+                        .unwrap_or_else(|| verified.signer.subject.clone()),
+                    trusted: verified.trust.is_chained(),
+                    verdict: sigil_seal::Verdict::of_trust(&verified.trust),
+                    serial: verified.token.serial.to_decimal(),
+                }),
+                match_error: None,
+            }),
+            Err(error) => refused(format!("the time-stamp does not verify: {error}")),
+        }
     }
 
     /// Verifies a detached CAdES over content with these digests.

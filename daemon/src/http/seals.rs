@@ -951,6 +951,30 @@ fn cades_json(report: &SealReport, file_hash_hex: Option<String>) -> Value {
     })
 }
 
+/// Puts a checked standalone time-stamp into a verification node: `tsrSource: "external"` and its
+/// `timestamp` when it covers the seal and verifies, else `tsrMatchError` (the embedded one, if any, stays).
+fn with_external_timestamp(
+    node: &mut Value,
+    external: Option<crate::app::seals::ExternalTimestamp>,
+) {
+    let Some(external) = external else {
+        return;
+    };
+    match external.report {
+        Some(t) => {
+            node["timestamp"] = json!({
+                "genTime": t.gen_time,
+                "tsaName": t.tsa_name,
+                "trusted": t.trusted,
+                "serial": t.serial,
+                "qualificationSource": "none",
+            });
+            node["tsrSource"] = json!("external");
+        }
+        None => node["tsrMatchError"] = json!(external.match_error),
+    }
+}
+
 /// The seed's 400s for a verification that could not start or whose content does not match.
 fn refuse_verification(report: &SealReport) -> Option<ApiError> {
     let details = json!({
@@ -977,7 +1001,7 @@ async fn verify(
 ) -> ApiResult<Json<Value>> {
     let mut form = multipart(form)?;
     let limit = state.config().seal.max_file_bytes;
-    let (mut upload, mut p7s) = (None, None);
+    let (mut upload, mut p7s, mut tsr) = (None, None, None);
     let mut parts = 0;
     while let Some(field) = form.next_field().await.map_err(form_error)? {
         parts += 1;
@@ -993,11 +1017,8 @@ async fn verify(
             "p7s" if p7s.is_none() => {
                 p7s = Some(small_bytes(field, "p7s", MAX_SIGNATURE_BYTES).await?)
             }
-            "tsr" => {
-                return Err(ApiError::invalid_field(
-                    "tsr",
-                    "external time-stamp tokens are not checked yet; the seal's embedded time-stamp is",
-                ));
+            "tsr" if tsr.is_none() => {
+                tsr = Some(small_bytes(field, "tsr", MAX_SIGNATURE_BYTES).await?)
             }
             other => {
                 return Err(ApiError::invalid_field(
@@ -1032,16 +1053,21 @@ async fn verify(
         },
     ];
     let seals = state.seals.clone();
-    let report = tokio::task::spawn_blocking(move || seals.verify_cades(&p7s, &digests))
-        .await
-        .map_err(ApiError::internal)??;
+    let (report, external) = tokio::task::spawn_blocking(move || {
+        let report = seals.verify_cades(&p7s, &digests)?;
+        let external = tsr
+            .map(|tsr| seals.check_external_timestamp(&tsr, &p7s, &digests))
+            .transpose()?;
+        Ok::<_, SealError>((report, external))
+    })
+    .await
+    .map_err(ApiError::internal)??;
     if let Some(error) = refuse_verification(&report) {
         return Err(error);
     }
-    Ok(Json(json!({
-        "format": "cades",
-        "cades": cades_json(&report, Some(hex::encode(&upload.sha256))),
-    })))
+    let mut node = cades_json(&report, Some(hex::encode(&upload.sha256)));
+    with_external_timestamp(&mut node, external);
+    Ok(Json(json!({ "format": "cades", "cades": node })))
 }
 
 #[derive(Deserialize)]
@@ -1059,12 +1085,15 @@ async fn verify_hash(
     State(state): State<AppState>,
     Json(body): Json<VerifyHashBody>,
 ) -> ApiResult<Json<Value>> {
-    if body.tsr_base64.is_some() {
-        return Err(ApiError::invalid_field(
-            "tsrBase64",
-            "external time-stamp tokens are not checked yet; the seal's embedded time-stamp is",
-        ));
-    }
+    let tsr = body
+        .tsr_base64
+        .as_deref()
+        .map(|text| {
+            BASE64
+                .decode(text.trim())
+                .map_err(|_| ApiError::invalid_field("tsrBase64", "must be standard base64"))
+        })
+        .transpose()?;
     let sha256 = sha256_hex("hashHex", &body.hash_hex)?;
     let mut digests = vec![ContentDigest {
         algorithm: HashAlgorithm::Sha256,
@@ -1103,12 +1132,20 @@ async fn verify_hash(
         return Ok(Json(json!({ "jades": node })));
     }
     let seals = state.seals.clone();
-    let report = tokio::task::spawn_blocking(move || seals.verify_cades(&p7s, &digests))
-        .await
-        .map_err(ApiError::internal)??;
+    let (report, external) = tokio::task::spawn_blocking(move || {
+        let report = seals.verify_cades(&p7s, &digests)?;
+        let external = tsr
+            .map(|tsr| seals.check_external_timestamp(&tsr, &p7s, &digests))
+            .transpose()?;
+        Ok::<_, SealError>((report, external))
+    })
+    .await
+    .map_err(ApiError::internal)??;
     if report.failed_check == Some(SealCheck::Format) {
         return Err(refuse_verification(&report)
             .unwrap_or_else(|| ApiError::invalid_field("p7sBase64", "malformed .p7s")));
     }
-    Ok(Json(json!({ "cades": cades_json(&report, None) })))
+    let mut node = cades_json(&report, None);
+    with_external_timestamp(&mut node, external);
+    Ok(Json(json!({ "cades": node })))
 }
