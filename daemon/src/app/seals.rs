@@ -571,7 +571,12 @@ impl SealService {
             None => i64::from(KEY_DELETION_GRACE_DAYS) * 24 * 3600,
         };
         let due = now_unix().saturating_add(grace);
-        store.revoke_seal_certificate(scope, &uid, due).await?;
+        if !store.revoke_seal_certificate(scope, &uid, due).await? {
+            // A concurrent revocation won: it schedules the key.
+            return Err(SealError::Conflict(
+                "the certificate is already revoked".into(),
+            ));
+        }
         // Tell the KMS now, so the key stops signing; if this fails, the deletion job still destroys it when due.
         match self.client(&certificate.kms).await {
             Ok(client) => {

@@ -183,25 +183,28 @@ impl Store {
     }
 
     /// Revokes a certificate and records its key for deletion at `due_at` (Unix seconds), in one transaction.
-    /// `Ok(None)` when it was already revoked (nothing changes).
+    /// `Ok(false)` when there was nothing to revoke (unknown to this tenant, or already revoked).
     pub async fn revoke_seal_certificate(
         &self,
         scope: &TenantScope,
         uid: &SealCertificateId,
         due_at: i64,
-    ) -> Result<Option<SealCertificate>> {
+    ) -> Result<bool> {
         let sql = "BEGIN TRANSACTION;\
                    LET $revoked = (UPDATE seal_certificate SET status = 'revoked', revoked_at = time::now() \
                        WHERE tenant = $tenant AND uid = $uid AND status != 'revoked' RETURN AFTER);\
+                   IF array::len($revoked) = 0 { THROW 'sigil-seal:not-revocable' };\
                    FOR $row IN $revoked { CREATE kms_key_deletion CONTENT { uid: <string> rand::uuid::v4(), \
                        kms: $row.kms, key_uri: $row.key_uri, due_at: $due_at }; };\
-                   RETURN $revoked;\
                    COMMIT TRANSACTION;";
-        self.first(
-            sql,
-            json!({ "tenant": scope.tenant(), "uid": uid, "due_at": due_at }),
-        )
-        .await
+        let vars = json!({ "tenant": scope.tenant(), "uid": uid, "due_at": due_at });
+        match self.run(sql, vars).await {
+            Ok(_) => Ok(true),
+            Err(StoreError::Query(message)) if message.contains("sigil-seal:not-revocable") => {
+                Ok(false)
+            }
+            Err(error) => Err(error),
+        }
     }
 
     /// Keys of every tenant whose deletion is due at `now` (Unix seconds): the deletion job's work list, a

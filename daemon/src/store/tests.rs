@@ -771,3 +771,162 @@ async fn concurrent_member_removals_in_one_tenant_all_succeed() {
     let (left, total) = store.members(&scope(&tenant.uid), ALL).await.unwrap();
     assert_eq!((left.len(), total), (1, 1));
 }
+
+#[tokio::test]
+async fn seal_certificates_and_operations_stay_in_their_tenant() {
+    use crate::ids::{SealCertificateId, SealOperationId};
+    let store = memory_store().await;
+    let uid = SealCertificateId::random();
+    let new = NewSealCertificate {
+        uid: uid.clone(),
+        label: "acme".into(),
+        key_algorithm: "ecdsa-p256".into(),
+        kms: "local-kms".into(),
+        key_uri: "sigil-soft:store=default;object=seal-x".into(),
+        csr_pem: "csr".into(),
+    };
+    let created = store
+        .create_seal_certificate(&scope("t1"), &new)
+        .await
+        .unwrap();
+    assert_eq!(created.status, "provisioning");
+    // Another tenant neither reads, lists, activates nor revokes it.
+    assert!(
+        store
+            .seal_certificate(&scope("t2"), &uid)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .seal_certificates(&scope("t2"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let activation = Activation {
+        chain_pem: "chain".into(),
+        subject: "CN=Acme".into(),
+        not_before: "2026-01-01T00:00:00Z".into(),
+        not_after: "2027-01-01T00:00:00Z".into(),
+    };
+    assert!(matches!(
+        store
+            .activate_seal_certificate(&scope("t2"), &uid, &activation)
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(
+        !store
+            .revoke_seal_certificate(&scope("t2"), &uid, 0)
+            .await
+            .unwrap()
+    );
+    // Activation only from provisioning; revocation records the key's deletion once.
+    let active = store
+        .activate_seal_certificate(&scope("t1"), &uid, &activation)
+        .await
+        .unwrap();
+    assert_eq!(active.status, "active");
+    assert!(
+        store
+            .activate_seal_certificate(&scope("t1"), &uid, &activation)
+            .await
+            .is_err()
+    );
+    assert!(
+        store
+            .revoke_seal_certificate(&scope("t1"), &uid, 1_000)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .revoke_seal_certificate(&scope("t1"), &uid, 1_000)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .due_key_deletions_of_all_tenants(999)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let due = store.due_key_deletions_of_all_tenants(1_000).await.unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].key_uri, new.key_uri);
+    store.key_deletion_done(&due[0].uid).await.unwrap();
+    assert!(
+        store
+            .due_key_deletions_of_all_tenants(i64::MAX)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Operations: listed newest first, searched by label prefix or hash prefix, never across tenants.
+    for (label, hash, p7s) in [
+        (Some("invoice-1"), "aa11", None),
+        (Some("contract"), "bb22", Some("cDdz".to_string())),
+    ] {
+        let operation = SealOperation {
+            uid: SealOperationId::random(),
+            file_name: None,
+            size: 1,
+            document_hash: hash.into(),
+            format: "cades".into(),
+            level: "B-T".into(),
+            certificate_id: uid.to_string(),
+            cert_label: "acme".into(),
+            tsa_name: None,
+            label: label.map(str::to_string),
+            p7s,
+            created_at: String::new(),
+        };
+        store
+            .record_seal_operation(&scope("t1"), &operation)
+            .await
+            .unwrap();
+    }
+    let (all, total) = store
+        .seal_operations(&scope("t1"), None, ALL)
+        .await
+        .unwrap();
+    assert_eq!(total, 2);
+    assert_eq!(all.len(), 2);
+    let (found, _) = store
+        .seal_operations(&scope("t1"), Some("INVOICE"), ALL)
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    assert!(found[0].p7s.is_none());
+    let (found, _) = store
+        .seal_operations(&scope("t1"), Some("bb"), ALL)
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    assert!(found[0].p7s.is_some(), "the list says a .p7s is kept");
+    let kept = store
+        .seal_operation(&scope("t1"), &found[0].uid)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(kept.p7s.as_deref(), Some("cDdz"));
+    assert!(
+        store
+            .seal_operation(&scope("t2"), &found[0].uid)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        store
+            .seal_operations(&scope("t2"), None, ALL)
+            .await
+            .unwrap()
+            .1,
+        0
+    );
+}
