@@ -492,6 +492,11 @@ fn warn_restart_only(old: &Config, new: &Config) {
             "plugin_host.dir, plugin_host.watch and plugin_host.debounce take effect at the next restart"
         );
     }
+    if old.seal.kms != new.seal.kms {
+        tracing::warn!(
+            "seal.kms: new seal certificates use it at once; the platform seal certificate follows it at the next restart"
+        );
+    }
     if old.server.max_body_bytes != new.server.max_body_bytes
         || old.server.request_timeout != new.server.request_timeout
         || old.testing != new.testing
