@@ -359,7 +359,7 @@ async fn store_ceiling(writers: usize, phase: Duration, tsr_base64: String) -> M
             let mut errors = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 let stamp = NewStamp {
-                    tenant: "bench-tenant".into(),
+                    tenant: sigild::ids::TenantId::new("bench-tenant"),
                     hash_hex: hex::encode(rand::random::<[u8; 32]>()),
                     hash_alg_oid: "2.16.840.1.101.3.4.2.1".into(),
                     serial: "1234567890123456789".into(),
