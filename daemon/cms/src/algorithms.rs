@@ -384,37 +384,151 @@ pub fn verify(
             {
                 return Err(SignatureCheck::KeyMismatch);
             }
-            let key = RsaPublicKey::from_pkcs1_der(key_bits)
-                .map_err(|error| SignatureCheck::UnsupportedKey(format!("RSA key: {error}")))?;
-            let result = match (algorithm.family(), algorithm.hash()) {
-                (Family::Pkcs1, HashAlgorithm::Sha256) => {
-                    key.verify(Pkcs1v15Sign::new::<sha2::Sha256>(), &hashed, signature)
-                }
-                (Family::Pkcs1, HashAlgorithm::Sha384) => {
-                    key.verify(Pkcs1v15Sign::new::<sha2::Sha384>(), &hashed, signature)
-                }
-                (Family::Pkcs1, _) => {
-                    key.verify(Pkcs1v15Sign::new::<sha2::Sha512>(), &hashed, signature)
-                }
-                (_, hash) => {
-                    let salt = identified.pss_salt.unwrap_or(hash.output_len());
-                    match hash {
-                        HashAlgorithm::Sha384 => {
-                            key.verify(Pss::<sha2::Sha384>::new_with_salt(salt), &hashed, signature)
-                        }
-                        HashAlgorithm::Sha512 => {
-                            key.verify(Pss::<sha2::Sha512>::new_with_salt(salt), &hashed, signature)
-                        }
-                        _ => {
-                            key.verify(Pss::<sha2::Sha256>::new_with_salt(salt), &hashed, signature)
-                        }
-                    }
-                }
-            };
-            result.map_err(|_| SignatureCheck::Invalid)?;
+            let salt = identified.pss_salt.unwrap_or(algorithm.hash().output_len());
+            verify_rsa(algorithm, salt, key_bits, &hashed, signature)?;
         }
     }
     Ok(algorithm)
+}
+
+/// Below this modulus size RSA goes through the `rsa` crate: aws-lc-rs's verification parameters start at 2048
+/// bits for SHA-384 and PSS, while this crate has always accepted keys from 1024 bits (the `rsa` crate's floor).
+const AWS_LC_MIN_RSA_BITS: u32 = 2048;
+
+/// The `rsa` crate's bounds, which decide what RSA keys this crate accepts (kept when verification moved to
+/// aws-lc-rs): modulus 1024 to 8192 bits, public exponent 2 to 2^33 - 1.
+const RSA_MIN_BITS: u32 = 1024;
+const RSA_MAX_BITS: u32 = 8192;
+const RSA_MAX_EXPONENT: u64 = (1 << 33) - 1;
+
+/// The modulus size of a PKCS#1 `RSAPublicKey` that goes to aws-lc-rs: one the `rsa` crate would accept (the
+/// same DER parser and the same bounds: odd modulus within the size range, odd exponent within its range and
+/// below the modulus) of at least [`AWS_LC_MIN_RSA_BITS`]. `None` for anything else, which takes the `rsa`
+/// crate's path and so gets exactly its verdict and error message; this check may be stricter than the crate,
+/// never looser, and costs no big-number arithmetic.
+fn rsa_key_for_aws_lc(pkcs1: &[u8]) -> Option<u32> {
+    use rsa::pkcs1::der::Decode as _;
+    let key = rsa::pkcs1::RsaPublicKeyRef::from_der(pkcs1).ok()?;
+    let n = key.modulus.as_bytes();
+    let e = key.public_exponent.as_bytes();
+    let (&n_first, &n_last) = (n.first()?, n.last()?);
+    let n_bits = u32::try_from(n.len()).ok()?.checked_mul(8)? - n_first.leading_zeros();
+    if !(RSA_MIN_BITS..=RSA_MAX_BITS).contains(&n_bits) || n_bits < AWS_LC_MIN_RSA_BITS {
+        return None;
+    }
+    if e.len() > 8 || n_last & 1 == 0 {
+        return None;
+    }
+    let e = e
+        .iter()
+        .fold(0u64, |value, byte| (value << 8) | u64::from(*byte));
+    // e < n holds: e has at most 33 bits, n at least 2048.
+    ((2..=RSA_MAX_EXPONENT).contains(&e) && e & 1 == 1).then_some(n_bits)
+}
+
+/// Verifies an RSA signature over `hashed` with the PKCS#1 `RSAPublicKey` `pkcs1`: through aws-lc-rs (faster
+/// than the pure-Rust `rsa` crate; every token the local TSA issues is verified before it leaves) when
+/// [`rsa_key_for_aws_lc`] lets the key through, else through the `rsa` crate as before.
+fn verify_rsa(
+    algorithm: SignatureAlgorithm,
+    salt: usize,
+    pkcs1: &[u8],
+    hashed: &[u8],
+    signature: &[u8],
+) -> Result<(), SignatureCheck> {
+    match rsa_key_for_aws_lc(pkcs1) {
+        Some(_) => verify_rsa_aws_lc(algorithm, salt, pkcs1, hashed, signature),
+        None => verify_rsa_crate(algorithm, salt, pkcs1, hashed, signature),
+    }
+}
+
+/// RSA PKCS#1 v1.5 or PSS (MGF1 with the same hash, `salt` bytes of salt) through aws-lc-rs, for a key that
+/// [`rsa_key_for_aws_lc`] let through. The signature must be exactly as long as the modulus, as before.
+fn verify_rsa_aws_lc(
+    algorithm: SignatureAlgorithm,
+    salt: usize,
+    pkcs1: &[u8],
+    hashed: &[u8],
+    signature: &[u8],
+) -> Result<(), SignatureCheck> {
+    use aws_lc_rs::digest;
+    use aws_lc_rs::signature::{
+        self as lc, RsaParameters, RsaPssSaltLength, VerificationAlgorithm,
+    };
+    let hash = algorithm.hash();
+    let (digest_algorithm, pkcs1_params, pss_params): (
+        _,
+        &'static RsaParameters,
+        &'static RsaParameters,
+    ) = match hash {
+        HashAlgorithm::Sha384 => (
+            &digest::SHA384,
+            &lc::RSA_PKCS1_2048_8192_SHA384,
+            &lc::RSA_PSS_2048_8192_SHA384,
+        ),
+        HashAlgorithm::Sha512 => (
+            &digest::SHA512,
+            &lc::RSA_PKCS1_2048_8192_SHA512,
+            &lc::RSA_PSS_2048_8192_SHA512,
+        ),
+        // SHA-1 never gets here (`identify` refuses it for signatures).
+        HashAlgorithm::Sha256 | HashAlgorithm::Sha1 => (
+            &digest::SHA256,
+            &lc::RSA_PKCS1_2048_8192_SHA256,
+            &lc::RSA_PSS_2048_8192_SHA256,
+        ),
+    };
+    let digest = digest::Digest::import_less_safe(hashed, digest_algorithm)
+        .map_err(|_| SignatureCheck::Invalid)?;
+    let verified = match algorithm.family() {
+        Family::Pss if salt != hash.output_len() => {
+            // A salt length other than the hash's, as an AlgorithmIdentifier may state: the parameters are
+            // built for this call, so they are used directly rather than through the 'static-only
+            // UnparsedPublicKey. A salt that does not fit in 16 bits fits no key up to 8192 bits either.
+            let salt = u16::try_from(salt).map_err(|_| SignatureCheck::Invalid)?;
+            let params = match hash {
+                HashAlgorithm::Sha384 => lc::RSA_PSS_2048_8192_SHA384,
+                HashAlgorithm::Sha512 => lc::RSA_PSS_2048_8192_SHA512,
+                _ => lc::RSA_PSS_2048_8192_SHA256,
+            }
+            .with_pss_salt_length(RsaPssSaltLength::Custom(salt));
+            params.verify_digest_sig(pkcs1, &digest, signature)
+        }
+        Family::Pss => {
+            lc::UnparsedPublicKey::new(pss_params, pkcs1).verify_digest(&digest, signature)
+        }
+        _ => lc::UnparsedPublicKey::new(pkcs1_params, pkcs1).verify_digest(&digest, signature),
+    };
+    verified.map_err(|_| SignatureCheck::Invalid)
+}
+
+/// RSA through the `rsa` crate: keys below [`AWS_LC_MIN_RSA_BITS`], and keys it refuses (with its message).
+fn verify_rsa_crate(
+    algorithm: SignatureAlgorithm,
+    salt: usize,
+    pkcs1: &[u8],
+    hashed: &[u8],
+    signature: &[u8],
+) -> Result<(), SignatureCheck> {
+    let key = RsaPublicKey::from_pkcs1_der(pkcs1)
+        .map_err(|error| SignatureCheck::UnsupportedKey(format!("RSA key: {error}")))?;
+    let result = match (algorithm.family(), algorithm.hash()) {
+        (Family::Pkcs1, HashAlgorithm::Sha256) => {
+            key.verify(Pkcs1v15Sign::new::<sha2::Sha256>(), hashed, signature)
+        }
+        (Family::Pkcs1, HashAlgorithm::Sha384) => {
+            key.verify(Pkcs1v15Sign::new::<sha2::Sha384>(), hashed, signature)
+        }
+        (Family::Pkcs1, _) => key.verify(Pkcs1v15Sign::new::<sha2::Sha512>(), hashed, signature),
+        (_, HashAlgorithm::Sha384) => {
+            key.verify(Pss::<sha2::Sha384>::new_with_salt(salt), hashed, signature)
+        }
+        (_, HashAlgorithm::Sha512) => {
+            key.verify(Pss::<sha2::Sha512>::new_with_salt(salt), hashed, signature)
+        }
+        _ => key.verify(Pss::<sha2::Sha256>::new_with_salt(salt), hashed, signature),
+    };
+    result.map_err(|_| SignatureCheck::Invalid)
 }
 
 /// Encodes an EC public key as SubjectPublicKeyInfo (`id-ecPublicKey` with the named `curve`), for a
@@ -541,5 +655,179 @@ mod tests {
             HashAlgorithm::Sha256.digest(b"abc")[..4],
             [0xba, 0x78, 0x16, 0xbf]
         );
+    }
+
+    /// The aws-lc-rs path gives the `rsa` crate's verdict (the path every RSA signature took before) on the
+    /// same inputs: right and tampered signatures, other salts, short and overlong signatures, for keys on
+    /// both sides of the 2048-bit switch and with the smallest and largest public exponents accepted.
+    #[test]
+    fn rsa_verdicts_match_the_rsa_crate() {
+        use rsa::pkcs1::EncodeRsaPublicKey as _;
+        use rsa::traits::PublicKeyParts as _;
+        let mut rng = getrandom::rand_core::UnwrapErr(getrandom::SysRng);
+        let keys = [
+            rsa::RsaPrivateKey::new(&mut rng, 2048).unwrap(),
+            rsa::RsaPrivateKey::new_with_exp(&mut rng, 2048, 3u64.into()).unwrap(),
+            rsa::RsaPrivateKey::new_with_exp(&mut rng, 2048, RSA_MAX_EXPONENT.into()).unwrap(),
+            rsa::RsaPrivateKey::new(&mut rng, 1024).unwrap(),
+        ];
+        let message = b"sigil";
+        for key in &keys {
+            let public = rsa::RsaPublicKey::from(key);
+            let pkcs1 = public.to_pkcs1_der().unwrap();
+            let pkcs1 = pkcs1.as_bytes();
+            let bits = public.n().bits();
+            assert_eq!(rsa_key_for_aws_lc(pkcs1).is_some(), bits >= 2048, "{bits}");
+            for algorithm in [
+                SignatureAlgorithm::RsaPkcs1Sha256,
+                SignatureAlgorithm::RsaPkcs1Sha384,
+                SignatureAlgorithm::RsaPkcs1Sha512,
+                SignatureAlgorithm::RsaPssSha256,
+                SignatureAlgorithm::RsaPssSha384,
+                SignatureAlgorithm::RsaPssSha512,
+            ] {
+                let hash = algorithm.hash();
+                let hashed = hash.digest(message);
+                let pss = algorithm.family() == Family::Pss;
+                // PSS signed with the hash's salt length and with 20 bytes (RFC 4055's default).
+                let salts: &[usize] = if pss { &[hash.output_len(), 20] } else { &[0] };
+                for &signed_salt in salts {
+                    let signed = match (pss, hash) {
+                        (false, HashAlgorithm::Sha256) => {
+                            key.sign(Pkcs1v15Sign::new::<sha2::Sha256>(), &hashed)
+                        }
+                        (false, HashAlgorithm::Sha384) => {
+                            key.sign(Pkcs1v15Sign::new::<sha2::Sha384>(), &hashed)
+                        }
+                        (false, _) => key.sign(Pkcs1v15Sign::new::<sha2::Sha512>(), &hashed),
+                        (true, HashAlgorithm::Sha256) => key.sign_with_rng(
+                            &mut rng,
+                            Pss::<sha2::Sha256>::new_with_salt(signed_salt),
+                            &hashed,
+                        ),
+                        (true, HashAlgorithm::Sha384) => key.sign_with_rng(
+                            &mut rng,
+                            Pss::<sha2::Sha384>::new_with_salt(signed_salt),
+                            &hashed,
+                        ),
+                        (true, _) => key.sign_with_rng(
+                            &mut rng,
+                            Pss::<sha2::Sha512>::new_with_salt(signed_salt),
+                            &hashed,
+                        ),
+                    };
+                    // PSS-SHA-512 with a 64-byte salt does not fit a 1024-bit modulus.
+                    let Ok(signature) = signed else {
+                        assert!(bits < 2048 && pss, "{bits} bits, {algorithm:?}");
+                        continue;
+                    };
+                    let mut tampered = signature.clone();
+                    tampered[10] ^= 1;
+                    let mut leading_zero = vec![0];
+                    leading_zero.extend_from_slice(&signature);
+                    let signatures = [
+                        signature.clone(),
+                        tampered,
+                        signature[1..].to_vec(),
+                        leading_zero,
+                        vec![0xff; signature.len()],
+                        Vec::new(),
+                    ];
+                    let stated_salts = [signed_salt, hash.output_len(), 0, 20, 70_000];
+                    for (index, candidate) in signatures.iter().enumerate() {
+                        for stated in stated_salts {
+                            let now = verify_rsa(algorithm, stated, pkcs1, &hashed, candidate);
+                            let before =
+                                verify_rsa_crate(algorithm, stated, pkcs1, &hashed, candidate);
+                            assert_eq!(
+                                now, before,
+                                "{bits} bits, {algorithm:?}, signed salt {signed_salt}, signature {index}, \
+                                 stated salt {stated}"
+                            );
+                        }
+                    }
+                    // The right signature with its salt verifies; PKCS#1 v1.5 ignores the salt.
+                    let stated = if pss { signed_salt } else { 0 };
+                    assert_eq!(
+                        verify_rsa(algorithm, stated, pkcs1, &hashed, &signature),
+                        Ok(())
+                    );
+                }
+            }
+        }
+    }
+
+    /// Keys the `rsa` crate refuses are refused with its message; keys it accepts but aws-lc-rs must not see
+    /// (below 2048 bits) take its path.
+    #[test]
+    fn rsa_key_policy_is_the_rsa_crate_s() {
+        use der::Encode as _;
+        let encode = |n: &[u8], e: &[u8]| {
+            rsa::pkcs1::RsaPublicKeyRef {
+                modulus: rsa::pkcs1::UintRef::new(n).unwrap(),
+                public_exponent: rsa::pkcs1::UintRef::new(e).unwrap(),
+            }
+            .to_der()
+            .unwrap()
+        };
+        let odd = |bits: usize| {
+            let mut n = vec![0xc5; bits / 8];
+            *n.last_mut().unwrap() |= 1;
+            n
+        };
+        let mut even = odd(2048);
+        *even.last_mut().unwrap() &= 0xfe;
+        let cases = [
+            encode(&odd(2048), &[1, 0, 1]),
+            encode(&odd(8192), &[1, 0, 1]),
+            encode(&odd(8200), &[1, 0, 1]),
+            encode(&odd(1016), &[1, 0, 1]),
+            encode(&odd(1024), &[1, 0, 1]),
+            encode(&even, &[1, 0, 1]),
+            encode(&odd(2048), &[1]),
+            encode(&odd(2048), &[2]),
+            encode(&odd(2048), &[1, 0, 0]),
+            encode(&odd(2048), &[1, 0xff, 0xff, 0xff, 0xff]),
+            encode(&odd(2048), &[2, 0, 0, 0, 1]),
+            encode(&odd(2048), &[1, 0, 0, 0, 0, 0, 0, 0, 1]),
+            {
+                let mut trailing = encode(&odd(2048), &[1, 0, 1]);
+                trailing.push(0);
+                trailing
+            },
+            vec![0x30, 0x00],
+        ];
+        let hashed = HashAlgorithm::Sha256.digest(b"sigil");
+        for (index, pkcs1) in cases.iter().enumerate() {
+            let accepted = <rsa::RsaPublicKey as DecodeRsaPublicKey>::from_pkcs1_der(pkcs1).is_ok();
+            if rsa_key_for_aws_lc(pkcs1).is_some() {
+                assert!(
+                    accepted,
+                    "case {index}: aws-lc-rs would see a key the rsa crate refuses"
+                );
+            }
+            let signature = vec![1; 256];
+            let now = verify_rsa(
+                SignatureAlgorithm::RsaPkcs1Sha256,
+                0,
+                pkcs1,
+                &hashed,
+                &signature,
+            );
+            let before = verify_rsa_crate(
+                SignatureAlgorithm::RsaPkcs1Sha256,
+                0,
+                pkcs1,
+                &hashed,
+                &signature,
+            );
+            assert_eq!(now, before, "case {index}");
+            if !accepted {
+                assert!(
+                    matches!(&now, Err(SignatureCheck::UnsupportedKey(m)) if m.starts_with("RSA key: ")),
+                    "case {index}: {now:?}"
+                );
+            }
+        }
     }
 }

@@ -695,6 +695,27 @@ impl PluginInstance {
     }
 }
 
+/// One of the instance's call slots, waited for until `deadline_at`; a refusal names why (shutting down, or
+/// every slot taken by calls still running).
+async fn call_slot(
+    generation: &Arc<Generation>,
+    deadline: Duration,
+    deadline_at: tokio::time::Instant,
+    counters: &Counters,
+) -> Result<tokio::sync::OwnedSemaphorePermit, PluginError> {
+    match tokio::time::timeout_at(deadline_at, generation.semaphore.clone().acquire_owned()).await {
+        Ok(Ok(permit)) => Ok(permit),
+        Ok(Err(_)) => Err(PluginError::new(
+            Status::Internal,
+            "plugin instance is shutting down",
+        )),
+        Err(_) => {
+            counters.timeouts.fetch_add(1, Ordering::Relaxed);
+            Err(queued_too_long(deadline, generation))
+        }
+    }
+}
+
 /// Runs one call on a generation, within its concurrency bound and the deadline. In process the plugin runs on
 /// the blocking pool; in a child, the call waits for its response frame. Either way the call slot stays taken
 /// until the plugin answers (or its child dies), not just until the deadline.
@@ -708,22 +729,7 @@ async fn run_call(
     let deadline_at = tokio::time::Instant::now() + deadline;
     // The permit travels with the call, so an abandoned (timed-out) call still holds it until the plugin
     // returns: a stuck plugin exhausts its own bound, never the blocking pool.
-    let permit =
-        match tokio::time::timeout_at(deadline_at, generation.semaphore.clone().acquire_owned())
-            .await
-        {
-            Ok(Ok(permit)) => permit,
-            Ok(Err(_)) => {
-                return Err(PluginError::new(
-                    Status::Internal,
-                    "plugin instance is shutting down",
-                ));
-            }
-            Err(_) => {
-                counters.timeouts.fetch_add(1, Ordering::Relaxed);
-                return Err(queued_too_long(deadline, &generation));
-            }
-        };
+    let permit = call_slot(&generation, deadline, deadline_at, &counters).await?;
     if let Backend::Process(child) = &generation.backend {
         let (id, response) = child.start(Op::Call, &op, &request, Some(permit))?;
         return match tokio::time::timeout_at(deadline_at, response).await {
@@ -1073,33 +1079,15 @@ impl DirectCaller {
         deadline: Duration,
     ) -> Result<Vec<u8>, PluginError> {
         let started = std::time::Instant::now();
-        let semaphore = &self.generation.semaphore;
-        let permit = match semaphore.clone().try_acquire_owned() {
+        // A free slot is taken without touching the runtime; otherwise wait for one, up to the deadline.
+        let permit = match self.generation.semaphore.clone().try_acquire_owned() {
             Ok(permit) => permit,
-            Err(tokio::sync::TryAcquireError::Closed) => {
-                return Err(PluginError::new(
-                    Status::Internal,
-                    "plugin instance is shutting down",
-                ));
-            }
-            Err(tokio::sync::TryAcquireError::NoPermits) => {
-                match runtime.block_on(tokio::time::timeout(
-                    deadline,
-                    semaphore.clone().acquire_owned(),
-                )) {
-                    Ok(Ok(permit)) => permit,
-                    Ok(Err(_)) => {
-                        return Err(PluginError::new(
-                            Status::Internal,
-                            "plugin instance is shutting down",
-                        ));
-                    }
-                    Err(_) => {
-                        self.counters.timeouts.fetch_add(1, Ordering::Relaxed);
-                        return Err(queued_too_long(deadline, &self.generation));
-                    }
-                }
-            }
+            Err(_) => runtime.block_on(call_slot(
+                &self.generation,
+                deadline,
+                tokio::time::Instant::now() + deadline,
+                &self.counters,
+            ))?,
         };
         let result = self.generation.call_in_process(op, request);
         drop(permit);

@@ -37,6 +37,8 @@ pub const TARGETS: &[(&str, Entry)] = &[
     ("token", token),
     ("certificate", certificate),
     ("plugin_message", plugin_message),
+    ("pdf", pdf),
+    ("cades", cades),
     #[cfg(feature = "config")]
     ("config", config),
 ];
@@ -198,4 +200,58 @@ fn render_verification(result: &Result<VerifiedToken, VerifyError>) {
     }
     let verdict = Verdict::of_result(result);
     let _ = (verdict.passed(), format!("{verdict:?}"));
+}
+
+/// A PDF as `/seal/sign` and `/seal/verify` receive it: parse, read revisions, signatures and DSS, then prepare
+/// a signature update and embed a small DER into it. The update must keep the original as a byte prefix and
+/// re-parse, and its ByteRange must leave out exactly the placeholder.
+pub fn pdf(data: &[u8]) {
+    let Ok(document) = sigil_pdf::Document::parse(data) else {
+        return;
+    };
+    let _ = document.revisions();
+    let _ = document.signatures();
+    let _ = document.dss();
+    let spec = sigil_pdf::SignatureSpec::new(sigil_pdf::SignatureKind::Signature, 64);
+    let Ok(prepared) = sigil_pdf::prepare_signature(&document, &spec) else {
+        return;
+    };
+    let [start, first_len, second_start, second_len] = prepared.byte_range();
+    assert_eq!(start, 0);
+    assert!(first_len <= second_start);
+    assert_eq!(
+        (second_start + second_len) as usize,
+        prepared.bytes().len(),
+        "the ByteRange ends at the end of the file"
+    );
+    let sealed = prepared
+        .embed(&[0x30, 0x03, 0x02, 0x01, 0x01])
+        .expect("a 5-byte DER fits a 64-byte placeholder");
+    assert!(sealed.starts_with(data), "the original is a byte prefix");
+    if let Ok(reparsed) = sigil_pdf::Document::parse(&sealed) {
+        let _ = reparsed.signatures();
+    }
+}
+
+/// A detached CMS (`.p7s`) as `/seal/verify` receives it: verified against a fixed digest with empty anchor
+/// sets. Nothing may be reported as passed: with no anchor, no verdict can be earned.
+pub fn cades(data: &[u8]) {
+    let _ = sigil_cms::signed_data::parse_signed_data(data);
+    let empty = sigil_seal::TrustStore::new();
+    let settings = sigil_seal::TrustSettings {
+        anchors: &empty,
+        platform: &empty,
+        tsa: &empty,
+        now: 1_800_000_000,
+    };
+    let digest = sigil_seal::ContentDigest {
+        algorithm: sigil_seal::HashAlgorithm::Sha256,
+        digest: FIXED_DIGEST.to_vec(),
+    };
+    let report = sigil_seal::verify_cades(data, &[digest], &settings);
+    assert_ne!(
+        report.verdict.indication,
+        sigil_seal::Indication::Passed,
+        "a seal passed with no trust anchor"
+    );
 }

@@ -1,8 +1,11 @@
 //! `sigil-load`: the load benchmark. It starts a real `sigild` (release build) with the local TSA (P-256 key in
 //! kms-soft), then measures, at several numbers of concurrent keep-alive connections, tokens per second and
-//! p50/p99 latency for `POST /tsr` and for `POST /tsa/stamp-hash` with an API key (every stamp a durable write).
-//! In the same run it measures two ceilings, the daemon's `GET /healthz` rate and the raw P-256 signing rate
-//! in-process (aws-lc-rs, which kms-soft signs with), and prints every rate as a ratio to them. Run it with `tests/bench.sh`.
+//! p50/p99 latency for `POST /tsr` and for `POST /tsa/stamp-hash` with an API key (every stamp a durable write),
+//! and `POST /tsr` again against daemons whose local TSA has an RSA-2048 or RSA-4096 key. In the same run it
+//! measures the ceilings, the daemon's `GET /healthz` rate and the raw signing rates in-process (P-256 with
+//! aws-lc-rs, which kms-soft signs with; RSA through kms-soft's own key code), and prints every rate as a ratio
+//! to them. It also times cold starts (`sigild serve` with a fresh data directory until `/readyz` answers 200).
+//! Run it with `tests/bench.sh`.
 
 use std::io::BufRead;
 use std::net::SocketAddr;
@@ -85,8 +88,8 @@ impl Drop for Daemon {
 }
 
 /// A daemon with the default local TSA; with `kms_in_child`, its KMS instance (kms-soft, as by default) runs
-/// with `isolation = "process"`.
-fn start_daemon(sigild: &PathBuf, kms_in_child: bool) -> Daemon {
+/// with `isolation = "process"`; `extra` is appended to the config (e.g. a `[local_tsa]` key algorithm).
+fn start_daemon(sigild: &PathBuf, kms_in_child: bool, extra: &str) -> Daemon {
     let dir = tempfile::tempdir().expect("temp dir");
     let config = dir.path().join("sigild.toml");
     let kms = if kms_in_child {
@@ -127,6 +130,7 @@ format = "json"
 watch = false
 "#
         .to_string()
+            + extra
             + &kms,
     )
     .expect("writing config");
@@ -483,13 +487,107 @@ fn p256_rustcrypto_rate(phase: Duration) -> f64 {
         .sum()
 }
 
+/// Raw RSA signatures per second (PKCS#1 v1.5 with SHA-256 over a pre-computed digest, what the local TSA asks
+/// for) through kms-soft's own key code, in this process, on all cores: the ceiling of `/tsr` with an RSA key.
+fn rsa_ceiling(algorithm: sigil_plugin_api::KeyAlgorithm, phase: Duration) -> f64 {
+    use sigil_kms_soft::keypair::PrivateKey;
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let key = Arc::new(PrivateKey::generate(algorithm).expect("RSA key"));
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let key = key.clone();
+            std::thread::spawn(move || {
+                let digest: [u8; 32] = rand::random();
+                let started = Instant::now();
+                let mut count = 0u64;
+                while started.elapsed() < phase {
+                    let _signature = key
+                        .sign(
+                            sigil_plugin_api::SignatureAlgorithm::RsaPkcs1v15Sha256,
+                            &digest,
+                            true,
+                        )
+                        .expect("sign");
+                    count += 1;
+                }
+                count as f64 / started.elapsed().as_secs_f64()
+            })
+        })
+        .collect();
+    handles
+        .into_iter()
+        .map(|h| h.join().expect("signer thread"))
+        .sum()
+}
+
+/// Cold start to ready, in milliseconds: from spawning `sigild serve` with a fresh temporary data directory
+/// (embedded store, default local TSA, whose P-256 key and certificates are made on this first start) until
+/// `GET /readyz` answers 200. Each run is a new daemon in a new directory; the median of `runs` is returned
+/// with the fastest and slowest.
+fn cold_start_ms(
+    sigild: &PathBuf,
+    runtime: &tokio::runtime::Runtime,
+    runs: usize,
+) -> (f64, f64, f64) {
+    let mut times: Vec<f64> = (0..runs)
+        .map(|_| {
+            let started = Instant::now();
+            let daemon = start_daemon(sigild, false, "");
+            runtime.block_on(async {
+                for _ in 0..30_000 {
+                    let mut connection = Connection::open(daemon.address).await;
+                    let request = Request::get("/readyz")
+                        .header("host", "bench")
+                        .body(Full::new(Bytes::new()))
+                        .expect("request");
+                    if connection.send(request).await.0 == 200 {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+                panic!("sigild never became ready");
+            });
+            let elapsed = started.elapsed().as_secs_f64() * 1000.0;
+            drop(daemon);
+            elapsed
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    (times[times.len() / 2], times[0], times[times.len() - 1])
+}
+
+/// The RSA key sizes measured: label, `[local_tsa] algorithm`, kms-soft key algorithm.
+const RSA_SIZES: [(&str, &str, sigil_plugin_api::KeyAlgorithm); 2] = [
+    (
+        "RSA-2048",
+        "rsa-2048",
+        sigil_plugin_api::KeyAlgorithm::Rsa2048,
+    ),
+    (
+        "RSA-4096",
+        "rsa-4096",
+        sigil_plugin_api::KeyAlgorithm::Rsa4096,
+    ),
+];
+
 fn main() {
     let options = options();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("runtime");
-    let daemon = start_daemon(&options.sigild, false);
+    let wanted = {
+        let only = options.only.clone();
+        move |name: &str| only.as_deref().is_none_or(|only| name.contains(only))
+    };
+    if wanted("cold start") {
+        let (median, fastest, slowest) = cold_start_ms(&options.sigild, &runtime, 5);
+        println!(
+            "cold start to ready (sigild serve, fresh data dir, until /readyz is 200): median {median:.0} ms \
+             of 5 (fastest {fastest:.0}, slowest {slowest:.0})"
+        );
+    }
+    let daemon = start_daemon(&options.sigild, false, "");
     let address = daemon.address;
     println!(
         "sigil-load: sigild {} (pid {}) on {address}, {}s per measurement",
@@ -497,12 +595,6 @@ fn main() {
         daemon.child.id(),
         options.phase.as_secs()
     );
-    let wanted = move |name: &str| {
-        options
-            .only
-            .as_deref()
-            .is_none_or(|only| name.contains(only))
-    };
     let phase = options.phase;
     let sigild = options.sigild.clone();
 
@@ -512,6 +604,16 @@ fn main() {
     println!(
         "reference raw P-256 signing in-process, RustCrypto p256 (all cores): {rustcrypto:>9.0} /s"
     );
+    let mut rsa_rates = Vec::new();
+    for (label, config_name, algorithm) in RSA_SIZES {
+        if wanted(&format!("POST /tsr {label}")) {
+            let rate = rsa_ceiling(algorithm, phase.min(Duration::from_secs(3)));
+            println!(
+                "ceiling  raw {label} signing in-process, kms-soft (aws-lc-rs, all cores): {rate:>9.0} /s"
+            );
+            rsa_rates.push((label, config_name, rate));
+        }
+    }
 
     runtime.block_on(async move {
         wait_for_local_tsa(address).await;
@@ -547,7 +649,7 @@ fn main() {
             "p99 ms",
             "errors",
             "÷healthz",
-            "÷P-256",
+            "÷sign",
             "÷write"
         );
         for connections in options.connections {
@@ -558,7 +660,8 @@ fn main() {
                     .expect("request")
             })
             .await;
-            let row = |name: &str, m: &Measured, write: Option<f64>| {
+            // `÷sign` divides by the raw signing rate of the row's own key type (P-256 unless the row names RSA).
+            let row_signed = |name: &str, m: &Measured, write: Option<f64>, sign: f64| {
                 let write = write.map_or("".to_string(), |w| format!("{:.3}", m.rate / w));
                 println!(
                     "{name:<34} {connections:>5} {:>10.0} {:>8.2} {:>8.2} {:>7} {:>9.3} {:>9.3} {write:>9}",
@@ -567,8 +670,11 @@ fn main() {
                     m.p99_ms,
                     m.errors,
                     m.rate / health.rate,
-                    m.rate / sign_rate
+                    m.rate / sign
                 );
+            };
+            let row = |name: &str, m: &Measured, write: Option<f64>| {
+                row_signed(name, m, write, sign_rate)
             };
             row("GET /healthz (ceiling)", &health, None);
             if wanted("POST /tsr") {
@@ -586,7 +692,7 @@ fn main() {
             if wanted("POST /tsr (KMS in a child process)") {
                 // The same request against a second daemon whose local-kms runs with isolation = "process",
                 // started now and stopped after, so the two never compete for the cores.
-                let isolated = start_daemon(&sigild, true);
+                let isolated = start_daemon(&sigild, true, "");
                 wait_for_local_tsa(isolated.address).await;
                 let tsr_query = query.clone();
                 let tsr = measure(isolated.address, connections, phase, 200, move || {
@@ -599,6 +705,27 @@ fn main() {
                 .await;
                 drop(isolated);
                 row("POST /tsr (KMS in a child process)", &tsr, None);
+            }
+            for (label, config_name, rsa_rate) in &rsa_rates {
+                // A daemon whose local TSA has an RSA key of this size (made by kms-soft on its first start),
+                // started now and stopped after, like the row above.
+                let rsa = start_daemon(
+                    &sigild,
+                    false,
+                    &format!("\n[local_tsa]\nalgorithm = \"{config_name}\"\n"),
+                );
+                wait_for_local_tsa(rsa.address).await;
+                let tsr_query = query.clone();
+                let tsr = measure(rsa.address, connections, phase, 200, move || {
+                    Request::post("/tsr")
+                        .header("host", "bench")
+                        .header("content-type", "application/timestamp-query")
+                        .body(Full::new(tsr_query.clone()))
+                        .expect("request")
+                })
+                .await;
+                drop(rsa);
+                row_signed(&format!("POST /tsr {label}"), &tsr, None, *rsa_rate);
             }
             if wanted("POST /tsa/stamp-hash") {
                 let write = store_ceiling(connections, phase, token.clone()).await;

@@ -186,3 +186,134 @@ fn rsa_2048_signs_every_pkcs1_and_pss_scheme() {
         assert_eq!(error.status, Status::Unsupported, "{scheme:?}");
     }
 }
+
+/// Asks `openssl pkeyutl`, given only the digest, whether `signature` is a PKCS#1 v1.5 or PSS signature of it:
+/// the check for the "sign this pre-computed digest" form, independent of how the message was hashed.
+fn openssl_verifies_digest(
+    spki: &[u8],
+    digest: &[u8],
+    signature: &[u8],
+    hash: &str,
+    pss: bool,
+) -> bool {
+    let dir = tempfile::tempdir().unwrap();
+    let public = dir.path().join("pub.pem");
+    std::fs::write(&public, crate::support::spki_pem(spki)).unwrap();
+    let digest_path = dir.path().join("digest");
+    std::fs::write(&digest_path, digest).unwrap();
+    let sig_path = dir.path().join("sig");
+    std::fs::write(&sig_path, signature).unwrap();
+    let mut command = std::process::Command::new("openssl");
+    command
+        .args(["pkeyutl", "-verify", "-pubin", "-inkey"])
+        .arg(&public)
+        .arg("-in")
+        .arg(&digest_path)
+        .arg("-sigfile")
+        .arg(&sig_path)
+        .args(["-pkeyopt", &format!("digest:{hash}")]);
+    if pss {
+        command.args([
+            "-pkeyopt",
+            "rsa_padding_mode:pss",
+            "-pkeyopt",
+            "rsa_pss_saltlen:digest",
+        ]);
+    } else {
+        command.args(["-pkeyopt", "rsa_padding_mode:pkcs1"]);
+    }
+    let output = command.output().expect("openssl must be installed");
+    output.status.success()
+}
+
+/// An RSA-4096 key (the default seal key): generated, reported as such, and its signatures over pre-computed
+/// digests accepted by `openssl pkeyutl` for both paddings; a signature over another digest is refused.
+#[test]
+fn rsa_4096_digest_signatures_verify_with_openssl_pkeyutl() {
+    let fixture = Fixture::new();
+    let kms = fixture.open();
+    let (uri, spki) = generate(&kms, "seal-rsa", KeyAlgorithm::Rsa4096);
+    assert_eq!(public_key(&kms, &uri).1, Some(KeyAlgorithm::Rsa4096));
+    for (scheme, hash, pss) in [
+        (SignatureAlgorithm::RsaPkcs1v15Sha256, "sha256", false),
+        (SignatureAlgorithm::RsaPssSha512, "sha512", true),
+    ] {
+        let digest = match hash {
+            "sha256" => Sha256::digest(MESSAGE).to_vec(),
+            _ => Sha512::digest(MESSAGE).to_vec(),
+        };
+        let bytes = sign(&kms, &uri, scheme, &digest, true).unwrap();
+        assert_eq!(bytes.len(), 512);
+        assert!(
+            openssl_verifies_digest(&spki, &digest, &bytes, hash, pss),
+            "openssl refused {scheme:?}"
+        );
+        let mut other = digest.clone();
+        other[0] ^= 1;
+        assert!(
+            !openssl_verifies_digest(&spki, &other, &bytes, hash, pss),
+            "openssl accepted {scheme:?} over another digest: the oracle is broken"
+        );
+        assert_openssl_accepts(
+            &spki,
+            MESSAGE,
+            &bytes,
+            if pss {
+                OpensslCheck::Pss(hash)
+            } else {
+                OpensslCheck::Digest(hash)
+            },
+        );
+    }
+}
+
+/// A store written by an earlier version, whose RSA key the pure-Rust `rsa` crate generated and encoded
+/// (PKCS#8, sealed under the fixture's passphrase with the cheap test parameters): it unseals, its public key
+/// matches the one recorded in the key file byte for byte, and it signs what the `rsa` crate and openssl accept.
+#[test]
+fn rsa_keys_sealed_by_earlier_versions_still_sign() {
+    use rsa::pkcs8::DecodePublicKey as _;
+    use rsa::{RsaPublicKey, pkcs1v15, pss};
+
+    let fixture = Fixture::new();
+    let source =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/legacy-rsa-store");
+    let dir = fixture.store_dir();
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    for name in ["store.json", "legacy-rsa.key"] {
+        std::fs::copy(source.join(name), dir.join(name)).unwrap();
+        std::fs::set_permissions(
+            dir.join(name),
+            std::os::unix::fs::PermissionsExt::from_mode(0o600),
+        )
+        .unwrap();
+    }
+    let kms = fixture.open();
+    let uri = "sigil-soft:store=default;object=legacy-rsa";
+    let (spki, algorithm) = public_key(&kms, uri);
+    assert_eq!(algorithm, Some(KeyAlgorithm::Rsa2048));
+    let public = RsaPublicKey::from_public_key_der(&spki).unwrap();
+
+    let bytes = sign(
+        &kms,
+        uri,
+        SignatureAlgorithm::RsaPkcs1v15Sha256,
+        MESSAGE,
+        false,
+    )
+    .unwrap();
+    pkcs1v15::VerifyingKey::<Sha256>::new(public.clone())
+        .verify(MESSAGE, &bytes[..].try_into().unwrap())
+        .unwrap();
+    assert_openssl_accepts(&spki, MESSAGE, &bytes, OpensslCheck::Digest("sha256"));
+
+    let digest = Sha384::digest(MESSAGE);
+    let bytes = sign(&kms, uri, SignatureAlgorithm::RsaPssSha384, &digest, true).unwrap();
+    pss::VerifyingKey::<Sha384>::new(public)
+        .verify(MESSAGE, &bytes[..].try_into().unwrap())
+        .unwrap();
+    assert!(openssl_verifies_digest(
+        &spki, &digest, &bytes, "sha384", true
+    ));
+}
