@@ -860,18 +860,18 @@ fn without_a_certificate_of_its_own_a_tenant_seals_with_the_platform_certificate
     assert_eq!(sealed["pqc"], false);
     let signature = sealed["signature"].clone();
     let protected = signature["signatures"][0]["protected"].as_str().unwrap();
-    let header: Value = serde_json::from_slice(
+    let protected_header: Value = serde_json::from_slice(
         &base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(protected)
             .unwrap(),
     )
     .unwrap();
     assert_eq!(
-        header["sigD"]["pars"],
+        protected_header["sigD"]["pars"],
         json!(["sigill-envelope.json", "objects/a", "objects/b"])
     );
     assert_eq!(
-        header["sigD"]["ctys"],
+        protected_header["sigD"]["ctys"],
         json!(["application/vnd.sigill.ai-evidence+json", "text/plain", ""])
     );
     std::fs::write(dir.path().join("objects.jades.json"), signature.to_string()).unwrap();
@@ -920,10 +920,180 @@ fn without_a_certificate_of_its_own_a_tenant_seals_with_the_platform_certificate
         assert_invalid_field(&refused, field);
     }
 
-    // A PDF is refused with the reason (PAdES is not built yet), not sealed as something else.
-    let pdf = seal(&daemon, &key, b"%PDF-1.7\n%test\n", &[]);
-    let body = assert_error(&pdf, 415, "UNSUPPORTED_MEDIA_TYPE");
-    assert_eq!(body["details"]["reason"], "pades_unavailable");
+    // A PDF gets a PAdES signature inside it (B-T): the original is a byte prefix, qpdf, pdfsig and pyHanko
+    // accept it, and /seal/verify finds it whole and signed by the platform chain.
+    let original = simple_pdf(None);
+    let (headers, sealed) = seal_bytes(
+        &daemon,
+        &key,
+        &original,
+        &[
+            ("reason", "Approved"),
+            ("location", "Oslo"),
+            ("label", "pdf"),
+        ],
+    );
+    assert_eq!(header(&headers, "content-type"), "application/pdf");
+    assert_eq!(header(&headers, "x-seal-format"), "pades");
+    assert_eq!(header(&headers, "x-seal-level"), "B-T");
+    assert!(
+        sealed.starts_with(&original),
+        "the original must be a byte prefix"
+    );
+    let pdf_dir = tempfile::tempdir().unwrap();
+    let pdf_path = pdf_dir.path();
+    std::fs::write(pdf_path.join("sealed.pdf"), &sealed).unwrap();
+    let chain = daemon
+        .post(
+            "/seal/sign-pades-hash",
+            &key,
+            json!({ "hashHex": sha256_hex(b"x"), "qualified": false }),
+        )
+        .expect(200)["certChainDers"]
+        .clone();
+    let root = BASE64.decode(chain[1].as_str().unwrap()).unwrap();
+    std::fs::write(
+        pdf_path.join("platform-root.pem"),
+        format!(
+            "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+            BASE64.encode(&root)
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        pdf_path.join("tsaroot.pem"),
+        split_chain(&wait_local_tsa(&daemon)).last().unwrap(),
+    )
+    .unwrap();
+    let qpdf = std::process::Command::new("qpdf")
+        .args(["--check", "sealed.pdf"])
+        .current_dir(pdf_path)
+        .output()
+        .expect("qpdf (apt-get install qpdf)");
+    assert!(
+        qpdf.status.success(),
+        "qpdf --check: {}",
+        String::from_utf8_lossy(&qpdf.stdout)
+    );
+    let pdfsig = std::process::Command::new("pdfsig")
+        .arg("sealed.pdf")
+        .current_dir(pdf_path)
+        .output()
+        .expect("pdfsig (apt-get install poppler-utils)");
+    let text = String::from_utf8_lossy(&pdfsig.stdout);
+    assert!(text.contains("Signature is Valid"), "pdfsig:\n{text}");
+    assert!(text.contains("Total document signed"), "pdfsig:\n{text}");
+    let (ok, text) = run_oracle(
+        pdf_path,
+        "pyhanko",
+        &[
+            "sign",
+            "validate",
+            "--trust",
+            "platform-root.pem",
+            "--trust",
+            "tsaroot.pem",
+            "--trust-replace",
+            "--no-revocation-check",
+            "sealed.pdf",
+        ],
+    );
+    assert!(ok, "pyHanko rejected the sealed PDF:\n{text}");
+    assert!(
+        text.contains("INTACT") && text.contains("TRUSTED") && !text.contains("UNTRUSTED"),
+        "{text}"
+    );
+    let verdict = post_form(
+        &daemon,
+        "/seal/verify",
+        None,
+        form(&[("file", Some("sealed.pdf"), &sealed)]),
+    )
+    .expect(200);
+    assert_eq!(verdict["format"], "pades");
+    let pades = &verdict["pades"];
+    assert_eq!(pades["indication"], "PASSED", "{verdict}");
+    assert_eq!(pades["hashMatch"], true);
+    assert_eq!(pades["certificate"]["trust"], "dev_ca");
+    assert_eq!(pades["coversWholeFile"], true);
+    assert_eq!(pades["level"], "B-T");
+    assert_eq!(pades["signatures"][0]["reason"], "Approved");
+    // Sealing the sealed PDF again keeps the first signature valid; it no longer covers the whole file.
+    let (_, twice) = seal_bytes(&daemon, &key, &sealed, &[]);
+    assert!(twice.starts_with(&sealed));
+    let verdict = post_form(
+        &daemon,
+        "/seal/verify",
+        None,
+        form(&[("file", Some("twice.pdf"), &twice)]),
+    )
+    .expect(200);
+    let signatures = verdict["pades"]["signatures"].as_array().unwrap();
+    assert_eq!(signatures.len(), 2, "{verdict}");
+    assert_eq!(signatures[0]["indication"], "PASSED");
+    assert_eq!(signatures[0]["coversWholeFile"], false);
+    assert_eq!(signatures[0]["revisionsAfter"], 1);
+    assert_eq!(signatures[1]["coversWholeFile"], true);
+    // A changed byte inside the signed range: the seed's hash-mismatch 400.
+    let mut tampered = sealed.clone();
+    let at = original.len() / 2;
+    tampered[at] ^= 0x01;
+    let reply = post_form(
+        &daemon,
+        "/seal/verify",
+        None,
+        form(&[("file", Some("t.pdf"), &tampered)]),
+    );
+    assert_eq!(
+        assert_error(&reply, 400, "INVALID_REQUEST")["error"],
+        "file hash does not match seal"
+    );
+    // An encrypted PDF and a malformed one are refused with the reason; nothing half-written comes back.
+    let encrypted = seal(&daemon, &key, &simple_pdf(Some("/Encrypt 9 0 R")), &[]);
+    let body = assert_error(&encrypted, 400, "INVALID_REQUEST");
+    assert_eq!(body["details"]["field"], "file");
+    assert!(
+        body["details"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("encrypted"),
+        "{body}"
+    );
+    let malformed = seal(&daemon, &key, b"%PDF-1.7\nnot really a pdf\n", &[]);
+    let body = assert_error(&malformed, 400, "INVALID_REQUEST");
+    assert_eq!(body["details"]["field"], "file");
+}
+
+/// A one-page PDF with a classic xref table; `trailer_extra` adds trailer entries (e.g. `/Encrypt`).
+fn simple_pdf(trailer_extra: Option<&str>) -> Vec<u8> {
+    let objects = [
+        "<</Type/Catalog/Pages 2 0 R>>",
+        "<</Type/Pages/Kids[3 0 R]/Count 1>>",
+        "<</Type/Page/Parent 2 0 R/MediaBox[0 0 200 200]/Contents 4 0 R/Resources<<>>>>",
+        "<</Length 21>>\nstream\nBT /F1 12 Tf ET 0 0 m\nendstream",
+    ];
+    let mut out = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n".to_vec();
+    let mut offsets = Vec::new();
+    for (i, object) in objects.iter().enumerate() {
+        offsets.push(out.len());
+        out.extend_from_slice(format!("{} 0 obj\n{object}\nendobj\n", i + 1).as_bytes());
+    }
+    let xref = out.len();
+    out.extend_from_slice(
+        format!("xref\n0 {}\n0000000000 65535 f\r\n", objects.len() + 1).as_bytes(),
+    );
+    for offset in offsets {
+        out.extend_from_slice(format!("{offset:010} 00000 n\r\n").as_bytes());
+    }
+    out.extend_from_slice(
+        format!(
+            "trailer\n<</Size {}/Root 1 0 R{}>>\nstartxref\n{xref}\n%%EOF\n",
+            objects.len() + 1,
+            trailer_extra.unwrap_or("")
+        )
+        .as_bytes(),
+    );
+    out
 }
 
 #[test]

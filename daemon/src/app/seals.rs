@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use actix::Addr;
+use sha2::Digest as _;
 use sigil_rfc3161::der::{Encode, EncodePem, pem::LineEnding};
 use sigil_rfc3161::{Certificate, CertificateSummary, HashAlgorithm, TrustStore};
 use sigil_seal::{
@@ -158,6 +159,29 @@ pub struct Sealed {
     pub chain_der: Vec<Vec<u8>>,
 }
 
+/// One signature of a PDF and, for a PAdES signature with a sound `/ByteRange`, its verification.
+#[derive(Debug, Clone)]
+pub struct PdfSignatureReport {
+    /// What the PDF says about it.
+    pub info: sigil_pdf::SignatureInfo,
+    /// The CMS verification over its byte ranges.
+    pub report: Option<SealReport>,
+}
+
+/// A PDF the PDF layer refuses, as a 400 naming the file and saying why.
+fn pdf_error(error: sigil_pdf::PdfError) -> SealError {
+    let reason = match &error {
+        sigil_pdf::PdfError::Encrypted => {
+            "the PDF is encrypted; encrypted PDFs are not sealed or verified".to_string()
+        }
+        other => other.to_string(),
+    };
+    SealError::Invalid {
+        field: "file",
+        reason,
+    }
+}
+
 /// A standalone time-stamp checked against a seal.
 #[derive(Debug, Clone)]
 pub struct ExternalTimestamp {
@@ -200,6 +224,8 @@ pub struct SealService {
     clients: Arc<Mutex<HashMap<String, KmsClient>>>,
     /// `[seal] trust_roots_file` with the config generation it was read for; a reload reads it again.
     anchors: Arc<Mutex<Option<AnchorsForGeneration>>>,
+    /// Bounds concurrent PDF seals and verifications (each holds its PDF in memory).
+    pdf_permits: Arc<tokio::sync::Semaphore>,
 }
 
 /// Adapts a KMS key to sigil-seal's signer.
@@ -274,15 +300,65 @@ impl SealService {
         platform: PlatformSealCell,
         tsa_trust: crate::tsa::TrustCell,
     ) -> Self {
+        // Fixed at start: a reload changing it takes effect at the next restart.
+        let max_concurrent_pdf = runtime.settings().1.seal.max_concurrent_pdf;
         Self {
             runtime,
             plugins,
             stamps,
             platform,
             tsa_trust,
+            pdf_permits: Arc::new(tokio::sync::Semaphore::new(max_concurrent_pdf)),
             clients: Arc::default(),
             anchors: Arc::default(),
         }
+    }
+
+    /// The signatures of a PDF, each verified: the CMS of every PAdES signature over its `/ByteRange`, with
+    /// whether it covers the whole file or which later revisions follow it. Document time-stamps are listed
+    /// but not verified here.
+    pub fn verify_pades(&self, pdf: &[u8]) -> Result<Vec<PdfSignatureReport>, SealError> {
+        let document = sigil_pdf::Document::parse(pdf).map_err(pdf_error)?;
+        let signatures = document.signatures().map_err(pdf_error)?;
+        let mut reports = Vec::with_capacity(signatures.len());
+        for info in signatures {
+            let report = if info.kind == sigil_pdf::SignatureKind::Signature && info.byte_range_ok {
+                let (mut sha256, mut sha384, mut sha512) = (
+                    sha2::Sha256::new(),
+                    sha2::Sha384::new(),
+                    sha2::Sha512::new(),
+                );
+                for pair in info.byte_range.chunks(2) {
+                    let (start, length) =
+                        (pair[0] as usize, pair.get(1).copied().unwrap_or(0) as usize);
+                    let range = pdf
+                        .get(start..start.saturating_add(length))
+                        .unwrap_or_default();
+                    sha256.update(range);
+                    sha384.update(range);
+                    sha512.update(range);
+                }
+                let digests = [
+                    ContentDigest {
+                        algorithm: HashAlgorithm::Sha256,
+                        digest: sha256.finalize().to_vec(),
+                    },
+                    ContentDigest {
+                        algorithm: HashAlgorithm::Sha384,
+                        digest: sha384.finalize().to_vec(),
+                    },
+                    ContentDigest {
+                        algorithm: HashAlgorithm::Sha512,
+                        digest: sha512.finalize().to_vec(),
+                    },
+                ];
+                Some(self.verify_cades(&info.contents, &digests)?)
+            } else {
+                None
+            };
+            reports.push(PdfSignatureReport { info, report });
+        }
+        Ok(reports)
     }
 
     /// The platform seal's cell, for the initializer that fills it.
@@ -690,12 +766,36 @@ impl SealService {
         let certificate = self
             .signing_certificate(scope, request.certificate_id.as_deref())
             .await?;
+        let (p7s, timestamp) = self
+            .build_cms(
+                scope,
+                &certificate,
+                &request.sha256,
+                pades,
+                request.qualified,
+            )
+            .await?;
+        let format = if pades { "pades" } else { "cades" };
+        self.record(scope, request, certificate, format, p7s, timestamp)
+            .await
+    }
+
+    /// Signs the CMS over a SHA-256 `digest` (CAdES, or PAdES's profile without signing-time) in the KMS and
+    /// adds the signature time-stamp when a TSA answers.
+    async fn build_cms(
+        &self,
+        scope: &TenantScope,
+        certificate: &SigningCertificate,
+        digest: &[u8],
+        pades: bool,
+        qualified: bool,
+    ) -> Result<(Vec<u8>, Option<SignatureTimestamp>), SealError> {
         let algorithm = CmsSignatureAlgorithm::Classic(certificate.key.kind.signature_algorithm());
         // Every key kind Sigil generates signs with SHA-256, so the content digest is SHA-256 too.
         let builder = if pades {
             CadesBuilder::for_pades(
                 HashAlgorithm::Sha256,
-                &request.sha256,
+                digest,
                 &certificate.chain_der,
                 algorithm,
                 true,
@@ -703,7 +803,7 @@ impl SealService {
         } else {
             CadesBuilder::new(
                 HashAlgorithm::Sha256,
-                &request.sha256,
+                digest,
                 &certificate.chain_der,
                 algorithm,
                 CadesOptions::default(),
@@ -722,17 +822,87 @@ impl SealService {
         })
         .await?;
         let imprint = HashAlgorithm::Sha256.digest(cms.signature_value());
-        let timestamp = self.timestamp(scope, &imprint, request.qualified).await?;
+        let timestamp = self.timestamp(scope, &imprint, qualified).await?;
         if let Some(timestamp) = &timestamp {
             cms.add_signature_timestamp(&timestamp.token_der)
                 .map_err(|e| SealError::Unavailable(format!("time-stamp token: {e}")))?;
         }
-        let p7s = cms
+        let der = cms
             .to_der()
             .map_err(|e| SealError::Unavailable(format!("encoding the seal: {e}")))?;
-        let format = if pades { "pades" } else { "cades" };
-        self.record(scope, request, certificate, format, p7s, timestamp)
-            .await
+        Ok((der, timestamp))
+    }
+
+    /// Seals a PDF (PAdES, EN 319 142-1): an incremental update with a signature field whose `/Contents` holds
+    /// the CMS (no signing-time; `/M`, `/Reason`, `/Location` in the dictionary), time-stamped like a CAdES seal.
+    /// The original is a byte prefix of the result. `/Contents` is sized for the chain, the signature and a
+    /// generous time-stamp; should the CMS not fit (a TSA answering with a large chain), the update is made
+    /// again with the size measured, so a seal never fails for want of room. The operation records the SHA-256
+    /// of the uploaded file; the CMS is kept when `storeCadesSeals` is on.
+    pub async fn seal_pades(
+        &self,
+        scope: &TenantScope,
+        request: SealRequest,
+        pdf: Vec<u8>,
+        reason: Option<String>,
+        location: Option<String>,
+    ) -> Result<Sealed, SealError> {
+        let certificate = self
+            .signing_certificate(scope, request.certificate_id.as_deref())
+            .await?;
+        let chain_bytes: usize = certificate.chain_der.iter().map(Vec::len).sum();
+        // Signed attributes, SignerInfo and a 4096-bit signature stay well under 4 KiB; time-stamp tokens with
+        // their TSA chain are typically 2–8 KiB.
+        let mut capacity = chain_bytes + 4096 + 12 * 1024;
+        let pdf = Arc::new(pdf);
+        for _attempt in 0..2 {
+            let spec = {
+                let mut spec =
+                    sigil_pdf::SignatureSpec::new(sigil_pdf::SignatureKind::Signature, capacity);
+                spec.signing_time = Some(sigil_pdf::pdf_date(now_unix()));
+                spec.reason = reason.clone();
+                spec.location = location.clone();
+                spec
+            };
+            let source = pdf.clone();
+            let (prepared, digest) = blocking(move || {
+                let document = sigil_pdf::Document::parse(&source).map_err(pdf_error)?;
+                let prepared = sigil_pdf::prepare_signature(&document, &spec).map_err(pdf_error)?;
+                let mut hasher = sha2::Sha256::new();
+                for range in prepared.signed_ranges() {
+                    hasher.update(range);
+                }
+                let digest: Vec<u8> = hasher.finalize().to_vec();
+                Ok((prepared, digest))
+            })
+            .await?;
+            let (cms, timestamp) = self
+                .build_cms(scope, &certificate, &digest, true, request.qualified)
+                .await?;
+            if cms.len() > prepared.capacity() {
+                tracing::info!(
+                    needed = cms.len(),
+                    capacity = prepared.capacity(),
+                    "PAdES /Contents too small; preparing again"
+                );
+                capacity = cms.len() + 2048;
+                continue;
+            }
+            let sealed_pdf = prepared.embed(&cms).map_err(pdf_error)?;
+            let mut sealed = self
+                .record(scope, request, certificate, "pades", cms, timestamp)
+                .await?;
+            sealed.p7s = sealed_pdf;
+            return Ok(sealed);
+        }
+        Err(SealError::Unavailable(
+            "the PAdES signature did not fit its /Contents twice; retry".into(),
+        ))
+    }
+
+    /// Runs PDF work (parsing, preparing) with at most `[seal] max_concurrent_pdf` at once.
+    pub fn pdf_permits(&self) -> Arc<tokio::sync::Semaphore> {
+        self.pdf_permits.clone()
     }
 
     /// Seals a SHA-256 digest as a detached JAdES (one object, referenced as [`JADES_DOCUMENT_REF`], with

@@ -237,23 +237,34 @@ fn form_error(error: axum::extract::multipart::MultipartError) -> ApiError {
     )
 }
 
-/// A streamed upload: its size, digests and first bytes (for the magic number).
+/// A streamed upload: its size, digests, and a PDF's bytes (decided by the magic number `%PDF-`).
 struct Upload {
     file_name: Option<String>,
     size: u64,
     sha256: Vec<u8>,
     sha384: Vec<u8>,
     sha512: Vec<u8>,
-    head: Vec<u8>,
+    /// A PDF is kept whole (the PDF layer parses it in memory), under one of the `[seal] max_concurrent_pdf`
+    /// permits; anything else is only hashed.
+    pdf: Option<(Vec<u8>, tokio::sync::OwnedSemaphorePermit)>,
 }
 
 /// Reads a file part chunk by chunk, hashing as it goes: memory stays one chunk per upload whatever the
-/// file's size. Over `limit` bytes: 413.
-async fn hash_file(mut field: Field<'_>, limit: u64, all_hashes: bool) -> ApiResult<Upload> {
+/// file's size, except for a PDF, which is kept (at most `[seal] max_concurrent_pdf` at once; further ones wait
+/// for a permit). Over `limit` bytes: 413.
+async fn hash_file(
+    state: &AppState,
+    mut field: Field<'_>,
+    limit: u64,
+    all_hashes: bool,
+) -> ApiResult<Upload> {
     let file_name = field.file_name().map(str::to_string);
     let (mut sha256, mut sha384, mut sha512) = (Sha256::new(), Sha384::new(), Sha512::new());
     let mut size = 0u64;
     let mut head = Vec::with_capacity(8);
+    // Some(bytes) while the magic number is undecided or the file is a PDF.
+    let mut kept: Option<Vec<u8>> = Some(Vec::new());
+    let mut permit = None;
     while let Some(chunk) = field.chunk().await.map_err(form_error)? {
         size += chunk.len() as u64;
         if size > limit {
@@ -272,14 +283,35 @@ async fn hash_file(mut field: Field<'_>, limit: u64, all_hashes: bool) -> ApiRes
             sha384.update(&chunk);
             sha512.update(&chunk);
         }
+        if let Some(bytes) = kept.as_mut() {
+            bytes.extend_from_slice(&chunk);
+            if permit.is_none() && head.len() >= 5 {
+                if is_pdf(&head) {
+                    permit = Some(
+                        state
+                            .seals
+                            .pdf_permits()
+                            .acquire_owned()
+                            .await
+                            .map_err(ApiError::internal)?,
+                    );
+                } else {
+                    kept = None;
+                }
+            }
+        }
     }
+    let pdf = match (kept, permit) {
+        (Some(bytes), Some(permit)) => Some((bytes, permit)),
+        _ => None,
+    };
     Ok(Upload {
         file_name,
         size,
         sha256: sha256.finalize().to_vec(),
         sha384: sha384.finalize().to_vec(),
         sha512: sha512.finalize().to_vec(),
-        head,
+        pdf,
     })
 }
 
@@ -315,15 +347,6 @@ fn is_pdf(head: &[u8]) -> bool {
     head.starts_with(b"%PDF-")
 }
 
-fn pades_unavailable() -> ApiError {
-    ApiError::new(
-        ErrorKind::UnsupportedMediaType,
-        "PDF sealing and PDF verification (PAdES) are not available in this version of sigild; \
-         PDFs are not sealed as detached CAdES in their place",
-    )
-    .with_details(json!({ "field": "file", "reason": "pades_unavailable" }))
-}
-
 fn sealed_response(sealed: Sealed) -> Response {
     let mut response = Response::new(Body::from(sealed.p7s));
     let headers = response.headers_mut();
@@ -334,6 +357,7 @@ fn sealed_response(sealed: Sealed) -> Response {
     };
     let content_type = match sealed.format {
         "jades" => "application/jose+json",
+        "pades" => "application/pdf",
         _ => "application/pkcs7-signature",
     };
     set("content-type", content_type.into());
@@ -379,6 +403,7 @@ async fn sign(
     let limit = state.config().seal.max_file_bytes;
     let mut upload = None;
     let (mut certificate_id, mut label, mut qualified) = (None, None, false);
+    let (mut reason, mut location) = (None, None);
     let mut parts = 0;
     while let Some(field) = form.next_field().await.map_err(form_error)? {
         parts += 1;
@@ -390,7 +415,9 @@ async fn sign(
         }
         let name = field.name().unwrap_or_default().to_string();
         match name.as_str() {
-            "file" if upload.is_none() => upload = Some(hash_file(field, limit, false).await?),
+            "file" if upload.is_none() => {
+                upload = Some(hash_file(&state, field, limit, false).await?)
+            }
             "file" => return Err(ApiError::invalid_field("file", "only one file per seal")),
             "certificateId" => {
                 let text = text_field(field, "certificateId").await?;
@@ -406,8 +433,21 @@ async fn sign(
             "qualified" => {
                 qualified = parse_bool("qualified", &text_field(field, "qualified").await?)?
             }
-            // PDF-only fields (PAdES), and the public client's fields that a CAdES seal does not use.
-            "reason" | "location" | "reminders" | "reminderDays" | "tags" => {
+            // PDF only (`/Reason`, `/Location`); ignored for other files.
+            "reason" => {
+                let text = text_field(field, "reason").await?;
+                if !text.trim().is_empty() {
+                    reason = Some(checked_text("reason", &text, MAX_LABEL)?);
+                }
+            }
+            "location" => {
+                let text = text_field(field, "location").await?;
+                if !text.trim().is_empty() {
+                    location = Some(checked_text("location", &text, MAX_LABEL)?);
+                }
+            }
+            // The public client's fields that a seal does not use.
+            "reminders" | "reminderDays" | "tags" => {
                 text_field(field, &name).await?;
             }
             other => {
@@ -416,23 +456,24 @@ async fn sign(
         }
     }
     let upload = upload.ok_or_else(|| ApiError::invalid_field("file", "no file provided"))?;
-    if is_pdf(&upload.head) {
-        return Err(pades_unavailable());
-    }
-    let sealed = state
-        .seals
-        .seal_cades(
-            &caller.scope(),
-            SealRequest {
-                sha256: upload.sha256,
-                certificate_id,
-                qualified,
-                label,
-                file_name: upload.file_name,
-                size: upload.size,
-            },
-        )
-        .await?;
+    let request = SealRequest {
+        sha256: upload.sha256,
+        certificate_id,
+        qualified,
+        label,
+        file_name: upload.file_name,
+        size: upload.size,
+    };
+    let sealed = match upload.pdf {
+        // The permit is held until the sealed PDF has been built.
+        Some((pdf, _permit)) => {
+            state
+                .seals
+                .seal_pades(&caller.scope(), request, pdf, reason, location)
+                .await?
+        }
+        None => state.seals.seal_cades(&caller.scope(), request).await?,
+    };
     Ok(sealed_response(sealed))
 }
 
@@ -975,6 +1016,59 @@ fn with_external_timestamp(
     }
 }
 
+/// The `pades` answer: the newest PAdES signature in the seed's node (with the verdict fields of the CAdES
+/// node), and every signature of the file in `signatures`, each saying whether it covers the whole file or how
+/// many revisions follow it. The newest signature's content mismatch is the seed's 400.
+fn pades_answer(reports: &[crate::app::seals::PdfSignatureReport]) -> ApiResult<Json<Value>> {
+    let signatures: Vec<Value> = reports
+        .iter()
+        .map(|entry| {
+            let mut node = match &entry.report {
+                Some(report) => cades_json(report, None),
+                None => json!({ "signaturePresent": true, "verified": false }),
+            };
+            node["fieldName"] = json!(entry.info.field_name);
+            node["kind"] = json!(match entry.info.kind {
+                sigil_pdf::SignatureKind::Signature => "signature",
+                sigil_pdf::SignatureKind::DocTimeStamp => "docTimeStamp",
+            });
+            node["subFilter"] = json!(entry.info.sub_filter);
+            node["byteRangeOk"] = json!(entry.info.byte_range_ok);
+            node["coversWholeFile"] = json!(entry.info.covers_whole_file);
+            node["revisionsAfter"] = json!(entry.info.revisions_after);
+            node["reason"] = json!(entry.info.reason);
+            node["location"] = json!(entry.info.location);
+            node["pdfSigningTime"] = json!(entry.info.signing_time);
+            node
+        })
+        .collect();
+    let newest = reports
+        .iter()
+        .rev()
+        .find(|entry| entry.info.kind == sigil_pdf::SignatureKind::Signature);
+    let Some(newest) = newest else {
+        return Ok(Json(json!({
+            "format": "pades",
+            "pades": { "signaturePresent": false, "hashMatch": false, "signatures": signatures },
+        })));
+    };
+    let Some(report) = &newest.report else {
+        return Err(
+            ApiError::new(ErrorKind::InvalidRequest, "malformed .p7s or PDF").with_details(
+                json!({ "field": "file", "reason": "the signature's /ByteRange is not sound" }),
+            ),
+        );
+    };
+    if let Some(error) = refuse_verification(report) {
+        return Err(error);
+    }
+    let mut node = cades_json(report, None);
+    node["coversWholeFile"] = json!(newest.info.covers_whole_file);
+    node["revisionsAfter"] = json!(newest.info.revisions_after);
+    node["signatures"] = json!(signatures);
+    Ok(Json(json!({ "format": "pades", "pades": node })))
+}
+
 /// The seed's 400s for a verification that could not start or whose content does not match.
 fn refuse_verification(report: &SealReport) -> Option<ApiError> {
     let details = json!({
@@ -1013,7 +1107,9 @@ async fn verify(
         }
         let name = field.name().unwrap_or_default().to_string();
         match name.as_str() {
-            "file" if upload.is_none() => upload = Some(hash_file(field, limit, true).await?),
+            "file" if upload.is_none() => {
+                upload = Some(hash_file(&state, field, limit, true).await?)
+            }
             "p7s" if p7s.is_none() => {
                 p7s = Some(small_bytes(field, "p7s", MAX_SIGNATURE_BYTES).await?)
             }
@@ -1030,8 +1126,21 @@ async fn verify(
     }
     let upload = upload.ok_or_else(|| ApiError::invalid_field("file", "no file provided"))?;
     let Some(p7s) = p7s.filter(|p| !p.is_empty()) else {
-        if is_pdf(&upload.head) {
-            return Err(pades_unavailable());
+        if let Some((pdf, permit)) = upload.pdf {
+            if tsr.is_some() {
+                return Err(ApiError::invalid_field(
+                    "tsr",
+                    "a standalone time-stamp goes with a .p7s, not with a PDF",
+                ));
+            }
+            let seals = state.seals.clone();
+            let reports = tokio::task::spawn_blocking(move || {
+                let _permit = permit;
+                seals.verify_pades(&pdf)
+            })
+            .await
+            .map_err(ApiError::internal)??;
+            return pades_answer(&reports);
         }
         return Err(ApiError::invalid_field(
             "p7s",
