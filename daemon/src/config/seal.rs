@@ -19,8 +19,9 @@ pub struct SealConfig {
     /// Largest file `POST /seal/sign` and `POST /seal/verify` accept, in bytes (413 beyond). Uploads are streamed
     /// to a temporary file while hashed, so memory does not grow with this.
     pub max_file_bytes: u64,
-    /// How many PDF seals run at once (each may hold a PDF's cross-reference data in memory); further ones
-    /// wait. CAdES seals never hold the file in memory and are not bounded by this.
+    /// How many PDF seals and PDF verifications run at once; further ones wait. Each holds its PDF in memory
+    /// (the upload and the sealed copy), so PDF memory is bounded by about `max_concurrent_pdf × 2 ×
+    /// max_file_bytes`. Other files are never held in memory and are not bounded by this. Read at start.
     pub max_concurrent_pdf: usize,
 }
 
