@@ -1315,3 +1315,118 @@ fn seal_without_file(daemon: &Daemon, token: &str) -> Reply {
         form(&[("label", None, b"nothing")]),
     )
 }
+
+/// The PDFs of tests/oracles/setup.sh (`SIGIL_PDF_CORPUS`, else the oracle cache): real files nobody here made.
+fn pdf_corpus() -> Vec<std::path::PathBuf> {
+    let dir = std::env::var_os("SIGIL_PDF_CORPUS").map_or_else(
+        || {
+            std::path::PathBuf::from(std::env::var_os("HOME").expect("HOME"))
+                .join(".cache/sigil-oracles/pdf-corpus")
+        },
+        std::path::PathBuf::from,
+    );
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| {
+            panic!(
+                "PDF corpus missing at {} ({e}): run tests/oracles/setup.sh",
+                dir.display()
+            )
+        })
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| {
+            path.extension()
+                .is_some_and(|x| x.eq_ignore_ascii_case("pdf"))
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn every_corpus_pdf_is_sealed_and_verifies_or_is_refused_with_a_reason() {
+    let daemon = Daemon::start_raw_with_env(&config("[seal]\nmax_file_bytes = 33554432\n"), &[]);
+    wait_local_tsa(&daemon);
+    let owner = daemon.owner_with_tenant();
+    let key = daemon.api_key(&owner.token, "live");
+    wait_platform(&daemon, &owner.token);
+    let (mut sealed_count, mut refused) = (0, Vec::new());
+    for path in pdf_corpus() {
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        let original = std::fs::read(&path).unwrap();
+        if original.len() > 32 * 1024 * 1024 || !original.starts_with(b"%PDF-") {
+            continue;
+        }
+        let before = post_form(
+            &daemon,
+            "/seal/verify",
+            None,
+            form(&[("file", Some("x.pdf"), &original)]),
+        );
+        let response = daemon
+            .client()
+            .post(daemon.url("/seal/sign"))
+            .bearer_auth(&key)
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={BOUNDARY}"),
+            )
+            .body(form(&[("file", Some("x.pdf"), &original)]))
+            .send()
+            .unwrap();
+        let status = response.status().as_u16();
+        let bytes = response.bytes().unwrap().to_vec();
+        if status != 200 {
+            let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            assert_eq!(status, 400, "{name}: {body}");
+            assert_eq!(body["details"]["field"], "file", "{name}: {body}");
+            assert!(
+                body["details"]["reason"]
+                    .as_str()
+                    .is_some_and(|r| !r.is_empty()),
+                "{name}: {body}"
+            );
+            refused.push(format!("{name}: {}", body["details"]["reason"]));
+            continue;
+        }
+        assert!(
+            bytes.starts_with(&original),
+            "{name}: the original is not a byte prefix"
+        );
+        let verdict = post_form(
+            &daemon,
+            "/seal/verify",
+            None,
+            form(&[("file", Some("x.pdf"), &bytes)]),
+        );
+        let verdict = verdict.expect(200);
+        assert_eq!(
+            verdict["pades"]["indication"], "PASSED",
+            "{name}: {verdict}"
+        );
+        assert_eq!(verdict["pades"]["coversWholeFile"], true, "{name}");
+        // Earlier signatures keep their verdict on the content they cover.
+        if before.status == 200 {
+            let old = before.json()["pades"]["signatures"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            let new = verdict["pades"]["signatures"].as_array().unwrap();
+            assert_eq!(new.len(), old.len() + 1, "{name}");
+            for (a, b) in old.iter().zip(new) {
+                assert_eq!(
+                    a["hashMatch"], b["hashMatch"],
+                    "{name}: an earlier signature changed"
+                );
+            }
+        }
+        sealed_count += 1;
+    }
+    eprintln!(
+        "corpus: {sealed_count} sealed, {} refused: {refused:#?}",
+        refused.len()
+    );
+    assert!(
+        sealed_count >= 30,
+        "only {sealed_count} corpus PDFs sealed; refused: {refused:#?}"
+    );
+}
