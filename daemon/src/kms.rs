@@ -13,7 +13,10 @@ use sigil_plugin_api::{
     ListKeysResponse, PublicKeyRequest, PublicKeyResponse, SignRequest, SignResponse,
     decode_message, encode_message,
 };
-use sigil_rfc3161::{HashAlgorithm, SignatureAlgorithm, SignerError, SubjectPublicKeyInfoOwned};
+use sigil_rfc3161::{
+    Certificate, CertificateSigner, CertificateValidity, HashAlgorithm, SignatureAlgorithm,
+    SignerError, SubjectPublicKeyInfoOwned,
+};
 
 use crate::plugin_host::instance::{
     DirectCaller, GetDirectCaller, GetStatus, Health, PluginInstance,
@@ -406,4 +409,78 @@ impl KmsKey {
         let answer: SignResponse = self.client.call("sign", &request)?;
         Ok(answer.signature.0)
     }
+}
+
+/// Signs certificates with a KMS key (roots and the certificates they issue).
+pub struct KmsCertificateSigner {
+    /// The key.
+    pub key: KmsKey,
+    /// Its public half, read once.
+    pub public_key: SubjectPublicKeyInfoOwned,
+}
+
+impl CertificateSigner for KmsCertificateSigner {
+    fn algorithm(&self) -> SignatureAlgorithm {
+        self.key.kind.signature_algorithm()
+    }
+
+    fn public_key(&self) -> Result<SubjectPublicKeyInfoOwned, SignerError> {
+        Ok(self.public_key.clone())
+    }
+
+    fn sign(&self, tbs_der: &[u8]) -> Result<Vec<u8>, SignerError> {
+        self.key.sign(tbs_der)
+    }
+}
+
+/// A root that Sigil makes for itself (the local TSA's, the platform seal's): the KMS key `<label>-root`
+/// (created if missing) signs a self-signed `CN=<name> (<host>),O=Sigil`, valid from five minutes ago for
+/// `lifetime`. Returns the root, its signer (for the certificate it then issues) and the validity it used.
+pub fn local_root(
+    client: &KmsClient,
+    label: &str,
+    kind: KeyKind,
+    name: &str,
+    lifetime: Duration,
+) -> Result<(Certificate, KmsCertificateSigner, CertificateValidity), String> {
+    let root_uri = client
+        .find_or_generate(&format!("{label}-root"), kind)
+        .map_err(|e| e.to_string())?;
+    let root_key = KmsKey {
+        client: client.clone(),
+        key_uri: root_uri,
+        kind,
+    };
+    let signer = KmsCertificateSigner {
+        public_key: root_key.public_key()?,
+        key: root_key,
+    };
+    let validity = CertificateValidity::starting(
+        std::time::SystemTime::now() - Duration::from_secs(300),
+        lifetime,
+    );
+    let root_name = local_name(name)
+        .parse()
+        .map_err(|e| format!("root name: {e}"))?;
+    let root =
+        sigil_rfc3161::build_root_ca(&root_name, validity, &signer).map_err(|e| e.to_string())?;
+    Ok((root, signer, validity))
+}
+
+/// `CN=<name> (<host>),O=Sigil`: the subject of a certificate Sigil makes for itself on this host.
+pub fn local_name(name: &str) -> String {
+    format!("CN={name} ({}),O=Sigil", hostname())
+}
+
+/// This host's name when it is a plain one, else `sigild`.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| {
+            !h.is_empty()
+                && h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b))
+        })
+        .unwrap_or_else(|| "sigild".into())
 }

@@ -3,15 +3,12 @@
 //! without a certificate of their own seal with it; verification calls its chain `dev_ca`.
 
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use actix::Addr;
 use sigil_rfc3161::der::{Encode, EncodePem, pem::LineEnding};
 use sigil_rfc3161::x509_cert::ext::pkix::{KeyUsage, KeyUsages};
-use sigil_rfc3161::{
-    Certificate, CertificateSigner, CertificateSummary, CertificateValidity, SignatureAlgorithm,
-    SignerError, SubjectPublicKeyInfoOwned, TrustStore,
-};
+use sigil_rfc3161::{Certificate, CertificateSummary, SubjectPublicKeyInfoOwned, TrustStore};
 
 use crate::kms::{FindKeyError, KeyKind, KmsClient, KmsInstance, KmsKey, kms_instance};
 use crate::plugin_host::PluginHost;
@@ -48,26 +45,6 @@ impl PlatformSealCell {
 
     fn set(&self, platform: PlatformSeal) {
         *self.0.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(platform));
-    }
-}
-
-/// Signs certificates with a KMS key.
-pub(crate) struct KmsCertificateSigner {
-    pub(crate) key: KmsKey,
-    pub(crate) public_key: SubjectPublicKeyInfoOwned,
-}
-
-impl CertificateSigner for KmsCertificateSigner {
-    fn algorithm(&self) -> SignatureAlgorithm {
-        self.key.kind.signature_algorithm()
-    }
-
-    fn public_key(&self) -> Result<SubjectPublicKeyInfoOwned, SignerError> {
-        Ok(self.public_key.clone())
-    }
-
-    fn sign(&self, tbs_der: &[u8]) -> Result<Vec<u8>, SignerError> {
-        self.key.sign(tbs_der)
     }
 }
 
@@ -136,29 +113,14 @@ fn generate_chain(
     kind: KeyKind,
     public_key: &SubjectPublicKeyInfoOwned,
 ) -> Result<Vec<Certificate>, String> {
-    let root_uri = client
-        .find_or_generate(&format!("{PLATFORM_KEY_LABEL}-root"), kind)
-        .map_err(|e| e.to_string())?;
-    let root_key = KmsKey {
-        client: client.clone(),
-        key_uri: root_uri,
+    let (root, root_signer, validity) = crate::kms::local_root(
+        client,
+        PLATFORM_KEY_LABEL,
         kind,
-    };
-    let root_signer = KmsCertificateSigner {
-        public_key: root_key.public_key()?,
-        key: root_key,
-    };
-    let validity = CertificateValidity::starting(
-        SystemTime::now() - Duration::from_secs(300),
+        "Sigil Platform Seal Root",
         CERTIFICATE_LIFETIME,
-    );
-    let host = crate::tsa::local::hostname();
-    let root_name = format!("CN=Sigil Platform Seal Root ({host}),O=Sigil")
-        .parse()
-        .map_err(|e| format!("root name: {e}"))?;
-    let root = sigil_rfc3161::build_root_ca(&root_name, validity, &root_signer)
-        .map_err(|e| e.to_string())?;
-    let name = format!("CN=Sigil Platform Seal ({host}),O=Sigil")
+    )?;
+    let name = crate::kms::local_name("Sigil Platform Seal")
         .parse()
         .map_err(|e| format!("seal name: {e}"))?;
     let profile = sigil_cms::EndEntityProfile {

@@ -3,14 +3,14 @@
 //! timeStamping EKU) or supplied by the operator, and both are reused across restarts through the store.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use actix::Addr;
 use sha2::{Digest, Sha256};
 use sigil_rfc3161::der::{EncodePem, pem::LineEnding};
 use sigil_rfc3161::{
-    Accuracy, Certificate, CertificateSigner, CertificateValidity, ObjectIdentifier,
-    SignatureAlgorithm, SignerError, SubjectPublicKeyInfoOwned, TsaPolicy, TsaSigner,
+    Accuracy, Certificate, ObjectIdentifier, SignatureAlgorithm, SignerError,
+    SubjectPublicKeyInfoOwned, TsaPolicy, TsaSigner,
 };
 
 use crate::config::LocalTsaConfig;
@@ -234,27 +234,14 @@ fn generate_chain(
     kind: KeyKind,
     tsa_public_key: &SubjectPublicKeyInfoOwned,
 ) -> Result<Vec<Certificate>, String> {
-    let root_uri = client
-        .find_or_generate(&format!("{label}-root"), kind)
-        .map_err(|e| e.to_string())?;
-    let root_key = KmsKey {
-        client: client.clone(),
-        key_uri: root_uri,
+    let (root, root_signer, validity) = crate::kms::local_root(
+        client,
+        label,
         kind,
-    };
-    let root_signer = KmsCertificateSigner {
-        public_key: root_key.public_key()?,
-        key: root_key,
-    };
-    let now = SystemTime::now() - Duration::from_secs(300);
-    let validity = CertificateValidity::starting(now, CERTIFICATE_LIFETIME);
-    let host = hostname();
-    let root_name = format!("CN=Sigil Local Root CA ({host}),O=Sigil")
-        .parse()
-        .map_err(|e| format!("root name: {e}"))?;
-    let root = sigil_rfc3161::build_root_ca(&root_name, validity, &root_signer)
-        .map_err(|e| e.to_string())?;
-    let tsa_name = format!("CN=Sigil Local TSA ({host}),O=Sigil")
+        "Sigil Local Root CA",
+        CERTIFICATE_LIFETIME,
+    )?;
+    let tsa_name = crate::kms::local_name("Sigil Local TSA")
         .parse()
         .map_err(|e| format!("TSA name: {e}"))?;
     let tsa = sigil_rfc3161::build_tsa_certificate(
@@ -266,18 +253,6 @@ fn generate_chain(
     )
     .map_err(|e| e.to_string())?;
     Ok(vec![tsa, root])
-}
-
-pub(crate) fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .ok()
-        .filter(|h| {
-            !h.is_empty()
-                && h.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b))
-        })
-        .unwrap_or_else(|| "sigild".into())
 }
 
 struct KmsTsaSigner {
@@ -301,25 +276,6 @@ impl TsaSigner for KmsTsaSigner {
 
     fn prepared_chain(&self) -> Option<&sigil_rfc3161::PreparedChain> {
         Some(&self.prepared)
-    }
-}
-
-struct KmsCertificateSigner {
-    key: KmsKey,
-    public_key: SubjectPublicKeyInfoOwned,
-}
-
-impl CertificateSigner for KmsCertificateSigner {
-    fn algorithm(&self) -> SignatureAlgorithm {
-        self.key.kind.signature_algorithm()
-    }
-
-    fn public_key(&self) -> Result<SubjectPublicKeyInfoOwned, SignerError> {
-        Ok(self.public_key.clone())
-    }
-
-    fn sign(&self, tbs_der: &[u8]) -> Result<Vec<u8>, SignerError> {
-        self.key.sign(tbs_der)
     }
 }
 
