@@ -404,6 +404,7 @@ async fn sign(
     let mut upload = None;
     let (mut certificate_id, mut label, mut qualified) = (None, None, false);
     let (mut reason, mut location) = (None, None);
+    let mut lta = false;
     let mut parts = 0;
     while let Some(field) = form.next_field().await.map_err(form_error)? {
         parts += 1;
@@ -446,6 +447,21 @@ async fn sign(
                     location = Some(checked_text("location", &text, MAX_LABEL)?);
                 }
             }
+            // `B-B` and `B-T` both ask for the usual seal (B-T, B-B when every TSA fails); `B-LTA` adds a DSS
+            // and a document time-stamp to a PDF.
+            "level" => {
+                let text = text_field(field, "level").await?;
+                lta = match text.trim() {
+                    "" | "B-B" | "B-T" => false,
+                    "B-LTA" => true,
+                    _ => {
+                        return Err(ApiError::invalid_field(
+                            "level",
+                            "level must be B-B, B-T or B-LTA",
+                        ));
+                    }
+                };
+            }
             // The public client's fields that a seal does not use.
             "reminders" | "reminderDays" | "tags" => {
                 text_field(field, &name).await?;
@@ -456,6 +472,12 @@ async fn sign(
         }
     }
     let upload = upload.ok_or_else(|| ApiError::invalid_field("file", "no file provided"))?;
+    if lta && upload.pdf.is_none() {
+        return Err(ApiError::invalid_field(
+            "level",
+            "B-LTA is built for PDFs only; CAdES archive time-stamps are not built (ask for B-T)",
+        ));
+    }
     let request = SealRequest {
         sha256: upload.sha256,
         certificate_id,
@@ -469,7 +491,7 @@ async fn sign(
         Some((pdf, _permit)) => {
             state
                 .seals
-                .seal_pades(&caller.scope(), request, pdf, reason, location)
+                .seal_pades(&caller.scope(), request, pdf, reason, location, lta)
                 .await?
         }
         None => state.seals.seal_cades(&caller.scope(), request).await?,
