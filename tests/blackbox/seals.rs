@@ -1433,7 +1433,8 @@ fn every_corpus_pdf_is_sealed_and_verifies_or_is_refused_with_a_reason() {
 
 /// `level=B-LTA` on a PDF: after the signature revision come a DSS revision (the signer's and the TSA's
 /// certificates) and a document time-stamp revision; qpdf, pdfsig and pyHanko accept the file, pyHanko's
-/// AdES validation reports the B-LTA level, and /seal/verify lists the document time-stamp. `level` outside
+/// AdES validation reports the LTA updates, and /seal/verify verifies the signature and the document
+/// time-stamp (which a change in the DSS revision breaks, the signature not). `level` outside
 /// B-B/B-T/B-LTA and B-LTA on a file that is not a PDF are 400s naming the field.
 #[test]
 fn a_pdf_sealed_at_b_lta_carries_a_dss_and_a_document_timestamp_that_oracles_accept() {
@@ -1559,6 +1560,28 @@ fn a_pdf_sealed_at_b_lta_carries_a_dss_and_a_document_timestamp_that_oracles_acc
     assert_eq!(signatures[0]["kind"], "signature");
     assert_eq!(signatures[1]["kind"], "docTimeStamp");
     assert_eq!(signatures[1]["coversWholeFile"], true);
+    assert_eq!(signatures[1]["verified"], true, "{verdict}");
+    assert_eq!(signatures[1]["valid"], true, "{verdict}");
+    assert_eq!(signatures[1]["indication"], "PASSED", "{verdict}");
+    assert_eq!(signatures[1]["timestamp"]["trusted"], true, "{verdict}");
+    // A byte changed in the DSS revision (covered by the document time-stamp only): the signature still
+    // verifies over its own range, the document time-stamp no longer does.
+    let dss_at = find(&sealed, b"/Type/DSS")
+        .or_else(|| find(&sealed, b"/Type /DSS"))
+        .expect("the DSS dictionary");
+    let mut tampered = sealed.clone();
+    tampered[dss_at + 1] = b'X';
+    let verdict = post_form(
+        &daemon,
+        "/seal/verify",
+        None,
+        form(&[("file", Some("lta.pdf"), &tampered)]),
+    )
+    .expect(200);
+    let signatures = verdict["pades"]["signatures"].as_array().unwrap();
+    assert_eq!(signatures[0]["indication"], "PASSED", "{verdict}");
+    assert_eq!(signatures[1]["verified"], false, "{verdict}");
+    assert_eq!(signatures[1]["valid"], false, "{verdict}");
 
     for (level, content) in [
         ("B-XX", original.clone()),
@@ -1568,4 +1591,8 @@ fn a_pdf_sealed_at_b_lta_carries_a_dss_and_a_document_timestamp_that_oracles_acc
         let body = assert_error(&reply, 400, "INVALID_REQUEST");
         assert_eq!(body["details"]["field"], "level", "{body}");
     }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
 }

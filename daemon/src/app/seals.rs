@@ -166,6 +166,25 @@ pub struct PdfSignatureReport {
     pub info: sigil_pdf::SignatureInfo,
     /// The CMS verification over its byte ranges.
     pub report: Option<SealReport>,
+    /// For a document time-stamp with a sound `/ByteRange`: its token verified against the TSA trust set over
+    /// the digest of its byte ranges (the token's own hash algorithm), or why it does not verify.
+    pub doc_timestamp: Option<Result<sigil_seal::TimestampReport, String>>,
+}
+
+/// A verified token, as the seal reports describe time-stamps.
+fn timestamp_report(verified: &sigil_rfc3161::VerifiedToken) -> sigil_seal::TimestampReport {
+    sigil_seal::TimestampReport {
+        gen_time: verified.token.gen_time.to_rfc3339(),
+        gen_time_unix: verified.token.gen_time.unix_seconds(),
+        tsa_name: verified
+            .token
+            .tsa_name
+            .clone()
+            .unwrap_or_else(|| verified.signer.subject.clone()),
+        trusted: verified.trust.is_chained(),
+        verdict: sigil_seal::Verdict::of_trust(&verified.trust),
+        serial: verified.token.serial.to_decimal(),
+    }
 }
 
 /// A PDF the PDF layer refuses, as a 400 naming the file and saying why.
@@ -315,14 +334,15 @@ impl SealService {
     }
 
     /// The signatures of a PDF, each verified: the CMS of every PAdES signature over its `/ByteRange`, with
-    /// whether it covers the whole file or which later revisions follow it. Document time-stamps are listed
-    /// but not verified here.
+    /// whether it covers the whole file or which later revisions follow it; each document time-stamp's token
+    /// verified against the TSA trust set over the digest of its `/ByteRange`.
     pub fn verify_pades(&self, pdf: &[u8]) -> Result<Vec<PdfSignatureReport>, SealError> {
         let document = sigil_pdf::Document::parse(pdf).map_err(pdf_error)?;
         let signatures = document.signatures().map_err(pdf_error)?;
         let mut reports = Vec::with_capacity(signatures.len());
         for info in signatures {
-            let report = if info.kind == sigil_pdf::SignatureKind::Signature && info.byte_range_ok {
+            let mut doc_timestamp = None;
+            let report = if info.byte_range_ok {
                 let (mut sha256, mut sha384, mut sha512) = (
                     sha2::Sha256::new(),
                     sha2::Sha384::new(),
@@ -352,13 +372,53 @@ impl SealService {
                         digest: sha512.finalize().to_vec(),
                     },
                 ];
-                Some(self.verify_cades(&info.contents, &digests)?)
+                match info.kind {
+                    sigil_pdf::SignatureKind::Signature => {
+                        Some(self.verify_cades(&info.contents, &digests)?)
+                    }
+                    sigil_pdf::SignatureKind::DocTimeStamp => {
+                        doc_timestamp = Some(self.verify_doc_timestamp(&info.contents, &digests)?);
+                        None
+                    }
+                }
             } else {
                 None
             };
-            reports.push(PdfSignatureReport { info, report });
+            reports.push(PdfSignatureReport {
+                info,
+                report,
+                doc_timestamp,
+            });
         }
         Ok(reports)
+    }
+
+    /// A document time-stamp's token checked over its byte ranges' digest (the token's algorithm among
+    /// `digests`) against the TSA trust set: its report, or why it does not verify.
+    fn verify_doc_timestamp(
+        &self,
+        token_der: &[u8],
+        digests: &[ContentDigest],
+    ) -> Result<Result<sigil_seal::TimestampReport, String>, SealError> {
+        let token = match sigil_rfc3161::inspect(token_der) {
+            Ok(token) => token,
+            Err(error) => return Ok(Err(format!("the time-stamp does not parse: {error}"))),
+        };
+        let Some(digest) = digests
+            .iter()
+            .find(|d| Some(d.algorithm) == token.hash_algorithm)
+        else {
+            return Ok(Err(format!(
+                "the time-stamp uses an unsupported imprint algorithm {}",
+                token.hash_algorithm_oid
+            )));
+        };
+        let trust = self.trust()?;
+        Ok(
+            sigil_rfc3161::verify_token_against_digest(token_der, &digest.digest, &trust.tsa)
+                .map(|verified| timestamp_report(&verified))
+                .map_err(|error| format!("the time-stamp does not verify: {error}")),
+        )
     }
 
     /// The platform seal's cell, for the initializer that fills it.
@@ -1325,18 +1385,7 @@ impl SealService {
         let trust = self.trust()?;
         match sigil_rfc3161::verify_token_against_digest(tsr, &token.message_imprint, &trust.tsa) {
             Ok(verified) => Ok(ExternalTimestamp {
-                report: Some(sigil_seal::TimestampReport {
-                    gen_time: verified.token.gen_time.to_rfc3339(),
-                    gen_time_unix: verified.token.gen_time.unix_seconds(),
-                    tsa_name: verified
-                        .token
-                        .tsa_name
-                        .clone()
-                        .unwrap_or_else(|| verified.signer.subject.clone()),
-                    trusted: verified.trust.is_chained(),
-                    verdict: sigil_seal::Verdict::of_trust(&verified.trust),
-                    serial: verified.token.serial.to_decimal(),
-                }),
+                report: Some(timestamp_report(&verified)),
                 match_error: None,
             }),
             Err(error) => refused(format!("the time-stamp does not verify: {error}")),

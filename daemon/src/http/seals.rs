@@ -1045,9 +1045,31 @@ fn pades_answer(reports: &[crate::app::seals::PdfSignatureReport]) -> ApiResult<
     let signatures: Vec<Value> = reports
         .iter()
         .map(|entry| {
-            let mut node = match &entry.report {
-                Some(report) => cades_json(report, None),
-                None => json!({ "signaturePresent": true, "verified": false }),
+            let mut node = match (&entry.report, &entry.doc_timestamp) {
+                (Some(report), _) => cades_json(report, None),
+                // A document time-stamp: `verified` when its token covers its byte ranges and verifies;
+                // `valid` only when its TSA chains to the TSA trust set.
+                (None, Some(Ok(t))) => json!({
+                    "signaturePresent": true,
+                    "verified": true,
+                    "valid": t.verdict.passed(),
+                    "indication": t.verdict.indication.as_str(),
+                    "timestamp": {
+                        "genTime": t.gen_time,
+                        "tsaName": t.tsa_name,
+                        "trusted": t.trusted,
+                        "serial": t.serial,
+                        "qualificationSource": "none",
+                    },
+                    "error": (!t.verdict.passed()).then(|| t.verdict.message.clone()),
+                }),
+                (None, Some(Err(reason))) => json!({
+                    "signaturePresent": true,
+                    "verified": false,
+                    "valid": false,
+                    "error": reason,
+                }),
+                (None, None) => json!({ "signaturePresent": true, "verified": false }),
             };
             node["fieldName"] = json!(entry.info.field_name);
             node["kind"] = json!(match entry.info.kind {
