@@ -1449,6 +1449,13 @@ fn a_pdf_sealed_at_b_lta_carries_a_dss_and_a_document_timestamp_that_oracles_acc
     assert_eq!(header(&headers, "content-type"), "application/pdf");
     assert_eq!(header(&headers, "x-seal-level"), "B-LTA");
     assert_ne!(header(&headers, "x-seal-timestamped-by"), "none");
+    let operations = daemon
+        .get(
+            &format!("/seal/operations?search={}", &sha256_hex(&original)[..12]),
+            &key,
+        )
+        .expect(200);
+    assert_eq!(operations["items"][0]["level"], "B-LTA", "{operations}");
     assert!(
         sealed.starts_with(&original),
         "the original must be a byte prefix"
