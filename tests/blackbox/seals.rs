@@ -1430,3 +1430,176 @@ fn every_corpus_pdf_is_sealed_and_verifies_or_is_refused_with_a_reason() {
         "only {sealed_count} corpus PDFs sealed; refused: {refused:#?}"
     );
 }
+
+/// `level=B-LTA` on a PDF: after the signature revision come a DSS revision (the signer's and the TSA's
+/// certificates) and a document time-stamp revision; qpdf, pdfsig and pyHanko accept the file, pyHanko's
+/// AdES validation reports the LTA updates, and /seal/verify verifies the signature and the document
+/// time-stamp (which a change in the DSS revision breaks, the signature not). `level` outside
+/// B-B/B-T/B-LTA and B-LTA on a file that is not a PDF are 400s naming the field.
+#[test]
+fn a_pdf_sealed_at_b_lta_carries_a_dss_and_a_document_timestamp_that_oracles_accept() {
+    let daemon = Daemon::start_raw_with_env(&config(""), &[]);
+    let tsa_chain = wait_local_tsa(&daemon);
+    let owner = daemon.owner_with_tenant();
+    wait_platform(&daemon, &owner.token);
+    let key = daemon.api_key(&owner.token, "test");
+
+    let original = simple_pdf(None);
+    let (headers, sealed) = seal_bytes(&daemon, &key, &original, &[("level", "B-LTA")]);
+    assert_eq!(header(&headers, "content-type"), "application/pdf");
+    assert_eq!(header(&headers, "x-seal-level"), "B-LTA");
+    assert_ne!(header(&headers, "x-seal-timestamped-by"), "none");
+    let operations = daemon
+        .get(
+            &format!("/seal/operations?search={}", &sha256_hex(&original)[..12]),
+            &key,
+        )
+        .expect(200);
+    assert_eq!(operations["items"][0]["level"], "B-LTA", "{operations}");
+    assert!(
+        sealed.starts_with(&original),
+        "the original must be a byte prefix"
+    );
+    let text = String::from_utf8_lossy(&sealed);
+    assert!(text.contains("/DSS"), "no DSS revision");
+    assert!(text.contains("/DocTimeStamp") && text.contains("/ETSI.RFC3161"));
+
+    let pdf_dir = tempfile::tempdir().unwrap();
+    let pdf_path = pdf_dir.path();
+    std::fs::write(pdf_path.join("lta.pdf"), &sealed).unwrap();
+    let chain = daemon
+        .post(
+            "/seal/sign-pades-hash",
+            &key,
+            json!({ "hashHex": sha256_hex(b"x"), "qualified": false }),
+        )
+        .expect(200)["certChainDers"]
+        .clone();
+    let root = BASE64.decode(chain[1].as_str().unwrap()).unwrap();
+    std::fs::write(
+        pdf_path.join("platform-root.pem"),
+        format!(
+            "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+            BASE64.encode(&root)
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        pdf_path.join("tsaroot.pem"),
+        split_chain(&tsa_chain).last().unwrap(),
+    )
+    .unwrap();
+    let qpdf = std::process::Command::new("qpdf")
+        .args(["--check", "lta.pdf"])
+        .current_dir(pdf_path)
+        .output()
+        .expect("qpdf (apt-get install qpdf)");
+    assert!(
+        qpdf.status.success(),
+        "qpdf --check: {}",
+        String::from_utf8_lossy(&qpdf.stdout)
+    );
+    let pdfsig = std::process::Command::new("pdfsig")
+        .arg("lta.pdf")
+        .current_dir(pdf_path)
+        .output()
+        .expect("pdfsig (apt-get install poppler-utils)");
+    let text = String::from_utf8_lossy(&pdfsig.stdout);
+    assert!(text.contains("Signature is Valid"), "pdfsig:\n{text}");
+    let trust = [
+        "--trust",
+        "platform-root.pem",
+        "--trust",
+        "tsaroot.pem",
+        "--trust-replace",
+        "--no-revocation-check",
+    ];
+    let mut args = vec!["sign", "validate"];
+    args.extend(trust);
+    args.push("lta.pdf");
+    let (ok, text) = run_oracle(pdf_path, "pyhanko", &args);
+    assert!(ok, "pyHanko rejected the B-LTA PDF:\n{text}");
+    assert!(
+        text.contains("INTACT") && text.contains("TRUSTED") && !text.contains("UNTRUSTED"),
+        "{text}"
+    );
+    // pyHanko 0.38's AdES validation names no level; it reports the time-stamped signature intact and trusted,
+    // extended with LTA updates (the DSS and the document time-stamp), which it judges VALID. Without
+    // revocation data it also warns that it cannot get a control time for past (point-in-time) validation.
+    let mut args = vec!["sign", "adesverify"];
+    args.extend(trust);
+    args.push("lta.pdf");
+    let (ok, text) = run_oracle(pdf_path, "pyhanko", &args);
+    assert!(ok, "pyHanko AdES validation failed:\n{text}");
+    for expected in [
+        ":INTACT:TRUSTED,",
+        "TIMESTAMP_TOKEN<INTACT:TRUSTED>",
+        "EXTENDED_WITH_LTA_UPDATES",
+        "ACCEPTABLE_MODIFICATIONS",
+    ] {
+        assert!(text.contains(expected), "no {expected} in:\n{text}");
+    }
+    args.insert(2, "--pretty-print");
+    let (ok, pretty) = run_oracle(pdf_path, "pyhanko", &args);
+    assert!(ok, "pyHanko AdES validation failed:\n{pretty}");
+    assert!(
+        pretty.contains("The signature is judged VALID."),
+        "{pretty}"
+    );
+    assert!(
+        pretty.contains("All modifications relate to signature maintenance"),
+        "{pretty}"
+    );
+
+    let verdict = post_form(
+        &daemon,
+        "/seal/verify",
+        None,
+        form(&[("file", Some("lta.pdf"), &sealed)]),
+    )
+    .expect(200);
+    let pades = &verdict["pades"];
+    assert_eq!(pades["indication"], "PASSED", "{verdict}");
+    assert_eq!(pades["hashMatch"], true);
+    assert_eq!(pades["revisionsAfter"], 2, "{verdict}");
+    let signatures = pades["signatures"].as_array().unwrap();
+    assert_eq!(signatures.len(), 2, "{verdict}");
+    assert_eq!(signatures[0]["kind"], "signature");
+    assert_eq!(signatures[1]["kind"], "docTimeStamp");
+    assert_eq!(signatures[1]["coversWholeFile"], true);
+    assert_eq!(signatures[1]["verified"], true, "{verdict}");
+    assert_eq!(signatures[1]["valid"], true, "{verdict}");
+    assert_eq!(signatures[1]["indication"], "PASSED", "{verdict}");
+    assert_eq!(signatures[1]["timestamp"]["trusted"], true, "{verdict}");
+    // A byte changed in the DSS revision (covered by the document time-stamp only): the signature still
+    // verifies over its own range, the document time-stamp no longer does.
+    let dss_at = find(&sealed, b"/Type/DSS")
+        .or_else(|| find(&sealed, b"/Type /DSS"))
+        .expect("the DSS dictionary");
+    let mut tampered = sealed.clone();
+    tampered[dss_at + 1] = b'X';
+    let verdict = post_form(
+        &daemon,
+        "/seal/verify",
+        None,
+        form(&[("file", Some("lta.pdf"), &tampered)]),
+    )
+    .expect(200);
+    let signatures = verdict["pades"]["signatures"].as_array().unwrap();
+    assert_eq!(signatures[0]["indication"], "PASSED", "{verdict}");
+    assert_eq!(signatures[1]["verified"], false, "{verdict}");
+    assert_eq!(signatures[1]["valid"], false, "{verdict}");
+
+    for (level, content) in [
+        ("B-XX", original.clone()),
+        ("B-LTA", b"{\"a\":1}\n".to_vec()),
+    ] {
+        let reply = seal(&daemon, &key, &content, &[("level", level)]);
+        let body = assert_error(&reply, 400, "INVALID_REQUEST");
+        assert_eq!(body["details"]["field"], "level", "{body}");
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}

@@ -153,7 +153,7 @@ pub struct Sealed {
     pub timestamped_by: Option<String>,
     /// Whether that TSA is qualified.
     pub qualified: bool,
-    /// `B-B` or `B-T`.
+    /// `B-B`, `B-T`, or `B-LTA` for a PDF sealed with a DSS and a document time-stamp.
     pub level: &'static str,
     /// The signer's chain, DER, leaf first.
     pub chain_der: Vec<Vec<u8>>,
@@ -166,6 +166,25 @@ pub struct PdfSignatureReport {
     pub info: sigil_pdf::SignatureInfo,
     /// The CMS verification over its byte ranges.
     pub report: Option<SealReport>,
+    /// For a document time-stamp with a sound `/ByteRange`: its token verified against the TSA trust set over
+    /// the digest of its byte ranges (the token's own hash algorithm), or why it does not verify.
+    pub doc_timestamp: Option<Result<sigil_seal::TimestampReport, String>>,
+}
+
+/// A verified token, as the seal reports describe time-stamps.
+fn timestamp_report(verified: &sigil_rfc3161::VerifiedToken) -> sigil_seal::TimestampReport {
+    sigil_seal::TimestampReport {
+        gen_time: verified.token.gen_time.to_rfc3339(),
+        gen_time_unix: verified.token.gen_time.unix_seconds(),
+        tsa_name: verified
+            .token
+            .tsa_name
+            .clone()
+            .unwrap_or_else(|| verified.signer.subject.clone()),
+        trusted: verified.trust.is_chained(),
+        verdict: sigil_seal::Verdict::of_trust(&verified.trust),
+        serial: verified.token.serial.to_decimal(),
+    }
 }
 
 /// A PDF the PDF layer refuses, as a 400 naming the file and saying why.
@@ -315,14 +334,15 @@ impl SealService {
     }
 
     /// The signatures of a PDF, each verified: the CMS of every PAdES signature over its `/ByteRange`, with
-    /// whether it covers the whole file or which later revisions follow it. Document time-stamps are listed
-    /// but not verified here.
+    /// whether it covers the whole file or which later revisions follow it; each document time-stamp's token
+    /// verified against the TSA trust set over the digest of its `/ByteRange`.
     pub fn verify_pades(&self, pdf: &[u8]) -> Result<Vec<PdfSignatureReport>, SealError> {
         let document = sigil_pdf::Document::parse(pdf).map_err(pdf_error)?;
         let signatures = document.signatures().map_err(pdf_error)?;
         let mut reports = Vec::with_capacity(signatures.len());
         for info in signatures {
-            let report = if info.kind == sigil_pdf::SignatureKind::Signature && info.byte_range_ok {
+            let mut doc_timestamp = None;
+            let report = if info.byte_range_ok {
                 let (mut sha256, mut sha384, mut sha512) = (
                     sha2::Sha256::new(),
                     sha2::Sha384::new(),
@@ -352,13 +372,53 @@ impl SealService {
                         digest: sha512.finalize().to_vec(),
                     },
                 ];
-                Some(self.verify_cades(&info.contents, &digests)?)
+                match info.kind {
+                    sigil_pdf::SignatureKind::Signature => {
+                        Some(self.verify_cades(&info.contents, &digests)?)
+                    }
+                    sigil_pdf::SignatureKind::DocTimeStamp => {
+                        doc_timestamp = Some(self.verify_doc_timestamp(&info.contents, &digests)?);
+                        None
+                    }
+                }
             } else {
                 None
             };
-            reports.push(PdfSignatureReport { info, report });
+            reports.push(PdfSignatureReport {
+                info,
+                report,
+                doc_timestamp,
+            });
         }
         Ok(reports)
+    }
+
+    /// A document time-stamp's token checked over its byte ranges' digest (the token's algorithm among
+    /// `digests`) against the TSA trust set: its report, or why it does not verify.
+    fn verify_doc_timestamp(
+        &self,
+        token_der: &[u8],
+        digests: &[ContentDigest],
+    ) -> Result<Result<sigil_seal::TimestampReport, String>, SealError> {
+        let token = match sigil_rfc3161::inspect(token_der) {
+            Ok(token) => token,
+            Err(error) => return Ok(Err(format!("the time-stamp does not parse: {error}"))),
+        };
+        let Some(digest) = digests
+            .iter()
+            .find(|d| Some(d.algorithm) == token.hash_algorithm)
+        else {
+            return Ok(Err(format!(
+                "the time-stamp uses an unsupported imprint algorithm {}",
+                token.hash_algorithm_oid
+            )));
+        };
+        let trust = self.trust()?;
+        Ok(
+            sigil_rfc3161::verify_token_against_digest(token_der, &digest.digest, &trust.tsa)
+                .map(|verified| timestamp_report(&verified))
+                .map_err(|error| format!("the time-stamp does not verify: {error}")),
+        )
     }
 
     /// The platform seal's cell, for the initializer that fills it.
@@ -839,6 +899,9 @@ impl SealService {
     /// generous time-stamp; should the CMS not fit (a TSA answering with a large chain), the update is made
     /// again with the size measured, so a seal never fails for want of room. The operation records the SHA-256
     /// of the uploaded file; the CMS is kept when `storeCadesSeals` is on.
+    ///
+    /// With `lta`, a time-stamped seal is extended to B-LTA (see [`SealService::extend_lta`]); when that
+    /// cannot be reached the best level reached is answered and recorded (B-T, or B-B without any TSA).
     pub async fn seal_pades(
         &self,
         scope: &TenantScope,
@@ -846,6 +909,7 @@ impl SealService {
         pdf: Vec<u8>,
         reason: Option<String>,
         location: Option<String>,
+        lta: bool,
     ) -> Result<Sealed, SealError> {
         let certificate = self
             .signing_certificate(scope, request.certificate_id.as_deref())
@@ -888,15 +952,112 @@ impl SealService {
                 capacity = cms.len() + 2048;
                 continue;
             }
-            let sealed_pdf = prepared.embed(&cms).map_err(pdf_error)?;
+            let mut sealed_pdf = prepared.embed(&cms).map_err(pdf_error)?;
+            let mut level = None;
+            if let (true, Some(signature_timestamp)) = (lta, &timestamp) {
+                match self
+                    .extend_lta(
+                        scope,
+                        &sealed_pdf,
+                        &certificate.chain_der,
+                        signature_timestamp,
+                        request.qualified,
+                    )
+                    .await?
+                {
+                    Some(extended) => {
+                        sealed_pdf = extended;
+                        level = Some("B-LTA");
+                    }
+                    None => tracing::warn!(
+                        tenant = %scope.tenant(),
+                        "no TSA answered for the document time-stamp; the seal stays B-T"
+                    ),
+                }
+            }
             let mut sealed = self
-                .record(scope, request, certificate, "pades", cms, timestamp)
+                .record_at(scope, request, certificate, "pades", cms, timestamp, level)
                 .await?;
             sealed.p7s = sealed_pdf;
             return Ok(sealed);
         }
         Err(SealError::Unavailable(
             "the PAdES signature did not fit its /Contents twice; retry".into(),
+        ))
+    }
+
+    /// Extends a sealed PDF (B-T) to PAdES B-LTA with two more incremental updates: a DSS holding the signer's
+    /// chain and the certificates of the signature time-stamp's TSA (DER; no OCSP responses or CRLs, which Sigil
+    /// does not fetch), then a document time-stamp (`/DocTimeStamp`, `/ETSI.RFC3161`) whose `/Contents` is the
+    /// TimeStampToken over the SHA-256 of its `/ByteRange`, from the same dispatcher as the signature
+    /// time-stamp. `/Contents` is sized from the signature time-stamp's token plus a margin, and prepared again
+    /// with the measured size should the new token not fit. `None` when no TSA answers (the caller keeps B-T).
+    async fn extend_lta(
+        &self,
+        scope: &TenantScope,
+        sealed_pdf: &[u8],
+        signer_chain: &[Vec<u8>],
+        signature_timestamp: &SignatureTimestamp,
+        qualified: bool,
+    ) -> Result<Option<Vec<u8>>, SealError> {
+        let mut certs: Vec<Vec<u8>> = Vec::new();
+        let tsa_certs = sigil_cms::signed_data::parse_signed_data(&signature_timestamp.token_der)
+            .map(|parsed| parsed.certificates.into_iter().map(|c| c.der).collect())
+            .unwrap_or_else(|_| Vec::<Vec<u8>>::new());
+        for der in signer_chain.iter().chain(tsa_certs.iter()) {
+            if !certs.contains(der) {
+                certs.push(der.clone());
+            }
+        }
+        let dss = sigil_pdf::Dss {
+            certs,
+            ..Default::default()
+        };
+        let source = sealed_pdf.to_vec();
+        let with_dss = Arc::new(
+            blocking(move || {
+                let document = sigil_pdf::Document::parse(&source).map_err(pdf_error)?;
+                sigil_pdf::add_dss(&document, &dss).map_err(pdf_error)
+            })
+            .await?,
+        );
+        let mut capacity = signature_timestamp.token_der.len() + 4096;
+        for _attempt in 0..2 {
+            let source = with_dss.clone();
+            let (prepared, digest) = blocking(move || {
+                let document = sigil_pdf::Document::parse(&source).map_err(pdf_error)?;
+                let spec =
+                    sigil_pdf::SignatureSpec::new(sigil_pdf::SignatureKind::DocTimeStamp, capacity);
+                let prepared = sigil_pdf::prepare_signature(&document, &spec).map_err(pdf_error)?;
+                let mut hasher = sha2::Sha256::new();
+                for range in prepared.signed_ranges() {
+                    hasher.update(range);
+                }
+                let digest: Vec<u8> = hasher.finalize().to_vec();
+                Ok((prepared, digest))
+            })
+            .await?;
+            // A qualified request that no qualified TSA serves now keeps the B-T seal too: the best level
+            // reached is answered.
+            let Ok(Some(token)) = self.timestamp(scope, &digest, qualified).await else {
+                return Ok(None);
+            };
+            if token.token_der.len() > prepared.capacity() {
+                tracing::info!(
+                    needed = token.token_der.len(),
+                    capacity = prepared.capacity(),
+                    "document time-stamp /Contents too small; preparing again"
+                );
+                capacity = token.token_der.len() + 2048;
+                continue;
+            }
+            return prepared
+                .embed(&token.token_der)
+                .map(Some)
+                .map_err(pdf_error);
+        }
+        Err(SealError::Unavailable(
+            "the document time-stamp did not fit its /Contents twice; retry".into(),
         ))
     }
 
@@ -1017,7 +1178,32 @@ impl SealService {
         signature: Vec<u8>,
         timestamp: Option<SignatureTimestamp>,
     ) -> Result<Sealed, SealError> {
-        let level = if timestamp.is_some() { "B-T" } else { "B-B" };
+        self.record_at(
+            scope,
+            request,
+            certificate,
+            format,
+            signature,
+            timestamp,
+            None,
+        )
+        .await
+    }
+
+    /// [`SealService::record`] with the level reached when it is above what the signature time-stamp says
+    /// (`B-LTA`).
+    #[allow(clippy::too_many_arguments)]
+    async fn record_at(
+        &self,
+        scope: &TenantScope,
+        request: SealRequest,
+        certificate: SigningCertificate,
+        format: &'static str,
+        signature: Vec<u8>,
+        timestamp: Option<SignatureTimestamp>,
+        level: Option<&'static str>,
+    ) -> Result<Sealed, SealError> {
+        let level = level.unwrap_or(if timestamp.is_some() { "B-T" } else { "B-B" });
         let keep = self
             .runtime
             .store
@@ -1199,18 +1385,7 @@ impl SealService {
         let trust = self.trust()?;
         match sigil_rfc3161::verify_token_against_digest(tsr, &token.message_imprint, &trust.tsa) {
             Ok(verified) => Ok(ExternalTimestamp {
-                report: Some(sigil_seal::TimestampReport {
-                    gen_time: verified.token.gen_time.to_rfc3339(),
-                    gen_time_unix: verified.token.gen_time.unix_seconds(),
-                    tsa_name: verified
-                        .token
-                        .tsa_name
-                        .clone()
-                        .unwrap_or_else(|| verified.signer.subject.clone()),
-                    trusted: verified.trust.is_chained(),
-                    verdict: sigil_seal::Verdict::of_trust(&verified.trust),
-                    serial: verified.token.serial.to_decimal(),
-                }),
+                report: Some(timestamp_report(&verified)),
                 match_error: None,
             }),
             Err(error) => refused(format!("the time-stamp does not verify: {error}")),

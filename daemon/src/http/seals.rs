@@ -404,6 +404,7 @@ async fn sign(
     let mut upload = None;
     let (mut certificate_id, mut label, mut qualified) = (None, None, false);
     let (mut reason, mut location) = (None, None);
+    let mut lta = false;
     let mut parts = 0;
     while let Some(field) = form.next_field().await.map_err(form_error)? {
         parts += 1;
@@ -446,6 +447,21 @@ async fn sign(
                     location = Some(checked_text("location", &text, MAX_LABEL)?);
                 }
             }
+            // `B-B` and `B-T` both ask for the usual seal (B-T, B-B when every TSA fails); `B-LTA` adds a DSS
+            // and a document time-stamp to a PDF.
+            "level" => {
+                let text = text_field(field, "level").await?;
+                lta = match text.trim() {
+                    "" | "B-B" | "B-T" => false,
+                    "B-LTA" => true,
+                    _ => {
+                        return Err(ApiError::invalid_field(
+                            "level",
+                            "level must be B-B, B-T or B-LTA",
+                        ));
+                    }
+                };
+            }
             // The public client's fields that a seal does not use.
             "reminders" | "reminderDays" | "tags" => {
                 text_field(field, &name).await?;
@@ -456,6 +472,12 @@ async fn sign(
         }
     }
     let upload = upload.ok_or_else(|| ApiError::invalid_field("file", "no file provided"))?;
+    if lta && upload.pdf.is_none() {
+        return Err(ApiError::invalid_field(
+            "level",
+            "B-LTA is built for PDFs only; CAdES archive time-stamps are not built (ask for B-T)",
+        ));
+    }
     let request = SealRequest {
         sha256: upload.sha256,
         certificate_id,
@@ -469,7 +491,7 @@ async fn sign(
         Some((pdf, _permit)) => {
             state
                 .seals
-                .seal_pades(&caller.scope(), request, pdf, reason, location)
+                .seal_pades(&caller.scope(), request, pdf, reason, location, lta)
                 .await?
         }
         None => state.seals.seal_cades(&caller.scope(), request).await?,
@@ -1023,9 +1045,31 @@ fn pades_answer(reports: &[crate::app::seals::PdfSignatureReport]) -> ApiResult<
     let signatures: Vec<Value> = reports
         .iter()
         .map(|entry| {
-            let mut node = match &entry.report {
-                Some(report) => cades_json(report, None),
-                None => json!({ "signaturePresent": true, "verified": false }),
+            let mut node = match (&entry.report, &entry.doc_timestamp) {
+                (Some(report), _) => cades_json(report, None),
+                // A document time-stamp: `verified` when its token covers its byte ranges and verifies;
+                // `valid` only when its TSA chains to the TSA trust set.
+                (None, Some(Ok(t))) => json!({
+                    "signaturePresent": true,
+                    "verified": true,
+                    "valid": t.verdict.passed(),
+                    "indication": t.verdict.indication.as_str(),
+                    "timestamp": {
+                        "genTime": t.gen_time,
+                        "tsaName": t.tsa_name,
+                        "trusted": t.trusted,
+                        "serial": t.serial,
+                        "qualificationSource": "none",
+                    },
+                    "error": (!t.verdict.passed()).then(|| t.verdict.message.clone()),
+                }),
+                (None, Some(Err(reason))) => json!({
+                    "signaturePresent": true,
+                    "verified": false,
+                    "valid": false,
+                    "error": reason,
+                }),
+                (None, None) => json!({ "signaturePresent": true, "verified": false }),
             };
             node["fieldName"] = json!(entry.info.field_name);
             node["kind"] = json!(match entry.info.kind {
