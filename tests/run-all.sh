@@ -9,6 +9,7 @@ command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v softhsm2-util >/dev/null 2>&1 || missing+=(softhsm2)
 command -v pkcs11-tool >/dev/null 2>&1 || missing+=(opensc)
 command -v cc >/dev/null 2>&1 || missing+=(gcc)
+command -v unzip >/dev/null 2>&1 || missing+=(unzip)
 if ((${#missing[@]})); then
   echo "installing test dependencies: ${missing[*]}"
   sudo=""

@@ -680,3 +680,137 @@ fn stamps_and_the_local_tsa_chain_survive_kill_9() {
     let list = daemon.get("/api/transactions/details", &key).expect(200);
     assert_eq!(list["total"], 2, "{list}");
 }
+
+/// Downloads a binary body with an API key.
+fn get_bytes(daemon: &Daemon, path: &str, key: &str) -> (u16, Option<String>, Vec<u8>) {
+    let response = daemon
+        .client()
+        .get(daemon.url(path))
+        .bearer_auth(key)
+        .send()
+        .expect("request");
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    (
+        status,
+        content_type,
+        response.bytes().expect("body").to_vec(),
+    )
+}
+
+#[test]
+fn the_audit_package_holds_the_chain_checks_out_with_unzip_and_sha256sum_and_stays_in_its_tenant() {
+    let daemon = start("");
+    let chain = wait_local_tsa(&daemon);
+    let owner = daemon.owner_with_tenant();
+    let key = daemon.api_key(&owner.token, "live");
+    let hash = fresh_hash();
+    let original = stamp_ok(
+        &daemon,
+        &key,
+        json!({ "hashHex": hash, "label": "deed.pdf" }),
+    );
+    let original_id = str_field(&original, "id");
+    let restamped = restamp(&daemon, &key, json!({ "transactionId": original_id })).expect(200);
+    let restamp_id = str_field(&restamped, "id");
+
+    let (status, content_type, zip) = get_bytes(
+        &daemon,
+        &format!("/api/transactions/{original_id}/audit-package.zip"),
+        &key,
+    );
+    assert_eq!(status, 200);
+    assert_eq!(content_type.as_deref(), Some("application/zip"));
+
+    // Independent tools read it: unzip lists and extracts it, sha256sum checks the manifest.
+    let scratch = Scratch::new();
+    scratch.write("package.zip", &zip);
+    let dir = scratch.path().join("unpacked");
+    let unzip = std::process::Command::new("unzip")
+        .arg("-q")
+        .arg(scratch.path().join("package.zip"))
+        .arg("-d")
+        .arg(&dir)
+        .output()
+        .expect("unzip runs");
+    assert!(
+        unzip.status.success(),
+        "{}",
+        String::from_utf8_lossy(&unzip.stderr)
+    );
+    let check = std::process::Command::new("sha256sum")
+        .args(["-c", "MANIFEST.sha256"])
+        .current_dir(&dir)
+        .output()
+        .expect("sha256sum runs");
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+    let checked = String::from_utf8_lossy(&check.stdout);
+    assert!(checked.contains("verification.json: OK"), "{checked}");
+
+    // Both tokens of the chain, in order, verify with OpenSSL against the local root.
+    let tokens = dir.join("tokens");
+    let mut names: Vec<String> = std::fs::read_dir(&tokens)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            format!("00-{original_id}.tsr"),
+            format!("01-{restamp_id}.tsr")
+        ]
+    );
+    scratch.write_chain(&chain);
+    scratch.verify_digest(
+        &std::fs::read(tokens.join(&names[0])).unwrap(),
+        &hash,
+        "root.pem",
+        "tsa.pem",
+    );
+    let restamp_digest = sha512_hex(&unbase64(&str_field(&original, "tsrBase64")));
+    scratch.verify_digest(
+        &std::fs::read(tokens.join(&names[1])).unwrap(),
+        &restamp_digest,
+        "root.pem",
+        "tsa.pem",
+    );
+
+    // The report and the custody log say the same.
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("verification.json")).unwrap()).unwrap();
+    let reports = report["tokens"].as_array().unwrap();
+    assert_eq!(reports.len(), 2, "{report}");
+    for entry in reports {
+        assert_eq!(entry["indication"], "PASSED", "{entry}");
+        assert_eq!(entry["valid"], true, "{entry}");
+    }
+    let custody: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("custody.json")).unwrap()).unwrap();
+    assert_eq!(custody[0]["transactionId"], original_id, "{custody}");
+    assert_eq!(custody[1]["parentTransactionId"], original_id, "{custody}");
+    assert!(
+        std::fs::read_dir(dir.join("certificates")).unwrap().count() >= 2,
+        "each token's certificates are in the package"
+    );
+
+    // Another tenant cannot fetch it; a malformed id is a 404 too.
+    let other = daemon.owner_with_tenant();
+    let other_key = daemon.api_key(&other.token, "live");
+    let (status, _, _) = get_bytes(
+        &daemon,
+        &format!("/api/transactions/{original_id}/audit-package.zip"),
+        &other_key,
+    );
+    assert_eq!(status, 404);
+    let (status, _, _) = get_bytes(&daemon, "/api/transactions/nope/audit-package.zip", &key);
+    assert_eq!(status, 404);
+}

@@ -7,5 +7,6 @@ pub mod seal_platform;
 pub mod seals;
 pub mod tenants;
 pub mod timestamping;
+pub mod zip;
 
 pub use crate::ids::TenantScope;

@@ -457,3 +457,152 @@ impl Drop for Reservation {
         }
     }
 }
+
+/// The longest restamp chain followed from one record.
+pub const MAX_CHAIN: usize = 50;
+
+impl StampService {
+    /// A record of the tenant and every restamp of it (and of those), in the order they were found, at most
+    /// [`MAX_CHAIN`] of them.
+    pub async fn chain(
+        &self,
+        scope: &TenantScope,
+        id: &StampId,
+    ) -> Result<(Stamp, Vec<Stamp>), StampError> {
+        let root = self
+            .store()
+            .stamp(scope, id)
+            .await?
+            .ok_or(StampError::NotFound("transaction"))?;
+        let mut chain = Vec::new();
+        let mut frontier = vec![root.uid.clone()];
+        while let Some(parent) = frontier.pop() {
+            for child in self.store().restamps_of(scope, &parent).await? {
+                if chain.len() >= MAX_CHAIN {
+                    break;
+                }
+                frontier.push(child.uid.clone());
+                chain.push(child);
+            }
+        }
+        Ok((root, chain))
+    }
+
+    /// The audit package of a record (`GET /api/transactions/{id}/audit-package.zip`): a ZIP with the tokens of
+    /// the record and its restamp chain as stored, the certificates each token carries, a verification report of
+    /// each token against its own imprint and `trust` (made now, with the verdicts of `/tsa/verify-hash`), the
+    /// records themselves (the custody log: who stamped what, when, with which TSA, in which order), a README,
+    /// and a SHA-256 manifest of every other file in `sha256sum -c` form.
+    pub async fn audit_package(
+        &self,
+        scope: &TenantScope,
+        id: &StampId,
+        trust: Arc<sigil_rfc3161::TrustStore>,
+    ) -> Result<Vec<u8>, StampError> {
+        use sha2::Digest as _;
+        use sigil_rfc3161::der::EncodePem;
+        use sigil_rfc3161::{TimestampVerdict, Verdict};
+
+        let (root, restamps) = self.chain(scope, id).await?;
+        let records: Vec<Stamp> = std::iter::once(root).chain(restamps).collect();
+        let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+        let mut reports = Vec::new();
+        for (index, stamp) in records.iter().enumerate() {
+            let prefix = format!("{index:02}-{}", stamp.uid);
+            let tsr = BASE64.decode(&stamp.record.tsr).map_err(|error| {
+                StampError::Store(StoreError::Decode(format!(
+                    "stored TSR of {}: {error}",
+                    stamp.uid
+                )))
+            })?;
+            let digest = hex::decode(&stamp.record.hash_hex).unwrap_or_default();
+            let verify_trust = trust.clone();
+            let verify_tsr = tsr.clone();
+            let verified = tokio::task::spawn_blocking(move || {
+                sigil_rfc3161::verify_token_against_digest(&verify_tsr, &digest, &verify_trust)
+            })
+            .await
+            .map_err(|e| StampError::Unavailable(format!("verification task failed: {e}")))?;
+            let verdict = Verdict::of_result(&verified);
+            if let Ok(token) = &verified {
+                for (position, certificate) in token.token.certificates.iter().enumerate() {
+                    if let Ok(pem) = certificate.to_pem(sigil_rfc3161::der::pem::LineEnding::LF) {
+                        files.push((
+                            format!("certificates/{prefix}-{position}.pem"),
+                            pem.into_bytes(),
+                        ));
+                    }
+                }
+            }
+            reports.push(serde_json::json!({
+                "transactionId": stamp.uid,
+                "file": format!("tokens/{prefix}.tsr"),
+                "hashHex": stamp.record.hash_hex,
+                "hashAlgorithmOid": stamp.record.hash_alg_oid,
+                "valid": verdict.passed(),
+                "indication": verdict.indication.as_str(),
+                "subIndication": verdict.sub_indication.map(|sub| sub.as_str()),
+                "message": verdict.message,
+                "signer": verified.as_ref().ok().map(|token| token.signer.subject.clone()),
+            }));
+            files.push((format!("tokens/{prefix}.tsr"), tsr));
+        }
+        let custody: Vec<serde_json::Value> = records
+            .iter()
+            .map(|stamp| {
+                serde_json::json!({
+                    "transactionId": stamp.uid,
+                    "parentTransactionId": stamp.record.parent,
+                    "hashHex": stamp.record.hash_hex,
+                    "hashAlgorithmOid": stamp.record.hash_alg_oid,
+                    "serial": stamp.record.serial,
+                    "genTime": stamp.record.gen_time,
+                    "tsaName": stamp.record.tsa_name,
+                    "tsaSlug": stamp.record.provider,
+                    "qualified": stamp.record.qualified,
+                    "policyOid": stamp.record.policy_oid,
+                    "label": stamp.record.label,
+                    "createdAt": stamp.created_at,
+                })
+            })
+            .collect();
+        let json = |value: serde_json::Value| {
+            serde_json::to_vec_pretty(&value).unwrap_or_else(|_| b"null".to_vec())
+        };
+        files.push((
+            "verification.json".into(),
+            json(serde_json::json!({
+                "verifiedAt": chrono::Utc::now().to_rfc3339(),
+                "tokens": reports,
+            })),
+        ));
+        files.push(("custody.json".into(), json(serde_json::json!(custody))));
+        files.push((
+            "README.txt".into(),
+            format!(
+                "Audit package of transaction {}, made by Sigil.\n\n\
+                 tokens/            each RFC 3161 TimeStampResp as stored, the record first, then its restamps\n\
+                 certificates/      the certificates each token carries (PEM)\n\
+                 verification.json  each token verified now against its own imprint and this instance's anchors\n\
+                 custody.json       the records: what was stamped, when, by which TSA, in which order\n\
+                 MANIFEST.sha256    SHA-256 of every file above (check with `sha256sum -c MANIFEST.sha256`)\n\n\
+                 A token can be checked independently with\n\
+                 `openssl ts -verify -digest <hashHex> -in tokens/<file>.tsr -CAfile <root.pem>`.\n",
+                records[0].uid
+            )
+            .into_bytes(),
+        ));
+        let manifest: String = files
+            .iter()
+            .map(|(name, data)| format!("{}  {name}\n", hex::encode(sha2::Sha256::digest(data))))
+            .collect();
+        files.push(("MANIFEST.sha256".into(), manifest.into_bytes()));
+        let mut zip = super::zip::ZipWriter::new();
+        for (name, data) in &files {
+            zip.add(name, data)
+                .map_err(|e| StampError::Unavailable(e.to_string()))?;
+        }
+        zip.finish()
+            .map_err(|e| StampError::Unavailable(e.to_string()))
+    }
+}

@@ -18,7 +18,7 @@ use super::extract::{Caller, Json, PagingParams, Query, TenantCaller};
 use crate::actors::tenant::{InvalidateSettings, StampSelection};
 use crate::app::timestamping::{StampError, StampOutcome, StampRequest};
 use crate::error::{ApiError, ApiResult, ErrorKind};
-use crate::ids::{StampId, TenantId, TenantScope};
+use crate::ids::{StampId, TenantId};
 use crate::store::{PublicLookup, QuotaRefusal, Stamp, TenantSettings};
 use crate::tsa::provider::AttemptFailure;
 
@@ -26,8 +26,6 @@ use crate::tsa::provider::AttemptFailure;
 const MAX_LABEL: usize = 255;
 /// Records a public lookup returns at most.
 const LOOKUP_LIMIT: u64 = 100;
-/// Longest restamp chain followed when showing one record.
-const MAX_CHAIN: usize = 50;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -36,6 +34,10 @@ pub fn routes() -> Router<AppState> {
         .route("/api/transactions/details", get(list_transactions))
         .route("/api/transactions/by-hash/{hash}", get(by_hash))
         .route("/api/transactions/{id}", get(transaction))
+        .route(
+            "/api/transactions/{id}/audit-package.zip",
+            get(audit_package),
+        )
         .route("/api/transactions/{id}/label", put(set_label))
         .route("/api/settings", get(settings).put(update_settings))
         .route("/api/tsa/health", get(tsa_health))
@@ -297,21 +299,6 @@ fn checked_stamp_id(id: &str, field: &str) -> ApiResult<()> {
         .map_err(|error| error.with_details(json!({ "field": field })))
 }
 
-async fn load_stamp(
-    state: &AppState,
-    scope: &TenantScope,
-    id: &str,
-    field: &str,
-) -> ApiResult<Stamp> {
-    checked_stamp_id(id, field)?;
-    state
-        .runtime
-        .store
-        .stamp(scope, &StampId::new(id))
-        .await?
-        .ok_or_else(|| ApiError::not_found("transaction"))
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct VerifyHashRequest {
@@ -535,27 +522,49 @@ async fn transaction(
     State(state): State<AppState>,
     caller: TenantCaller,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
-    let stamp = load_stamp(&state, &caller.scope(), &id, "id").await?;
-    let mut chain = Vec::new();
-    let mut frontier = vec![stamp.uid.clone()];
-    while let Some(parent) = frontier.pop() {
-        for child in state
-            .runtime
-            .store
-            .restamps_of(&caller.scope(), &parent)
-            .await?
-        {
-            if chain.len() >= MAX_CHAIN {
-                break;
-            }
-            frontier.push(child.uid.clone());
-            chain.push(stamp_json(&child));
-        }
+) -> Response {
+    if let Err(error) = checked_stamp_id(&id, "id") {
+        return error.into_response();
     }
-    let mut body = stamp_json(&stamp);
-    body["restamps"] = Value::Array(chain);
-    Ok(Json(body))
+    match state.stamps.chain(&caller.scope(), &StampId::new(id)).await {
+        Ok((stamp, restamps)) => {
+            let mut body = stamp_json(&stamp);
+            body["restamps"] = Value::Array(restamps.iter().map(stamp_json).collect());
+            Json(body).into_response()
+        }
+        Err(error) => stamp_error(error, false),
+    }
+}
+
+/// GET /api/transactions/{id}/audit-package.zip: the record's tokens, certificates, a verification report, the
+/// custody log and a SHA-256 manifest, as a ZIP (see `StampService::audit_package`).
+async fn audit_package(
+    State(state): State<AppState>,
+    caller: TenantCaller,
+    Path(id): Path<String>,
+) -> Response {
+    if let Err(error) = checked_stamp_id(&id, "id") {
+        return error.into_response();
+    }
+    let trust = state.trust.get().for_verification();
+    match state
+        .stamps
+        .audit_package(&caller.scope(), &StampId::new(id.as_str()), trust)
+        .await
+    {
+        Ok(zip) => (
+            [
+                (header::CONTENT_TYPE, "application/zip".to_string()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"audit-package-{id}.zip\""),
+                ),
+            ],
+            zip,
+        )
+            .into_response(),
+        Err(error) => stamp_error(error, false),
+    }
 }
 
 #[derive(Deserialize)]
