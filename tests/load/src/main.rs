@@ -4,7 +4,10 @@
 //! and `POST /tsr` again against daemons whose local TSA has an RSA-2048 or RSA-4096 key. In the same run it
 //! measures the ceilings, the daemon's `GET /healthz` rate and the raw signing rates in-process (P-256 with
 //! aws-lc-rs, which kms-soft signs with; RSA through kms-soft's own key code), and prints every rate as a ratio
-//! to them. It also times cold starts (`sigild serve` with a fresh data directory until `/readyz` answers 200).
+//! to them. Seal rows: `POST /seal/sign-hash` and `POST /seal/sign` (multipart, CAdES of 1 byte and of 1 MiB
+//! with the platform certificate's P-256 key and with an RSA-4096 tenant certificate activated with a throw-away
+//! `openssl` CA, PAdES of a small and of a 1 MiB PDF), each divided by the raw signing rate of its key type and
+//! shown next to the raw SHA-256 rate of 1 MiB. It also times cold starts (`sigild serve` with a fresh data directory until `/readyz` answers 200).
 //! Run it with `tests/bench.sh`.
 
 use std::io::BufRead;
