@@ -4,7 +4,10 @@
 //! and `POST /tsr` again against daemons whose local TSA has an RSA-2048 or RSA-4096 key. In the same run it
 //! measures the ceilings, the daemon's `GET /healthz` rate and the raw signing rates in-process (P-256 with
 //! aws-lc-rs, which kms-soft signs with; RSA through kms-soft's own key code), and prints every rate as a ratio
-//! to them. It also times cold starts (`sigild serve` with a fresh data directory until `/readyz` answers 200).
+//! to them. Seal rows: `POST /seal/sign-hash` and `POST /seal/sign` (multipart, CAdES of 1 byte and of 1 MiB
+//! with the platform certificate's P-256 key and with an RSA-4096 tenant certificate activated with a throw-away
+//! `openssl` CA, PAdES of a small and of a 1 MiB PDF), each divided by the raw signing rate of its key type and
+//! shown next to the raw SHA-256 rate of 1 MiB. It also times cold starts (`sigild serve` with a fresh data directory until `/readyz` answers 200).
 //! Run it with `tests/bench.sh`.
 
 use std::io::BufRead;
@@ -192,16 +195,20 @@ impl Connection {
     }
 
     async fn send(&mut self, request: Request<Full<Bytes>>) -> (u16, Bytes) {
+        let (status, _, body) = self.send_with_headers(request).await;
+        (status, body)
+    }
+
+    async fn send_with_headers(
+        &mut self,
+        request: Request<Full<Bytes>>,
+    ) -> (u16, hyper::HeaderMap, Bytes) {
         self.sender.ready().await.expect("connection ready");
         let response = self.sender.send_request(request).await.expect("request");
         let status = response.status().as_u16();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .expect("body")
-            .to_bytes();
-        (status, body)
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await.expect("body").to_bytes();
+        (status, parts.headers, body)
     }
 }
 
@@ -243,8 +250,8 @@ async fn call(
     serde_json::from_slice(&bytes).unwrap_or(Value::Null)
 }
 
-/// Registers an owner with a tenant and returns a live API key.
-async fn api_key(address: SocketAddr) -> String {
+/// Registers an owner with a tenant and returns the owner's session token (with the tenant) and a live API key.
+async fn api_key(address: SocketAddr) -> (String, String) {
     let body =
         json!({ "name": "Bench", "email": "bench@example.org", "password": "benchmark password" });
     let token = call(address, "POST", "/auth/register", None, body).await["token"]
@@ -271,7 +278,7 @@ async fn api_key(address: SocketAddr) -> String {
         json!({ "name": "bench", "environment": "live" }),
     )
     .await;
-    key["key"].as_str().expect("key").to_string()
+    (token, key["key"].as_str().expect("key").to_string())
 }
 
 async fn wait_for_local_tsa(address: SocketAddr) {
@@ -556,6 +563,345 @@ fn cold_start_ms(
     (times[times.len() / 2], times[0], times[times.len() - 1])
 }
 
+/// The multipart boundary of the seal uploads.
+const BOUNDARY: &str = "sigil-load-boundary-7d1c";
+
+/// A `multipart/form-data` body with the file part `file` (named `file_name`) and the text parts `fields`.
+fn multipart(file_name: &str, file: &[u8], fields: &[(&str, &str)]) -> Bytes {
+    let mut body = Vec::with_capacity(file.len() + 1024);
+    for (name, value) in fields {
+        body.extend_from_slice(
+            format!(
+                "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    body.extend_from_slice(
+        format!(
+            "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\n\
+             Content-Type: application/octet-stream\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(file);
+    body.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
+    Bytes::from(body)
+}
+
+/// `POST /seal/sign` with a prepared multipart body (a cheap clone of shared bytes).
+fn seal_request(key: &str, body: &Bytes) -> Request<Full<Bytes>> {
+    Request::post("/seal/sign")
+        .header("host", "bench")
+        .header("authorization", format!("Bearer {key}"))
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={BOUNDARY}"),
+        )
+        .body(Full::new(body.clone()))
+        .expect("request")
+}
+
+/// A valid one-page PDF (catalog, pages, page, font, content stream, classic xref table) whose content stream
+/// has about `stream_bytes` bytes of text-showing operators, so the file is that big and still well formed.
+fn bench_pdf(stream_bytes: usize) -> Vec<u8> {
+    let line = "BT /F1 12 Tf 72 720 Td (Sigil load benchmark) Tj ET\n";
+    let content = line.repeat((stream_bytes / line.len()).max(1));
+    let objects = [
+        "<< /Type /Catalog /Pages 2 0 R >>".to_string(),
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_string(),
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R \
+         /Resources << /Font << /F1 5 0 R >> >> >>"
+            .to_string(),
+        format!(
+            "<< /Length {} >>\nstream\n{content}endstream",
+            content.len()
+        ),
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_string(),
+    ];
+    let mut out = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n".to_vec();
+    let mut offsets = Vec::new();
+    for (i, object) in objects.iter().enumerate() {
+        offsets.push(out.len());
+        out.extend_from_slice(format!("{} 0 obj\n{object}\nendobj\n", i + 1).as_bytes());
+    }
+    let xref = out.len();
+    out.extend_from_slice(
+        format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
+    );
+    for offset in offsets {
+        out.extend_from_slice(format!("{offset:010} 00000 n \n").as_bytes());
+    }
+    out.extend_from_slice(
+        format!(
+            "trailer\n<< /Size {} /Root 1 0 R /ID [<00112233445566778899aabbccddeeff> \
+             <00112233445566778899aabbccddeeff>] >>\nstartxref\n{xref}\n%%EOF\n",
+            objects.len() + 1
+        )
+        .as_bytes(),
+    );
+    out
+}
+
+/// Waits until the platform seal certificate (ECDSA P-256, made on first start) is listed.
+async fn wait_for_platform_seal(address: SocketAddr, key: &str) {
+    for _ in 0..600 {
+        let list = call(address, "GET", "/seal/certificates", Some(key), Value::Null).await;
+        if list
+            .as_array()
+            .and_then(|l| l.last())
+            .is_some_and(|last| last["source"] == "platform")
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the platform seal certificate never became ready");
+}
+
+/// Runs `openssl` in `dir`; panics with its output when it fails.
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let output = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("running openssl");
+    assert!(
+        output.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Provisions a tenant seal certificate with `algorithm` (the daemon makes the key in kms-soft and returns a
+/// CSR), has a throw-away P-256 CA made with `openssl` sign it, activates the chain, and returns its id.
+async fn tenant_certificate(address: SocketAddr, owner: &str, algorithm: &str) -> String {
+    let provisioned = call(
+        address,
+        "POST",
+        "/seal/certificates",
+        Some(owner),
+        json!({ "commonName": "Bench Seal", "organization": "Bench AS", "countryCode": "NO",
+                "label": format!("bench {algorithm}"), "keyAlgorithm": algorithm }),
+    )
+    .await;
+    let id = provisioned["id"].as_str().expect("id").to_string();
+    let pki = tempfile::tempdir().expect("temp dir");
+    let dir = pki.path();
+    std::fs::write(
+        dir.join("csr.pem"),
+        provisioned["csrPem"].as_str().expect("csrPem"),
+    )
+    .expect("writing the CSR");
+    std::fs::write(
+        dir.join("leaf.ext"),
+        "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,nonRepudiation\n",
+    )
+    .expect("writing the extensions");
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-subj",
+            "/CN=Sigil Bench Seal CA/O=Bench",
+            "-days",
+            "2",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "csr.pem",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "leaf.pem",
+            "-days",
+            "1",
+            "-extfile",
+            "leaf.ext",
+        ],
+    );
+    let chain = std::fs::read_to_string(dir.join("leaf.pem")).expect("leaf")
+        + &std::fs::read_to_string(dir.join("ca.pem")).expect("CA");
+    let active = call(
+        address,
+        "POST",
+        &format!("/seal/certificates/{id}/activate"),
+        Some(owner),
+        json!({ "certificatePem": chain }),
+    )
+    .await;
+    assert_eq!(active["status"], "active", "{active}");
+    id
+}
+
+/// Seals once and checks the answer (200, `Content-Type`, `X-Seal-Format`, `X-Seal-Level: B-T`), so a row
+/// never measures refusals.
+async fn check_seal(
+    address: SocketAddr,
+    request: Request<Full<Bytes>>,
+    content_type: &str,
+    format: &str,
+) {
+    let mut connection = Connection::open(address).await;
+    let (status, headers, body) = connection.send_with_headers(request).await;
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
+    };
+    assert_eq!(
+        status,
+        200,
+        "seal answered {status}: {}",
+        String::from_utf8_lossy(&body)
+    );
+    assert_eq!(header("content-type"), content_type);
+    assert_eq!(header("x-seal-format"), format);
+    assert_eq!(
+        header("x-seal-level"),
+        "B-T",
+        "the seal was not time-stamped"
+    );
+    if format == "pades" {
+        assert!(
+            body.starts_with(b"%PDF-"),
+            "the sealed PDF does not start with %PDF-"
+        );
+    }
+}
+
+/// SHA-256 of `size`-byte buffers per second in this process on all cores, with the `sha2` crate the daemon
+/// hashes uploads with: the hashing share of a seal of a file that big.
+fn sha256_rate(size: usize, phase: Duration) -> f64 {
+    use sha2::Digest as _;
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let data = vec![0x5au8; size];
+                let started = Instant::now();
+                let mut count = 0u64;
+                while started.elapsed() < phase {
+                    std::hint::black_box(sha2::Sha256::digest(std::hint::black_box(&data)));
+                    count += 1;
+                }
+                count as f64 / started.elapsed().as_secs_f64()
+            })
+        })
+        .collect();
+    handles
+        .into_iter()
+        .map(|h| h.join().expect("hashing thread"))
+        .sum()
+}
+
+/// The seal rows, in the order they run: sign-hash (no upload), then uploads from 1 byte to 1 MiB.
+const SEAL_ROWS: [&str; 6] = [
+    "POST /seal/sign-hash CAdES P-256",
+    "POST /seal/sign CAdES 1 B P-256",
+    "POST /seal/sign CAdES 1 MiB P-256",
+    "POST /seal/sign CAdES 1 MiB RSA-4096",
+    "POST /seal/sign PAdES 3 KiB P-256",
+    "POST /seal/sign PAdES 1 MiB P-256",
+];
+
+/// What the seal rows need, made once before the measurements: the multipart bodies (built once and shared by
+/// every connection) and the certificates they name, each checked by one seal first.
+struct SealSetup {
+    /// Row name, multipart body, whether the row's key is the RSA-4096 tenant certificate.
+    uploads: Vec<(&'static str, Bytes, bool)>,
+}
+
+impl SealSetup {
+    async fn prepare(
+        address: SocketAddr,
+        owner: &str,
+        key: &str,
+        wanted: &dyn Fn(&str) -> bool,
+    ) -> SealSetup {
+        wait_for_platform_seal(address, key).await;
+        let platform = [("certificateId", "platform")];
+        let one_mib: Vec<u8> = (0..1usize << 20).map(|i| (i * 31 % 251) as u8).collect();
+        let mut uploads = Vec::new();
+        if wanted(SEAL_ROWS[0]) {
+            let request = json_request(
+                "POST",
+                "/seal/sign-hash",
+                Some(key),
+                &json!({ "hashHex": hex::encode([1u8; 32]), "certificateId": "platform" }),
+            );
+            check_seal(address, request, "application/pkcs7-signature", "cades").await;
+        }
+        let rsa_id = if wanted(SEAL_ROWS[3]) {
+            Some(tenant_certificate(address, owner, "rsa-4096").await)
+        } else {
+            None
+        };
+        let mut cases: Vec<(&'static str, Bytes, bool)> = vec![
+            (SEAL_ROWS[1], multipart("one.bin", b"x", &platform), false),
+            (
+                SEAL_ROWS[2],
+                multipart("one-mib.bin", &one_mib, &platform),
+                false,
+            ),
+        ];
+        if let Some(id) = &rsa_id {
+            cases.push((
+                SEAL_ROWS[3],
+                multipart("one-mib.bin", &one_mib, &[("certificateId", id)]),
+                true,
+            ));
+        }
+        cases.push((
+            SEAL_ROWS[4],
+            multipart("small.pdf", &bench_pdf(2048), &platform),
+            false,
+        ));
+        cases.push((
+            SEAL_ROWS[5],
+            multipart("one-mib.pdf", &bench_pdf(1 << 20), &platform),
+            false,
+        ));
+        for (name, body, rsa) in cases {
+            if !wanted(name) {
+                continue;
+            }
+            let (content_type, format) = if name.contains("PAdES") {
+                ("application/pdf", "pades")
+            } else {
+                ("application/pkcs7-signature", "cades")
+            };
+            check_seal(address, seal_request(key, &body), content_type, format).await;
+            uploads.push((name, body, rsa));
+        }
+        SealSetup { uploads }
+    }
+}
+
 /// The RSA key sizes measured: label, `[local_tsa] algorithm`, kms-soft key algorithm.
 const RSA_SIZES: [(&str, &str, sigil_plugin_api::KeyAlgorithm); 2] = [
     (
@@ -606,18 +952,33 @@ fn main() {
     );
     let mut rsa_rates = Vec::new();
     for (label, config_name, algorithm) in RSA_SIZES {
-        if wanted(&format!("POST /tsr {label}")) {
+        let tsr_row = wanted(&format!("POST /tsr {label}"));
+        // The RSA-4096 seal row divides by the same ceiling.
+        let seal_row = label == "RSA-4096" && wanted(SEAL_ROWS[3]);
+        if tsr_row || seal_row {
             let rate = rsa_ceiling(algorithm, phase.min(Duration::from_secs(3)));
             println!(
                 "ceiling  raw {label} signing in-process, kms-soft (aws-lc-rs, all cores): {rate:>9.0} /s"
             );
-            rsa_rates.push((label, config_name, rate));
+            rsa_rates.push((label, config_name, rate, tsr_row));
         }
+    }
+    let rsa4096_rate = rsa_rates
+        .iter()
+        .find(|(label, ..)| *label == "RSA-4096")
+        .map_or(f64::NAN, |(_, _, rate, _)| *rate);
+    let seals = SEAL_ROWS.iter().any(|name| wanted(name));
+    if seals {
+        let rate = sha256_rate(1 << 20, phase.min(Duration::from_secs(3)));
+        println!(
+            "ceiling  raw SHA-256 of 1 MiB in-process, sha2 (all cores): {rate:>9.0} /s ({:.0} MB/s)",
+            rate * 1.048_576
+        );
     }
 
     runtime.block_on(async move {
         wait_for_local_tsa(address).await;
-        let key = api_key(address).await;
+        let (owner, key) = api_key(address).await;
         let query = sigil_rfc3161::TimestampRequest::new(
             sigil_rfc3161::HashAlgorithm::Sha256,
             &[7u8; 32],
@@ -640,8 +1001,13 @@ fn main() {
             use base64::Engine as _;
             base64::engine::general_purpose::STANDARD.encode(&body)
         };
+        let seal_setup = if seals {
+            Some(SealSetup::prepare(address, &owner, &key, &wanted).await)
+        } else {
+            None
+        };
         println!(
-            "{:<34} {:>5} {:>10} {:>8} {:>8} {:>7} {:>9} {:>9} {:>9}",
+            "{:<38} {:>5} {:>10} {:>8} {:>8} {:>7} {:>9} {:>9} {:>9}",
             "endpoint",
             "conns",
             "rate/s",
@@ -664,7 +1030,7 @@ fn main() {
             let row_signed = |name: &str, m: &Measured, write: Option<f64>, sign: f64| {
                 let write = write.map_or("".to_string(), |w| format!("{:.3}", m.rate / w));
                 println!(
-                    "{name:<34} {connections:>5} {:>10.0} {:>8.2} {:>8.2} {:>7} {:>9.3} {:>9.3} {write:>9}",
+                    "{name:<38} {connections:>5} {:>10.0} {:>8.2} {:>8.2} {:>7} {:>9.3} {:>9.3} {write:>9}",
                     m.rate,
                     m.p50_ms,
                     m.p99_ms,
@@ -706,7 +1072,10 @@ fn main() {
                 drop(isolated);
                 row("POST /tsr (KMS in a child process)", &tsr, None);
             }
-            for (label, config_name, rsa_rate) in &rsa_rates {
+            for (label, config_name, rsa_rate, tsr_row) in &rsa_rates {
+                if !tsr_row {
+                    continue;
+                }
                 // A daemon whose local TSA has an RSA key of this size (made by kms-soft on its first start),
                 // started now and stopped after, like the row above.
                 let rsa = start_daemon(
@@ -743,6 +1112,31 @@ fn main() {
                 })
                 .await;
                 row("POST /tsa/stamp-hash", &stamp, Some(write.rate));
+            }
+            if let Some(setup) = &seal_setup {
+                if wanted(SEAL_ROWS[0]) {
+                    let seal_key = key.clone();
+                    let m = measure(address, connections, phase, 200, move || {
+                        // A fresh digest each time, like a client hashing its own files.
+                        let digest: [u8; 32] = rand::random();
+                        json_request(
+                            "POST",
+                            "/seal/sign-hash",
+                            Some(&seal_key),
+                            &json!({ "hashHex": hex::encode(digest), "certificateId": "platform" }),
+                        )
+                    })
+                    .await;
+                    row(SEAL_ROWS[0], &m, None);
+                }
+                for (name, body, rsa) in &setup.uploads {
+                    let (seal_key, body) = (key.clone(), body.clone());
+                    let m = measure(address, connections, phase, 200, move || {
+                        seal_request(&seal_key, &body)
+                    })
+                    .await;
+                    row_signed(name, &m, None, if *rsa { rsa4096_rate } else { sign_rate });
+                }
             }
         }
     });
