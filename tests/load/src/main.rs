@@ -825,7 +825,7 @@ const SEAL_ROWS: [&str; 6] = [
     "POST /seal/sign CAdES 1 B P-256",
     "POST /seal/sign CAdES 1 MiB P-256",
     "POST /seal/sign CAdES 1 MiB RSA-4096",
-    "POST /seal/sign PAdES 3 KiB P-256",
+    "POST /seal/sign PAdES 2.6 KiB P-256",
     "POST /seal/sign PAdES 1 MiB P-256",
 ];
 
