@@ -276,6 +276,19 @@ async fn blocking<T: Send + 'static>(
         .unwrap_or_else(|e| Err(SealError::Unavailable(format!("KMS call panicked: {e}"))))
 }
 
+/// The certificate's key or chain cannot make this kind of seal.
+fn unusable_certificate(error: impl std::fmt::Display) -> SealError {
+    SealError::Invalid {
+        field: "certificateId",
+        reason: format!("cannot seal with this certificate: {error}"),
+    }
+}
+
+/// The KMS answered a signature the seal structure refuses (wrong key, wrong encoding).
+fn unusable_signature(error: impl std::fmt::Display) -> SealError {
+    SealError::Unavailable(format!("the KMS signature is unusable: {error}"))
+}
+
 fn kms_error(error: impl std::fmt::Display) -> SealError {
     SealError::Unavailable(format!("the seal KMS failed: {error}"))
 }
@@ -869,16 +882,11 @@ impl SealService {
                 CadesOptions::default(),
             )
         }
-        .map_err(|e| SealError::Invalid {
-            field: "certificateId",
-            reason: format!("cannot seal with this certificate: {e}"),
-        })?;
+        .map_err(unusable_certificate)?;
         let key = certificate.key.clone();
         let mut cms = blocking(move || {
             let signature = key.sign(builder.to_be_signed()).map_err(kms_error)?;
-            builder
-                .assemble(&signature)
-                .map_err(|e| SealError::Unavailable(format!("the KMS signature is unusable: {e}")))
+            builder.assemble(&signature).map_err(unusable_signature)
         })
         .await?;
         let imprint = HashAlgorithm::Sha256.digest(cms.signature_value());
@@ -1102,16 +1110,11 @@ impl SealService {
             algorithm,
             sigil_seal::JadesOptions::default(),
         )
-        .map_err(|e| SealError::Invalid {
-            field: "certificateId",
-            reason: format!("cannot seal with this certificate: {e}"),
-        })?;
+        .map_err(unusable_certificate)?;
         let key = certificate.key.clone();
         let mut jws = blocking(move || {
             let signature = key.sign(builder.to_be_signed()).map_err(kms_error)?;
-            builder
-                .assemble(&signature)
-                .map_err(|e| SealError::Unavailable(format!("the KMS signature is unusable: {e}")))
+            builder.assemble(&signature).map_err(unusable_signature)
         })
         .await?;
         let token = if timestamp {

@@ -230,6 +230,21 @@ fn multipart(form: Result<Multipart, MultipartRejection>) -> ApiResult<Multipart
     })
 }
 
+/// The form's next part, refusing a form of more than [`MAX_FORM_PARTS`] parts (`parts` counts them).
+async fn next_part<'f>(form: &'f mut Multipart, parts: &mut usize) -> ApiResult<Option<Field<'f>>> {
+    let Some(field) = form.next_field().await.map_err(form_error)? else {
+        return Ok(None);
+    };
+    *parts += 1;
+    if *parts > MAX_FORM_PARTS {
+        return Err(ApiError::invalid_field(
+            "file",
+            format!("the form has more than {MAX_FORM_PARTS} parts"),
+        ));
+    }
+    Ok(Some(field))
+}
+
 fn form_error(error: axum::extract::multipart::MultipartError) -> ApiError {
     ApiError::new(
         ErrorKind::InvalidRequest,
@@ -406,14 +421,7 @@ async fn sign(
     let (mut reason, mut location) = (None, None);
     let mut lta = false;
     let mut parts = 0;
-    while let Some(field) = form.next_field().await.map_err(form_error)? {
-        parts += 1;
-        if parts > MAX_FORM_PARTS {
-            return Err(ApiError::invalid_field(
-                "file",
-                format!("the form has more than {MAX_FORM_PARTS} parts"),
-            ));
-        }
+    while let Some(field) = next_part(&mut form, &mut parts).await? {
         let name = field.name().unwrap_or_default().to_string();
         match name.as_str() {
             "file" if upload.is_none() => {
@@ -1141,14 +1149,7 @@ async fn verify(
     let limit = state.config().seal.max_file_bytes;
     let (mut upload, mut p7s, mut tsr) = (None, None, None);
     let mut parts = 0;
-    while let Some(field) = form.next_field().await.map_err(form_error)? {
-        parts += 1;
-        if parts > MAX_FORM_PARTS {
-            return Err(ApiError::invalid_field(
-                "file",
-                format!("the form has more than {MAX_FORM_PARTS} parts"),
-            ));
-        }
+    while let Some(field) = next_part(&mut form, &mut parts).await? {
         let name = field.name().unwrap_or_default().to_string();
         match name.as_str() {
             "file" if upload.is_none() => {

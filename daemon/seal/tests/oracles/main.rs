@@ -15,5 +15,3 @@ mod foreign;
 mod jades;
 // CSR through openssl, activation chain errors.
 mod csr;
-// Per-seal building cost (ignored; run with --ignored --nocapture).
-mod bench;

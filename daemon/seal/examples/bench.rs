@@ -1,15 +1,18 @@
-//! Per-seal building cost with a P-256 software key, signing excluded (the KMS signs), printed in µs.
-//! No wall-clock assertion: `cargo test -p sigil-seal --release --test oracles -- --ignored --nocapture bench`.
+//! Per-seal building cost with a P-256 software key, signing excluded (the KMS signs), printed in µs. A
+//! measurement, not a test: `cargo run -p sigil-seal --release --example bench` (needs `openssl` for the test PKI).
 
 use std::time::Instant;
 
 use sigil_seal::{CadesBuilder, CadesOptions, HashAlgorithm, SealSigner};
 
-use crate::support::{KeyKind, pki, tsa};
+// The oracle tests' PKI helpers; the measurement uses a few of them.
+#[allow(dead_code)]
+#[path = "../tests/oracles/support.rs"]
+mod support;
 
-#[test]
-#[ignore = "measurement; run with --ignored --nocapture"]
-fn cades_building_cost_per_seal() {
+use support::{KeyKind, pki, tsa};
+
+fn main() {
     let pki = pki(KeyKind::P256);
     let tsa = tsa();
     let chain = pki.chain();
