@@ -14,6 +14,9 @@ pub struct ApiError {
     pub message: String,
     /// Structured context (which field, why, retry hints).
     pub details: Value,
+    /// A surface's own, more specific code (e.g. Sigilum's `SIGNATURE_EXPIRED`) in place of the kind's; the
+    /// status still comes from the kind.
+    pub code: Option<&'static str>,
 }
 
 /// Matchable error kinds, each with one status and one code.
@@ -105,7 +108,19 @@ impl ApiError {
             kind,
             message: message.into(),
             details: json!({}),
+            code: None,
         }
+    }
+
+    /// Replaces the kind's code with a more specific one that the API reference documents.
+    pub fn with_code(mut self, code: &'static str) -> Self {
+        self.code = Some(code);
+        self
+    }
+
+    /// The code the client sees.
+    pub fn code(&self) -> &'static str {
+        self.code.unwrap_or(self.kind.code())
     }
 
     /// Adds structured details.
@@ -169,13 +184,13 @@ impl ApiError {
 
     /// The JSON body.
     pub fn body(&self) -> Value {
-        json!({ "error": self.message, "code": self.kind.code(), "details": self.details })
+        json!({ "error": self.message, "code": self.code(), "details": self.details })
     }
 }
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}", self.kind.code(), self.message)
+        write!(f, "{} {}", self.code(), self.message)
     }
 }
 
