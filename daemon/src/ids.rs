@@ -68,6 +68,10 @@ macro_rules! id_type {
 }
 
 id_type!(
+    /// An approval request of any kind (for an agent claim: its `cl_` claim id).
+    ApprovalId
+);
+id_type!(
     /// A tenant (organisation).
     TenantId
 );

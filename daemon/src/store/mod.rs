@@ -6,6 +6,7 @@
 
 mod accounts;
 mod api_keys;
+mod approvals;
 mod key_cache;
 mod meta;
 mod quotas;
@@ -26,6 +27,10 @@ use crate::config::{Config, StoreUrl};
 
 pub use accounts::{Session, User};
 pub use api_keys::ApiKey;
+pub use approvals::{
+    Approval, ApprovalState, Companions, DecidedBy, NewApproval, RealmCounts, RealmGuard,
+    Submitted, now_ms,
+};
 use key_cache::ApiKeyCache;
 pub use quotas::{QuotaLimits, QuotaPeriod, QuotaRefusal};
 pub use schema::SCHEMA_VERSION;

@@ -201,6 +201,20 @@ const MIGRATIONS: &[&str] = &[
 
      DEFINE FIELD IF NOT EXISTS store_cades_seals ON tenant_settings TYPE bool DEFAULT false;
      UPDATE tenant_settings SET store_cades_seals = false WHERE store_cades_seals = NONE;",
+    // 8: approval requests of every kind, keyed by `<kind>:<slot>` (one live request per slot), their audit
+    // trail, the per-realm version that limit-dependent decisions compare-and-set, the node leases that say
+    // which daemon holds a live request's timer, and replay nonces. Schemaless: a kind's payload is its own.
+    "DEFINE TABLE IF NOT EXISTS approval SCHEMALESS;
+     DEFINE INDEX IF NOT EXISTS approval_uid ON approval FIELDS uid UNIQUE;
+     DEFINE INDEX IF NOT EXISTS approval_realm_state ON approval FIELDS kind, realm, state;
+     DEFINE INDEX IF NOT EXISTS approval_party_state ON approval FIELDS kind, party, state;
+     DEFINE INDEX IF NOT EXISTS approval_live ON approval FIELDS state, owner_node;
+     DEFINE TABLE IF NOT EXISTS approval_audit SCHEMALESS;
+     DEFINE INDEX IF NOT EXISTS approval_audit_approval ON approval_audit FIELDS approval;
+     DEFINE TABLE IF NOT EXISTS approval_realm SCHEMALESS;
+     DEFINE TABLE IF NOT EXISTS node_lease SCHEMALESS;
+     DEFINE TABLE IF NOT EXISTS nonce SCHEMALESS;
+     DEFINE INDEX IF NOT EXISTS nonce_expires ON nonce FIELDS expires;",
 ];
 
 /// The schema version this binary writes.

@@ -930,3 +930,336 @@ async fn seal_certificates_and_operations_stay_in_their_tenant() {
         0
     );
 }
+
+fn claim(uid: &str, principal: &str, state: ApprovalState) -> NewApproval {
+    NewApproval {
+        uid: crate::ids::ApprovalId::new(uid),
+        kind: "agent_claim",
+        slot: format!("alice/svc/{principal}"),
+        realm: "alice".into(),
+        party: "svc".into(),
+        principal: principal.into(),
+        state,
+        decided_by: (state != ApprovalState::Pending).then(|| DecidedBy::policy("limits", "x")),
+        expires_at: Some(now_ms() + 60_000),
+        payload: serde_json::Map::new(),
+        owner_node: Some("node-a".into()),
+    }
+}
+
+#[tokio::test]
+async fn an_active_slot_answers_its_request_and_a_finished_one_is_replaced() {
+    let store = memory_store().await;
+    let tenant = scope("t1");
+    let first = match store
+        .submit_approval(
+            &tenant,
+            &claim("cl_1", "k1", ApprovalState::Pending),
+            None,
+            &Companions::none(),
+        )
+        .await
+        .unwrap()
+    {
+        Submitted::Created(approval) => approval,
+        Submitted::Existing(_) => panic!("a new slot must create"),
+    };
+    assert_eq!(first.state, ApprovalState::Pending);
+    assert_eq!(first.owner_node.as_deref(), Some("node-a"));
+    // Same slot again while pending: the existing request comes back.
+    match store
+        .submit_approval(
+            &tenant,
+            &claim("cl_2", "k1", ApprovalState::Pending),
+            None,
+            &Companions::none(),
+        )
+        .await
+        .unwrap()
+    {
+        Submitted::Existing(approval) => assert_eq!(approval.uid, first.uid),
+        Submitted::Created(_) => panic!("an active slot must not be replaced"),
+    }
+    // Another tenant cannot see it through the slot.
+    assert!(matches!(
+        store
+            .submit_approval(
+                &scope("t2"),
+                &claim("cl_3", "k1", ApprovalState::Pending),
+                None,
+                &Companions::none()
+            )
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    // Rejected: the slot takes a fresh request with a new id.
+    let rejected = store
+        .transition_approval(
+            &tenant,
+            &first,
+            ApprovalState::Rejected,
+            &DecidedBy::user("u1", None),
+            None,
+            &Companions::none(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(rejected.state, ApprovalState::Rejected);
+    assert_eq!(rejected.owner_node, None);
+    match store
+        .submit_approval(
+            &tenant,
+            &claim("cl_4", "k1", ApprovalState::Pending),
+            None,
+            &Companions::none(),
+        )
+        .await
+        .unwrap()
+    {
+        Submitted::Created(approval) => assert_eq!(approval.uid.as_str(), "cl_4"),
+        Submitted::Existing(_) => panic!("a finished slot must be replaced"),
+    }
+    assert!(store.approval(&tenant, &first.uid).await.unwrap().is_none());
+    // The audit trail of the first request survives its replacement.
+    let audit = store.approval_audit(&tenant, &first.uid).await.unwrap();
+    assert_eq!(audit.len(), 2, "{audit:?}");
+}
+
+#[tokio::test]
+async fn two_deciders_of_one_version_cannot_both_win() {
+    let store = memory_store().await;
+    let tenant = scope("t1");
+    let Submitted::Created(pending) = store
+        .submit_approval(
+            &tenant,
+            &claim("cl_1", "k1", ApprovalState::Pending),
+            None,
+            &Companions::none(),
+        )
+        .await
+        .unwrap()
+    else {
+        panic!("created")
+    };
+    store
+        .transition_approval(
+            &tenant,
+            &pending,
+            ApprovalState::Approved,
+            &DecidedBy::user("u1", None),
+            None,
+            &Companions::none(),
+        )
+        .await
+        .unwrap();
+    let late = store
+        .transition_approval(
+            &tenant,
+            &pending,
+            ApprovalState::Expired,
+            &DecidedBy::timer(),
+            None,
+            &Companions::none(),
+        )
+        .await;
+    assert!(
+        matches!(late, Err(StoreError::Conflict(ref why)) if why == "state"),
+        "{late:?}"
+    );
+    // Another tenant cannot decide it at all.
+    let foreign = store
+        .transition_approval(
+            &scope("t2"),
+            &pending,
+            ApprovalState::Rejected,
+            &DecidedBy::user("u2", None),
+            None,
+            &Companions::none(),
+        )
+        .await;
+    assert!(foreign.is_err());
+    let current = store
+        .approval(&tenant, &pending.uid)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(current.state, ApprovalState::Approved);
+    assert!(current.approved_at.is_some());
+}
+
+#[tokio::test]
+async fn a_realm_guard_refuses_a_decision_made_on_stale_counts() {
+    let store = memory_store().await;
+    let tenant = scope("t1");
+    let counts = store
+        .realm_counts(&tenant, "agent_claim", "alice", "svc")
+        .await
+        .unwrap();
+    assert_eq!((counts.version, counts.pending), (0, 0));
+    let guard = RealmGuard {
+        key: "agent_claim:alice".into(),
+        seen: counts.version,
+    };
+    store
+        .submit_approval(
+            &tenant,
+            &claim("cl_1", "k1", ApprovalState::Pending),
+            Some(&guard),
+            &Companions::none(),
+        )
+        .await
+        .unwrap();
+    // A second decision on the same (now stale) counts must be refused.
+    let stale = store
+        .submit_approval(
+            &tenant,
+            &claim("cl_2", "k2", ApprovalState::Pending),
+            Some(&guard),
+            &Companions::none(),
+        )
+        .await;
+    assert!(
+        matches!(stale, Err(StoreError::Conflict(ref why)) if why == "stale"),
+        "{stale:?}"
+    );
+    let counts = store
+        .realm_counts(&tenant, "agent_claim", "alice", "svc")
+        .await
+        .unwrap();
+    assert_eq!((counts.version, counts.pending), (1, 1));
+}
+
+#[tokio::test]
+async fn companion_statements_commit_with_the_change_or_not_at_all() {
+    let store = memory_store().await;
+    let tenant = scope("t1");
+    let mut companions = Companions::none();
+    let var = companions.next_var();
+    companions.push(
+        format!("CREATE probe CONTENT ${var}"),
+        serde_json::json!({ "n": 1 }),
+    );
+    let Submitted::Created(pending) = store
+        .submit_approval(
+            &tenant,
+            &claim("cl_1", "k1", ApprovalState::Pending),
+            None,
+            &companions,
+        )
+        .await
+        .unwrap()
+    else {
+        panic!("created")
+    };
+    // A losing transition must not leave its companion behind.
+    store
+        .transition_approval(
+            &tenant,
+            &pending,
+            ApprovalState::Approved,
+            &DecidedBy::user("u", None),
+            None,
+            &Companions::none(),
+        )
+        .await
+        .unwrap();
+    let mut losing = Companions::none();
+    let var = losing.next_var();
+    losing.push(
+        format!("CREATE probe CONTENT ${var}"),
+        serde_json::json!({ "n": 2 }),
+    );
+    assert!(
+        store
+            .transition_approval(
+                &tenant,
+                &pending,
+                ApprovalState::Rejected,
+                &DecidedBy::user("u", None),
+                None,
+                &losing
+            )
+            .await
+            .is_err()
+    );
+    let probes: Vec<serde_json::Value> = store
+        .rows("SELECT n FROM probe;", serde_json::json!({}))
+        .await
+        .unwrap();
+    assert_eq!(probes, vec![serde_json::json!({ "n": 1 })]);
+}
+
+#[tokio::test]
+async fn pending_requests_of_a_lapsed_node_are_adopted() {
+    let store = memory_store().await;
+    let tenant = scope("t1");
+    let now = now_ms();
+    store
+        .renew_node_lease("node-a", now + 30_000)
+        .await
+        .unwrap();
+    store
+        .submit_approval(
+            &tenant,
+            &claim("cl_1", "k1", ApprovalState::Pending),
+            None,
+            &Companions::none(),
+        )
+        .await
+        .unwrap();
+    // node-a is alive: node-b takes nothing.
+    assert!(
+        store
+            .adopt_pending_all_tenants("node-b", now)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // node-a's lease lapses: node-b takes its request.
+    store.renew_node_lease("node-a", now - 1).await.unwrap();
+    let adopted = store
+        .adopt_pending_all_tenants("node-b", now)
+        .await
+        .unwrap();
+    assert_eq!(adopted.len(), 1);
+    assert_eq!(adopted[0].owner_node.as_deref(), Some("node-b"));
+}
+
+#[tokio::test]
+async fn a_nonce_is_accepted_once_until_it_expires() {
+    let store = memory_store().await;
+    let now = now_ms();
+    assert!(
+        store
+            .record_nonce("sig:alice", "n1", now + 600_000)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .record_nonce("sig:alice", "n1", now + 600_000)
+            .await
+            .unwrap()
+    );
+    // Scopes are separate.
+    assert!(
+        store
+            .record_nonce("sig:bob", "n1", now + 600_000)
+            .await
+            .unwrap()
+    );
+    // An expired record no longer counts.
+    assert!(
+        store
+            .record_nonce("sig:carol", "n2", now - 1)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .record_nonce("sig:carol", "n2", now + 600_000)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.sweep_nonces().await.unwrap(), 0);
+}
