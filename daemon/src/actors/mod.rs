@@ -1,6 +1,7 @@
 //! Supervised actix actors and the runtime state they share. Actors run on a small pool of arbiters inside the
 //! daemon's actix `System`; HTTP handlers reach them through `Addr`s, which are `Send`.
 
+pub mod approval;
 pub mod registry;
 pub mod tenant;
 

@@ -3,6 +3,7 @@
 //! axum. Seals and approvals get their services beside [`timestamping`].
 
 pub mod accounts;
+pub mod approvals;
 pub mod seal_platform;
 pub mod seals;
 pub mod tenants;

@@ -5,6 +5,7 @@
 //! `[tenants]`, `[testing]`), `errors.rs` (errors that point at a file and line). Which plugin instances exist
 //! follows from a config but is decided in `crate::wiring`, not here.
 
+mod approvals;
 mod errors;
 mod plugins;
 mod seal;
@@ -21,6 +22,7 @@ use serde::Deserialize;
 
 use errors::describe_toml_error;
 
+pub use approvals::{ApprovalsConfig, public_base};
 pub use errors::{ConfigError, locate, source_files};
 pub use plugins::{PluginHostConfig, PluginInstanceConfig, RedactedTable};
 pub use seal::SealConfig;
@@ -62,6 +64,8 @@ pub struct Config {
     pub local_tsa: LocalTsaConfig,
     /// Document seals.
     pub seal: SealConfig,
+    /// The approval engine and signed agent requests.
+    pub approvals: ApprovalsConfig,
     /// Remote TSAs, each backed by a TSA plugin.
     pub tsa_providers: Vec<TsaProviderConfig>,
     /// Fault injection for the test suite; never enable in production.
@@ -216,6 +220,7 @@ impl Config {
         self.validate_plugins()?;
         self.validate_timestamping()?;
         self.seal.validate()?;
+        self.approvals.validate()?;
         if self.tenants.idle_timeout < Duration::from_secs(1) {
             return invalid("tenants.idle_timeout", "must be at least 1s");
         }

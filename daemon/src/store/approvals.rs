@@ -28,6 +28,12 @@ pub enum ApprovalState {
     Revoked,
 }
 
+impl std::fmt::Display for ApprovalState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl ApprovalState {
     /// The wire and store name.
     pub fn as_str(self) -> &'static str {
@@ -146,6 +152,16 @@ pub struct Approval {
     pub owner_node: Option<String>,
     /// Bumped by every change; the compare-and-set token.
     pub version: i64,
+}
+
+/// A live request as the timers need it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct LiveApproval {
+    /// Id.
+    pub uid: ApprovalId,
+    /// When it expires, unix milliseconds.
+    #[serde(default)]
+    pub expires_at: Option<i64>,
 }
 
 /// A new request, or a fresh one in the slot of a finished one.
@@ -344,6 +360,15 @@ impl Store {
         self.first(
             "SELECT * FROM type::record('approval', $slot);",
             json!({ "slot": format!("{kind}:{slot}") }),
+        )
+        .await
+    }
+
+    /// A request by id whatever its tenant: for the expiry timer, which acts for the request's own tenant.
+    pub async fn approval_by_uid_all_tenants(&self, uid: &ApprovalId) -> Result<Option<Approval>> {
+        self.first(
+            "SELECT * FROM approval WHERE uid = $uid LIMIT 1;",
+            json!({ "uid": uid }),
         )
         .await
     }
@@ -593,8 +618,13 @@ impl Store {
     }
 
     /// Takes over the pending requests whose holder's lease lapsed (or that have no holder), for `node`, and
-    /// returns every pending request `node` now holds. Deliberately cross-tenant: timers are a daemon's job.
-    pub async fn adopt_pending_all_tenants(&self, node: &str, now: i64) -> Result<Vec<Approval>> {
+    /// returns every pending request `node` now holds (id and expiry only: there may be very many).
+    /// Deliberately cross-tenant: timers are a daemon's job.
+    pub async fn adopt_pending_all_tenants(
+        &self,
+        node: &str,
+        now: i64,
+    ) -> Result<Vec<LiveApproval>> {
         #[derive(Deserialize)]
         struct Lease {
             node: String,
@@ -614,7 +644,7 @@ impl Store {
         )
         .await?;
         self.rows(
-            "SELECT * FROM approval WHERE state = 'pending' AND owner_node = $node;",
+            "SELECT uid, expires_at FROM approval WHERE state = 'pending' AND owner_node = $node;",
             json!({ "node": node }),
         )
         .await

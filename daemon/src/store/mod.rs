@@ -28,8 +28,8 @@ use crate::config::{Config, StoreUrl};
 pub use accounts::{Session, User};
 pub use api_keys::ApiKey;
 pub use approvals::{
-    Approval, ApprovalState, Companions, DecidedBy, NewApproval, RealmCounts, RealmGuard,
-    Submitted, now_ms,
+    Approval, ApprovalState, Companions, DecidedBy, LiveApproval, NewApproval, RealmCounts,
+    RealmGuard, Submitted, now_ms,
 };
 use key_cache::ApiKeyCache;
 pub use quotas::{QuotaLimits, QuotaPeriod, QuotaRefusal};
@@ -264,6 +264,12 @@ impl Store {
             Engine::Local(_, datastore) => CloseWatch(Some(Arc::downgrade(datastore))),
             Engine::Remote(_) => CloseWatch(None),
         }
+    }
+
+    /// Rows of a query without variables, for tests of other modules that check what was written.
+    #[cfg(test)]
+    pub(crate) async fn rows_for_tests<T: DeserializeOwned>(&self, sql: &str) -> Vec<T> {
+        self.rows(sql, json!({})).await.expect("test query")
     }
 
     /// Proves the store answers.

@@ -1222,7 +1222,13 @@ async fn pending_requests_of_a_lapsed_node_are_adopted() {
         .await
         .unwrap();
     assert_eq!(adopted.len(), 1);
-    assert_eq!(adopted[0].owner_node.as_deref(), Some("node-b"));
+    assert_eq!(adopted[0].uid.as_str(), "cl_1");
+    let held = store
+        .approval(&tenant, &adopted[0].uid)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(held.owner_node.as_deref(), Some("node-b"));
 }
 
 #[tokio::test]
