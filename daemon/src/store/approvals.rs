@@ -595,6 +595,39 @@ impl Store {
         .await
     }
 
+    /// The policy a realm's owners set for a kind (its shape is the kind's), if any.
+    pub async fn realm_policy(&self, scope: &TenantScope, kind: &str, realm: &str) -> Result<Option<Value>> {
+        #[derive(Deserialize)]
+        struct Row {
+            policy: Value,
+        }
+        Ok(self
+            .first::<Row>(
+                "SELECT policy FROM type::record('approval_policy', $key) WHERE tenant = $tenant;",
+                json!({ "key": format!("{kind}:{realm}"), "tenant": scope.tenant() }),
+            )
+            .await?
+            .map(|row| row.policy))
+    }
+
+    /// Replaces a realm's policy for a kind.
+    pub async fn set_realm_policy(
+        &self,
+        scope: &TenantScope,
+        kind: &str,
+        realm: &str,
+        policy: &Value,
+    ) -> Result<()> {
+        self.run(
+            "UPSERT type::record('approval_policy', $key) CONTENT { tenant: $tenant, policy: $policy, \
+             updated_at: $now };",
+            json!({ "key": format!("{kind}:{realm}"), "tenant": scope.tenant(), "policy": policy,
+                    "now": now_ms() }),
+        )
+        .await
+        .map(|_| ())
+    }
+
     // ---- node leases: which daemon holds the timers of which live requests ----
 
     /// Records that `node` is alive until `until_ms`.

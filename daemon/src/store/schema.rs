@@ -202,7 +202,7 @@ const MIGRATIONS: &[&str] = &[
      DEFINE FIELD IF NOT EXISTS store_cades_seals ON tenant_settings TYPE bool DEFAULT false;
      UPDATE tenant_settings SET store_cades_seals = false WHERE store_cades_seals = NONE;",
     // 8: approval requests of every kind, keyed by `<kind>:<slot>` (one live request per slot), their audit
-    // trail, the per-realm version that limit-dependent decisions compare-and-set, the node leases that say
+    // trail, the per-realm version that limit-dependent decisions compare-and-set, the realms' policies, the node leases that say
     // which daemon holds a live request's timer, and replay nonces. Schemaless: a kind's payload is its own.
     "DEFINE TABLE IF NOT EXISTS approval SCHEMALESS;
      DEFINE INDEX IF NOT EXISTS approval_uid ON approval FIELDS uid UNIQUE;
@@ -212,6 +212,7 @@ const MIGRATIONS: &[&str] = &[
      DEFINE TABLE IF NOT EXISTS approval_audit SCHEMALESS;
      DEFINE INDEX IF NOT EXISTS approval_audit_approval ON approval_audit FIELDS approval;
      DEFINE TABLE IF NOT EXISTS approval_realm SCHEMALESS;
+     DEFINE TABLE IF NOT EXISTS approval_policy SCHEMALESS;
      DEFINE TABLE IF NOT EXISTS node_lease SCHEMALESS;
      DEFINE TABLE IF NOT EXISTS nonce SCHEMALESS;
      DEFINE INDEX IF NOT EXISTS nonce_expires ON nonce FIELDS expires;",
