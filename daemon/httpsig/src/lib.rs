@@ -50,6 +50,7 @@
 //! replay ([`sigilum::SigilumError::NonceReplay`]) are the daemon's, with 403 and 409 statuses.
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod digest;
 mod message;

@@ -494,9 +494,9 @@ pub fn sign_ed25519(
     let label = sfv::KeyRef::from_str(spec.label).map_err(|e| bad("label", e))?;
     let mut inner = InnerList::default();
     for c in spec.components {
-        inner.items.push(Item::new(
-            ComponentString::make(c).map_err(|e| bad("component", e))?,
-        ));
+        inner
+            .items
+            .push(Item::new(sf_string(c).map_err(|e| bad("component", e))?));
     }
     let mut put = |k: &str, v: BareItem| {
         inner.params.insert(
@@ -520,10 +520,7 @@ pub fn sign_ed25519(
         ("tag", spec.tag),
     ] {
         if let Some(v) = v {
-            put(
-                k,
-                BareItem::String(ComponentString::make(v).map_err(|e| bad(k, e))?),
-            )?;
+            put(k, BareItem::String(sf_string(v).map_err(|e| bad(k, e))?))?;
         }
     }
     let signature_input = format!("{}={}", label.as_str(), serialize_inner_list(&inner));
@@ -539,12 +536,8 @@ pub fn sign_ed25519(
     })
 }
 
-struct ComponentString;
-
-impl ComponentString {
-    fn make(s: &str) -> Result<sfv::String, sfv::Error> {
-        sfv::String::from_string(s.to_owned()).map_err(|(e, _)| e)
-    }
+fn sf_string(s: &str) -> Result<sfv::String, sfv::Error> {
+    sfv::String::from_string(s.to_owned()).map_err(|(e, _)| e)
 }
 
 fn serialize_inner_list(inner: &InnerList) -> String {
@@ -555,7 +548,10 @@ fn serialize_inner_list(inner: &InnerList) -> String {
 }
 
 fn reparses_to(text: &str, inner: &InnerList) -> bool {
-    matches!(Parser::new(text).parse::<sfv::List>(), Ok(list) if list.len() == 1 && list[0] == ListEntry::InnerList(inner.clone()))
+    let Ok(list) = Parser::new(text).parse::<sfv::List>() else {
+        return false;
+    };
+    matches!(list.as_slice(), [ListEntry::InnerList(again)] if again == inner)
 }
 
 /// Splits a Dictionary field value into its top-level `(key, value text)` members without interpreting

@@ -330,7 +330,9 @@ fn percent_decode(s: &str) -> Option<String> {
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'%' {
-            let hex = s.get(i + 1..i + 3)?;
+            let hex = s
+                .get(i + 1..i + 3)
+                .filter(|h| h.bytes().all(|c| c.is_ascii_hexdigit()))?;
             out.push(u8::from_str_radix(hex, 16).ok()?);
             i += 3;
         } else {
@@ -757,5 +759,6 @@ mod tests {
         );
         assert_eq!(percent_decode("abc%"), None);
         assert_eq!(percent_decode("abc%zz"), None);
+        assert_eq!(percent_decode("abc%+1"), None);
     }
 }
