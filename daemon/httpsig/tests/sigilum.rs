@@ -133,6 +133,16 @@ fn resign(
         .set("signature", &s.signature)
 }
 
+/// The fixture certificate with `expiresAt` set and its proof re-made by the agent key.
+fn cert_expiring(expires_at: &str) -> String {
+    use ed25519_dalek::Signer as _;
+    let mut cert = identity().certificate();
+    cert.expires_at = Some(expires_at.to_owned());
+    let key = ed25519_dalek::SigningKey::from_bytes(&identity().seed);
+    cert.proof.sig = URL_SAFE_NO_PAD.encode(key.sign(cert.proof_payload().as_bytes()).to_bytes());
+    cert.to_header_value()
+}
+
 #[test]
 fn fixture_identity_and_certificate() {
     let r = record();
@@ -750,6 +760,31 @@ fn refusals() {
             None,
         ),
     ];
+    // Certificates with an expiry (the SDKs write null, but the field is signed and honoured).
+    for (name, expires_at, want) in [
+        ("cert valid until later", "2023-11-14T22:14:00Z", None),
+        (
+            "cert expired",
+            "2023-11-14T22:13:00Z",
+            Some("SIGNATURE_INVALID"),
+        ),
+        (
+            "cert expiry offset",
+            "2023-11-14T23:13:30+01:00",
+            Some("SIGNATURE_INVALID"),
+        ),
+        (
+            "cert expiry not a time",
+            "tomorrow",
+            Some("SIGNATURE_INVALID"),
+        ),
+    ] {
+        let req = get
+            .clone()
+            .set("sigilum-agent-cert", &cert_expiring(expires_at));
+        let req = resign(req, "get", &COMPONENTS_NO_BODY, Some("ed25519"), None);
+        cases.push((name, req, policy, CREATED + 10, want));
+    }
     for h in [
         "signature-input",
         "signature",
