@@ -8,10 +8,10 @@
 //! # RFC 9421 layer ([`rfc9421`])
 //!
 //! - Derived components supported: `@method`, `@target-uri`, `@authority` (lower-cased, default port
-//!   removed), `@scheme`, `@path`, `@query`, `@request-target`; plus header fields (trimmed, repeated
-//!   fields joined with `", "`). Component parameters (`;sf`, `;key`, `;bs`, `;req`, `;tr`, `@query-param`)
-//!   and other derived components are refused as unsupported, as are duplicate identifiers and upper-case
-//!   field names.
+//!   removed), `@scheme`, `@path`, `@query`, `@request-target`, `@query-param;name="..."` (one line per
+//!   occurrence, re-encoded as §2.2.8 says); plus header fields (trimmed, repeated fields joined with
+//!   `", "`). Other component parameters (`;sf`, `;key`, `;bs`, `;req`, `;tr`) and other derived
+//!   components are refused as unsupported, as are duplicate identifiers and upper-case field names.
 //! - `@signature-params` is the inner list exactly as received when it can be isolated and re-parses to
 //!   the same value; a signature over the canonical re-serialization is accepted as well (the two are
 //!   byte-identical for normally serialized input).

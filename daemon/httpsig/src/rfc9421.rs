@@ -73,6 +73,8 @@ pub struct ComponentId {
     name: String,
     serialized: String,
     has_params: bool,
+    /// For `"@query-param";name="..."` (and no other parameter): the `name` value.
+    query_name: Option<String>,
 }
 
 impl ComponentId {
@@ -103,6 +105,10 @@ impl ComponentId {
             name: name.as_str().to_owned(),
             serialized,
             has_params: !item.params.is_empty(),
+            query_name: (name.as_str() == "@query-param" && item.params.len() == 1)
+                .then(|| item.params.get("name").and_then(|v| v.as_string()))
+                .flatten()
+                .map(|v| v.as_str().to_owned()),
         })
     }
 
@@ -313,14 +319,19 @@ pub(crate) fn build_base(
 ) -> Result<String, Rfc9421Error> {
     let mut base = String::new();
     for c in components {
-        let value = component_value(msg, method, c)?;
-        if value.contains(['\r', '\n']) {
-            return Err(Rfc9421Error::InvalidComponentValue(c.serialized.clone()));
+        let values = match &c.query_name {
+            Some(name) => query_param_values(msg, name)?,
+            None => vec![component_value(msg, method, c)?],
+        };
+        for value in values {
+            if value.contains(['\r', '\n']) {
+                return Err(Rfc9421Error::InvalidComponentValue(c.serialized.clone()));
+            }
+            base.push_str(&c.serialized);
+            base.push_str(": ");
+            base.push_str(&value);
+            base.push('\n');
         }
-        base.push_str(&c.serialized);
-        base.push_str(": ");
-        base.push_str(&value);
-        base.push('\n');
     }
     base.push_str("\"@signature-params\": ");
     base.push_str(params_text);
@@ -378,6 +389,62 @@ fn component_value(
             .header(name)
             .ok_or_else(|| Rfc9421Error::MissingComponent(name.to_owned()))?,
     })
+}
+
+/// The values of the query parameter `name` (RFC 9421 §2.2.8): the query is parsed as
+/// `application/x-www-form-urlencoded`, names and values are re-encoded with that percent-encode set (a
+/// space as `%20`), and every occurrence of `name` yields one line, in URI order.
+fn query_param_values(msg: &Message<'_>, name: &str) -> Result<Vec<String>, Rfc9421Error> {
+    let query = split_uri(msg.target_uri)
+        .ok_or(Rfc9421Error::BadTargetUri)?
+        .query
+        .unwrap_or("");
+    let values: Vec<String> = query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .filter_map(|pair| {
+            let (n, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (form_reencode(n) == name).then(|| form_reencode(v))
+        })
+        .collect();
+    if values.is_empty() {
+        return Err(Rfc9421Error::MissingComponent(format!(
+            "@query-param;name={name:?}"
+        )));
+    }
+    Ok(values)
+}
+
+/// Decodes one form-urlencoded name or value (`+` is a space, `%XX` a byte) and percent-encodes the bytes
+/// again, leaving only ASCII alphanumerics and `*-._` as they are.
+fn form_reencode(raw: &str) -> String {
+    let b = raw.as_bytes();
+    let mut decoded = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        match b[i] {
+            b'+' => decoded.push(b' '),
+            b'%' if i + 2 < b.len() => match (hex(b[i + 1]), hex(b[i + 2])) {
+                (Some(h), Some(l)) => {
+                    decoded.push((h * 16 + l) as u8);
+                    i += 2;
+                }
+                _ => decoded.push(b'%'),
+            },
+            c => decoded.push(c),
+        }
+        i += 1;
+    }
+    let mut out = String::with_capacity(decoded.len());
+    for c in decoded {
+        if c.is_ascii_alphanumeric() || matches!(c, b'*' | b'-' | b'.' | b'_') {
+            out.push(c as char);
+        } else {
+            out.push_str(&format!("%{c:02X}"));
+        }
+    }
+    out
 }
 
 /// Verifies one Ed25519 signature (`alg="ed25519"` or no `alg`) strictly over `msg`.

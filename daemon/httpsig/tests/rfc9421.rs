@@ -282,8 +282,16 @@ fn refusals() {
             Rfc9421Error::DuplicateComponent("\"@method\"".into()),
         ),
         (
-            "s=(\"@query-param\";name=\"Pet\")",
-            Rfc9421Error::UnsupportedComponent("\"@query-param\";name=\"Pet\"".into()),
+            "s=(\"@query-param\";name=\"Cat\")",
+            Rfc9421Error::MissingComponent("@query-param;name=\"Cat\"".into()),
+        ),
+        (
+            "s=(\"@query-param\")",
+            Rfc9421Error::UnsupportedComponent("\"@query-param\"".into()),
+        ),
+        (
+            "s=(\"@query-param\";name=\"Pet\";bs)",
+            Rfc9421Error::UnsupportedComponent("\"@query-param\";name=\"Pet\";bs".into()),
         ),
         (
             "s=(\"host\";sf)",
@@ -354,4 +362,45 @@ fn refusals() {
         verify_message_ed25519(&msg, None, &key32(KEY_X)),
         Err(Rfc9421Error::MissingHeader("Signature-Input"))
     );
+}
+
+#[test]
+fn query_params() {
+    // RFC 9421 B.2.2 (rsa-pss-sha512, so only the base is checked), RFC 8792 line wrapping undone.
+    let input = "sig-b22=(\"@authority\" \"content-digest\" \"@query-param\";name=\"Pet\");created=1618884473;keyid=\"test-key-rsa-pss\";tag=\"header-example\"";
+    let b22 = "\"@authority\": example.com
+\"content-digest\": sha-512=:WZDPaVn/7XgHaAy8pmojAkGWoRx2UFChF41A2svX+TaPm+AbwAgBWnrIiYllu7BNNyealdVLvRwEmTHWXvJwew==:
+\"@query-param\";name=\"Pet\": dog
+\"@signature-params\": (\"@authority\" \"content-digest\" \"@query-param\";name=\"Pet\");created=1618884473;keyid=\"test-key-rsa-pss\";tag=\"header-example\"";
+    let all = parse_signature_input(input).unwrap();
+    assert_eq!(all[0].tag.as_deref(), Some("header-example"));
+    assert_eq!(
+        signature_base(&request("POST", HEADERS), &all[0]).unwrap(),
+        b22
+    );
+
+    // RFC 9421 §2.2.8: names and values are decoded, then re-encoded (space as %20); repeats give one
+    // line each, in order.
+    let uri = "https://example.com/path?var=this%20is%20a%20big%0Avalue&bar=with+plus+whitespace&fa%C3%A7ade%22%3A%20=something&r=1&r=2&e";
+    let msg = Message {
+        method: "GET",
+        target_uri: uri,
+        headers: &[],
+        body: None,
+    };
+    let cases: &[(&str, &[&str])] = &[
+        ("var", &["this%20is%20a%20big%0Avalue"]),
+        ("bar", &["with%20plus%20whitespace"]),
+        ("fa%C3%A7ade%22%3A%20", &["something"]),
+        ("r", &["1", "2"]),
+        ("e", &[""]),
+    ];
+    for (name, values) in cases {
+        let input = format!("s=(\"@query-param\";name=\"{name}\")");
+        let all = parse_signature_input(&input).unwrap();
+        let id = all[0].components[0].serialized();
+        let mut expected: String = values.iter().map(|v| format!("{id}: {v}\n")).collect();
+        expected.push_str(&format!("\"@signature-params\": ({id})"));
+        assert_eq!(signature_base(&msg, &all[0]).unwrap(), expected, "{name}");
+    }
 }
