@@ -39,6 +39,7 @@ pub const TARGETS: &[(&str, Entry)] = &[
     ("plugin_message", plugin_message),
     ("pdf", pdf),
     ("cades", cades),
+    ("httpsig", httpsig),
     #[cfg(feature = "config")]
     ("config", config),
 ];
@@ -254,4 +255,89 @@ pub fn cades(data: &[u8]) {
         sigil_seal::Indication::Passed,
         "a seal passed with no trust anchor"
     );
+}
+
+/// The instant `httpsig` verifies at: the `created` of its signed fixture request.
+const HTTPSIG_NOW: i64 = 1_700_000_000;
+
+/// Sigilum headers of one validly signed POST (signed once), for `httpsig` to graft fuzzed values onto.
+fn httpsig_fixture() -> &'static [(String, String)] {
+    static FIXTURE: std::sync::OnceLock<Vec<(String, String)>> = std::sync::OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let identity = sigil_httpsig::sigilum::AgentIdentity {
+            namespace: "fuzz-agent".into(),
+            seed: [7; 32],
+            issued_at: "2026-01-01T00:00:00Z".into(),
+        };
+        sigil_httpsig::sigilum::sign_sigilum(
+            &identity,
+            "POST",
+            "https://sigil.example/v1/x",
+            Some(b"{}"),
+            "subject",
+            HTTPSIG_NOW,
+            "nonce",
+        )
+        .expect("the fixture signs")
+    })
+}
+
+/// `Signature-Input`, `Signature`, `Content-Digest` and a body, separated by newlines, as a server receives
+/// them: the structured-field parsers, the signature base, and `verify_sigilum` on a request whose other
+/// headers are a valid Sigilum signature's.
+pub fn httpsig(data: &[u8]) {
+    let _ = httpsig_verdict(data);
+}
+
+/// What `httpsig` computes, with `verify_sigilum`'s verdict (its error code on refusal) returned, so the
+/// corpus test can check that the valid seed really reaches an accepted signature.
+pub fn httpsig_verdict(data: &[u8]) -> Result<(), &'static str> {
+    use sigil_httpsig::{Message, digest, rfc9421, sigilum};
+    let text = String::from_utf8_lossy(data);
+    let mut parts = text.splitn(4, '\n');
+    let (input, signature, content_digest) = (
+        parts.next().unwrap_or(""),
+        parts.next().unwrap_or(""),
+        parts.next().unwrap_or(""),
+    );
+    let body = parts.next().unwrap_or("").as_bytes();
+    let _ = rfc9421::parse_signature(signature);
+    let _ = digest::verify_content_digest(content_digest, body);
+    let mut headers: Vec<(&str, &str)> = httpsig_fixture()
+        .iter()
+        .filter(|(name, _)| {
+            !matches!(
+                name.as_str(),
+                "signature-input" | "signature" | "content-digest"
+            )
+        })
+        .map(|(name, value)| (name.as_str(), value.as_str()))
+        .collect();
+    headers.extend([
+        ("signature-input", input),
+        ("signature", signature),
+        ("content-digest", content_digest),
+    ]);
+    let msg = Message {
+        method: "POST",
+        target_uri: "https://sigil.example/v1/x",
+        headers: &headers,
+        body: Some(body),
+    };
+    if let Ok(all) = rfc9421::parse_signature_input(input) {
+        for params in &all {
+            // What parsed re-serializes to text that parses to the same signature.
+            let again = rfc9421::parse_signature_input(&format!(
+                "{}={}",
+                params.label,
+                params.serialized()
+            ))
+            .expect("a serialized signature parses");
+            assert_eq!(again[0].components, params.components);
+            let _ = rfc9421::signature_base(&msg, params);
+        }
+    }
+    sigilum::verify_sigilum(&msg, &sigilum::Policy::default(), HTTPSIG_NOW)
+        .map(|_| ())
+        .map_err(|e| e.code())
 }

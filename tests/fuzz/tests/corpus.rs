@@ -82,3 +82,12 @@ fn tsr_seeds_reach_a_verified_token() {
     }
     assert!(verified.len() >= 3, "verified and chained: {verified:?}");
 }
+
+#[test]
+fn httpsig_valid_seed_is_accepted() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/httpsig");
+    let valid = std::fs::read(dir.join("sigilum-valid.txt")).unwrap();
+    assert_eq!(sigil_fuzz::httpsig_verdict(&valid), Ok(()));
+    let b26 = std::fs::read(dir.join("rfc9421-b26.txt")).unwrap();
+    assert_eq!(sigil_fuzz::httpsig_verdict(&b26), Err("SIGNATURE_INVALID"));
+}
