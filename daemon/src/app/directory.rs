@@ -378,6 +378,7 @@ pub struct CreatedService {
 }
 
 /// A new service key: the record, and the key itself, which is shown this once and never stored.
+#[derive(Debug)]
 pub struct CreatedServiceKey {
     /// The stored record.
     pub key: ServiceKey,
@@ -885,5 +886,141 @@ mod tests {
             "sk_live_{}",
             "0".repeat(47)
         )));
+    }
+
+    async fn service() -> DirectoryService {
+        let mut config = crate::config::Config::default();
+        config.storage.url = Some("mem://".into());
+        let store = Store::open(&config).await.expect("open mem:// store");
+        DirectoryService::new(Arc::new(Runtime::new(store, config)))
+    }
+
+    fn scope(tenant: &str) -> TenantScope {
+        TenantScope::authenticated(crate::ids::TenantId::new(tenant))
+    }
+
+    fn input(slug: &str) -> ServiceInput {
+        ServiceInput::parse(request("Shop", slug, "shop.example", None)).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_service_key_authenticates_until_revoked() {
+        let directory = service().await;
+        let (a, b) = (scope("tenant-a"), scope("tenant-b"));
+        let shop = directory
+            .create_service(&a, input("shop"))
+            .await
+            .unwrap()
+            .service;
+        let created = directory
+            .create_key(&a, &shop.uid, Some("ci"))
+            .await
+            .unwrap();
+        let secret = created.secret.expose().clone();
+        assert_eq!(created.key.hash, credentials::hash_api_key(&secret));
+        assert_eq!(created.key.key_prefix, key_prefix(&secret));
+        let found = directory
+            .authenticate_service_key(&secret)
+            .await
+            .unwrap()
+            .expect("the new key authenticates");
+        assert_eq!(found.service_slug, "shop");
+        assert_eq!(
+            (found.key.service.as_str(), found.key.tenant.as_str()),
+            (shop.uid.as_str(), "tenant-a")
+        );
+        // Wrong shape, unknown key, or another tenant's attempt to revoke: nothing.
+        for token in [
+            "sk_live_short".to_string(),
+            secret.to_uppercase(),
+            generate_service_key().expose().clone(),
+        ] {
+            assert!(
+                directory
+                    .authenticate_service_key(&token)
+                    .await
+                    .unwrap()
+                    .is_none(),
+                "{token}"
+            );
+        }
+        let foreign = directory.revoke_key(&b, &shop.uid, &created.key.uid).await;
+        assert_eq!(foreign.unwrap_err().kind, ErrorKind::NotFound);
+        directory
+            .revoke_key(&a, &shop.uid, &created.key.uid)
+            .await
+            .unwrap();
+        assert!(
+            directory
+                .authenticate_service_key(&secret)
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[tokio::test]
+    async fn limits_answer_the_contract_codes() {
+        let directory = service().await;
+        let a = scope("tenant-a");
+        let shop = directory
+            .create_service(&a, input("shop"))
+            .await
+            .unwrap()
+            .service;
+        for n in 2..=SERVICE_LIMIT {
+            directory
+                .create_service(&a, input(&format!("shop-{n}")))
+                .await
+                .unwrap();
+        }
+        let refused = directory
+            .create_service(&a, input("one-more"))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (refused.kind, refused.code()),
+            (ErrorKind::Forbidden, "SERVICE_LIMIT_REACHED")
+        );
+        assert_eq!(
+            refused.details,
+            json!({ "service_limit": 5, "services_connected": 5 })
+        );
+        let taken = directory
+            .create_service(&scope("tenant-b"), input("shop"))
+            .await
+            .unwrap_err();
+        assert_eq!(taken.code(), "CONFLICT");
+        for _ in 0..KEY_LIMIT {
+            directory.create_key(&a, &shop.uid, None).await.unwrap();
+        }
+        let refused = directory.create_key(&a, &shop.uid, None).await.unwrap_err();
+        assert_eq!(
+            (refused.kind, refused.code()),
+            (ErrorKind::InvalidRequest, "KEY_LIMIT_REACHED")
+        );
+        assert_eq!(refused.details, json!({ "key_limit": 2, "active_keys": 2 }));
+        let user = UserId::new("user-a");
+        let namespace = directory.create_namespace(&a, &user, "Acme").await.unwrap();
+        assert_eq!(namespace.name, "acme");
+        let again = directory
+            .create_namespace(&scope("tenant-b"), &user, "ACME")
+            .await
+            .unwrap_err();
+        assert_eq!(again.code(), "CONFLICT");
+        assert_eq!(
+            directory
+                .namespace("AcMe")
+                .await
+                .unwrap()
+                .unwrap()
+                .tenant
+                .as_str(),
+            "tenant-a"
+        );
+        assert_eq!(
+            directory.namespace("a").await.unwrap_err().code(),
+            "VALIDATION_ERROR"
+        );
     }
 }

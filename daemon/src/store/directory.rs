@@ -572,6 +572,34 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn concurrent_creates_respect_the_key_limit() {
+        let store = memory_store().await;
+        let a = scope("tenant-a");
+        let service = created(
+            store
+                .create_service(&a, &new_service("shop"), 5)
+                .await
+                .unwrap(),
+        );
+        let attempts = (0..5).map(|n| {
+            let (store, a, uid) = (store.clone(), a.clone(), service.uid.clone());
+            async move {
+                let hash = format!("{n:064x}");
+                store
+                    .create_service_key(&a, &uid, "k", &hash, "...0000", 2)
+                    .await
+            }
+        });
+        let outcomes = futures::future::join_all(attempts).await;
+        let made = outcomes
+            .iter()
+            .filter(|o| matches!(o, Ok(Limited::Created(_))))
+            .count();
+        assert_eq!(made, 2, "{outcomes:?}");
+        assert_eq!(store.service_keys(&a, &service.uid).await.unwrap().len(), 2);
+    }
+
+    #[tokio::test]
     async fn keys_are_limited_revocable_and_found_by_hash() {
         let store = memory_store().await;
         let (a, b) = (scope("tenant-a"), scope("tenant-b"));
