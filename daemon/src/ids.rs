@@ -99,6 +99,14 @@ id_type!(
     /// A seal operation.
     SealOperationId
 );
+id_type!(
+    /// A service of the agent directory (Sigilum surface).
+    ServiceId
+);
+id_type!(
+    /// A service's API key (its record, never its secret).
+    ServiceKeyId
+);
 
 /// Proof that the caller was authenticated for this tenant (a member's session or one of its API keys), or that a
 /// component acts for the tenant it belongs to (the tenant's actor). Tenant data is reached only through store

@@ -8,6 +8,7 @@ mod actors;
 mod admin;
 mod api_keys;
 mod cli;
+mod directory;
 mod errors;
 mod faults;
 mod fuzz_corpus;

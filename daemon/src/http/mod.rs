@@ -3,10 +3,12 @@
 
 mod accounts;
 pub mod connections;
+mod directory;
 pub mod extract;
 pub mod limits;
 mod operations;
 mod seals;
+pub mod sigilum;
 mod tenants;
 mod timestamping;
 
@@ -58,6 +60,7 @@ pub struct Inner {
     pub(crate) accounts: crate::app::accounts::AccountService,
     pub(crate) tenancy: crate::app::tenants::TenantService,
     pub(crate) seals: crate::app::seals::SealService,
+    pub(crate) directory: crate::app::directory::DirectoryService,
 }
 
 /// The timestamping parts of the state.
@@ -125,6 +128,7 @@ impl AppState {
         Self {
             inner: Arc::new(Inner {
                 seals,
+                directory: crate::app::directory::DirectoryService::new(runtime.clone()),
                 accounts: crate::app::accounts::AccountService::new(
                     runtime.clone(),
                     sessions.clone(),
@@ -238,6 +242,7 @@ pub fn router(state: AppState) -> Router {
         .merge(tenants::routes())
         .merge(timestamping::routes())
         .merge(seals::routes())
+        .merge(directory::routes())
         .route(
             "/api/admin/health",
             axum::routing::get(operations::admin_health),
@@ -252,6 +257,7 @@ pub fn router(state: AppState) -> Router {
         .merge(tsr)
         .merge(verification)
         .merge(authenticated)
+        .merge(directory::public_routes())
         .route("/healthz", axum::routing::get(operations::healthz))
         .route("/readyz", axum::routing::get(operations::readyz))
         .route("/metrics", axum::routing::get(operations::metrics));

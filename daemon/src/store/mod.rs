@@ -1,12 +1,14 @@
 //! Durable state in SurrealDB. This file opens the embedded or remote engine and holds the one query runner
 //! (bound variables only, retries of write conflicts, error classification); each aggregate has its module:
 //! `accounts` (users, sessions), `tenancy` (tenants, members), `api_keys` (with `key_cache`), `stamps`,
-//! `quotas`, `settings`, `meta` (daemon secrets), and `schema` (migrations). Nothing outside this module writes
+//! `quotas`, `settings`, `meta` (daemon secrets), `directory` (the Sigilum surface's namespaces, services and
+//! service keys), and `schema` (migrations). Nothing outside this module writes
 //! SurrealQL.
 
 mod accounts;
 mod api_keys;
 mod approvals;
+mod directory;
 mod key_cache;
 mod meta;
 mod quotas;
@@ -30,6 +32,10 @@ pub use api_keys::ApiKey;
 pub use approvals::{
     Approval, ApprovalState, Companions, DecidedBy, LiveApproval, NewApproval, RealmCounts,
     RealmGuard, Submitted, now_ms,
+};
+pub use directory::{
+    LimitRefusal, Limited, Namespace, NewService, Service, ServiceKey, ServiceKeyRecord,
+    ServicePatch,
 };
 use key_cache::ApiKeyCache;
 pub use quotas::{QuotaLimits, QuotaPeriod, QuotaRefusal};

@@ -216,6 +216,47 @@ const MIGRATIONS: &[&str] = &[
      DEFINE TABLE IF NOT EXISTS node_lease SCHEMALESS;
      DEFINE TABLE IF NOT EXISTS nonce SCHEMALESS;
      DEFINE INDEX IF NOT EXISTS nonce_expires ON nonce FIELDS expires;",
+    // 9: the agent directory of the Sigilum surface. Namespaces keyed by their lower-case name (global, so a
+    // point read answers "taken?"); services with a global slug index (a deleted service stays as a tombstone,
+    // keeping its slug); service keys by SHA-256 only; and a per-tenant counter record that service creation
+    // bumps, so concurrent creates conflict and the service limit holds.
+    "DEFINE TABLE IF NOT EXISTS agent_namespace SCHEMAFULL;
+     DEFINE FIELD IF NOT EXISTS name ON agent_namespace TYPE string;
+     DEFINE FIELD IF NOT EXISTS tenant ON agent_namespace TYPE string;
+     DEFINE FIELD IF NOT EXISTS created_by ON agent_namespace TYPE string;
+     DEFINE FIELD IF NOT EXISTS created_at ON agent_namespace TYPE datetime;
+     DEFINE INDEX IF NOT EXISTS agent_namespace_tenant ON agent_namespace FIELDS tenant;
+
+     DEFINE TABLE IF NOT EXISTS service SCHEMAFULL;
+     DEFINE FIELD IF NOT EXISTS uid ON service TYPE string;
+     DEFINE FIELD IF NOT EXISTS tenant ON service TYPE string;
+     DEFINE FIELD IF NOT EXISTS name ON service TYPE string;
+     DEFINE FIELD IF NOT EXISTS slug ON service TYPE string;
+     DEFINE FIELD IF NOT EXISTS domain ON service TYPE string;
+     DEFINE FIELD IF NOT EXISTS description ON service TYPE string;
+     DEFINE FIELD IF NOT EXISTS keys_version ON service TYPE int DEFAULT 0;
+     DEFINE FIELD IF NOT EXISTS created_at ON service TYPE datetime;
+     DEFINE FIELD IF NOT EXISTS deleted_at ON service TYPE option<datetime>;
+     DEFINE INDEX IF NOT EXISTS service_uid ON service FIELDS uid UNIQUE;
+     DEFINE INDEX IF NOT EXISTS service_slug ON service FIELDS slug UNIQUE;
+     DEFINE INDEX IF NOT EXISTS service_tenant ON service FIELDS tenant;
+
+     DEFINE TABLE IF NOT EXISTS service_key SCHEMAFULL;
+     DEFINE FIELD IF NOT EXISTS uid ON service_key TYPE string;
+     DEFINE FIELD IF NOT EXISTS service ON service_key TYPE string;
+     DEFINE FIELD IF NOT EXISTS tenant ON service_key TYPE string;
+     DEFINE FIELD IF NOT EXISTS name ON service_key TYPE string;
+     DEFINE FIELD IF NOT EXISTS hash ON service_key TYPE string;
+     DEFINE FIELD IF NOT EXISTS key_prefix ON service_key TYPE string;
+     DEFINE FIELD IF NOT EXISTS gateway ON service_key TYPE bool;
+     DEFINE FIELD IF NOT EXISTS created_at ON service_key TYPE datetime;
+     DEFINE FIELD IF NOT EXISTS revoked_at ON service_key TYPE option<datetime>;
+     DEFINE INDEX IF NOT EXISTS service_key_uid ON service_key FIELDS uid UNIQUE;
+     DEFINE INDEX IF NOT EXISTS service_key_hash ON service_key FIELDS hash UNIQUE;
+     DEFINE INDEX IF NOT EXISTS service_key_service ON service_key FIELDS service;
+
+     DEFINE TABLE IF NOT EXISTS directory_tenant SCHEMAFULL;
+     DEFINE FIELD IF NOT EXISTS services_version ON directory_tenant TYPE int DEFAULT 0;",
 ];
 
 /// The schema version this binary writes.
