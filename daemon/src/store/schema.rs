@@ -202,8 +202,9 @@ const MIGRATIONS: &[&str] = &[
      DEFINE FIELD IF NOT EXISTS store_cades_seals ON tenant_settings TYPE bool DEFAULT false;
      UPDATE tenant_settings SET store_cades_seals = false WHERE store_cades_seals = NONE;",
     // 8: approval requests of every kind, keyed by `<kind>:<slot>` (one live request per slot), their audit
-    // trail, the per-realm version that limit-dependent decisions compare-and-set, the realms' policies, the node leases that say
-    // which daemon holds a live request's timer, and replay nonces. Schemaless: a kind's payload is its own.
+    // trail, the per-realm version that limit-dependent decisions compare-and-set, the realms' policies, the
+    // node leases that say which daemon holds a live request's timer, and replay nonces. Schemaless: a kind's
+    // payload is its own.
     "DEFINE TABLE IF NOT EXISTS approval SCHEMALESS;
      DEFINE INDEX IF NOT EXISTS approval_uid ON approval FIELDS uid UNIQUE;
      DEFINE INDEX IF NOT EXISTS approval_realm_state ON approval FIELDS kind, realm, state;
