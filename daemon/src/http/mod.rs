@@ -9,6 +9,7 @@ mod operations;
 mod seals;
 mod tenants;
 mod timestamping;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -58,6 +59,7 @@ pub struct Inner {
     pub(crate) accounts: crate::app::accounts::AccountService,
     pub(crate) tenancy: crate::app::tenants::TenantService,
     pub(crate) seals: crate::app::seals::SealService,
+    pub(crate) webhooks: crate::app::webhooks::WebhookService,
 }
 
 /// The timestamping parts of the state.
@@ -102,6 +104,7 @@ impl AppState {
         plugins: Addr<PluginHost>,
         metrics: PrometheusHandle,
         timestamping: Timestamping,
+        webhooks: crate::app::webhooks::WebhookService,
     ) -> Self {
         let (generation, config) = runtime.settings();
         let limiters = limits::Limiters::new(generation, &config);
@@ -125,6 +128,7 @@ impl AppState {
         Self {
             inner: Arc::new(Inner {
                 seals,
+                webhooks,
                 accounts: crate::app::accounts::AccountService::new(
                     runtime.clone(),
                     sessions.clone(),

@@ -1,14 +1,15 @@
 //! Durable state in SurrealDB. This file opens the embedded or remote engine and holds the one query runner
 //! (bound variables only, retries of write conflicts, error classification); each aggregate has its module:
 //! `accounts` (users, sessions), `tenancy` (tenants, members), `api_keys` (with `key_cache`), `stamps`,
-//! `quotas`, `settings`, `meta` (daemon secrets), and `schema` (migrations). Nothing outside this module writes
-//! SurrealQL.
+//! `quotas`, `settings`, `meta` (daemon secrets), `outbox` (webhook endpoints, events, deliveries), and `schema`
+//! (migrations). Nothing outside this module writes SurrealQL.
 
 mod accounts;
 mod api_keys;
 mod approvals;
 mod key_cache;
 mod meta;
+mod outbox;
 mod quotas;
 mod schema;
 mod seals;
@@ -32,6 +33,10 @@ pub use approvals::{
     RealmGuard, Submitted, now_ms,
 };
 use key_cache::ApiKeyCache;
+pub use outbox::{
+    AttemptOutcome, EndpointCreation, NewOutboxEvent, NewWebhookEndpoint, OutboxEvent,
+    WebhookAttempt, WebhookDelivery, WebhookEndpoint, delivery_id, now_ms,
+};
 pub use quotas::{QuotaLimits, QuotaPeriod, QuotaRefusal};
 pub use schema::SCHEMA_VERSION;
 pub use seals::{
