@@ -123,7 +123,7 @@ pub struct WebhookEndpoint {
 #[derive(Debug)]
 pub enum EndpointCreation {
     /// Recorded.
-    Created(WebhookEndpoint),
+    Created(Box<WebhookEndpoint>),
     /// The owner already has the maximum number of active endpoints.
     LimitReached,
 }
@@ -250,7 +250,7 @@ impl Store {
             "auth_value_enc": new.auth_value_enc, "now": now_ms(),
         }));
         match self.first::<WebhookEndpoint>(sql, vars).await {
-            Ok(Some(endpoint)) => Ok(EndpointCreation::Created(endpoint)),
+            Ok(Some(endpoint)) => Ok(EndpointCreation::Created(Box::new(endpoint))),
             Ok(None) => Err(StoreError::Decode(
                 "CREATE webhook_endpoint returned nothing".into(),
             )),
@@ -595,7 +595,7 @@ mod tests {
         new: &NewWebhookEndpoint,
     ) -> WebhookEndpoint {
         match store.create_webhook_endpoint(scope, new, 5).await.unwrap() {
-            EndpointCreation::Created(endpoint) => endpoint,
+            EndpointCreation::Created(endpoint) => *endpoint,
             EndpointCreation::LimitReached => panic!("limit reached"),
         }
     }
