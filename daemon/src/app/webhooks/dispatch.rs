@@ -99,7 +99,10 @@ async fn round(
     let store = &service.runtime.store;
     let config = service.runtime.settings().1;
     for event in store.new_events_all_tenants(FAN_OUT_BATCH).await? {
-        store.fan_out_event_all_tenants(&event, now_ms()).await?;
+        // One event that cannot be fanned out now must not hold up the others or the due deliveries.
+        if let Err(error) = store.fan_out_event_all_tenants(&event, now_ms()).await {
+            tracing::warn!(%error, event = %event.uid, "cannot fan out an outbox event; retrying at the next poll");
+        }
     }
     let free = slots.available_permits();
     if free == 0 {
@@ -111,6 +114,8 @@ async fn round(
     let claimed = store
         .claim_due_deliveries_all_tenants(node, now_ms(), lease_ms, free)
         .await?;
+    // Every slot taken: more may be due, so a finished delivery starts the next round at once.
+    let saturated = claimed.len() >= free;
     for delivery in claimed {
         let Ok(permit) = slots.clone().try_acquire_owned() else {
             break;
@@ -121,6 +126,9 @@ async fn round(
         tokio::spawn(async move {
             deliver(&service, &node, &agent, delivery).await;
             drop(permit);
+            if saturated {
+                service.notify.notify_one();
+            }
         });
     }
     Ok(())
