@@ -35,7 +35,7 @@ pub use approvals::{
 use key_cache::ApiKeyCache;
 pub use outbox::{
     AttemptOutcome, EndpointCreation, NewOutboxEvent, NewWebhookEndpoint, OutboxEvent,
-    WebhookAttempt, WebhookDelivery, WebhookEndpoint, delivery_id, now_ms,
+    WebhookAttempt, WebhookDelivery, WebhookEndpoint, delivery_id,
 };
 pub use quotas::{QuotaLimits, QuotaPeriod, QuotaRefusal};
 pub use schema::SCHEMA_VERSION;

@@ -14,7 +14,7 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Result, Store, StoreError, Window};
+use super::{Result, Store, StoreError, Window, now_ms};
 use crate::ids::{TenantId, TenantScope};
 
 /// An event to deliver, as the code that causes it creates it.
@@ -64,11 +64,6 @@ impl NewOutboxEvent {
         aws_lc_rs::rand::fill(&mut bytes).expect("the OS RNG");
         format!("evt_{}", hex::encode(bytes))
     }
-}
-
-/// The current time in Unix milliseconds.
-pub fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
 }
 
 /// An endpoint to record. Secrets arrive sealed (`crate::secretbox`), never in clear.
