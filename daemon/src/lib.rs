@@ -13,6 +13,7 @@ pub mod kms;
 pub mod plugin_check;
 pub mod plugin_host;
 pub mod secret;
+pub mod secretbox;
 pub mod server;
 pub mod store;
 pub mod telemetry;

@@ -150,6 +150,10 @@ pub async fn run(
             tracing::warn!("the local TSA is not ready yet; it keeps trying in the background");
         }
     }
+    let secrets_key = crate::secretbox::SecretBox::key_path(&config);
+    let secrets = crate::secretbox::SecretBox::load_or_create(&secrets_key)
+        .context("loading the secrets key")?;
+    let webhooks = crate::app::webhooks::WebhookService::new(runtime.clone(), Arc::new(secrets));
     let state = AppState::new(
         runtime.clone(),
         sessions,
@@ -157,7 +161,11 @@ pub async fn run(
         plugins.clone(),
         metrics,
         timestamping.clone(),
+        webhooks.clone(),
     );
+    // The webhook outbox dispatcher; the node id becomes the daemon's own once it has one.
+    let dispatcher =
+        webhooks.spawn_dispatcher(crate::app::webhooks::WebhookService::random_node_id());
     // The platform seal certificate comes up in the background like the local TSA (its KMS loads concurrently).
     crate::app::seal_platform::spawn_initializer(
         config.seal.kms.clone(),
@@ -234,6 +242,7 @@ pub async fn run(
     }
     sweeper.abort();
     key_deletions.abort();
+    dispatcher.abort();
     registry.shutdown();
     drop(registry);
     let _ = plugins.send(crate::plugin_host::Shutdown).await;

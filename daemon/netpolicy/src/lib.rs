@@ -36,8 +36,12 @@
 //! instance credentials by accident.
 //!
 //! **Shared and std-only on purpose:** the push-webhook plugin and the daemon both use this crate (the daemon
-//! for its trusted-proxy ranges now, and for its own webhooks and callbacks next), so it depends on nothing but
-//! `std` and stays cheap to build. Keep it that way.
+//! for its trusted-proxy ranges and its webhook outbox), so by default it depends on nothing but `std` and stays
+//! cheap to build. Keep it that way. The optional `ureq` feature adds [`guard`], the resolver that makes a ureq
+//! client connect only to addresses this policy admitted; both HTTP clients that post to steerable URLs use it.
+
+#[cfg(feature = "ureq")]
+pub mod guard;
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};

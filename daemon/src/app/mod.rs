@@ -9,6 +9,7 @@ pub mod seal_platform;
 pub mod seals;
 pub mod tenants;
 pub mod timestamping;
+pub mod webhooks;
 pub mod zip;
 
 pub use crate::ids::TenantScope;

@@ -1,6 +1,6 @@
 //! The daemon's configuration: the TOML schema with its defaults, loading with precise errors, environment and
 //! command-line overrides, and validation. Only this module knows the config file syntax. One file per group
-//! of sections: `tsa.rs` (`[tsa]`, `[local_tsa]`, `[[tsa_providers]]`), `seal.rs` (`[seal]`), `plugins.rs` (`[plugin_host]`,
+//! of sections: `tsa.rs` (`[tsa]`, `[local_tsa]`, `[[tsa_providers]]`), `seal.rs` (`[seal]`), `webhooks.rs` (`[webhooks]`), `plugins.rs` (`[plugin_host]`,
 //! `[[plugins]]`, includes, redaction), `service.rs` (`[server]`, `[storage]`, `[auth]`, `[limits]`, `[log]`,
 //! `[tenants]`, `[testing]`), `errors.rs` (errors that point at a file and line). Which plugin instances exist
 //! follows from a config but is decided in `crate::wiring`, not here.
@@ -13,6 +13,7 @@ mod service;
 #[cfg(test)]
 mod tests;
 mod tsa;
+mod webhooks;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -34,6 +35,7 @@ pub use tsa::{
     Isolation, KeystoreKey, KeystoreKeySource, LocalTsaConfig, TsaConfig, TsaProviderConfig,
     TsrAccess,
 };
+pub use webhooks::WebhooksConfig;
 
 /// Everything `sigild.toml` can say. Every field has a default, so an empty file (or none) is a valid config.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -66,6 +68,8 @@ pub struct Config {
     pub seal: SealConfig,
     /// The approval engine and signed agent requests.
     pub approvals: ApprovalsConfig,
+    /// Outbound webhooks (the outbox dispatcher).
+    pub webhooks: WebhooksConfig,
     /// Remote TSAs, each backed by a TSA plugin.
     pub tsa_providers: Vec<TsaProviderConfig>,
     /// Fault injection for the test suite; never enable in production.
@@ -221,6 +225,7 @@ impl Config {
         self.validate_timestamping()?;
         self.seal.validate()?;
         self.approvals.validate()?;
+        self.webhooks.validate()?;
         if self.tenants.idle_timeout < Duration::from_secs(1) {
             return invalid("tenants.idle_timeout", "must be at least 1s");
         }

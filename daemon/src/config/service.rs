@@ -77,6 +77,10 @@ pub struct StorageConfig {
     pub cache_mib: u64,
     /// Embedded only: memtable size of the SurrealKV engine, in MiB.
     pub memtable_mib: u64,
+    /// The 32-byte key that encrypts secrets kept in the store (webhook endpoint secrets). Unset:
+    /// `secrets.key` in the data directory, created at first start with mode 0600. Refused when group or
+    /// others can access it. Nodes sharing a remote store must share this file.
+    pub secrets_key_file: Option<PathBuf>,
 }
 
 impl Default for StorageConfig {
@@ -89,6 +93,7 @@ impl Default for StorageConfig {
             password_file: None,
             cache_mib: 64,
             memtable_mib: 64,
+            secrets_key_file: None,
         }
     }
 }
@@ -209,6 +214,9 @@ pub struct TestingConfig {
     /// Destroys revoked seal keys this many seconds after revocation instead of 7 days, with the deletion job
     /// running every second, so the suite can watch a key really disappear. Never set in production.
     pub seal_key_grace_secs: Option<u64>,
+    /// The length, in milliseconds, of one "minute" of the webhook retry schedule (5, 60, 120, 240, 480 minutes,
+    /// then doubling, within 24 h of the event), so the suite can watch retries happen. Never set in production.
+    pub webhook_retry_unit_ms: Option<u64>,
 }
 
 /// A parsed `storage.url`.

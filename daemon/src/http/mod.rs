@@ -11,6 +11,7 @@ mod seals;
 pub mod sigilum;
 mod tenants;
 mod timestamping;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -61,6 +62,7 @@ pub struct Inner {
     pub(crate) tenancy: crate::app::tenants::TenantService,
     pub(crate) seals: crate::app::seals::SealService,
     pub(crate) directory: crate::app::directory::DirectoryService,
+    pub(crate) webhooks: crate::app::webhooks::WebhookService,
 }
 
 /// The timestamping parts of the state.
@@ -105,6 +107,7 @@ impl AppState {
         plugins: Addr<PluginHost>,
         metrics: PrometheusHandle,
         timestamping: Timestamping,
+        webhooks: crate::app::webhooks::WebhookService,
     ) -> Self {
         let (generation, config) = runtime.settings();
         let limiters = limits::Limiters::new(generation, &config);
@@ -129,6 +132,7 @@ impl AppState {
             inner: Arc::new(Inner {
                 seals,
                 directory: crate::app::directory::DirectoryService::new(runtime.clone()),
+                webhooks,
                 accounts: crate::app::accounts::AccountService::new(
                     runtime.clone(),
                     sessions.clone(),

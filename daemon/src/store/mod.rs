@@ -1,9 +1,9 @@
 //! Durable state in SurrealDB. This file opens the embedded or remote engine and holds the one query runner
 //! (bound variables only, retries of write conflicts, error classification); each aggregate has its module:
 //! `accounts` (users, sessions), `tenancy` (tenants, members), `api_keys` (with `key_cache`), `stamps`,
-//! `quotas`, `settings`, `meta` (daemon secrets), `directory` (the Sigilum surface's namespaces, services and
-//! service keys), and `schema` (migrations). Nothing outside this module writes
-//! SurrealQL.
+//! `quotas`, `settings`, `meta` (daemon secrets), `approvals` (approval requests, their audit trail, leases and
+//! nonces), `directory` (the Sigilum surface's namespaces, services and service keys), `outbox` (webhook
+//! endpoints, events, deliveries), and `schema` (migrations). Nothing outside this module writes SurrealQL.
 
 mod accounts;
 mod api_keys;
@@ -11,6 +11,7 @@ mod approvals;
 mod directory;
 mod key_cache;
 mod meta;
+mod outbox;
 mod quotas;
 mod schema;
 mod seals;
@@ -38,6 +39,10 @@ pub use directory::{
     ServicePatch,
 };
 use key_cache::ApiKeyCache;
+pub use outbox::{
+    AttemptOutcome, EndpointCreation, NewOutboxEvent, NewWebhookEndpoint, OutboxEvent,
+    WebhookAttempt, WebhookDelivery, WebhookEndpoint, delivery_id,
+};
 pub use quotas::{QuotaLimits, QuotaPeriod, QuotaRefusal};
 pub use schema::SCHEMA_VERSION;
 pub use seals::{

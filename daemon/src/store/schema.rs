@@ -258,6 +258,68 @@ const MIGRATIONS: &[&str] = &[
 
      DEFINE TABLE IF NOT EXISTS directory_tenant SCHEMAFULL;
      DEFINE FIELD IF NOT EXISTS services_version ON directory_tenant TYPE int DEFAULT 0;",
+    // 10: the webhook outbox (store/outbox.rs). Endpoints (an owner's receiver: URL, topics, the signing secret
+    // and an optional auth header value, both encrypted by the daemon before they get here), a per-owner
+    // creation counter (makes concurrent creations conflict, so the endpoint limit holds), events (written in
+    // the transaction of the change that causes them, then fanned out), deliveries (one per event and endpoint,
+    // deterministic id; state, attempts, next attempt and the claim lease) and every attempt. Times are Unix ms.
+    "DEFINE TABLE IF NOT EXISTS webhook_endpoint SCHEMAFULL;
+     DEFINE FIELD IF NOT EXISTS uid ON webhook_endpoint TYPE string;
+     DEFINE FIELD IF NOT EXISTS tenant ON webhook_endpoint TYPE string;
+     DEFINE FIELD IF NOT EXISTS owner ON webhook_endpoint TYPE string;
+     DEFINE FIELD IF NOT EXISTS surface ON webhook_endpoint TYPE string
+         ASSERT $value IN ['sigilum', 'sigil_auth', 'standard'];
+     DEFINE FIELD IF NOT EXISTS url ON webhook_endpoint TYPE string;
+     DEFINE FIELD IF NOT EXISTS events ON webhook_endpoint TYPE array<string>;
+     DEFINE FIELD IF NOT EXISTS secret_enc ON webhook_endpoint TYPE string;
+     DEFINE FIELD IF NOT EXISTS auth_header ON webhook_endpoint TYPE option<string>;
+     DEFINE FIELD IF NOT EXISTS auth_value_enc ON webhook_endpoint TYPE option<string>;
+     DEFINE FIELD IF NOT EXISTS active ON webhook_endpoint TYPE bool;
+     DEFINE FIELD IF NOT EXISTS created_at ON webhook_endpoint TYPE int;
+     DEFINE INDEX IF NOT EXISTS webhook_endpoint_owner ON webhook_endpoint FIELDS tenant, owner;
+
+     DEFINE TABLE IF NOT EXISTS webhook_owner SCHEMAFULL;
+     DEFINE FIELD IF NOT EXISTS creations ON webhook_owner TYPE int;
+
+     DEFINE TABLE IF NOT EXISTS outbox_event SCHEMAFULL;
+     DEFINE FIELD IF NOT EXISTS uid ON outbox_event TYPE string;
+     DEFINE FIELD IF NOT EXISTS tenant ON outbox_event TYPE string;
+     DEFINE FIELD IF NOT EXISTS owner ON outbox_event TYPE string;
+     DEFINE FIELD IF NOT EXISTS topic ON outbox_event TYPE string;
+     DEFINE FIELD IF NOT EXISTS body ON outbox_event TYPE string;
+     DEFINE FIELD IF NOT EXISTS created_at ON outbox_event TYPE int;
+     DEFINE FIELD IF NOT EXISTS fanned_out ON outbox_event TYPE bool;
+     DEFINE INDEX IF NOT EXISTS outbox_event_new ON outbox_event FIELDS fanned_out, created_at;
+
+     DEFINE TABLE IF NOT EXISTS webhook_delivery SCHEMAFULL;
+     DEFINE FIELD IF NOT EXISTS uid ON webhook_delivery TYPE string;
+     DEFINE FIELD IF NOT EXISTS tenant ON webhook_delivery TYPE string;
+     DEFINE FIELD IF NOT EXISTS owner ON webhook_delivery TYPE string;
+     DEFINE FIELD IF NOT EXISTS event ON webhook_delivery TYPE string;
+     DEFINE FIELD IF NOT EXISTS endpoint ON webhook_delivery TYPE string;
+     DEFINE FIELD IF NOT EXISTS topic ON webhook_delivery TYPE string;
+     DEFINE FIELD IF NOT EXISTS state ON webhook_delivery TYPE string
+         ASSERT $value IN ['pending', 'delivering', 'delivered', 'failed'];
+     DEFINE FIELD IF NOT EXISTS attempts ON webhook_delivery TYPE int;
+     DEFINE FIELD IF NOT EXISTS next_attempt_at ON webhook_delivery TYPE int;
+     DEFINE FIELD IF NOT EXISTS lease_owner ON webhook_delivery TYPE option<string>;
+     DEFINE FIELD IF NOT EXISTS lease_until ON webhook_delivery TYPE int;
+     DEFINE FIELD IF NOT EXISTS last_status ON webhook_delivery TYPE option<int>;
+     DEFINE FIELD IF NOT EXISTS last_error ON webhook_delivery TYPE option<string>;
+     DEFINE FIELD IF NOT EXISTS event_created_at ON webhook_delivery TYPE int;
+     DEFINE FIELD IF NOT EXISTS created_at ON webhook_delivery TYPE int;
+     DEFINE INDEX IF NOT EXISTS webhook_delivery_due ON webhook_delivery FIELDS state, next_attempt_at;
+     DEFINE INDEX IF NOT EXISTS webhook_delivery_endpoint ON webhook_delivery FIELDS endpoint, created_at;
+
+     DEFINE TABLE IF NOT EXISTS webhook_attempt SCHEMAFULL;
+     DEFINE FIELD IF NOT EXISTS delivery ON webhook_attempt TYPE string;
+     DEFINE FIELD IF NOT EXISTS tenant ON webhook_attempt TYPE string;
+     DEFINE FIELD IF NOT EXISTS node ON webhook_attempt TYPE string;
+     DEFINE FIELD IF NOT EXISTS at ON webhook_attempt TYPE int;
+     DEFINE FIELD IF NOT EXISTS status ON webhook_attempt TYPE option<int>;
+     DEFINE FIELD IF NOT EXISTS error ON webhook_attempt TYPE option<string>;
+     DEFINE FIELD IF NOT EXISTS duration_ms ON webhook_attempt TYPE int;
+     DEFINE INDEX IF NOT EXISTS webhook_attempt_delivery ON webhook_attempt FIELDS delivery, at;",
 ];
 
 /// The schema version this binary writes.

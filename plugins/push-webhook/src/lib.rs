@@ -63,7 +63,8 @@ use sigil_plugin_api::{
 /// The SSRF address policy, re-exported from the shared crate so paths inside this plugin stay short.
 pub use sigil_netpolicy as address_policy;
 pub mod config;
-pub mod guard;
+/// Connecting only to checked addresses: the resolver lives in the shared crate (feature `ureq`).
+pub use sigil_netpolicy::guard;
 pub mod signature;
 
 pub use config::WebhookConfig;

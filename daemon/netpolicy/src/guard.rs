@@ -7,6 +7,11 @@
 //!
 //! A host with one refused address is refused as a whole, rather than filtered down to its public addresses:
 //! a name that mixes public and private answers is the shape of a rebinding attack, not of a receiver.
+//!
+//! Only with the `ureq` feature. The push-webhook plugin and the daemon's webhook outbox both build their
+//! clients on it, so there is one implementation of "connect only to what was checked". The caller still has to
+//! turn off redirects (`max_redirects(0)`) and proxies (`proxy(None)`): a redirect or a proxy would send the
+//! request somewhere this resolver never saw.
 
 use std::fmt;
 
@@ -15,7 +20,7 @@ use ureq::http::Uri;
 use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::NextTimeout;
 
-use crate::address_policy::{self, AddressPolicy, Refused};
+use crate::{AddressPolicy, Refused};
 
 /// A resolver that refuses hosts with an address the policy refuses.
 #[derive(Debug)]
@@ -45,7 +50,7 @@ pub struct AddressRefused {
 
 impl fmt::Display for AddressRefused {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if address_policy::host_address(&self.host) == Some(self.refused.address) {
+        if crate::host_address(&self.host) == Some(self.refused.address) {
             write!(f, "{}", self.refused)
         } else {
             write!(
@@ -92,7 +97,7 @@ pub fn refusal(error: &ureq::Error) -> Option<&AddressRefused> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::address_policy::Cidr;
+    use crate::Cidr;
 
     fn resolve(policy: AddressPolicy, uri: &Uri) -> Result<ResolvedSocketAddrs, ureq::Error> {
         GuardedResolver::new(policy).resolve(uri, &Config::default(), NextTimeout::default())
@@ -153,7 +158,7 @@ mod tests {
             let uri: Uri = url.parse().unwrap_or_else(|e| panic!("{url}: {e}"));
             assert_eq!(uri.host(), Some(*host), "{url}");
             let address: std::net::IpAddr = address.parse().unwrap();
-            assert_eq!(address_policy::host_address(host), Some(address), "{url}");
+            assert_eq!(crate::host_address(host), Some(address), "{url}");
             let error = resolve(AddressPolicy::public_only(), &uri).unwrap_err();
             let refused = refusal(&error).unwrap_or_else(|| panic!("{url}: {error}"));
             assert!(
