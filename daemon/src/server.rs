@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix::Actor;
 use anyhow::Context as _;
@@ -154,6 +154,23 @@ pub async fn run(
     let secrets = crate::secretbox::SecretBox::load_or_create(&secrets_key)
         .context("loading the secrets key")?;
     let webhooks = crate::app::webhooks::WebhookService::new(runtime.clone(), Arc::new(secrets));
+    // One name for this node in every lease it takes (approval timers, webhook deliveries).
+    let node = crate::app::approvals::node_id(
+        config.approvals.node_id.as_deref(),
+        &config.data_dir(),
+        !matches!(config.store_url(), crate::config::StoreUrl::Memory),
+    );
+    let approvals = crate::app::approvals::ApprovalEngine::new(
+        store.clone(),
+        node.clone(),
+        config.approvals.lease,
+        arbiters.iter().map(|a| a.handle()).collect(),
+    );
+    {
+        // A committed approval change may have written outbox events: wake the dispatcher.
+        let wake = webhooks.notify();
+        approvals.after_commit(Arc::new(move || wake.notify_one()));
+    }
     let state = AppState::new(
         runtime.clone(),
         sessions,
@@ -161,11 +178,27 @@ pub async fn run(
         plugins.clone(),
         metrics,
         timestamping.clone(),
-        webhooks.clone(),
+        http::ApprovalParts {
+            webhooks: webhooks.clone(),
+            engine: approvals.clone(),
+        },
     );
-    // The webhook outbox dispatcher; the node id becomes the daemon's own once it has one.
-    let dispatcher =
-        webhooks.spawn_dispatcher(crate::app::webhooks::WebhookService::random_node_id());
+    // The webhook outbox dispatcher, leasing deliveries under this node's name.
+    let dispatcher = webhooks.spawn_dispatcher(node.clone());
+    // Live approval requests come back with their remaining time (an expiry that fell while the daemon was
+    // down fires at once) before the first request is served.
+    let adopt_started = Instant::now();
+    match approvals.adopt().await {
+        Ok(count) => tracing::info!(
+            count,
+            node = %node,
+            elapsed_ms = adopt_started.elapsed().as_millis() as u64,
+            "live approval requests adopted"
+        ),
+        Err(error) => {
+            tracing::warn!(%error, "could not adopt live approval requests yet; retrying in the background")
+        }
+    }
     // The platform seal certificate comes up in the background like the local TSA (its KMS loads concurrently).
     crate::app::seal_platform::spawn_initializer(
         config.seal.kms.clone(),
@@ -206,6 +239,25 @@ pub async fn run(
     let app = http::router(state);
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let approval_leases = {
+        let approvals = approvals.clone();
+        let stop = stop_rx.clone();
+        tokio::spawn(async move { approvals.run(stop).await })
+    };
+    // Replay nonces outlive their window by little: expired ones are forgotten every minute.
+    let nonce_sweeper = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(60));
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                if let Err(error) = store.sweep_nonces().await {
+                    tracing::warn!(%error, "could not sweep expired nonces");
+                }
+            }
+        })
+    };
     let server = tokio::spawn(http::connections::serve(
         listener,
         app,
@@ -243,6 +295,9 @@ pub async fn run(
     sweeper.abort();
     key_deletions.abort();
     dispatcher.abort();
+    nonce_sweeper.abort();
+    // The lease loop stops its timers and gives the lease up, so another node can adopt at once.
+    let _ = tokio::time::timeout(Duration::from_secs(5), approval_leases).await;
     registry.shutdown();
     drop(registry);
     let _ = plugins.send(crate::plugin_host::Shutdown).await;

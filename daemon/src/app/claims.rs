@@ -183,8 +183,15 @@ impl NamespacePolicy {
 
 /// The slot of a claim: one per (namespace, service, agent key).
 pub fn slot(namespace: &str, service: &str, public_key: &str) -> String {
+    // Length-prefixed, so no choice of field contents makes two triples collide.
     hex::encode(Sha256::digest(
-        format!("{namespace}\n{service}\n{public_key}").as_bytes(),
+        format!(
+            "{}:{namespace}{}:{service}{}:{public_key}",
+            namespace.len(),
+            service.len(),
+            public_key.len()
+        )
+        .as_bytes(),
     ))
 }
 
@@ -210,7 +217,12 @@ pub fn field<'a>(claim: &'a Approval, name: &str) -> Option<&'a str> {
 struct ClaimKind;
 
 impl ClaimKind {
-    fn event(payload: &Map<String, Value>, uid: &ApprovalId, topic: &str, extra: Value) -> Option<NewOutboxEvent> {
+    fn event(
+        payload: &Map<String, Value>,
+        uid: &ApprovalId,
+        topic: &str,
+        extra: Value,
+    ) -> Option<NewOutboxEvent> {
         let text = |name: &str| payload.get(name).cloned().unwrap_or(Value::Null);
         let mut data = json!({
             "claim_id": uid,
@@ -271,7 +283,12 @@ impl ApprovalKind for ClaimKind {
         if let (Some(topic), Some(by)) = (topic_of(new.state), &new.decided_by) {
             Self::push(
                 &mut companions,
-                Self::event(&new.payload, &new.uid, topic, Self::decision_extra(new.state, by)),
+                Self::event(
+                    &new.payload,
+                    &new.uid,
+                    topic,
+                    Self::decision_extra(new.state, by),
+                ),
             );
         }
         companions
@@ -282,7 +299,12 @@ impl ApprovalKind for ClaimKind {
         if let Some(topic) = topic_of(to) {
             Self::push(
                 &mut companions,
-                Self::event(&approval.payload, &approval.uid, topic, Self::decision_extra(to, by)),
+                Self::event(
+                    &approval.payload,
+                    &approval.uid,
+                    topic,
+                    Self::decision_extra(to, by),
+                ),
             );
         }
         companions
@@ -318,7 +340,11 @@ impl ClaimService {
     }
 
     /// The namespace's policy (the default when none was set).
-    pub async fn policy(&self, scope: &TenantScope, namespace: &str) -> Result<NamespacePolicy, ClaimError> {
+    pub async fn policy(
+        &self,
+        scope: &TenantScope,
+        namespace: &str,
+    ) -> Result<NamespacePolicy, ClaimError> {
         Ok(self
             .store()
             .realm_policy(scope, KIND, namespace)
@@ -335,7 +361,10 @@ impl ClaimService {
         policy: &NamespacePolicy,
     ) -> Result<(), ClaimError> {
         let value = serde_json::to_value(policy).unwrap_or(Value::Null);
-        Ok(self.store().set_realm_policy(scope, KIND, namespace, &value).await?)
+        Ok(self
+            .store()
+            .set_realm_policy(scope, KIND, namespace, &value)
+            .await?)
     }
 
     /// Submits a claim for `namespace` on behalf of the authenticated `service`.
@@ -349,7 +378,11 @@ impl ClaimService {
         // The nonce is the service's: a replayed submission is refused before anything is decided.
         let nonce_scope = format!("claim:{}", service.key.service);
         let expires = now_ms() + config.approvals.nonce_ttl.as_millis() as i64;
-        if !self.store().record_nonce(&nonce_scope, &input.nonce, expires).await? {
+        if !self
+            .store()
+            .record_nonce(&nonce_scope, &input.nonce, expires)
+            .await?
+        {
             return Err(ClaimError::NonceReplay);
         }
         // The claim belongs to the namespace's tenant: its owners decide it.
@@ -370,24 +403,44 @@ impl ClaimService {
                 && active.state.is_active()
                 && active.tenant == *scope.tenant()
             {
-                return Ok(SubmitOutcome { claim: active, created: false });
+                return Ok(SubmitOutcome {
+                    claim: active,
+                    created: false,
+                });
             }
             let policy = self.policy(&scope, &namespace.name).await?;
             let counts = self
                 .store()
                 .realm_counts(&scope, KIND, &namespace.name, &input.service)
                 .await?;
-            let connected = counts.approved_parties.iter().any(|party| *party == input.service);
+            let connected = counts.approved_parties.contains(&input.service);
             let decision = if !connected && counts.approved_parties.len() >= SERVICE_LIMIT {
-                Some((ApprovalState::Rejected, DecidedBy::policy("limits", "service_limit_reached")))
+                Some((
+                    ApprovalState::Rejected,
+                    DecidedBy::policy("limits", "service_limit_reached"),
+                ))
             } else if counts.approved_for_party >= AGENT_LIMIT {
-                Some((ApprovalState::Rejected, DecidedBy::policy("limits", "agent_limit_reached")))
+                Some((
+                    ApprovalState::Rejected,
+                    DecidedBy::policy("limits", "agent_limit_reached"),
+                ))
             } else if policy.max_pending_limit && counts.pending >= PENDING_LIMIT {
-                Some((ApprovalState::Rejected, DecidedBy::policy("limits", "max_pending_reached")))
-            } else if policy.auto_approve_trusted && policy.trusted_services.contains(&input.service) {
-                Some((ApprovalState::Approved, DecidedBy::policy("auto_approve", "trusted_service")))
+                Some((
+                    ApprovalState::Rejected,
+                    DecidedBy::policy("limits", "max_pending_reached"),
+                ))
+            } else if policy.auto_approve_trusted
+                && policy.trusted_services.contains(&input.service)
+            {
+                Some((
+                    ApprovalState::Approved,
+                    DecidedBy::policy("auto_approve", "trusted_service"),
+                ))
             } else if policy.auto_approve_ip && policy.trusts_address(&input.agent_ip) {
-                Some((ApprovalState::Approved, DecidedBy::policy("auto_approve", "trusted_ip")))
+                Some((
+                    ApprovalState::Approved,
+                    DecidedBy::policy("auto_approve", "trusted_ip"),
+                ))
             } else {
                 None
             };
@@ -418,9 +471,17 @@ impl ClaimService {
                 Ok(Submitted::Created(claim)) => {
                     metrics::counter!("sigil_claims_submitted_total", "outcome" => claim.state.as_str())
                         .increment(1);
-                    return Ok(SubmitOutcome { claim: *claim, created: true });
+                    return Ok(SubmitOutcome {
+                        claim: *claim,
+                        created: true,
+                    });
                 }
-                Ok(Submitted::Existing(claim)) => return Ok(SubmitOutcome { claim: *claim, created: false }),
+                Ok(Submitted::Existing(claim)) => {
+                    return Ok(SubmitOutcome {
+                        claim: *claim,
+                        created: false,
+                    });
+                }
                 Err(EngineError::Stale) => continue,
                 // The slot's active claim belongs to another tenant's namespace of the same name: impossible
                 // while names are unique, refused rather than revealed.
@@ -432,7 +493,11 @@ impl ClaimService {
     }
 
     /// A claim of the caller's tenant.
-    pub async fn claim(&self, scope: &TenantScope, id: &ApprovalId) -> Result<Approval, ClaimError> {
+    pub async fn claim(
+        &self,
+        scope: &TenantScope,
+        id: &ApprovalId,
+    ) -> Result<Approval, ClaimError> {
         let claim = self.engine.get(scope, id).await?;
         if claim.kind != KIND {
             return Err(ClaimError::NotFound);
@@ -458,16 +523,22 @@ impl ClaimService {
                 .realm_counts(scope, KIND, &claim.realm, &claim.party)
                 .await?;
             if counts.approved_for_party >= AGENT_LIMIT {
-                return Err(ClaimError::AgentLimit { limit: AGENT_LIMIT, current: counts.approved_for_party });
+                return Err(ClaimError::AgentLimit {
+                    limit: AGENT_LIMIT,
+                    current: counts.approved_for_party,
+                });
             }
-            let connected = counts.approved_parties.iter().any(|party| *party == claim.party);
+            let connected = counts.approved_parties.contains(&claim.party);
             if !connected && counts.approved_parties.len() >= SERVICE_LIMIT {
                 return Err(ClaimError::ServiceLimit {
                     limit: SERVICE_LIMIT,
                     connected: counts.approved_parties.len(),
                 });
             }
-            let guard = RealmGuard { key: format!("{KIND}:{}", claim.realm), seen: counts.version };
+            let guard = RealmGuard {
+                key: format!("{KIND}:{}", claim.realm),
+                seen: counts.version,
+            };
             match self
                 .engine
                 .transition(
@@ -575,17 +646,30 @@ impl ClaimService {
     }
 
     /// Approved claims of a namespace (the keys its DID document lists), oldest approval first.
-    pub async fn approved_in_namespace(&self, namespace: &str) -> Result<Vec<Approval>, ClaimError> {
-        Ok(self.store().approved_in_realm_all_tenants(KIND, namespace).await?)
+    pub async fn approved_in_namespace(
+        &self,
+        namespace: &str,
+    ) -> Result<Vec<Approval>, ClaimError> {
+        Ok(self
+            .store()
+            .approved_in_realm_all_tenants(KIND, namespace)
+            .await?)
     }
 
     /// Whether a namespace ever had a claim.
     pub async fn namespace_has_history(&self, namespace: &str) -> Result<bool, ClaimError> {
-        Ok(self.store().realm_has_history_all_tenants(KIND, namespace).await?)
+        Ok(self
+            .store()
+            .realm_has_history_all_tenants(KIND, namespace)
+            .await?)
     }
 
     /// The audit trail of a claim of the caller's tenant.
-    pub async fn audit(&self, scope: &TenantScope, id: &ApprovalId) -> Result<Vec<Value>, ClaimError> {
+    pub async fn audit(
+        &self,
+        scope: &TenantScope,
+        id: &ApprovalId,
+    ) -> Result<Vec<Value>, ClaimError> {
         self.claim(scope, id).await?;
         Ok(self.store().approval_audit(scope, id).await?)
     }
@@ -630,7 +714,7 @@ mod tests {
         assert_eq!(a, slot("alice", "svc", "ed25519:AAAA"));
         assert_ne!(a, slot("alice", "svc2", "ed25519:AAAA"));
         assert_ne!(a, slot("bob", "svc", "ed25519:AAAA"));
-        // The separator keeps fields apart: "a\nb" + "c" differs from "a" + "b\nc".
-        assert_ne!(slot("a", "b\nc", "k"), slot("a\nb", "c", "k"));
+        // Field boundaries count: ("a:b", "c") differs from ("a", "b:c").
+        assert_ne!(slot("a", "b:c", "k"), slot("a:b", "c", "k"));
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod approvals;
+pub mod claims;
 pub mod directory;
 pub mod seal_platform;
 pub mod seals;

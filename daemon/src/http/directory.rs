@@ -15,6 +15,7 @@ use super::extract::{Json, Query, TenantCaller};
 use super::sigilum::{OptionalSigilumJson, PageParams, SigilumJson};
 use super::tenants::checked_id;
 use crate::app::directory::{ServiceInput, ServicePatchRequest, ServiceRequest};
+use crate::app::webhooks::{NewEndpointInput, Surface};
 use crate::error::ApiResult;
 use crate::ids::{ServiceId, ServiceKeyId};
 use crate::store::{Namespace, Service, ServiceKey};
@@ -43,6 +44,19 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/v1/services/{id}/keys/{key_id}/mark-gateway",
             post(mark_gateway),
+        )
+        .route(
+            "/v1/services/{id}/webhooks",
+            get(list_webhooks).post(create_webhook),
+        )
+        .route("/v1/services/{id}/webhooks/{wh_id}", delete(delete_webhook))
+        .route(
+            "/v1/services/{id}/webhooks/{wh_id}/deliveries",
+            get(list_deliveries),
+        )
+        .route(
+            "/v1/services/{id}/webhooks/{wh_id}/deliveries/{delivery_id}/redeliver",
+            post(redeliver),
         )
 }
 
@@ -132,9 +146,42 @@ async fn create_service(
         .directory
         .create_service(&caller.scope(), input)
         .await?;
-    // `created.webhook` is registered with the webhook outbox by the integration glue (see
-    // `app::directory::CreatedService::webhook`); until then the 201 has no `webhook`.
-    Ok((StatusCode::CREATED, Json(service_json(&created.service))))
+    let mut body = service_json(&created.service);
+    if let Some(webhook) = created.webhook {
+        let scope = caller.scope();
+        let input = NewEndpointInput {
+            url: webhook.url,
+            events: Vec::new(),
+            secret: webhook.secret,
+            auth_header: webhook.auth.as_ref().map(|(name, _)| name.clone()),
+            auth_value: webhook.auth.map(|(_, value)| value),
+        };
+        let registered = state
+            .webhooks
+            .create_endpoint(
+                &scope,
+                &webhook_owner(&created.service.uid),
+                Surface::Sigilum,
+                input,
+                crate::app::claims::EVENTS,
+            )
+            .await;
+        match registered {
+            Ok(view) => body["webhook"] = super::webhooks::endpoint_json(&view),
+            Err(error) => {
+                // The service and its webhook are one request: without the webhook, no service either.
+                if let Err(undo) = state
+                    .directory
+                    .delete_service(&scope, &created.service.uid)
+                    .await
+                {
+                    tracing::warn!(error = %undo, "could not remove a service whose webhook was refused");
+                }
+                return Err(error.into());
+            }
+        }
+    }
+    Ok((StatusCode::CREATED, Json(body)))
 }
 
 /// GET /v1/services → `{services}`.
@@ -260,4 +307,97 @@ async fn mark_gateway(
         .mark_gateway(&caller.scope(), &id, &key)
         .await?;
     Ok(Json(key_json(&key)))
+}
+
+/// Whose endpoints a service's webhooks are in the outbox.
+fn webhook_owner(service: &ServiceId) -> String {
+    format!("service:{service}")
+}
+
+/// The caller's service (404 for another tenant's) and its webhook owner key.
+async fn owned_service(state: &AppState, caller: &TenantCaller, id: &str) -> ApiResult<String> {
+    let id = service_id(id)?;
+    let service = state.directory.service(&caller.scope(), &id).await?;
+    Ok(webhook_owner(&service.uid))
+}
+
+/// POST /v1/services/{id}/webhooks `{url, events, secret, auth_header?, auth_value?}` (owner) → 201.
+async fn create_webhook(
+    State(state): State<AppState>,
+    caller: TenantCaller,
+    Path(id): Path<String>,
+    SigilumJson(body): SigilumJson<Value>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    caller.require_owner()?;
+    let owner = owned_service(&state, &caller, &id).await?;
+    let endpoint = super::webhooks::create_endpoint(
+        &state,
+        &caller.scope(),
+        &owner,
+        Surface::Sigilum,
+        &body,
+        crate::app::claims::EVENTS,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(endpoint)))
+}
+
+/// GET /v1/services/{id}/webhooks → `{webhooks}`.
+async fn list_webhooks(
+    State(state): State<AppState>,
+    caller: TenantCaller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let owner = owned_service(&state, &caller, &id).await?;
+    Ok(Json(
+        super::webhooks::list_endpoints(&state, &caller.scope(), &owner).await?,
+    ))
+}
+
+/// DELETE /v1/services/{id}/webhooks/{wh_id} (owner).
+async fn delete_webhook(
+    State(state): State<AppState>,
+    caller: TenantCaller,
+    Path((id, wh_id)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    caller.require_owner()?;
+    let owner = owned_service(&state, &caller, &id).await?;
+    Ok(Json(
+        super::webhooks::delete_endpoint(&state, &caller.scope(), &owner, &wh_id).await?,
+    ))
+}
+
+/// GET /v1/services/{id}/webhooks/{wh_id}/deliveries?limit&offset → deliveries with their attempts.
+async fn list_deliveries(
+    State(state): State<AppState>,
+    caller: TenantCaller,
+    Path((id, wh_id)): Path<(String, String)>,
+    Query(page): Query<PageParams>,
+) -> ApiResult<Json<Value>> {
+    let page = page.resolve(50, 100)?;
+    let owner = owned_service(&state, &caller, &id).await?;
+    Ok(Json(
+        super::webhooks::list_deliveries(
+            &state,
+            &caller.scope(),
+            &owner,
+            &wh_id,
+            page.limit,
+            page.offset,
+        )
+        .await?,
+    ))
+}
+
+/// POST /v1/services/{id}/webhooks/{wh_id}/deliveries/{delivery_id}/redeliver (owner) → the delivery.
+async fn redeliver(
+    State(state): State<AppState>,
+    caller: TenantCaller,
+    Path((id, wh_id, delivery_id)): Path<(String, String, String)>,
+) -> ApiResult<Json<Value>> {
+    caller.require_owner()?;
+    let owner = owned_service(&state, &caller, &id).await?;
+    Ok(Json(
+        super::webhooks::redeliver(&state, &caller.scope(), &owner, &wh_id, &delivery_id).await?,
+    ))
 }

@@ -2,6 +2,7 @@
 //! metrics, panic catching, timeouts, body limits, per-IP limits on public routes, and JSON error bodies).
 
 mod accounts;
+mod claims;
 pub mod connections;
 mod directory;
 pub mod extract;
@@ -9,6 +10,7 @@ pub mod limits;
 mod operations;
 mod seals;
 pub mod sigilum;
+mod signed;
 mod tenants;
 mod timestamping;
 pub mod webhooks;
@@ -63,6 +65,16 @@ pub struct Inner {
     pub(crate) seals: crate::app::seals::SealService,
     pub(crate) directory: crate::app::directory::DirectoryService,
     pub(crate) webhooks: crate::app::webhooks::WebhookService,
+    pub(crate) approvals: crate::app::approvals::ApprovalEngine,
+    pub(crate) claims: crate::app::claims::ClaimService,
+}
+
+/// The approval parts of the state: the engine and the webhook outbox its events leave through.
+pub struct ApprovalParts {
+    /// The webhook outbox.
+    pub webhooks: crate::app::webhooks::WebhookService,
+    /// The approval engine.
+    pub engine: crate::app::approvals::ApprovalEngine,
 }
 
 /// The timestamping parts of the state.
@@ -107,8 +119,12 @@ impl AppState {
         plugins: Addr<PluginHost>,
         metrics: PrometheusHandle,
         timestamping: Timestamping,
-        webhooks: crate::app::webhooks::WebhookService,
+        approval_parts: ApprovalParts,
     ) -> Self {
+        let ApprovalParts {
+            webhooks,
+            engine: approvals,
+        } = approval_parts;
         let (generation, config) = runtime.settings();
         let limiters = limits::Limiters::new(generation, &config);
         let Timestamping {
@@ -132,6 +148,8 @@ impl AppState {
             inner: Arc::new(Inner {
                 seals,
                 directory: crate::app::directory::DirectoryService::new(runtime.clone()),
+                claims: crate::app::claims::ClaimService::new(approvals.clone(), runtime.clone()),
+                approvals,
                 webhooks,
                 accounts: crate::app::accounts::AccountService::new(
                     runtime.clone(),
@@ -247,6 +265,7 @@ pub fn router(state: AppState) -> Router {
         .merge(timestamping::routes())
         .merge(seals::routes())
         .merge(directory::routes())
+        .merge(claims::routes())
         .route(
             "/api/admin/health",
             axum::routing::get(operations::admin_health),
@@ -262,6 +281,7 @@ pub fn router(state: AppState) -> Router {
         .merge(verification)
         .merge(authenticated)
         .merge(directory::public_routes())
+        .merge(claims::public_routes())
         .route("/healthz", axum::routing::get(operations::healthz))
         .route("/readyz", axum::routing::get(operations::readyz))
         .route("/metrics", axum::routing::get(operations::metrics));

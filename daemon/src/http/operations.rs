@@ -67,6 +67,7 @@ pub async fn admin_health(State(state): State<AppState>, caller: Caller) -> ApiR
         "uptimeSeconds": state.started.elapsed().as_secs(),
         "store": { "url": state.runtime.store.description(), "schemaVersion": crate::store::SCHEMA_VERSION },
         "tenantActors": actors,
+        "approvals": { "node": state.approvals.node(), "liveTimers": state.approvals.live() },
         "configGeneration": state.runtime.settings().0,
     })))
 }

@@ -596,7 +596,12 @@ impl Store {
     }
 
     /// The policy a realm's owners set for a kind (its shape is the kind's), if any.
-    pub async fn realm_policy(&self, scope: &TenantScope, kind: &str, realm: &str) -> Result<Option<Value>> {
+    pub async fn realm_policy(
+        &self,
+        scope: &TenantScope,
+        kind: &str,
+        realm: &str,
+    ) -> Result<Option<Value>> {
         #[derive(Deserialize)]
         struct Row {
             policy: Value,
