@@ -181,6 +181,7 @@ pub async fn run(
         http::ApprovalParts {
             webhooks: webhooks.clone(),
             engine: approvals.clone(),
+            bound: address,
         },
     );
     // The webhook outbox dispatcher, leasing deliveries under this node's name.

@@ -6,6 +6,7 @@ mod harness;
 mod accounts;
 mod actors;
 mod admin;
+mod agents;
 mod api_keys;
 mod cli;
 mod directory;

@@ -18,7 +18,7 @@ use crate::tsa_standins::{openssl_fails, openssl_ok};
 const BOUNDARY: &str = "sigil-test-boundary-7d1f";
 
 /// The oracle venv of tests/oracles/setup.sh (pyHanko, jwcrypto).
-fn venv() -> std::path::PathBuf {
+pub(crate) fn venv() -> std::path::PathBuf {
     let venv = std::env::var_os("SIGIL_ORACLE_VENV").map_or_else(
         || {
             std::path::PathBuf::from(std::env::var_os("HOME").expect("HOME"))

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the independent oracles and the third-party inputs the seal tests use, idempotently:
 #   - qpdf and poppler-utils (apt): `qpdf --check`, `pdfsig`;
-#   - a Python venv with pyHanko (`pyhanko sign validate`, `adesverify`) and jwcrypto (JWS for JAdES), pinned;
+#   - a Python venv with pyHanko (`pyhanko sign validate`, `adesverify`), jwcrypto (JWS for JAdES),
+#     http-message-signatures (RFC 9421) and standardwebhooks, pinned;
 #   - a corpus of real PDFs nobody here made: the 72 PDFs of the pypdf 7.1.1 source distribution;
 #   - a second corpus, the 132 PDFs of the pyhanko 0.38.0 source distribution (34 already signed,
 #     with xref streams, hybrid files and DSS), for the PDF layer's seal tests.
@@ -27,10 +28,14 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
 fi
 
-if [ ! -x "$venv/bin/pyhanko" ] || ! "$venv/bin/python" -c 'import jwcrypto' >/dev/null 2>&1; then
+if [ ! -x "$venv/bin/pyhanko" ] \
+  || ! "$venv/bin/python" -c 'import jwcrypto, http_message_signatures, standardwebhooks, requests' >/dev/null 2>&1; then
   echo "preparing the oracle venv"
   [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check pyhanko==0.38.0 pyhanko-cli==0.6.0 jwcrypto==1.6.1
+  # pyHanko (PAdES/CAdES), jwcrypto (JAdES), http-message-signatures (RFC 9421 signer for agent requests, with
+  # requests for its request objects), standardwebhooks (verifies webhook deliveries).
+  "$venv/bin/pip" install -q --disable-pip-version-check pyhanko==0.38.0 pyhanko-cli==0.6.0 jwcrypto==1.6.1 \
+    http-message-signatures==3.0.0 requests==2.34.2 standardwebhooks==1.1.0
 fi
 
 if [ ! -f "$corpus/.complete" ]; then

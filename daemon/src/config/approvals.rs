@@ -25,7 +25,8 @@ pub struct ApprovalsConfig {
     pub lease: Duration,
     /// The base URL clients use to reach this daemon (`scheme://host[:port]`, no path), e.g.
     /// `https://sigil.example.org`. Signed agent requests cover `@target-uri`, which is rebuilt from this and the
-    /// request's path and query, never from the client's `Host` header. Default: `http://` + `server.listen`.
+    /// request's path and query, never from the client's `Host` header. Default: `http://` + the address the
+    /// listener is bound to.
     /// DID documents use it for service endpoints too.
     pub public_base_url: Option<String>,
     /// Oldest `created` of a signed request that is still accepted.

@@ -67,6 +67,7 @@ pub struct Inner {
     pub(crate) webhooks: crate::app::webhooks::WebhookService,
     pub(crate) approvals: crate::app::approvals::ApprovalEngine,
     pub(crate) claims: crate::app::claims::ClaimService,
+    pub(crate) bound: std::net::SocketAddr,
 }
 
 /// The approval parts of the state: the engine and the webhook outbox its events leave through.
@@ -75,6 +76,8 @@ pub struct ApprovalParts {
     pub webhooks: crate::app::webhooks::WebhookService,
     /// The approval engine.
     pub engine: crate::app::approvals::ApprovalEngine,
+    /// The address the listener is bound to: the public base URL when `[approvals] public_base_url` is unset.
+    pub bound: std::net::SocketAddr,
 }
 
 /// The timestamping parts of the state.
@@ -124,6 +127,7 @@ impl AppState {
         let ApprovalParts {
             webhooks,
             engine: approvals,
+            bound,
         } = approval_parts;
         let (generation, config) = runtime.settings();
         let limiters = limits::Limiters::new(generation, &config);
@@ -150,6 +154,7 @@ impl AppState {
                 directory: crate::app::directory::DirectoryService::new(runtime.clone()),
                 claims: crate::app::claims::ClaimService::new(approvals.clone(), runtime.clone()),
                 approvals,
+                bound,
                 webhooks,
                 accounts: crate::app::accounts::AccountService::new(
                     runtime.clone(),

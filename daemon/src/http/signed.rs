@@ -42,8 +42,8 @@ pub fn signature_error(error: SigilumError) -> ApiError {
     ApiError::new(kind, error.to_string()).with_code(error.code())
 }
 
-/// The base URL clients reach this daemon at (`[approvals] public_base_url`, else `http://` + the listen
-/// address), without a trailing slash.
+/// The base URL clients reach this daemon at (`[approvals] public_base_url`, else `http://` + the address
+/// the listener is bound to), without a trailing slash.
 pub fn public_base(state: &AppState) -> String {
     let config = state.config();
     config
@@ -52,7 +52,7 @@ pub fn public_base(state: &AppState) -> String {
         .as_deref()
         .and_then(crate::config::public_base)
         .map(str::to_string)
-        .unwrap_or_else(|| format!("http://{}", config.server.listen))
+        .unwrap_or_else(|| format!("http://{}", state.bound))
 }
 
 /// The absolute URI a client signed: the public base plus the request's path and query.

@@ -505,7 +505,7 @@ impl Store {
         window: Window,
     ) -> Result<(Vec<Approval>, u64)> {
         let filter = "kind = $kind AND realm = $realm AND tenant = $tenant \
-                      AND ($state = NONE OR state = $state) AND ($party = NONE OR party = $party)";
+                      AND (!$state OR state = $state) AND (!$party OR party = $party)";
         let vars = json!({ "kind": kind, "realm": realm, "tenant": scope.tenant(),
                            "state": state.map(ApprovalState::as_str), "party": party,
                            "limit": window.limit, "start": window.offset });

@@ -403,6 +403,24 @@ impl Store {
         self.rows(&sql, vars).await
     }
 
+    /// Gives back the deliveries `node` was delivering when it stopped: at start, a node's own leases can only
+    /// be its crashed predecessor's (node names are unique among running nodes), so they need not wait out
+    /// their lease. Returns how many. Deliberately cross-tenant, like every dispatcher operation.
+    pub async fn release_delivery_leases_of_node_all_tenants(
+        &self,
+        node: &str,
+        now: i64,
+    ) -> Result<usize> {
+        let rows: Vec<Value> = self
+            .rows(
+                "UPDATE webhook_delivery SET state = 'pending', next_attempt_at = $now, lease_owner = NONE, \
+                 lease_until = 0 WHERE state = 'delivering' AND lease_owner = $node RETURN AFTER;",
+                json!({ "node": node, "now": now }),
+            )
+            .await?;
+        Ok(rows.len())
+    }
+
     /// The event a delivery carries, whatever its tenant: the dispatcher's read.
     pub async fn outbox_event_any_tenant(&self, uid: &str) -> Result<Option<OutboxEvent>> {
         self.first(

@@ -54,6 +54,19 @@ pub async fn run(service: WebhookService, node: String) {
     let slots = Arc::new(Semaphore::new(max_concurrent));
     let mut agent: Option<(u64, ureq::Agent)> = None;
     tracing::info!(%node, max_concurrent, "webhook dispatcher started");
+    // Deliveries this node's crashed predecessor was making are retried now, not after their lease.
+    match service
+        .runtime
+        .store
+        .release_delivery_leases_of_node_all_tenants(&node, now_ms())
+        .await
+    {
+        Ok(0) => {}
+        Ok(count) => tracing::info!(count, "took back deliveries interrupted by a restart"),
+        Err(error) => {
+            tracing::warn!(%error, "could not take back interrupted deliveries; they return after their lease")
+        }
+    }
     loop {
         let (generation, config) = service.runtime.settings();
         if agent.as_ref().is_none_or(|(g, _)| *g != generation) {
