@@ -690,27 +690,64 @@ impl Store {
 
     // ---- nonces: replay detection shared by nodes and restarts ----
 
-    /// Records a nonce in its scope until `expires_ms`; `false` when it was already recorded and has not
-    /// expired (a replay).
+    /// Records a nonce in its scope until `expires_ms`; `false` when it was recorded before (a replay). Durable
+    /// when this returns. Concurrent calls are written together by the nonce writer (one `INSERT IGNORE`, one
+    /// synced commit per batch), since every signed request records one. An expired nonce stays refused until
+    /// the sweeper forgets it (within a minute): harmless, because a request old enough for its nonce to have
+    /// expired is refused for its age anyway (`nonce_ttl` ≥ the signature window).
     pub async fn record_nonce(&self, scope: &str, nonce: &str, expires_ms: i64) -> Result<bool> {
-        let key = format!("{scope}/{nonce}");
-        let now = now_ms();
-        let mut results = self
+        let Some(writer) = &self.nonces else {
+            return Err(StoreError::Unavailable("the store is closing".into()));
+        };
+        let (done, answer) = tokio::sync::oneshot::channel();
+        let pending = PendingNonce {
+            key: format!("{scope}/{nonce}"),
+            expires: expires_ms,
+            done,
+        };
+        let stopped = || StoreError::Unavailable("the nonce writer stopped".into());
+        writer.queue.send(pending).await.map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    /// Writes one batch of nonces and answers each: `true` for those this batch recorded first.
+    async fn write_nonces(&self, batch: Vec<PendingNonce>) {
+        let mut seen = std::collections::HashSet::new();
+        let mut rows = Vec::with_capacity(batch.len());
+        for pending in &batch {
+            if seen.insert(pending.key.as_str()) {
+                rows.push(json!({ "key": pending.key, "expires": pending.expires }));
+            }
+        }
+        let written = self
             .run(
-                "BEGIN TRANSACTION;\
-                 LET $seen = (SELECT expires FROM type::record('nonce', $key));\
-                 LET $fresh = array::len($seen) = 0 OR $seen[0].expires < $now;\
-                 IF $fresh { UPSERT type::record('nonce', $key) SET expires = $expires };\
-                 RETURN $fresh;\
-                 COMMIT TRANSACTION;",
-                json!({ "key": key, "now": now, "expires": expires_ms }),
+                "INSERT IGNORE INTO nonce (SELECT VALUE { id: type::record('nonce', key), key: key, \
+                 expires: expires } FROM $rows) RETURN key;",
+                json!({ "rows": rows }),
             )
-            .await?;
-        Ok(results
-            .iter_mut()
-            .rev()
-            .find_map(|value| value.as_bool())
-            .unwrap_or(false))
+            .await
+            .and_then(|mut results| {
+                #[derive(Deserialize)]
+                struct Written {
+                    key: String,
+                }
+                let rows: Vec<Written> = super::decode_rows(results.pop().unwrap_or(Value::Null))?;
+                Ok(rows.into_iter().map(|w| w.key).collect::<std::collections::HashSet<_>>())
+            });
+        match written {
+            Ok(mut written) => {
+                for pending in batch {
+                    // A key twice in one batch: only the first is new.
+                    let fresh = written.remove(&pending.key);
+                    let _ = pending.done.send(Ok(fresh));
+                }
+            }
+            Err(error) => {
+                for pending in batch {
+                    let _ = pending.done.send(Err(error.clone()));
+                }
+            }
+        }
     }
 
     /// Forgets expired nonces; returns how many.
@@ -722,6 +759,51 @@ impl Store {
             )
             .await?;
         Ok(rows.len() as u64)
+    }
+}
+
+/// A nonce waiting for the writer.
+struct PendingNonce {
+    key: String,
+    expires: i64,
+    done: tokio::sync::oneshot::Sender<Result<bool>>,
+}
+
+/// Nonces waiting for the writer, at most.
+const NONCE_QUEUE: usize = 8192;
+/// Nonces written by one statement, at most.
+const NONCE_BATCH: usize = 256;
+
+/// The nonce writer: a group commit like the stamp writer. Concurrent signed requests queue their nonces here
+/// and one task writes whatever has queued in one `INSERT IGNORE`, so a burst of requests pays one synced
+/// commit instead of one each. A nonce is answered only after its batch committed.
+#[derive(Clone)]
+pub(super) struct NonceWriter {
+    queue: tokio::sync::mpsc::Sender<PendingNonce>,
+}
+
+impl NonceWriter {
+    /// Starts the writer task for this store. The task holds the store weakly and ends with its last handle.
+    pub(super) fn start(store: &Store) -> NonceWriter {
+        let (queue, mut receiver) = tokio::sync::mpsc::channel::<PendingNonce>(NONCE_QUEUE);
+        let engine = std::sync::Arc::downgrade(&store.engine);
+        let description = store.description.clone();
+        tokio::spawn(async move {
+            let mut batch = Vec::with_capacity(NONCE_BATCH);
+            while receiver.recv_many(&mut batch, NONCE_BATCH).await > 0 {
+                let Some(engine) = engine.upgrade() else {
+                    for pending in batch.drain(..) {
+                        let _ = pending
+                            .done
+                            .send(Err(StoreError::Unavailable("the store is closed".into())));
+                    }
+                    break;
+                };
+                let store = Store::without_writer(engine, description.clone());
+                store.write_nonces(std::mem::take(&mut batch)).await;
+            }
+        });
+        NonceWriter { queue }
     }
 }
 

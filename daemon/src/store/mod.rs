@@ -106,6 +106,8 @@ pub struct Store {
     description: Arc<str>,
     /// The group-commit writer of stamps (absent in the writer's own handle).
     writer: Option<stamps::StampWriter>,
+    /// The group-commit writer of replay nonces (absent in the writers' own handles).
+    nonces: Option<approvals::NonceWriter>,
     /// Verified API keys by hash, for the embedded engine only (see [`ApiKeyCache`]).
     api_keys: Option<Arc<ApiKeyCache>>,
 }
@@ -175,19 +177,23 @@ impl Store {
             engine: Arc::new(engine),
             description: url.describe().into(),
             writer: None,
+            nonces: None,
             api_keys,
         };
         schema::migrate(&store).await?;
         store.writer = Some(stamps::StampWriter::start(&store));
+        store.nonces = Some(approvals::NonceWriter::start(&store));
         Ok(store)
     }
 
-    /// A handle without the stamp writer, for the writer itself (which must not keep itself alive).
+    /// A handle without the group-commit writers, for the writers themselves (which must not keep themselves
+    /// alive).
     fn without_writer(engine: Arc<Engine>, description: Arc<str>) -> Store {
         Store {
             engine,
             description,
             writer: None,
+            nonces: None,
             api_keys: None,
         }
     }

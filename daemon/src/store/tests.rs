@@ -1254,7 +1254,7 @@ async fn a_nonce_is_accepted_once_until_it_expires() {
             .await
             .unwrap()
     );
-    // An expired record no longer counts.
+    // An expired record counts until the sweeper forgets it; then the nonce is new again.
     assert!(
         store
             .record_nonce("sig:carol", "n2", now - 1)
@@ -1262,10 +1262,24 @@ async fn a_nonce_is_accepted_once_until_it_expires() {
             .unwrap()
     );
     assert!(
+        !store
+            .record_nonce("sig:carol", "n2", now + 600_000)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.sweep_nonces().await.unwrap(), 1);
+    assert!(
         store
             .record_nonce("sig:carol", "n2", now + 600_000)
             .await
             .unwrap()
     );
-    assert_eq!(store.sweep_nonces().await.unwrap(), 0);
+    // Concurrent records of one nonce: exactly one is new, whether or not they share a batch.
+    let attempts = (0..16).map(|_| store.record_nonce("sig:dave", "n3", now + 600_000));
+    let fresh = futures::future::join_all(attempts)
+        .await
+        .into_iter()
+        .filter(|outcome| *outcome.as_ref().unwrap())
+        .count();
+    assert_eq!(fresh, 1);
 }
