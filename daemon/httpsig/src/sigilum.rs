@@ -359,6 +359,67 @@ pub fn verify_sigilum(
     policy: &Policy,
     now_unix: i64,
 ) -> Result<VerifiedAgent, SigilumError> {
+    verify_sigilum_cached(msg, policy, now_unix, None)
+}
+
+/// Remembers certificates whose proof verified, by the SHA-256 of their exact header value, so that an agent's
+/// repeated requests cost one Ed25519 verification each (the request's) instead of two. Sound because the
+/// proof is a pure function of those bytes; everything else about the certificate (expiry, key and namespace
+/// headers, key id) is still checked on every request. Bounded: when full, it starts over.
+#[derive(Debug)]
+pub struct CertificateCache {
+    verified: std::sync::Mutex<std::collections::HashMap<[u8; 32], [u8; 32]>>,
+    capacity: usize,
+}
+
+impl CertificateCache {
+    /// A cache of at most `capacity` certificates.
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            verified: std::sync::Mutex::default(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    fn id(header_value: &str) -> [u8; 32] {
+        use sha2::Digest;
+        sha2::Sha256::digest(header_value.as_bytes()).into()
+    }
+
+    fn get(&self, header_value: &str) -> Option<[u8; 32]> {
+        let verified = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        verified.get(&Self::id(header_value)).copied()
+    }
+
+    fn insert(&self, header_value: &str, public_key: [u8; 32]) {
+        let mut verified = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        if verified.len() >= self.capacity {
+            verified.clear();
+        }
+        verified.insert(Self::id(header_value), public_key);
+    }
+
+    /// How many certificates are remembered.
+    pub fn len(&self) -> usize {
+        self.verified
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
+    }
+
+    /// Whether none is.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// [`verify_sigilum`] with an optional [`CertificateCache`] for the certificate proof.
+pub fn verify_sigilum_cached(
+    msg: &Message<'_>,
+    policy: &Policy,
+    now_unix: i64,
+    cache: Option<&CertificateCache>,
+) -> Result<VerifiedAgent, SigilumError> {
     // 1. Presence and size.
     let mut values: Vec<String> = Vec::with_capacity(REQUIRED_HEADERS.len());
     for name in REQUIRED_HEADERS {
@@ -454,7 +515,16 @@ pub fn verify_sigilum(
         )));
     }
     let certificate = Certificate::from_header_value(&cert_text)?;
-    let public_key = certificate.verify()?;
+    let public_key = match cache.and_then(|cache| cache.get(&cert_text)) {
+        Some(public_key) => public_key,
+        None => {
+            let public_key = certificate.verify()?;
+            if let Some(cache) = cache {
+                cache.insert(&cert_text, public_key);
+            }
+            public_key
+        }
+    };
     if let Some(exp) = &certificate.expires_at {
         let exp = parse_rfc3339(exp)
             .ok_or_else(|| bad_cert("certificate expiresAt is not an RFC 3339 time".into()))?;
@@ -760,5 +830,58 @@ mod tests {
         assert_eq!(percent_decode("abc%"), None);
         assert_eq!(percent_decode("abc%zz"), None);
         assert_eq!(percent_decode("abc%+1"), None);
+    }
+
+    #[test]
+    fn the_certificate_cache_skips_only_a_proof_it_has_seen_verify() {
+        let identity = AgentIdentity {
+            namespace: "cache-ns".into(),
+            seed: [5; 32],
+            issued_at: "2026-11-30T00:00:00Z".into(),
+        };
+        let url = "https://sigil.example/v1/verify?namespace=cache-ns";
+        let cache = CertificateCache::new(4);
+        let check = |nonce: &str, tamper: bool| {
+            let mut headers = sign_sigilum(
+                &identity,
+                "get",
+                url,
+                None,
+                "cache-ns",
+                1_700_000_000,
+                nonce,
+            )
+            .unwrap();
+            if tamper {
+                // A different certificate (another issuedAt) whose proof is the old one's: never verified.
+                let mut cert = identity.certificate();
+                cert.issued_at = "2026-12-01T00:00:00Z".into();
+                for (name, value) in headers.iter_mut() {
+                    if name == "sigilum-agent-cert" {
+                        *value = cert.to_header_value();
+                    }
+                }
+            }
+            let borrowed: Vec<(&str, &str)> = headers
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.as_str()))
+                .collect();
+            let msg = Message {
+                method: "GET",
+                target_uri: url,
+                headers: &borrowed,
+                body: None,
+            };
+            verify_sigilum_cached(&msg, &Policy::default(), 1_700_000_010, Some(&cache))
+        };
+        assert!(check("nonce-a", false).is_ok());
+        assert_eq!(cache.len(), 1);
+        assert!(check("nonce-b", false).is_ok());
+        assert_eq!(cache.len(), 1, "the same certificate is remembered once");
+        assert!(matches!(
+            check("nonce-c", true),
+            Err(SigilumError::Certificate(_))
+        ));
+        assert_eq!(cache.len(), 1, "a failed proof is not remembered");
     }
 }

@@ -68,7 +68,12 @@ pub struct Inner {
     pub(crate) approvals: crate::app::approvals::ApprovalEngine,
     pub(crate) claims: crate::app::claims::ClaimService,
     pub(crate) bound: std::net::SocketAddr,
+    /// Agent certificates whose proof verified (see `http/signed.rs`).
+    pub(crate) agent_certificates: sigil_httpsig::sigilum::CertificateCache,
 }
+
+/// Agent certificates remembered as verified, at most (a few MB at most; an agent's certificate is one entry).
+const AGENT_CERTIFICATE_CACHE: usize = 16_384;
 
 /// The approval parts of the state: the engine and the webhook outbox its events leave through.
 pub struct ApprovalParts {
@@ -155,6 +160,9 @@ impl AppState {
                 claims: crate::app::claims::ClaimService::new(approvals.clone(), runtime.clone()),
                 approvals,
                 bound,
+                agent_certificates: sigil_httpsig::sigilum::CertificateCache::new(
+                    AGENT_CERTIFICATE_CACHE,
+                ),
                 webhooks,
                 accounts: crate::app::accounts::AccountService::new(
                     runtime.clone(),

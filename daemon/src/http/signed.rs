@@ -90,7 +90,13 @@ pub async fn authenticate_agent(
         ..sigilum::Policy::default()
     };
     let now = chrono::Utc::now().timestamp();
-    let agent = match sigilum::verify_sigilum(&message, &policy, now) {
+    // A repeated certificate's proof is not verified again: one Ed25519 verification per request, not two.
+    let agent = match sigilum::verify_sigilum_cached(
+        &message,
+        &policy,
+        now,
+        Some(&state.agent_certificates),
+    ) {
         Ok(agent) => agent,
         Err(error) => {
             metrics::counter!("sigil_signed_requests_total", "outcome" => error.code())
