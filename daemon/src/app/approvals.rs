@@ -209,7 +209,9 @@ impl ApprovalEngine {
         self.transition(scope, current, from, to, by, guard).await
     }
 
-    /// As [`ApprovalEngine::decide`], for a request the caller has just read (and checked limits against).
+    /// As [`ApprovalEngine::decide`], for a request the caller has just read (and checked limits against). The
+    /// caller's `current.payload` is written with the change, and `to` may be the current state: a kind records
+    /// an answer that decides nothing yet (one approval of a multi-party request) the same way.
     pub async fn transition(
         &self,
         scope: &TenantScope,
@@ -234,7 +236,9 @@ impl ApprovalEngine {
         {
             Ok(changed) => {
                 self.committed();
-                self.inner.timers.forget(&changed.uid);
+                if changed.state != ApprovalState::Pending {
+                    self.inner.timers.forget(&changed.uid);
+                }
                 Ok(changed)
             }
             Err(StoreError::Conflict(why)) if why == "state" => {

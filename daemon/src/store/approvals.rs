@@ -9,7 +9,7 @@
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::{Result, Store, StoreError, Window};
+use super::{Result, Store, StoreError, Window, strip_nulls};
 use crate::ids::{ApprovalId, TenantId, TenantScope};
 
 /// Where a request is in its life.
@@ -386,8 +386,8 @@ impl Store {
         .await
     }
 
-    /// Moves a request from the state it had at `version` to `to`, with its audit record and `companions`, in
-    /// one transaction. [`StoreError::Conflict`]`("state")` when it changed since it was read (the caller
+    /// Moves a request from the state it had at `version` to `to` (which may be its state, to record an answer),
+    /// writing `current.payload` as its payload, with its audit record and `companions`, in one transaction. [`StoreError::Conflict`]`("state")` when it changed since it was read (the caller
     /// re-reads and explains), `("stale")` when the realm guard failed.
     pub async fn transition_approval(
         &self,
@@ -415,10 +415,16 @@ impl Store {
             json!({ "approval": current.uid, "tenant": scope.tenant(), "at": now,
                     "from": current.state.as_str(), "to": to.as_str(), "by": by }),
         );
+        // The caller's copy of the payload is written with the change (a kind may record answers in it).
+        vars.insert("payload".into(), Value::Object(current.payload.clone()));
         let stamps = match to {
-            ApprovalState::Approved => "approved_at = $now, decided_at = $now, decided_by = $by,",
-            ApprovalState::Revoked => "revoked_at = $now, revoked_by = $by,",
-            _ => "decided_at = $now, decided_by = $by,",
+            ApprovalState::Approved => {
+                "approved_at = $now, decided_at = $now, decided_by = $by, owner_node = NONE,"
+            }
+            ApprovalState::Revoked => "revoked_at = $now, revoked_by = $by, owner_node = NONE,",
+            // Still pending (an answer recorded, a request amended): the timer's holder stays.
+            ApprovalState::Pending => "",
+            _ => "decided_at = $now, decided_by = $by, owner_node = NONE,",
         };
         let guard_sql = guard_sql(guard, &mut vars);
         let companions = companions.render(&mut vars);
@@ -426,7 +432,7 @@ impl Store {
             "BEGIN TRANSACTION;\
              {guard_sql}\
              LET $changed = (UPDATE type::record('approval', $slot) SET state = $to, {stamps} \
-                 updated_at = $now, owner_node = NONE, version += 1 \
+                 payload = $payload, updated_at = $now, version += 1 \
                  WHERE uid = $uid AND tenant = $tenant AND version = $version RETURN AFTER);\
              IF array::len($changed) = 0 {{ THROW '{STATE}' }};\
              CREATE approval_audit CONTENT $audit;\
@@ -804,14 +810,5 @@ impl NonceWriter {
             }
         });
         NonceWriter { queue }
-    }
-}
-
-fn strip_nulls(value: Value) -> Value {
-    match value {
-        Value::Object(map) => {
-            Value::Object(map.into_iter().filter(|(_, v)| !v.is_null()).collect())
-        }
-        other => other,
     }
 }

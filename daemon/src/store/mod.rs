@@ -8,6 +8,7 @@
 mod accounts;
 mod api_keys;
 mod approvals;
+mod devices;
 mod directory;
 mod key_cache;
 mod meta;
@@ -30,6 +31,7 @@ use crate::config::{Config, StoreUrl};
 
 pub use accounts::{Session, User};
 pub use api_keys::ApiKey;
+pub use devices::{Device, NewDevice};
 pub use approvals::{
     Approval, ApprovalState, Companions, DecidedBy, LiveApproval, NewApproval, RealmCounts,
     RealmGuard, Submitted, now_ms,
@@ -418,3 +420,11 @@ fn decode_rows<T: DeserializeOwned>(value: Value) -> Result<Vec<T>> {
 
 #[cfg(test)]
 mod tests;
+
+/// An object without its `null` members: optional fields are absent (`NONE`) in the store rather than `NULL`.
+fn strip_nulls(value: Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(map.into_iter().filter(|(_, v)| !v.is_null()).collect()),
+        other => other,
+    }
+}

@@ -320,6 +320,12 @@ const MIGRATIONS: &[&str] = &[
      DEFINE FIELD IF NOT EXISTS error ON webhook_attempt TYPE option<string>;
      DEFINE FIELD IF NOT EXISTS duration_ms ON webhook_attempt TYPE int;
      DEFINE INDEX IF NOT EXISTS webhook_attempt_delivery ON webhook_attempt FIELDS delivery, at;",
+    // 11: Sigil Auth devices (keyed `<tenant>/<fingerprint>`; a fingerprint index for a device's own polls) and
+    // their one-time registration challenges.
+    "DEFINE TABLE IF NOT EXISTS device SCHEMALESS;
+     DEFINE INDEX IF NOT EXISTS device_fingerprint ON device FIELDS fingerprint;
+     DEFINE INDEX IF NOT EXISTS device_tenant ON device FIELDS tenant, registered_at;
+     DEFINE TABLE IF NOT EXISTS device_registration SCHEMALESS;",
 ];
 
 /// The schema version this binary writes.
