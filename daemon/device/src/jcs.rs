@@ -128,7 +128,7 @@ pub fn format_f64(value: f64) -> Result<String, DeviceError> {
             out.push_str(&digits[1..]);
         }
         out.push('e');
-        out.push(if n - 1 >= 0 { '+' } else { '-' });
+        out.push(if n > 0 { '+' } else { '-' });
         out.push_str(&(n - 1).abs().to_string());
     }
     Ok(out)

@@ -2,12 +2,15 @@
 //! (`r‖s`, low-S), the domain-separated messages a device signs, and the pictogram a person compares.
 //! No HTTP, no storage and no clock: callers pass bytes, strings and the current time in.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod jcs;
 pub mod keys;
 pub mod messages;
 pub mod pictogram;
 pub mod signature;
+#[cfg(test)]
+mod tests;
 
 pub use keys::{DevicePublicKey, fingerprint, parse_fingerprint, parse_public_key};
 pub use messages::{Decision, Purpose, action_digest, verify_response};
