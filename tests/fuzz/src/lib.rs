@@ -40,6 +40,7 @@ pub const TARGETS: &[(&str, Entry)] = &[
     ("pdf", pdf),
     ("cades", cades),
     ("httpsig", httpsig),
+    ("device", device),
     #[cfg(feature = "config")]
     ("config", config),
 ];
@@ -340,4 +341,83 @@ pub fn httpsig_verdict(data: &[u8]) -> Result<(), &'static str> {
     sigilum::verify_sigilum(&msg, &sigilum::Policy::default(), HTTPSIG_NOW)
         .map(|_| ())
         .map_err(|e| e.code())
+}
+
+/// The challenge `device` builds its challenge messages with (its seeds are signed over it).
+pub const DEVICE_CHALLENGE: [u8; 32] = [0x5a; 32];
+/// The MPA request id `device` builds its MPA messages with.
+pub const DEVICE_REQUEST_ID: &str = "fuzz-request";
+
+/// A device response as the server receives one, newline-separated: `device_public_key`, signature,
+/// fingerprint, `X-Sigil-Device-Timestamp`, registration nonce, then the action JSON (the rest).
+pub fn device(data: &[u8]) {
+    let _ = device_verdict(data);
+}
+
+/// What `device` computes, returning the purpose whose message the signature verified for, or the error
+/// code of the last refusal, so the corpus test can check that the valid seeds really verify.
+pub fn device_verdict(data: &[u8]) -> Result<&'static str, &'static str> {
+    use sigil_device::messages::{
+        challenge_message, decode_nonce, mpa_message, parse_poll_timestamp, poll_message,
+        registration_message,
+    };
+    use sigil_device::{Decision, jcs, parse_fingerprint, parse_public_key, parse_signature};
+    let text = String::from_utf8_lossy(data);
+    let mut parts = text.splitn(6, '\n');
+    let mut next = || parts.next().unwrap_or("");
+    let (key, signature, fingerprint, timestamp, nonce, action) =
+        (next(), next(), next(), next(), next(), next());
+
+    let _ = parse_signature(signature);
+    if let Ok(bytes) = parse_fingerprint(fingerprint) {
+        let pictogram = sigil_device::pictogram(&bytes);
+        assert_eq!(pictogram.speakable, pictogram.words.join(" "));
+    }
+    let action: Option<serde_json::Value> = serde_json::from_str(action).ok();
+    if let Some(value) = &action
+        && let Ok(canonical) = jcs::canonicalize(value)
+    {
+        // Canonical JSON parses back to a value with the same canonical form.
+        let again: serde_json::Value =
+            serde_json::from_str(&canonical).expect("canonical JSON parses");
+        assert_eq!(jcs::canonicalize(&again).as_deref(), Ok(canonical.as_str()));
+    }
+    let key = parse_public_key(key).map_err(|error| error.code())?;
+    assert_eq!(parse_public_key(&key.to_base64()).as_ref(), Ok(&key));
+
+    let mut messages: Vec<(&'static str, Vec<u8>)> = Vec::new();
+    if let Ok(nonce) = decode_nonce(nonce) {
+        messages.push(("register", registration_message(&nonce)));
+    }
+    for (name, decision) in [("approve", Decision::Approve), ("deny", Decision::Deny)] {
+        if let Ok(message) = challenge_message(decision, &DEVICE_CHALLENGE, action.as_ref()) {
+            messages.push((name, message));
+        }
+    }
+    for (name, decision) in [
+        ("mpa-approve", Decision::Approve),
+        ("mpa-deny", Decision::Deny),
+    ] {
+        if let Ok(message) = mpa_message(decision, DEVICE_REQUEST_ID, action.as_ref()) {
+            messages.push((name, message));
+        }
+    }
+    if let Ok(seconds) = parse_poll_timestamp(timestamp)
+        && let Ok(message) = poll_message(fingerprint, seconds)
+    {
+        messages.push(("poll", message));
+    }
+    let mut verdict = Err("NO_MESSAGE");
+    for (name, message) in &messages {
+        match sigil_device::verify_response(&key, message, signature) {
+            Ok(()) => {
+                // Domain separation: one signature serves one purpose only.
+                assert!(verdict.is_err(), "a signature verified for two purposes");
+                verdict = Ok(*name);
+            }
+            Err(error) if verdict.is_err() => verdict = Err(error.code()),
+            Err(_) => {}
+        }
+    }
+    verdict
 }

@@ -84,6 +84,15 @@ fn tsr_seeds_reach_a_verified_token() {
 }
 
 #[test]
+fn device_seeds_reach_their_verdicts() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/device");
+    let verdict = |name: &str| sigil_fuzz::device_verdict(&std::fs::read(dir.join(name)).unwrap());
+    assert_eq!(verdict("approve-valid.txt"), Ok("approve"));
+    assert_eq!(verdict("poll-valid.txt"), Ok("poll"));
+    assert_eq!(verdict("approve-high-s.txt"), Err("INVALID_SIGNATURE"));
+}
+
+#[test]
 fn httpsig_valid_seed_is_accepted() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/httpsig");
     let valid = std::fs::read(dir.join("sigilum-valid.txt")).unwrap();
