@@ -484,3 +484,54 @@ fn hostname() -> String {
         })
         .unwrap_or_else(|| "sigild".into())
 }
+
+/// Runs `init` on a blocking thread with a client of the KMS instance `kms_name`, retrying with back-off while
+/// the instance is missing or its calls fail (it loads concurrently with the daemon), then hands the result to
+/// `ready`. A key of the wrong algorithm ends it with an error in the log. `what` names it in the log.
+pub fn spawn_with_kms<T: Send + 'static>(
+    what: &'static str,
+    kms_name: String,
+    plugins: Addr<PluginHost>,
+    init: impl Fn(&KmsClient, &tokio::runtime::Handle) -> Result<T, FindKeyError> + Send + Sync + 'static,
+    ready: impl FnOnce(T) + Send + 'static,
+) {
+    let init = Arc::new(init);
+    tokio::spawn(async move {
+        let mut delay = Duration::from_millis(100);
+        loop {
+            let outcome = match kms_instance(&plugins, &kms_name).await {
+                None => Err(FindKeyError::Call(format!("no plugin instance `{kms_name}` for the {what}"))),
+                Some(actor) => {
+                    let runtime = tokio::runtime::Handle::current();
+                    let client = KmsClient::new(
+                        KmsInstance { host: plugins.clone(), name: kms_name.clone(), actor },
+                        runtime.clone(),
+                    );
+                    let init = init.clone();
+                    tokio::task::spawn_blocking(move || init(&client, &runtime))
+                        .await
+                        .unwrap_or_else(|e| Err(FindKeyError::Call(format!("panicked: {e}"))))
+                }
+            };
+            match outcome {
+                Ok(value) => {
+                    ready(value);
+                    return;
+                }
+                Err(FindKeyError::WrongAlgorithm(error)) => {
+                    tracing::error!(%error, what, "a KMS key has the wrong algorithm; not retrying");
+                    return;
+                }
+                Err(FindKeyError::Call(error)) => {
+                    if delay >= Duration::from_secs(3) {
+                        tracing::warn!(%error, what, "not ready yet; retrying");
+                    } else {
+                        tracing::debug!(%error, what, "not ready yet; retrying");
+                    }
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(30));
+                }
+            }
+        }
+    });
+}

@@ -10,7 +10,7 @@ use sigil_rfc3161::der::{Encode, EncodePem, pem::LineEnding};
 use sigil_rfc3161::x509_cert::ext::pkix::{KeyUsage, KeyUsages};
 use sigil_rfc3161::{Certificate, CertificateSummary, SubjectPublicKeyInfoOwned, TrustStore};
 
-use crate::kms::{FindKeyError, KeyKind, KmsClient, KmsInstance, KmsKey, kms_instance};
+use crate::kms::{FindKeyError, KeyKind, KmsClient, KmsKey};
 use crate::plugin_host::PluginHost;
 use crate::store::Store;
 
@@ -140,58 +140,22 @@ fn generate_chain(
     Ok(vec![leaf, root])
 }
 
-/// Brings the platform seal up in the background, retrying while the seal KMS instance loads.
+/// Brings the platform seal up in the background (its KMS loads concurrently), retrying while the KMS is not
+/// ready; the cell is filled once it is.
 pub fn spawn_initializer(
     kms_name: String,
     store: Store,
     plugins: Addr<PluginHost>,
     cell: PlatformSealCell,
 ) {
-    tokio::spawn(async move {
-        let mut delay = Duration::from_millis(100);
-        loop {
-            let outcome = match kms_instance(&plugins, &kms_name).await {
-                None => Err(FindKeyError::Call(format!(
-                    "no plugin instance `{kms_name}` for seal keys"
-                ))),
-                Some(actor) => {
-                    let runtime = tokio::runtime::Handle::current();
-                    let client = KmsClient::new(
-                        KmsInstance {
-                            host: plugins.clone(),
-                            name: kms_name.clone(),
-                            actor,
-                        },
-                        runtime.clone(),
-                    );
-                    let store = store.clone();
-                    tokio::task::spawn_blocking(move || {
-                        initialize_blocking(&store, &client, &runtime)
-                    })
-                    .await
-                    .unwrap_or_else(|e| Err(FindKeyError::Call(format!("panicked: {e}"))))
-                }
-            };
-            match outcome {
-                Ok(platform) => {
-                    tracing::info!(subject = %platform.summary.subject, "platform seal ready");
-                    cell.set(platform);
-                    return;
-                }
-                Err(FindKeyError::WrongAlgorithm(error)) => {
-                    tracing::error!(%error, "the platform seal cannot start; tenants need their own seal certificates");
-                    return;
-                }
-                Err(FindKeyError::Call(error)) => {
-                    if delay >= Duration::from_secs(3) {
-                        tracing::warn!(%error, "platform seal not ready yet; retrying");
-                    } else {
-                        tracing::debug!(%error, "platform seal not ready yet; retrying");
-                    }
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(30));
-                }
-            }
-        }
-    });
+    crate::kms::spawn_with_kms(
+        "platform seal",
+        kms_name,
+        plugins,
+        move |client, runtime| initialize_blocking(&store, client, runtime),
+        move |platform: PlatformSeal| {
+            tracing::info!(subject = %platform.summary.subject, "platform seal ready");
+            cell.set(platform);
+        },
+    );
 }
