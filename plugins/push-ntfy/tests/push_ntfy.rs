@@ -1,5 +1,6 @@
 //! Black-box tests of the push-ntfy plugin against a loopback stand-in for an ntfy server that records what it
 //! was sent; nothing leaves 127.0.0.1.
+#![allow(unsafe_code)] // reason: one test loads the built cdylib with dlopen, as sigild does.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -453,4 +454,79 @@ fn the_token_is_never_shown() {
 
 fn channel_with_token() -> NtfyPush {
     NtfyPush::create(json!({"server": "https://ntfy.example", "token": TOKEN})).unwrap()
+}
+
+/// The built cdylib, loaded through the plugin-api host API as sigild loads it.
+mod cdylib {
+    use super::*;
+    use core::ffi::{c_char, c_int, c_void};
+    use std::ffi::CString;
+    use std::path::PathBuf;
+
+    use sigil_plugin_api::{
+        PluginKind, SIGIL_PLUGIN_ENTRY_SYMBOL, SigilPluginEntryFn, ValidatedDescriptor,
+        validate_descriptor,
+    };
+
+    unsafe extern "C" {
+        // In glibc's libc.so.6 since 2.34, which the Rust standard library already links.
+        fn dlopen(filename: *const c_char, flags: c_int) -> *mut c_void;
+        fn dlsym(handle: *mut c_void, symbol: *const c_char) -> *mut c_void;
+    }
+
+    /// `target/<profile>/libsigil_push_ntfy.so`, built alongside the rlib this test links.
+    pub fn load() -> ValidatedDescriptor {
+        let exe = std::env::current_exe().unwrap();
+        let deps = exe.parent().unwrap();
+        let library: PathBuf = [deps.parent().unwrap(), deps]
+            .iter()
+            .map(|dir| dir.join("libsigil_push_ntfy.so"))
+            .find(|path| path.exists())
+            .expect(
+                "the cdylib next to the test binary; `cargo build -p sigil-push-ntfy` builds it",
+            );
+        let path = CString::new(library.to_str().unwrap()).unwrap();
+        let symbol = CString::new(SIGIL_PLUGIN_ENTRY_SYMBOL).unwrap();
+        // SAFETY: valid NUL-terminated strings; RTLD_NOW (2) | RTLD_LOCAL (0); the library is never closed.
+        let handle = unsafe { dlopen(path.as_ptr(), 2) };
+        assert!(!handle.is_null());
+        // SAFETY: as above.
+        let entry = unsafe { dlsym(handle, symbol.as_ptr()) };
+        assert!(!entry.is_null());
+        // SAFETY: the symbol is the plugin's entry function by the ABI, and the library stays loaded.
+        let plugin = unsafe {
+            let entry = std::mem::transmute::<*mut c_void, SigilPluginEntryFn>(entry);
+            validate_descriptor(entry())
+        }
+        .unwrap();
+        assert_eq!(plugin.kind(), PluginKind::PushChannel);
+        assert_eq!(plugin.name(), "push-ntfy");
+        plugin
+    }
+
+    #[test]
+    fn loads_validates_and_publishes() {
+        let plugin = load();
+        let error = plugin.create_instance(b"{}").unwrap_err();
+        assert_eq!(error.status, Status::InvalidInput);
+
+        let server = Server::start("200 OK");
+        let config = json!({"server": server.url(""), "token": TOKEN,
+                            "allow_private_networks": ["127.0.0.1/32"]})
+        .to_string();
+        let instance = plugin.create_instance(config.as_bytes()).unwrap();
+        instance.health().unwrap();
+        let check: sigil_plugin_api::ValidateRecipientResponse = instance
+            .call_message("validate_recipient", &json!({"recipient": "no spaces"}))
+            .unwrap();
+        assert!(!check.valid);
+        let sent: SendResponse = instance
+            .call_message(
+                "send",
+                &json!({"recipient": "alerts", "payload": {"n": 1}, "idempotency_key": "abi-1"}),
+            )
+            .unwrap();
+        assert_eq!(sent.outcome, DeliveryOutcome::Delivered);
+        assert_eq!(server.publishes()[0].path, "/alerts");
+    }
 }

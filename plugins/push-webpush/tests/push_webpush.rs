@@ -2,6 +2,7 @@
 //! behind it: the stand-in checks the VAPID JWT with the public key from the `k` parameter and decrypts the
 //! `aes128gcm` body with the subscription's private key and auth secret, with decryption code written here
 //! from RFC 8291 and RFC 8188 rather than taken from the plugin. Nothing leaves 127.0.0.1.
+#![allow(unsafe_code)] // reason: one test loads the built cdylib with dlopen, as sigild does.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -134,6 +135,8 @@ struct Push {
     vapid_k: String,
     /// The decrypted body, or why it did not decrypt.
     plaintext: Result<Vec<u8>, String>,
+    /// The body as it arrived.
+    body: Vec<u8>,
 }
 
 impl Push {
@@ -250,6 +253,7 @@ fn serve_one(mut stream: TcpStream, status: &str, browser: &Browser, recorded: &
             .unwrap_or_default()
             .to_owned(),
         plaintext: browser.decrypt(&body),
+        body,
         headers,
         vapid_claims,
         vapid_k,
@@ -684,4 +688,169 @@ fn health_shows_the_public_key_only() {
     assert!(!detail.contains(VAPID_RAW), "{detail}");
     let shown = format!("{:?}", channel.config());
     assert!(!shown.contains(VAPID_RAW), "{shown}");
+}
+
+/// The same delivery checked by libraries nobody here wrote: `http_ece` (Mozilla's reference implementation
+/// of RFC 8188/8291) decrypts the body with the browser's private key and auth secret, and `py_vapid`
+/// verifies the VAPID JWT with the `k` key. Ignored until tests/oracles/setup.sh installs both into the
+/// oracle venv (`http-ece==1.2.1`, `py-vapid==1.9.6`); run it with `cargo test -- --ignored`.
+#[test]
+#[ignore = "needs http-ece and py-vapid in the oracle venv (tests/oracles/setup.sh)"]
+fn python_oracles_decrypt_and_verify() {
+    const ORACLE: &str = r#"
+import base64, json, sys, time
+import http_ece
+from cryptography.hazmat.primitives.asymmetric import ec
+from py_vapid import Vapid02
+
+def b(text):
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+spec = json.load(sys.stdin)
+key = ec.derive_private_key(int.from_bytes(b(spec["private_key"]), "big"), ec.SECP256R1())
+plain = http_ece.decrypt(b(spec["body"]), private_key=key, auth_secret=b(spec["auth"]), version="aes128gcm")
+assert json.loads(plain) == spec["payload"], plain
+# RFC 8292's own example separates the parameters with ", "; py_vapid's parser wants ",".
+auth = spec["authorization"].replace(", ", ",")
+assert Vapid02.verify(auth), "the VAPID signature does not verify"
+token = auth.split("t=", 1)[1].split(",", 1)[0]
+claims = json.loads(b(token.split(".")[1]))
+assert claims["aud"] == spec["aud"] and claims["sub"] == spec["sub"], claims
+assert time.time() < claims["exp"] <= time.time() + 86400, claims
+print("verified")
+"#;
+    let venv = std::env::var_os("SIGIL_ORACLE_VENV").map_or_else(
+        || PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/sigil-oracles/venv"),
+        PathBuf::from,
+    );
+    let fixture = fixture();
+    let browser = Browser::new(12);
+    let private_key = URL_SAFE_NO_PAD.encode(browser.secret.to_bytes());
+    let auth = URL_SAFE_NO_PAD.encode(browser.auth);
+    let subscription = browser.subscription("PLACEHOLDER");
+    let service = PushService::start("201 Created", browser);
+    let subscription = subscription.replace("PLACEHOLDER", &service.endpoint("/push/abc"));
+    let payload = json!({"title": "Approve signing?", "request": 42, "text": "Grüße"});
+    let sent = send(
+        &channel(&fixture, json!({})),
+        &subscription,
+        payload.clone(),
+    )
+    .unwrap();
+    assert_eq!(sent.outcome, DeliveryOutcome::Delivered);
+    let push = service.pushes().remove(0);
+
+    let spec = json!({
+        "private_key": private_key,
+        "auth": auth,
+        "body": URL_SAFE_NO_PAD.encode(&push.body),
+        "authorization": push.header("authorization").unwrap(),
+        "payload": payload,
+        "aud": format!("http://{}", service.addr),
+        "sub": SUBJECT,
+    });
+    let mut child = std::process::Command::new(venv.join("bin/python"))
+        .args(["-c", ORACLE])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|error| {
+            panic!("the oracle venv's python could not run ({error}); run tests/oracles/setup.sh")
+        });
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(spec.to_string().as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success() && output.stdout.starts_with(b"verified"),
+        "the oracles refused the delivery: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// The built cdylib, loaded through the plugin-api host API as sigild loads it.
+mod cdylib {
+    use super::*;
+    use core::ffi::{c_char, c_int, c_void};
+    use std::ffi::CString;
+    use std::path::PathBuf;
+
+    use sigil_plugin_api::{
+        PluginKind, SIGIL_PLUGIN_ENTRY_SYMBOL, SigilPluginEntryFn, ValidatedDescriptor,
+        validate_descriptor,
+    };
+
+    unsafe extern "C" {
+        // In glibc's libc.so.6 since 2.34, which the Rust standard library already links.
+        fn dlopen(filename: *const c_char, flags: c_int) -> *mut c_void;
+        fn dlsym(handle: *mut c_void, symbol: *const c_char) -> *mut c_void;
+    }
+
+    /// `target/<profile>/libsigil_push_webpush.so`, built alongside the rlib this test links.
+    pub fn load() -> ValidatedDescriptor {
+        let exe = std::env::current_exe().unwrap();
+        let deps = exe.parent().unwrap();
+        let library: PathBuf = [deps.parent().unwrap(), deps]
+            .iter()
+            .map(|dir| dir.join("libsigil_push_webpush.so"))
+            .find(|path| path.exists())
+            .expect(
+                "the cdylib next to the test binary; `cargo build -p sigil-push-webpush` builds it",
+            );
+        let path = CString::new(library.to_str().unwrap()).unwrap();
+        let symbol = CString::new(SIGIL_PLUGIN_ENTRY_SYMBOL).unwrap();
+        // SAFETY: valid NUL-terminated strings; RTLD_NOW (2) | RTLD_LOCAL (0); the library is never closed.
+        let handle = unsafe { dlopen(path.as_ptr(), 2) };
+        assert!(!handle.is_null());
+        // SAFETY: as above.
+        let entry = unsafe { dlsym(handle, symbol.as_ptr()) };
+        assert!(!entry.is_null());
+        // SAFETY: the symbol is the plugin's entry function by the ABI, and the library stays loaded.
+        let plugin = unsafe {
+            let entry = std::mem::transmute::<*mut c_void, SigilPluginEntryFn>(entry);
+            validate_descriptor(entry())
+        }
+        .unwrap();
+        assert_eq!(plugin.kind(), PluginKind::PushChannel);
+        assert_eq!(plugin.name(), "push-webpush");
+        plugin
+    }
+
+    #[test]
+    fn loads_validates_and_delivers() {
+        let plugin = load();
+        let error = plugin.create_instance(b"{}").unwrap_err();
+        assert_eq!(error.status, Status::InvalidInput);
+
+        let fixture = fixture();
+        let browser = Browser::new(13);
+        let subscription = browser.subscription("PLACEHOLDER");
+        let service = PushService::start("201 Created", browser);
+        let subscription = subscription.replace("PLACEHOLDER", &service.endpoint("/p"));
+        let config = json!({"vapid_private_key_file": fixture.key_file, "vapid_subject": SUBJECT,
+                            "allow_private_networks": ["127.0.0.1/32"]})
+        .to_string();
+        let instance = plugin.create_instance(config.as_bytes()).unwrap();
+        instance.health().unwrap();
+        let check: sigil_plugin_api::ValidateRecipientResponse = instance
+            .call_message("validate_recipient", &json!({"recipient": subscription}))
+            .unwrap();
+        assert!(check.valid, "{:?}", check.reason);
+        let sent: SendResponse = instance
+            .call_message(
+                "send",
+                &json!({"recipient": subscription, "payload": {"n": 1}, "idempotency_key": "abi-1"}),
+            )
+            .unwrap();
+        assert_eq!(sent.outcome, DeliveryOutcome::Delivered);
+        assert_eq!(
+            service.pushes()[0].plaintext.as_deref(),
+            Ok(&b"{\"n\":1}"[..])
+        );
+    }
 }
