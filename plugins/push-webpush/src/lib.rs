@@ -14,7 +14,8 @@
 //! POST <endpoint>
 //! TTL: <ttl_seconds>
 //! Urgency: <urgency>                   when configured
-//! Topic: <payload "topic">             when the payload has a `topic` of 1 to 32 base64url characters
+//! Topic: <topic>                      the payload's `topic` (1 to 32 base64url characters), else derived
+//!                                      from the idempotency key
 //! Content-Type: application/octet-stream
 //! Content-Encoding: aes128gcm
 //! Authorization: vapid t=<JWT>, k=<VAPID public key>
@@ -23,6 +24,12 @@
 //! ```
 //!
 //! The plaintext is the payload JSON (compact), at most 3993 bytes; a larger payload is `failed`.
+//!
+//! Web Push has no idempotency key, and sigild retries a delivery whose answer it did not get. So that a
+//! retry does not stack a second copy on the device, the `Topic` is by default the first 32 characters of the
+//! base64url SHA-256 of the idempotency key: a push service replaces a still-undelivered message with a newer
+//! one of the same topic (RFC 8030 §5.4). A copy already delivered is not recalled. A payload `topic` replaces
+//! the default, to let one notification supersede another (e.g. "approval-42" updated).
 //!
 //! Recipients are push subscriptions as `PushSubscription.toJSON()` gives them (and UnifiedPush apps build
 //! them), as a JSON string; other fields (`expirationTime`) are ignored:
@@ -180,6 +187,17 @@ fn topic(payload: &serde_json::Map<String, Value>) -> Option<&str> {
         })
 }
 
+/// The default `Topic` of a delivery: the same for every retry of one notification, and revealing nothing
+/// of the key.
+fn idempotency_topic(key: &str) -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(key.as_bytes());
+    let mut topic = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest);
+    topic.truncate(MAX_TOPIC_CHARS);
+    topic
+}
+
 fn unix_now() -> u64 {
     // A clock before 1970 gives a JWT that expired long ago: the push service refuses it visibly (401/403).
     SystemTime::now()
@@ -280,9 +298,11 @@ impl PushChannel for WebPushChannel {
         if let Some(urgency) = self.config.urgency {
             post = post.header("Urgency", urgency);
         }
-        if let Some(topic) = topic(&request.payload) {
-            post = post.header("Topic", topic);
-        }
+        let topic = match topic(&request.payload) {
+            Some(topic) => topic.to_owned(),
+            None => idempotency_topic(key),
+        };
+        post = post.header("Topic", topic);
         let response = match post.send(&body[..]) {
             Ok(response) => response,
             Err(error) => {
@@ -370,5 +390,9 @@ mod tests {
         assert_eq!(topic_of(json!("a b")), None);
         assert_eq!(topic_of(json!("")), None);
         assert_eq!(topic_of(json!(7)), None);
+        let derived = idempotency_topic("notif-1");
+        assert_eq!(derived.len(), MAX_TOPIC_CHARS);
+        assert_eq!(derived, idempotency_topic("notif-1"));
+        assert_ne!(derived, idempotency_topic("notif-2"));
     }
 }
