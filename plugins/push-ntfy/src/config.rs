@@ -1,0 +1,364 @@
+//! The channel's configuration and its recipient rules: which ntfy URL a notification is published to, and
+//! whether the access token goes with it. Topics and topic URLs come from devices, not from the operator, so
+//! they are checked here (syntax, `allowed_hosts`, hosts written as addresses) before any request goes out;
+//! hosts written as names are checked on their resolved addresses at connection time ([`crate::guard`]).
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use sigil_plugin_api::PluginError;
+use sigil_plugin_api::serde_json::{self, Value};
+
+use crate::address_policy::{self, AddressPolicy, Cidr};
+
+/// Default bound of one publish when the request carries no `timeout_ms` hint.
+pub const DEFAULT_TIMEOUT_MS: u64 = 10_000;
+/// Longest accepted `timeout_ms`.
+const MAX_TIMEOUT_MS: u64 = 600_000;
+/// How a refusal by the address policy ends: what the operator can do about it.
+pub const ALLOW_HINT: &str =
+    "deliveries to non-public addresses need their network in `allow_private_networks`";
+/// Longest accepted recipient (a topic URL).
+const MAX_RECIPIENT_BYTES: usize = 2048;
+/// Longest topic name. ntfy itself accepts 64 characters of `[-_A-Za-z0-9]`.
+pub const MAX_TOPIC_CHARS: usize = 64;
+
+/// The config as it arrives. Unknown keys are refused so that a typo is an error, not a silent default.
+/// No `Debug`: it may hold the inline token.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    /// The ntfy server (`https://ntfy.example` or `https://host/prefix`); bare topics are published there.
+    server: Option<String>,
+    /// Access token, inline. Prefer `token_file`.
+    token: Option<String>,
+    /// File holding the access token (one trailing newline is ignored), e.g. a systemd credential.
+    token_file: Option<PathBuf>,
+    /// Bound of one publish in milliseconds, when the request has no hint.
+    timeout_ms: Option<u64>,
+    /// Hosts that recipient topic URLs may name: `host`, `host:port`, `*.domain`. Unset: any host.
+    allowed_hosts: Option<Vec<String>>,
+    /// Networks (CIDRs) that publishes may reach although they are not public. Default: none.
+    allow_private_networks: Option<Vec<String>>,
+    /// Title used when the payload has no `title` string.
+    title: Option<String>,
+}
+
+/// A checked configuration.
+#[derive(Clone)]
+pub struct NtfyConfig {
+    /// The server URL without a trailing `/`.
+    pub server: String,
+    /// The access token, sent only to `server`. A secret: never logged or displayed.
+    pub token: Option<String>,
+    /// Default bound of one publish.
+    pub timeout: Duration,
+    /// Lowercased host patterns, when restricted.
+    pub allowed_hosts: Option<Vec<String>>,
+    /// Which addresses publishes may connect to.
+    pub address_policy: AddressPolicy,
+    /// Default title.
+    pub title: Option<String>,
+    server_target: Target,
+}
+
+impl fmt::Debug for NtfyConfig {
+    // Hand-written so that the token never reaches a log line through `{:?}`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NtfyConfig")
+            .field("server", &self.server)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("timeout", &self.timeout)
+            .field("allowed_hosts", &self.allowed_hosts)
+            .field("allow_private_networks", &self.address_policy.allowed())
+            .field("title", &self.title)
+            .finish()
+    }
+}
+
+/// Where one notification goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Destination {
+    /// `POST` target.
+    pub url: String,
+    /// Whether the configured token may go with it: only to the configured server.
+    pub with_token: bool,
+}
+
+fn invalid(field: &str, problem: impl fmt::Display) -> PluginError {
+    PluginError::invalid_input(format!("push-ntfy config `{field}`: {problem}"))
+}
+
+/// Whether `topic` is an ntfy topic name: 1 to 64 characters of `[A-Za-z0-9_-]`.
+pub fn is_topic(topic: &str) -> bool {
+    !topic.is_empty()
+        && topic.len() <= MAX_TOPIC_CHARS
+        && topic
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+impl NtfyConfig {
+    /// Checks a config object and reads the token file, if any.
+    pub fn from_json(config: Value) -> Result<Self, PluginError> {
+        let raw: RawConfig = serde_json::from_value(config)
+            .map_err(|error| PluginError::invalid_input(format!("push-ntfy config: {error}")))?;
+
+        let address_policy = AddressPolicy::with_allowed(
+            raw.allow_private_networks
+                .unwrap_or_default()
+                .iter()
+                .map(|entry| entry.trim().parse::<Cidr>())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|problem| invalid("allow_private_networks", problem))?,
+        );
+
+        let server = raw
+            .server
+            .ok_or_else(|| invalid("server", "is required (for example \"https://ntfy.sh\")"))?;
+        let server = server.trim().trim_end_matches('/').to_owned();
+        // The operator's server may be plain http (a server on the LAN); its address is still checked.
+        let server_target = Target::parse(&server)
+            .and_then(|target| {
+                if target.has_query {
+                    return Err("must not have a query or fragment".to_owned());
+                }
+                target.check_address(&address_policy)?;
+                Ok(target)
+            })
+            .map_err(|problem| invalid("server", problem))?;
+
+        let token = match (raw.token, raw.token_file) {
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "token_file",
+                    "give either `token` or `token_file`, not both",
+                ));
+            }
+            (Some(token), None) => Some(("token", token)),
+            (None, Some(path)) => Some(("token_file", read_token_file(&path)?)),
+            (None, None) => None,
+        };
+        if let Some((field, token)) = &token
+            && (token.is_empty() || !token.bytes().all(|b| b.is_ascii_graphic()))
+        {
+            // It goes into a header: anything else could not be sent, or could split the request.
+            return Err(invalid(field, "must be non-empty visible ASCII"));
+        }
+        let token = token.map(|(_, token)| token);
+
+        let timeout_ms = raw.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS);
+        if timeout_ms == 0 || timeout_ms > MAX_TIMEOUT_MS {
+            return Err(invalid(
+                "timeout_ms",
+                format!("{timeout_ms} is outside 1..={MAX_TIMEOUT_MS}"),
+            ));
+        }
+
+        let allowed_hosts = raw
+            .allowed_hosts
+            .map(|hosts| {
+                hosts
+                    .into_iter()
+                    .map(|host| {
+                        let pattern = host.trim().to_ascii_lowercase();
+                        let bare = pattern.strip_prefix("*.").unwrap_or(&pattern);
+                        let valid = !bare.is_empty()
+                            && !bare.contains(['/', '@', '*', '?', '#'])
+                            && !bare.chars().any(|c| c.is_whitespace() || c.is_control());
+                        if valid {
+                            Ok(pattern)
+                        } else {
+                            Err(invalid(
+                                "allowed_hosts",
+                                format!("{host:?} is not `host`, `host:port` or `*.domain`"),
+                            ))
+                        }
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?;
+
+        if let Some(title) = &raw.title
+            && title.chars().any(char::is_control)
+        {
+            return Err(invalid("title", "must not contain control characters"));
+        }
+
+        Ok(NtfyConfig {
+            server,
+            token,
+            timeout: Duration::from_millis(timeout_ms),
+            allowed_hosts,
+            address_policy,
+            title: raw.title,
+            server_target,
+        })
+    }
+
+    /// Where a notification to `recipient` goes, or why it cannot go anywhere.
+    pub fn destination(&self, recipient: &str) -> Result<Destination, String> {
+        if recipient.is_empty() {
+            return Err("the recipient is empty".to_owned());
+        }
+        if recipient.len() > MAX_RECIPIENT_BYTES {
+            return Err(format!(
+                "the recipient is longer than {MAX_RECIPIENT_BYTES} bytes"
+            ));
+        }
+        if recipient.chars().any(char::is_control) {
+            return Err("the recipient contains control characters".to_owned());
+        }
+        if !recipient.contains("://") {
+            if !is_topic(recipient) {
+                return Err(format!(
+                    "a topic is 1 to {MAX_TOPIC_CHARS} characters of A-Z, a-z, 0-9, `_` and `-`"
+                ));
+            }
+            return Ok(Destination {
+                url: format!("{}/{recipient}", self.server),
+                with_token: true,
+            });
+        }
+
+        // A full topic URL, e.g. a UnifiedPush endpoint on the device's own ntfy server.
+        let target = Target::parse(recipient)?;
+        if target.has_query {
+            return Err("a topic URL must not have a query or fragment".to_owned());
+        }
+        let topic = target.path.rsplit('/').next().unwrap_or_default();
+        if !is_topic(topic) {
+            return Err(format!(
+                "the URL's last path segment must be a topic (1 to {MAX_TOPIC_CHARS} characters of A-Z, a-z, 0-9, `_` and `-`)"
+            ));
+        }
+        let on_server = target.same_origin(&self.server_target)
+            && target.path == format!("{}/{topic}", self.server_target.path);
+        // The operator's own server is never restricted by `allowed_hosts`, which is about device URLs.
+        if !on_server
+            && let Some(patterns) = &self.allowed_hosts
+            && !patterns.iter().any(|pattern| target.matches(pattern))
+        {
+            return Err(format!(
+                "host {} is not in this channel's allowed_hosts",
+                target.host_port()
+            ));
+        }
+        if target.scheme == "http" && !on_server {
+            // Cleartext only to a network the operator opened explicitly.
+            let allowed = address_policy::host_address(&target.host).is_some_and(|ip| {
+                self.address_policy
+                    .allowed()
+                    .iter()
+                    .any(|cidr| cidr.contains(ip))
+            });
+            if !allowed {
+                return Err(
+                    "an http:// topic URL must name an address inside `allow_private_networks`; use https://"
+                        .to_owned(),
+                );
+            }
+        }
+        target.check_address(&self.address_policy)?;
+        Ok(Destination {
+            url: recipient.to_owned(),
+            with_token: on_server,
+        })
+    }
+}
+
+/// The parts of a URL that the rules look at. (push-webhook has the same few rules for its URLs.)
+#[derive(Debug, Clone)]
+struct Target {
+    scheme: &'static str,
+    host: String,
+    port: u16,
+    /// The path without a trailing `/`, `""` for none.
+    path: String,
+    has_query: bool,
+}
+
+impl Target {
+    fn parse(url: &str) -> Result<Target, String> {
+        let uri: ureq::http::Uri = url
+            .parse()
+            .map_err(|error| format!("{url:?} is not a URL ({error})"))?;
+        let (scheme, default_port) = match uri.scheme_str() {
+            Some(scheme) if scheme.eq_ignore_ascii_case("https") => ("https", 443),
+            Some(scheme) if scheme.eq_ignore_ascii_case("http") => ("http", 80),
+            Some(other) => return Err(format!("scheme {other:?} is not http or https")),
+            None => return Err(format!("{url:?} is not an absolute http(s) URL")),
+        };
+        let authority = uri
+            .authority()
+            .ok_or_else(|| format!("{url:?} has no host"))?;
+        // Credentials in a URL would be stored with the device and end up in logs.
+        if authority.as_str().contains('@') {
+            return Err("the URL must not contain credentials".to_owned());
+        }
+        let host = authority.host().to_ascii_lowercase();
+        if host.is_empty() {
+            return Err(format!("{url:?} has no host"));
+        }
+        Ok(Target {
+            scheme,
+            host,
+            port: authority.port_u16().unwrap_or(default_port),
+            path: uri.path().trim_end_matches('/').to_owned(),
+            has_query: uri.query().is_some() || url.contains('#'),
+        })
+    }
+
+    fn same_origin(&self, other: &Target) -> bool {
+        self.scheme == other.scheme && self.host == other.host && self.port == other.port
+    }
+
+    /// A host written as an address is checked here, before anything is sent; names are checked once
+    /// resolved, by [`crate::guard`].
+    fn check_address(&self, policy: &AddressPolicy) -> Result<(), String> {
+        match address_policy::host_address(&self.host) {
+            Some(ip) => policy
+                .check(ip)
+                .map_err(|refused| format!("{refused}; {ALLOW_HINT}")),
+            None => Ok(()),
+        }
+    }
+
+    fn host_port(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+
+    /// `example.com` matches the host on any port, `example.com:8443` only that port, `*.example.com` any
+    /// subdomain (not `example.com` itself) on any port.
+    fn matches(&self, pattern: &str) -> bool {
+        if let Some(domain) = pattern.strip_prefix("*.") {
+            return self
+                .host
+                .strip_suffix(domain)
+                .is_some_and(|prefix| prefix.len() > 1 && prefix.ends_with('.'));
+        }
+        pattern == self.host || pattern == self.host_port()
+    }
+}
+
+/// Reads a token file. The path appears in errors, the contents never.
+fn read_token_file(path: &Path) -> Result<String, PluginError> {
+    let bytes = std::fs::read(path).map_err(|error| {
+        invalid(
+            "token_file",
+            format!("cannot read {}: {error}", path.display()),
+        )
+    })?;
+    let mut token = String::from_utf8(bytes)
+        .map_err(|_| invalid("token_file", format!("{} is not UTF-8", path.display())))?;
+    // `echo token > file` and systemd-creds leave one trailing newline that is not part of the token.
+    if token.ends_with('\n') {
+        token.pop();
+        if token.ends_with('\r') {
+            token.pop();
+        }
+    }
+    Ok(token)
+}

@@ -1,0 +1,398 @@
+//! `sigil-push-webpush`: a Sigil push channel plugin for **Web Push** (browsers' push services) and
+//! **UnifiedPush** (whose endpoints are Web Push endpoints): each notification is encrypted for the
+//! subscription (RFC 8291, [`ece`]), signed for the push service with VAPID (RFC 8292, [`vapid`]) and posted
+//! to the subscription's endpoint (RFC 8030).
+//!
+//! **Architecture Invariant:** the payload leaves this plugin only encrypted to the subscription's key; the
+//! channel connects only to endpoints its rules admit ([`config`]) on addresses the [`address_policy`] admits
+//! after resolution ([`guard`]), follows no redirects, and keeps no state between deliveries besides the
+//! connection pool and the VAPID key.
+//!
+//! A delivery is:
+//!
+//! ```text
+//! POST <endpoint>
+//! TTL: <ttl_seconds>
+//! Urgency: <urgency>                   when configured
+//! Topic: <topic>                      the payload's `topic` (1 to 32 base64url characters), else derived
+//!                                      from the idempotency key
+//! Content-Type: application/octet-stream
+//! Content-Encoding: aes128gcm
+//! Authorization: vapid t=<JWT>, k=<VAPID public key>
+//!
+//! salt(16) ‖ rs(4) ‖ idlen(1) ‖ keyid(65) ‖ AES-128-GCM(payload JSON ‖ 0x02)
+//! ```
+//!
+//! The plaintext is the payload JSON (compact), at most 3993 bytes; a larger payload is `failed`.
+//!
+//! Web Push has no idempotency key, and sigild retries a delivery whose answer it did not get. So that a
+//! retry does not stack a second copy on the device, the `Topic` is by default the first 32 characters of the
+//! base64url SHA-256 of the idempotency key: a push service replaces a still-undelivered message with a newer
+//! one of the same topic (RFC 8030 §5.4). A copy already delivered is not recalled. A payload `topic` replaces
+//! the default, to let one notification supersede another (e.g. "approval-42" updated).
+//!
+//! Recipients are push subscriptions as `PushSubscription.toJSON()` gives them (and UnifiedPush apps build
+//! them), as a JSON string; other fields (`expirationTime`) are ignored:
+//!
+//! ```json
+//! {"endpoint": "https://push.example/send/abc", "keys": {"p256dh": "<65-byte point, base64url>", "auth": "<16 bytes, base64url>"}}
+//! ```
+//!
+//! The endpoint must be `https://`; `http://` is accepted only for a host written as an address inside
+//! `allow_private_networks` (a UnifiedPush distributor on the LAN).
+//!
+//! Config (JSON, from the instance's `config` table):
+//!
+//! | key | type | default | |
+//! | --- | --- | --- | --- |
+//! | `vapid_private_key_file` | path | required | the VAPID P-256 private key: PEM (PKCS#8 or SEC1) or the raw 32 bytes in base64url |
+//! | `vapid_subject` | string | required | the JWT's `sub`: `mailto:ops@example.org` or an `https://` URL |
+//! | `ttl_seconds` | integer | 86400 | `TTL`: how long the push service keeps an undelivered message (0 to 28 days) |
+//! | `urgency` | string | none | `Urgency`: `very-low`, `low`, `normal` or `high` |
+//! | `timeout_ms` | integer | 10000 | bound of one delivery when the request has no `timeout_ms` hint |
+//! | `allowed_hosts` | array of string | any | hosts endpoints may name: `host`, `host:port`, `*.domain` |
+//! | `allow_private_networks` | array of CIDR | none | non-public networks deliveries may reach, e.g. `["10.0.0.0/8"]` |
+//!
+//! The health report shows the VAPID public key: it is the `applicationServerKey` a web app passes to
+//! `PushManager.subscribe()`.
+//!
+//! **Where deliveries may connect**: as push-webhook. Every endpoint must resolve to public unicast addresses
+//! only unless `allow_private_networks` covers them (see `sigil_netpolicy`); a host written as an address is
+//! checked when the recipient is validated, every host again on the addresses its lookup returned, and the
+//! connection goes only to those. Redirects are never followed; proxy environment variables are ignored.
+//!
+//! Outcomes: a 2xx answer (201 Created, as RFC 8030 answers, 202, ...) is `delivered`. 404 and 410 are
+//! `failed` with a detail saying that the subscription is gone (the device unsubscribed or expired: remove
+//! it); 400, 413, 401/403 (VAPID refused) and any other 3xx/4xx are `failed` too. 408, 425, 429 and 5xx are
+//! transient errors (`BACKEND`/`http_status`), as are no connection (`BACKEND`/`network`) and no answer in
+//! time (`TIMEOUT`): sigild retries them.
+
+use std::io;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sigil_plugin_api::serde_json::{self, Value};
+use sigil_plugin_api::{
+    DeliveryOutcome, HealthReport, PluginError, PushChannel, SendRequest, SendResponse,
+    ValidateRecipientRequest, ValidateRecipientResponse, export_push_channel,
+};
+
+/// The SSRF address policy, from the shared crate.
+pub use sigil_netpolicy as address_policy;
+pub mod config;
+pub mod ece;
+/// Connecting only to checked addresses: the resolver lives in the shared crate (feature `ureq`).
+pub use sigil_netpolicy::guard;
+pub mod vapid;
+
+pub use config::{Subscription, WebPushConfig};
+
+/// Longest RFC 8030 `Topic`: 32 characters of the base64url alphabet.
+const MAX_TOPIC_CHARS: usize = 32;
+
+/// One configured Web Push channel.
+pub struct WebPushChannel {
+    config: WebPushConfig,
+    agent: ureq::Agent,
+}
+
+impl WebPushChannel {
+    /// The checked configuration.
+    pub fn config(&self) -> &WebPushConfig {
+        &self.config
+    }
+
+    /// The delivery's deadline: the host's hint when it gives one (0 reads as none), else the configured one.
+    fn deadline(&self, hint_ms: Option<u64>) -> Duration {
+        match hint_ms {
+            Some(ms) if ms > 0 => Duration::from_millis(ms),
+            _ => self.config.timeout,
+        }
+    }
+
+    fn failed(delivery_id: &str, detail: String) -> SendResponse {
+        SendResponse {
+            delivery_id: delivery_id.to_owned(),
+            outcome: DeliveryOutcome::Failed,
+            detail: Some(detail),
+        }
+    }
+}
+
+/// Whether an error status is worth retrying: overload, rate limits and server-side failures.
+fn is_transient(status: u16) -> bool {
+    matches!(status, 408 | 425 | 429) || status >= 500
+}
+
+fn status_text(status: u16) -> String {
+    match ureq::http::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|code| code.canonical_reason())
+    {
+        Some(reason) => format!("{status} {reason}"),
+        None => status.to_string(),
+    }
+}
+
+/// Maps a client error onto an error class; all of these are transient.
+fn classify(error: ureq::Error, target: &str, timeout: Duration) -> PluginError {
+    use ureq::Error;
+    let millis = timeout.as_millis();
+    match error {
+        Error::Timeout(phase) => PluginError::timeout(format!(
+            "{target} did not answer within {millis} ms (timed out in phase: {phase})"
+        )),
+        Error::Io(error)
+            if matches!(
+                error.kind(),
+                io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+            ) =>
+        {
+            PluginError::timeout(format!(
+                "{target} did not answer within {millis} ms ({error})"
+            ))
+        }
+        Error::Io(error) if error.kind() == io::ErrorKind::ConnectionRefused => {
+            PluginError::network(format!("{target}: connection refused"))
+        }
+        Error::Io(error) => PluginError::network(format!("{target}: {error}")),
+        Error::HostNotFound => PluginError::network(format!("{target}: host name not found (DNS)")),
+        Error::ConnectionFailed => PluginError::network(format!("{target}: connection failed")),
+        error @ (Error::Tls(_) | Error::Rustls(_) | Error::Pem(_) | Error::TlsRequired) => {
+            PluginError::network(format!("{target}: TLS failed: {error}"))
+        }
+        error @ (Error::Protocol(_) | Error::LargeResponseHeader(..)) => {
+            PluginError::parse(format!("{target} did not answer valid HTTP: {error}"))
+        }
+        error => PluginError::backend(format!("{target}: {error}")),
+    }
+}
+
+/// The push service as logs show it: its origin, never the endpoint path (the path is the subscription's
+/// capability: whoever has it can push to the device).
+fn describe_target(subscription: &Subscription) -> String {
+    format!("push service {}", subscription.audience)
+}
+
+/// The payload's `topic`, when it is a valid RFC 8030 `Topic`.
+fn topic(payload: &serde_json::Map<String, Value>) -> Option<&str> {
+    payload
+        .get("topic")
+        .and_then(Value::as_str)
+        .filter(|topic| {
+            !topic.is_empty()
+                && topic.len() <= MAX_TOPIC_CHARS
+                && topic
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}
+
+/// The default `Topic` of a delivery: the same for every retry of one notification, and revealing nothing
+/// of the key.
+fn idempotency_topic(key: &str) -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(key.as_bytes());
+    let mut topic = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest);
+    topic.truncate(MAX_TOPIC_CHARS);
+    topic
+}
+
+fn unix_now() -> u64 {
+    // A clock before 1970 gives a JWT that expired long ago: the push service refuses it visibly (401/403).
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs())
+}
+
+impl PushChannel for WebPushChannel {
+    fn create(config: Value) -> Result<Self, PluginError> {
+        let config = WebPushConfig::from_json(config)?;
+        let agent_config = ureq::Agent::config_builder()
+            // Every status is classified here, not turned into an opaque error by the client.
+            .http_status_as_error(false)
+            // A redirect would send the message to a host no rule has checked.
+            .max_redirects(0)
+            // Where deliveries go is decided by the config alone, not by proxy environment variables.
+            .proxy(None)
+            .user_agent(concat!("sigil-push-webpush/", env!("CARGO_PKG_VERSION")))
+            .build();
+        // The default connector dials exactly the addresses the resolver returns, and this resolver returns
+        // only checked ones.
+        let resolver = guard::GuardedResolver::new(config.address_policy.clone());
+        let agent = ureq::Agent::with_parts(
+            agent_config,
+            ureq::unversioned::transport::DefaultConnector::default(),
+            resolver,
+        );
+        Ok(WebPushChannel { config, agent })
+    }
+
+    /// Healthy when the config is valid, which `create` established. Nothing is sent: there is no push
+    /// service to ping, and a probe would reach a real device.
+    fn health(&self) -> Result<HealthReport, PluginError> {
+        let hosts = match &self.config.allowed_hosts {
+            Some(hosts) => format!("{} allowed host pattern(s)", hosts.len()),
+            None => "any push service".to_owned(),
+        };
+        Ok(HealthReport {
+            detail: Some(format!(
+                "config valid; VAPID public key (applicationServerKey) {}; {hosts}; not probed",
+                self.config.vapid.public_key_b64()
+            )),
+        })
+    }
+
+    fn validate_recipient(
+        &self,
+        request: ValidateRecipientRequest,
+    ) -> Result<ValidateRecipientResponse, PluginError> {
+        Ok(match self.config.subscription(&request.recipient) {
+            Ok(_) => ValidateRecipientResponse {
+                valid: true,
+                reason: None,
+            },
+            Err(reason) => ValidateRecipientResponse {
+                valid: false,
+                reason: Some(reason),
+            },
+        })
+    }
+
+    fn send(&self, request: SendRequest) -> Result<SendResponse, PluginError> {
+        let key = &request.idempotency_key;
+        // The rules are checked again at send time: allowed_hosts may have been narrowed since.
+        let subscription = match self.config.subscription(&request.recipient) {
+            Ok(subscription) => subscription,
+            Err(reason) => return Ok(Self::failed(key, format!("recipient refused: {reason}"))),
+        };
+        let plaintext = serde_json::to_vec(&request.payload).map_err(|error| {
+            PluginError::internal(format!("cannot encode the message: {error}"))
+        })?;
+        let body = match ece::encrypt(&subscription.keys, &plaintext) {
+            Ok(body) => body,
+            // The same payload would be too large on every retry.
+            Err(error @ ece::EceError::TooLarge(_)) => {
+                return Ok(Self::failed(key, format!("payload refused: {error}")));
+            }
+            Err(error) => return Err(PluginError::internal(error.to_string())),
+        };
+        let authorization = self.config.vapid.authorization(
+            &subscription.audience,
+            &self.config.subject,
+            unix_now() + vapid::JWT_LIFETIME_SECS,
+        );
+
+        let timeout = self.deadline(request.timeout_ms);
+        let target = describe_target(&subscription);
+        let mut post = self
+            .agent
+            .post(&subscription.endpoint)
+            .config()
+            .timeout_global(Some(timeout))
+            .build()
+            .header("TTL", self.config.ttl_seconds.to_string())
+            .header("Content-Type", "application/octet-stream")
+            .header("Content-Encoding", "aes128gcm")
+            .header("Authorization", authorization);
+        if let Some(urgency) = self.config.urgency {
+            post = post.header("Urgency", urgency);
+        }
+        let topic = match topic(&request.payload) {
+            Some(topic) => topic.to_owned(),
+            None => idempotency_topic(key),
+        };
+        post = post.header("Topic", topic);
+        let response = match post.send(&body[..]) {
+            Ok(response) => response,
+            Err(error) => {
+                // Permanent like any other refused recipient: the same address would be refused on a retry.
+                if let Some(refused) = guard::refusal(&error) {
+                    return Ok(Self::failed(
+                        key,
+                        format!(
+                            "recipient refused: {target}: {refused}; {}",
+                            config::ALLOW_HINT
+                        ),
+                    ));
+                }
+                return Err(classify(error, &target, timeout));
+            }
+        };
+        // The body is not read: the status is the push service's whole answer.
+        let status = response.status().as_u16();
+        if (200..300).contains(&status) {
+            return Ok(SendResponse {
+                delivery_id: key.clone(),
+                outcome: DeliveryOutcome::Delivered,
+                detail: Some(format!("HTTP {}", status_text(status))),
+            });
+        }
+        if is_transient(status) {
+            return Err(PluginError::http_status(
+                status,
+                format!("{target} answered {}", status_text(status)),
+            ));
+        }
+        let why = match status {
+            404 | 410 => {
+                "the subscription is gone (unsubscribed or expired): remove it from the device"
+            }
+            413 => "the encrypted message is too large for this push service",
+            401 | 403 => {
+                "the push service refused the VAPID authorization (the subscription may belong to another application server key)"
+            }
+            300..=399 => "redirects are not followed",
+            _ => "the push service refused the message",
+        };
+        Ok(Self::failed(
+            key,
+            format!("HTTP {} from {target}: {why}", status_text(status)),
+        ))
+    }
+}
+
+export_push_channel!(
+    WebPushChannel,
+    name = "push-webpush",
+    version = env!("CARGO_PKG_VERSION")
+);
+
+#[cfg(test)]
+mod tests {
+    use sigil_plugin_api::serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn transient_statuses() {
+        for status in [408, 425, 429, 500, 502, 503] {
+            assert!(is_transient(status), "{status}");
+        }
+        for status in [301, 400, 401, 403, 404, 410, 413] {
+            assert!(!is_transient(status), "{status}");
+        }
+    }
+
+    #[test]
+    fn topics_are_checked() {
+        let topic_of = |value: Value| {
+            let Value::Object(payload) = json!({"topic": value}) else {
+                unreachable!()
+            };
+            topic(&payload).map(str::to_owned)
+        };
+        assert_eq!(
+            topic_of(json!("approval-42_x")).as_deref(),
+            Some("approval-42_x")
+        );
+        assert_eq!(topic_of(json!("a".repeat(33))), None);
+        assert_eq!(topic_of(json!("a b")), None);
+        assert_eq!(topic_of(json!("")), None);
+        assert_eq!(topic_of(json!(7)), None);
+        let derived = idempotency_topic("notif-1");
+        assert_eq!(derived.len(), MAX_TOPIC_CHARS);
+        assert_eq!(derived, idempotency_topic("notif-1"));
+        assert_ne!(derived, idempotency_topic("notif-2"));
+    }
+}
