@@ -29,13 +29,15 @@ if ((${#missing[@]})); then
 fi
 
 if [ ! -x "$venv/bin/pyhanko" ] \
-  || ! "$venv/bin/python" -c 'import jwcrypto, http_message_signatures, standardwebhooks, requests' >/dev/null 2>&1; then
+  || ! "$venv/bin/python" -c 'import jwcrypto, http_message_signatures, standardwebhooks, requests, http_ece, py_vapid, cryptography' >/dev/null 2>&1; then
   echo "preparing the oracle venv"
   [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
   # pyHanko (PAdES/CAdES), jwcrypto (JAdES), http-message-signatures (RFC 9421 signer for agent requests, with
-  # requests for its request objects), standardwebhooks (verifies webhook deliveries).
+  # requests for its request objects), standardwebhooks (verifies webhook deliveries), http-ece and py-vapid
+  # (decrypt Web Push payloads, check VAPID), cryptography (the device simulator's P-256).
   "$venv/bin/pip" install -q --disable-pip-version-check pyhanko==0.38.0 pyhanko-cli==0.6.0 jwcrypto==1.6.1 \
-    http-message-signatures==3.0.0 requests==2.34.2 standardwebhooks==1.1.0
+    http-message-signatures==3.0.0 requests==2.34.2 standardwebhooks==1.1.0 http-ece==1.2.1 py-vapid==1.9.6 \
+    cryptography==50.0.2
 fi
 
 if [ ! -f "$corpus/.complete" ]; then

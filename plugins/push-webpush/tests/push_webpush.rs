@@ -696,10 +696,8 @@ fn health_shows_the_public_key_only() {
 
 /// The same delivery checked by libraries nobody here wrote: `http_ece` (Mozilla's reference implementation
 /// of RFC 8188/8291) decrypts the body with the browser's private key and auth secret, and `py_vapid`
-/// verifies the VAPID JWT with the `k` key. Ignored until tests/oracles/setup.sh installs both into the
-/// oracle venv (`http-ece==1.2.1`, `py-vapid==1.9.6`); run it with `cargo test -- --ignored`.
+/// verifies the VAPID JWT with the `k` key (both installed by tests/oracles/setup.sh into the oracle venv).
 #[test]
-#[ignore = "needs http-ece and py-vapid in the oracle venv (tests/oracles/setup.sh)"]
 fn python_oracles_decrypt_and_verify() {
     const ORACLE: &str = r#"
 import base64, json, sys, time
