@@ -8,6 +8,7 @@ pub mod claims;
 pub mod directory;
 pub mod seal_platform;
 pub mod seals;
+pub mod sigil_auth;
 pub mod tenants;
 pub mod timestamping;
 pub mod webhooks;

@@ -47,7 +47,7 @@ const RESERVED_HEADERS: &[&str] = &[
 pub enum Surface {
     /// The Sigilum API: Standard Webhooks headers plus `X-Sigilum-*`.
     Sigilum,
-    /// The Sigil auth surface (Standard Webhooks headers only, for now).
+    /// The Sigil Auth surface (`X-Sigil-Timestamp`, `X-Sigil-Signature: v1,<hex>` besides Standard Webhooks).
     SigilAuth,
     /// Standard Webhooks headers only.
     Standard,
@@ -257,7 +257,11 @@ impl WebhookService {
         }
         let events = validate_events(&input.events, allowed_events)?;
         let auth = validate_auth(input.auth_header.as_deref(), input.auth_value.as_ref())?;
-        let uid = format!("wh_{}", hex::encode(rand::random::<[u8; 8]>()));
+        // Each surface's id format: Sigilum's `wh_` + 16 hex, Sigil Auth's `whk_<uuid>`.
+        let uid = match surface {
+            Surface::SigilAuth => format!("whk_{}", uuid::Uuid::new_v4()),
+            _ => format!("wh_{}", hex::encode(rand::random::<[u8; 8]>())),
+        };
         let new = NewWebhookEndpoint {
             secret_enc: self.secrets.seal_str(secret, &secret_context(&uid)),
             auth_value_enc: auth

@@ -312,3 +312,43 @@ pub fn watch(
         .map_err(notify::Error::io)?;
     Ok(watcher)
 }
+
+/// Sends one notification through the push channel instance `name` (`send`): the channel's delivery id, or
+/// why it did not go (no such instance, a transient failure, or the channel refused it for good).
+pub async fn push(
+    host: &Addr<PluginHost>,
+    name: &str,
+    recipient: String,
+    payload: serde_json::Map<String, serde_json::Value>,
+    idempotency_key: String,
+) -> Result<String, String> {
+    use sigil_plugin_api::{DeliveryOutcome, SendRequest, SendResponse};
+    let instance = host
+        .send(Lookup { name: name.to_string() })
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no push channel instance `{name}`"))?;
+    let request = SendRequest {
+        recipient,
+        payload,
+        idempotency_key,
+        timeout_ms: None,
+    };
+    let request = serde_json::to_vec(&request).map_err(|e| e.to_string())?;
+    let answer = instance
+        .send(instance::Call {
+            op: sigil_plugin_api::SIGIL_OP_PUSH_SEND.to_string(),
+            request,
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    let response: SendResponse = serde_json::from_slice(&answer).map_err(|e| format!("channel answer: {e}"))?;
+    match response.outcome {
+        DeliveryOutcome::Failed => Err(format!(
+            "refused: {}",
+            response.detail.unwrap_or_else(|| "no detail".into())
+        )),
+        _ => Ok(response.delivery_id),
+    }
+}

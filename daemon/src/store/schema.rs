@@ -320,12 +320,14 @@ const MIGRATIONS: &[&str] = &[
      DEFINE FIELD IF NOT EXISTS error ON webhook_attempt TYPE option<string>;
      DEFINE FIELD IF NOT EXISTS duration_ms ON webhook_attempt TYPE int;
      DEFINE INDEX IF NOT EXISTS webhook_attempt_delivery ON webhook_attempt FIELDS delivery, at;",
-    // 11: Sigil Auth devices (keyed `<tenant>/<fingerprint>`; a fingerprint index for a device's own polls) and
-    // their one-time registration challenges.
+    // 11: Sigil Auth devices (keyed `<tenant>/<fingerprint>`; a fingerprint index for a device's own polls),
+    // their one-time registration challenges, and an index of pending approvals by principal (a device's
+    // challenges).
     "DEFINE TABLE IF NOT EXISTS device SCHEMALESS;
      DEFINE INDEX IF NOT EXISTS device_fingerprint ON device FIELDS fingerprint;
      DEFINE INDEX IF NOT EXISTS device_tenant ON device FIELDS tenant, registered_at;
-     DEFINE TABLE IF NOT EXISTS device_registration SCHEMALESS;",
+     DEFINE TABLE IF NOT EXISTS device_registration SCHEMALESS;
+     DEFINE INDEX IF NOT EXISTS approval_principal ON approval FIELDS kind, principal, state;",
 ];
 
 /// The schema version this binary writes.

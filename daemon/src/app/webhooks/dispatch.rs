@@ -215,13 +215,25 @@ async fn deliver(
                     signing::standard_signature(&key, &event.uid, timestamp, &event.body),
                 ),
             ];
-            if Surface::parse(&endpoint.surface) == Surface::Sigilum {
-                headers.push(("X-Sigilum-Event".into(), event.topic.clone()));
-                headers.push(("X-Sigilum-Webhook-Id".into(), endpoint.uid.clone()));
-                headers.push((
-                    "X-Sigilum-Signature".into(),
-                    signing::sigilum_signature(&secret, &event.body),
-                ));
+            match Surface::parse(&endpoint.surface) {
+                Surface::Sigilum => {
+                    headers.push(("X-Sigilum-Event".into(), event.topic.clone()));
+                    headers.push(("X-Sigilum-Webhook-Id".into(), endpoint.uid.clone()));
+                    headers.push((
+                        "X-Sigilum-Signature".into(),
+                        signing::sigilum_signature(&secret, &event.body),
+                    ));
+                }
+                Surface::SigilAuth => {
+                    // What the Sigil Auth Go SDK verifies: `v1,<hex HMAC(secret, "<ts>.<body>")>`.
+                    headers.push(("X-Sigil-Event".into(), event.topic.clone()));
+                    headers.push(("X-Sigil-Timestamp".into(), timestamp.to_string()));
+                    headers.push((
+                        "X-Sigil-Signature".into(),
+                        signing::sigil_auth_signature(&secret, timestamp, &event.body),
+                    ));
+                }
+                Surface::Standard => {}
             }
             if let (Some(name), Some(value)) = (&endpoint.auth_header, auth_value) {
                 headers.push((name.clone(), value.into_inner()));
