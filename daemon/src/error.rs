@@ -36,6 +36,8 @@ pub enum ErrorKind {
     MethodNotAllowed,
     /// 409 `CONFLICT`: already exists or state conflict.
     Conflict,
+    /// 410 `GONE`: it existed, and is over (an expired challenge).
+    Gone,
     /// 413 `PAYLOAD_TOO_LARGE`.
     PayloadTooLarge,
     /// 415 `UNSUPPORTED_MEDIA_TYPE`.
@@ -68,6 +70,7 @@ impl ErrorKind {
             ErrorKind::NotFound => StatusCode::NOT_FOUND,
             ErrorKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorKind::Conflict => StatusCode::CONFLICT,
+            ErrorKind::Gone => StatusCode::GONE,
             ErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorKind::UriTooLong => StatusCode::URI_TOO_LONG,
@@ -89,6 +92,7 @@ impl ErrorKind {
             ErrorKind::NotFound => "NOT_FOUND",
             ErrorKind::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             ErrorKind::Conflict => "CONFLICT",
+            ErrorKind::Gone => "GONE",
             ErrorKind::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             ErrorKind::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
             ErrorKind::UriTooLong => "URI_TOO_LONG",
@@ -279,6 +283,7 @@ mod tests {
             ErrorKind::NotFound,
             ErrorKind::MethodNotAllowed,
             ErrorKind::Conflict,
+            ErrorKind::Gone,
             ErrorKind::PayloadTooLarge,
             ErrorKind::UnsupportedMediaType,
             ErrorKind::UriTooLong,

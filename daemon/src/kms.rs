@@ -492,7 +492,10 @@ pub fn spawn_with_kms<T: Send + 'static>(
     what: &'static str,
     kms_name: String,
     plugins: Addr<PluginHost>,
-    init: impl Fn(&KmsClient, &tokio::runtime::Handle) -> Result<T, FindKeyError> + Send + Sync + 'static,
+    init: impl Fn(&KmsClient, &tokio::runtime::Handle) -> Result<T, FindKeyError>
+    + Send
+    + Sync
+    + 'static,
     ready: impl FnOnce(T) + Send + 'static,
 ) {
     let init = Arc::new(init);
@@ -500,11 +503,17 @@ pub fn spawn_with_kms<T: Send + 'static>(
         let mut delay = Duration::from_millis(100);
         loop {
             let outcome = match kms_instance(&plugins, &kms_name).await {
-                None => Err(FindKeyError::Call(format!("no plugin instance `{kms_name}` for the {what}"))),
+                None => Err(FindKeyError::Call(format!(
+                    "no plugin instance `{kms_name}` for the {what}"
+                ))),
                 Some(actor) => {
                     let runtime = tokio::runtime::Handle::current();
                     let client = KmsClient::new(
-                        KmsInstance { host: plugins.clone(), name: kms_name.clone(), actor },
+                        KmsInstance {
+                            host: plugins.clone(),
+                            name: kms_name.clone(),
+                            actor,
+                        },
                         runtime.clone(),
                     );
                     let init = init.clone();

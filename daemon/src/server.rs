@@ -153,7 +153,14 @@ pub async fn run(
     let secrets_key = crate::secretbox::SecretBox::key_path(&config);
     let secrets = crate::secretbox::SecretBox::load_or_create(&secrets_key)
         .context("loading the secrets key")?;
-    let webhooks = crate::app::webhooks::WebhookService::new(runtime.clone(), Arc::new(secrets));
+    let secrets = Arc::new(secrets);
+    let webhooks = crate::app::webhooks::WebhookService::new(runtime.clone(), secrets.clone());
+    let identity = crate::app::sigil_auth::IdentityCell::default();
+    crate::app::sigil_auth::spawn_identity(
+        config.seal.kms.clone(),
+        plugins.clone(),
+        identity.clone(),
+    );
     // One name for this node in every lease it takes (approval timers, webhook deliveries).
     let node = crate::app::approvals::node_id(
         config.approvals.node_id.as_deref(),
@@ -182,6 +189,8 @@ pub async fn run(
             webhooks: webhooks.clone(),
             engine: approvals.clone(),
             bound: address,
+            secrets,
+            identity,
         },
     );
     // The webhook outbox dispatcher, leasing deliveries under this node's name.

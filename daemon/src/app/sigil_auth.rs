@@ -238,7 +238,8 @@ struct AuthKinds;
 
 impl AuthKinds {
     fn event(tenant: &crate::ids::TenantId, topic: &str, data: Value) -> NewOutboxEvent {
-        let body = json!({ "event": topic, "timestamp": super::claims::iso(now_ms()), "data": data });
+        let body =
+            json!({ "event": topic, "timestamp": super::claims::iso(now_ms()), "data": data });
         NewOutboxEvent {
             id: NewOutboxEvent::new_id(),
             tenant: tenant.clone(),
@@ -279,10 +280,16 @@ impl ApprovalKind for AuthKinds {
                     "challenge_id": approval.uid, "fingerprint": field("fingerprint"),
                     "action": field("action"), "reason": by.reason,
                 });
-                Self::push(&mut companions, Self::event(&approval.tenant, topic, data.clone()));
+                Self::push(
+                    &mut companions,
+                    Self::event(&approval.tenant, topic, data.clone()),
+                );
                 if state == ApprovalState::Rejected && by.reason.as_deref() == Some("not_me") {
                     // The user says they did not start this: an alert of its own, so it is not lost among rejections.
-                    Self::push(&mut companions, Self::event(&approval.tenant, "challenge.not_me", data));
+                    Self::push(
+                        &mut companions,
+                        Self::event(&approval.tenant, "challenge.not_me", data),
+                    );
                 }
             }
             (_, state) => {
@@ -366,30 +373,42 @@ impl SigilAuthService {
     }
 
     /// A registration challenge: `(challenge_id, nonce)`, the nonce 32 random bytes in standard base64.
-    pub async fn registration_challenge(&self, scope: &TenantScope) -> Result<(String, String), AuthError> {
+    pub async fn registration_challenge(
+        &self,
+        scope: &TenantScope,
+    ) -> Result<(String, String), AuthError> {
         let id = uuid::Uuid::new_v4().to_string();
         let nonce = B64.encode(rand::random::<[u8; 32]>());
         let expires = now_ms() + REGISTRATION_TTL.as_millis() as i64;
-        self.store().create_registration_challenge(scope, &id, &nonce, expires).await?;
+        self.store()
+            .create_registration_challenge(scope, &id, &nonce, expires)
+            .await?;
         Ok((id, nonce))
     }
 
     /// Registers a device that proved possession of its key by signing the registration challenge's nonce.
-    pub async fn register(&self, scope: &TenantScope, input: RegisterInput) -> Result<Device, AuthError> {
+    pub async fn register(
+        &self,
+        scope: &TenantScope,
+        input: RegisterInput,
+    ) -> Result<Device, AuthError> {
         let key = DevicePublicKey::from_base64(&input.device_public_key)?;
         // The challenge is used up whatever happens next: a failed proof cannot be retried with it.
         let nonce = self
             .store()
             .take_registration_challenge(scope, &input.challenge_id)
             .await?
-            .ok_or(AuthError::NotFound("CHALLENGE_NOT_FOUND", "no such registration challenge, or it expired"))?;
+            .ok_or(AuthError::NotFound(
+                "CHALLENGE_NOT_FOUND",
+                "no such registration challenge, or it expired",
+            ))?;
         let message = messages::registration_message(&messages::decode_nonce(&nonce)?);
         messages::verify_response(&key, &message, &input.signature)?;
         let fingerprint = key.fingerprint();
-        let push_token_enc = input
-            .push_token
-            .as_deref()
-            .map(|token| self.secrets.seal_str(token, &format!("device:{fingerprint}:push_token")));
+        let push_token_enc = input.push_token.as_deref().map(|token| {
+            self.secrets
+                .seal_str(token, &format!("device:{fingerprint}:push_token"))
+        });
         let new = NewDevice {
             fingerprint,
             public_key: key.to_base64(),
@@ -409,28 +428,47 @@ impl SigilAuthService {
     }
 
     /// Revokes a device; its answers are refused from now on.
-    pub async fn revoke_device(&self, scope: &TenantScope, fingerprint: &str) -> Result<Device, AuthError> {
+    pub async fn revoke_device(
+        &self,
+        scope: &TenantScope,
+        fingerprint: &str,
+    ) -> Result<Device, AuthError> {
         self.store()
             .revoke_device(scope, fingerprint)
             .await?
-            .ok_or(AuthError::NotFound("DEVICE_NOT_FOUND", "no such active device"))
+            .ok_or(AuthError::NotFound(
+                "DEVICE_NOT_FOUND",
+                "no such active device",
+            ))
     }
 
     /// The tenant's active device with this fingerprint and key.
-    async fn active_device(&self, scope: &TenantScope, fingerprint: &str, key: &DevicePublicKey) -> Result<Device, AuthError> {
+    async fn active_device(
+        &self,
+        scope: &TenantScope,
+        fingerprint: &str,
+        key: &DevicePublicKey,
+    ) -> Result<Device, AuthError> {
         if key.fingerprint() != fingerprint {
-            return Err(AuthError::FingerprintMismatch("the fingerprint is not the SHA-256 of the device key"));
+            return Err(AuthError::FingerprintMismatch(
+                "the fingerprint is not the SHA-256 of the device key",
+            ));
         }
         let device = self
             .store()
             .device(scope, fingerprint)
             .await?
-            .ok_or(AuthError::NotFound("DEVICE_NOT_FOUND", "the device is not registered"))?;
+            .ok_or(AuthError::NotFound(
+                "DEVICE_NOT_FOUND",
+                "the device is not registered",
+            ))?;
         if device.revoked_at.is_some() {
             return Err(AuthError::Revoked);
         }
         if device.public_key != key.to_base64() {
-            return Err(AuthError::FingerprintMismatch("the key is not the registered device's"));
+            return Err(AuthError::FingerprintMismatch(
+                "the key is not the registered device's",
+            ));
         }
         Ok(device)
     }
@@ -484,9 +522,19 @@ impl SigilAuthService {
             payload,
             owner_node: None,
         };
-        let created = match self.engine.submit(scope, new, None).await.map_err(engine_error)? {
+        let created = match self
+            .engine
+            .submit(scope, new, None)
+            .await
+            .map_err(engine_error)?
+        {
             Submitted::Created(created) => *created,
-            Submitted::Existing(_) => return Err(invalid("CHALLENGE_CREATION_FAILED", "challenge id collision; retry")),
+            Submitted::Existing(_) => {
+                return Err(invalid(
+                    "CHALLENGE_CREATION_FAILED",
+                    "challenge id collision; retry",
+                ));
+            }
         };
         self.push_to(&device, self.challenge_item(&created, &identity));
         Ok(created)
@@ -523,13 +571,15 @@ impl SigilAuthService {
     /// Pushes to a device's channel, if it has one; a failure is logged and counted, never fatal (the device
     /// can poll).
     fn push_to(&self, device: &Device, item: Value) {
-        let (Some(channel), Some(token_enc)) = (device.push_channel.clone(), device.push_token_enc.clone()) else {
+        let (Some(channel), Some(token_enc)) =
+            (device.push_channel.clone(), device.push_token_enc.clone())
+        else {
             return;
         };
-        let recipient = match self
-            .secrets
-            .open_str(&token_enc, &format!("device:{}:push_token", device.fingerprint))
-        {
+        let recipient = match self.secrets.open_str(
+            &token_enc,
+            &format!("device:{}:push_token", device.fingerprint),
+        ) {
             Ok(token) => token.expose().to_string(),
             Err(error) => {
                 tracing::warn!(%error, fingerprint = %device.fingerprint, "cannot read a device's push address");
@@ -539,19 +589,25 @@ impl SigilAuthService {
         let plugins = self.plugins.clone();
         let key = format!(
             "{}:{}",
-            item.get("challenge_id").or(item.get("request_id")).and_then(Value::as_str).unwrap_or("-"),
+            item.get("challenge_id")
+                .or(item.get("request_id"))
+                .and_then(Value::as_str)
+                .unwrap_or("-"),
             device.fingerprint
         );
         let payload = item.as_object().cloned().unwrap_or_default();
         tokio::spawn(async move {
-            let outcome = crate::plugin_host::push(&plugins, &channel, recipient, payload, key).await;
+            let outcome =
+                crate::plugin_host::push(&plugins, &channel, recipient, payload, key).await;
             match outcome {
                 Ok(delivery) => {
-                    metrics::counter!("sigil_device_pushes_total", "outcome" => "sent").increment(1);
+                    metrics::counter!("sigil_device_pushes_total", "outcome" => "sent")
+                        .increment(1);
                     tracing::debug!(%channel, %delivery, "challenge pushed");
                 }
                 Err(error) => {
-                    metrics::counter!("sigil_device_pushes_total", "outcome" => "failed").increment(1);
+                    metrics::counter!("sigil_device_pushes_total", "outcome" => "failed")
+                        .increment(1);
                     tracing::warn!(%channel, %error, "push failed; the device can still poll");
                 }
             }
@@ -563,7 +619,10 @@ impl SigilAuthService {
         let found = self.store().approval(scope, &ApprovalId::new(id)).await?;
         found
             .filter(|approval| approval.kind == CHALLENGE_KIND)
-            .ok_or(AuthError::NotFound("CHALLENGE_NOT_FOUND", "no such challenge"))
+            .ok_or(AuthError::NotFound(
+                "CHALLENGE_NOT_FOUND",
+                "no such challenge",
+            ))
     }
 
     /// A device's answer to a challenge, authenticated by its signature alone.
@@ -580,22 +639,40 @@ impl SigilAuthService {
             .approval_by_uid_all_tenants(&ApprovalId::new(challenge_id))
             .await?
             .filter(|approval| approval.kind == CHALLENGE_KIND)
-            .ok_or(AuthError::NotFound("CHALLENGE_NOT_FOUND", "no such challenge"))?;
+            .ok_or(AuthError::NotFound(
+                "CHALLENGE_NOT_FOUND",
+                "no such challenge",
+            ))?;
         // The device acts for the challenge's tenant once its signature is checked below.
         let scope = TenantScope::authenticated(found.tenant.clone());
         match found.state {
             ApprovalState::Pending => {}
             ApprovalState::Expired => return Err(AuthError::Expired),
-            _ => return Err(AuthError::Answered("CHALLENGE_ALREADY_USED", "the challenge was answered already")),
+            _ => {
+                return Err(AuthError::Answered(
+                    "CHALLENGE_ALREADY_USED",
+                    "the challenge was answered already",
+                ));
+            }
         }
         if found.expires_at.is_some_and(|at| at <= now_ms()) {
             return Err(AuthError::Expired);
         }
-        let expected = found.payload.get("fingerprint").and_then(Value::as_str).unwrap_or_default();
+        let expected = found
+            .payload
+            .get("fingerprint")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         if expected != fingerprint {
-            return Err(AuthError::FingerprintMismatch("the challenge is for another device"));
+            return Err(AuthError::FingerprintMismatch(
+                "the challenge is for another device",
+            ));
         }
-        let key_text = found.payload.get("device_public_key").and_then(Value::as_str).unwrap_or_default();
+        let key_text = found
+            .payload
+            .get("device_public_key")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         let key = DevicePublicKey::from_base64(key_text)?;
         self.active_device(&scope, fingerprint, &key).await?;
         let bytes: [u8; 32] = found
@@ -613,7 +690,9 @@ impl SigilAuthService {
         };
         let mut current = found;
         current.payload.insert("decision".into(), json!(decided));
-        current.payload.insert("responded_at".into(), json!(now_ms()));
+        current
+            .payload
+            .insert("responded_at".into(), json!(now_ms()));
         let by = DecidedBy {
             actor: "device".into(),
             id: Some(fingerprint.to_string()),
@@ -624,13 +703,20 @@ impl SigilAuthService {
             .await
             .map_err(|error| match error {
                 EngineError::State(ApprovalState::Expired) => AuthError::Expired,
-                EngineError::State(_) => AuthError::Answered("CHALLENGE_ALREADY_USED", "the challenge was answered already"),
+                EngineError::State(_) => AuthError::Answered(
+                    "CHALLENGE_ALREADY_USED",
+                    "the challenge was answered already",
+                ),
                 other => engine_error(other),
             })
     }
 
     /// Creates a multi-party request and pushes it to every member's registered device.
-    pub async fn mpa_request(&self, scope: &TenantScope, input: MpaInput) -> Result<Approval, AuthError> {
+    pub async fn mpa_request(
+        &self,
+        scope: &TenantScope,
+        input: MpaInput,
+    ) -> Result<Approval, AuthError> {
         messages::action_digest(Some(&input.action))?;
         let mut members: Vec<String> = Vec::new();
         for group in &input.groups {
@@ -638,7 +724,9 @@ impl SigilAuthService {
                 let key = DevicePublicKey::from_base64(&member.device_public_key)?;
                 sigil_device::parse_fingerprint(&member.fingerprint)?;
                 if key.fingerprint() != member.fingerprint {
-                    return Err(AuthError::FingerprintMismatch("a member's fingerprint is not its key's"));
+                    return Err(AuthError::FingerprintMismatch(
+                        "a member's fingerprint is not its key's",
+                    ));
                 }
                 if !members.contains(&member.fingerprint) {
                     members.push(member.fingerprint.clone());
@@ -650,8 +738,18 @@ impl SigilAuthService {
         payload.insert("request_id".into(), json!(input.request_id));
         payload.insert("action".into(), input.action.clone());
         payload.insert("required".into(), json!(input.required));
-        payload.insert("groups".into(), serde_json::to_value(&input.groups).unwrap_or(Value::Null));
-        payload.insert("reject_policy".into(), json!(if input.reject_first { "reject_on_first" } else { "continue" }));
+        payload.insert(
+            "groups".into(),
+            serde_json::to_value(&input.groups).unwrap_or(Value::Null),
+        );
+        payload.insert(
+            "reject_policy".into(),
+            json!(if input.reject_first {
+                "reject_on_first"
+            } else {
+                "continue"
+            }),
+        );
         payload.insert("member_fingerprints".into(), json!(members));
         payload.insert("satisfied".into(), json!([]));
         payload.insert("answers".into(), json!([]));
@@ -668,10 +766,18 @@ impl SigilAuthService {
             payload,
             owner_node: None,
         };
-        let created = match self.engine.submit(scope, new, None).await.map_err(engine_error)? {
+        let created = match self
+            .engine
+            .submit(scope, new, None)
+            .await
+            .map_err(engine_error)?
+        {
             Submitted::Created(created) => *created,
             Submitted::Existing(_) => {
-                return Err(invalid("MPA_REQUEST_EXISTS", "a request with this request_id is still pending or approved"));
+                return Err(invalid(
+                    "MPA_REQUEST_EXISTS",
+                    "a request with this request_id is still pending or approved",
+                ));
             }
         };
         for fingerprint in &members {
@@ -690,7 +796,10 @@ impl SigilAuthService {
             .approval_in_slot(MPA_KIND, &format!("{}/{request_id}", scope.tenant()))
             .await?
             .filter(|approval| approval.tenant == *scope.tenant())
-            .ok_or(AuthError::NotFound("MPA_NOT_FOUND", "no such multi-party request"))
+            .ok_or(AuthError::NotFound(
+                "MPA_NOT_FOUND",
+                "no such multi-party request",
+            ))
     }
 
     /// A member device's answer to a multi-party request, authenticated by its signature alone.
@@ -703,7 +812,10 @@ impl SigilAuthService {
     ) -> Result<Approval, AuthError> {
         sigil_device::parse_fingerprint(fingerprint)?;
         // The request is found through the tenants where this device is registered.
-        let devices = self.store().active_devices_by_fingerprint_all_tenants(fingerprint).await?;
+        let devices = self
+            .store()
+            .active_devices_by_fingerprint_all_tenants(fingerprint)
+            .await?;
         let mut found = None;
         for device in &devices {
             let scope = TenantScope::authenticated(device.tenant.clone());
@@ -712,8 +824,10 @@ impl SigilAuthService {
                 break;
             }
         }
-        let (scope, device, request) =
-            found.ok_or(AuthError::NotFound("MPA_NOT_FOUND", "no such multi-party request for this device"))?;
+        let (scope, device, request) = found.ok_or(AuthError::NotFound(
+            "MPA_NOT_FOUND",
+            "no such multi-party request for this device",
+        ))?;
         let mut next = Some(request);
         for _ in 0..8 {
             let request = match next.take() {
@@ -723,7 +837,12 @@ impl SigilAuthService {
             match request.state {
                 ApprovalState::Pending => {}
                 ApprovalState::Expired => return Err(AuthError::Expired),
-                _ => return Err(AuthError::Answered("ALREADY_COMPLETED", "the request is already decided")),
+                _ => {
+                    return Err(AuthError::Answered(
+                        "ALREADY_COMPLETED",
+                        "the request is already decided",
+                    ));
+                }
             }
             if request.expires_at.is_some_and(|at| at <= now_ms()) {
                 return Err(AuthError::Expired);
@@ -741,7 +860,10 @@ impl SigilAuthService {
                 .map(|(index, _)| index)
                 .collect();
             if member_groups.is_empty() {
-                return Err(invalid("NOT_A_MEMBER", "the device is not a member of this request"));
+                return Err(invalid(
+                    "NOT_A_MEMBER",
+                    "the device is not a member of this request",
+                ));
             }
             let mut answers: Vec<MpaAnswer> = request
                 .payload
@@ -749,11 +871,21 @@ impl SigilAuthService {
                 .cloned()
                 .and_then(|value| serde_json::from_value(value).ok())
                 .unwrap_or_default();
-            if answers.iter().any(|answer| answer.fingerprint == fingerprint) {
-                return Err(AuthError::Answered("ALREADY_ANSWERED", "this device has answered already"));
+            if answers
+                .iter()
+                .any(|answer| answer.fingerprint == fingerprint)
+            {
+                return Err(AuthError::Answered(
+                    "ALREADY_ANSWERED",
+                    "this device has answered already",
+                ));
             }
             let key = DevicePublicKey::from_base64(&device.public_key)?;
-            let decision = if approved { Decision::Approve } else { Decision::Deny };
+            let decision = if approved {
+                Decision::Approve
+            } else {
+                Decision::Deny
+            };
             let message = messages::mpa_message(decision, request_id, action_of(&request.payload))?;
             messages::verify_response(&key, &message, signature)?;
             let mut satisfied: Vec<usize> = request
@@ -764,7 +896,12 @@ impl SigilAuthService {
                 .unwrap_or_default();
             // One answer counts for one group: the first of the member's groups not satisfied yet.
             let group = approved
-                .then(|| member_groups.iter().copied().find(|g| !satisfied.contains(g)))
+                .then(|| {
+                    member_groups
+                        .iter()
+                        .copied()
+                        .find(|g| !satisfied.contains(g))
+                })
                 .flatten();
             if let Some(group) = group {
                 satisfied.push(group);
@@ -776,9 +913,13 @@ impl SigilAuthService {
                 at: now_ms(),
                 group,
             });
-            let required = request.payload.get("required").and_then(Value::as_u64).unwrap_or(1) as usize;
-            let reject_first =
-                request.payload.get("reject_policy").and_then(Value::as_str) == Some("reject_on_first");
+            let required = request
+                .payload
+                .get("required")
+                .and_then(Value::as_u64)
+                .unwrap_or(1) as usize;
+            let reject_first = request.payload.get("reject_policy").and_then(Value::as_str)
+                == Some("reject_on_first");
             // A group can still be satisfied while one of its members has not answered.
             let reachable = groups
                 .iter()
@@ -800,9 +941,14 @@ impl SigilAuthService {
             };
             let mut current = request;
             current.payload.insert("satisfied".into(), json!(satisfied));
-            current.payload.insert("answers".into(), serde_json::to_value(&answers).unwrap_or(Value::Null));
+            current.payload.insert(
+                "answers".into(),
+                serde_json::to_value(&answers).unwrap_or(Value::Null),
+            );
             if to != ApprovalState::Pending {
-                current.payload.insert("completed_at".into(), json!(now_ms()));
+                current
+                    .payload
+                    .insert("completed_at".into(), json!(now_ms()));
             }
             let by = DecidedBy {
                 actor: "device".into(),
@@ -819,7 +965,10 @@ impl SigilAuthService {
                 Err(EngineError::State(ApprovalState::Pending)) => continue,
                 Err(EngineError::State(ApprovalState::Expired)) => return Err(AuthError::Expired),
                 Err(EngineError::State(_)) => {
-                    return Err(AuthError::Answered("ALREADY_COMPLETED", "the request is already decided"));
+                    return Err(AuthError::Answered(
+                        "ALREADY_COMPLETED",
+                        "the request is already decided",
+                    ));
                 }
                 Err(other) => return Err(engine_error(other)),
             }
@@ -828,18 +977,37 @@ impl SigilAuthService {
     }
 
     /// What waits for a device (challenges and multi-party requests), authenticated by its poll signature.
-    pub async fn poll(&self, fingerprint: &str, timestamp: &str, signature: &str) -> Result<Value, AuthError> {
+    pub async fn poll(
+        &self,
+        fingerprint: &str,
+        timestamp: &str,
+        signature: &str,
+    ) -> Result<Value, AuthError> {
         sigil_device::parse_fingerprint(fingerprint)?;
         let timestamp = messages::parse_poll_timestamp(timestamp)?;
         messages::check_poll_timestamp(timestamp, chrono::Utc::now().timestamp().max(0) as u64)?;
-        let devices = self.store().active_devices_by_fingerprint_all_tenants(fingerprint).await?;
-        let device = devices.first().ok_or(AuthError::NotFound("DEVICE_NOT_FOUND", "the device is not registered"))?;
+        let devices = self
+            .store()
+            .active_devices_by_fingerprint_all_tenants(fingerprint)
+            .await?;
+        let device = devices.first().ok_or(AuthError::NotFound(
+            "DEVICE_NOT_FOUND",
+            "the device is not registered",
+        ))?;
         let key = DevicePublicKey::from_base64(&device.public_key)?;
-        messages::verify_response(&key, &messages::poll_message(fingerprint, timestamp)?, signature)?;
+        messages::verify_response(
+            &key,
+            &messages::poll_message(fingerprint, timestamp)?,
+            signature,
+        )?;
         let tenants: Vec<&crate::ids::TenantId> = devices.iter().map(|d| &d.tenant).collect();
         let identity = self.identity();
         let mut challenges = Vec::new();
-        for challenge in self.store().pending_for_principal_all_tenants(CHALLENGE_KIND, fingerprint).await? {
+        for challenge in self
+            .store()
+            .pending_for_principal_all_tenants(CHALLENGE_KIND, fingerprint)
+            .await?
+        {
             if tenants.contains(&&challenge.tenant)
                 && let Some(identity) = &identity
             {
@@ -847,7 +1015,11 @@ impl SigilAuthService {
             }
         }
         let mut requests = Vec::new();
-        for request in self.store().pending_mpa_for_member_all_tenants(fingerprint).await? {
+        for request in self
+            .store()
+            .pending_mpa_for_member_all_tenants(fingerprint)
+            .await?
+        {
             if tenants.contains(&&request.tenant) {
                 requests.push(self.mpa_item(&request));
             }
@@ -860,6 +1032,8 @@ fn engine_error(error: EngineError) -> AuthError {
     match error {
         EngineError::Store(error) => AuthError::Store(error),
         EngineError::NotFound => AuthError::NotFound("CHALLENGE_NOT_FOUND", "not found"),
-        EngineError::State(_) | EngineError::Stale => invalid("CONFLICT", "a concurrent change; retry"),
+        EngineError::State(_) | EngineError::Stale => {
+            invalid("CONFLICT", "a concurrent change; retry")
+        }
     }
 }

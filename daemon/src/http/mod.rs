@@ -9,6 +9,7 @@ pub mod extract;
 pub mod limits;
 mod operations;
 mod seals;
+mod sigil_auth;
 pub mod sigilum;
 mod signed;
 mod tenants;
@@ -67,6 +68,7 @@ pub struct Inner {
     pub(crate) webhooks: crate::app::webhooks::WebhookService,
     pub(crate) approvals: crate::app::approvals::ApprovalEngine,
     pub(crate) claims: crate::app::claims::ClaimService,
+    pub(crate) sigil_auth: crate::app::sigil_auth::SigilAuthService,
     pub(crate) bound: std::net::SocketAddr,
     /// Agent certificates whose proof verified (see `http/signed.rs`).
     pub(crate) agent_certificates: sigil_httpsig::sigilum::CertificateCache,
@@ -83,6 +85,10 @@ pub struct ApprovalParts {
     pub engine: crate::app::approvals::ApprovalEngine,
     /// The address the listener is bound to: the public base URL when `[approvals] public_base_url` is unset.
     pub bound: std::net::SocketAddr,
+    /// The key that encrypts small secrets at rest (device push addresses).
+    pub secrets: Arc<crate::secretbox::SecretBox>,
+    /// Where the Sigil Auth server identity appears once the KMS made it.
+    pub identity: crate::app::sigil_auth::IdentityCell,
 }
 
 /// The timestamping parts of the state.
@@ -133,6 +139,8 @@ impl AppState {
             webhooks,
             engine: approvals,
             bound,
+            secrets,
+            identity,
         } = approval_parts;
         let (generation, config) = runtime.settings();
         let limiters = limits::Limiters::new(generation, &config);
@@ -158,6 +166,13 @@ impl AppState {
                 seals,
                 directory: crate::app::directory::DirectoryService::new(runtime.clone()),
                 claims: crate::app::claims::ClaimService::new(approvals.clone(), runtime.clone()),
+                sigil_auth: crate::app::sigil_auth::SigilAuthService::new(
+                    approvals.clone(),
+                    runtime.clone(),
+                    secrets,
+                    identity,
+                    plugins.clone(),
+                ),
                 approvals,
                 bound,
                 agent_certificates: sigil_httpsig::sigilum::CertificateCache::new(
@@ -295,6 +310,7 @@ pub fn router(state: AppState) -> Router {
         .merge(authenticated)
         .merge(directory::public_routes())
         .merge(claims::public_routes())
+        .merge(sigil_auth::routes())
         .route("/healthz", axum::routing::get(operations::healthz))
         .route("/readyz", axum::routing::get(operations::readyz))
         .route("/metrics", axum::routing::get(operations::metrics));

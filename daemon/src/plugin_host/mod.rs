@@ -324,7 +324,9 @@ pub async fn push(
 ) -> Result<String, String> {
     use sigil_plugin_api::{DeliveryOutcome, SendRequest, SendResponse};
     let instance = host
-        .send(Lookup { name: name.to_string() })
+        .send(Lookup {
+            name: name.to_string(),
+        })
         .await
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("no push channel instance `{name}`"))?;
@@ -343,7 +345,8 @@ pub async fn push(
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())?;
-    let response: SendResponse = serde_json::from_slice(&answer).map_err(|e| format!("channel answer: {e}"))?;
+    let response: SendResponse =
+        serde_json::from_slice(&answer).map_err(|e| format!("channel answer: {e}"))?;
     match response.outcome {
         DeliveryOutcome::Failed => Err(format!(
             "refused: {}",

@@ -589,7 +589,11 @@ impl Store {
 
     /// Pending requests of a kind for one principal (a device's challenges), whatever the tenant: a device
     /// polls with its own signature, and the caller keeps the tenants where it is registered.
-    pub async fn pending_for_principal_all_tenants(&self, kind: &str, principal: &str) -> Result<Vec<Approval>> {
+    pub async fn pending_for_principal_all_tenants(
+        &self,
+        kind: &str,
+        principal: &str,
+    ) -> Result<Vec<Approval>> {
         self.rows(
             "SELECT * FROM approval WHERE kind = $kind AND principal = $principal AND state = 'pending' \
              ORDER BY created_at LIMIT 100;",
@@ -600,7 +604,10 @@ impl Store {
 
     /// Pending multi-party requests naming a device among their members, whatever the tenant (see
     /// [`Store::pending_for_principal_all_tenants`]).
-    pub async fn pending_mpa_for_member_all_tenants(&self, fingerprint: &str) -> Result<Vec<Approval>> {
+    pub async fn pending_mpa_for_member_all_tenants(
+        &self,
+        fingerprint: &str,
+    ) -> Result<Vec<Approval>> {
         self.rows(
             "SELECT * FROM approval WHERE kind = 'mpa_request' AND state = 'pending' \
              AND $fingerprint IN payload.member_fingerprints ORDER BY created_at LIMIT 100;",

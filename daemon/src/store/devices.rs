@@ -107,16 +107,23 @@ impl Store {
                    IF array::len($old) > 0 AND $old[0].revoked_at = NONE { THROW 'sigil:registered' };\
                    UPSERT type::record('device', $key) CONTENT $row;\
                    COMMIT TRANSACTION;";
-        match self.run(sql, json!({ "key": key, "row": strip_nulls(row) })).await {
+        match self
+            .run(sql, json!({ "key": key, "row": strip_nulls(row) }))
+            .await
+        {
             Ok(_) => {}
             Err(StoreError::Query(message)) if message.contains("sigil:registered") => {
-                return Err(StoreError::Conflict("the device is already registered".into()));
+                return Err(StoreError::Conflict(
+                    "the device is already registered".into(),
+                ));
             }
             Err(error) => return Err(error),
         }
         self.device(scope, &new.fingerprint)
             .await?
-            .ok_or(StoreError::Decode("device missing after registration".into()))
+            .ok_or(StoreError::Decode(
+                "device missing after registration".into(),
+            ))
     }
 
     /// A device of the tenant (revoked ones included).
@@ -151,7 +158,11 @@ impl Store {
     }
 
     /// Revokes an active device; `None` when the tenant has no such active device.
-    pub async fn revoke_device(&self, scope: &TenantScope, fingerprint: &str) -> Result<Option<Device>> {
+    pub async fn revoke_device(
+        &self,
+        scope: &TenantScope,
+        fingerprint: &str,
+    ) -> Result<Option<Device>> {
         let rows: Vec<Device> = self
             .rows(
                 "UPDATE type::record('device', $key) SET revoked_at = $now WHERE revoked_at = NONE \

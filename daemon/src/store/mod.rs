@@ -31,11 +31,11 @@ use crate::config::{Config, StoreUrl};
 
 pub use accounts::{Session, User};
 pub use api_keys::ApiKey;
-pub use devices::{Device, NewDevice};
 pub use approvals::{
     Approval, ApprovalState, Companions, DecidedBy, LiveApproval, NewApproval, RealmCounts,
     RealmGuard, Submitted, now_ms,
 };
+pub use devices::{Device, NewDevice};
 pub use directory::{
     LimitRefusal, Limited, Namespace, NewService, Service, ServiceKey, ServiceKeyRecord,
     ServicePatch,
@@ -424,7 +424,9 @@ mod tests;
 /// An object without its `null` members: optional fields are absent (`NONE`) in the store rather than `NULL`.
 fn strip_nulls(value: Value) -> Value {
     match value {
-        Value::Object(map) => Value::Object(map.into_iter().filter(|(_, v)| !v.is_null()).collect()),
+        Value::Object(map) => {
+            Value::Object(map.into_iter().filter(|(_, v)| !v.is_null()).collect())
+        }
         other => other,
     }
 }
