@@ -31,13 +31,13 @@ fn config(expiry: &str) -> String {
 type Delivery = (Vec<(String, String)>, String);
 
 /// A webhook receiver on loopback that records every delivery; it answers 500 to the first `failures` ones.
-struct Receiver {
-    url: String,
-    deliveries: Arc<Mutex<Vec<Delivery>>>,
+pub(crate) struct Receiver {
+    pub(crate) url: String,
+    pub(crate) deliveries: Arc<Mutex<Vec<Delivery>>>,
 }
 
 impl Receiver {
-    fn start(failures: usize) -> Receiver {
+    pub(crate) fn start(failures: usize) -> Receiver {
         let listener = TcpListener::bind("127.0.0.1:0").expect("binding a webhook receiver");
         let url = format!("http://{}/hook", listener.local_addr().unwrap());
         let deliveries = Arc::new(Mutex::new(Vec::new()));
@@ -86,13 +86,18 @@ impl Receiver {
 
     /// The accepted deliveries' events, waiting (bounded) until there are at least `count`.
     fn events(&self, count: usize) -> Vec<String> {
+        self.events_by("x-sigilum-event", count)
+    }
+
+    /// The accepted deliveries' values of the event header `name`, waiting (bounded) for at least `count`.
+    pub(crate) fn events_by(&self, name: &str, count: usize) -> Vec<String> {
         for _ in 0..600 {
             let events: Vec<String> = self
                 .deliveries
                 .lock()
                 .unwrap()
                 .iter()
-                .map(|(headers, _)| header(headers, "x-sigilum-event"))
+                .map(|(headers, _)| header(headers, name))
                 .collect();
             if events.len() >= count {
                 return events;
@@ -106,7 +111,7 @@ impl Receiver {
     }
 }
 
-fn header(headers: &[(String, String)], name: &str) -> String {
+pub(crate) fn header(headers: &[(String, String)], name: &str) -> String {
     headers
         .iter()
         .find(|(n, _)| n == name)

@@ -27,6 +27,7 @@ mod reload;
 mod seals;
 mod secrets;
 mod sessions;
+mod sigil_auth;
 mod slow_clients;
 mod tenants;
 mod timestamping;
