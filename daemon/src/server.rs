@@ -318,6 +318,9 @@ pub async fn run(
         let _ = arbiter.join();
     }
     drop(runtime);
+    // Services that hold the store go before it is watched closing.
+    drop(approvals);
+    drop(webhooks);
     // The engine closes itself (WAL flush, close) once the last handle is gone; wait for that while the runtime
     // is still here to run it. Every acknowledged write was already synced at commit either way.
     let closing = store.close_watch();

@@ -488,3 +488,93 @@ fn multi_party_requests_reach_a_quorum_or_fail() {
         "MPA_NOT_FOUND",
     );
 }
+
+#[test]
+fn a_challenge_is_pushed_through_the_device_channel_and_a_failed_push_leaves_polling() {
+    let receiver = crate::agents::Receiver::start(0);
+    let config = format!(
+        "{}\n\n[plugin_host]\nwatch = false\n\n[[plugins]]\nname = \"device-push\"\nfile = \"libsigil_push_webhook.so\"\n\
+         [plugins.config]\nurl = \"{}\"\nsecret = \"0123456789abcdef0123456789abcdef\"\n\
+         allow_private_networks = [\"127.0.0.1/32\"]\n\n[[plugins]]\nname = \"dead-push\"\n\
+         file = \"libsigil_push_webhook.so\"\n[plugins.config]\nurl = \"http://127.0.0.1:9/nobody\"\n\
+         secret = \"0123456789abcdef0123456789abcdef\"\nallow_private_networks = [\"127.0.0.1/32\"]\n",
+        crate::harness::FAST_TEST_BASE,
+        receiver.url
+    );
+    let daemon = Daemon::start_raw_with_env(&config, &[]);
+    let (_owner, key) = tenant(&daemon);
+    let enrol = |device: &DeviceSim, channel: &str| {
+        let challenge = api_get(&daemon, &key, "/devices/register/challenge").expect(200);
+        let signature = device.sign(
+            "register",
+            &["--nonce", challenge["nonce"].as_str().unwrap()],
+        );
+        api_post(
+            &daemon,
+            &key,
+            "/devices/register",
+            json!({ "device_public_key": device.public_key, "challenge_id": challenge["challenge_id"],
+                    "signature": signature, "push_channel": channel, "push_token": format!("device-{channel}") }),
+        )
+        .expect(201)
+    };
+    let reachable = DeviceSim::new(21);
+    let unreachable = DeviceSim::new(22);
+    enrol(&reachable, "device-push");
+    enrol(&unreachable, "dead-push");
+    // An unknown channel is refused at registration.
+    let challenge = api_get(&daemon, &key, "/devices/register/challenge").expect(200);
+    assert_nested(
+        &api_post(
+            &daemon,
+            &key,
+            "/devices/register",
+            json!({ "device_public_key": DeviceSim::new(23).public_key,
+            "challenge_id": challenge["challenge_id"], "signature": "AA==", "push_channel": "nope", "push_token": "x" }),
+        ),
+        400,
+        "INVALID_REQUEST",
+    );
+
+    // The reachable device gets the challenge pushed: the push item, with the server's signature.
+    let created = api_post(
+        &daemon,
+        &key,
+        "/challenge",
+        json!({ "fingerprint": reachable.fingerprint, "device_public_key": reachable.public_key }),
+    )
+    .expect(201);
+    receiver.events_by("x-sigil-delivery", 1);
+    let (_, body) = receiver.deliveries.lock().unwrap()[0].clone();
+    let pushed: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(pushed["recipient"], "device-device-push");
+    assert_eq!(pushed["payload"]["type"], "challenge");
+    assert_eq!(pushed["payload"]["challenge_id"], created["challenge_id"]);
+    assert!(
+        pushed["payload"]["server_signature"].is_string(),
+        "{pushed}"
+    );
+
+    // The unreachable one's push fails, yet the challenge exists and the device finds it by polling.
+    let created = api_post(
+        &daemon,
+        &key,
+        "/challenge",
+        json!({ "fingerprint": unreachable.fingerprint, "device_public_key": unreachable.public_key }),
+    )
+    .expect(201);
+    assert_eq!(
+        poll(&daemon, &unreachable)["challenges"][0]["challenge_id"],
+        created["challenge_id"]
+    );
+    for _ in 0..200 {
+        if daemon
+            .metrics()
+            .contains("sigil_device_pushes_total{outcome=\"failed\"}")
+        {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("the failed push was not counted:\n{}", daemon.metrics());
+}
