@@ -411,7 +411,17 @@ impl ClaimService {
             let policy = self.policy(&scope, &namespace.name).await?;
             let counts = self
                 .store()
-                .realm_counts(&scope, KIND, &namespace.name, &input.service)
+                .realm_counts(
+                    &scope,
+                    KIND,
+                    &namespace.name,
+                    &input.service,
+                    if policy.max_pending_limit {
+                        PENDING_LIMIT
+                    } else {
+                        0
+                    },
+                )
                 .await?;
             let connected = counts.approved_parties.contains(&input.service);
             let decision = if !connected && counts.approved_parties.len() >= SERVICE_LIMIT {
@@ -520,7 +530,7 @@ impl ClaimService {
             }
             let counts = self
                 .store()
-                .realm_counts(scope, KIND, &claim.realm, &claim.party)
+                .realm_counts(scope, KIND, &claim.realm, &claim.party, 0)
                 .await?;
             if counts.approved_for_party >= AGENT_LIMIT {
                 return Err(ClaimError::AgentLimit {

@@ -240,7 +240,7 @@ pub struct RealmGuard {
 pub struct RealmCounts {
     /// The realm's version when counted.
     pub version: i64,
-    /// Pending requests in the realm.
+    /// Pending requests in the realm, counted up to the cap the caller gave.
     pub pending: u64,
     /// Approved requests of the given party.
     pub approved_for_party: u64,
@@ -457,12 +457,15 @@ impl Store {
     }
 
     /// The counts a realm's limits look at, with the realm's version for a [`RealmGuard`].
+    /// Pending requests are counted only up to `pending_up_to` (a limit needs to know whether it is reached,
+    /// not by how much), so the cost of a submission does not grow with a realm's backlog.
     pub async fn realm_counts(
         &self,
         scope: &TenantScope,
         kind: &str,
         realm: &str,
         party: &str,
+        pending_up_to: u64,
     ) -> Result<RealmCounts> {
         #[derive(Deserialize)]
         struct Version {
@@ -473,12 +476,12 @@ impl Store {
             party: String,
         }
         let vars = json!({ "kind": kind, "realm": realm, "party": party, "tenant": scope.tenant(),
-                           "realm_key": format!("{kind}:{realm}") });
+                           "realm_key": format!("{kind}:{realm}"), "cap": pending_up_to.max(1) });
         let mut results = self
             .run(
                 "SELECT version FROM type::record('approval_realm', $realm_key);\
-                 SELECT count() FROM approval WHERE kind = $kind AND realm = $realm AND tenant = $tenant \
-                     AND state = 'pending' GROUP ALL;\
+                 SELECT uid FROM approval WHERE kind = $kind AND realm = $realm AND tenant = $tenant \
+                     AND state = 'pending' LIMIT $cap;\
                  SELECT count() FROM approval WHERE kind = $kind AND realm = $realm AND tenant = $tenant \
                      AND state = 'approved' AND party = $party GROUP ALL;\
                  SELECT party FROM approval WHERE kind = $kind AND realm = $realm AND tenant = $tenant \
@@ -489,12 +492,15 @@ impl Store {
         let parties: Vec<Party> = super::decode_rows(results.pop().unwrap_or(Value::Null))?;
         let approved: Vec<super::CountRow> =
             super::decode_rows(results.pop().unwrap_or(Value::Null))?;
-        let pending: Vec<super::CountRow> =
-            super::decode_rows(results.pop().unwrap_or(Value::Null))?;
+        let pending: Vec<Value> = super::decode_rows(results.pop().unwrap_or(Value::Null))?;
         let version: Vec<Version> = super::decode_rows(results.pop().unwrap_or(Value::Null))?;
         Ok(RealmCounts {
             version: version.first().map_or(0, |v| v.version),
-            pending: pending.first().map_or(0, |c| c.count),
+            pending: if pending_up_to == 0 {
+                0
+            } else {
+                pending.len() as u64
+            },
             approved_for_party: approved.first().map_or(0, |c| c.count),
             approved_parties: parties.into_iter().map(|p| p.party).collect(),
         })

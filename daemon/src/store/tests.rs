@@ -1092,7 +1092,7 @@ async fn a_realm_guard_refuses_a_decision_made_on_stale_counts() {
     let store = memory_store().await;
     let tenant = scope("t1");
     let counts = store
-        .realm_counts(&tenant, "agent_claim", "alice", "svc")
+        .realm_counts(&tenant, "agent_claim", "alice", "svc", 20)
         .await
         .unwrap();
     assert_eq!((counts.version, counts.pending), (0, 0));
@@ -1123,7 +1123,7 @@ async fn a_realm_guard_refuses_a_decision_made_on_stale_counts() {
         "{stale:?}"
     );
     let counts = store
-        .realm_counts(&tenant, "agent_claim", "alice", "svc")
+        .realm_counts(&tenant, "agent_claim", "alice", "svc", 20)
         .await
         .unwrap();
     assert_eq!((counts.version, counts.pending), (1, 1));
