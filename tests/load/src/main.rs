@@ -355,11 +355,10 @@ async fn owner_session(address: SocketAddr) -> String {
         json!({ "name": "Bench" }),
     )
     .await;
-    let token = call(address, "POST", "/auth/refresh", Some(&token), json!({})).await["token"]
+    call(address, "POST", "/auth/refresh", Some(&token), json!({})).await["token"]
         .as_str()
         .expect("token")
-        .to_string();
-    token
+        .to_string()
 }
 
 /// Registers an owner with a tenant and returns the owner's session token (with the tenant) and a live API key.
