@@ -8,7 +8,11 @@
 //! with the platform certificate's P-256 key and with an RSA-4096 tenant certificate activated with a throw-away
 //! `openssl` CA, PAdES of a small and of a 1 MiB PDF), each divided by the raw signing rate of its key type and
 //! shown next to the raw SHA-256 rate of 1 MiB. It also times cold starts (`sigild serve` with a fresh data directory until `/readyz` answers 200).
-//! Run it with `tests/bench.sh`.
+//! The agent authorization rows (module `agents`, `--only ed25519,agent-verify,pending-100k`) measure the
+//! Ed25519 verification ceiling, signed `GET /v1/verify`, and a daemon holding many pending claims and restarting
+//! on them. Run it with `tests/bench.sh`.
+
+mod agents;
 
 use std::io::BufRead;
 use std::net::SocketAddr;
@@ -33,8 +37,15 @@ const CONNECTIONS: [usize; 2] = [8, 64];
 struct Options {
     sigild: PathBuf,
     phase: Duration,
-    /// Only the endpoints whose name contains this (the ceilings are always measured).
+    /// Only the endpoints whose name contains one of these comma-separated names (the ceilings of the rows
+    /// that run are always measured).
     only: Option<String>,
+    /// How many pending claims `pending-100k` submits.
+    claims: u64,
+    /// Concurrent connections submitting them.
+    submitters: usize,
+    /// How many verify requests per second of the measured period (plus warm-up) `agent-verify` pre-signs.
+    presign_rate: u64,
     /// Connection counts to measure.
     connections: Vec<usize>,
 }
@@ -44,6 +55,9 @@ fn options() -> Options {
     let mut phase = PHASE;
     let mut only = None;
     let mut connections = CONNECTIONS.to_vec();
+    let mut claims = 100_000;
+    let mut submitters = 24;
+    let mut presign_rate = 3_000;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -52,6 +66,19 @@ fn options() -> Options {
                 phase = Duration::from_secs(args.next().and_then(|s| s.parse().ok()).unwrap_or(8))
             }
             "--only" => only = args.next(),
+            "--claims" => claims = args.next().and_then(|s| s.parse().ok()).unwrap_or(claims),
+            "--submitters" => {
+                submitters = args
+                    .next()
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(submitters)
+            }
+            "--presign-rate" => {
+                presign_rate = args
+                    .next()
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(presign_rate)
+            }
             "--connections" => {
                 connections = args
                     .next()
@@ -60,7 +87,7 @@ fn options() -> Options {
             }
             other => panic!(
                 "unknown argument {other}; usage: sigil-load --sigild PATH [--seconds N] \
-                 [--only NAME] [--connections 8,64]"
+                 [--only NAME[,NAME...]] [--connections 8,64] [--claims 100000] [--submitters 24] [--presign-rate 3000]"
             ),
         }
     }
@@ -72,6 +99,9 @@ fn options() -> Options {
         sigild,
         phase,
         only,
+        claims,
+        submitters,
+        presign_rate,
         connections,
     }
 }
@@ -80,7 +110,9 @@ fn options() -> Options {
 struct Daemon {
     child: Child,
     address: SocketAddr,
-    _dir: tempfile::TempDir,
+    /// The `live approval requests adopted` event of this start (its JSON fields), when it was logged.
+    adopted: Option<Value>,
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl Drop for Daemon {
@@ -90,15 +122,62 @@ impl Drop for Daemon {
     }
 }
 
+impl Daemon {
+    /// Stops the daemon as systemd would (SIGTERM) and waits for it to exit; returns how long that took.
+    fn terminate(&mut self) -> Duration {
+        let started = Instant::now();
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("running kill");
+        assert!(status.success(), "kill -TERM failed");
+        self.child.wait().expect("waiting for sigild");
+        started.elapsed()
+    }
+
+    /// `VmRSS` and `VmHWM` of the daemon process, in MB (from `/proc/<pid>/status`).
+    fn memory_mb(&self) -> (f64, f64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("reading /proc/<pid>/status");
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix(name))
+                .and_then(|rest| {
+                    rest.trim()
+                        .trim_end_matches("kB")
+                        .trim()
+                        .parse::<f64>()
+                        .ok()
+                })
+                .map_or(f64::NAN, |kib| kib / 1024.0)
+        };
+        (field("VmRSS:"), field("VmHWM:"))
+    }
+}
+
 /// A daemon with the default local TSA; with `kms_in_child`, its KMS instance (kms-soft, as by default) runs
 /// with `isolation = "process"`; `extra` is appended to the config (e.g. a `[local_tsa]` key algorithm).
 fn start_daemon(sigild: &PathBuf, kms_in_child: bool, extra: &str) -> Daemon {
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = dir.path().join("sigild.toml");
+    let mut daemon = start_daemon_in(sigild, dir.path(), kms_in_child, extra);
+    daemon._dir = Some(dir);
+    daemon
+}
+
+/// The same in `dir` (config and data directory there), which the caller keeps: starting again in the same
+/// directory restarts the daemon on its data.
+fn start_daemon_in(
+    sigild: &PathBuf,
+    dir: &std::path::Path,
+    kms_in_child: bool,
+    extra: &str,
+) -> Daemon {
+    let config = dir.join("sigild.toml");
     let kms = if kms_in_child {
         use std::io::Write as _;
         use std::os::unix::fs::OpenOptionsExt as _;
-        let key_file = dir.path().join("keystore.key");
+        let key_file = dir.join("keystore.key");
         std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -109,7 +188,7 @@ fn start_daemon(sigild: &PathBuf, kms_in_child: bool, extra: &str) -> Daemon {
         format!(
             "[[plugins]]\nname = \"local-kms\"\nfile = \"libsigil_kms_soft.so\"\nisolation = \"process\"\n\
              [plugins.config]\ndir = \"{}\"\nkey_file = \"{}\"\n",
-            dir.path().join("keystore").display(),
+            dir.join("keystore").display(),
             key_file.display()
         )
     } else {
@@ -141,7 +220,7 @@ watch = false
         .args(["serve", "--listen", "127.0.0.1:0", "--config"])
         .arg(&config)
         .arg("--data-dir")
-        .arg(dir.path().join("data"))
+        .arg(dir.join("data"))
         .env("RUST_LOG", "warn,sigild::server=info")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -149,29 +228,39 @@ watch = false
         .spawn()
         .unwrap_or_else(|e| panic!("starting {}: {e}", sigild.display()));
     let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = std::sync::mpsc::channel();
+    let (tx, rx) = std::sync::mpsc::channel::<(String, Value)>();
     std::thread::spawn(move || {
         for line in std::io::BufReader::new(stderr)
             .lines()
             .map_while(Result::ok)
         {
             if let Ok(event) = serde_json::from_str::<Value>(&line)
-                && event["fields"]["message"] == "sigild listening"
-                && let Some(address) = event["fields"]["address"]
-                    .as_str()
-                    .and_then(|a| a.parse().ok())
+                && let Some(message) = event["fields"]["message"].as_str()
+                && matches!(
+                    message,
+                    "sigild listening" | "live approval requests adopted"
+                )
             {
-                let _ = tx.send(address);
+                let _ = tx.send((message.to_string(), event["fields"].clone()));
             }
         }
     });
-    let address = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("sigild did not start listening");
+    let mut adopted = None;
+    let address = loop {
+        let (message, fields) = rx
+            .recv_timeout(Duration::from_secs(600))
+            .expect("sigild did not start listening");
+        if message == "live approval requests adopted" {
+            adopted = Some(fields);
+        } else if let Some(address) = fields["address"].as_str().and_then(|a| a.parse().ok()) {
+            break address;
+        }
+    };
     Daemon {
         child,
         address,
-        _dir: dir,
+        adopted,
+        _dir: None,
     }
 }
 
@@ -250,8 +339,8 @@ async fn call(
     serde_json::from_slice(&bytes).unwrap_or(Value::Null)
 }
 
-/// Registers an owner with a tenant and returns the owner's session token (with the tenant) and a live API key.
-async fn api_key(address: SocketAddr) -> (String, String) {
+/// Registers an owner with a tenant and returns the owner's session token (with the tenant).
+async fn owner_session(address: SocketAddr) -> String {
     let body =
         json!({ "name": "Bench", "email": "bench@example.org", "password": "benchmark password" });
     let token = call(address, "POST", "/auth/register", None, body).await["token"]
@@ -266,10 +355,15 @@ async fn api_key(address: SocketAddr) -> (String, String) {
         json!({ "name": "Bench" }),
     )
     .await;
-    let token = call(address, "POST", "/auth/refresh", Some(&token), json!({})).await["token"]
+    call(address, "POST", "/auth/refresh", Some(&token), json!({})).await["token"]
         .as_str()
         .expect("token")
-        .to_string();
+        .to_string()
+}
+
+/// Registers an owner with a tenant and returns the owner's session token (with the tenant) and a live API key.
+async fn api_key(address: SocketAddr) -> (String, String) {
+    let token = owner_session(address).await;
     let key = call(
         address,
         "POST",
@@ -924,7 +1018,10 @@ fn main() {
         .expect("runtime");
     let wanted = {
         let only = options.only.clone();
-        move |name: &str| only.as_deref().is_none_or(|only| name.contains(only))
+        move |name: &str| {
+            only.as_deref()
+                .is_none_or(|only| only.split(',').any(|part| name.contains(part)))
+        }
     };
     if wanted("cold start") {
         let (median, fastest, slowest) = cold_start_ms(&options.sigild, &runtime, 5);
@@ -932,6 +1029,22 @@ fn main() {
             "cold start to ready (sigild serve, fresh data dir, until /readyz is 200): median {median:.0} ms \
              of 5 (fastest {fastest:.0}, slowest {slowest:.0})"
         );
+    }
+    // The agent authorization rows run first, each on a daemon of its own, stopped before the next one starts.
+    agents::run(&options, &runtime, &wanted);
+    let legacy = [
+        "GET /healthz",
+        "POST /tsr",
+        "POST /tsr (KMS in a child process)",
+        "POST /tsr RSA-2048",
+        "POST /tsr RSA-4096",
+        "POST /tsa/stamp-hash",
+    ]
+    .iter()
+    .chain(SEAL_ROWS.iter())
+    .any(|name| wanted(name));
+    if !legacy {
+        return;
     }
     let daemon = start_daemon(&options.sigild, false, "");
     let address = daemon.address;
