@@ -11,7 +11,7 @@ use std::io;
 use std::time::Duration;
 
 use sigil_netpolicy::{AddressPolicy, guard};
-use sigil_plugin_api::{DeliveryOutcome, PluginError, SendResponse};
+use sigil_plugin_api::{DeliveryOutcome, PluginError, SendResponse, ValidateRecipientResponse};
 
 use crate::rules::ALLOW_HINT;
 
@@ -47,6 +47,26 @@ pub fn failed(delivery_id: &str, detail: String) -> SendResponse {
         delivery_id: delivery_id.to_owned(),
         outcome: DeliveryOutcome::Failed,
         detail: Some(detail),
+    }
+}
+
+/// The `failed` outcome of a recipient the channel's rules refuse (checked again at send time, as
+/// `allowed_hosts` may have been narrowed since the recipient was registered).
+pub fn refused_recipient(delivery_id: &str, reason: String) -> SendResponse {
+    failed(delivery_id, format!("recipient refused: {reason}"))
+}
+
+/// The answer to `validate_recipient`: valid, or not with the rules' reason.
+pub fn validity<T>(checked: Result<T, String>) -> ValidateRecipientResponse {
+    match checked {
+        Ok(_) => ValidateRecipientResponse {
+            valid: true,
+            reason: None,
+        },
+        Err(reason) => ValidateRecipientResponse {
+            valid: false,
+            reason: Some(reason),
+        },
     }
 }
 

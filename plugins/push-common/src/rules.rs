@@ -4,11 +4,42 @@
 //! Errors are returned as the problem alone (a `String`): each plugin prefixes it with its own name and the
 //! config field, so the messages read as they did before the code was shared.
 
+use std::time::Duration;
+
 use sigil_netpolicy::{self as address_policy, AddressPolicy, Cidr};
 
 /// How a refusal by the address policy ends: what the operator can do about it.
 pub const ALLOW_HINT: &str =
     "deliveries to non-public addresses need their network in `allow_private_networks`";
+
+/// Default bound of one delivery when the request carries no `timeout_ms` hint.
+pub const DEFAULT_TIMEOUT_MS: u64 = 10_000;
+/// Longest accepted `timeout_ms`.
+pub const MAX_TIMEOUT_MS: u64 = 600_000;
+
+/// Checks `timeout_ms` (unset: [`DEFAULT_TIMEOUT_MS`]; accepted: 1 to [`MAX_TIMEOUT_MS`]).
+pub fn timeout(timeout_ms: Option<u64>) -> Result<Duration, String> {
+    let timeout_ms = timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS);
+    if timeout_ms == 0 || timeout_ms > MAX_TIMEOUT_MS {
+        return Err(format!("{timeout_ms} is outside 1..={MAX_TIMEOUT_MS}"));
+    }
+    Ok(Duration::from_millis(timeout_ms))
+}
+
+/// The checks every recipient string passes before its form is looked at: not empty, at most `max_bytes`,
+/// no control characters.
+pub fn check_recipient(recipient: &str, max_bytes: usize) -> Result<(), String> {
+    if recipient.is_empty() {
+        return Err("the recipient is empty".to_owned());
+    }
+    if recipient.len() > max_bytes {
+        return Err(format!("the recipient is longer than {max_bytes} bytes"));
+    }
+    if recipient.chars().any(char::is_control) {
+        return Err("the recipient contains control characters".to_owned());
+    }
+    Ok(())
+}
 
 /// Parses `allow_private_networks` (CIDRs, surrounding spaces ignored; unset means none) into the address
 /// policy deliveries are held to. The error is the first entry's problem.

@@ -15,12 +15,10 @@ use sigil_push_common::rules::{self, Target};
 
 use crate::address_policy::AddressPolicy;
 
-/// Default bound of one publish when the request carries no `timeout_ms` hint.
-pub const DEFAULT_TIMEOUT_MS: u64 = 10_000;
-/// Longest accepted `timeout_ms`.
-const MAX_TIMEOUT_MS: u64 = 600_000;
 /// How a refusal by the address policy ends: what the operator can do about it.
 pub use sigil_push_common::rules::ALLOW_HINT;
+/// Default bound of one publish when the request carries no `timeout_ms` hint.
+pub use sigil_push_common::rules::DEFAULT_TIMEOUT_MS;
 /// Longest accepted recipient (a topic URL).
 const MAX_RECIPIENT_BYTES: usize = 2048;
 /// Longest topic name. ntfy itself accepts 64 characters of `[-_A-Za-z0-9]`.
@@ -144,13 +142,8 @@ impl NtfyConfig {
         }
         let token = token.map(|(_, token)| token);
 
-        let timeout_ms = raw.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS);
-        if timeout_ms == 0 || timeout_ms > MAX_TIMEOUT_MS {
-            return Err(invalid(
-                "timeout_ms",
-                format!("{timeout_ms} is outside 1..={MAX_TIMEOUT_MS}"),
-            ));
-        }
+        let timeout =
+            rules::timeout(raw.timeout_ms).map_err(|problem| invalid("timeout_ms", problem))?;
 
         let allowed_hosts = rules::allowed_hosts(raw.allowed_hosts)
             .map_err(|problem| invalid("allowed_hosts", problem))?;
@@ -164,7 +157,7 @@ impl NtfyConfig {
         Ok(NtfyConfig {
             server,
             token,
-            timeout: Duration::from_millis(timeout_ms),
+            timeout,
             allowed_hosts,
             address_policy,
             title: raw.title,
@@ -174,17 +167,7 @@ impl NtfyConfig {
 
     /// Where a notification to `recipient` goes, or why it cannot go anywhere.
     pub fn destination(&self, recipient: &str) -> Result<Destination, String> {
-        if recipient.is_empty() {
-            return Err("the recipient is empty".to_owned());
-        }
-        if recipient.len() > MAX_RECIPIENT_BYTES {
-            return Err(format!(
-                "the recipient is longer than {MAX_RECIPIENT_BYTES} bytes"
-            ));
-        }
-        if recipient.chars().any(char::is_control) {
-            return Err("the recipient contains control characters".to_owned());
-        }
+        rules::check_recipient(recipient, MAX_RECIPIENT_BYTES)?;
         if !recipient.contains("://") {
             if !is_topic(recipient) {
                 return Err(format!(

@@ -140,16 +140,9 @@ impl PushChannel for NtfyPush {
         &self,
         request: ValidateRecipientRequest,
     ) -> Result<ValidateRecipientResponse, PluginError> {
-        Ok(match self.config.destination(&request.recipient) {
-            Ok(_) => ValidateRecipientResponse {
-                valid: true,
-                reason: None,
-            },
-            Err(reason) => ValidateRecipientResponse {
-                valid: false,
-                reason: Some(reason),
-            },
-        })
+        Ok(delivery::validity(
+            self.config.destination(&request.recipient),
+        ))
     }
 
     fn send(&self, request: SendRequest) -> Result<SendResponse, PluginError> {
@@ -157,12 +150,7 @@ impl PushChannel for NtfyPush {
         // The rules are checked again at send time: allowed_hosts may have been narrowed since.
         let destination = match self.config.destination(&request.recipient) {
             Ok(destination) => destination,
-            Err(reason) => {
-                return Ok(delivery::failed(
-                    key,
-                    format!("recipient refused: {reason}"),
-                ));
-            }
+            Err(reason) => return Ok(delivery::refused_recipient(key, reason)),
         };
         let body = serde_json::to_vec(&request.payload).map_err(|error| {
             PluginError::internal(format!("cannot encode the message: {error}"))

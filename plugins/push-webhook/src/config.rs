@@ -18,9 +18,7 @@ use sigil_push_common::rules::{self, Target};
 use crate::address_policy::AddressPolicy;
 
 /// Default bound of one delivery when the request carries no `timeout_ms` hint.
-pub const DEFAULT_TIMEOUT_MS: u64 = 10_000;
-/// Longest accepted `timeout_ms`.
-const MAX_TIMEOUT_MS: u64 = 600_000;
+pub use sigil_push_common::rules::DEFAULT_TIMEOUT_MS;
 /// Shortest accepted secret. HMAC-SHA256 takes any key length, but a short shared secret can be guessed
 /// offline from one captured delivery.
 pub const MIN_SECRET_BYTES: usize = 16;
@@ -133,13 +131,8 @@ impl WebhookConfig {
             ));
         }
 
-        let timeout_ms = raw.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS);
-        if timeout_ms == 0 || timeout_ms > MAX_TIMEOUT_MS {
-            return Err(invalid(
-                "timeout_ms",
-                format!("{timeout_ms} is outside 1..={MAX_TIMEOUT_MS}"),
-            ));
-        }
+        let timeout =
+            rules::timeout(raw.timeout_ms).map_err(|problem| invalid("timeout_ms", problem))?;
 
         let allowed_hosts = rules::allowed_hosts(raw.allowed_hosts)
             .map_err(|problem| invalid("allowed_hosts", problem))?;
@@ -147,7 +140,7 @@ impl WebhookConfig {
         Ok(WebhookConfig {
             url: raw.url,
             secret,
-            timeout: Duration::from_millis(timeout_ms),
+            timeout,
             allowed_hosts,
             address_policy,
         })
@@ -155,17 +148,7 @@ impl WebhookConfig {
 
     /// Where a delivery to `recipient` goes, or why it cannot go anywhere.
     pub fn destination(&self, recipient: &str) -> Result<String, String> {
-        if recipient.is_empty() {
-            return Err("the recipient is empty".to_owned());
-        }
-        if recipient.len() > MAX_RECIPIENT_BYTES {
-            return Err(format!(
-                "the recipient is longer than {MAX_RECIPIENT_BYTES} bytes"
-            ));
-        }
-        if recipient.chars().any(char::is_control) {
-            return Err("the recipient contains control characters".to_owned());
-        }
+        rules::check_recipient(recipient, MAX_RECIPIENT_BYTES)?;
         if !recipient.contains("://") {
             // An opaque device id: the receiver behind the default URL knows what it means.
             return self.url.clone().ok_or_else(|| {

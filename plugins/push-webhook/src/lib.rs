@@ -133,16 +133,9 @@ impl PushChannel for WebhookPush {
         &self,
         request: ValidateRecipientRequest,
     ) -> Result<ValidateRecipientResponse, PluginError> {
-        Ok(match self.config.destination(&request.recipient) {
-            Ok(_) => ValidateRecipientResponse {
-                valid: true,
-                reason: None,
-            },
-            Err(reason) => ValidateRecipientResponse {
-                valid: false,
-                reason: Some(reason),
-            },
-        })
+        Ok(delivery::validity(
+            self.config.destination(&request.recipient),
+        ))
     }
 
     fn send(&self, request: SendRequest) -> Result<SendResponse, PluginError> {
@@ -160,12 +153,7 @@ impl PushChannel for WebhookPush {
         // was registered.
         let url = match self.config.destination(&request.recipient) {
             Ok(url) => url,
-            Err(reason) => {
-                return Ok(delivery::failed(
-                    key,
-                    format!("recipient refused: {reason}"),
-                ));
-            }
+            Err(reason) => return Ok(delivery::refused_recipient(key, reason)),
         };
         let body = serde_json::to_vec(&serde_json::json!({
             "idempotency_key": key,

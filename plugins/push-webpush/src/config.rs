@@ -19,9 +19,7 @@ use crate::ece::UaKeys;
 use crate::vapid::{VapidKey, decode_b64url};
 
 /// Default bound of one delivery when the request carries no `timeout_ms` hint.
-pub const DEFAULT_TIMEOUT_MS: u64 = 10_000;
-/// Longest accepted `timeout_ms`.
-const MAX_TIMEOUT_MS: u64 = 600_000;
+pub use sigil_push_common::rules::DEFAULT_TIMEOUT_MS;
 /// Default `TTL`: how long the push service keeps an undelivered message. An approval prompt older than a day
 /// is of little use.
 pub const DEFAULT_TTL_SECONDS: u64 = 86_400;
@@ -151,13 +149,8 @@ impl WebPushConfig {
             })
             .transpose()?;
 
-        let timeout_ms = raw.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS);
-        if timeout_ms == 0 || timeout_ms > MAX_TIMEOUT_MS {
-            return Err(invalid(
-                "timeout_ms",
-                format!("{timeout_ms} is outside 1..={MAX_TIMEOUT_MS}"),
-            ));
-        }
+        let timeout =
+            rules::timeout(raw.timeout_ms).map_err(|problem| invalid("timeout_ms", problem))?;
 
         let allowed_hosts = rules::allowed_hosts(raw.allowed_hosts)
             .map_err(|problem| invalid("allowed_hosts", problem))?;
@@ -167,7 +160,7 @@ impl WebPushConfig {
             subject,
             ttl_seconds,
             urgency,
-            timeout: Duration::from_millis(timeout_ms),
+            timeout,
             allowed_hosts,
             address_policy,
         })

@@ -171,16 +171,9 @@ impl PushChannel for WebPushChannel {
         &self,
         request: ValidateRecipientRequest,
     ) -> Result<ValidateRecipientResponse, PluginError> {
-        Ok(match self.config.subscription(&request.recipient) {
-            Ok(_) => ValidateRecipientResponse {
-                valid: true,
-                reason: None,
-            },
-            Err(reason) => ValidateRecipientResponse {
-                valid: false,
-                reason: Some(reason),
-            },
-        })
+        Ok(delivery::validity(
+            self.config.subscription(&request.recipient),
+        ))
     }
 
     fn send(&self, request: SendRequest) -> Result<SendResponse, PluginError> {
@@ -188,12 +181,7 @@ impl PushChannel for WebPushChannel {
         // The rules are checked again at send time: allowed_hosts may have been narrowed since.
         let subscription = match self.config.subscription(&request.recipient) {
             Ok(subscription) => subscription,
-            Err(reason) => {
-                return Ok(delivery::failed(
-                    key,
-                    format!("recipient refused: {reason}"),
-                ));
-            }
+            Err(reason) => return Ok(delivery::refused_recipient(key, reason)),
         };
         let plaintext = serde_json::to_vec(&request.payload).map_err(|error| {
             PluginError::internal(format!("cannot encode the message: {error}"))
