@@ -11,15 +11,14 @@ use serde::Deserialize;
 use sigil_plugin_api::PluginError;
 use sigil_plugin_api::serde_json::{self, Value};
 
-use crate::address_policy::{self, AddressPolicy, Cidr};
+use sigil_push_common::rules::{self, Target};
 
-/// Default bound of one publish when the request carries no `timeout_ms` hint.
-pub const DEFAULT_TIMEOUT_MS: u64 = 10_000;
-/// Longest accepted `timeout_ms`.
-const MAX_TIMEOUT_MS: u64 = 600_000;
+use crate::address_policy::AddressPolicy;
+
 /// How a refusal by the address policy ends: what the operator can do about it.
-pub const ALLOW_HINT: &str =
-    "deliveries to non-public addresses need their network in `allow_private_networks`";
+pub use sigil_push_common::rules::ALLOW_HINT;
+/// Default bound of one publish when the request carries no `timeout_ms` hint.
+pub use sigil_push_common::rules::DEFAULT_TIMEOUT_MS;
 /// Longest accepted recipient (a topic URL).
 const MAX_RECIPIENT_BYTES: usize = 2048;
 /// Longest topic name. ntfy itself accepts 64 characters of `[-_A-Za-z0-9]`.
@@ -106,14 +105,8 @@ impl NtfyConfig {
         let raw: RawConfig = serde_json::from_value(config)
             .map_err(|error| PluginError::invalid_input(format!("push-ntfy config: {error}")))?;
 
-        let address_policy = AddressPolicy::with_allowed(
-            raw.allow_private_networks
-                .unwrap_or_default()
-                .iter()
-                .map(|entry| entry.trim().parse::<Cidr>())
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|problem| invalid("allow_private_networks", problem))?,
-        );
+        let address_policy = rules::address_policy(raw.allow_private_networks)
+            .map_err(|problem| invalid("allow_private_networks", problem))?;
 
         let server = raw
             .server
@@ -149,37 +142,11 @@ impl NtfyConfig {
         }
         let token = token.map(|(_, token)| token);
 
-        let timeout_ms = raw.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS);
-        if timeout_ms == 0 || timeout_ms > MAX_TIMEOUT_MS {
-            return Err(invalid(
-                "timeout_ms",
-                format!("{timeout_ms} is outside 1..={MAX_TIMEOUT_MS}"),
-            ));
-        }
+        let timeout =
+            rules::timeout(raw.timeout_ms).map_err(|problem| invalid("timeout_ms", problem))?;
 
-        let allowed_hosts = raw
-            .allowed_hosts
-            .map(|hosts| {
-                hosts
-                    .into_iter()
-                    .map(|host| {
-                        let pattern = host.trim().to_ascii_lowercase();
-                        let bare = pattern.strip_prefix("*.").unwrap_or(&pattern);
-                        let valid = !bare.is_empty()
-                            && !bare.contains(['/', '@', '*', '?', '#'])
-                            && !bare.chars().any(|c| c.is_whitespace() || c.is_control());
-                        if valid {
-                            Ok(pattern)
-                        } else {
-                            Err(invalid(
-                                "allowed_hosts",
-                                format!("{host:?} is not `host`, `host:port` or `*.domain`"),
-                            ))
-                        }
-                    })
-                    .collect::<Result<Vec<_>, _>>()
-            })
-            .transpose()?;
+        let allowed_hosts = rules::allowed_hosts(raw.allowed_hosts)
+            .map_err(|problem| invalid("allowed_hosts", problem))?;
 
         if let Some(title) = &raw.title
             && title.chars().any(char::is_control)
@@ -190,7 +157,7 @@ impl NtfyConfig {
         Ok(NtfyConfig {
             server,
             token,
-            timeout: Duration::from_millis(timeout_ms),
+            timeout,
             allowed_hosts,
             address_policy,
             title: raw.title,
@@ -200,17 +167,7 @@ impl NtfyConfig {
 
     /// Where a notification to `recipient` goes, or why it cannot go anywhere.
     pub fn destination(&self, recipient: &str) -> Result<Destination, String> {
-        if recipient.is_empty() {
-            return Err("the recipient is empty".to_owned());
-        }
-        if recipient.len() > MAX_RECIPIENT_BYTES {
-            return Err(format!(
-                "the recipient is longer than {MAX_RECIPIENT_BYTES} bytes"
-            ));
-        }
-        if recipient.chars().any(char::is_control) {
-            return Err("the recipient contains control characters".to_owned());
-        }
+        rules::check_recipient(recipient, MAX_RECIPIENT_BYTES)?;
         if !recipient.contains("://") {
             if !is_topic(recipient) {
                 return Err(format!(
@@ -248,13 +205,7 @@ impl NtfyConfig {
         }
         if target.scheme == "http" && !on_server {
             // Cleartext only to a network the operator opened explicitly.
-            let allowed = address_policy::host_address(&target.host).is_some_and(|ip| {
-                self.address_policy
-                    .allowed()
-                    .iter()
-                    .any(|cidr| cidr.contains(ip))
-            });
-            if !allowed {
+            if !target.in_allowed_network(&self.address_policy) {
                 return Err(
                     "an http:// topic URL must name an address inside `allow_private_networks`; use https://"
                         .to_owned(),
@@ -266,80 +217,6 @@ impl NtfyConfig {
             url: recipient.to_owned(),
             with_token: on_server,
         })
-    }
-}
-
-/// The parts of a URL that the rules look at. (push-webhook has the same few rules for its URLs.)
-#[derive(Debug, Clone)]
-struct Target {
-    scheme: &'static str,
-    host: String,
-    port: u16,
-    /// The path without a trailing `/`, `""` for none.
-    path: String,
-    has_query: bool,
-}
-
-impl Target {
-    fn parse(url: &str) -> Result<Target, String> {
-        let uri: ureq::http::Uri = url
-            .parse()
-            .map_err(|error| format!("{url:?} is not a URL ({error})"))?;
-        let (scheme, default_port) = match uri.scheme_str() {
-            Some(scheme) if scheme.eq_ignore_ascii_case("https") => ("https", 443),
-            Some(scheme) if scheme.eq_ignore_ascii_case("http") => ("http", 80),
-            Some(other) => return Err(format!("scheme {other:?} is not http or https")),
-            None => return Err(format!("{url:?} is not an absolute http(s) URL")),
-        };
-        let authority = uri
-            .authority()
-            .ok_or_else(|| format!("{url:?} has no host"))?;
-        // Credentials in a URL would be stored with the device and end up in logs.
-        if authority.as_str().contains('@') {
-            return Err("the URL must not contain credentials".to_owned());
-        }
-        let host = authority.host().to_ascii_lowercase();
-        if host.is_empty() {
-            return Err(format!("{url:?} has no host"));
-        }
-        Ok(Target {
-            scheme,
-            host,
-            port: authority.port_u16().unwrap_or(default_port),
-            path: uri.path().trim_end_matches('/').to_owned(),
-            has_query: uri.query().is_some() || url.contains('#'),
-        })
-    }
-
-    fn same_origin(&self, other: &Target) -> bool {
-        self.scheme == other.scheme && self.host == other.host && self.port == other.port
-    }
-
-    /// A host written as an address is checked here, before anything is sent; names are checked once
-    /// resolved, by [`crate::guard`].
-    fn check_address(&self, policy: &AddressPolicy) -> Result<(), String> {
-        match address_policy::host_address(&self.host) {
-            Some(ip) => policy
-                .check(ip)
-                .map_err(|refused| format!("{refused}; {ALLOW_HINT}")),
-            None => Ok(()),
-        }
-    }
-
-    fn host_port(&self) -> String {
-        format!("{}:{}", self.host, self.port)
-    }
-
-    /// `example.com` matches the host on any port, `example.com:8443` only that port, `*.example.com` any
-    /// subdomain (not `example.com` itself) on any port.
-    fn matches(&self, pattern: &str) -> bool {
-        if let Some(domain) = pattern.strip_prefix("*.") {
-            return self
-                .host
-                .strip_suffix(domain)
-                .is_some_and(|prefix| prefix.len() > 1 && prefix.ends_with('.'));
-        }
-        pattern == self.host || pattern == self.host_port()
     }
 }
 

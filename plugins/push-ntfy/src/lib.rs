@@ -53,14 +53,11 @@
 //! other answer (3xx, 4xx: unknown topic, refused token, message too large) is `failed`, as is a recipient the
 //! rules or the address policy refuse.
 
-use std::io;
-use std::time::Duration;
-
 use base64::Engine as _;
 use sigil_plugin_api::serde_json::{self, Value};
 use sigil_plugin_api::{
-    DeliveryOutcome, HealthReport, PluginError, PushChannel, SendRequest, SendResponse,
-    ValidateRecipientRequest, ValidateRecipientResponse, export_push_channel,
+    HealthReport, PluginError, PushChannel, SendRequest, SendResponse, ValidateRecipientRequest,
+    ValidateRecipientResponse, export_push_channel,
 };
 
 /// The SSRF address policy, from the shared crate.
@@ -68,6 +65,7 @@ pub use sigil_netpolicy as address_policy;
 pub mod config;
 /// Connecting only to checked addresses: the resolver lives in the shared crate (feature `ureq`).
 pub use sigil_netpolicy::guard;
+use sigil_push_common::delivery;
 
 pub use config::NtfyConfig;
 
@@ -81,71 +79,6 @@ impl NtfyPush {
     /// The checked configuration.
     pub fn config(&self) -> &NtfyConfig {
         &self.config
-    }
-
-    /// The publish's deadline: the host's hint when it gives one (0 reads as none), else the configured one.
-    fn deadline(&self, hint_ms: Option<u64>) -> Duration {
-        match hint_ms {
-            Some(ms) if ms > 0 => Duration::from_millis(ms),
-            _ => self.config.timeout,
-        }
-    }
-
-    fn failed(delivery_id: &str, detail: String) -> SendResponse {
-        SendResponse {
-            delivery_id: delivery_id.to_owned(),
-            outcome: DeliveryOutcome::Failed,
-            detail: Some(detail),
-        }
-    }
-}
-
-/// Whether an error status is worth retrying: overload, rate limits and server-side failures.
-fn is_transient(status: u16) -> bool {
-    matches!(status, 408 | 425 | 429) || status >= 500
-}
-
-fn status_text(status: u16) -> String {
-    match ureq::http::StatusCode::from_u16(status)
-        .ok()
-        .and_then(|code| code.canonical_reason())
-    {
-        Some(reason) => format!("{status} {reason}"),
-        None => status.to_string(),
-    }
-}
-
-/// Maps a client error onto an error class; all of these are transient.
-fn classify(error: ureq::Error, target: &str, timeout: Duration) -> PluginError {
-    use ureq::Error;
-    let millis = timeout.as_millis();
-    match error {
-        Error::Timeout(phase) => PluginError::timeout(format!(
-            "{target} did not answer within {millis} ms (timed out in phase: {phase})"
-        )),
-        Error::Io(error)
-            if matches!(
-                error.kind(),
-                io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
-            ) =>
-        {
-            PluginError::timeout(format!(
-                "{target} did not answer within {millis} ms ({error})"
-            ))
-        }
-        Error::Io(error) if error.kind() == io::ErrorKind::ConnectionRefused => {
-            PluginError::network(format!("{target}: connection refused"))
-        }
-        Error::Io(error) => PluginError::network(format!("{target}: {error}")),
-        Error::HostNotFound => PluginError::network(format!("{target}: host name not found (DNS)")),
-        Error::ConnectionFailed => PluginError::network(format!("{target}: connection failed")),
-        error @ (Error::Tls(_) | Error::Rustls(_) | Error::Pem(_) | Error::TlsRequired) => {
-            PluginError::network(format!("{target}: TLS failed: {error}"))
-        }
-        error @ (Error::Protocol(_) | Error::LargeResponseHeader(..)) => {
-            PluginError::parse(format!("{target} did not answer valid HTTP: {error}"))
-        }
-        error => PluginError::backend(format!("{target}: {error}")),
     }
 }
 
@@ -174,22 +107,11 @@ pub fn header_title(title: &str) -> String {
 impl PushChannel for NtfyPush {
     fn create(config: Value) -> Result<Self, PluginError> {
         let config = NtfyConfig::from_json(config)?;
-        let agent_config = ureq::Agent::config_builder()
-            // Every status is classified here, not turned into an opaque error by the client.
-            .http_status_as_error(false)
-            // A redirect would send the message (and the token) to a host no rule has checked.
-            .max_redirects(0)
-            // Where publishes go is decided by the config alone, not by proxy environment variables.
-            .proxy(None)
-            .user_agent(concat!("sigil-push-ntfy/", env!("CARGO_PKG_VERSION")))
-            .build();
-        // The default connector dials exactly the addresses the resolver returns, and this resolver returns
-        // only checked ones.
-        let resolver = guard::GuardedResolver::new(config.address_policy.clone());
-        let agent = ureq::Agent::with_parts(
-            agent_config,
-            ureq::unversioned::transport::DefaultConnector::default(),
-            resolver,
+        // Statuses classified here, no redirects (they would go to a host no rule has checked), no proxy,
+        // and connections only to the addresses the guarded resolver checked: see `delivery::agent`.
+        let agent = delivery::agent(
+            concat!("sigil-push-ntfy/", env!("CARGO_PKG_VERSION")),
+            config.address_policy.clone(),
         );
         Ok(NtfyPush { config, agent })
     }
@@ -218,16 +140,9 @@ impl PushChannel for NtfyPush {
         &self,
         request: ValidateRecipientRequest,
     ) -> Result<ValidateRecipientResponse, PluginError> {
-        Ok(match self.config.destination(&request.recipient) {
-            Ok(_) => ValidateRecipientResponse {
-                valid: true,
-                reason: None,
-            },
-            Err(reason) => ValidateRecipientResponse {
-                valid: false,
-                reason: Some(reason),
-            },
-        })
+        Ok(delivery::validity(
+            self.config.destination(&request.recipient),
+        ))
     }
 
     fn send(&self, request: SendRequest) -> Result<SendResponse, PluginError> {
@@ -235,7 +150,7 @@ impl PushChannel for NtfyPush {
         // The rules are checked again at send time: allowed_hosts may have been narrowed since.
         let destination = match self.config.destination(&request.recipient) {
             Ok(destination) => destination,
-            Err(reason) => return Ok(Self::failed(key, format!("recipient refused: {reason}"))),
+            Err(reason) => return Ok(delivery::refused_recipient(key, reason)),
         };
         let body = serde_json::to_vec(&request.payload).map_err(|error| {
             PluginError::internal(format!("cannot encode the message: {error}"))
@@ -252,7 +167,7 @@ impl PushChannel for NtfyPush {
             .and_then(Value::as_u64)
             .filter(|priority| (1..=5).contains(priority));
 
-        let timeout = self.deadline(request.timeout_ms);
+        let timeout = delivery::deadline(request.timeout_ms, self.config.timeout);
         let target = describe_target(&destination.url);
         let mut publish = self
             .agent
@@ -274,49 +189,29 @@ impl PushChannel for NtfyPush {
         }
         let response = match publish.send(&body[..]) {
             Ok(response) => response,
-            Err(error) => {
-                // Permanent like any other refused recipient: the same address would be refused on a retry.
-                if let Some(refused) = guard::refusal(&error) {
-                    return Ok(Self::failed(
-                        key,
-                        format!(
-                            "recipient refused: {target}: {refused}; {}",
-                            config::ALLOW_HINT
-                        ),
-                    ));
-                }
-                return Err(classify(error, &target, timeout));
-            }
+            // A refused address is `failed` like any other refused recipient; the rest is transient.
+            Err(error) => return delivery::send_failure(error, key, &target, timeout),
         };
         // The body (ntfy's message JSON) is not read: the status is the whole answer, and a slow body must not
         // turn a published message into a time-out that sigild would retry as a duplicate.
         let status = response.status().as_u16();
-        if (200..300).contains(&status) {
-            return Ok(SendResponse {
-                delivery_id: key.clone(),
-                outcome: DeliveryOutcome::Delivered,
-                detail: Some(format!("HTTP {}", status_text(status))),
-            });
-        }
-        if is_transient(status) {
-            return Err(PluginError::http_status(
-                status,
-                format!("{target} answered {}", status_text(status)),
-            ));
-        }
-        let mut detail = format!("HTTP {}: {target} refused the message", status_text(status));
-        match status {
-            300..=399 => detail.push_str(" (redirects are not followed; configure the final URL)"),
-            401 | 403 if destination.with_token => {
-                detail.push_str(" (check the channel's `token` and the topic's access rights)");
+        delivery::answer(status, key, &target, |status, text| {
+            let mut detail = format!("HTTP {text}: {target} refused the message");
+            match status {
+                300..=399 => {
+                    detail.push_str(" (redirects are not followed; configure the final URL)")
+                }
+                401 | 403 if destination.with_token => {
+                    detail.push_str(" (check the channel's `token` and the topic's access rights)");
+                }
+                401 | 403 => {
+                    detail.push_str(" (the topic is protected; the token is sent only to `server`)")
+                }
+                413 => detail.push_str(" (the message is too large for this server)"),
+                _ => {}
             }
-            401 | 403 => {
-                detail.push_str(" (the topic is protected; the token is sent only to `server`)")
-            }
-            413 => detail.push_str(" (the message is too large for this server)"),
-            _ => {}
-        }
-        Ok(Self::failed(key, detail))
+            detail
+        })
     }
 }
 
@@ -328,6 +223,8 @@ export_push_channel!(
 
 #[cfg(test)]
 mod tests {
+    use sigil_push_common::delivery::is_transient;
+
     use super::*;
 
     #[test]

@@ -2,116 +2,48 @@
 //! was sent; nothing leaves 127.0.0.1.
 #![allow(unsafe_code)] // reason: one test loads the built cdylib with dlopen, as sigild does.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::net::{SocketAddr, TcpListener};
 
 use sigil_plugin_api::serde_json::{Value, json};
 use sigil_plugin_api::{
     DeliveryOutcome, ErrorClass, PluginError, PushChannel, SendRequest, SendResponse, Status,
     ValidateRecipientRequest,
 };
+use sigil_push_common::test_support::{Answer, Request, StandIn};
 use sigil_push_ntfy::NtfyPush;
 
 const TOKEN: &str = "tk_sigiltesttoken0123456789";
 
 /// One publish as the stand-in saw it.
-#[derive(Debug, Clone)]
-struct Publish {
-    method: String,
-    path: String,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Publish {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.as_str())
-    }
-
-    fn json(&self) -> Value {
-        sigil_plugin_api::serde_json::from_slice(&self.body).unwrap_or(Value::Null)
-    }
-}
+type Publish = Request;
 
 /// An ntfy stand-in on an ephemeral loopback port that answers every request with `status`.
 struct Server {
     addr: SocketAddr,
-    publishes: Arc<Mutex<Vec<Publish>>>,
+    stand_in: StandIn<Publish>,
 }
 
 impl Server {
     fn start(status: &'static str) -> Server {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let publishes = Arc::new(Mutex::new(Vec::new()));
-        let recorded = Arc::clone(&publishes);
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(stream) = stream else { continue };
-                let recorded = Arc::clone(&recorded);
-                std::thread::spawn(move || serve_one(stream, status, &recorded));
-            }
-        });
-        Server { addr, publishes }
+        let answer = Answer {
+            status,
+            headers: "Content-Type: application/json\r\n",
+            body: r#"{"id":"hwQ2YpKdmg","event":"message"}"#,
+        };
+        let stand_in = StandIn::start(answer, |request| request);
+        Server {
+            addr: stand_in.addr(),
+            stand_in,
+        }
     }
 
     fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        self.stand_in.url(path)
     }
 
     fn publishes(&self) -> Vec<Publish> {
-        self.publishes.lock().unwrap().clone()
+        self.stand_in.recorded()
     }
-}
-
-fn serve_one(mut stream: TcpStream, status: &str, recorded: &Mutex<Vec<Publish>>) {
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
-    let mut request_line = String::new();
-    if reader.read_line(&mut request_line).is_err() {
-        return;
-    }
-    let mut headers = Vec::new();
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).is_err() {
-            return;
-        }
-        let line = line.trim_end();
-        if line.is_empty() {
-            break;
-        }
-        let (name, value) = line.split_once(':').unwrap();
-        headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
-    }
-    let length = headers
-        .iter()
-        .find(|(key, _)| key == "content-length")
-        .map_or(0, |(_, value)| value.parse().unwrap());
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body).unwrap();
-    let mut parts = request_line.split(' ');
-    recorded.lock().unwrap().push(Publish {
-        method: parts.next().unwrap_or_default().to_owned(),
-        path: parts.next().unwrap_or_default().to_owned(),
-        headers,
-        body,
-    });
-    let answer = r#"{"id":"hwQ2YpKdmg","event":"message"}"#;
-    let _ = stream.write_all(
-        format!(
-            "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
-            answer.len()
-        )
-        .as_bytes(),
-    );
 }
 
 /// A channel that may reach the loopback stand-ins (unless the config says otherwise).

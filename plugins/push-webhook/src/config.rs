@@ -13,18 +13,17 @@ use serde::Deserialize;
 use sigil_plugin_api::PluginError;
 use sigil_plugin_api::serde_json::{self, Value};
 
-use crate::address_policy::{self, AddressPolicy, Cidr};
+use sigil_push_common::rules::{self, Target};
+
+use crate::address_policy::AddressPolicy;
 
 /// Default bound of one delivery when the request carries no `timeout_ms` hint.
-pub const DEFAULT_TIMEOUT_MS: u64 = 10_000;
-/// Longest accepted `timeout_ms`.
-const MAX_TIMEOUT_MS: u64 = 600_000;
+pub use sigil_push_common::rules::DEFAULT_TIMEOUT_MS;
 /// Shortest accepted secret. HMAC-SHA256 takes any key length, but a short shared secret can be guessed
 /// offline from one captured delivery.
 pub const MIN_SECRET_BYTES: usize = 16;
 /// How a refusal by the address policy ends: what the operator can do about it.
-pub const ALLOW_HINT: &str =
-    "deliveries to non-public addresses need their network in `allow_private_networks`";
+pub use sigil_push_common::rules::ALLOW_HINT;
 /// Longest accepted opaque device id or recipient URL.
 const MAX_RECIPIENT_BYTES: usize = 2048;
 
@@ -101,17 +100,11 @@ impl WebhookConfig {
         let raw: RawConfig = serde_json::from_value(config)
             .map_err(|error| PluginError::invalid_input(format!("push-webhook config: {error}")))?;
 
-        let address_policy = AddressPolicy::with_allowed(
-            raw.allow_private_networks
-                .unwrap_or_default()
-                .iter()
-                .map(|entry| entry.trim().parse::<Cidr>())
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|problem| invalid("allow_private_networks", problem))?,
-        );
+        let address_policy = rules::address_policy(raw.allow_private_networks)
+            .map_err(|problem| invalid("allow_private_networks", problem))?;
 
         if let Some(url) = &raw.url {
-            WebhookUrl::parse(url)
+            Target::parse(url)
                 .and_then(|url| url.check_address(&address_policy))
                 .map_err(|problem| invalid("url", problem))?;
         }
@@ -138,42 +131,16 @@ impl WebhookConfig {
             ));
         }
 
-        let timeout_ms = raw.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS);
-        if timeout_ms == 0 || timeout_ms > MAX_TIMEOUT_MS {
-            return Err(invalid(
-                "timeout_ms",
-                format!("{timeout_ms} is outside 1..={MAX_TIMEOUT_MS}"),
-            ));
-        }
+        let timeout =
+            rules::timeout(raw.timeout_ms).map_err(|problem| invalid("timeout_ms", problem))?;
 
-        let allowed_hosts = raw
-            .allowed_hosts
-            .map(|hosts| {
-                hosts
-                    .into_iter()
-                    .map(|host| {
-                        let pattern = host.trim().to_ascii_lowercase();
-                        let bare = pattern.strip_prefix("*.").unwrap_or(&pattern);
-                        let valid = !bare.is_empty()
-                            && !bare.contains(['/', '@', '*', '?', '#'])
-                            && !bare.chars().any(|c| c.is_whitespace() || c.is_control());
-                        if valid {
-                            Ok(pattern)
-                        } else {
-                            Err(invalid(
-                                "allowed_hosts",
-                                format!("{host:?} is not `host`, `host:port` or `*.domain`"),
-                            ))
-                        }
-                    })
-                    .collect::<Result<Vec<_>, _>>()
-            })
-            .transpose()?;
+        let allowed_hosts = rules::allowed_hosts(raw.allowed_hosts)
+            .map_err(|problem| invalid("allowed_hosts", problem))?;
 
         Ok(WebhookConfig {
             url: raw.url,
             secret,
-            timeout: Duration::from_millis(timeout_ms),
+            timeout,
             allowed_hosts,
             address_policy,
         })
@@ -181,17 +148,7 @@ impl WebhookConfig {
 
     /// Where a delivery to `recipient` goes, or why it cannot go anywhere.
     pub fn destination(&self, recipient: &str) -> Result<String, String> {
-        if recipient.is_empty() {
-            return Err("the recipient is empty".to_owned());
-        }
-        if recipient.len() > MAX_RECIPIENT_BYTES {
-            return Err(format!(
-                "the recipient is longer than {MAX_RECIPIENT_BYTES} bytes"
-            ));
-        }
-        if recipient.chars().any(char::is_control) {
-            return Err("the recipient contains control characters".to_owned());
-        }
+        rules::check_recipient(recipient, MAX_RECIPIENT_BYTES)?;
         if !recipient.contains("://") {
             // An opaque device id: the receiver behind the default URL knows what it means.
             return self.url.clone().ok_or_else(|| {
@@ -199,7 +156,7 @@ impl WebhookConfig {
                     .to_owned()
             });
         }
-        let url = WebhookUrl::parse(recipient)?;
+        let url = Target::parse(recipient)?;
         if let Some(patterns) = &self.allowed_hosts
             && !patterns.iter().any(|pattern| url.matches(pattern))
         {
@@ -210,69 +167,6 @@ impl WebhookConfig {
         }
         url.check_address(&self.address_policy)?;
         Ok(recipient.to_owned())
-    }
-}
-
-/// The parts of a webhook URL that the rules look at.
-struct WebhookUrl {
-    host: String,
-    port: u16,
-}
-
-impl WebhookUrl {
-    fn parse(url: &str) -> Result<WebhookUrl, String> {
-        let uri: ureq::http::Uri = url
-            .parse()
-            .map_err(|error| format!("{url:?} is not a URL ({error})"))?;
-        let default_port = match uri.scheme_str() {
-            Some(scheme) if scheme.eq_ignore_ascii_case("https") => 443,
-            Some(scheme) if scheme.eq_ignore_ascii_case("http") => 80,
-            Some(other) => return Err(format!("scheme {other:?} is not http or https")),
-            None => return Err(format!("{url:?} is not an absolute http(s) URL")),
-        };
-        let authority = uri
-            .authority()
-            .ok_or_else(|| format!("{url:?} has no host"))?;
-        // Credentials in a recipient URL would be stored with the device and end up in logs.
-        if authority.as_str().contains('@') {
-            return Err("the URL must not contain credentials".to_owned());
-        }
-        let host = authority.host().to_ascii_lowercase();
-        if host.is_empty() {
-            return Err(format!("{url:?} has no host"));
-        }
-        Ok(WebhookUrl {
-            host,
-            port: authority.port_u16().unwrap_or(default_port),
-        })
-    }
-
-    /// A host written as an address (`127.0.0.1`, `[::1]`, or a form only the C resolver reads, such as
-    /// `2130706433`) is checked here, before anything is sent. Names are checked once resolved, by
-    /// [`crate::guard`].
-    fn check_address(&self, policy: &AddressPolicy) -> Result<(), String> {
-        match address_policy::host_address(&self.host) {
-            Some(ip) => policy
-                .check(ip)
-                .map_err(|refused| format!("{refused}; {}", ALLOW_HINT)),
-            None => Ok(()),
-        }
-    }
-
-    fn host_port(&self) -> String {
-        format!("{}:{}", self.host, self.port)
-    }
-
-    /// `example.com` matches the host on any port, `example.com:8443` only that port, `*.example.com` any
-    /// subdomain (not `example.com` itself) on any port.
-    fn matches(&self, pattern: &str) -> bool {
-        if let Some(domain) = pattern.strip_prefix("*.") {
-            return self
-                .host
-                .strip_suffix(domain)
-                .is_some_and(|prefix| prefix.len() > 1 && prefix.ends_with('.'));
-        }
-        pattern == self.host || pattern == self.host_port()
     }
 }
 

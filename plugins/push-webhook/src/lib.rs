@@ -51,13 +51,12 @@
 //! 408/425/429/5xx (`BACKEND`/`http_status`), no connection (`BACKEND`/`network`), no answer in time
 //! (`TIMEOUT`).
 
-use std::io;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use sigil_plugin_api::serde_json::{self, Value};
 use sigil_plugin_api::{
-    DeliveryOutcome, HealthReport, PluginError, PushChannel, SendRequest, SendResponse,
-    ValidateRecipientRequest, ValidateRecipientResponse, export_push_channel,
+    HealthReport, PluginError, PushChannel, SendRequest, SendResponse, ValidateRecipientRequest,
+    ValidateRecipientResponse, export_push_channel,
 };
 
 /// The SSRF address policy, re-exported from the shared crate so paths inside this plugin stay short.
@@ -65,6 +64,7 @@ pub use sigil_netpolicy as address_policy;
 pub mod config;
 /// Connecting only to checked addresses: the resolver lives in the shared crate (feature `ureq`).
 pub use sigil_netpolicy::guard;
+use sigil_push_common::delivery;
 pub mod signature;
 
 pub use config::WebhookConfig;
@@ -83,72 +83,6 @@ impl WebhookPush {
     pub fn config(&self) -> &WebhookConfig {
         &self.config
     }
-
-    /// The delivery's deadline: the host's hint when it gives one (0 reads as none), else the configured one.
-    fn deadline(&self, hint_ms: Option<u64>) -> Duration {
-        match hint_ms {
-            Some(ms) if ms > 0 => Duration::from_millis(ms),
-            _ => self.config.timeout,
-        }
-    }
-
-    fn failed(delivery_id: &str, detail: String) -> SendResponse {
-        SendResponse {
-            delivery_id: delivery_id.to_owned(),
-            outcome: DeliveryOutcome::Failed,
-            detail: Some(detail),
-        }
-    }
-}
-
-/// Whether an error status is worth retrying: overload, rate limits and server-side failures pass, a refusal
-/// of this request does not.
-fn is_transient(status: u16) -> bool {
-    matches!(status, 408 | 425 | 429) || status >= 500
-}
-
-fn status_text(status: u16) -> String {
-    match ureq::http::StatusCode::from_u16(status)
-        .ok()
-        .and_then(|code| code.canonical_reason())
-    {
-        Some(reason) => format!("{status} {reason}"),
-        None => status.to_string(),
-    }
-}
-
-/// Maps a client error onto an error class; everything here is transient, so all are errors, not outcomes.
-fn classify(error: ureq::Error, target: &str, timeout: Duration) -> PluginError {
-    use ureq::Error;
-    let millis = timeout.as_millis();
-    match error {
-        Error::Timeout(phase) => PluginError::timeout(format!(
-            "{target} did not answer within {millis} ms (timed out in phase: {phase})"
-        )),
-        Error::Io(error)
-            if matches!(
-                error.kind(),
-                io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
-            ) =>
-        {
-            PluginError::timeout(format!(
-                "{target} did not answer within {millis} ms ({error})"
-            ))
-        }
-        Error::Io(error) if error.kind() == io::ErrorKind::ConnectionRefused => {
-            PluginError::network(format!("{target}: connection refused"))
-        }
-        Error::Io(error) => PluginError::network(format!("{target}: {error}")),
-        Error::HostNotFound => PluginError::network(format!("{target}: host name not found (DNS)")),
-        Error::ConnectionFailed => PluginError::network(format!("{target}: connection failed")),
-        error @ (Error::Tls(_) | Error::Rustls(_) | Error::Pem(_) | Error::TlsRequired) => {
-            PluginError::network(format!("{target}: TLS failed: {error}"))
-        }
-        error @ (Error::Protocol(_) | Error::LargeResponseHeader(..)) => {
-            PluginError::parse(format!("{target} did not answer valid HTTP: {error}"))
-        }
-        error => PluginError::backend(format!("{target}: {error}")),
-    }
 }
 
 /// `https://hooks.example:8443/x?y` becomes `webhook hooks.example:8443`: enough to find the receiver in a
@@ -164,22 +98,11 @@ fn describe_target(url: &str) -> String {
 impl PushChannel for WebhookPush {
     fn create(config: Value) -> Result<Self, PluginError> {
         let config = WebhookConfig::from_json(config)?;
-        let agent_config = ureq::Agent::config_builder()
-            // Every status is classified here, not turned into an opaque error by the client.
-            .http_status_as_error(false)
-            // A redirect would re-send a signed delivery to a host no rule has checked: report it instead.
-            .max_redirects(0)
-            // Where deliveries go is decided by the config alone, not by proxy environment variables.
-            .proxy(None)
-            .user_agent(concat!("sigil-push-webhook/", env!("CARGO_PKG_VERSION")))
-            .build();
-        // The default connector dials exactly the addresses the resolver returns, and this resolver returns
-        // only checked ones: see `guard`.
-        let resolver = guard::GuardedResolver::new(config.address_policy.clone());
-        let agent = ureq::Agent::with_parts(
-            agent_config,
-            ureq::unversioned::transport::DefaultConnector::default(),
-            resolver,
+        // Statuses classified here, no redirects (they would go to a host no rule has checked), no proxy,
+        // and connections only to the addresses the guarded resolver checked: see `delivery::agent`.
+        let agent = delivery::agent(
+            concat!("sigil-push-webhook/", env!("CARGO_PKG_VERSION")),
+            config.address_policy.clone(),
         );
         Ok(WebhookPush { config, agent })
     }
@@ -210,16 +133,9 @@ impl PushChannel for WebhookPush {
         &self,
         request: ValidateRecipientRequest,
     ) -> Result<ValidateRecipientResponse, PluginError> {
-        Ok(match self.config.destination(&request.recipient) {
-            Ok(_) => ValidateRecipientResponse {
-                valid: true,
-                reason: None,
-            },
-            Err(reason) => ValidateRecipientResponse {
-                valid: false,
-                reason: Some(reason),
-            },
-        })
+        Ok(delivery::validity(
+            self.config.destination(&request.recipient),
+        ))
     }
 
     fn send(&self, request: SendRequest) -> Result<SendResponse, PluginError> {
@@ -237,7 +153,7 @@ impl PushChannel for WebhookPush {
         // was registered.
         let url = match self.config.destination(&request.recipient) {
             Ok(url) => url,
-            Err(reason) => return Ok(Self::failed(key, format!("recipient refused: {reason}"))),
+            Err(reason) => return Ok(delivery::refused_recipient(key, reason)),
         };
         let body = serde_json::to_vec(&serde_json::json!({
             "idempotency_key": key,
@@ -251,7 +167,7 @@ impl PushChannel for WebhookPush {
             .map_or(0, |elapsed| elapsed.as_secs());
         let signature = signature::sign(&self.config.secret, timestamp, &body);
 
-        let timeout = self.deadline(request.timeout_ms);
+        let timeout = delivery::deadline(request.timeout_ms, self.config.timeout);
         let target = describe_target(&url);
         let sent = self
             .agent
@@ -266,44 +182,19 @@ impl PushChannel for WebhookPush {
             .send(&body[..]);
         let response = match sent {
             Ok(response) => response,
-            Err(error) => {
-                // Permanent like any other refused recipient: the same address would be refused on a retry.
-                if let Some(refused) = guard::refusal(&error) {
-                    return Ok(Self::failed(
-                        key,
-                        format!(
-                            "recipient refused: {target}: {refused}; {}",
-                            config::ALLOW_HINT
-                        ),
-                    ));
-                }
-                return Err(classify(error, &target, timeout));
-            }
+            // A refused address is `failed` like any other refused recipient; the rest is transient.
+            Err(error) => return delivery::send_failure(error, key, &target, timeout),
         };
         // The body is not read: the status is the receiver's whole answer, and a slow or large body must not
         // turn a delivered notification into a time-out.
         let status = response.status().as_u16();
-        if (200..300).contains(&status) {
-            return Ok(SendResponse {
-                delivery_id: key.clone(),
-                outcome: DeliveryOutcome::Delivered,
-                detail: Some(format!("HTTP {}", status_text(status))),
-            });
-        }
-        if is_transient(status) {
-            return Err(PluginError::http_status(
-                status,
-                format!("{target} answered {}", status_text(status)),
-            ));
-        }
-        let mut detail = format!(
-            "HTTP {}: {target} refused the delivery",
-            status_text(status)
-        );
-        if (300..400).contains(&status) {
-            detail.push_str(" (redirects are not followed; configure the final URL)");
-        }
-        Ok(Self::failed(key, detail))
+        delivery::answer(status, key, &target, |status, text| {
+            let mut detail = format!("HTTP {text}: {target} refused the delivery");
+            if (300..400).contains(&status) {
+                detail.push_str(" (redirects are not followed; configure the final URL)");
+            }
+            detail
+        })
     }
 }
 
@@ -315,6 +206,8 @@ export_push_channel!(
 
 #[cfg(test)]
 mod tests {
+    use sigil_push_common::delivery::is_transient;
+
     use super::*;
 
     #[test]

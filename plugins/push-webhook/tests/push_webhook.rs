@@ -2,19 +2,17 @@
 //! independently; nothing leaves 127.0.0.1. One binary, one module per area.
 #![allow(unsafe_code)] // reason: one test loads the built cdylib with dlopen, as sigild does.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::net::{SocketAddr, TcpListener};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use sigil_plugin_api::serde_json::{self, Value, json};
+use sigil_plugin_api::serde_json::{Value, json};
 use sigil_plugin_api::{
     DeliveryOutcome, ErrorClass, PluginError, PushChannel, SendRequest, SendResponse, Status,
     ValidateRecipientRequest,
 };
+use sigil_push_common::test_support::{Answer, Request, StandIn};
 use sigil_push_webhook::WebhookPush;
 
 const SECRET: &str = "receiver-shared-secret-0123456789";
@@ -30,97 +28,53 @@ struct Delivery {
     body: Value,
 }
 
-/// Holds a receiver's answers until the test releases them, and records whether one was written.
-struct Gate {
-    released: Mutex<bool>,
-    changed: Condvar,
-    answered: AtomicBool,
-}
-
-impl Gate {
-    /// Fail-safe only: if the plugin never gives up, the held answer goes out after this and the test fails
-    /// on the answer it gets, instead of hanging. No assertion depends on it.
-    const HOLD_LIMIT: Duration = Duration::from_secs(120);
-
-    fn new(released: bool) -> Arc<Gate> {
-        Arc::new(Gate {
-            released: Mutex::new(released),
-            changed: Condvar::new(),
-            answered: AtomicBool::new(false),
-        })
-    }
-
-    /// Waits for [`Gate::release`] (or the fail-safe), then marks the answer as written.
-    fn pass(&self) {
-        let released = self.released.lock().unwrap();
-        drop(
-            self.changed
-                .wait_timeout_while(released, Self::HOLD_LIMIT, |released| !*released)
-                .unwrap(),
-        );
-        self.answered.store(true, Ordering::SeqCst);
-    }
-
-    fn release(&self) {
-        *self.released.lock().unwrap() = true;
-        self.changed.notify_all();
-    }
-}
-
 /// A webhook receiver on an ephemeral loopback port. It answers every request with `status`, at once or,
 /// when started held, only once the test releases it.
 struct Receiver {
     addr: SocketAddr,
-    deliveries: Arc<Mutex<Vec<Delivery>>>,
-    gate: Arc<Gate>,
+    stand_in: StandIn<Delivery>,
 }
 
 impl Receiver {
+    const fn answer(status: &'static str) -> Answer {
+        Answer {
+            status,
+            headers: "",
+            body: "ok",
+        }
+    }
+
     fn start(status: &'static str) -> Receiver {
-        Receiver::spawn(status, Gate::new(true))
+        Receiver::new(StandIn::start(Self::answer(status), record))
     }
 
     /// A receiver that records each delivery, then holds its answer until [`Receiver::release`].
     fn start_held(status: &'static str) -> Receiver {
-        Receiver::spawn(status, Gate::new(false))
+        Receiver::new(StandIn::start_held(Self::answer(status), record))
     }
 
-    fn spawn(status: &'static str, gate: Arc<Gate>) -> Receiver {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let deliveries = Arc::new(Mutex::new(Vec::new()));
-        let recorded = Arc::clone(&deliveries);
-        let held = Arc::clone(&gate);
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(stream) = stream else { continue };
-                let recorded = Arc::clone(&recorded);
-                let gate = Arc::clone(&held);
-                std::thread::spawn(move || serve_one(stream, status, &gate, &recorded));
-            }
-        });
+    fn new(stand_in: StandIn<Delivery>) -> Receiver {
         Receiver {
-            addr,
-            deliveries,
-            gate,
+            addr: stand_in.addr(),
+            stand_in,
         }
     }
 
     /// Whether the receiver has written an answer.
     fn answered(&self) -> bool {
-        self.gate.answered.load(Ordering::SeqCst)
+        self.stand_in.answered()
     }
 
     fn release(&self) {
-        self.gate.release();
+        self.stand_in.release();
     }
 
     fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        self.stand_in.url(path)
     }
 
     fn deliveries(&self) -> Vec<Delivery> {
-        self.deliveries.lock().unwrap().clone()
+        self.stand_in.recorded()
     }
 }
 
@@ -144,59 +98,23 @@ fn signature_is_valid(secret: &[u8], timestamp: &str, body: &[u8], header: &str)
     mac.verify_slice(&expected).is_ok()
 }
 
-fn serve_one(mut stream: TcpStream, status: &str, gate: &Gate, recorded: &Mutex<Vec<Delivery>>) {
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
-    let mut request_line = String::new();
-    if reader.read_line(&mut request_line).is_err() {
-        return;
-    }
-    let mut headers = Vec::new();
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).is_err() {
-            return;
-        }
-        let line = line.trim_end();
-        if line.is_empty() {
-            break;
-        }
-        let (name, value) = line.split_once(':').unwrap();
-        headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
-    }
-    let header = |name: &str| {
-        headers
-            .iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.clone())
-            .unwrap_or_default()
-    };
-    let mut body = vec![0; header("content-length").parse().unwrap()];
-    reader.read_exact(&mut body).unwrap();
+/// What the receiver makes of a request: the delivery, with its signature checked.
+fn record(request: Request) -> Delivery {
+    let header = |name: &str| request.header(name).unwrap_or_default().to_owned();
     let timestamp = header("x-sigil-timestamp");
-    recorded.lock().unwrap().push(Delivery {
-        path: request_line
-            .split(' ')
-            .nth(1)
-            .unwrap_or_default()
-            .to_owned(),
+    Delivery {
+        path: request.path.clone(),
         content_type: header("content-type"),
         delivery: header("x-sigil-delivery"),
         timestamp: timestamp.parse().unwrap_or(0),
         signature_valid: signature_is_valid(
             SECRET.as_bytes(),
             &timestamp,
-            &body,
+            &request.body,
             &header("x-sigil-signature"),
         ),
-        body: serde_json::from_slice(&body).unwrap_or(Value::Null),
-    });
-    gate.pass();
-    let _ = stream.write_all(
-        format!("HTTP/1.1 {status}\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok").as_bytes(),
-    );
+        body: request.json(),
+    }
 }
 
 /// The allowlist that lets a channel reach the loopback receivers; every test but the address guard's own

@@ -12,22 +12,21 @@ use serde::Deserialize;
 use sigil_plugin_api::PluginError;
 use sigil_plugin_api::serde_json::{self, Value};
 
-use crate::address_policy::{self, AddressPolicy, Cidr};
+use sigil_push_common::rules::{self, Target, UrlError};
+
+use crate::address_policy::AddressPolicy;
 use crate::ece::UaKeys;
 use crate::vapid::{VapidKey, decode_b64url};
 
 /// Default bound of one delivery when the request carries no `timeout_ms` hint.
-pub const DEFAULT_TIMEOUT_MS: u64 = 10_000;
-/// Longest accepted `timeout_ms`.
-const MAX_TIMEOUT_MS: u64 = 600_000;
+pub use sigil_push_common::rules::DEFAULT_TIMEOUT_MS;
 /// Default `TTL`: how long the push service keeps an undelivered message. An approval prompt older than a day
 /// is of little use.
 pub const DEFAULT_TTL_SECONDS: u64 = 86_400;
 /// Longest `TTL` accepted: 28 days, the most push services keep a message.
 const MAX_TTL_SECONDS: u64 = 28 * 86_400;
 /// How a refusal by the address policy ends: what the operator can do about it.
-pub const ALLOW_HINT: &str =
-    "deliveries to non-public addresses need their network in `allow_private_networks`";
+pub use sigil_push_common::rules::ALLOW_HINT;
 /// Longest accepted recipient (the subscription JSON).
 const MAX_RECIPIENT_BYTES: usize = 4096;
 /// The RFC 8030 §5.3 urgencies.
@@ -93,14 +92,8 @@ impl WebPushConfig {
         let raw: RawConfig = serde_json::from_value(config)
             .map_err(|error| PluginError::invalid_input(format!("push-webpush config: {error}")))?;
 
-        let address_policy = AddressPolicy::with_allowed(
-            raw.allow_private_networks
-                .unwrap_or_default()
-                .iter()
-                .map(|entry| entry.trim().parse::<Cidr>())
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|problem| invalid("allow_private_networks", problem))?,
-        );
+        let address_policy = rules::address_policy(raw.allow_private_networks)
+            .map_err(|problem| invalid("allow_private_networks", problem))?;
 
         let vapid = match raw.vapid_private_key_file {
             Some(path) => VapidKey::from_file(&path)
@@ -156,44 +149,18 @@ impl WebPushConfig {
             })
             .transpose()?;
 
-        let timeout_ms = raw.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS);
-        if timeout_ms == 0 || timeout_ms > MAX_TIMEOUT_MS {
-            return Err(invalid(
-                "timeout_ms",
-                format!("{timeout_ms} is outside 1..={MAX_TIMEOUT_MS}"),
-            ));
-        }
+        let timeout =
+            rules::timeout(raw.timeout_ms).map_err(|problem| invalid("timeout_ms", problem))?;
 
-        let allowed_hosts = raw
-            .allowed_hosts
-            .map(|hosts| {
-                hosts
-                    .into_iter()
-                    .map(|host| {
-                        let pattern = host.trim().to_ascii_lowercase();
-                        let bare = pattern.strip_prefix("*.").unwrap_or(&pattern);
-                        let valid = !bare.is_empty()
-                            && !bare.contains(['/', '@', '*', '?', '#'])
-                            && !bare.chars().any(|c| c.is_whitespace() || c.is_control());
-                        if valid {
-                            Ok(pattern)
-                        } else {
-                            Err(invalid(
-                                "allowed_hosts",
-                                format!("{host:?} is not `host`, `host:port` or `*.domain`"),
-                            ))
-                        }
-                    })
-                    .collect::<Result<Vec<_>, _>>()
-            })
-            .transpose()?;
+        let allowed_hosts = rules::allowed_hosts(raw.allowed_hosts)
+            .map_err(|problem| invalid("allowed_hosts", problem))?;
 
         Ok(WebPushConfig {
             vapid,
             subject,
             ttl_seconds,
             urgency,
-            timeout: Duration::from_millis(timeout_ms),
+            timeout,
             allowed_hosts,
             address_policy,
         })
@@ -252,72 +219,35 @@ impl WebPushConfig {
         {
             return Err("the endpoint contains spaces or control characters".to_owned());
         }
-        let uri: ureq::http::Uri = endpoint
-            .parse()
-            .map_err(|error| format!("the endpoint is not a URL ({error})"))?;
-        let (scheme, default_port) = match uri.scheme_str() {
-            Some(scheme) if scheme.eq_ignore_ascii_case("https") => ("https", 443),
-            Some(scheme) if scheme.eq_ignore_ascii_case("http") => ("http", 80),
-            _ => return Err("the endpoint is not an https:// URL".to_owned()),
+        let refused = |error: UrlError| match error {
+            UrlError::NotAUrl(error) => format!("the endpoint is not a URL ({error})"),
+            UrlError::Scheme(_) => "the endpoint is not an https:// URL".to_owned(),
+            UrlError::Credentials => "the endpoint must not contain credentials".to_owned(),
+            // A fragment is named before an empty host, as it always was.
+            UrlError::EmptyHost if endpoint.contains('#') => {
+                "the endpoint must not have a fragment".to_owned()
+            }
+            UrlError::NoAuthority | UrlError::EmptyHost => "the endpoint has no host".to_owned(),
         };
-        let authority = uri
-            .authority()
-            .ok_or_else(|| "the endpoint has no host".to_owned())?;
-        if authority.as_str().contains('@') {
-            return Err("the endpoint must not contain credentials".to_owned());
-        }
+        let target = Target::try_parse(endpoint).map_err(refused)?;
         if endpoint.contains('#') {
             return Err("the endpoint must not have a fragment".to_owned());
         }
-        let host = authority.host().to_ascii_lowercase();
-        if host.is_empty() {
-            return Err("the endpoint has no host".to_owned());
-        }
-        let port = authority.port_u16().unwrap_or(default_port);
-        let host_port = format!("{host}:{port}");
         if let Some(patterns) = &self.allowed_hosts
-            && !patterns
-                .iter()
-                .any(|pattern| host_matches(&host, &host_port, pattern))
+            && !patterns.iter().any(|pattern| target.matches(pattern))
         {
             return Err(format!(
-                "endpoint host {host_port} is not in this channel's allowed_hosts"
+                "endpoint host {} is not in this channel's allowed_hosts",
+                target.host_port()
             ));
         }
-        let address = address_policy::host_address(&host);
-        if scheme == "http"
-            && !address.is_some_and(|ip| {
-                self.address_policy
-                    .allowed()
-                    .iter()
-                    .any(|cidr| cidr.contains(ip))
-            })
-        {
+        if target.scheme == "http" && !target.in_allowed_network(&self.address_policy) {
             return Err(
                 "the endpoint is not https://; http:// is accepted only for an address inside `allow_private_networks`"
                     .to_owned(),
             );
         }
-        if let Some(ip) = address {
-            self.address_policy
-                .check(ip)
-                .map_err(|refused| format!("{refused}; {ALLOW_HINT}"))?;
-        }
-        Ok(if port == default_port {
-            format!("{scheme}://{host}")
-        } else {
-            format!("{scheme}://{host}:{port}")
-        })
+        target.check_address(&self.address_policy)?;
+        Ok(target.origin())
     }
-}
-
-/// `example.com` matches the host on any port, `example.com:8443` only that port, `*.example.com` any
-/// subdomain (not `example.com` itself). (The same rule as push-webhook's `allowed_hosts`.)
-fn host_matches(host: &str, host_port: &str, pattern: &str) -> bool {
-    if let Some(domain) = pattern.strip_prefix("*.") {
-        return host
-            .strip_suffix(domain)
-            .is_some_and(|prefix| prefix.len() > 1 && prefix.ends_with('.'));
-    }
-    pattern == host || pattern == host_port
 }

@@ -67,13 +67,12 @@
 //! transient errors (`BACKEND`/`http_status`), as are no connection (`BACKEND`/`network`) and no answer in
 //! time (`TIMEOUT`): sigild retries them.
 
-use std::io;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use sigil_plugin_api::serde_json::{self, Value};
 use sigil_plugin_api::{
-    DeliveryOutcome, HealthReport, PluginError, PushChannel, SendRequest, SendResponse,
-    ValidateRecipientRequest, ValidateRecipientResponse, export_push_channel,
+    HealthReport, PluginError, PushChannel, SendRequest, SendResponse, ValidateRecipientRequest,
+    ValidateRecipientResponse, export_push_channel,
 };
 
 /// The SSRF address policy, from the shared crate.
@@ -82,6 +81,7 @@ pub mod config;
 pub mod ece;
 /// Connecting only to checked addresses: the resolver lives in the shared crate (feature `ureq`).
 pub use sigil_netpolicy::guard;
+use sigil_push_common::delivery;
 pub mod vapid;
 
 pub use config::{Subscription, WebPushConfig};
@@ -99,71 +99,6 @@ impl WebPushChannel {
     /// The checked configuration.
     pub fn config(&self) -> &WebPushConfig {
         &self.config
-    }
-
-    /// The delivery's deadline: the host's hint when it gives one (0 reads as none), else the configured one.
-    fn deadline(&self, hint_ms: Option<u64>) -> Duration {
-        match hint_ms {
-            Some(ms) if ms > 0 => Duration::from_millis(ms),
-            _ => self.config.timeout,
-        }
-    }
-
-    fn failed(delivery_id: &str, detail: String) -> SendResponse {
-        SendResponse {
-            delivery_id: delivery_id.to_owned(),
-            outcome: DeliveryOutcome::Failed,
-            detail: Some(detail),
-        }
-    }
-}
-
-/// Whether an error status is worth retrying: overload, rate limits and server-side failures.
-fn is_transient(status: u16) -> bool {
-    matches!(status, 408 | 425 | 429) || status >= 500
-}
-
-fn status_text(status: u16) -> String {
-    match ureq::http::StatusCode::from_u16(status)
-        .ok()
-        .and_then(|code| code.canonical_reason())
-    {
-        Some(reason) => format!("{status} {reason}"),
-        None => status.to_string(),
-    }
-}
-
-/// Maps a client error onto an error class; all of these are transient.
-fn classify(error: ureq::Error, target: &str, timeout: Duration) -> PluginError {
-    use ureq::Error;
-    let millis = timeout.as_millis();
-    match error {
-        Error::Timeout(phase) => PluginError::timeout(format!(
-            "{target} did not answer within {millis} ms (timed out in phase: {phase})"
-        )),
-        Error::Io(error)
-            if matches!(
-                error.kind(),
-                io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
-            ) =>
-        {
-            PluginError::timeout(format!(
-                "{target} did not answer within {millis} ms ({error})"
-            ))
-        }
-        Error::Io(error) if error.kind() == io::ErrorKind::ConnectionRefused => {
-            PluginError::network(format!("{target}: connection refused"))
-        }
-        Error::Io(error) => PluginError::network(format!("{target}: {error}")),
-        Error::HostNotFound => PluginError::network(format!("{target}: host name not found (DNS)")),
-        Error::ConnectionFailed => PluginError::network(format!("{target}: connection failed")),
-        error @ (Error::Tls(_) | Error::Rustls(_) | Error::Pem(_) | Error::TlsRequired) => {
-            PluginError::network(format!("{target}: TLS failed: {error}"))
-        }
-        error @ (Error::Protocol(_) | Error::LargeResponseHeader(..)) => {
-            PluginError::parse(format!("{target} did not answer valid HTTP: {error}"))
-        }
-        error => PluginError::backend(format!("{target}: {error}")),
     }
 }
 
@@ -208,22 +143,11 @@ fn unix_now() -> u64 {
 impl PushChannel for WebPushChannel {
     fn create(config: Value) -> Result<Self, PluginError> {
         let config = WebPushConfig::from_json(config)?;
-        let agent_config = ureq::Agent::config_builder()
-            // Every status is classified here, not turned into an opaque error by the client.
-            .http_status_as_error(false)
-            // A redirect would send the message to a host no rule has checked.
-            .max_redirects(0)
-            // Where deliveries go is decided by the config alone, not by proxy environment variables.
-            .proxy(None)
-            .user_agent(concat!("sigil-push-webpush/", env!("CARGO_PKG_VERSION")))
-            .build();
-        // The default connector dials exactly the addresses the resolver returns, and this resolver returns
-        // only checked ones.
-        let resolver = guard::GuardedResolver::new(config.address_policy.clone());
-        let agent = ureq::Agent::with_parts(
-            agent_config,
-            ureq::unversioned::transport::DefaultConnector::default(),
-            resolver,
+        // Statuses classified here, no redirects (they would go to a host no rule has checked), no proxy,
+        // and connections only to the addresses the guarded resolver checked: see `delivery::agent`.
+        let agent = delivery::agent(
+            concat!("sigil-push-webpush/", env!("CARGO_PKG_VERSION")),
+            config.address_policy.clone(),
         );
         Ok(WebPushChannel { config, agent })
     }
@@ -247,16 +171,9 @@ impl PushChannel for WebPushChannel {
         &self,
         request: ValidateRecipientRequest,
     ) -> Result<ValidateRecipientResponse, PluginError> {
-        Ok(match self.config.subscription(&request.recipient) {
-            Ok(_) => ValidateRecipientResponse {
-                valid: true,
-                reason: None,
-            },
-            Err(reason) => ValidateRecipientResponse {
-                valid: false,
-                reason: Some(reason),
-            },
-        })
+        Ok(delivery::validity(
+            self.config.subscription(&request.recipient),
+        ))
     }
 
     fn send(&self, request: SendRequest) -> Result<SendResponse, PluginError> {
@@ -264,7 +181,7 @@ impl PushChannel for WebPushChannel {
         // The rules are checked again at send time: allowed_hosts may have been narrowed since.
         let subscription = match self.config.subscription(&request.recipient) {
             Ok(subscription) => subscription,
-            Err(reason) => return Ok(Self::failed(key, format!("recipient refused: {reason}"))),
+            Err(reason) => return Ok(delivery::refused_recipient(key, reason)),
         };
         let plaintext = serde_json::to_vec(&request.payload).map_err(|error| {
             PluginError::internal(format!("cannot encode the message: {error}"))
@@ -273,7 +190,7 @@ impl PushChannel for WebPushChannel {
             Ok(body) => body,
             // The same payload would be too large on every retry.
             Err(error @ ece::EceError::TooLarge(_)) => {
-                return Ok(Self::failed(key, format!("payload refused: {error}")));
+                return Ok(delivery::failed(key, format!("payload refused: {error}")));
             }
             Err(error) => return Err(PluginError::internal(error.to_string())),
         };
@@ -283,7 +200,7 @@ impl PushChannel for WebPushChannel {
             unix_now() + vapid::JWT_LIFETIME_SECS,
         );
 
-        let timeout = self.deadline(request.timeout_ms);
+        let timeout = delivery::deadline(request.timeout_ms, self.config.timeout);
         let target = describe_target(&subscription);
         let mut post = self
             .agent
@@ -305,50 +222,25 @@ impl PushChannel for WebPushChannel {
         post = post.header("Topic", topic);
         let response = match post.send(&body[..]) {
             Ok(response) => response,
-            Err(error) => {
-                // Permanent like any other refused recipient: the same address would be refused on a retry.
-                if let Some(refused) = guard::refusal(&error) {
-                    return Ok(Self::failed(
-                        key,
-                        format!(
-                            "recipient refused: {target}: {refused}; {}",
-                            config::ALLOW_HINT
-                        ),
-                    ));
-                }
-                return Err(classify(error, &target, timeout));
-            }
+            // A refused address is `failed` like any other refused recipient; the rest is transient.
+            Err(error) => return delivery::send_failure(error, key, &target, timeout),
         };
         // The body is not read: the status is the push service's whole answer.
         let status = response.status().as_u16();
-        if (200..300).contains(&status) {
-            return Ok(SendResponse {
-                delivery_id: key.clone(),
-                outcome: DeliveryOutcome::Delivered,
-                detail: Some(format!("HTTP {}", status_text(status))),
-            });
-        }
-        if is_transient(status) {
-            return Err(PluginError::http_status(
-                status,
-                format!("{target} answered {}", status_text(status)),
-            ));
-        }
-        let why = match status {
-            404 | 410 => {
-                "the subscription is gone (unsubscribed or expired): remove it from the device"
-            }
-            413 => "the encrypted message is too large for this push service",
-            401 | 403 => {
-                "the push service refused the VAPID authorization (the subscription may belong to another application server key)"
-            }
-            300..=399 => "redirects are not followed",
-            _ => "the push service refused the message",
-        };
-        Ok(Self::failed(
-            key,
-            format!("HTTP {} from {target}: {why}", status_text(status)),
-        ))
+        delivery::answer(status, key, &target, |status, text| {
+            let why = match status {
+                404 | 410 => {
+                    "the subscription is gone (unsubscribed or expired): remove it from the device"
+                }
+                413 => "the encrypted message is too large for this push service",
+                401 | 403 => {
+                    "the push service refused the VAPID authorization (the subscription may belong to another application server key)"
+                }
+                300..=399 => "redirects are not followed",
+                _ => "the push service refused the message",
+            };
+            format!("HTTP {text} from {target}: {why}")
+        })
     }
 }
 
@@ -360,6 +252,8 @@ export_push_channel!(
 
 #[cfg(test)]
 mod tests {
+    use sigil_push_common::delivery::is_transient;
+
     use sigil_plugin_api::serde_json::json;
 
     use super::*;

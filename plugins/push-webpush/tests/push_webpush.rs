@@ -4,11 +4,10 @@
 //! from RFC 8291 and RFC 8188 rather than taken from the plugin. Nothing leaves 127.0.0.1.
 #![allow(unsafe_code)] // reason: one test loads the built cdylib with dlopen, as sigild does.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use aes_gcm::Aes128Gcm;
 use aes_gcm::aead::{Aead, KeyInit, Nonce};
@@ -25,6 +24,7 @@ use sigil_plugin_api::{
     DeliveryOutcome, ErrorClass, PluginError, PushChannel, SendRequest, SendResponse, Status,
     ValidateRecipientRequest,
 };
+use sigil_push_common::test_support::{Answer, Request, StandIn};
 use sigil_push_webpush::WebPushChannel;
 
 /// The VAPID key of the channel under test (the RFC 8291 example's application-server key, reused).
@@ -184,86 +184,43 @@ fn verify_vapid(header: &str) -> (Option<Value>, String) {
 /// for `browser`.
 struct PushService {
     addr: SocketAddr,
-    pushes: Arc<Mutex<Vec<Push>>>,
+    stand_in: StandIn<Push>,
 }
 
 impl PushService {
     fn start(status: &'static str, browser: Browser) -> PushService {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let pushes = Arc::new(Mutex::new(Vec::new()));
-        let recorded = Arc::clone(&pushes);
-        let browser = Arc::new(browser);
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(stream) = stream else { continue };
-                let recorded = Arc::clone(&recorded);
-                let browser = Arc::clone(&browser);
-                std::thread::spawn(move || serve_one(stream, status, &browser, &recorded));
-            }
-        });
-        PushService { addr, pushes }
+        let answer = Answer {
+            status,
+            headers: "Location: /m/1\r\n",
+            body: "",
+        };
+        let stand_in = StandIn::start(answer, move |request| record(request, &browser));
+        PushService {
+            addr: stand_in.addr(),
+            stand_in,
+        }
     }
 
     fn endpoint(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        self.stand_in.url(path)
     }
 
     fn pushes(&self) -> Vec<Push> {
-        self.pushes.lock().unwrap().clone()
+        self.stand_in.recorded()
     }
 }
 
-fn serve_one(mut stream: TcpStream, status: &str, browser: &Browser, recorded: &Mutex<Vec<Push>>) {
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
-    let mut request_line = String::new();
-    if reader.read_line(&mut request_line).is_err() {
-        return;
-    }
-    let mut headers = Vec::new();
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).is_err() {
-            return;
-        }
-        let line = line.trim_end();
-        if line.is_empty() {
-            break;
-        }
-        let (name, value) = line.split_once(':').unwrap();
-        headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
-    }
-    let header = |name: &str| {
-        headers
-            .iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.clone())
-            .unwrap_or_default()
-    };
-    let mut body = vec![0; header("content-length").parse().unwrap_or(0)];
-    reader.read_exact(&mut body).unwrap();
-    let (vapid_claims, vapid_k) = verify_vapid(&header("authorization"));
-    recorded.lock().unwrap().push(Push {
-        path: request_line
-            .split(' ')
-            .nth(1)
-            .unwrap_or_default()
-            .to_owned(),
-        plaintext: browser.decrypt(&body),
-        body,
-        headers,
+/// What the push service makes of a request: the message, with its VAPID JWT checked and its body decrypted.
+fn record(request: Request, browser: &Browser) -> Push {
+    let (vapid_claims, vapid_k) = verify_vapid(request.header("authorization").unwrap_or_default());
+    Push {
+        path: request.path,
+        plaintext: browser.decrypt(&request.body),
+        body: request.body,
+        headers: request.headers,
         vapid_claims,
         vapid_k,
-    });
-    let _ = stream.write_all(
-        format!(
-            "HTTP/1.1 {status}\r\nLocation: /m/1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-        )
-        .as_bytes(),
-    );
+    }
 }
 
 /// A VAPID key file in a temporary directory (kept alive with the channel).
