@@ -826,24 +826,16 @@ pub(super) struct NonceWriter {
 impl NonceWriter {
     /// Starts the writer task for this store. The task holds the store weakly and ends with its last handle.
     pub(super) fn start(store: &Store) -> NonceWriter {
-        let (queue, mut receiver) = tokio::sync::mpsc::channel::<PendingNonce>(NONCE_QUEUE);
-        let engine = std::sync::Arc::downgrade(&store.engine);
-        let description = store.description.clone();
-        tokio::spawn(async move {
-            let mut batch = Vec::with_capacity(NONCE_BATCH);
-            while receiver.recv_many(&mut batch, NONCE_BATCH).await > 0 {
-                let Some(engine) = engine.upgrade() else {
-                    for pending in batch.drain(..) {
-                        let _ = pending
-                            .done
-                            .send(Err(StoreError::Unavailable("the store is closed".into())));
-                    }
-                    break;
-                };
-                let store = Store::without_writer(engine, description.clone());
-                store.write_nonces(std::mem::take(&mut batch)).await;
-            }
-        });
+        let queue =
+            super::start_group_writer(store, NONCE_QUEUE, NONCE_BATCH, |store, batch| async move {
+                store.write_nonces(batch).await
+            });
         NonceWriter { queue }
+    }
+}
+
+impl super::GroupedWrite for PendingNonce {
+    fn fail(self, error: StoreError) {
+        let _ = self.done.send(Err(error));
     }
 }

@@ -430,3 +430,45 @@ fn strip_nulls(value: Value) -> Value {
         other => other,
     }
 }
+
+/// A write waiting for a group-commit writer: it can be told that the store closed before it was written.
+trait GroupedWrite: Send + 'static {
+    /// Answers the waiter with `error`.
+    fn fail(self, error: StoreError);
+}
+
+/// Starts a group-commit task (the stamp and nonce writers): concurrent writes queue (at most `queue`), and one
+/// task hands whatever has queued (at most `batch`) to `write`, which commits it as one statement and answers
+/// each waiter after the commit. The task holds the store weakly and ends with its last handle.
+fn start_group_writer<P, F, Fut>(
+    store: &Store,
+    queue: usize,
+    batch: usize,
+    write: F,
+) -> tokio::sync::mpsc::Sender<P>
+where
+    P: GroupedWrite,
+    F: Fn(Store, Vec<P>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let (sender, mut receiver) = tokio::sync::mpsc::channel::<P>(queue);
+    let engine = Arc::downgrade(&store.engine);
+    let description = store.description.clone();
+    tokio::spawn(async move {
+        let mut pending = Vec::with_capacity(batch);
+        while receiver.recv_many(&mut pending, batch).await > 0 {
+            let Some(engine) = engine.upgrade() else {
+                for waiter in pending.drain(..) {
+                    waiter.fail(StoreError::Unavailable("the store is closed".into()));
+                }
+                break;
+            };
+            write(
+                Store::without_writer(engine, description.clone()),
+                std::mem::take(&mut pending),
+            )
+            .await;
+        }
+    });
+    sender
+}

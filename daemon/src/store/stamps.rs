@@ -220,25 +220,19 @@ pub(super) struct StampWriter {
 impl StampWriter {
     /// Starts the writer task for this store. The task holds the store weakly and ends with its last handle.
     pub(super) fn start(store: &Store) -> StampWriter {
-        let (queue, mut receiver) = tokio::sync::mpsc::channel::<Pending>(WRITER_QUEUE);
-        let engine = std::sync::Arc::downgrade(&store.engine);
-        let description = store.description.clone();
-        tokio::spawn(async move {
-            let mut batch = Vec::with_capacity(WRITER_BATCH);
-            while receiver.recv_many(&mut batch, WRITER_BATCH).await > 0 {
-                let Some(engine) = engine.upgrade() else {
-                    for pending in batch.drain(..) {
-                        let _ = pending
-                            .done
-                            .send(Err(StoreError::Unavailable("the store is closed".into())));
-                    }
-                    break;
-                };
-                let store = Store::without_writer(engine, description.clone());
-                store.write_batch(std::mem::take(&mut batch)).await;
-            }
-        });
+        let queue = super::start_group_writer(
+            store,
+            WRITER_QUEUE,
+            WRITER_BATCH,
+            |store, batch| async move { store.write_batch(batch).await },
+        );
         StampWriter { queue }
+    }
+}
+
+impl super::GroupedWrite for Pending {
+    fn fail(self, error: StoreError) {
+        let _ = self.done.send(Err(error));
     }
 }
 
