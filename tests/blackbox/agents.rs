@@ -156,6 +156,12 @@ fn run_python(script: &str, input: &Value) -> (bool, String) {
 
 /// Checks every accepted delivery with the Standard Webhooks library and a plain HMAC of the body.
 fn assert_deliveries_verify(receiver: &Receiver) {
+    assert_standard_webhooks(receiver, SECRET, true);
+}
+
+/// Checks every accepted delivery with the Standard Webhooks library, and with `sigilum` also Sigilum's
+/// `X-Sigilum-Signature` HMAC.
+pub(crate) fn assert_standard_webhooks(receiver: &Receiver, secret: &str, sigilum: bool) {
     let deliveries: Vec<Value> = receiver
         .deliveries
         .lock()
@@ -169,7 +175,7 @@ fn assert_deliveries_verify(receiver: &Receiver) {
         .collect();
     let (ok, output) = run_python(
         "webhook_verify.py",
-        &json!({ "secret": SECRET, "deliveries": deliveries }),
+        &json!({ "secret": secret, "deliveries": deliveries, "sigilum": sigilum }),
     );
     assert!(ok, "webhook deliveries did not verify: {output}");
 }

@@ -343,7 +343,8 @@ fn a_device_registers_polls_and_answers_as_the_docs_describe() {
         "DEVICE_REVOKED",
     );
 
-    // The webhooks: verified, rejected and the alert, each signed as the Go SDK verifies.
+    // The webhooks: verified, rejected and the alert, each signed as the Go SDK verifies, and as the
+    // Standard Webhooks library verifies.
     let mut events = receiver.events_by("x-sigil-event", 3);
     events.sort();
     assert_eq!(
@@ -354,6 +355,7 @@ fn a_device_registers_polls_and_answers_as_the_docs_describe() {
             "challenge.verified"
         ]
     );
+    crate::agents::assert_standard_webhooks(&receiver, SECRET, false);
     for (headers, body) in receiver.deliveries.lock().unwrap().iter() {
         let timestamp = crate::agents::header(headers, "x-sigil-timestamp");
         let signature = crate::agents::header(headers, "x-sigil-signature");
