@@ -398,6 +398,8 @@ impl ClaimService {
         payload.insert("subject".into(), json!(input.subject));
         payload.insert("agent_id".into(), json!(input.agent_id));
         payload.insert("agent_name".into(), json!(input.agent_name));
+        // Read once: a retry after a concurrent change re-reads the counts, which is what changed.
+        let policy = self.policy(&scope, &namespace.name).await?;
         for _ in 0..STALE_RETRIES {
             if let Some(active) = self.store().approval_in_slot(KIND, &slot).await?
                 && active.state.is_active()
@@ -408,7 +410,6 @@ impl ClaimService {
                     created: false,
                 });
             }
-            let policy = self.policy(&scope, &namespace.name).await?;
             let counts = self
                 .store()
                 .realm_counts(

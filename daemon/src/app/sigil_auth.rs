@@ -339,6 +339,18 @@ pub struct SigilAuthService {
     plugins: Addr<PluginHost>,
 }
 
+/// A typed field of a request's payload, its default when absent or of another shape.
+pub fn payload_field<T: serde::de::DeserializeOwned + Default>(
+    payload: &Map<String, Value>,
+    name: &str,
+) -> T {
+    payload
+        .get(name)
+        .cloned()
+        .and_then(|value| serde_json::from_value(value).ok())
+        .unwrap_or_default()
+}
+
 fn action_of(payload: &Map<String, Value>) -> Option<&Value> {
     payload.get("action").filter(|v| !v.is_null())
 }
@@ -847,12 +859,7 @@ impl SigilAuthService {
             if request.expires_at.is_some_and(|at| at <= now_ms()) {
                 return Err(AuthError::Expired);
             }
-            let groups: Vec<Group> = request
-                .payload
-                .get("groups")
-                .cloned()
-                .and_then(|value| serde_json::from_value(value).ok())
-                .unwrap_or_default();
+            let groups: Vec<Group> = payload_field(&request.payload, "groups");
             let member_groups: Vec<usize> = groups
                 .iter()
                 .enumerate()
@@ -865,12 +872,7 @@ impl SigilAuthService {
                     "the device is not a member of this request",
                 ));
             }
-            let mut answers: Vec<MpaAnswer> = request
-                .payload
-                .get("answers")
-                .cloned()
-                .and_then(|value| serde_json::from_value(value).ok())
-                .unwrap_or_default();
+            let mut answers: Vec<MpaAnswer> = payload_field(&request.payload, "answers");
             if answers
                 .iter()
                 .any(|answer| answer.fingerprint == fingerprint)
@@ -888,12 +890,7 @@ impl SigilAuthService {
             };
             let message = messages::mpa_message(decision, request_id, action_of(&request.payload))?;
             messages::verify_response(&key, &message, signature)?;
-            let mut satisfied: Vec<usize> = request
-                .payload
-                .get("satisfied")
-                .cloned()
-                .and_then(|value| serde_json::from_value(value).ok())
-                .unwrap_or_default();
+            let mut satisfied: Vec<usize> = payload_field(&request.payload, "satisfied");
             // One answer counts for one group: the first of the member's groups not satisfied yet.
             let group = approved
                 .then(|| {

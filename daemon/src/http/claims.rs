@@ -20,7 +20,7 @@ use super::signed::{Binding, authenticate_agent, authenticate_service};
 use crate::app::claims::{self, ClaimError, ClaimSubmission, NamespacePolicy, field, iso};
 use crate::error::{ApiError, ApiResult};
 use crate::ids::ApprovalId;
-use crate::store::{Approval, ApprovalState, Window};
+use crate::store::{Approval, ApprovalState};
 
 /// Routes that authenticate themselves (signed headers, service keys) or need no credentials.
 pub fn public_routes() -> Router<AppState> {
@@ -335,22 +335,6 @@ async fn verify(
     Ok(axum::Json(body).into_response())
 }
 
-fn window(page: super::sigilum::Page) -> Window {
-    Window {
-        offset: page.offset,
-        limit: page.limit,
-    }
-}
-
-fn pagination(page: super::sigilum::Page, total: u64) -> Value {
-    json!({
-        "limit": page.limit,
-        "offset": page.offset,
-        "total": total,
-        "has_more": page.offset.saturating_add(page.limit) < total,
-    })
-}
-
 /// `GET /v1/namespaces/claims?service=&limit=&offset=`: the approved claims of the calling service (signed
 /// headers and its key); `service`, when given, must be the key's.
 #[derive(Debug, Deserialize)]
@@ -379,7 +363,7 @@ async fn approved_feed(
     let page = query.page.resolve(500, 2000)?;
     let (claims, total) = state
         .claims
-        .approved_feed(&service.service_slug, window(page))
+        .approved_feed(&service.service_slug, page.window())
         .await?;
     let rows: Vec<Value> = claims
         .iter()
@@ -396,10 +380,7 @@ async fn approved_feed(
             })
         })
         .collect();
-    Ok(
-        axum::Json(json!({ "claims": rows, "pagination": pagination(page, total) }))
-            .into_response(),
-    )
+    Ok(axum::Json(json!({ "claims": rows, "pagination": page.pagination(total) })).into_response())
 }
 
 /// `GET /v1/namespaces/{ns}`: signed for that namespace.
@@ -483,14 +464,11 @@ async fn namespace_claims(
             &name,
             status,
             query.service.as_deref(),
-            window(page),
+            page.window(),
         )
         .await?;
     let rows: Vec<Value> = claims.iter().map(claim_json).collect();
-    Ok(
-        axum::Json(json!({ "claims": rows, "pagination": pagination(page, total) }))
-            .into_response(),
-    )
+    Ok(axum::Json(json!({ "claims": rows, "pagination": page.pagination(total) })).into_response())
 }
 
 async fn get_claim(

@@ -17,7 +17,9 @@ use sigil_device::messages::Decision;
 use super::AppState;
 use super::extract::TenantCaller;
 use crate::app::claims::iso;
-use crate::app::sigil_auth::{AuthError, Group, Member, MpaInput, RegisterInput, webhook_owner};
+use crate::app::sigil_auth::{
+    AuthError, Group, Member, MpaInput, RegisterInput, payload_field, webhook_owner,
+};
 use crate::app::webhooks::Surface;
 use crate::error::{ApiError, ApiResult, ErrorKind};
 use crate::store::{Approval, ApprovalState, Device};
@@ -527,8 +529,8 @@ async fn mpa_request(
 /// A multi-party request's status: the union of the seed page's and the SDK code's fields.
 fn mpa_status_json(request: &Approval) -> Value {
     let field = |name: &str| request.payload.get(name).cloned().unwrap_or(Value::Null);
-    let groups: Vec<Group> = serde_json::from_value(field("groups")).unwrap_or_default();
-    let satisfied: Vec<usize> = serde_json::from_value(field("satisfied")).unwrap_or_default();
+    let groups: Vec<Group> = payload_field(&request.payload, "groups");
+    let satisfied: Vec<usize> = payload_field(&request.payload, "satisfied");
     let names: Vec<String> = satisfied
         .iter()
         .map(|index| {
