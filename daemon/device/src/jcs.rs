@@ -1,6 +1,8 @@
 //! RFC 8785 JSON Canonicalization Scheme (JCS) for `serde_json::Value`: object members sorted by the
 //! UTF-16 code units of their names, no whitespace, minimal string escaping and ECMAScript numbers.
 
+use std::cmp::Ordering;
+
 use serde_json::Value;
 
 use crate::DeviceError;
@@ -14,12 +16,32 @@ pub const MAX_EXACT_INTEGER: u64 = 1 << 53;
 /// Integers beyond ±2^53 are refused rather than rounded (`INVALID_ACTION`): rounding would let a
 /// signature over one amount serve for a neighbouring one.
 pub fn canonicalize(value: &Value) -> Result<String, DeviceError> {
+    canonicalize_with(value, utf16_order)
+}
+
+/// The canonical form of `value` with object members sorted by `key_order` instead of UTF-16 code
+/// units; everything else (no whitespace, escaping, ECMAScript numbers, the ±2^53 limit) is as in
+/// [`canonicalize`]. For protocols whose signers sort keys another way (e.g. JavaScript's
+/// `localeCompare`). `key_order` must be a total order.
+pub fn canonicalize_with(
+    value: &Value,
+    key_order: fn(&str, &str) -> Ordering,
+) -> Result<String, DeviceError> {
     let mut out = String::new();
-    write_value(&mut out, value)?;
+    write_value(&mut out, value, key_order)?;
     Ok(out)
 }
 
-fn write_value(out: &mut String, value: &Value) -> Result<(), DeviceError> {
+/// RFC 8785 member order: the UTF-16 code units of the names.
+fn utf16_order(a: &str, b: &str) -> Ordering {
+    a.encode_utf16().cmp(b.encode_utf16())
+}
+
+fn write_value(
+    out: &mut String,
+    value: &Value,
+    key_order: fn(&str, &str) -> Ordering,
+) -> Result<(), DeviceError> {
     match value {
         Value::Null => out.push_str("null"),
         Value::Bool(true) => out.push_str("true"),
@@ -32,13 +54,13 @@ fn write_value(out: &mut String, value: &Value) -> Result<(), DeviceError> {
                 if index > 0 {
                     out.push(',');
                 }
-                write_value(out, item)?;
+                write_value(out, item, key_order)?;
             }
             out.push(']');
         }
         Value::Object(members) => {
             let mut sorted: Vec<(&String, &Value)> = members.iter().collect();
-            sorted.sort_by(|(a, _), (b, _)| a.encode_utf16().cmp(b.encode_utf16()));
+            sorted.sort_by(|(a, _), (b, _)| key_order(a, b));
             out.push('{');
             for (index, (name, item)) in sorted.into_iter().enumerate() {
                 if index > 0 {
@@ -46,7 +68,7 @@ fn write_value(out: &mut String, value: &Value) -> Result<(), DeviceError> {
                 }
                 write_string(out, name);
                 out.push(':');
-                write_value(out, item)?;
+                write_value(out, item, key_order)?;
             }
             out.push('}');
         }
@@ -267,6 +289,17 @@ mod tests {
         assert_eq!(
             canonicalize(&json!("\u{1}\u{1f}")).unwrap(),
             "\"\\u0001\\u001f\""
+        );
+    }
+
+    #[test]
+    fn canonicalize_with_uses_the_given_key_order() {
+        let value = json!({"b": {"y": 1, "z": [{"q": 0, "r": 1}]}, "a": 2});
+        let reversed = canonicalize_with(&value, |a, b| b.cmp(a)).unwrap();
+        assert_eq!(reversed, r#"{"b":{"z":[{"r":1,"q":0}],"y":1},"a":2}"#);
+        assert_eq!(
+            canonicalize_with(&value, utf16_order).unwrap(),
+            canonicalize(&value).unwrap()
         );
     }
 
