@@ -182,7 +182,9 @@ mod tests {
 
     #[test]
     fn order_is_total_with_non_ascii() {
-        let keys = ["a", "Z", "Zé", "é", "_", "€", "😀", "\u{fb33}", "a\u{1}b", "ab"];
+        let keys = [
+            "a", "Z", "Zé", "é", "_", "€", "😀", "\u{fb33}", "a\u{1}b", "ab",
+        ];
         for a in keys {
             assert_eq!(locale_order(a, a), Ordering::Equal);
             for b in keys {
@@ -201,7 +203,8 @@ mod tests {
 
     #[test]
     fn canonical_form_of_values() {
-        let value = json!({"b": [1, 2.5, "x\n\"", null, true], "a_b": {"Z": 1e21, "a": -0.0}, "a1": 0});
+        let value =
+            json!({"b": [1, 2.5, "x\n\"", null, true], "a_b": {"Z": 1e21, "a": -0.0}, "a1": 0});
         assert_eq!(
             canonicalize(&value).unwrap(),
             r#"{"a_b":{"a":0,"Z":1e+21},"a1":0,"b":[1,2.5,"x\n\"",null,true]}"#

@@ -208,8 +208,13 @@ fn refusal(reason: &'static str, message: impl Into<String>, field: &str) -> Ref
 /// decoded. A `cb` that differs from the payload's callback is refused; a `cb` alone becomes the
 /// callback (the proof, if any, is then evaluated over it).
 pub fn parse_uri(uri: &str, now: u64) -> Result<Envelope, Refusal> {
-    let invalid_scheme =
-        || Refusal::new("invalid_scheme", "expected sigil://v1/request?d=...".to_owned(), None);
+    let invalid_scheme = || {
+        Refusal::new(
+            "invalid_scheme",
+            "expected sigil://v1/request?d=...".to_owned(),
+            None,
+        )
+    };
     let url = Url::parse(uri).map_err(|_| invalid_scheme())?;
     if url.scheme() != "sigil" || url.host_str() != Some("v1") || url.path() != "/request" {
         return Err(invalid_scheme());
@@ -227,7 +232,11 @@ pub fn parse_uri(uri: &str, now: u64) -> Result<Envelope, Refusal> {
         }
     }
     let d = d.ok_or_else(|| {
-        Refusal::new("missing_payload", "the d parameter is missing".to_owned(), None)
+        Refusal::new(
+            "missing_payload",
+            "the d parameter is missing".to_owned(),
+            None,
+        )
     })?;
     if d.chars().count() > MAX_D_CHARS {
         return Err(Refusal::new(
@@ -245,9 +254,8 @@ pub fn parse_uri(uri: &str, now: u64) -> Result<Envelope, Refusal> {
                 None,
             )
         })?;
-    let value: Value = serde_json::from_slice(&bytes).map_err(|_| {
-        Refusal::new("invalid_json", "d is not UTF-8 JSON".to_owned(), None)
-    })?;
+    let value: Value = serde_json::from_slice(&bytes)
+        .map_err(|_| Refusal::new("invalid_json", "d is not UTF-8 JSON".to_owned(), None))?;
     parse_with_cb(&value, cb, now)
 }
 
@@ -432,12 +440,19 @@ fn parse_exp(fields: &Map<String, Value>, now: u64) -> Result<u64, Refusal> {
     let Some(value) = present(fields, "exp") else {
         return Ok(now.saturating_add(DEFAULT_TTL_SECS));
     };
-    let exp = integer(value)
-        .filter(|&exp| exp > 0)
-        .ok_or_else(|| refusal("exp_invalid", "exp must be a positive integer", "request.exp"))?
-        as u64;
+    let exp = integer(value).filter(|&exp| exp > 0).ok_or_else(|| {
+        refusal(
+            "exp_invalid",
+            "exp must be a positive integer",
+            "request.exp",
+        )
+    })? as u64;
     if exp <= now {
-        return Err(refusal("exp_expired", "the request has expired", "request.exp"));
+        return Err(refusal(
+            "exp_expired",
+            "the request has expired",
+            "request.exp",
+        ));
     }
     if exp > now.saturating_add(MAX_TTL_SECS) {
         return Err(refusal(
@@ -581,12 +596,19 @@ fn parse_message(fields: &Map<String, Value>) -> Result<String, Refusal> {
 }
 
 fn parse_data(fields: &Map<String, Value>) -> Result<Option<Vec<u8>>, Refusal> {
-    const STANDARD_ANY_PADDING: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
-        &base64::alphabet::STANDARD,
-        base64::engine::GeneralPurposeConfig::new()
-            .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
-    );
-    let invalid = || refusal("invalid_data", "data must be standard base64", "request.data");
+    const STANDARD_ANY_PADDING: base64::engine::GeneralPurpose =
+        base64::engine::GeneralPurpose::new(
+            &base64::alphabet::STANDARD,
+            base64::engine::GeneralPurposeConfig::new()
+                .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+        );
+    let invalid = || {
+        refusal(
+            "invalid_data",
+            "data must be standard base64",
+            "request.data",
+        )
+    };
     match present(fields, "data") {
         None => Ok(None),
         Some(Value::String(text)) => STANDARD_ANY_PADDING

@@ -62,10 +62,10 @@ pub mod canonical;
 mod envelope;
 mod outcome;
 pub mod qubic;
-mod trust;
-mod urls;
 #[cfg(test)]
 mod tests;
+mod trust;
+mod urls;
 
 pub use canonical::{canonical_payload, canonicalize, payload_hash};
 pub use envelope::{

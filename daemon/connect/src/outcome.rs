@@ -190,15 +190,19 @@ pub fn verify_message(
         .map_err(|_| bad_signature("signature must be 64 bytes"))?;
     match key.len() {
         32 => {
-            let key = ed25519_dalek::VerifyingKey::from_bytes(
-                &key.try_into().expect("32 bytes checked"),
-            )
-            .map_err(|_| bad_key("not an Ed25519 public key"))?;
+            let key =
+                ed25519_dalek::VerifyingKey::from_bytes(&key.try_into().expect("32 bytes checked"))
+                    .map_err(|_| bad_key("not an Ed25519 public key"))?;
             let signature = ed25519_dalek::Signature::from_bytes(&signature);
             Ok(key.verify_strict(message, &signature).is_ok())
         }
         33 | 65 => {
             use p256::ecdsa::signature::Verifier as _;
+            // Only the compressed (02/03, 33 bytes) and uncompressed (04, 65 bytes) encodings: the
+            // library would also take the compact (05) and hybrid (06/07) tags.
+            if !matches!((key.len(), key[0]), (33, 0x02 | 0x03) | (65, 0x04)) {
+                return Err(bad_key("not a compressed or uncompressed SEC1 point"));
+            }
             let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(&key)
                 .map_err(|_| bad_key("not a P-256 point on the curve"))?;
             let signature = p256::ecdsa::Signature::from_slice(&signature)

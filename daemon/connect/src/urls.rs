@@ -29,9 +29,17 @@ pub(crate) const REDIRECT: UrlReasons = UrlReasons {
 /// Checks a callback or redirect URI: `https://` with a host, or `http://` on `localhost` or
 /// `127.0.0.1`; no userinfo; no literal private, loopback, link-local, unique-local or unspecified IP
 /// host other than `127.0.0.1`. DNS names are not resolved here.
-pub(crate) fn check_return_url(text: &str, reasons: &UrlReasons, field: &str) -> Result<(), Refusal> {
+pub(crate) fn check_return_url(
+    text: &str,
+    reasons: &UrlReasons,
+    field: &str,
+) -> Result<(), Refusal> {
     let refuse = |reason: &'static str, message: &str| {
-        Err(Refusal::new(reason, message.to_owned(), Some(field.to_owned())))
+        Err(Refusal::new(
+            reason,
+            message.to_owned(),
+            Some(field.to_owned()),
+        ))
     };
     let Ok(url) = Url::parse(text) else {
         return refuse(reasons.invalid, "not an absolute URL");
