@@ -7,8 +7,9 @@
 //   node connect_builder.mjs keygen            prints a fresh private P-256 JWK
 //
 // Spec: {
-//   "request": {...},                 // a request without nonce/exp gets them (see "nonce", "exp", "ttl")
-//   "create": "transfer",             // optional: run createXRequest for this type (checks the origin)
+//   "request": {...},                 // used as is, unless "create" is given
+//   "create": "transfer",             // optional: run createXRequest for this type: checks the origin, sets
+//                                     // `type`, and sets `nonce`/`exp` (replacing any in "request") from:
 //   "nonce": "...", "exp": 123, "ttl": 300, "now": 1700000000,   // optional, for "create"
 //   "callback": "https://...",        // optional
 //   "redirect_uri": "https://...",    // optional, added to the envelope (not covered by the proof)
