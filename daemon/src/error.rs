@@ -17,6 +17,9 @@ pub struct ApiError {
     /// A surface's own, more specific code (e.g. Sigilum's `SIGNATURE_EXPIRED`) in place of the kind's; the
     /// status still comes from the kind.
     pub code: Option<&'static str>,
+    /// A machine-readable reason beside the code, top-level in the body (the signing-request refusals:
+    /// `nonce_replay`, `origin_not_https`, ...).
+    pub reason: Option<&'static str>,
 }
 
 /// Matchable error kinds, each with one status and one code.
@@ -113,7 +116,14 @@ impl ApiError {
             message: message.into(),
             details: json!({}),
             code: None,
+            reason: None,
         }
+    }
+
+    /// Adds the machine-readable `reason`.
+    pub fn with_reason(mut self, reason: &'static str) -> Self {
+        self.reason = Some(reason);
+        self
     }
 
     /// Replaces the kind's code with a more specific one that the API reference documents.
@@ -188,7 +198,12 @@ impl ApiError {
 
     /// The JSON body.
     pub fn body(&self) -> Value {
-        json!({ "error": self.message, "code": self.code(), "details": self.details })
+        let mut body =
+            json!({ "error": self.message, "code": self.code(), "details": self.details });
+        if let Some(reason) = self.reason {
+            body["reason"] = json!(reason);
+        }
+        body
     }
 }
 

@@ -319,11 +319,21 @@ impl KmsClient {
     /// [`FindKeyError::WrongAlgorithm`] when a key of that label has another algorithm (retrying cannot fix
     /// it), [`FindKeyError::Call`] when a call failed.
     pub fn find_or_generate(&self, label: &str, kind: KeyKind) -> Result<String, FindKeyError> {
+        self.find_or_generate_algorithm(label, kind.key_algorithm())
+    }
+
+    /// As [`KmsClient::find_or_generate`], for any key pair type the plugin API names (Ed25519 included,
+    /// which [`KeyKind`] leaves out because CMS structures here are never signed with it).
+    pub fn find_or_generate_algorithm(
+        &self,
+        label: &str,
+        algorithm: KeyAlgorithm,
+    ) -> Result<String, FindKeyError> {
         let listed: ListKeysResponse = self
             .call("list_keys", &ListKeysRequest {})
             .map_err(|e| FindKeyError::Call(e.to_string()))?;
         if let Some(key) = listed.keys.into_iter().find(|k| k.label == label) {
-            if key.algorithm != kind.key_algorithm() {
+            if key.algorithm != algorithm {
                 return Err(FindKeyError::WrongAlgorithm(format!(
                     "KMS key `{label}` exists with another algorithm ({:?})",
                     key.algorithm
@@ -336,7 +346,7 @@ impl KmsClient {
                 "generate_key",
                 &GenerateKeyRequest {
                     label: label.to_string(),
-                    algorithm: kind.key_algorithm(),
+                    algorithm,
                 },
             )
             .map_err(|e| FindKeyError::Call(e.to_string()))?;
@@ -408,6 +418,107 @@ impl KmsKey {
         };
         let answer: SignResponse = self.client.call("sign", &request)?;
         Ok(answer.signature.0)
+    }
+}
+
+/// KMS clients by instance name, created on first use, so that the in-flight tracking and the cached direct
+/// caller of one instance are shared by every caller of a service. Cheap to clone.
+#[derive(Clone)]
+pub struct KmsClients {
+    plugins: Addr<PluginHost>,
+    clients: Arc<std::sync::Mutex<HashMap<String, KmsClient>>>,
+}
+
+impl KmsClients {
+    /// An empty cache over the plugin host.
+    pub fn new(plugins: Addr<PluginHost>) -> Self {
+        Self {
+            plugins,
+            clients: Arc::default(),
+        }
+    }
+
+    /// The client of instance `name`; an error names the instance when it is not running.
+    pub async fn get(&self, name: &str) -> Result<KmsClient, String> {
+        if let Some(client) = self
+            .clients
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+        {
+            return Ok(client.clone());
+        }
+        let actor = kms_instance(&self.plugins, name)
+            .await
+            .ok_or_else(|| format!("no KMS plugin instance `{name}` is running"))?;
+        let client = KmsClient::new(
+            KmsInstance {
+                host: self.plugins.clone(),
+                name: name.to_string(),
+                actor,
+            },
+            tokio::runtime::Handle::current(),
+        );
+        self.clients
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.to_string(), client.clone());
+        Ok(client)
+    }
+}
+
+/// A KMS key used for raw signatures rather than CMS structures: Ed25519 (pure, over the message) or ECDSA
+/// P-256 with SHA-256 (the digest crosses the plugin boundary, the answer is DER).
+#[derive(Clone)]
+pub struct RawKmsKey {
+    /// The client of its instance.
+    pub client: KmsClient,
+    /// Its URI in that instance.
+    pub key_uri: String,
+    /// `Ed25519` or `EcdsaP256`.
+    pub algorithm: KeyAlgorithm,
+}
+
+impl RawKmsKey {
+    /// Signs `message` on the current (blocking-pool) thread: 64 bytes for Ed25519, DER for P-256.
+    pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignerError> {
+        let (algorithm, data, prehashed) = match self.algorithm {
+            KeyAlgorithm::Ed25519 => (
+                sigil_plugin_api::SignatureAlgorithm::Ed25519,
+                message.to_vec(),
+                false,
+            ),
+            KeyAlgorithm::EcdsaP256 => (
+                sigil_plugin_api::SignatureAlgorithm::EcdsaP256Sha256,
+                Sha256::digest(message).to_vec(),
+                true,
+            ),
+            other => {
+                return Err(SignerError::Failed(format!(
+                    "raw signatures take Ed25519 or P-256 keys, not {other:?}"
+                )));
+            }
+        };
+        let request = SignRequest {
+            key_uri: self.key_uri.clone(),
+            algorithm,
+            data: Base64Bytes(data),
+            prehashed,
+            timeout_ms: None,
+        };
+        let answer: SignResponse = self.client.call("sign", &request)?;
+        Ok(answer.signature.0)
+    }
+
+    /// The key's public half as DER SubjectPublicKeyInfo, asked of the KMS.
+    pub fn public_key_der(&self) -> Result<Vec<u8>, SignerError> {
+        let answer: PublicKeyResponse = self.client.call(
+            "public_key",
+            &PublicKeyRequest {
+                key_uri: self.key_uri.clone(),
+            },
+        )?;
+        Ok(answer.public_key_spki_der.0)
     }
 }
 

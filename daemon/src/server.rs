@@ -246,6 +246,25 @@ pub async fn run(
             }
         })
     };
+    // Signing requests a crash left half done (decided without a result, or approvers decided while the
+    // request was not told) are finished at start and then every 15 seconds.
+    let signing_recovery = {
+        let signing = state.signing_requests.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(15));
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                match signing.recover().await {
+                    Ok(0) => {}
+                    Ok(count) => tracing::info!(count, "finished interrupted signing requests"),
+                    Err(error) => {
+                        tracing::warn!(%error, "could not look for interrupted signing requests")
+                    }
+                }
+            }
+        })
+    };
     let app = http::router(state);
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -306,6 +325,7 @@ pub async fn run(
     key_deletions.abort();
     dispatcher.abort();
     nonce_sweeper.abort();
+    signing_recovery.abort();
     // The lease loop stops its timers and gives the lease up, so another node can adopt at once.
     let _ = tokio::time::timeout(Duration::from_secs(5), approval_leases).await;
     registry.shutdown();

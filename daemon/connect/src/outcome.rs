@@ -8,7 +8,8 @@ use crate::{Permission, Refusal, RequestType};
 /// What became of a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// A `transfer` or `sc_call` was signed and broadcast.
+    /// A `transfer` or `sc_call` was signed (by the wallet: and broadcast; by Sigil: authorized, see the
+    /// two optional fields).
     Signed {
         /// The signing identity.
         identity: String,
@@ -16,6 +17,11 @@ pub enum Outcome {
         tx_hash: String,
         /// The tick the transaction targets.
         target_tick: u64,
+        /// Beyond the contract: standard base64 of the signature authorizing the canonical request (Sigil
+        /// does not broadcast); after the contract's fields when present.
+        signature: Option<String>,
+        /// Beyond the contract: standard base64 of the public key that made `signature`.
+        public_key: Option<String>,
     },
     /// A `sign_message` was signed.
     SignedMessage {
@@ -56,6 +62,10 @@ struct SignedBody<'a> {
     identity: &'a str,
     tx_hash: &'a str,
     target_tick: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signature: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    public_key: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -106,6 +116,8 @@ pub fn result_body(nonce: &str, kind: RequestType, outcome: &Outcome) -> String 
             identity,
             tx_hash,
             target_tick,
+            signature,
+            public_key,
         } => serde_json::to_string(&SignedBody {
             status: "signed",
             nonce,
@@ -113,6 +125,8 @@ pub fn result_body(nonce: &str, kind: RequestType, outcome: &Outcome) -> String 
             identity,
             tx_hash,
             target_tick: *target_tick,
+            signature: signature.as_deref(),
+            public_key: public_key.as_deref(),
         }),
         Outcome::SignedMessage {
             identity,

@@ -1238,6 +1238,8 @@ fn result_bodies_in_the_app_key_order() {
                 identity: ID_A.into(),
                 tx_hash: "abc".into(),
                 target_tick: 123,
+                signature: None,
+                public_key: None,
             },
             format!(
                 r#"{{"status":"signed","nonce":"n1","type":"transfer","identity":"{ID_A}","tx_hash":"abc","target_tick":123}}"#
@@ -1249,9 +1251,11 @@ fn result_bodies_in_the_app_key_order() {
                 identity: ID_A.into(),
                 tx_hash: "t".into(),
                 target_tick: 0,
+                signature: Some("c2ln".into()),
+                public_key: Some("a2V5".into()),
             },
             format!(
-                r#"{{"status":"signed","nonce":"n1","type":"sc_call","identity":"{ID_A}","tx_hash":"t","target_tick":0}}"#
+                r#"{{"status":"signed","nonce":"n1","type":"sc_call","identity":"{ID_A}","tx_hash":"t","target_tick":0,"signature":"c2ln","public_key":"a2V5"}}"#
             ),
         ),
         (

@@ -66,7 +66,11 @@ struct Inner {
     kinds: RwLock<HashMap<&'static str, Arc<dyn ApprovalKind>>>,
     timers: ApprovalTimers,
     after_commit: RwLock<Vec<Arc<dyn Fn() + Send + Sync>>>,
+    observers: RwLock<Vec<Observer>>,
 }
+
+/// A callback told of every committed change of state, with the request as it now is.
+pub type Observer = Arc<dyn Fn(&Approval) + Send + Sync>;
 
 impl ApprovalEngine {
     /// An engine for `node`, with timers on `arbiters` whose work runs on the current tokio runtime.
@@ -94,6 +98,7 @@ impl ApprovalEngine {
                 kinds: RwLock::default(),
                 timers: ApprovalTimers::new(arbiters, tokio::runtime::Handle::current(), fire),
                 after_commit: RwLock::default(),
+                observers: RwLock::default(),
             }
         });
         Self { inner }
@@ -115,6 +120,28 @@ impl ApprovalEngine {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .push(callback);
+    }
+
+    /// Adds an observer of every committed transition (e.g. a signing request following the device challenges
+    /// that decide it). Observers run on the committing task and must not block: they spawn their work.
+    pub fn observe(&self, observer: Observer) {
+        self.inner
+            .observers
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(observer);
+    }
+
+    fn observed(&self, approval: &Approval) {
+        let observers = self
+            .inner
+            .observers
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        for observer in observers {
+            observer(approval);
+        }
     }
 
     fn committed(&self) {
@@ -239,6 +266,7 @@ impl ApprovalEngine {
                 if changed.state != ApprovalState::Pending {
                     self.inner.timers.forget(&changed.uid);
                 }
+                self.observed(&changed);
                 Ok(changed)
             }
             Err(StoreError::Conflict(why)) if why == "state" => {

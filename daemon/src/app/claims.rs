@@ -244,6 +244,7 @@ impl ClaimKind {
             owner: format!("service:{}", payload.get("service_uid")?.as_str()?),
             topic: topic.to_string(),
             body: body.to_string(),
+            signature: None,
         })
     }
 

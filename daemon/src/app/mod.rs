@@ -9,6 +9,7 @@ pub mod directory;
 pub mod seal_platform;
 pub mod seals;
 pub mod sigil_auth;
+pub mod signing_requests;
 pub mod tenants;
 pub mod timestamping;
 pub mod webhooks;

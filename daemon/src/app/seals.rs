@@ -6,7 +6,6 @@
 //! certificate, builds the signed attributes (sigil-seal), has the KMS sign them on a blocking thread, asks the
 //! timestamping service for a token over the signature value, and records the operation.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use actix::Addr;
@@ -23,7 +22,7 @@ use super::seal_platform::{PlatformSeal, PlatformSealCell};
 use super::timestamping::{SignatureTimestamp, StampError, StampService};
 use crate::actors::Runtime;
 use crate::ids::{SealCertificateId, SealOperationId};
-use crate::kms::{KeyKind, KmsClient, KmsInstance, KmsKey, kms_instance};
+use crate::kms::{KeyKind, KmsClient, KmsClients, KmsKey};
 use crate::plugin_host::PluginHost;
 use crate::store::{Activation, NewSealCertificate, SealCertificate, SealOperation, StoreError};
 
@@ -235,12 +234,11 @@ type AnchorsForGeneration = (u64, Arc<TrustStore>);
 #[derive(Clone)]
 pub struct SealService {
     runtime: Arc<Runtime>,
-    plugins: Addr<PluginHost>,
     stamps: StampService,
     platform: PlatformSealCell,
     tsa_trust: crate::tsa::TrustCell,
     /// KMS clients by instance name, so in-flight tracking and the cached direct caller are shared.
-    clients: Arc<Mutex<HashMap<String, KmsClient>>>,
+    clients: KmsClients,
     /// `[seal] trust_roots_file` with the config generation it was read for; a reload reads it again.
     anchors: Arc<Mutex<Option<AnchorsForGeneration>>>,
     /// Bounds concurrent PDF seals and verifications (each holds its PDF in memory).
@@ -335,13 +333,12 @@ impl SealService {
         // Fixed at start: a reload changing it takes effect at the next restart.
         let max_concurrent_pdf = runtime.settings().1.seal.max_concurrent_pdf;
         Self {
+            clients: KmsClients::new(plugins.clone()),
             runtime,
-            plugins,
             stamps,
             platform,
             tsa_trust,
             pdf_permits: Arc::new(tokio::sync::Semaphore::new(max_concurrent_pdf)),
-            clients: Arc::default(),
             anchors: Arc::default(),
         }
     }
@@ -506,30 +503,7 @@ impl SealService {
     }
 
     async fn client(&self, name: &str) -> Result<KmsClient, SealError> {
-        if let Some(client) = self
-            .clients
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(name)
-        {
-            return Ok(client.clone());
-        }
-        let actor = kms_instance(&self.plugins, name).await.ok_or_else(|| {
-            SealError::Unavailable(format!("no KMS plugin instance `{name}` is running"))
-        })?;
-        let client = KmsClient::new(
-            KmsInstance {
-                host: self.plugins.clone(),
-                name: name.to_string(),
-                actor,
-            },
-            tokio::runtime::Handle::current(),
-        );
-        self.clients
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(name.to_string(), client.clone());
-        Ok(client)
+        self.clients.get(name).await.map_err(SealError::Unavailable)
     }
 
     fn platform(&self) -> Result<Arc<PlatformSeal>, SealError> {

@@ -113,10 +113,59 @@ pub struct ServerIdentity {
 impl ServerIdentity {
     /// Signs SHA-256 of `data` (RFC 6979 in the KMS, low-S here), as 64-byte `r‖s` in standard base64.
     fn sign(&self, data: &[u8]) -> Result<String, String> {
+        self.sign_bytes(data).map(|signature| B64.encode(signature))
+    }
+
+    /// Signs SHA-256 of `data` with the identity key, as the 64 bytes `r‖s` (low-S) that JWS ES256 and the
+    /// device protocol both use. Blocking: call it on the blocking pool.
+    pub fn sign_bytes(&self, data: &[u8]) -> Result<[u8; 64], String> {
         let der = self.key.sign(data).map_err(|e| e.to_string())?;
         let signature = p256::ecdsa::Signature::from_der(&der).map_err(|e| e.to_string())?;
         let signature = signature.normalize_s();
-        Ok(B64.encode(signature.to_bytes()))
+        Ok(signature.to_bytes().into())
+    }
+
+    /// The identity key as a public JWK (`kid` = `server_id`, `alg` ES256), for verifying what the server signs.
+    pub fn jwk(&self) -> Value {
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+        use p256::elliptic_curve::sec1::ToSec1Point;
+        let point = B64
+            .decode(&self.public_key)
+            .ok()
+            .and_then(|bytes| p256::PublicKey::from_sec1_bytes(&bytes).ok())
+            .map(|key| key.to_sec1_point(false));
+        let (x, y) = match &point {
+            Some(point) => (
+                point.x().map(|x| B64URL.encode(x)).unwrap_or_default(),
+                point.y().map(|y| B64URL.encode(y)).unwrap_or_default(),
+            ),
+            None => (String::new(), String::new()),
+        };
+        json!({ "kty": "EC", "crv": "P-256", "x": x, "y": y, "kid": self.server_id, "alg": "ES256",
+                "use": "sig" })
+    }
+}
+
+/// Approvals whose devices were reached (a push was accepted, or a poll handed the request out), by the id in
+/// their payload's `parent`: what tells "no approver could be reached" from "nobody answered" at expiry. Kept in
+/// memory; after a restart only reaches seen since count.
+#[derive(Clone, Default)]
+pub struct Reached(Arc<std::sync::Mutex<std::collections::HashSet<String>>>);
+
+impl Reached {
+    fn mark(&self, parent: &str) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(parent.to_string());
+    }
+
+    /// Whether a device of this parent request was reached; forgets it (asked once, at the end).
+    pub fn take(&self, parent: &str) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(parent)
     }
 }
 
@@ -246,6 +295,7 @@ impl AuthKinds {
             owner: webhook_owner(tenant),
             topic: topic.to_string(),
             body: body.to_string(),
+            signature: None,
         }
     }
 
@@ -337,6 +387,7 @@ pub struct SigilAuthService {
     secrets: Arc<SecretBox>,
     identity: IdentityCell,
     plugins: Addr<PluginHost>,
+    reached: Reached,
 }
 
 /// A typed field of a request's payload, its default when absent or of another shape.
@@ -372,6 +423,7 @@ impl SigilAuthService {
             secrets,
             identity,
             plugins,
+            reached: Reached::default(),
         }
     }
 
@@ -382,6 +434,16 @@ impl SigilAuthService {
     /// The server identity, once ready.
     pub fn identity(&self) -> Option<Arc<ServerIdentity>> {
         self.identity.get()
+    }
+
+    /// Which parent requests reached a device.
+    pub fn reached(&self) -> &Reached {
+        &self.reached
+    }
+
+    /// The engine the challenges and multi-party requests live in.
+    pub fn engine(&self) -> &ApprovalEngine {
+        &self.engine
     }
 
     /// A registration challenge: `(challenge_id, nonce)`, the nonce 32 random bytes in standard base64.
@@ -496,6 +558,48 @@ impl SigilAuthService {
         sigil_device::parse_fingerprint(fingerprint)?;
         let key = DevicePublicKey::from_base64(device_public_key)?;
         let device = self.active_device(scope, fingerprint, &key).await?;
+        let expires_at = now_ms() + CHALLENGE_TTL.as_millis() as i64;
+        self.challenge_device(scope, &device, &key, action, expires_at, Map::new())
+            .await
+    }
+
+    /// A challenge for the tenant's registered device `fingerprint` on behalf of another request: `extra` joins
+    /// its payload (`parent`, `kind` and what the device shows), and it expires at `expires_at` (Unix ms).
+    pub async fn challenge_registered(
+        &self,
+        scope: &TenantScope,
+        fingerprint: &str,
+        action: Value,
+        expires_at: i64,
+        extra: Map<String, Value>,
+    ) -> Result<Approval, AuthError> {
+        sigil_device::parse_fingerprint(fingerprint)?;
+        let device = self
+            .store()
+            .device(scope, fingerprint)
+            .await?
+            .ok_or(AuthError::NotFound(
+                "DEVICE_NOT_FOUND",
+                "the device is not registered",
+            ))?;
+        if device.revoked_at.is_some() {
+            return Err(AuthError::Revoked);
+        }
+        let key = DevicePublicKey::from_base64(&device.public_key)?;
+        self.challenge_device(scope, &device, &key, Some(action), expires_at, extra)
+            .await
+    }
+
+    async fn challenge_device(
+        &self,
+        scope: &TenantScope,
+        device: &Device,
+        key: &DevicePublicKey,
+        action: Option<Value>,
+        expires_at: i64,
+        extra: Map<String, Value>,
+    ) -> Result<Approval, AuthError> {
+        let fingerprint = device.fingerprint.as_str();
         // The action is canonicalised now, so a device and the server agree on its digest.
         messages::action_digest(action.as_ref())?;
         let identity = self.identity().ok_or(AuthError::NotReady)?;
@@ -512,8 +616,7 @@ impl SigilAuthService {
         };
         let pictogram = sigil_device::pictogram_of_hex(fingerprint)?;
         let id = uuid::Uuid::new_v4().to_string();
-        let expires_at = now_ms() + CHALLENGE_TTL.as_millis() as i64;
-        let mut payload = Map::new();
+        let mut payload = extra;
         payload.insert("fingerprint".into(), json!(fingerprint));
         payload.insert("device_public_key".into(), json!(key.to_base64()));
         payload.insert("action".into(), action.unwrap_or(Value::Null));
@@ -548,14 +651,14 @@ impl SigilAuthService {
                 ));
             }
         };
-        self.push_to(&device, self.challenge_item(&created, &identity));
+        self.push_to(device, self.challenge_item(&created, &identity));
         Ok(created)
     }
 
     /// What a device is shown of a challenge (push payload and poll item).
     pub fn challenge_item(&self, challenge: &Approval, identity: &ServerIdentity) -> Value {
         let field = |name: &str| challenge.payload.get(name).cloned().unwrap_or(Value::Null);
-        json!({
+        let mut item = json!({
             "type": "challenge",
             "challenge_id": challenge.uid,
             "server_id": identity.server_id,
@@ -566,18 +669,22 @@ impl SigilAuthService {
             "pictogram_speakable": field("pictogram_speakable"),
             "expires_at": challenge.expires_at.map(super::claims::iso),
             "respond_to": "/respond",
-        })
+        });
+        with_origin(&mut item, &challenge.payload);
+        item
     }
 
     fn mpa_item(&self, request: &Approval) -> Value {
         let field = |name: &str| request.payload.get(name).cloned().unwrap_or(Value::Null);
-        json!({
+        let mut item = json!({
             "type": "mpa",
             "request_id": field("request_id"),
             "action": field("action"),
             "expires_at": request.expires_at.map(super::claims::iso),
             "respond_to": "/mpa/respond",
-        })
+        });
+        with_origin(&mut item, &request.payload);
+        item
     }
 
     /// Pushes to a device's channel, if it has one; a failure is logged and counted, never fatal (the device
@@ -608,11 +715,19 @@ impl SigilAuthService {
             device.fingerprint
         );
         let payload = item.as_object().cloned().unwrap_or_default();
+        let parent = payload
+            .get("parent")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let reached = self.reached.clone();
         tokio::spawn(async move {
             let outcome =
                 crate::plugin_host::push(&plugins, &channel, recipient, payload, key).await;
             match outcome {
                 Ok(delivery) => {
+                    if let Some(parent) = &parent {
+                        reached.mark(parent);
+                    }
                     metrics::counter!("sigil_device_pushes_total", "outcome" => "sent")
                         .increment(1);
                     tracing::debug!(%channel, %delivery, "challenge pushed");
@@ -729,6 +844,16 @@ impl SigilAuthService {
         scope: &TenantScope,
         input: MpaInput,
     ) -> Result<Approval, AuthError> {
+        self.mpa_request_with(scope, input, Map::new()).await
+    }
+
+    /// As [`SigilAuthService::mpa_request`], on behalf of another request: `extra` joins the payload.
+    pub async fn mpa_request_with(
+        &self,
+        scope: &TenantScope,
+        input: MpaInput,
+        extra: Map<String, Value>,
+    ) -> Result<Approval, AuthError> {
         messages::action_digest(Some(&input.action))?;
         let mut members: Vec<String> = Vec::new();
         for group in &input.groups {
@@ -746,7 +871,7 @@ impl SigilAuthService {
             }
         }
         let expires_at = now_ms() + input.expires_in.as_millis() as i64;
-        let mut payload = Map::new();
+        let mut payload = extra;
         payload.insert("request_id".into(), json!(input.request_id));
         payload.insert("action".into(), input.action.clone());
         payload.insert("required".into(), json!(input.required));
@@ -1008,6 +1133,7 @@ impl SigilAuthService {
             if tenants.contains(&&challenge.tenant)
                 && let Some(identity) = &identity
             {
+                self.mark_reached(&challenge);
                 challenges.push(self.challenge_item(&challenge, identity));
             }
         }
@@ -1018,10 +1144,29 @@ impl SigilAuthService {
             .await?
         {
             if tenants.contains(&&request.tenant) {
+                self.mark_reached(&request);
                 requests.push(self.mpa_item(&request));
             }
         }
         Ok(json!({ "challenges": challenges, "mpa_requests": requests }))
+    }
+}
+
+impl SigilAuthService {
+    fn mark_reached(&self, approval: &Approval) {
+        if let Some(parent) = approval.payload.get("parent").and_then(Value::as_str) {
+            self.reached.mark(parent);
+        }
+    }
+}
+
+/// What a device is told of the request a challenge or multi-party request stands for: `kind` (e.g.
+/// `signing_request`), `parent` (its id) and `request` (what it shows: type, app, origin, trust level, fields).
+fn with_origin(item: &mut Value, payload: &Map<String, Value>) {
+    for name in ["kind", "parent", "request"] {
+        if let Some(value) = payload.get(name) {
+            item[name] = value.clone();
+        }
     }
 }
 

@@ -51,6 +51,9 @@ pub enum Surface {
     SigilAuth,
     /// Standard Webhooks headers only.
     Standard,
+    /// A signing request's result to the app's callback (seed 003): the body as the app expects it, with the
+    /// daemon's detached JWS in `Sigil-Signature` instead of a shared-secret signature.
+    Connect,
 }
 
 impl Surface {
@@ -60,6 +63,7 @@ impl Surface {
             Surface::Sigilum => "sigilum",
             Surface::SigilAuth => "sigil_auth",
             Surface::Standard => "standard",
+            Surface::Connect => "connect",
         }
     }
 
@@ -67,6 +71,7 @@ impl Surface {
         match text {
             "sigilum" => Surface::Sigilum,
             "sigil_auth" => Surface::SigilAuth,
+            "connect" => Surface::Connect,
             _ => Surface::Standard,
         }
     }

@@ -12,6 +12,7 @@ mod seals;
 mod sigil_auth;
 pub mod sigilum;
 mod signed;
+mod signing_requests;
 mod tenants;
 mod timestamping;
 pub mod webhooks;
@@ -69,6 +70,7 @@ pub struct Inner {
     pub(crate) approvals: crate::app::approvals::ApprovalEngine,
     pub(crate) claims: crate::app::claims::ClaimService,
     pub(crate) sigil_auth: crate::app::sigil_auth::SigilAuthService,
+    pub(crate) signing_requests: crate::app::signing_requests::SigningRequestService,
     pub(crate) bound: std::net::SocketAddr,
     /// Agent certificates whose proof verified (see `http/signed.rs`).
     pub(crate) agent_certificates: sigil_httpsig::sigilum::CertificateCache,
@@ -144,6 +146,13 @@ impl AppState {
         } = approval_parts;
         let (generation, config) = runtime.settings();
         let limiters = limits::Limiters::new(generation, &config);
+        let sigil_auth = crate::app::sigil_auth::SigilAuthService::new(
+            approvals.clone(),
+            runtime.clone(),
+            secrets,
+            identity,
+            plugins.clone(),
+        );
         let Timestamping {
             providers,
             local_tsa,
@@ -166,13 +175,14 @@ impl AppState {
                 seals,
                 directory: crate::app::directory::DirectoryService::new(runtime.clone()),
                 claims: crate::app::claims::ClaimService::new(approvals.clone(), runtime.clone()),
-                sigil_auth: crate::app::sigil_auth::SigilAuthService::new(
+                signing_requests: crate::app::signing_requests::SigningRequestService::new(
                     approvals.clone(),
                     runtime.clone(),
-                    secrets,
-                    identity,
-                    plugins.clone(),
+                    sigil_auth.clone(),
+                    webhooks.clone(),
+                    crate::kms::KmsClients::new(plugins.clone()),
                 ),
+                sigil_auth,
                 approvals,
                 bound,
                 agent_certificates: sigil_httpsig::sigilum::CertificateCache::new(
@@ -294,6 +304,7 @@ pub fn router(state: AppState) -> Router {
         .merge(seals::routes())
         .merge(directory::routes())
         .merge(claims::routes())
+        .merge(signing_requests::routes())
         .route(
             "/api/admin/health",
             axum::routing::get(operations::admin_health),
@@ -311,6 +322,7 @@ pub fn router(state: AppState) -> Router {
         .merge(directory::public_routes())
         .merge(claims::public_routes())
         .merge(sigil_auth::routes())
+        .merge(signing_requests::public_routes())
         .route("/healthz", axum::routing::get(operations::healthz))
         .route("/readyz", axum::routing::get(operations::readyz))
         .route("/metrics", axum::routing::get(operations::metrics));

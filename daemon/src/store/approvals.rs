@@ -622,6 +622,23 @@ impl Store {
         .await
     }
 
+    /// Requests of a kind that a crash may have left half done, whatever the tenant (the recovery sweep acts
+    /// for each request's own tenant): decided ones without a `result_body`, and pending ones untouched since
+    /// `quiet_since` (Unix ms) whose approvers may have decided meanwhile. At most `limit`, oldest first.
+    pub async fn unfinished_results_all_tenants(
+        &self,
+        kind: &str,
+        quiet_since: i64,
+        limit: usize,
+    ) -> Result<Vec<Approval>> {
+        self.rows(
+            "SELECT * FROM approval WHERE kind = $kind AND ((state != 'pending' AND payload.result_body = NONE) \
+             OR (state = 'pending' AND updated_at < $quiet)) ORDER BY updated_at LIMIT $limit;",
+            json!({ "kind": kind, "quiet": quiet_since, "limit": limit as i64 }),
+        )
+        .await
+    }
+
     /// The audit trail of a request, oldest first.
     pub async fn approval_audit(
         &self,

@@ -10,6 +10,7 @@ mod api_keys;
 mod approvals;
 mod devices;
 mod directory;
+mod issuers;
 mod key_cache;
 mod meta;
 mod outbox;
@@ -40,6 +41,7 @@ pub use directory::{
     LimitRefusal, Limited, Namespace, NewService, Service, ServiceKey, ServiceKeyRecord,
     ServicePatch,
 };
+pub use issuers::{Issuer, IssuerChange, NewIssuer};
 use key_cache::ApiKeyCache;
 pub use outbox::{
     AttemptOutcome, EndpointCreation, NewOutboxEvent, NewWebhookEndpoint, OutboxEvent,

@@ -30,6 +30,9 @@ pub struct NewOutboxEvent {
     pub topic: String,
     /// The exact body to deliver (JSON text); signed and sent byte for byte.
     pub body: String,
+    /// A signature the daemon made over `body` when the event was created (a detached JWS for signing-request
+    /// results), sent with every delivery to a `connect` endpoint.
+    pub signature: Option<String>,
 }
 
 impl NewOutboxEvent {
@@ -44,10 +47,10 @@ impl NewOutboxEvent {
         );
         let sql = format!(
             "CREATE type::record('outbox_event', ${var}.uid) CONTENT {{ uid: ${var}.uid, tenant: ${var}.tenant, \
-             owner: ${var}.owner, topic: ${var}.topic, body: ${var}.body, created_at: ${var}.created_at, \
-             fanned_out: false }};"
+             owner: ${var}.owner, topic: ${var}.topic, body: ${var}.body, signature: ${var}.signature, \
+             created_at: ${var}.created_at, fanned_out: false }};"
         );
-        let value = json!({
+        let mut value = json!({
             "uid": self.id,
             "tenant": self.tenant,
             "owner": self.owner,
@@ -55,6 +58,10 @@ impl NewOutboxEvent {
             "body": self.body,
             "created_at": now_ms(),
         });
+        // Absent, not null: the field is `option<string>`, which takes NONE but not NULL.
+        if let Some(signature) = &self.signature {
+            value["signature"] = json!(signature);
+        }
         (sql, value)
     }
 
@@ -136,6 +143,9 @@ pub struct OutboxEvent {
     pub topic: String,
     /// Exact body.
     pub body: String,
+    /// The daemon's signature over the body, if it made one.
+    #[serde(default)]
+    pub signature: Option<String>,
     /// Unix ms.
     pub created_at: i64,
 }
@@ -330,7 +340,7 @@ impl Store {
     /// Events not yet fanned out, oldest first, of every tenant: the dispatcher's work list.
     pub async fn new_events_all_tenants(&self, limit: usize) -> Result<Vec<OutboxEvent>> {
         self.rows(
-            "SELECT uid, tenant, owner, topic, body, created_at FROM outbox_event WHERE fanned_out = false \
+            "SELECT uid, tenant, owner, topic, body, signature, created_at FROM outbox_event WHERE fanned_out = false \
              ORDER BY created_at LIMIT $limit;",
             json!({ "limit": limit as i64 }),
         )
@@ -424,7 +434,7 @@ impl Store {
     /// The event a delivery carries, whatever its tenant: the dispatcher's read.
     pub async fn outbox_event_any_tenant(&self, uid: &str) -> Result<Option<OutboxEvent>> {
         self.first(
-            "SELECT uid, tenant, owner, topic, body, created_at FROM type::record('outbox_event', $uid);",
+            "SELECT uid, tenant, owner, topic, body, signature, created_at FROM type::record('outbox_event', $uid);",
             json!({ "uid": uid }),
         )
         .await
@@ -599,6 +609,7 @@ mod tests {
             owner: owner.into(),
             topic: topic.into(),
             body: format!(r#"{{"event":"{topic}","n":1}}"#),
+            signature: None,
         }
     }
 

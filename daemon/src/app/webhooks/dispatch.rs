@@ -206,16 +206,19 @@ async fn deliver(
             let timestamp = started_at / 1000;
             let secret = secret.into_inner();
             let key = signing::standard_key(&secret).unwrap_or_else(|| secret.as_bytes().to_vec());
+            let surface = Surface::parse(&endpoint.surface);
             let mut headers: Vec<(String, String)> = vec![
                 ("Content-Type".into(), "application/json".into()),
                 ("webhook-id".into(), event.uid.clone()),
                 ("webhook-timestamp".into(), timestamp.to_string()),
-                (
+            ];
+            if surface != Surface::Connect {
+                headers.push((
                     "webhook-signature".into(),
                     signing::standard_signature(&key, &event.uid, timestamp, &event.body),
-                ),
-            ];
-            match Surface::parse(&endpoint.surface) {
+                ));
+            }
+            match surface {
                 Surface::Sigilum => {
                     headers.push(("X-Sigilum-Event".into(), event.topic.clone()));
                     headers.push(("X-Sigilum-Webhook-Id".into(), endpoint.uid.clone()));
@@ -234,6 +237,12 @@ async fn deliver(
                     ));
                 }
                 Surface::Standard => {}
+                Surface::Connect => {
+                    // The app holds no shared secret: the daemon's public-key signature, made with the result.
+                    if let Some(signature) = &event.signature {
+                        headers.push(("Sigil-Signature".into(), signature.clone()));
+                    }
+                }
             }
             if let (Some(name), Some(value)) = (&endpoint.auth_header, auth_value) {
                 headers.push((name.clone(), value.into_inner()));

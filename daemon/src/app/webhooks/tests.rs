@@ -319,6 +319,7 @@ async fn dispatcher_signs_retries_records_every_attempt_and_refuses_private_addr
         owner: "service:s1".into(),
         topic: "request.approved".into(),
         body: body.into(),
+        signature: None,
     };
     store.enqueue_event(&event).await.unwrap();
     store
