@@ -28,6 +28,7 @@ mod seals;
 mod secrets;
 mod sessions;
 mod sigil_auth;
+mod signing_requests;
 mod slow_clients;
 mod tenants;
 mod timestamping;

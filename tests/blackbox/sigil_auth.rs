@@ -16,10 +16,10 @@ use crate::harness::{Daemon, Owner, Reply, str_field};
 const SECRET: &str = "sigil-auth-webhook-secret-01";
 
 /// The Python device simulator.
-struct DeviceSim {
+pub(crate) struct DeviceSim {
     key_hex: String,
-    public_key: String,
-    fingerprint: String,
+    pub(crate) public_key: String,
+    pub(crate) fingerprint: String,
 }
 
 fn device_py(args: &[&str]) -> String {
@@ -37,7 +37,7 @@ fn device_py(args: &[&str]) -> String {
 }
 
 impl DeviceSim {
-    fn new(seed: u8) -> DeviceSim {
+    pub(crate) fn new(seed: u8) -> DeviceSim {
         let key_hex = hex::encode([seed; 32]);
         let keys: Value =
             serde_json::from_str(&device_py(&["keygen", "--private-key-hex", &key_hex])).unwrap();
@@ -48,14 +48,14 @@ impl DeviceSim {
         }
     }
 
-    fn sign(&self, purpose: &str, inputs: &[&str]) -> String {
+    pub(crate) fn sign(&self, purpose: &str, inputs: &[&str]) -> String {
         let mut args = vec!["sign", purpose, "--key", &self.key_hex];
         args.extend_from_slice(inputs);
         device_py(&args)
     }
 }
 
-fn api_post(daemon: &Daemon, key: &str, path: &str, body: Value) -> Reply {
+pub(crate) fn api_post(daemon: &Daemon, key: &str, path: &str, body: Value) -> Reply {
     daemon.send(
         daemon
             .client()
@@ -65,7 +65,7 @@ fn api_post(daemon: &Daemon, key: &str, path: &str, body: Value) -> Reply {
     )
 }
 
-fn api_get(daemon: &Daemon, key: &str, path: &str) -> Reply {
+pub(crate) fn api_get(daemon: &Daemon, key: &str, path: &str) -> Reply {
     daemon.send(daemon.client().get(daemon.url(path)).bearer_auth(key))
 }
 
@@ -88,7 +88,7 @@ fn assert_nested(reply: &Reply, status: u16, code: &str) {
 }
 
 /// A tenant with a live API key, once the server identity is up.
-fn tenant(daemon: &Daemon) -> (Owner, String) {
+pub(crate) fn tenant(daemon: &Daemon) -> (Owner, String) {
     let owner = daemon.owner_with_tenant();
     let key = daemon.api_key(&owner.token, "live");
     for _ in 0..400 {
@@ -100,7 +100,7 @@ fn tenant(daemon: &Daemon) -> (Owner, String) {
     panic!("the server identity did not come up: {}", daemon.logs());
 }
 
-fn register(daemon: &Daemon, key: &str, device: &DeviceSim) -> Value {
+pub(crate) fn register(daemon: &Daemon, key: &str, device: &DeviceSim) -> Value {
     let challenge = api_get(daemon, key, "/devices/register/challenge").expect(200);
     let nonce = str_field(&challenge, "nonce");
     let signature = device.sign("register", &["--nonce", &nonce]);
@@ -121,7 +121,7 @@ fn challenge_bytes_hex(item: &Value) -> String {
     )
 }
 
-fn poll(daemon: &Daemon, device: &DeviceSim) -> Value {
+pub(crate) fn poll(daemon: &Daemon, device: &DeviceSim) -> Value {
     let now = chrono::Utc::now().timestamp().to_string();
     let signature = device.sign(
         "poll",

@@ -838,7 +838,16 @@ impl SigningRequestService {
 
     /// A detached JWS (ES256, the server identity) over `body`: `<header>..<signature>`.
     async fn sign_result(&self, body: &str) -> Result<String, RequestError> {
-        let identity = self.auth.identity().ok_or_else(|| {
+        // Just after a start the identity may still be coming up from the KMS: wait for it a little.
+        let mut identity = self.auth.identity();
+        for _ in 0..100 {
+            if identity.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            identity = self.auth.identity();
+        }
+        let identity = identity.ok_or_else(|| {
             RequestError::Unavailable("the server identity is not ready yet".into())
         })?;
         let header =
