@@ -1241,7 +1241,10 @@ fn uncanonicalizable_numbers_are_refused() {
     let request = with(transfer(), "big", json!(u64::MAX));
     let mut value = fixture(SIGNED_TRANSFER)["envelope"].clone();
     value["request"] = request.clone();
-    assert_eq!(parse_envelope(&value, NOW).unwrap_err().reason, "invalid_json");
+    assert_eq!(
+        parse_envelope(&value, NOW).unwrap_err().reason,
+        "invalid_json"
+    );
     assert_eq!(canonicalize(&request).unwrap_err().reason, "invalid_json");
 }
 
