@@ -157,7 +157,7 @@ async fn info(State(state): State<AppState>) -> ApiResult<axum::Json<Value>> {
         .sigil_auth
         .identity()
         .ok_or_else(|| ApiError::from(AuthError::NotReady))?;
-    Ok(axum::Json(json!({
+    let mut info = json!({
         "server_id": identity.server_id,
         "server_public_key": identity.public_key,
         "server_pictogram": identity.pictogram.emojis,
@@ -165,7 +165,12 @@ async fn info(State(state): State<AppState>) -> ApiResult<axum::Json<Value>> {
         "version": env!("CARGO_PKG_VERSION"),
         "mode": "operational",
         "features": { "mpa": true, "secure_decrypt": false, "mnemonic_generation": false, "webhooks": true },
-    })))
+    });
+    // The applicationServerKey a web app subscribes with, when sigild signs Web Push credentials itself.
+    if let Some(vapid) = &identity.vapid {
+        info["vapid_public_key"] = json!(vapid.public_key);
+    }
+    Ok(axum::Json(info))
 }
 
 async fn registration_challenge(
