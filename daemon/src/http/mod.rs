@@ -7,6 +7,7 @@ pub mod connections;
 mod directory;
 pub mod extract;
 pub mod limits;
+pub mod openapi;
 mod operations;
 mod seals;
 mod sigil_auth;
@@ -325,7 +326,8 @@ pub fn router(state: AppState) -> Router {
         .merge(signing_requests::public_routes())
         .route("/healthz", axum::routing::get(operations::healthz))
         .route("/readyz", axum::routing::get(operations::readyz))
-        .route("/metrics", axum::routing::get(operations::metrics));
+        .route("/metrics", axum::routing::get(operations::metrics))
+        .route("/openapi.json", axum::routing::get(openapi::serve));
     if config.testing.fault_injection {
         app = app.route(
             "/_test/panic",

@@ -147,7 +147,7 @@ fn stamp_json(stamp: &Stamp) -> Value {
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct StampHashRequest {
     hash_hex: String,
@@ -260,7 +260,7 @@ async fn stamp_hash(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RestampRequest {
     transaction_id: String,
@@ -299,7 +299,7 @@ fn checked_stamp_id(id: &str, field: &str) -> ApiResult<()> {
         .map_err(|error| error.with_details(json!({ "field": field })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct VerifyHashRequest {
     file_hash_hex: String,
@@ -375,7 +375,7 @@ async fn verify_hash(
     })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct InspectRequest {
     tsr_base64: String,
@@ -567,7 +567,7 @@ async fn audit_package(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LabelRequest {
     label: String,
@@ -605,7 +605,7 @@ async fn settings(State(state): State<AppState>, caller: TenantCaller) -> ApiRes
     Ok(Json(settings_json(&settings)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct SettingsRequest {
     enabled_tsa_slugs: Option<Vec<String>>,
