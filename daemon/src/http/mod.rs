@@ -537,6 +537,17 @@ async fn json_errors(request: Request, next: Next) -> Response {
     if !(status.is_client_error() || status.is_server_error()) {
         return response;
     }
+    // A body in a JSON-based format of its own (the DID resolution result's `application/ld+json`) is the
+    // handler's deliberate answer, which its clients parse: it stays as it is.
+    let own_json_format = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|t| t.trim().to_ascii_lowercase().ends_with("+json"));
+    if own_json_format {
+        return response;
+    }
     let is_json = extract::has_media_type(response.headers(), "application/json");
     let (mut parts, body) = response.into_parts();
     let mut error_body = if is_json {

@@ -310,15 +310,15 @@ impl Op {
         statuses.sort_by_key(|(status, body)| (*status, body.is_none()));
         statuses.dedup_by_key(|(status, _)| *status);
         for (status, body) in statuses {
-            let schema = body.unwrap_or_else(|| self.error_schema(status));
-            let mut response = json!({
-                "description": status_description(status),
-                "content": { "application/json": { "schema": schema } },
-            });
-            if status == 429 {
-                response["headers"] =
-                    json!({ "Retry-After": { "$ref": "#/components/headers/RetryAfter" } });
-            }
+            let response = match body {
+                Some(schema) => json!({
+                    "description": status_description(status),
+                    "content": { "application/json": { "schema": schema } },
+                }),
+                None => {
+                    json!({ "$ref": format!("#/components/responses/{}{status}", self.shape.prefix()) })
+                }
+            };
             self.responses.entry(status.to_string()).or_insert(response);
         }
         let mut responses: Vec<(String, Value)> =
@@ -332,12 +332,25 @@ impl Op {
     }
 }
 
-impl Op {
+/// The error statuses that have a shared response in `components.responses`.
+const ERROR_STATUSES: [u16; 15] = [
+    400, 401, 402, 403, 404, 409, 410, 413, 414, 415, 429, 431, 500, 502, 503,
+];
+
+impl Shape {
+    /// The name prefix of the shape's shared responses.
+    fn prefix(self) -> &'static str {
+        match self {
+            Shape::Common => "Error",
+            Shape::Nested => "NestedError",
+        }
+    }
+
     /// The error body of a status. The Sigil Auth routes nest their errors, except those made by the HTTP layer
     /// around them (a refused head or encoding, a body over the limit, a panic, a timeout), which keep the
     /// common shape.
-    fn error_schema(&self, status: u16) -> Value {
-        match (self.shape, status) {
+    fn error_schema(self, status: u16) -> Value {
+        match (self, status) {
             (Shape::Common, _) => r("Error"),
             (Shape::Nested, 400 | 413 | 414 | 415 | 431 | 500 | 503) => {
                 json!({ "anyOf": [r("NestedError"), r("Error")] })
@@ -380,14 +393,16 @@ fn status_description(status: u16) -> &'static str {
 fn request<T: ToSchema>(components: &mut Map<String, Value>) -> Value {
     let mut nested = Vec::new();
     T::schemas(&mut nested);
-    for (name, schema) in nested {
-        components.insert(name, serde_json::to_value(schema).unwrap_or_default());
-    }
     let name = T::name().into_owned();
-    components.insert(
-        name.clone(),
-        serde_json::to_value(T::schema()).unwrap_or_default(),
-    );
+    nested.push((name.clone(), T::schema()));
+    for (name, schema) in nested {
+        let schema = serde_json::to_value(schema).unwrap_or_default();
+        // Two types of one name would silently replace each other's schema.
+        if let Some(existing) = components.get(&name) {
+            assert_eq!(existing, &schema, "two OpenAPI schemas are named {name}");
+        }
+        components.insert(name, schema);
+    }
     json!({ "$ref": format!("#/components/schemas/{name}") })
 }
 
@@ -567,7 +582,7 @@ fn response_schemas() -> Map<String, Value> {
         ),
     );
     add(
-        "Member",
+        "TenantMember",
         object(
             &["userId", "email", "role"],
             json!({
@@ -742,12 +757,13 @@ pub fn document() -> Value {
             .err(&[403, 409]),
         op("post", "/auth/login", "login", "Accounts", "Start a session")
             .json_example(request::<accounts::LoginRequest>(c), json!({"email": "ann@example.org", "password": "correct horse battery"}))
-            .ok(200, "a session token", object(&["token", "userId", "email", "tenantId"], json!({"token": s(), "userId": s(), "email": s(), "tenantId": ns()}))),
+            .ok(200, "a session token", object(&["token", "userId", "email", "tenantId"], json!({"token": s(), "userId": s(), "email": s(), "tenantId": ns()})))
+            .err(&[401]),
         op("post", "/auth/refresh", "refresh", "Accounts", "A new token of the same session, optionally switching tenant")
             .auth(Auth::Session)
             .json_optional(request::<accounts::RefreshRequest>(c))
             .ok(200, "a new token", r("Token"))
-            .err(&[403]),
+            .err(&[403, 404]),
         op("post", "/auth/logout", "logout", "Accounts", "End the presented session")
             .auth(Auth::Session)
             .no_content("the session ended")
@@ -775,12 +791,12 @@ pub fn document() -> Value {
             .err(&[403]),
         op("get", "/api/tenants/{id}/members", "listMembers", "Tenants", "The tenant's members")
             .auth(Auth::Session).paged()
-            .ok(200, "a page of members", page_of(r("Member")))
+            .ok(200, "a page of members", page_of(r("TenantMember")))
             .err(&[403]),
         op("post", "/api/tenants/{id}/members", "addMember", "Tenants", "Add a member (owner)")
             .auth(Auth::Session)
             .json(request::<tenants::AddMember>(c))
-            .ok(201, "the member", r("Member"))
+            .ok(201, "the member", r("TenantMember"))
             .err(&[403, 409]),
         op("delete", "/api/tenants/{id}/members/{user_id}", "removeMember", "Tenants", "Remove a member (owner, or the member themself)")
             .auth(Auth::Session)
@@ -934,6 +950,7 @@ pub fn document() -> Value {
                 "certificateId": s(), "label": s(), "qualified": {"type": STRING, "enum": ["true", "false"]},
                 "reason": s(), "location": s(), "level": {"type": STRING, "enum": ["B-B", "B-T", "B-LTA"]},
             }))}}))
+            .err(&[404])
             .response(200, json!({"description": "the sealed PDF or the `.p7s`; headers `X-Seal-*` describe it",
                 "headers": seal_headers(),
                 "content": {"application/pdf": {"schema": {"type": STRING, "contentMediaType": "application/pdf"}},
@@ -941,12 +958,14 @@ pub fn document() -> Value {
         op("post", "/seal/sign-hash", "sealHash", "Seals", "Seal a SHA-256 digest (CAdES or JAdES)")
             .auth(Auth::SessionOrKey)
             .json(request::<seals::SignHashBody>(c))
+            .err(&[404])
             .response(200, json!({"description": "the `.p7s` or the detached JAdES", "headers": seal_headers(),
                 "content": {"application/pkcs7-signature": {"schema": {"type": STRING, "contentMediaType": "application/pkcs7-signature"}},
                             "application/jose+json": {"schema": {"type": "object"}}}})),
         op("post", "/seal/sign-pades-hash", "sealPadesHash", "Seals", "The CMS for a PDF's `/Contents`, from its ByteRange digest")
             .auth(Auth::SessionOrKey)
             .json(request::<seals::SignPadesHashBody>(c))
+            .err(&[404])
             .ok(200, "the CMS", object(&["cmsBase64", "operationId", "certificateId"], json!({
                 "cmsBase64": s(), "operationId": s(), "certificateId": s(), "timestampedBy": ns(), "qualified": b(),
                 "level": s(), "certChainDers": array(s()), "ocspDers": array(s()),
@@ -954,6 +973,7 @@ pub fn document() -> Value {
         op("post", "/seal/sign-hashes", "sealHashes", "Seals", "A JAdES seal over an envelope and its objects")
             .auth(Auth::SessionOrKey)
             .json(request::<seals::SignHashesBody>(c))
+            .err(&[404])
             .ok(200, "the General JWS JSON and its operation", object(&["signature", "operationId", "certificateId", "format"], json!({
                 "signature": {"type": "object"}, "operationId": s(), "certificateId": s(), "format": {"const": "jades"},
                 "level": s(), "timestampedBy": ns(), "qualified": b(), "pqc": b(),
@@ -1101,7 +1121,9 @@ pub fn document() -> Value {
         op("get", "/1.0/identifiers/{did}", "didResolution", "Agent authorization", "DID resolution")
             .ok_media(200, "the resolution result", "application/ld+json", json!({"type": "object"}))
             .response(400, json!({"description": "not a `did:sigilum` DID", "content": {"application/ld+json": {"schema": {"type": "object"}}}}))
-            .response(404, json!({"description": "unknown DID", "content": {"application/ld+json": {"schema": {"type": "object"}}}})),
+            .response(404, json!({"description": "unknown DID", "content": {"application/ld+json": {"schema": {"type": "object"}}}}))
+            .response(500, json!({"description": "resolution failed (`internalError`), or a bug", "content": {
+                "application/ld+json": {"schema": {"type": "object"}}, "application/json": {"schema": r("Error")}}})),
         // Device approvals (Sigil Auth).
         op("get", "/info", "serverInfo", "Device approvals", "The server identity")
             .nested()
@@ -1186,7 +1208,8 @@ pub fn document() -> Value {
             .ok(200, "the request", r("SigningRequest")),
         op("get", "/v1/requests/policy", "getSigningPolicy", "Signing requests", "The routing policy")
             .auth(Auth::SessionOrKey)
-            .ok(200, "the policy", r("SigningPolicy")),
+            .ok(200, "the policy", r("SigningPolicy"))
+            .err(&[409]),
         op("put", "/v1/requests/policy", "putSigningPolicy", "Signing requests", "Change the routing policy (owner session)")
             .auth(Auth::SessionOrKey)
             .json(r("SigningPolicy"))
@@ -1239,6 +1262,7 @@ pub fn document() -> Value {
         "paths": paths,
         "components": {
             "schemas": Value::Object(schemas.into_iter().collect()),
+            "responses": error_responses(),
             "headers": {
                 "RetryAfter": { "description": "seconds until a retry can succeed", "schema": { "type": "integer" } },
             },
@@ -1252,6 +1276,25 @@ pub fn document() -> Value {
             },
         },
     })
+}
+
+/// The shared error responses, one per status and shape.
+fn error_responses() -> Value {
+    let mut responses = Map::new();
+    for shape in [Shape::Common, Shape::Nested] {
+        for status in ERROR_STATUSES {
+            let mut response = json!({
+                "description": status_description(status),
+                "content": { "application/json": { "schema": shape.error_schema(status) } },
+            });
+            if status == 429 {
+                response["headers"] =
+                    json!({ "Retry-After": { "$ref": "#/components/headers/RetryAfter" } });
+            }
+            responses.insert(format!("{}{status}", shape.prefix()), response);
+        }
+    }
+    Value::Object(responses)
 }
 
 fn claim_decision(action: &'static str, id: &str, summary: &str) -> Op {
@@ -1331,6 +1374,11 @@ mod tests {
         for piece in text.split("\"#/components/schemas/").skip(1) {
             let name = &piece[..piece.find('"').unwrap()];
             assert!(schemas.contains_key(name), "dangling $ref {name}");
+        }
+        let responses = document["components"]["responses"].as_object().unwrap();
+        for piece in text.split("\"#/components/responses/").skip(1) {
+            let name = &piece[..piece.find('"').unwrap()];
+            assert!(responses.contains_key(name), "dangling $ref {name}");
         }
         let mut ids = std::collections::BTreeSet::new();
         for (path, item) in document["paths"].as_object().unwrap() {

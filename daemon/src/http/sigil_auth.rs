@@ -642,6 +642,12 @@ async fn create_webhook(
     bytes: Bytes,
 ) -> ApiResult<Response> {
     let mut request: Value = body(&bytes)?;
+    if !request.is_object() {
+        return Err(bad_request(
+            "INVALID_REQUEST",
+            "the body must be a JSON object",
+        ));
+    }
     let generated = match request.get("secret") {
         Some(Value::String(_)) => None,
         None | Some(Value::Null) => {

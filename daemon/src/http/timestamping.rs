@@ -150,6 +150,8 @@ fn stamp_json(stamp: &Stamp) -> Value {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct StampHashRequest {
+    /// SHA-256, SHA-384 or SHA-512 digest, hex.
+    #[schema(pattern = "^([0-9a-fA-F]{64}|[0-9a-fA-F]{96}|[0-9a-fA-F]{128})$")]
     hash_hex: String,
     tsa_slug: Option<String>,
     label: Option<String>,
@@ -302,6 +304,8 @@ fn checked_stamp_id(id: &str, field: &str) -> ApiResult<()> {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct VerifyHashRequest {
+    /// SHA-256, SHA-384 or SHA-512 digest of the file, hex.
+    #[schema(pattern = "^([0-9a-fA-F]{64}|[0-9a-fA-F]{96}|[0-9a-fA-F]{128})$")]
     file_hash_hex: String,
     tsr_base64: String,
 }
