@@ -98,3 +98,53 @@ fn every_documented_method_is_routed_and_no_other() {
         wrong.join("\n")
     );
 }
+
+/// Found by schemathesis: a JSON body that is not an object made `POST /v1/config/webhooks` panic (500).
+#[test]
+fn a_webhook_body_that_is_not_an_object_is_a_400() {
+    let daemon = Daemon::start();
+    let owner = daemon.owner_with_tenant();
+    let key = daemon.api_key(&owner.token, "live");
+    for body in [
+        serde_json::json!([]),
+        serde_json::json!(7),
+        serde_json::json!("x"),
+    ] {
+        let reply = daemon.post("/v1/config/webhooks", &key, body.clone());
+        assert_eq!(reply.status, 400, "{body}: {}", reply.text);
+        assert_eq!(
+            reply.json()["error"]["code"],
+            "INVALID_REQUEST",
+            "{}",
+            reply.text
+        );
+    }
+}
+
+/// Found by schemathesis: the error normaliser replaced a DID resolution error result (`application/ld+json`)
+/// with the common error body; a resolver client must get the resolution result it parses.
+#[test]
+fn did_resolution_errors_keep_their_resolution_result() {
+    let daemon = Daemon::start();
+    let reply = daemon.get_public("/1.0/identifiers/did:web:nope");
+    assert_eq!(reply.status, 400, "{}", reply.text);
+    let content_type = reply.headers["content-type"].to_str().unwrap();
+    assert!(
+        content_type.starts_with("application/ld+json"),
+        "{content_type}"
+    );
+    assert_eq!(
+        reply.json()["didResolutionMetadata"]["error"],
+        "invalidDid",
+        "{}",
+        reply.text
+    );
+    let reply = daemon.get_public("/1.0/identifiers/did:sigilum:nobody-here");
+    assert_eq!(reply.status, 404, "{}", reply.text);
+    assert_eq!(
+        reply.json()["didResolutionMetadata"]["error"],
+        "notFound",
+        "{}",
+        reply.text
+    );
+}
