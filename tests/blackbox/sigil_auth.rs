@@ -580,3 +580,75 @@ fn a_challenge_is_pushed_through_the_device_channel_and_a_failed_push_leaves_pol
     }
     panic!("the failed push was not counted:\n{}", daemon.metrics());
 }
+
+#[test]
+fn a_challenge_expires_on_time_across_a_kill_and_its_late_answer_is_refused() {
+    let mut daemon = Daemon::start_with(
+        "[webhooks]\nallow_private_networks = [\"127.0.0.0/8\"]\npoll_interval = \"100ms\"\n\n\
+         [testing]\nchallenge_ttl_secs = 3\n",
+    );
+    let (_owner, key) = tenant(&daemon);
+    let receiver = crate::agents::Receiver::start(0);
+    api_post(
+        &daemon,
+        &key,
+        "/v1/config/webhooks",
+        json!({ "url": receiver.url, "events": ["challenge.expired"], "secret": SECRET }),
+    )
+    .expect(201);
+    let phone = DeviceSim::new(31);
+    register(&daemon, &key, &phone);
+    let created = api_post(
+        &daemon,
+        &key,
+        "/challenge",
+        json!({ "fingerprint": phone.fingerprint, "device_public_key": phone.public_key,
+                "action": { "type": "login" } }),
+    )
+    .expect(201);
+    let challenge_id = str_field(&created, "challenge_id");
+    let item = poll(&daemon, &phone)["challenges"][0].clone();
+    let bytes_hex = challenge_bytes_hex(&item);
+    let approve = phone.sign(
+        "approve",
+        &[
+            "--challenge-hex",
+            &bytes_hex,
+            "--action",
+            &item["action"].to_string(),
+        ],
+    );
+    // The daemon dies with the challenge pending and comes back after its expiry passed (or about to).
+    daemon.kill9();
+    std::thread::sleep(Duration::from_secs(3));
+    daemon.restart();
+    let mut status = Value::Null;
+    for _ in 0..200 {
+        status = api_get(
+            &daemon,
+            &key,
+            &format!("/v1/auth/challenge/{challenge_id}/status"),
+        )
+        .expect(200);
+        if status["status"] == "expired" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(status["status"], "expired", "{status}");
+    // The late answer is refused as expired, and the expiry reached the integrator's webhook.
+    assert_nested(
+        &device_post(
+            &daemon,
+            "/respond",
+            json!({ "challenge_id": challenge_id, "fingerprint": phone.fingerprint, "decision": "approve",
+                    "signature": approve }),
+        ),
+        410,
+        "CHALLENGE_EXPIRED",
+    );
+    assert_eq!(
+        receiver.events_by("x-sigil-event", 1),
+        vec!["challenge.expired".to_string()]
+    );
+}

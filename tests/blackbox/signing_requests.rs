@@ -273,7 +273,12 @@ fn a_signed_link_is_approved_by_a_device_signed_by_the_kms_key_and_posted_to_the
         jws,
     ])
     .expect("the callback's Sigil-Signature verifies");
-    assert!(checked.contains("ES256"), "{checked}");
+    // The protected header binds it to this tenant, this request and this callback.
+    let protected: Value = serde_json::from_str(&checked).unwrap();
+    assert_eq!(protected["alg"], "ES256");
+    assert_eq!(protected["sigil_tenant"], owner.tenant_id.as_str());
+    assert_eq!(protected["sigil_request"], id.as_str());
+    assert_eq!(protected["aud"], receiver.url.as_str());
     let forged = body.replace("\"signed\"", "\"rejected\"");
     assert!(
         result_py(&[
@@ -435,7 +440,7 @@ fn a_rejection_comes_back_through_the_redirect_and_multi_party_policies_decide_t
         "--public-key",
         result["public_key"].as_str().unwrap(),
         "--message-b64",
-        &B64.encode(canonical.as_bytes()),
+        &B64.encode([b"SIGIL-CONNECT-AUTHZ-V1\0".as_slice(), canonical.as_bytes()].concat()),
         "--signature",
         result["signature"].as_str().unwrap(),
     ])
@@ -517,6 +522,18 @@ fn every_refusal_has_its_reason_and_the_trust_levels_decide() {
         (json!({ "exp": now - 5 }), "exp_expired"),
         (json!({ "message": "" }), "message_empty"),
         (json!({ "message": "x".repeat(2049) }), "message_too_long"),
+        (
+            json!({ "message": "SIGIL-CONNECT-AUTHZ-V1" }),
+            "message_reserved",
+        ),
+        (
+            json!({ "data": B64.encode(b"SIGIL-CONNECT-AUTHZ-V1\0{}") }),
+            "message_reserved",
+        ),
+        (
+            json!({ "from": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAFXIB" }),
+            "invalid_identity",
+        ),
         (json!({ "type": "steal" }), "invalid_type"),
         (
             json!({ "type": "transfer", "to": "NQZBXKZP4MTLDUVWXYZK8MFAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
@@ -615,6 +632,30 @@ fn every_refusal_has_its_reason_and_the_trust_levels_decide() {
         submit(json!({ "uri": signed(&app_key, "shop.example", false, ORIGIN)["uri"] })),
         "registry_revoked",
     );
+    // The proof does not cover redirect_uri: a signed request's result goes back to its own origin only.
+    let mut redirected = signed(&app_key, "shop.example", true, ORIGIN)["envelope"].clone();
+    redirected["redirect_uri"] = json!("https://evil.example/steal");
+    refused(submit(redirected), "redirect_origin_mismatch");
+    // Each tenant has its own policy: a second tenant's does not replace the first's.
+    let (other_owner, other_key) = tenant(&daemon);
+    owner_put(
+        &daemon,
+        &other_owner,
+        "/v1/requests/policy",
+        json!({ "approvers": { "devices": [phone.fingerprint] }, "signingKey": { "algorithm": "ecdsa-p256" } }),
+    )
+    .expect(200);
+    let ours = api_get(&daemon, &key, "/v1/requests/policy").expect(200);
+    assert_eq!(ours["signingKey"]["algorithm"], "ed25519", "{ours}");
+    submit(json!({ "request": request(json!({})) })).expect(201);
+    // The other tenant's policy names a device it does not have: accepted, but nobody is asked.
+    api_post(
+        &daemon,
+        &other_key,
+        "/v1/requests",
+        json!({ "request": request(json!({})) }),
+    )
+    .expect(201);
     // The registry belongs to its tenant, and only an owner changes it.
     let (_, other_tenant_key) = tenant(&daemon);
     assert_eq!(

@@ -2,7 +2,7 @@
 
   connect_result.py verify-jws --jwks JSON --body TEXT --jws COMPACT
       the detached JWS (RFC 7515 Appendix F) over the exact result body, with jwcrypto and the published
-      JWKS; prints {"kid", "alg"} of the protected header
+      JWKS; prints the protected header (JSON)
   connect_result.py verify-signature --algorithm ed25519|ecdsa-p256 --public-key B64 --message-b64 B64
                                      --signature B64
       a raw signature with `cryptography` (P-256: r||s over SHA-256); prints "ok"
@@ -34,7 +34,7 @@ def verify_jws(args):
     if key is None:
         sys.exit("no key with kid %s in the JWKS" % header["kid"])
     token.verify(key, alg="ES256", detached_payload=args.body.encode("utf-8"))
-    print(json.dumps({"kid": header["kid"], "alg": header["alg"]}))
+    print(json.dumps(header))
 
 
 def verify_signature(args):

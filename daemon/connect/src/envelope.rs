@@ -330,6 +330,13 @@ fn parse_with_cb(value: &Value, cb: Option<String>, now: u64) -> Result<Envelope
     } else {
         parse_proof(outer.get("proof"))?
     };
+    // The proof does not cover redirect_uri: a signed request may only send its result back to its own origin,
+    // or whoever altered the link would receive what the trust level vouches for.
+    if let (Some(redirect_uri), Some(_)) = (&redirect_uri, &proof) {
+        urls::check_same_origin(redirect_uri, &dapp.origin)?;
+    }
+    // What a proof or an approver's device signs over must canonicalize (integers beyond ±2^53 cannot).
+    crate::canonical::canonicalize(request)?;
 
     Ok(Envelope {
         request: request.clone(),
@@ -412,6 +419,8 @@ fn parse_dapp(fields: &Map<String, Value>) -> Result<Dapp, Refusal> {
     urls::check_origin(&origin)?;
     let name = optional_string(dapp, "name", "invalid_dapp", "request.dapp.name")?;
     let icon = optional_string(dapp, "icon", "invalid_dapp", "request.dapp.icon")?;
+    // An icon approvers' devices would fetch: an https URL without credentials, or nothing.
+    let icon = icon.filter(|icon| urls::is_plain_https(icon));
     Ok(Dapp {
         name: name.unwrap_or_default(),
         origin,
@@ -629,6 +638,19 @@ fn parse_sign_message(fields: &Map<String, Value>) -> Result<Details, Refusal> {
         ));
     }
     let data = parse_data(fields)?;
+    let signed: &[u8] = data.as_deref().unwrap_or(message.as_bytes());
+    if signed.starts_with(crate::outcome::RESERVED_PREFIX) {
+        // A message signed as is must never be mistaken for an authorization the same key makes.
+        return Err(refusal(
+            "message_reserved",
+            "a message to sign may not start with SIGIL-CONNECT-",
+            if data.is_some() {
+                "request.data"
+            } else {
+                "request.message"
+            },
+        ));
+    }
     let from = parse_identity_field(fields, "from", false)?;
     Ok(Details::SignMessage {
         message,
@@ -685,6 +707,16 @@ fn parse_connect(fields: &Map<String, Value>) -> Result<Details, Refusal> {
             .ok_or_else(invalid)?,
         Some(_) => return Err(invalid()),
     };
+    // Each permission once: a repeated one grants nothing more, and would only inflate the result body.
+    for (index, permission) in permissions.iter().enumerate() {
+        if permissions[..index].contains(permission) {
+            return Err(refusal(
+                "invalid_permissions",
+                "a permission is listed twice",
+                "request.permissions",
+            ));
+        }
+    }
     Ok(Details::Connect { permissions })
 }
 

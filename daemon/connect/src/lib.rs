@@ -28,6 +28,7 @@
 //! | `callback_not_https` | `callback` is not `https://`, nor `http://` on `localhost` / `127.0.0.1` |
 //! | `callback_private` | `callback`'s host is a literal private, loopback, link-local, unique-local or unspecified IP other than `127.0.0.1` |
 //! | `redirect_invalid`, `redirect_not_https`, `redirect_private` | the same rules for `redirect_uri` |
+//! | `redirect_origin_mismatch` | a request with a proof has a `redirect_uri` on another origin than `dapp.origin` (the proof does not cover it) |
 //! | `invalid_identity` | `to` (transfer) or `from` is not a 60-letter Qubic identity with a valid checksum |
 //! | `invalid_amount` | transfer `amount` is not a positive integer (JSON number ≤ 2^53, or digits without sign or leading zeros fitting a `u64`); sc_call `amount` likewise but may be 0 |
 //! | `invalid_tick_offset` | `tick_offset` is not an integer |
@@ -37,9 +38,10 @@
 //! | `message_empty` | `message` is missing, not a string, or empty |
 //! | `message_too_long` | a `sign_message` message is longer than 2048 characters (Unicode scalar values) |
 //! | `invalid_data` | `data` is not standard base64 (padding optional) |
+//! | `message_reserved` | the bytes a `sign_message` would sign (`data`, else `message`) start with `SIGIL-CONNECT-`, the domain of [`authorization_message`] |
 //! | `invalid_signature_field` | verify_message `signature` is not a string ([`verify_message`]: not base64 of 64 bytes) |
 //! | `invalid_public_key` | verify_message `public_key` is not a string ([`verify_message`]: not an Ed25519 or P-256 key) |
-//! | `invalid_permissions` | connect `permissions` is not an array of `transfer`, `sc_call`, `sign_message` |
+//! | `invalid_permissions` | connect `permissions` is not an array of `transfer`, `sc_call`, `sign_message`, each at most once |
 //! | `proof_invalid` | `proof` is present, not null, and not of the shape of contract §4 |
 //! | `invalid_jwk` | ([`parse_p256_jwk`] only) not a public P-256 JWK with a point on the curve |
 //!
@@ -72,7 +74,9 @@ pub use envelope::{
     Dapp, Details, Envelope, MAX_CONTRACT_INDEX, MAX_MESSAGE_CHARS, Permission, Proof, RequestType,
     parse_envelope, parse_uri,
 };
-pub use outcome::{Outcome, result_body, verify_message};
+pub use outcome::{
+    AUTHORIZATION_TAG, Outcome, RESERVED_PREFIX, authorization_message, result_body, verify_message,
+};
 pub use trust::{RegistryEntry, Trust, TrustLevel, evaluate_trust, parse_p256_jwk};
 
 /// The longest `d` parameter accepted, in characters.

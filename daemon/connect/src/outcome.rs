@@ -5,6 +5,20 @@ use serde::Serialize;
 
 use crate::{Permission, Refusal, RequestType};
 
+/// The bytes no `sign_message` may start with: the domain of what a tenant key signs besides messages.
+pub const RESERVED_PREFIX: &[u8] = b"SIGIL-CONNECT-";
+
+/// The domain tag of a transfer or `sc_call` authorization.
+pub const AUTHORIZATION_TAG: &[u8] = b"SIGIL-CONNECT-AUTHZ-V1\0";
+
+/// What a key signs to authorize a `transfer` or `sc_call` (Sigil does not broadcast): the domain tag, then
+/// the request's canonical JSON. No `sign_message` can produce these bytes ([`RESERVED_PREFIX`]).
+pub fn authorization_message(canonical_request: &str) -> Vec<u8> {
+    let mut message = AUTHORIZATION_TAG.to_vec();
+    message.extend_from_slice(canonical_request.as_bytes());
+    message
+}
+
 /// What became of a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {

@@ -364,11 +364,17 @@ fn oracle_sign_message_with_redirect_uri() {
     );
     // No public_jwk in this proof and no registry entry.
     assert_eq!(level(&envelope, &[]), TrustLevel::RegistryKeyMismatch);
-    // redirect_uri is not covered by the proof.
+    // redirect_uri is not covered by the proof: another path of the origin keeps the level, another origin
+    // is refused for a signed request.
     let mut redirected = fixture["envelope"].clone();
-    redirected["redirect_uri"] = json!("https://elsewhere.example/");
+    redirected["redirect_uri"] = json!("https://acme.example/elsewhere?x=1");
     let envelope = parse_envelope(&redirected, NOW).unwrap();
     assert_eq!(level(&envelope, &[acme]), TrustLevel::VerifiedRegistry);
+    redirected["redirect_uri"] = json!("https://elsewhere.example/");
+    assert_eq!(
+        parse_envelope(&redirected, NOW).unwrap_err().reason,
+        "redirect_origin_mismatch"
+    );
 }
 
 #[test]
@@ -1151,6 +1157,21 @@ fn message_rules() {
 }
 
 #[test]
+fn a_message_cannot_pose_as_an_authorization() {
+    let sign = request_of("sign_message");
+    let forged = base64::engine::general_purpose::STANDARD
+        .encode(crate::authorization_message(r#"{"type":"transfer"}"#));
+    assert_eq!(
+        request_reason(with(sign.clone(), "data", json!(forged))),
+        "message_reserved"
+    );
+    assert_eq!(
+        request_reason(with(sign, "message", json!("SIGIL-CONNECT-anything"))),
+        "message_reserved"
+    );
+}
+
+#[test]
 fn connect_rules() {
     let connect = request_of("connect");
     for permissions in [
@@ -1158,6 +1179,7 @@ fn connect_rules() {
         json!(["transfer", "verify_message"]),
         json!([1]),
         json!({}),
+        json!(["sign_message", "sign_message"]),
     ] {
         let request = with(connect.clone(), "permissions", permissions.clone());
         assert_eq!(
@@ -1213,17 +1235,17 @@ fn proof_shape_rules() {
 }
 
 #[test]
-fn uncanonicalizable_numbers_are_refused_by_canonicalize_only() {
-    // A passthrough integer beyond 2^53 is kept; the proof over it cannot be checked.
+fn uncanonicalizable_numbers_are_refused() {
+    // A passthrough integer beyond 2^53 cannot be canonicalized: neither a proof nor a device could sign
+    // over the request, so it is refused at once.
     let request = with(transfer(), "big", json!(u64::MAX));
     let mut value = fixture(SIGNED_TRANSFER)["envelope"].clone();
     value["request"] = request.clone();
-    let envelope = parse_envelope(&value, NOW).unwrap();
-    assert_eq!(canonicalize(&request).unwrap_err().reason, "invalid_json");
     assert_eq!(
-        evaluate_trust(&envelope, &[]).level,
-        TrustLevel::SignatureInvalid
+        parse_envelope(&value, NOW).unwrap_err().reason,
+        "invalid_json"
     );
+    assert_eq!(canonicalize(&request).unwrap_err().reason, "invalid_json");
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -1400,7 +1422,7 @@ fn every_documented_reason_is_tested_and_every_produced_reason_documented() {
             cell.split('`').skip(1).step_by(2).collect::<Vec<_>>()
         })
         .collect();
-    assert_eq!(table.len(), 35, "{table:?}");
+    assert_eq!(table.len(), 37, "{table:?}");
     let tests = include_str!("tests.rs");
     for reason in &table {
         if *reason == "nonce_replay" {

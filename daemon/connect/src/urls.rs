@@ -70,6 +70,35 @@ pub(crate) fn check_return_url(
     Ok(())
 }
 
+/// Checks that a redirect URI goes back to the dApp's own origin (scheme, host and port), `redirect_origin_mismatch`
+/// otherwise: the redirect is not covered by the proof, and approvers are shown the origin, so the result must not
+/// be sent to a page elsewhere.
+pub(crate) fn check_same_origin(redirect: &str, origin: &str) -> Result<(), Refusal> {
+    let same = match (Url::parse(redirect), Url::parse(origin)) {
+        (Ok(redirect), Ok(origin)) => redirect.origin() == origin.origin(),
+        _ => false,
+    };
+    if same {
+        Ok(())
+    } else {
+        Err(Refusal::new(
+            "redirect_origin_mismatch",
+            "redirect_uri must be on the dapp.origin".to_owned(),
+            Some("redirect_uri".to_owned()),
+        ))
+    }
+}
+
+/// Whether `text` is an `https` URL with a host and no user information.
+pub(crate) fn is_plain_https(text: &str) -> bool {
+    Url::parse(text).is_ok_and(|url| {
+        url.scheme() == "https"
+            && url.host().is_some()
+            && url.username().is_empty()
+            && url.password().is_none()
+    })
+}
+
 /// Checks a dApp origin: an `https` URL with a host.
 pub(crate) fn check_origin(text: &str) -> Result<(), Refusal> {
     match Url::parse(text) {

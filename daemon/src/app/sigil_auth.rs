@@ -558,7 +558,14 @@ impl SigilAuthService {
         sigil_device::parse_fingerprint(fingerprint)?;
         let key = DevicePublicKey::from_base64(device_public_key)?;
         let device = self.active_device(scope, fingerprint, &key).await?;
-        let expires_at = now_ms() + CHALLENGE_TTL.as_millis() as i64;
+        let ttl = self
+            .runtime
+            .settings()
+            .1
+            .testing
+            .challenge_ttl_secs
+            .map_or(CHALLENGE_TTL, Duration::from_secs);
+        let expires_at = now_ms() + ttl.as_millis() as i64;
         self.challenge_device(scope, &device, &key, action, expires_at, Map::new())
             .await
     }

@@ -43,11 +43,11 @@ pub const KIND: &str = "signing_request";
 pub const RESULT_TOPIC: &str = "signing_request.result";
 /// The largest result body a callback receives (contract §5).
 pub const MAX_RESULT_BYTES: usize = 4096;
+/// The largest envelope JSON accepted directly: what a link's `d` of 8192 base64url characters decodes to.
+pub const MAX_ENVELOPE_BYTES: usize = sigil_connect::MAX_D_CHARS / 4 * 3;
 /// How long after `exp` the request itself expires: its approvers' challenges expire at `exp`, so their
 /// answers (and the decision they carry) arrive first.
 const EXPIRY_GRACE: Duration = Duration::from_secs(2);
-/// The realm a tenant's signing policy is stored under.
-const POLICY_REALM: &str = "tenant";
 /// Devices one policy may route to, and issuer overrides it may hold.
 const MAX_POLICY_DEVICES: usize = 20;
 const MAX_OVERRIDES: usize = 50;
@@ -371,6 +371,19 @@ impl SigningRequestService {
         let now = chrono::Utc::now().timestamp().max(0) as u64;
         let envelope = match &intake {
             Intake::Uri(uri) => sigil_connect::parse_uri(uri, now),
+            // The same bound as a link's: what `d` can carry (8192 base64url characters).
+            Intake::Envelope(value)
+                if serde_json::to_vec(value).map_or(usize::MAX, |bytes| bytes.len())
+                    > MAX_ENVELOPE_BYTES =>
+            {
+                Err(Refusal {
+                    reason: "envelope_too_large",
+                    message: format!(
+                        "the envelope is larger than a link can carry ({MAX_ENVELOPE_BYTES} bytes of JSON)"
+                    ),
+                    field: None,
+                })
+            }
             Intake::Envelope(value) => sigil_connect::parse_envelope(value, now),
         }
         .map_err(RequestError::Refused)?;
@@ -405,6 +418,17 @@ impl SigningRequestService {
         let policy = self.policy(scope).await?.ok_or(RequestError::NoPolicy)?;
         let (approvers, algorithm) = effective(&policy, &trust);
         let key = self.result_key(scope, algorithm).await?;
+        let identity = key.identity();
+        if let Some(from) = from_of(&envelope.details)
+            && from != identity
+        {
+            // The request names another signer than the key the tenant's policy signs with.
+            return Err(RequestError::Refused(Refusal {
+                reason: "invalid_identity",
+                message: "from is not the identity of the tenant's signing key".into(),
+                field: Some("request.from".into()),
+            }));
+        }
         let fresh = self
             .store()
             .record_nonce(
@@ -420,8 +444,37 @@ impl SigningRequestService {
                 field: Some("request.nonce".into()),
             }));
         }
+        let nonce_scope = format!("connect:{}", scope.tenant());
+        match self
+            .create(scope, &envelope, &trust, &approvers, algorithm, identity)
+            .await
+        {
+            Ok(created) => Ok(created),
+            Err(error) => {
+                // Not created: a retry with the same link must not be taken for a replay.
+                if let Err(forget) = self
+                    .store()
+                    .forget_nonce(&nonce_scope, &envelope.nonce)
+                    .await
+                {
+                    tracing::warn!(%forget, "could not forget the nonce of a request that failed");
+                }
+                Err(error)
+            }
+        }
+    }
+
+    async fn create(
+        &self,
+        scope: &TenantScope,
+        envelope: &Envelope,
+        trust: &Trust,
+        approvers: &Approvers,
+        algorithm: SigningAlgorithm,
+        identity: String,
+    ) -> Result<Approval, RequestError> {
         let uid = ApprovalId::new(format!("sr_{}", uuid::Uuid::new_v4().simple()));
-        let display = display(&envelope, &trust);
+        let display = display(envelope, trust);
         let mut payload = Map::new();
         payload.insert("request".into(), envelope.request.clone());
         payload.insert("type".into(), json!(envelope.kind.as_str()));
@@ -439,15 +492,19 @@ impl SigningRequestService {
         );
         payload.insert("display".into(), display.clone());
         payload.insert("algorithm".into(), json!(algorithm.as_str()));
-        payload.insert("identity".into(), json!(key.identity()));
+        payload.insert("identity".into(), json!(identity));
+        if let Some(bytes) = message_bytes(&envelope.details) {
+            // What execution signs or verifies, decoded once here by the parser that validated it.
+            payload.insert("message_b64".into(), json!(B64.encode(bytes)));
+        }
         payload.insert(
             "approvers".into(),
-            serde_json::to_value(&approvers).unwrap_or(Value::Null),
+            serde_json::to_value(approvers).unwrap_or(Value::Null),
         );
         if envelope.callback.is_some() {
             payload.insert(
                 "callback_endpoint".into(),
-                json!(self.callback_endpoint(scope, &uid, &envelope).await?),
+                json!(self.callback_endpoint(scope, &uid, envelope).await?),
             );
         }
         let expires_at = envelope.exp as i64 * 1000 + EXPIRY_GRACE.as_millis() as i64;
@@ -474,7 +531,7 @@ impl SigningRequestService {
             Submitted::Existing(existing) => *existing,
         };
         let children = self
-            .ask_approvers(scope, &created, &envelope, &approvers, display)
+            .ask_approvers(scope, &created, envelope, approvers, display)
             .await;
         if children.is_empty() {
             tracing::warn!(request = %created.uid, "no approver device could be asked; the request will expire as wallet_locked");
@@ -637,9 +694,11 @@ impl SigningRequestService {
         let decided = approval.state != ApprovalState::Pending;
         if approval.kind == KIND {
             if decided && approval.payload.get("result_body").is_none() {
+                // Asked once per request, here, so that concurrent finishers agree (and the set forgets it).
+                let reached = self.auth.reached().take(approval.uid.as_str());
                 let service = self.clone();
                 let approval = approval.clone();
-                tokio::spawn(async move { service.finish(approval).await });
+                tokio::spawn(async move { service.finish(approval, Some(reached)).await });
             }
         } else if (approval.kind == CHALLENGE_KIND || approval.kind == MPA_KIND)
             && finished
@@ -661,7 +720,21 @@ impl SigningRequestService {
             // An approver's challenge lapsing decides nothing: the request's own expiry does.
             _ => return,
         };
+        if child.payload.get("kind").and_then(Value::as_str) != Some(KIND) {
+            return;
+        }
+        // The parent is looked up in the child's own tenant, and must be a signing request that lists it.
         let scope = TenantScope::authenticated(child.tenant.clone());
+        let current = match self.engine.get(&scope, parent).await {
+            Ok(current) if current.kind == KIND => current,
+            _ => return,
+        };
+        let children: Vec<String> = super::sigil_auth::payload_field(&current.payload, "children");
+        if current.payload.contains_key("children")
+            && !children.iter().any(|c| c == child.uid.as_str())
+        {
+            return;
+        }
         let by = DecidedBy {
             actor: "device".into(),
             id: child
@@ -673,7 +746,7 @@ impl SigningRequestService {
         };
         match self
             .engine
-            .decide(&scope, parent, &[ApprovalState::Pending], to, by, None)
+            .transition(&scope, current, &[ApprovalState::Pending], to, by, None)
             .await
         {
             Ok(_) | Err(EngineError::State(_)) | Err(EngineError::NotFound) => {}
@@ -684,13 +757,19 @@ impl SigningRequestService {
     }
 
     /// Computes, signs and records the result of a decided request (once), and closes its other challenges.
-    async fn finish(&self, request: Approval) {
-        if let Err(error) = self.finish_inner(request.clone()).await {
+    /// `reached`: whether an approver's device was reached, when known (an expiry then says `wallet_locked`
+    /// or `expired`; unknown says `expired`).
+    async fn finish(&self, request: Approval, reached: Option<bool>) {
+        if let Err(error) = self.finish_inner(request.clone(), reached).await {
             tracing::warn!(request = %request.uid, %error, "cannot produce a signing request's result; the sweep retries");
         }
     }
 
-    async fn finish_inner(&self, request: Approval) -> Result<(), RequestError> {
+    async fn finish_inner(
+        &self,
+        request: Approval,
+        reached: Option<bool>,
+    ) -> Result<(), RequestError> {
         let scope = TenantScope::authenticated(request.tenant.clone());
         let kind = request_type(&request)?;
         let nonce = text(&request, "nonce");
@@ -700,21 +779,23 @@ impl SigningRequestService {
                 reason: "user_rejected".into(),
             },
             _ => Outcome::Rejected {
-                reason: if self.auth.reached().take(request.uid.as_str()) {
-                    "expired".into()
-                } else {
+                reason: if reached == Some(false) {
                     "wallet_locked".into()
+                } else {
+                    "expired".into()
                 },
             },
         };
-        let body = sigil_connect::result_body(&nonce, kind, &outcome);
+        let mut body = sigil_connect::result_body(&nonce, kind, &outcome);
         if body.len() > MAX_RESULT_BYTES {
-            return Err(RequestError::Unavailable(format!(
-                "the result is {} bytes, more than a callback takes ({MAX_RESULT_BYTES})",
-                body.len()
-            )));
+            // Final, not retried: the same inputs would make the same body.
+            tracing::warn!(request = %request.uid, bytes = body.len(), "a result is larger than a callback takes");
+            let refused = Outcome::Rejected {
+                reason: "result_too_large".into(),
+            };
+            body = sigil_connect::result_body(&nonce, kind, &refused);
         }
-        let signature = self.sign_result(&body).await?;
+        let signature = self.sign_result(&request, &body).await?;
         let mut current = request;
         current.payload.insert("result_body".into(), json!(body));
         current
@@ -770,15 +851,15 @@ impl SigningRequestService {
                 .and_then(Value::as_str)
                 .map(str::to_string)
         };
+        // The bytes intake decoded and validated (the message, or `data` when given).
+        let message = || -> Result<Vec<u8>, RequestError> {
+            B64.decode(text(request, "message_b64")).map_err(|_| {
+                RequestError::Store(StoreError::Decode("a signing request's message".into()))
+            })
+        };
         Ok(match kind {
             RequestType::SignMessage => {
-                let message = match field("data") {
-                    Some(data) => B64.decode(data).map_err(|_| {
-                        RequestError::Unavailable("the stored data is not base64".into())
-                    })?,
-                    None => field("message").unwrap_or_default().into_bytes(),
-                };
-                let signature = sign_blocking(&key, message).await?;
+                let signature = sign_blocking(&key, message()?).await?;
                 Outcome::SignedMessage {
                     identity,
                     signature: B64.encode(signature),
@@ -786,12 +867,8 @@ impl SigningRequestService {
                 }
             }
             RequestType::VerifyMessage => {
-                let message = match field("data") {
-                    Some(data) => B64.decode(data).unwrap_or_default(),
-                    None => field("message").unwrap_or_default().into_bytes(),
-                };
                 let valid = sigil_connect::verify_message(
-                    &message,
+                    &message()?,
                     &field("signature").unwrap_or_default(),
                     &field("public_key").unwrap_or_default(),
                 )
@@ -821,7 +898,9 @@ impl SigningRequestService {
                 let canonical = sigil_connect::canonicalize(&envelope_request)
                     .map_err(RequestError::Refused)?;
                 let digest = Sha256::digest(canonical.as_bytes());
-                let signature = sign_blocking(&key, canonical.into_bytes()).await?;
+                // Domain-separated from messages: no sign_message can produce these bytes.
+                let signature =
+                    sign_blocking(&key, sigil_connect::authorization_message(&canonical)).await?;
                 Outcome::Signed {
                     identity,
                     tx_hash: hex::encode(digest),
@@ -837,7 +916,9 @@ impl SigningRequestService {
     }
 
     /// A detached JWS (ES256, the server identity) over `body`: `<header>..<signature>`.
-    async fn sign_result(&self, body: &str) -> Result<String, RequestError> {
+    /// The protected header binds the signature to the tenant, the request and where the result goes, so a
+    /// result cannot be replayed to another app or taken for another tenant's.
+    async fn sign_result(&self, request: &Approval, body: &str) -> Result<String, RequestError> {
         // Just after a start the identity may still be coming up from the KMS: wait for it a little.
         let mut identity = self.auth.identity();
         for _ in 0..100 {
@@ -850,8 +931,18 @@ impl SigningRequestService {
         let identity = identity.ok_or_else(|| {
             RequestError::Unavailable("the server identity is not ready yet".into())
         })?;
-        let header =
-            json!({ "alg": "ES256", "kid": identity.server_id, "typ": "sigil-result+jws" });
+        let audience = request
+            .payload
+            .get("callback")
+            .filter(|value| !value.is_null())
+            .or_else(|| request.payload.get("redirect_uri"))
+            .cloned()
+            .unwrap_or(Value::Null);
+        let header = json!({
+            "alg": "ES256", "kid": identity.server_id, "typ": "sigil-result+jws",
+            "sigil_tenant": request.tenant, "sigil_request": request.uid, "aud": audience,
+            "iat": now_ms() / 1000,
+        });
         let header = B64URL.encode(header.to_string());
         let signing_input = format!("{header}.{}", B64URL.encode(body));
         let signature =
@@ -887,31 +978,26 @@ impl SigningRequestService {
     /// Repairs what a crash interrupted: decided requests without a result, and pending ones whose approvers
     /// decided. Run at start and every minute. Returns how many it finished.
     pub async fn recover(&self) -> Result<usize, StoreError> {
-        let unfinished = self
+        // Approvers' decisions of the last ten minutes whose request may not have heard of them.
+        let children = self
             .store()
-            .unfinished_results_all_tenants(KIND, now_ms() - 30_000, 500)
+            .decided_children_all_tenants(&[CHALLENGE_KIND, MPA_KIND], now_ms() - 600_000, 500)
             .await?;
-        let mut finished = 0;
-        for request in unfinished {
-            if request.state == ApprovalState::Pending {
-                let children: Vec<String> =
-                    super::sigil_auth::payload_field(&request.payload, "children");
-                for child in children {
-                    if let Ok(Some(child)) = self
-                        .store()
-                        .approval_by_uid_all_tenants(&ApprovalId::new(child))
-                        .await
-                        && child.state != ApprovalState::Pending
-                    {
-                        self.child_decided(&request.uid, &child).await;
-                    }
-                }
-            } else {
-                self.finish(request).await;
-                finished += 1;
+        for child in children {
+            if let Some(parent) = child.payload.get("parent").and_then(Value::as_str) {
+                self.child_decided(&ApprovalId::new(parent), &child).await;
             }
         }
-        Ok(finished)
+        // Decided requests still without a result, quiet for 30 s (so not racing their own finisher).
+        let unfinished = self
+            .store()
+            .unfinished_results_all_tenants(KIND, now_ms() - 30_000, 200)
+            .await?;
+        let count = unfinished.len();
+        for request in unfinished {
+            self.finish(request, None).await;
+        }
+        Ok(count)
     }
 
     // ---- keys ----
@@ -954,7 +1040,8 @@ impl SigningRequestService {
         .await
         .map_err(|_| RequestError::Unavailable("the KMS task stopped".into()))?
         .map_err(|error| {
-            RequestError::Unavailable(format!("the signing key is unavailable: {error}"))
+            tracing::warn!(%error, "a tenant's signing key is unavailable");
+            RequestError::Unavailable("the signing key is unavailable; retry later".into())
         })?;
         self.keys
             .lock()
@@ -967,7 +1054,11 @@ impl SigningRequestService {
 
     /// The tenant's policy, if set.
     pub async fn policy(&self, scope: &TenantScope) -> Result<Option<SigningPolicy>, RequestError> {
-        let stored = self.store().realm_policy(scope, KIND, POLICY_REALM).await?;
+        // The realm is the tenant itself: one policy per tenant.
+        let stored = self
+            .store()
+            .realm_policy(scope, KIND, scope.tenant().as_str())
+            .await?;
         Ok(stored.and_then(|value| serde_json::from_value(value).ok()))
     }
 
@@ -1010,7 +1101,7 @@ impl SigningRequestService {
             );
         }
         self.store()
-            .set_realm_policy(scope, KIND, POLICY_REALM, &stored)
+            .set_realm_policy(scope, KIND, scope.tenant().as_str(), &stored)
             .await?;
         let mut view = stored;
         view["keys"] = Value::Object(keys);
@@ -1275,7 +1366,11 @@ fn display(envelope: &Envelope, trust: &Trust) -> Value {
             data,
             from,
         } => {
-            json!({ "message": message, "data_bytes": data.as_ref().map(Vec::len), "from": from })
+            // What is signed is `data` when given: approvers see it, not only the message.
+            json!({ "message": message, "data_bytes": data.as_ref().map(Vec::len),
+                    "data_base64": data.as_ref().map(|d| B64.encode(d)),
+                    "data_hex_preview": data.as_ref().map(|d| hex::encode(&d[..d.len().min(64)])),
+                    "from": from })
         }
         Details::VerifyMessage {
             message,
@@ -1297,6 +1392,27 @@ fn display(envelope: &Envelope, trust: &Trust) -> Value {
         "fields": fields,
         "exp": envelope.exp,
     })
+}
+
+/// The `from` a request names, if any.
+fn from_of(details: &Details) -> Option<&str> {
+    match details {
+        Details::Transfer { from, .. }
+        | Details::ScCall { from, .. }
+        | Details::SignMessage { from, .. } => from.as_deref(),
+        _ => None,
+    }
+}
+
+/// The bytes a `sign_message` signs or a `verify_message` verifies: `data` decoded, else the UTF-8 message.
+fn message_bytes(details: &Details) -> Option<Vec<u8>> {
+    match details {
+        Details::SignMessage { message, data, .. }
+        | Details::VerifyMessage { message, data, .. } => {
+            Some(data.clone().unwrap_or_else(|| message.as_bytes().to_vec()))
+        }
+        _ => None,
+    }
 }
 
 fn text(approval: &Approval, name: &str) -> String {
@@ -1335,7 +1451,10 @@ async fn sign_blocking(key: &ResultKey, message: Vec<u8>) -> Result<[u8; 64], Re
     tokio::task::spawn_blocking(move || key.sign(&message))
         .await
         .map_err(|_| RequestError::Unavailable("the signing task stopped".into()))?
-        .map_err(|error| RequestError::Unavailable(format!("the KMS could not sign: {error}")))
+        .map_err(|error| {
+            tracing::warn!(%error, "the KMS could not sign a signing request's result");
+            RequestError::Unavailable("the KMS could not sign; retried".into())
+        })
 }
 
 /// The raw public key in a SubjectPublicKeyInfo: Ed25519's 32 bytes, or P-256's compressed point.

@@ -217,6 +217,9 @@ pub struct TestingConfig {
     /// The length, in milliseconds, of one "minute" of the webhook retry schedule (5, 60, 120, 240, 480 minutes,
     /// then doubling, within 24 h of the event), so the suite can watch retries happen. Never set in production.
     pub webhook_retry_unit_ms: Option<u64>,
+    /// The lifetime of a Sigil Auth challenge in seconds instead of 5 minutes, so the suite can watch one
+    /// expire (across a restart, too). Never set in production.
+    pub challenge_ttl_secs: Option<u64>,
 }
 
 /// A parsed `storage.url`.

@@ -499,6 +499,13 @@ async fn mpa_request(
         }
         None => uuid::Uuid::new_v4().to_string(),
     };
+    if request_id.starts_with("sr_") {
+        // The ids of signing requests' multi-party requests: a client's would share their slot.
+        return Err(bad_request(
+            "INVALID_REQUEST",
+            "request_id: the prefix sr_ is reserved for signing requests",
+        ));
+    }
     let action = request.action.unwrap_or_else(|| json!({}));
     if !action.is_object() {
         return Err(bad_request("INVALID_REQUEST", "action must be an object"));

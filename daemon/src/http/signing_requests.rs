@@ -25,7 +25,11 @@ use crate::store::{Approval, Issuer};
 /// The routes that need a tenant (API key or session).
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/v1/requests", axum::routing::post(submit))
+        // A link is at most 8 KB of `d`: 16 KiB is room for it and its JSON wrapping, far below the default.
+        .route(
+            "/v1/requests",
+            axum::routing::post(submit).layer(axum::extract::DefaultBodyLimit::max(16 * 1024)),
+        )
         .route(
             "/v1/requests/policy",
             axum::routing::get(get_policy).put(put_policy),

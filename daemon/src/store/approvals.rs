@@ -418,6 +418,9 @@ impl Store {
         // The caller's copy of the payload is written with the change (a kind may record answers in it).
         vars.insert("payload".into(), Value::Object(current.payload.clone()));
         let stamps = match to {
+            // A decided request whose kind records something after the decision (a signing request's
+            // result): who decided, and when, stay as they were.
+            _ if to == current.state => "",
             ApprovalState::Approved => {
                 "approved_at = $now, decided_at = $now, decided_by = $by, owner_node = NONE,"
             }
@@ -623,8 +626,8 @@ impl Store {
     }
 
     /// Requests of a kind that a crash may have left half done, whatever the tenant (the recovery sweep acts
-    /// for each request's own tenant): decided ones without a `result_body`, and pending ones untouched since
-    /// `quiet_since` (Unix ms) whose approvers may have decided meanwhile. At most `limit`, oldest first.
+    /// for each request's own tenant): decided without a `result_body` and untouched since `quiet_since`
+    /// (Unix ms). At most `limit`, oldest first.
     pub async fn unfinished_results_all_tenants(
         &self,
         kind: &str,
@@ -632,9 +635,37 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<Approval>> {
         self.rows(
-            "SELECT * FROM approval WHERE kind = $kind AND ((state != 'pending' AND payload.result_body = NONE) \
-             OR (state = 'pending' AND updated_at < $quiet)) ORDER BY updated_at LIMIT $limit;",
+            "SELECT * FROM approval WHERE kind = $kind AND state != 'pending' AND payload.result_body = NONE \
+             AND updated_at < $quiet ORDER BY updated_at LIMIT $limit;",
             json!({ "kind": kind, "quiet": quiet_since, "limit": limit as i64 }),
+        )
+        .await
+    }
+
+    /// Forgets a nonce recorded in `scope` (the request it protected was not created after all, so a retry
+    /// with it must not count as a replay).
+    pub async fn forget_nonce(&self, scope: &str, nonce: &str) -> Result<()> {
+        self.run(
+            "DELETE type::record('nonce', $key);",
+            json!({ "key": format!("{scope}/{nonce}") }),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Challenges and multi-party requests decided since `since` (Unix ms) on behalf of another request
+    /// (their payload names a `parent`), whatever the tenant: the recovery sweep tells their parents. At most
+    /// `limit`, oldest first.
+    pub async fn decided_children_all_tenants(
+        &self,
+        kinds: &[&str],
+        since: i64,
+        limit: usize,
+    ) -> Result<Vec<Approval>> {
+        self.rows(
+            "SELECT * FROM approval WHERE kind IN $kinds AND state != 'pending' AND payload.parent != NONE \
+             AND updated_at > $since ORDER BY updated_at LIMIT $limit;",
+            json!({ "kinds": kinds, "since": since, "limit": limit as i64 }),
         )
         .await
     }

@@ -41,6 +41,7 @@ pub const TARGETS: &[(&str, Entry)] = &[
     ("cades", cades),
     ("httpsig", httpsig),
     ("device", device),
+    ("connect", connect),
     #[cfg(feature = "config")]
     ("config", config),
 ];
@@ -420,4 +421,50 @@ pub fn device_verdict(data: &[u8]) -> Result<&'static str, &'static str> {
         }
     }
     verdict
+}
+
+/// The clock `connect` validates envelopes at (seeds carry `exp` values just after it).
+pub const CONNECT_NOW: u64 = 1_800_000_000;
+
+/// A signing-request link or envelope as `POST /v1/requests` receives it: bytes starting with `sigil:` are a
+/// link, anything else an envelope's JSON. What is accepted must canonicalize, its canonical payload must be
+/// a fixed point (reparse and canonicalize again to the same text), and its trust is rated without a panic
+/// against an empty registry and a registry naming its issuer.
+pub fn connect(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let parsed = if text.starts_with("sigil:") {
+        sigil_connect::parse_uri(text, CONNECT_NOW)
+    } else {
+        match serde_json::from_str::<serde_json::Value>(text) {
+            Ok(value) => sigil_connect::parse_envelope(&value, CONNECT_NOW),
+            Err(_) => return,
+        }
+    };
+    let Ok(envelope) = parsed else { return };
+    assert!(envelope.exp > CONNECT_NOW && envelope.exp <= CONNECT_NOW + sigil_connect::MAX_TTL_SECS);
+    if let Ok(canonical) =
+        sigil_connect::canonical_payload(&envelope.request, envelope.callback.as_deref())
+    {
+        let reparsed: serde_json::Value =
+            serde_json::from_str(&canonical).expect("canonical JSON parses");
+        assert_eq!(
+            sigil_connect::canonicalize(&reparsed).expect("canonical JSON canonicalizes"),
+            canonical
+        );
+        let _ = sigil_connect::payload_hash(&canonical);
+    }
+    let _ = sigil_connect::evaluate_trust(&envelope, &[]);
+    if let Some(proof) = &envelope.proof {
+        let entry = sigil_connect::RegistryEntry {
+            id: "fuzz".into(),
+            issuer: proof.issuer.clone(),
+            origins: vec![envelope.dapp.origin.clone()],
+            public_jwk: proof.public_jwk.clone().unwrap_or_default(),
+            key_id: proof.key_id.clone(),
+            revoked: false,
+        };
+        let _ = sigil_connect::evaluate_trust(&envelope, &[entry]);
+    }
 }

@@ -10,9 +10,12 @@
 //! shown next to the raw SHA-256 rate of 1 MiB. It also times cold starts (`sigild serve` with a fresh data directory until `/readyz` answers 200).
 //! The agent authorization rows (module `agents`, `--only ed25519,agent-verify,pending-100k`) measure the
 //! Ed25519 verification ceiling, signed `GET /v1/verify`, and a daemon holding many pending claims and restarting
-//! on them. Run it with `tests/bench.sh`.
+//! on them. The Sigil Auth rows (module `devices`, `--only p256-verify,device-flow,live-challenges`) measure
+//! the P-256 verification ceiling, whole device approvals per second, and live challenges per GB. Run it with
+//! `tests/bench.sh`.
 
 mod agents;
+mod devices;
 
 use std::io::BufRead;
 use std::net::SocketAddr;
@@ -48,6 +51,8 @@ struct Options {
     presign_rate: u64,
     /// Connection counts to measure.
     connections: Vec<usize>,
+    /// How many pending challenges `live-challenges` creates.
+    challenges: u64,
 }
 
 fn options() -> Options {
@@ -58,6 +63,7 @@ fn options() -> Options {
     let mut claims = 100_000;
     let mut submitters = 24;
     let mut presign_rate = 3_000;
+    let mut challenges = 20_000;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -79,6 +85,12 @@ fn options() -> Options {
                     .and_then(|s| s.parse().ok())
                     .unwrap_or(presign_rate)
             }
+            "--challenges" => {
+                challenges = args
+                    .next()
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(challenges)
+            }
             "--connections" => {
                 connections = args
                     .next()
@@ -87,7 +99,7 @@ fn options() -> Options {
             }
             other => panic!(
                 "unknown argument {other}; usage: sigil-load --sigild PATH [--seconds N] \
-                 [--only NAME[,NAME...]] [--connections 8,64] [--claims 100000] [--submitters 24] [--presign-rate 3000]"
+                 [--only NAME[,NAME...]] [--connections 8,64] [--claims 100000] [--submitters 24] [--presign-rate 3000] [--challenges 20000]"
             ),
         }
     }
@@ -103,6 +115,7 @@ fn options() -> Options {
         submitters,
         presign_rate,
         connections,
+        challenges,
     }
 }
 
@@ -1032,6 +1045,7 @@ fn main() {
     }
     // The agent authorization rows run first, each on a daemon of its own, stopped before the next one starts.
     agents::run(&options, &runtime, &wanted);
+    devices::run(&options, &runtime, &wanted);
     let legacy = [
         "GET /healthz",
         "POST /tsr",
