@@ -300,6 +300,14 @@ impl Op {
         if !matches!(self.auth, Auth::None) {
             statuses.push((401, None));
         }
+        // A credential can be refused for the request: a member doing an owner action, an API key on a
+        // session-only route, a session whose membership of its tenant has ended.
+        if matches!(
+            self.auth,
+            Auth::Session | Auth::SessionOrKey | Auth::ApiKey | Auth::SignedService
+        ) {
+            statuses.push((403, None));
+        }
         if self.limited {
             statuses.push((429, None));
         }
@@ -373,7 +381,9 @@ fn status_description(status: u16) -> &'static str {
         }
         401 => "missing, malformed, expired or revoked credentials",
         402 => "a monthly quota is used up",
-        403 => "authenticated but not allowed",
+        403 => {
+            "authenticated but not allowed: an owner action by a member, an API key on a session-only route, a session whose tenant membership ended"
+        }
         404 => "no such object, or one not visible to the caller",
         409 => "already exists, or a state conflict",
         410 => "it existed and is over",
