@@ -314,7 +314,7 @@ impl Op {
         if !path_parameters(self.path).is_empty() {
             statuses.push((404, None));
         }
-        statuses.extend(self.errors.drain(..));
+        statuses.append(&mut self.errors);
         statuses.sort_by_key(|(status, body)| (*status, body.is_none()));
         statuses.dedup_by_key(|(status, _)| *status);
         for (status, body) in statuses {
