@@ -106,11 +106,12 @@ export PYTHONPATH="$PWD/tests/openapi${PYTHONPATH:+:$PYTHONPATH}" SCHEMATHESIS_H
 run() {
   local name=$1 seconds=$2
   shift 2
-  "$venv/bin/st" --config-file "$work/schemathesis.toml" run "$base/openapi.json" \
+  # From the scratch directory: schemathesis keeps a cache in its working directory.
+  (cd "$work" && "$venv/bin/st" --config-file "$work/schemathesis.toml" run "$base/openapi.json" \
     --checks "$checks" --max-examples "$examples" --max-time "$seconds" --workers 2 --seed 15 \
     --request-timeout 30 --generation-database none --no-color \
     --report junit,ndjson --report-dir "$report" \
-    --report-junit-path "$report/$name.junit.xml" --report-ndjson-path "$report/$name.ndjson" "$@"
+    --report-junit-path "$report/$name.junit.xml" --report-ndjson-path "$report/$name.ndjson" "$@")
 }
 status=0
 # Logging out, changing the password, leaving the tenant and revoking API keys take away the credentials every
