@@ -333,7 +333,7 @@ pub struct RegisterInput {
 }
 
 /// A member of a multi-party group.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Member {
     /// Fingerprint.
     pub fingerprint: String,
