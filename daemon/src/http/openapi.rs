@@ -742,16 +742,70 @@ fn response_schemas() -> Map<String, Value> {
     add(
         "SigningRequest",
         json!({
-            "type": "object", "required": ["id"],
-            "description": "A signing request and its state (see docs/API.md, Signing requests).",
-            "properties": { "id": s(), "status": s() },
+            "type": "object",
+            "required": ["id", "status", "type", "nonce", "app", "trust_level", "algorithm", "identity",
+                         "approvers", "created_at"],
+            "description": "A signing request and its state (see docs/API.md, Signing requests). `result` is the \
+                            body the callback receives, `result_body` its exact text, `result_signature` the \
+                            daemon's detached JWS over it.",
+            "properties": {
+                "id": s(),
+                "status": { "type": STRING, "enum": ["pending", "approved", "rejected", "expired"] },
+                "type": { "type": STRING, "enum": ["transfer", "sc_call", "sign_message", "verify_message", "connect"] },
+                "nonce": s(),
+                "app": object(&["origin"], json!({ "name": s(), "origin": s(), "icon": ns() })),
+                "trust_level": { "type": STRING, "enum": ["legacy_unverified", "signed_untrusted", "verified_registry"] },
+                "issuer": ns(),
+                "algorithm": { "type": STRING, "enum": ["ed25519", "ecdsa-p256"] },
+                "identity": s(),
+                "approvers": { "type": "object" },
+                "approval_requests": { "type": ["array", "null"], "items": s() },
+                "callback": ns(),
+                "redirect_uri": ns(),
+                "created_at": s(),
+                "expires_at": ns(),
+                "decided_at": s(),
+                "decided_by": object(&["actor"], json!({ "actor": s(), "id": ns(), "reason": ns() })),
+                "result": { "type": "object" },
+                "result_body": s(),
+                "result_signature": ns(),
+                "redirect_url": s(),
+                "callback_endpoint": s(),
+            },
         }),
     );
     add(
         "Issuer",
-        json!({ "type": "object", "required": ["id"], "properties": { "id": s() } }),
+        object(
+            &[
+                "id",
+                "issuer",
+                "name",
+                "origins",
+                "publicJwk",
+                "status",
+                "addedAt",
+                "updatedAt",
+            ],
+            json!({
+                "id": s(), "issuer": s(), "name": s(), "origins": array(s()), "publicJwk": { "type": "object" },
+                "keyId": ns(), "status": { "type": STRING, "enum": ["active", "revoked"] }, "addedAt": s(),
+                "updatedAt": s(),
+            }),
+        ),
     );
-    add("SigningPolicy", json!({ "type": "object" }));
+    add(
+        "SigningPolicy",
+        object(
+            &["approvers", "signingKey"],
+            json!({
+                "approvers": { "type": "object", "description": "`{\"devices\": [fingerprint]}` or `{\"mpa\": {\"required\", \"groups\": [{\"name\", \"members\"}], \"rejectPolicy\"}}`" },
+                "signingKey": object(&["algorithm"], json!({ "algorithm": { "type": STRING, "enum": ["ed25519", "ecdsa-p256"] } })),
+                "issuers": { "type": "object" },
+                "keys": { "type": "object", "description": "in answers: each algorithm's `publicKey` and `identity`" },
+            }),
+        ),
+    );
     schemas
 }
 
@@ -1211,8 +1265,7 @@ pub fn document() -> Value {
             .auth(Auth::SessionOrKey)
             .json(json!({"type": "object"}))
             .ok(201, "the request", r("SigningRequest"))
-            .ok(200, "an earlier request of the same envelope", r("SigningRequest"))
-            .err(&[403, 409, 410]),
+            .err(&[403, 409]),
         op("get", "/v1/requests/{id}", "getSigningRequest", "Signing requests", "A signing request")
             .auth(Auth::SessionOrKey)
             .ok(200, "the request", r("SigningRequest")),
@@ -1229,7 +1282,7 @@ pub fn document() -> Value {
             .ok(200, "the JWK set", object(&["keys"], json!({"keys": array(json!({"type": "object"}))}))),
         op("get", "/v1/issuers", "listIssuers", "Signing requests", "The issuer registry")
             .auth(Auth::SessionOrKey)
-            .ok(200, "the issuers", json!({"type": "object"})),
+            .ok(200, "the issuers", object(&["issuers"], json!({"issuers": array(r("Issuer"))}))),
         op("post", "/v1/issuers", "addIssuer", "Signing requests", "Register an issuer (owner session)")
             .auth(Auth::SessionOrKey)
             .json(json!({"type": "object"}))
