@@ -633,6 +633,26 @@ impl SigilAuthService {
             ))
     }
 
+    /// The tenant's registered device of this fingerprint, refused when unknown or revoked.
+    async fn registered_device(
+        &self,
+        scope: &TenantScope,
+        fingerprint: &str,
+    ) -> Result<Device, AuthError> {
+        let device = self
+            .store()
+            .device(scope, fingerprint)
+            .await?
+            .ok_or(AuthError::NotFound(
+                "DEVICE_NOT_FOUND",
+                "the device is not registered",
+            ))?;
+        if device.revoked_at.is_some() {
+            return Err(AuthError::Revoked);
+        }
+        Ok(device)
+    }
+
     /// The tenant's active device with this fingerprint and key.
     async fn active_device(
         &self,
@@ -645,17 +665,7 @@ impl SigilAuthService {
                 "the fingerprint is not the SHA-256 of the device key",
             ));
         }
-        let device = self
-            .store()
-            .device(scope, fingerprint)
-            .await?
-            .ok_or(AuthError::NotFound(
-                "DEVICE_NOT_FOUND",
-                "the device is not registered",
-            ))?;
-        if device.revoked_at.is_some() {
-            return Err(AuthError::Revoked);
-        }
+        let device = self.registered_device(scope, fingerprint).await?;
         if device.public_key != key.to_base64() {
             return Err(AuthError::FingerprintMismatch(
                 "the key is not the registered device's",
@@ -698,17 +708,7 @@ impl SigilAuthService {
         extra: Map<String, Value>,
     ) -> Result<Approval, AuthError> {
         sigil_device::parse_fingerprint(fingerprint)?;
-        let device = self
-            .store()
-            .device(scope, fingerprint)
-            .await?
-            .ok_or(AuthError::NotFound(
-                "DEVICE_NOT_FOUND",
-                "the device is not registered",
-            ))?;
-        if device.revoked_at.is_some() {
-            return Err(AuthError::Revoked);
-        }
+        let device = self.registered_device(scope, fingerprint).await?;
         let key = DevicePublicKey::from_base64(&device.public_key)?;
         self.challenge_device(scope, &device, &key, Some(action), expires_at, extra)
             .await

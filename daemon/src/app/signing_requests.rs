@@ -1111,21 +1111,7 @@ impl SigningRequestService {
             }
         }
         let stored = serde_json::to_value(&policy).unwrap_or(Value::Null);
-        let mut keys = Map::new();
-        let mut algorithms = vec![policy.signing_key.algorithm];
-        algorithms.extend(
-            policy
-                .issuers
-                .values()
-                .filter_map(|over| over.signing_key.as_ref().map(|k| k.algorithm)),
-        );
-        for algorithm in algorithms {
-            let key = self.result_key(scope, algorithm).await?;
-            keys.insert(
-                algorithm.as_str().into(),
-                json!({ "publicKey": B64.encode(&key.public_key), "identity": key.identity() }),
-            );
-        }
+        let keys = self.policy_keys(scope, &policy).await?;
         self.store()
             .set_realm_policy(scope, KIND, scope.tenant().as_str(), &stored)
             .await?;
@@ -1134,19 +1120,13 @@ impl SigningRequestService {
         Ok(view)
     }
 
-    /// The policy with its keys, or [`RequestError::NoPolicy`].
-    pub async fn policy_view(&self, scope: &TenantScope) -> Result<Value, RequestError> {
-        let policy = self.policy(scope).await?.ok_or(RequestError::NoPolicy)?;
-        let pending = self
-            .store()
-            .pending_in_realm(scope, KIND, scope.tenant().as_str(), MAX_PENDING_PER_TENANT)
-            .await?;
-        if pending >= MAX_PENDING_PER_TENANT {
-            return Err(RequestError::Limit(format!(
-                "{MAX_PENDING_PER_TENANT} signing requests are waiting for approvers already; retry once some are decided"
-            )));
-        }
-        let mut view = serde_json::to_value(&policy).unwrap_or(Value::Null);
+    /// Every key a policy names (its default and its overrides'), found or generated: `{algorithm:
+    /// {publicKey, identity}}`.
+    async fn policy_keys(
+        &self,
+        scope: &TenantScope,
+        policy: &SigningPolicy,
+    ) -> Result<Map<String, Value>, RequestError> {
         let mut keys = Map::new();
         let mut algorithms = vec![policy.signing_key.algorithm];
         algorithms.extend(
@@ -1162,6 +1142,14 @@ impl SigningRequestService {
                 json!({ "publicKey": B64.encode(&key.public_key), "identity": key.identity() }),
             );
         }
+        Ok(keys)
+    }
+
+    /// The policy with its keys, or [`RequestError::NoPolicy`].
+    pub async fn policy_view(&self, scope: &TenantScope) -> Result<Value, RequestError> {
+        let policy = self.policy(scope).await?.ok_or(RequestError::NoPolicy)?;
+        let mut view = serde_json::to_value(&policy).unwrap_or(Value::Null);
+        let keys = self.policy_keys(scope, &policy).await?;
         view["keys"] = Value::Object(keys);
         Ok(view)
     }

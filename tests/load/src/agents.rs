@@ -57,30 +57,17 @@ pub(crate) fn run(
 /// message) in this process on all cores: the ceiling of a verify request, which checks two signatures.
 fn ed25519_ceiling(phase: Duration) -> f64 {
     use ed25519_dalek::Signer as _;
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let handles: Vec<_> = (0..threads)
-        .map(|_| {
-            std::thread::spawn(move || {
-                let key = ed25519_dalek::SigningKey::from_bytes(&rand::random::<[u8; 32]>());
-                let message: Vec<u8> = (0..300).map(|_| rand::random::<u8>()).collect();
-                let signature = key.sign(&message);
-                let public = key.verifying_key();
-                let started = Instant::now();
-                let mut count = 0u64;
-                while started.elapsed() < phase {
-                    public
-                        .verify_strict(std::hint::black_box(&message), &signature)
-                        .expect("verify");
-                    count += 1;
-                }
-                count as f64 / started.elapsed().as_secs_f64()
-            })
-        })
-        .collect();
-    handles
-        .into_iter()
-        .map(|h| h.join().expect("verifier thread"))
-        .sum()
+    crate::all_cores(phase, || {
+        let key = ed25519_dalek::SigningKey::from_bytes(&rand::random::<[u8; 32]>());
+        let message: Vec<u8> = (0..300).map(|_| rand::random::<u8>()).collect();
+        let signature = key.sign(&message);
+        let public = key.verifying_key();
+        move || {
+            public
+                .verify_strict(std::hint::black_box(&message), &signature)
+                .expect("verify");
+        }
+    })
 }
 
 /// The agent with number `index`: its seed is SHA-256 of the index, so every index is a distinct key.

@@ -84,31 +84,17 @@ pub(crate) fn run(
 /// ECDSA P-256 verifications per second with RustCrypto's `p256` on all cores.
 fn p256_verify_ceiling(phase: Duration) -> f64 {
     use p256::ecdsa::signature::hazmat::{PrehashSigner, PrehashVerifier};
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let handles: Vec<_> = (0..threads)
-        .map(|_| {
-            std::thread::spawn(move || {
-                let key =
-                    p256::ecdsa::SigningKey::from_slice(&rand::random::<[u8; 32]>()).expect("key");
-                let digest: [u8; 32] = rand::random();
-                let signature: p256::ecdsa::Signature = key.sign_prehash(&digest).expect("sign");
-                let verifying = *key.verifying_key();
-                let started = Instant::now();
-                let mut count = 0u64;
-                while started.elapsed() < phase {
-                    verifying
-                        .verify_prehash(&digest, &signature)
-                        .expect("verify");
-                    count += 1;
-                }
-                count as f64 / started.elapsed().as_secs_f64()
-            })
-        })
-        .collect();
-    handles
-        .into_iter()
-        .map(|h| h.join().expect("verifier thread"))
-        .sum()
+    crate::all_cores(phase, || {
+        let key = p256::ecdsa::SigningKey::from_slice(&rand::random::<[u8; 32]>()).expect("key");
+        let digest: [u8; 32] = rand::random();
+        let signature: p256::ecdsa::Signature = key.sign_prehash(&digest).expect("sign");
+        let verifying = *key.verifying_key();
+        move || {
+            verifying
+                .verify_prehash(&digest, &signature)
+                .expect("verify");
+        }
+    })
 }
 
 /// The tenant's API key once the server identity is up, and `count` registered devices.

@@ -538,30 +538,24 @@ async fn collect(
     }
 }
 
-/// Raw P-256 signatures per second on this machine, in this process, on all cores, with the implementation
-/// `kms-soft` signs with (aws-lc-rs): the ceiling of a token-per-request endpoint.
-fn p256_ceiling(phase: Duration) -> f64 {
-    use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair};
+/// Operations per second on all cores, in this process: each thread runs `setup` once (keys, inputs: not
+/// timed), then the operation it returned for `phase`; the rates are summed.
+fn all_cores<Setup, Op>(phase: Duration, setup: Setup) -> f64
+where
+    Setup: Fn() -> Op + Send + Sync + 'static,
+    Op: FnMut(),
+{
+    let setup = Arc::new(setup);
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let handles: Vec<_> = (0..threads)
         .map(|_| {
+            let setup = setup.clone();
             std::thread::spawn(move || {
-                let rng = aws_lc_rs::rand::SystemRandom::new();
-                let document = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng)
-                    .expect("key");
-                let key =
-                    EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, document.as_ref())
-                        .expect("key");
-                let digest: [u8; 32] = rand::random();
-                let digest = aws_lc_rs::digest::Digest::import_less_safe(
-                    &digest,
-                    &aws_lc_rs::digest::SHA256,
-                )
-                .expect("digest");
+                let mut operation = setup();
                 let started = Instant::now();
                 let mut count = 0u64;
                 while started.elapsed() < phase {
-                    let _signature = key.sign_digest(&digest).expect("sign");
+                    operation();
                     count += 1;
                 }
                 count as f64 / started.elapsed().as_secs_f64()
@@ -570,68 +564,60 @@ fn p256_ceiling(phase: Duration) -> f64 {
         .collect();
     handles
         .into_iter()
-        .map(|h| h.join().expect("signer thread"))
+        .map(|h| h.join().expect("measuring thread"))
         .sum()
+}
+
+/// Raw P-256 signatures per second on this machine, in this process, on all cores, with the implementation
+/// `kms-soft` signs with (aws-lc-rs): the ceiling of a token-per-request endpoint.
+fn p256_ceiling(phase: Duration) -> f64 {
+    use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair};
+    all_cores(phase, || {
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let document =
+            EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng).expect("key");
+        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, document.as_ref())
+            .expect("key");
+        let digest: [u8; 32] = rand::random();
+        let digest =
+            aws_lc_rs::digest::Digest::import_less_safe(&digest, &aws_lc_rs::digest::SHA256)
+                .expect("digest");
+        move || {
+            let _signature = key.sign_digest(&digest).expect("sign");
+        }
+    })
 }
 
 /// The same with RustCrypto's `p256`, for reference (the pure-Rust implementation the project started with).
 fn p256_rustcrypto_rate(phase: Duration) -> f64 {
     use p256::ecdsa::signature::hazmat::PrehashSigner;
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let handles: Vec<_> = (0..threads)
-        .map(|_| {
-            std::thread::spawn(move || {
-                let key =
-                    p256::ecdsa::SigningKey::from_slice(&rand::random::<[u8; 32]>()).expect("key");
-                let digest: [u8; 32] = rand::random();
-                let started = Instant::now();
-                let mut count = 0u64;
-                while started.elapsed() < phase {
-                    let _signature: p256::ecdsa::Signature =
-                        key.sign_prehash(&digest).expect("sign");
-                    count += 1;
-                }
-                count as f64 / started.elapsed().as_secs_f64()
-            })
-        })
-        .collect();
-    handles
-        .into_iter()
-        .map(|h| h.join().expect("signer thread"))
-        .sum()
+    all_cores(phase, || {
+        let key = p256::ecdsa::SigningKey::from_slice(&rand::random::<[u8; 32]>()).expect("key");
+        let digest: [u8; 32] = rand::random();
+        move || {
+            let _signature: p256::ecdsa::Signature = key.sign_prehash(&digest).expect("sign");
+        }
+    })
 }
 
 /// Raw RSA signatures per second (PKCS#1 v1.5 with SHA-256 over a pre-computed digest, what the local TSA asks
 /// for) through kms-soft's own key code, in this process, on all cores: the ceiling of `/tsr` with an RSA key.
 fn rsa_ceiling(algorithm: sigil_plugin_api::KeyAlgorithm, phase: Duration) -> f64 {
     use sigil_kms_soft::keypair::PrivateKey;
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let key = Arc::new(PrivateKey::generate(algorithm).expect("RSA key"));
-    let handles: Vec<_> = (0..threads)
-        .map(|_| {
-            let key = key.clone();
-            std::thread::spawn(move || {
-                let digest: [u8; 32] = rand::random();
-                let started = Instant::now();
-                let mut count = 0u64;
-                while started.elapsed() < phase {
-                    let _signature = key
-                        .sign(
-                            sigil_plugin_api::SignatureAlgorithm::RsaPkcs1v15Sha256,
-                            &digest,
-                            true,
-                        )
-                        .expect("sign");
-                    count += 1;
-                }
-                count as f64 / started.elapsed().as_secs_f64()
-            })
-        })
-        .collect();
-    handles
-        .into_iter()
-        .map(|h| h.join().expect("signer thread"))
-        .sum()
+    all_cores(phase, move || {
+        let key = key.clone();
+        let digest: [u8; 32] = rand::random();
+        move || {
+            let _signature = key
+                .sign(
+                    sigil_plugin_api::SignatureAlgorithm::RsaPkcs1v15Sha256,
+                    &digest,
+                    true,
+                )
+                .expect("sign");
+        }
+    })
 }
 
 /// Cold start to ready, in milliseconds: from spawning `sigild serve` with a fresh temporary data directory
@@ -905,25 +891,12 @@ async fn check_seal(
 /// hashes uploads with: the hashing share of a seal of a file that big.
 fn sha256_rate(size: usize, phase: Duration) -> f64 {
     use sha2::Digest as _;
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let handles: Vec<_> = (0..threads)
-        .map(|_| {
-            std::thread::spawn(move || {
-                let data = vec![0x5au8; size];
-                let started = Instant::now();
-                let mut count = 0u64;
-                while started.elapsed() < phase {
-                    std::hint::black_box(sha2::Sha256::digest(std::hint::black_box(&data)));
-                    count += 1;
-                }
-                count as f64 / started.elapsed().as_secs_f64()
-            })
-        })
-        .collect();
-    handles
-        .into_iter()
-        .map(|h| h.join().expect("hashing thread"))
-        .sum()
+    all_cores(phase, move || {
+        let data = vec![0x5au8; size];
+        move || {
+            std::hint::black_box(sha2::Sha256::digest(std::hint::black_box(&data)));
+        }
+    })
 }
 
 /// The seal rows, in the order they run: sign-hash (no upload), then uploads from 1 byte to 1 MiB.
