@@ -23,6 +23,9 @@ fi
 
 cargo build --workspace --all-targets
 cargo test --workspace
+# Property-based API tests: schemathesis against a real sigild, over every operation of /openapi.json
+# (about 4 minutes; tests/openapi/schemathesis.sh).
+./tests/openapi/schemathesis.sh
 # The fuzz corpora replayed through their targets (tests/fuzz/README.md); the config corpus runs in the
 # black-box binary above.
 ./tests/fuzz/regress.sh

@@ -55,6 +55,9 @@ enum Command {
     CheckConfig(ConfigArgs),
     /// Print the version.
     Version,
+    /// Print the OpenAPI 3.1 document of the HTTP API (what `GET /openapi.json` serves), e.g. to refresh
+    /// `docs/openapi.json`: `cargo run -p sigil-daemon -- openapi > docs/openapi.json`.
+    Openapi,
     /// Manage instance administrators (operators). Run it where the daemon's store is reachable; with the
     /// embedded store, stop the daemon first (the store is opened exclusively).
     Admin {
@@ -115,6 +118,10 @@ fn main() -> ExitCode {
     match cli.command {
         Command::PluginHost { parent, library } => {
             sigild::plugin_host::runner::run(&library, parent)
+        }
+        Command::Openapi => {
+            print!("{}", sigild::http::openapi::document_text());
+            ExitCode::SUCCESS
         }
         Command::Version => {
             println!("sigild {}", env!("CARGO_PKG_VERSION"));

@@ -160,6 +160,7 @@ pub async fn run(
         config.seal.kms.clone(),
         plugins.clone(),
         identity.clone(),
+        config.approvals.vapid_subject.clone(),
     );
     // One name for this node in every lease it takes (approval timers, webhook deliveries).
     let node = crate::app::approvals::node_id(

@@ -371,6 +371,22 @@ pub struct SendRequest {
     /// How long the host will wait, in milliseconds; a hint for the plugin's own network timeouts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<u64>,
+    /// A Web Push VAPID credential the host made for this delivery with a key it keeps in its KMS (added in
+    /// version 1 of the API without changing it: absent in older hosts' requests). A channel that speaks Web
+    /// Push sends it instead of signing with a key of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vapid: Option<VapidCredential>,
+}
+
+/// A VAPID credential (RFC 8292) for one Web Push delivery: `Authorization: vapid t=<token>, k=<public_key>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VapidCredential {
+    /// The ES256 JWT: `aud` the origin of the subscription's endpoint, `exp` at most 24 hours ahead, `sub` the
+    /// operator's contact.
+    pub token: String,
+    /// base64url (no padding) of the 65-byte uncompressed P-256 public key that verifies `token`: the
+    /// `applicationServerKey` web apps subscribe with.
+    pub public_key: String,
 }
 
 /// What happened to a notification.
@@ -524,8 +540,23 @@ mod tests {
                 payload: payload.as_object().unwrap().clone(),
                 idempotency_key: "evt-1".into(),
                 timeout_ms: None,
+                vapid: None,
             },
             json!({"recipient": "device:42", "payload": payload, "idempotency_key": "evt-1"}),
+        );
+        round_trip(
+            &SendRequest {
+                recipient: "device:42".into(),
+                payload: payload.as_object().unwrap().clone(),
+                idempotency_key: "evt-1".into(),
+                timeout_ms: Some(500),
+                vapid: Some(VapidCredential {
+                    token: "h.c.s".into(),
+                    public_key: "BA".into(),
+                }),
+            },
+            json!({"recipient": "device:42", "payload": payload, "idempotency_key": "evt-1",
+                   "timeout_ms": 500, "vapid": {"token": "h.c.s", "public_key": "BA"}}),
         );
         round_trip(
             &SendResponse {

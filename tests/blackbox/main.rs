@@ -18,6 +18,7 @@ mod isolation;
 mod lifecycle;
 mod limits;
 mod members;
+mod openapi;
 mod operations;
 mod plugin_check;
 mod plugin_faults;

@@ -652,3 +652,94 @@ fn a_challenge_expires_on_time_across_a_kill_and_its_late_answer_is_refused() {
         vec!["challenge.expired".to_string()]
     );
 }
+
+#[test]
+fn web_push_deliveries_carry_a_vapid_credential_signed_in_the_kms() {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+    use p256::ecdsa::signature::Verifier as _;
+    use p256::elliptic_curve::sec1::ToSec1Point as _;
+    let push_service = crate::agents::Receiver::start(0);
+    let endpoint = push_service.url.replace("/hook", "/push/subscription-1");
+    let origin = push_service.url.trim_end_matches("/hook").to_string();
+    // The channel has no key of its own: every credential comes from sigild's KMS.
+    let config = format!(
+        "{}\n\n[approvals]\nvapid_subject = \"mailto:ops@example.org\"\n\n[plugin_host]\nwatch = false\n\n\
+         [[plugins]]\nname = \"web-push\"\nfile = \"libsigil_push_webpush.so\"\n[plugins.config]\n\
+         allow_private_networks = [\"127.0.0.1/32\"]\n",
+        crate::harness::FAST_TEST_BASE,
+    );
+    let daemon = Daemon::start_raw_with_env(&config, &[]);
+    let (_owner, key) = tenant(&daemon);
+    let info = daemon.get_public("/info").expect(200);
+    let vapid_key = str_field(&info, "vapid_public_key");
+    let vapid_point = B64URL.decode(&vapid_key).unwrap();
+    assert_eq!(vapid_point.len(), 65, "an uncompressed P-256 point: {info}");
+
+    // A browser's subscription: its P-256 key and auth secret.
+    let browser = p256::SecretKey::from_slice(&[0x11; 32]).unwrap();
+    let subscription = json!({
+        "endpoint": endpoint,
+        "keys": {
+            "p256dh": B64URL.encode(browser.public_key().to_sec1_point(false).as_bytes()),
+            "auth": B64URL.encode([0x5a; 16]),
+        },
+    });
+    let device = DeviceSim::new(32);
+    let challenge = api_get(&daemon, &key, "/devices/register/challenge").expect(200);
+    let signature = device.sign(
+        "register",
+        &["--nonce", challenge["nonce"].as_str().unwrap()],
+    );
+    api_post(
+        &daemon,
+        &key,
+        "/devices/register",
+        json!({ "device_public_key": device.public_key, "challenge_id": challenge["challenge_id"],
+                "signature": signature, "push_channel": "web-push", "push_token": subscription.to_string() }),
+    )
+    .expect(201);
+    api_post(
+        &daemon,
+        &key,
+        "/challenge",
+        json!({ "fingerprint": device.fingerprint, "device_public_key": device.public_key }),
+    )
+    .expect(201);
+
+    // The push service receives an encrypted message with `Authorization: vapid t=<JWT>, k=<key>`.
+    push_service.events_by("authorization", 1);
+    let (headers, _) = push_service.deliveries.lock().unwrap()[0].clone();
+    assert_eq!(
+        crate::agents::header(&headers, "content-encoding"),
+        "aes128gcm"
+    );
+    let authorization = crate::agents::header(&headers, "authorization");
+    let rest = authorization
+        .strip_prefix("vapid ")
+        .expect("a vapid credential");
+    let (mut token, mut k) = (String::new(), String::new());
+    for part in rest.split(',') {
+        let part = part.trim();
+        if let Some(value) = part.strip_prefix("t=") {
+            token = value.to_string();
+        } else if let Some(value) = part.strip_prefix("k=") {
+            k = value.to_string();
+        }
+    }
+    assert_eq!(k, vapid_key, "k= is the key /info publishes");
+    let parts: Vec<&str> = token.split('.').collect();
+    assert_eq!(parts.len(), 3, "{token}");
+    let header: Value = serde_json::from_slice(&B64URL.decode(parts[0]).unwrap()).unwrap();
+    let claims: Value = serde_json::from_slice(&B64URL.decode(parts[1]).unwrap()).unwrap();
+    assert_eq!(header["alg"], "ES256");
+    assert_eq!(claims["aud"], origin.as_str(), "{claims}");
+    assert_eq!(claims["sub"], "mailto:ops@example.org");
+    let now = chrono::Utc::now().timestamp();
+    let exp = claims["exp"].as_i64().unwrap();
+    assert!(exp > now && exp <= now + 24 * 3600, "RFC 8292 §2: {claims}");
+    let verifying = p256::ecdsa::VerifyingKey::from_sec1_bytes(&vapid_point).unwrap();
+    let signature = p256::ecdsa::Signature::from_slice(&B64URL.decode(parts[2]).unwrap()).unwrap();
+    verifying
+        .verify(format!("{}.{}", parts[0], parts[1]).as_bytes(), &signature)
+        .expect("the JWT verifies with the published VAPID key");
+}

@@ -553,19 +553,76 @@ fn every_refusal_has_its_reason_and_the_trust_levels_decide() {
             json!({ "type": "connect", "permissions": ["root"] }),
             "invalid_permissions",
         ),
+        (
+            json!({ "type": "connect", "permissions": ["transfer", "transfer"] }),
+            "invalid_permissions",
+        ),
+        (json!({ "exp": "soon" }), "exp_invalid"),
+        (
+            json!({ "dapp": { "name": 7, "origin": ORIGIN } }),
+            "invalid_dapp",
+        ),
+        (
+            json!({ "type": "transfer", "to": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAFXIB",
+                    "amount": 5, "tick_offset": 1.5 }),
+            "invalid_tick_offset",
+        ),
+        (
+            json!({ "type": "sc_call", "contract_index": 1, "input_type": -1 }),
+            "invalid_input_type",
+        ),
+        (
+            json!({ "type": "sc_call", "contract_index": 1, "input_type": 0, "payload": 5 }),
+            "invalid_payload",
+        ),
+        (json!({ "data": "not base64!" }), "invalid_data"),
+        (
+            json!({ "type": "verify_message", "public_key": "AAAA" }),
+            "invalid_signature_field",
+        ),
+        (
+            json!({ "type": "verify_message", "signature": "AAAA" }),
+            "invalid_public_key",
+        ),
+        (json!({ "big": 9_007_199_254_740_993u64 }), "invalid_json"),
     ] {
         refused(submit(json!({ "request": request(extra.clone()) })), reason);
     }
-    for (callback, reason) in [
-        ("http://shop.example/cb", "callback_not_https"),
-        ("https://10.0.0.7/cb", "callback_private"),
-        ("not a url", "callback_invalid"),
+    for (url, callback, redirect) in [
+        (
+            "http://shop.example/cb",
+            "callback_not_https",
+            "redirect_not_https",
+        ),
+        (
+            "https://10.0.0.7/cb",
+            "callback_private",
+            "redirect_private",
+        ),
+        ("not a url", "callback_invalid", "redirect_invalid"),
+        (
+            "https://user:pw@shop.example/cb",
+            "callback_invalid",
+            "redirect_invalid",
+        ),
     ] {
         refused(
-            submit(json!({ "request": request(json!({})), "callback": callback })),
-            reason,
+            submit(json!({ "request": request(json!({})), "callback": url })),
+            callback,
+        );
+        refused(
+            submit(json!({ "request": request(json!({})), "redirect_uri": url })),
+            redirect,
         );
     }
+    refused(
+        submit(json!({ "uri": "sigil://v1/request?x=1" })),
+        "missing_payload",
+    );
+    refused(
+        submit(json!({ "request": request(json!({})), "proof": { "version": 2 } })),
+        "proof_invalid",
+    );
     let envelope = json!({ "request": request(json!({})), "callback": "https://shop.example/cb" });
     refused(
         submit(
@@ -769,4 +826,79 @@ fn an_unanswered_request_expires_as_wallet_locked_or_expired_even_across_a_resta
 /// 24 random hex digits, for nonces.
 fn uuid_like() -> String {
     hex::encode(rand::random::<[u8; 12]>())
+}
+
+#[test]
+fn connect_and_verify_message_requests_give_the_contract_results() {
+    let daemon = Daemon::start_with(config());
+    let (owner, key) = tenant(&daemon);
+    let phone = DeviceSim::new(26);
+    register(&daemon, &key, &phone);
+    let stored = owner_put(
+        &daemon,
+        &owner,
+        "/v1/requests/policy",
+        json!({ "approvers": { "devices": [phone.fingerprint] }, "signingKey": { "algorithm": "ecdsa-p256" } }),
+    )
+    .expect(200);
+    let identity = str_field(&stored["keys"]["ecdsa-p256"], "identity");
+    let public_key = B64
+        .decode(str_field(&stored["keys"]["ecdsa-p256"], "publicKey"))
+        .unwrap();
+    assert_eq!(public_key.len(), 33, "a compressed P-256 point");
+    // The P-256 identity is the Qubic form of SHA-256 of the compressed key.
+    use sha2::Digest;
+    assert_eq!(
+        result_py(&[
+            "qubic-identity",
+            "--bytes-hex",
+            &hex::encode(sha2::Sha256::digest(&public_key))
+        ])
+        .unwrap(),
+        identity
+    );
+
+    // connect: the identity and the permissions asked for.
+    let link = build(json!({
+        "create": "connect",
+        "request": { "dapp": { "name": "Shop", "origin": ORIGIN }, "permissions": ["sign_message", "transfer"] },
+    }));
+    let created =
+        api_post(&daemon, &key, "/v1/requests", json!({ "uri": link["uri"] })).expect(201);
+    let id = str_field(&created, "id");
+    answer(&daemon, &phone, &id, "approve");
+    let result = decided(&daemon, &key, &id)["result"].clone();
+    assert_eq!(
+        result,
+        json!({ "status": "connected", "nonce": link["envelope"]["request"]["nonce"], "type": "connect",
+                "identity": identity, "permissions": ["sign_message", "transfer"] })
+    );
+
+    // verify_message: a P-256 signature made here verifies; the same over another message does not.
+    use p256::ecdsa::signature::Signer as _;
+    let signer = p256::ecdsa::SigningKey::from_slice(&[7u8; 32]).unwrap();
+    let signature: p256::ecdsa::Signature = signer.sign(b"I agree");
+    let signer_key = {
+        use p256::elliptic_curve::sec1::ToSec1Point;
+        B64.encode(
+            p256::PublicKey::from(signer.verifying_key())
+                .to_sec1_point(true)
+                .as_bytes(),
+        )
+    };
+    for (message, valid) in [("I agree", true), ("I disagree", false)] {
+        let link = build(json!({
+            "create": "verify_message",
+            "request": { "dapp": { "name": "Shop", "origin": ORIGIN }, "message": message,
+                         "signature": B64.encode(signature.to_bytes()), "public_key": signer_key },
+        }));
+        let created =
+            api_post(&daemon, &key, "/v1/requests", json!({ "uri": link["uri"] })).expect(201);
+        let id = str_field(&created, "id");
+        answer(&daemon, &phone, &id, "approve");
+        let result = decided(&daemon, &key, &id)["result"].clone();
+        assert_eq!(result["status"], "verified");
+        assert_eq!(result["valid"], valid, "{message}: {result}");
+        assert_eq!(result["identity"], identity.as_str());
+    }
 }

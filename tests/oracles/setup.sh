@@ -2,7 +2,8 @@
 # Installs the independent oracles and the third-party inputs the seal tests use, idempotently:
 #   - qpdf and poppler-utils (apt): `qpdf --check`, `pdfsig`; nodejs (the sigil:// link builder oracle);
 #   - a Python venv with pyHanko (`pyhanko sign validate`, `adesverify`), jwcrypto (JWS for JAdES),
-#     http-message-signatures (RFC 9421) and standardwebhooks, pinned;
+#     http-message-signatures (RFC 9421), standardwebhooks and schemathesis (property-based API tests against
+#     the OpenAPI document, tests/openapi/schemathesis.sh), pinned;
 #   - a corpus of real PDFs nobody here made: the 72 PDFs of the pypdf 7.1.1 source distribution;
 #   - a second corpus, the 132 PDFs of the pyhanko 0.38.0 source distribution (34 already signed,
 #     with xref streams, hybrid files and DSS), for the PDF layer's seal tests.
@@ -31,16 +32,17 @@ if ((${#missing[@]})); then
 fi
 
 if [ ! -x "$venv/bin/pyhanko" ] \
-  || ! "$venv/bin/python" -c 'import jwcrypto, http_message_signatures, standardwebhooks, requests, http_ece, py_vapid, cryptography, Crypto.Hash.KangarooTwelve' >/dev/null 2>&1; then
+  || ! "$venv/bin/python" -c 'import jwcrypto, http_message_signatures, standardwebhooks, requests, http_ece, py_vapid, cryptography, Crypto.Hash.KangarooTwelve' >/dev/null 2>&1 \
+  || [ "$("$venv/bin/st" --version 2>/dev/null)" != "st, version 4.32.5" ]; then
   echo "preparing the oracle venv"
   [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
   # pyHanko (PAdES/CAdES), jwcrypto (JAdES), http-message-signatures (RFC 9421 signer for agent requests, with
   # requests for its request objects), standardwebhooks (verifies webhook deliveries), http-ece and py-vapid
   # (decrypt Web Push payloads, check VAPID), cryptography (the device simulator's P-256), pycryptodome
-  # (KangarooTwelve, for Qubic identities in signing-request results).
+  # (KangarooTwelve, for Qubic identities in signing-request results), schemathesis (the OpenAPI run).
   "$venv/bin/pip" install -q --disable-pip-version-check pyhanko==0.38.0 pyhanko-cli==0.6.0 jwcrypto==1.6.1 \
     http-message-signatures==3.0.0 requests==2.34.2 standardwebhooks==1.1.0 http-ece==1.2.1 py-vapid==1.9.6 \
-    cryptography==50.0.2 pycryptodome==3.23.0
+    cryptography==50.0.2 pycryptodome==3.23.0 schemathesis==4.32.5
 fi
 
 if [ ! -f "$corpus/.complete" ]; then

@@ -116,7 +116,7 @@ fn domain(raw: &str) -> Result<String, FieldError> {
 }
 
 /// The body of `POST /v1/services`, as received.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceRequest {
     /// Display name, 1..=100 characters.
@@ -134,18 +134,20 @@ pub struct ServiceRequest {
 }
 
 /// The `webhook` of a service's create body, as received.
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookRequest {
     /// Absolute http(s) URL.
     pub url: String,
     /// HMAC secret, at least 16 characters.
+    #[schema(value_type = String)]
     pub secret: Secret<String>,
     /// A header to send with every delivery.
     #[serde(default)]
     pub auth_header: Option<String>,
     /// Its value.
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub auth_value: Option<Secret<String>>,
 }
 
@@ -312,7 +314,7 @@ fn webhook_url(raw: &str) -> Result<(), &'static str> {
 }
 
 /// The body of `PATCH /v1/services/{id}`, as received.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServicePatchRequest {
     /// New name.

@@ -108,6 +108,72 @@ pub struct ServerIdentity {
     pub server_id: String,
     /// Its pictogram.
     pub pictogram: sigil_device::Pictogram,
+    /// The Web Push VAPID key, when `[approvals] vapid_subject` is set.
+    pub vapid: Option<VapidSigner>,
+}
+
+/// The VAPID key (RFC 8292) in the KMS, and the credentials it made, by audience, while they last.
+pub struct VapidSigner {
+    key: KmsKey,
+    subject: String,
+    /// base64url of the 65-byte uncompressed public key: the `applicationServerKey` web apps subscribe with.
+    pub public_key: String,
+    made: std::sync::Mutex<std::collections::HashMap<String, (String, u64)>>,
+}
+
+/// How long a VAPID JWT is valid (RFC 8292 allows 24 hours; half leaves room for clock skew), and how long
+/// before its end a new one is made.
+const VAPID_LIFETIME_SECS: u64 = 12 * 3600;
+const VAPID_RENEW_BEFORE_SECS: u64 = 3600;
+/// The KMS label of the VAPID key.
+const VAPID_LABEL: &str = "sigil-vapid";
+
+impl VapidSigner {
+    /// The credential for a delivery to `recipient`, when it is a Web Push subscription (`{"endpoint", ...}`):
+    /// a JWT for the endpoint's origin, made in the KMS once per origin and reused while it has more than an
+    /// hour left. Blocking (a KMS call): run it on the blocking pool.
+    pub fn credential(&self, recipient: &str) -> Option<sigil_plugin_api::VapidCredential> {
+        let subscription: Value = serde_json::from_str(recipient).ok()?;
+        let endpoint = url::Url::parse(subscription.get("endpoint")?.as_str()?).ok()?;
+        if !matches!(endpoint.scheme(), "https" | "http") {
+            return None;
+        }
+        let audience = endpoint.origin().ascii_serialization();
+        let now = chrono::Utc::now().timestamp().max(0) as u64;
+        let mut made = self.made.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((token, expires)) = made.get(&audience)
+            && *expires > now + VAPID_RENEW_BEFORE_SECS
+        {
+            return Some(sigil_plugin_api::VapidCredential {
+                token: token.clone(),
+                public_key: self.public_key.clone(),
+            });
+        }
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+        let expires = now + VAPID_LIFETIME_SECS;
+        let header = B64URL.encode(json!({ "typ": "JWT", "alg": "ES256" }).to_string());
+        let claims = B64URL
+            .encode(json!({ "aud": audience, "exp": expires, "sub": self.subject }).to_string());
+        let signing_input = format!("{header}.{claims}");
+        let der = match self.key.sign(signing_input.as_bytes()) {
+            Ok(der) => der,
+            Err(error) => {
+                tracing::warn!(%error, "the KMS could not sign a VAPID credential");
+                return None;
+            }
+        };
+        let signature = p256::ecdsa::Signature::from_der(&der).ok()?.normalize_s();
+        let token = format!("{signing_input}.{}", B64URL.encode(signature.to_bytes()));
+        // Origins seen are few (push services); the map is bounded all the same.
+        if made.len() >= 1024 {
+            made.clear();
+        }
+        made.insert(audience, (token.clone(), expires));
+        Some(sigil_plugin_api::VapidCredential {
+            token,
+            public_key: self.public_key.clone(),
+        })
+    }
 }
 
 impl ServerIdentity {
@@ -180,13 +246,19 @@ impl IdentityCell {
     }
 }
 
-/// Brings the server identity up in the background (the KMS loads concurrently).
-pub fn spawn_identity(kms_name: String, plugins: Addr<PluginHost>, cell: IdentityCell) {
+/// Brings the server identity (and the VAPID key, when `vapid_subject` is given) up in the background (the
+/// KMS loads concurrently).
+pub fn spawn_identity(
+    kms_name: String,
+    plugins: Addr<PluginHost>,
+    cell: IdentityCell,
+    vapid_subject: Option<String>,
+) {
     crate::kms::spawn_with_kms(
         "Sigil Auth server identity",
         kms_name,
         plugins,
-        |client: &KmsClient, _runtime| {
+        move |client: &KmsClient, _runtime| {
             let kind = KeyKind::EcdsaP256;
             let key_uri = client.find_or_generate(IDENTITY_LABEL, kind)?;
             let key = KmsKey {
@@ -205,11 +277,35 @@ pub fn spawn_identity(kms_name: String, plugins: Addr<PluginHost>, cell: Identit
             let server_id = device_key.fingerprint();
             let pictogram = sigil_device::pictogram_of_hex(&server_id)
                 .map_err(|e| FindKeyError::Call(e.to_string()))?;
+            let vapid = match &vapid_subject {
+                None => None,
+                Some(subject) => {
+                    let key_uri = client.find_or_generate(VAPID_LABEL, kind)?;
+                    let key = KmsKey {
+                        client: client.clone(),
+                        key_uri,
+                        kind,
+                    };
+                    let spki = key.public_key().map_err(FindKeyError::Call)?;
+                    let point =
+                        p256::PublicKey::from_sec1_bytes(spki.subject_public_key.raw_bytes())
+                            .map_err(|e| FindKeyError::Call(format!("VAPID key: {e}")))?
+                            .to_sec1_point(false);
+                    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+                    Some(VapidSigner {
+                        key,
+                        subject: subject.clone(),
+                        public_key: B64URL.encode(point.as_bytes()),
+                        made: Default::default(),
+                    })
+                }
+            };
             Ok(ServerIdentity {
                 key,
                 public_key: device_key.to_base64(),
                 server_id,
                 pictogram,
+                vapid,
             })
         },
         move |identity| {
@@ -237,7 +333,7 @@ pub struct RegisterInput {
 }
 
 /// A member of a multi-party group.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Member {
     /// Fingerprint.
     pub fingerprint: String,
@@ -713,6 +809,7 @@ impl SigilAuthService {
             }
         };
         let plugins = self.plugins.clone();
+        let identity = self.identity();
         let key = format!(
             "{}:{}",
             item.get("challenge_id")
@@ -728,8 +825,23 @@ impl SigilAuthService {
             .map(str::to_string);
         let reached = self.reached.clone();
         tokio::spawn(async move {
+            // A Web Push subscription gets a VAPID credential signed in the KMS (the channel has no key).
+            let vapid = match identity.filter(|identity| identity.vapid.is_some()) {
+                Some(identity) => {
+                    let recipient = recipient.clone();
+                    tokio::task::spawn_blocking(move || {
+                        identity
+                            .vapid
+                            .as_ref()
+                            .and_then(|vapid| vapid.credential(&recipient))
+                    })
+                    .await
+                    .unwrap_or(None)
+                }
+                None => None,
+            };
             let outcome =
-                crate::plugin_host::push(&plugins, &channel, recipient, payload, key).await;
+                crate::plugin_host::push(&plugins, &channel, recipient, payload, key, vapid).await;
             match outcome {
                 Ok(delivery) => {
                     if let Some(parent) = &parent {

@@ -53,6 +53,9 @@ const MAX_POLICY_DEVICES: usize = 20;
 const MAX_OVERRIDES: usize = 50;
 /// Registry entries a tenant may hold.
 const MAX_ISSUERS: usize = 200;
+/// Signing requests a tenant may have waiting for approvers at once (each holds challenges, a timer and, with
+/// a callback, an outbox endpoint).
+pub const MAX_PENDING_PER_TENANT: u64 = 1000;
 
 /// Why an operation was refused.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -322,13 +325,25 @@ pub fn callback_owner(uid: &ApprovalId) -> String {
 
 /// The signing-request use cases. Cheap to clone.
 #[derive(Clone)]
-pub struct SigningRequestService {
+pub struct SigningRequestService(Arc<Shared>);
+
+/// What the service's clones share. The engine's observer holds it weakly: the engine must not keep the
+/// service (and through it the engine and the store) alive after shutdown.
+pub struct Shared {
     engine: ApprovalEngine,
     runtime: Arc<Runtime>,
     auth: SigilAuthService,
     webhooks: WebhookService,
     kms: KmsClients,
-    keys: Arc<Mutex<HashMap<(String, SigningAlgorithm), ResultKey>>>,
+    keys: Mutex<HashMap<(String, SigningAlgorithm), ResultKey>>,
+}
+
+impl std::ops::Deref for SigningRequestService {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
 }
 
 impl SigningRequestService {
@@ -341,17 +356,19 @@ impl SigningRequestService {
         kms: KmsClients,
     ) -> Self {
         engine.register(Arc::new(SigningRequestKind));
-        let service = Self {
+        let service = Self(Arc::new(Shared {
             engine: engine.clone(),
             runtime,
             auth,
             webhooks,
             kms,
-            keys: Arc::default(),
-        };
-        let observer = service.clone();
+            keys: Mutex::default(),
+        }));
+        let observer = Arc::downgrade(&service.0);
         engine.observe(Arc::new(move |approval: &Approval| {
-            observer.observed(approval)
+            if let Some(shared) = observer.upgrade() {
+                SigningRequestService(shared).observed(approval)
+            }
         }));
         service
     }
@@ -416,6 +433,15 @@ impl SigningRequestService {
             return Err(RequestError::Blocked(trust.level));
         }
         let policy = self.policy(scope).await?.ok_or(RequestError::NoPolicy)?;
+        let pending = self
+            .store()
+            .pending_in_realm(scope, KIND, scope.tenant().as_str(), MAX_PENDING_PER_TENANT)
+            .await?;
+        if pending >= MAX_PENDING_PER_TENANT {
+            return Err(RequestError::Limit(format!(
+                "{MAX_PENDING_PER_TENANT} signing requests are waiting for approvers already; retry once some are decided"
+            )));
+        }
         let (approvers, algorithm) = effective(&policy, &trust);
         let key = self.result_key(scope, algorithm).await?;
         let identity = key.identity();
@@ -1111,6 +1137,15 @@ impl SigningRequestService {
     /// The policy with its keys, or [`RequestError::NoPolicy`].
     pub async fn policy_view(&self, scope: &TenantScope) -> Result<Value, RequestError> {
         let policy = self.policy(scope).await?.ok_or(RequestError::NoPolicy)?;
+        let pending = self
+            .store()
+            .pending_in_realm(scope, KIND, scope.tenant().as_str(), MAX_PENDING_PER_TENANT)
+            .await?;
+        if pending >= MAX_PENDING_PER_TENANT {
+            return Err(RequestError::Limit(format!(
+                "{MAX_PENDING_PER_TENANT} signing requests are waiting for approvers already; retry once some are decided"
+            )));
+        }
         let mut view = serde_json::to_value(&policy).unwrap_or(Value::Null);
         let mut keys = Map::new();
         let mut algorithms = vec![policy.signing_key.algorithm];

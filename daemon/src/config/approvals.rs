@@ -39,6 +39,11 @@ pub struct ApprovalsConfig {
     /// least `signature_max_age + signature_clock_skew`, or a replay could outlive the memory of its nonce.
     #[serde(with = "humantime_serde")]
     pub nonce_ttl: Duration,
+    /// The operator's contact for Web Push (`mailto:ops@example.org` or an `https://` URL): when set, sigild
+    /// keeps a VAPID key (RFC 8292) in the KMS (`[seal] kms`, label `sigil-vapid`), signs every Web Push
+    /// delivery's credential with it and publishes its public half as `vapid_public_key` in `GET /info`. Read at
+    /// start.
+    pub vapid_subject: Option<String>,
 }
 
 impl Default for ApprovalsConfig {
@@ -51,6 +56,7 @@ impl Default for ApprovalsConfig {
             signature_max_age: Duration::from_secs(300),
             signature_clock_skew: Duration::from_secs(5),
             nonce_ttl: Duration::from_secs(600),
+            vapid_subject: None,
         }
     }
 }
@@ -89,6 +95,21 @@ impl ApprovalsConfig {
                 "approvals.public_base_url",
                 "must be http:// or https:// with a host and no path, query or fragment",
             );
+        }
+        if let Some(subject) = &self.vapid_subject {
+            let contact = subject
+                .strip_prefix("mailto:")
+                .or_else(|| subject.strip_prefix("https://"));
+            if contact.is_none_or(str::is_empty)
+                || subject
+                    .chars()
+                    .any(|c| c.is_control() || c.is_whitespace() || c == '"' || c == '\\')
+            {
+                return invalid(
+                    "approvals.vapid_subject",
+                    "must be a mailto: or https:// contact",
+                );
+            }
         }
         if self.nonce_ttl < self.signature_max_age + self.signature_clock_skew {
             return invalid(

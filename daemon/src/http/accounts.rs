@@ -12,11 +12,12 @@ use crate::error::{ApiError, ApiResult};
 use crate::ids::TenantId;
 use crate::secret::Secret;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
     name: String,
     email: String,
+    #[schema(value_type = String)]
     password: Secret<String>,
 }
 
@@ -34,10 +35,11 @@ pub async fn register(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     email: String,
+    #[schema(value_type = String)]
     password: Secret<String>,
 }
 
@@ -56,7 +58,7 @@ pub async fn login(
     ))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RefreshRequest {
     tenant_id: Option<String>,
@@ -85,10 +87,12 @@ pub async fn logout(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ChangePasswordRequest {
+    #[schema(value_type = String)]
     current_password: Secret<String>,
+    #[schema(value_type = String)]
     new_password: Secret<String>,
 }
 

@@ -97,9 +97,9 @@ fn key_id(id: &str) -> ApiResult<ServiceKeyId> {
     checked_id(id, "service key").map(ServiceKeyId::new)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateNamespace {
+pub(super) struct CreateNamespace {
     namespace: String,
 }
 
@@ -236,9 +236,9 @@ async fn delete_service(
     Ok(Json(json!({ "id": id, "deleted": true })))
 }
 
-#[derive(Default, Deserialize)]
+#[derive(Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateKey {
+pub(super) struct CreateKey {
     #[serde(default)]
     name: Option<String>,
 }

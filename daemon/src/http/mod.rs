@@ -7,6 +7,7 @@ pub mod connections;
 mod directory;
 pub mod extract;
 pub mod limits;
+pub mod openapi;
 mod operations;
 mod seals;
 mod sigil_auth;
@@ -325,7 +326,8 @@ pub fn router(state: AppState) -> Router {
         .merge(signing_requests::public_routes())
         .route("/healthz", axum::routing::get(operations::healthz))
         .route("/readyz", axum::routing::get(operations::readyz))
-        .route("/metrics", axum::routing::get(operations::metrics));
+        .route("/metrics", axum::routing::get(operations::metrics))
+        .route("/openapi.json", axum::routing::get(openapi::serve));
     if config.testing.fault_injection {
         app = app.route(
             "/_test/panic",
@@ -533,6 +535,17 @@ async fn json_errors(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    // A body in a JSON-based format of its own (the DID resolution result's `application/ld+json`) is the
+    // handler's deliberate answer, which its clients parse: it stays as it is.
+    let own_json_format = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|t| t.trim().to_ascii_lowercase().ends_with("+json"));
+    if own_json_format {
         return response;
     }
     let is_json = extract::has_media_type(response.headers(), "application/json");

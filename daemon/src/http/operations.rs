@@ -85,7 +85,7 @@ pub async fn list_plugins(State(state): State<AppState>, caller: Caller) -> ApiR
     ))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProbeRequest {
     recipient: Option<String>,

@@ -108,7 +108,7 @@ async fn list_certificates(
     )))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ProvisionBody {
     common_name: String,
@@ -183,7 +183,7 @@ async fn provision_certificate(
     Ok(Json(answer))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ActivateBody {
     certificate_pem: String,
@@ -507,7 +507,7 @@ async fn sign(
     Ok(sealed_response(sealed))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct SignHashBody {
     hash_hex: String,
@@ -592,7 +592,7 @@ async fn sign_hash(
     Ok(sealed_response(sealed))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct SignPadesHashBody {
     hash_hex: String,
@@ -655,7 +655,7 @@ const RESERVED_REFS: [&str; 2] = ["sigill-envelope.json", "urn:sigill:envelope"]
 /// The envelope's content type when the request names none (contract §4).
 const DEFAULT_ENVELOPE_TYPE: &str = "application/vnd.sigill.ai-evidence+json";
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ObjectDigest {
     uri: String,
@@ -664,7 +664,7 @@ pub struct ObjectDigest {
     content_type: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct SignHashesBody {
     envelope_hash_hex: String,
@@ -799,7 +799,7 @@ async fn sign_hashes(
     })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct VerifyObjectsBody {
     signature: Value,
@@ -1224,7 +1224,7 @@ async fn verify(
     Ok(Json(json!({ "format": "cades", "cades": node })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct VerifyHashBody {
     hash_hex: String,

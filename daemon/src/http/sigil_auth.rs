@@ -157,7 +157,7 @@ async fn info(State(state): State<AppState>) -> ApiResult<axum::Json<Value>> {
         .sigil_auth
         .identity()
         .ok_or_else(|| ApiError::from(AuthError::NotReady))?;
-    Ok(axum::Json(json!({
+    let mut info = json!({
         "server_id": identity.server_id,
         "server_public_key": identity.public_key,
         "server_pictogram": identity.pictogram.emojis,
@@ -165,7 +165,12 @@ async fn info(State(state): State<AppState>) -> ApiResult<axum::Json<Value>> {
         "version": env!("CARGO_PKG_VERSION"),
         "mode": "operational",
         "features": { "mpa": true, "secure_decrypt": false, "mnemonic_generation": false, "webhooks": true },
-    })))
+    });
+    // The applicationServerKey a web app subscribes with, when sigild signs Web Push credentials itself.
+    if let Some(vapid) = &identity.vapid {
+        info["vapid_public_key"] = json!(vapid.public_key);
+    }
+    Ok(axum::Json(info))
 }
 
 async fn registration_challenge(
@@ -205,8 +210,8 @@ fn device_json(device: &Device) -> Value {
     Value::Object(object)
 }
 
-#[derive(Deserialize)]
-struct RegisterBody {
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(super) struct RegisterBody {
     device_public_key: String,
     challenge_id: String,
     signature: String,
@@ -279,8 +284,8 @@ async fn revoke_device(
     Ok(axum::Json(device_json(&device)))
 }
 
-#[derive(Deserialize)]
-struct ChallengeBody {
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(super) struct ChallengeBody {
     fingerprint: String,
     device_public_key: String,
     #[serde(default)]
@@ -359,8 +364,8 @@ async fn challenge_status(
     Ok(axum::Json(challenge_status_json(&challenge)))
 }
 
-#[derive(Deserialize)]
-struct RespondBody {
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(super) struct RespondBody {
     challenge_id: String,
     fingerprint: String,
     decision: String,
@@ -413,8 +418,8 @@ async fn respond(
 }
 
 /// `POST /mpa/request` body in either form in use: members or approvers, with or without names.
-#[derive(Deserialize)]
-struct MpaBody {
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(super) struct MpaBody {
     #[serde(default)]
     request_id: Option<String>,
     #[serde(default)]
@@ -427,8 +432,8 @@ struct MpaBody {
     expires_in_seconds: Option<i64>,
 }
 
-#[derive(Deserialize)]
-struct GroupBody {
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(super) struct GroupBody {
     #[serde(default)]
     name: Option<String>,
     #[serde(default)]
@@ -583,8 +588,8 @@ async fn mpa_status(
     Ok(axum::Json(mpa_status_json(&request)))
 }
 
-#[derive(Deserialize)]
-struct MpaRespondBody {
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(super) struct MpaRespondBody {
     request_id: String,
     fingerprint: String,
     approved: bool,
@@ -649,6 +654,12 @@ async fn create_webhook(
     bytes: Bytes,
 ) -> ApiResult<Response> {
     let mut request: Value = body(&bytes)?;
+    if !request.is_object() {
+        return Err(bad_request(
+            "INVALID_REQUEST",
+            "the body must be a JSON object",
+        ));
+    }
     let generated = match request.get("secret") {
         Some(Value::String(_)) => None,
         None | Some(Value::Null) => {

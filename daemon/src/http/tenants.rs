@@ -33,7 +33,7 @@ pub(super) fn checked_id<'a>(id: &'a str, what: &str) -> ApiResult<&'a str> {
         .map_err(|_| ApiError::not_found(what))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTenant {
     name: String,
@@ -95,7 +95,7 @@ async fn list_members(
     )))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddMember {
     email: String,
@@ -135,7 +135,7 @@ fn api_key_json(key: &ApiKey) -> Value {
             "createdAt": key.created_at, "lastUsedAt": key.last_used_at })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateApiKey {
     name: String,

@@ -147,9 +147,11 @@ fn stamp_json(stamp: &Stamp) -> Value {
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct StampHashRequest {
+    /// SHA-256, SHA-384 or SHA-512 digest, hex.
+    #[schema(pattern = "^([0-9a-fA-F]{64}|[0-9a-fA-F]{96}|[0-9a-fA-F]{128})$")]
     hash_hex: String,
     tsa_slug: Option<String>,
     label: Option<String>,
@@ -260,7 +262,7 @@ async fn stamp_hash(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RestampRequest {
     transaction_id: String,
@@ -299,9 +301,11 @@ fn checked_stamp_id(id: &str, field: &str) -> ApiResult<()> {
         .map_err(|error| error.with_details(json!({ "field": field })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct VerifyHashRequest {
+    /// SHA-256, SHA-384 or SHA-512 digest of the file, hex.
+    #[schema(pattern = "^([0-9a-fA-F]{64}|[0-9a-fA-F]{96}|[0-9a-fA-F]{128})$")]
     file_hash_hex: String,
     tsr_base64: String,
 }
@@ -375,7 +379,7 @@ async fn verify_hash(
     })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct InspectRequest {
     tsr_base64: String,
@@ -567,7 +571,7 @@ async fn audit_package(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LabelRequest {
     label: String,
@@ -605,7 +609,7 @@ async fn settings(State(state): State<AppState>, caller: TenantCaller) -> ApiRes
     Ok(Json(settings_json(&settings)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct SettingsRequest {
     enabled_tsa_slugs: Option<Vec<String>>,

@@ -321,6 +321,7 @@ pub async fn push(
     recipient: String,
     payload: serde_json::Map<String, serde_json::Value>,
     idempotency_key: String,
+    vapid: Option<sigil_plugin_api::VapidCredential>,
 ) -> Result<String, String> {
     use sigil_plugin_api::{DeliveryOutcome, SendRequest, SendResponse};
     let instance = host
@@ -335,6 +336,7 @@ pub async fn push(
         payload,
         idempotency_key,
         timeout_ms: None,
+        vapid,
     };
     let request = serde_json::to_vec(&request).map_err(|e| e.to_string())?;
     let answer = instance

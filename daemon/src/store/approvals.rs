@@ -459,6 +459,25 @@ impl Store {
             ))
     }
 
+    /// How many requests of a kind are pending in a realm of the tenant, counted up to `cap` (a limit needs to
+    /// know whether it is reached, not by how much).
+    pub async fn pending_in_realm(
+        &self,
+        scope: &TenantScope,
+        kind: &str,
+        realm: &str,
+        cap: u64,
+    ) -> Result<u64> {
+        let rows: Vec<Value> = self
+            .rows(
+                "SELECT uid FROM approval WHERE kind = $kind AND realm = $realm AND tenant = $tenant \
+                 AND state = 'pending' LIMIT $cap;",
+                json!({ "kind": kind, "realm": realm, "tenant": scope.tenant(), "cap": cap.max(1) }),
+            )
+            .await?;
+        Ok(rows.len() as u64)
+    }
+
     /// The counts a realm's limits look at, with the realm's version for a [`RealmGuard`].
     /// Pending requests are counted only up to `pending_up_to` (a limit needs to know whether it is reached,
     /// not by how much), so the cost of a submission does not grow with a realm's backlog.

@@ -67,6 +67,7 @@ fn send_payload(
         payload,
         idempotency_key: "notif-1".to_owned(),
         timeout_ms: Some(5_000),
+        vapid: None,
     })
 }
 

@@ -143,6 +143,7 @@ fn send(
         payload,
         idempotency_key: key.to_owned(),
         timeout_ms,
+        vapid: None,
     })
 }
 

@@ -55,10 +55,11 @@ struct RawConfig {
 /// A checked configuration.
 #[derive(Debug, Clone)]
 pub struct WebPushConfig {
-    /// The VAPID key (its `Debug` shows only the public half).
-    pub vapid: VapidKey,
-    /// The VAPID `sub` claim.
-    pub subject: String,
+    /// The VAPID key of its own (its `Debug` shows only the public half); none when the host provides each
+    /// delivery's credential from its KMS.
+    pub vapid: Option<VapidKey>,
+    /// The VAPID `sub` claim of its own key's JWTs.
+    pub subject: Option<String>,
     /// `TTL` in seconds.
     pub ttl_seconds: u64,
     /// `Urgency`, when configured.
@@ -95,35 +96,44 @@ impl WebPushConfig {
         let address_policy = rules::address_policy(raw.allow_private_networks)
             .map_err(|problem| invalid("allow_private_networks", problem))?;
 
-        let vapid = match raw.vapid_private_key_file {
-            Some(path) => VapidKey::from_file(&path)
-                .map_err(|problem| invalid("vapid_private_key_file", problem))?,
-            None => {
+        // Without a key file, each delivery's VAPID credential comes from the host (sigild signs it with a
+        // key in its KMS: `[approvals] vapid_subject`).
+        let vapid = raw
+            .vapid_private_key_file
+            .map(|path| {
+                VapidKey::from_file(&path)
+                    .map_err(|problem| invalid("vapid_private_key_file", problem))
+            })
+            .transpose()?;
+        let subject = match (&vapid, raw.vapid_subject) {
+            (Some(_), None) => {
                 return Err(invalid(
-                    "vapid_private_key_file",
-                    "is required (a P-256 key: `openssl ecparam -name prime256v1 -genkey -noout`)",
+                    "vapid_subject",
+                    "is required with vapid_private_key_file (`mailto:ops@example.org` or an https URL)",
                 ));
             }
+            (None, Some(_)) => {
+                return Err(invalid(
+                    "vapid_private_key_file",
+                    "is required with vapid_subject (or leave both out: the host's VAPID credential is used)",
+                ));
+            }
+            (_, subject) => subject,
         };
-
-        let subject = raw.vapid_subject.ok_or_else(|| {
-            invalid(
-                "vapid_subject",
-                "is required (`mailto:ops@example.org` or an https URL)",
-            )
-        })?;
-        let contact = subject
-            .strip_prefix("mailto:")
-            .or_else(|| subject.strip_prefix("https://"));
-        if contact.is_none_or(str::is_empty)
-            || subject
-                .chars()
-                .any(|c| c.is_control() || c.is_whitespace() || c == '"' || c == '\\')
-        {
-            return Err(invalid(
-                "vapid_subject",
-                format!("{subject:?} is not a `mailto:` or `https://` contact"),
-            ));
+        if let Some(subject) = &subject {
+            let contact = subject
+                .strip_prefix("mailto:")
+                .or_else(|| subject.strip_prefix("https://"));
+            if contact.is_none_or(str::is_empty)
+                || subject
+                    .chars()
+                    .any(|c| c.is_control() || c.is_whitespace() || c == '"' || c == '\\')
+            {
+                return Err(invalid(
+                    "vapid_subject",
+                    format!("{subject:?} is not a `mailto:` or `https://` contact"),
+                ));
+            }
         }
 
         let ttl_seconds = raw.ttl_seconds.unwrap_or(DEFAULT_TTL_SECONDS);

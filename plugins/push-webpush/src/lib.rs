@@ -45,16 +45,18 @@
 //!
 //! | key | type | default | |
 //! | --- | --- | --- | --- |
-//! | `vapid_private_key_file` | path | required | the VAPID P-256 private key: PEM (PKCS#8 or SEC1) or the raw 32 bytes in base64url |
-//! | `vapid_subject` | string | required | the JWT's `sub`: `mailto:ops@example.org` or an `https://` URL |
+//! | `vapid_private_key_file` | path | none | a VAPID P-256 private key of the plugin's own: PEM (PKCS#8 or SEC1) or the raw 32 bytes in base64url. Without it (the default), every delivery carries the host's credential (`SendRequest::vapid`: sigild signs it with a key in its KMS, `[approvals] vapid_subject`), and a delivery without one is `failed` |
+//! | `vapid_subject` | string | with the key file | the JWT's `sub` for the plugin's own key: `mailto:ops@example.org` or an `https://` URL |
 //! | `ttl_seconds` | integer | 86400 | `TTL`: how long the push service keeps an undelivered message (0 to 28 days) |
 //! | `urgency` | string | none | `Urgency`: `very-low`, `low`, `normal` or `high` |
 //! | `timeout_ms` | integer | 10000 | bound of one delivery when the request has no `timeout_ms` hint |
 //! | `allowed_hosts` | array of string | any | hosts endpoints may name: `host`, `host:port`, `*.domain` |
 //! | `allow_private_networks` | array of CIDR | none | non-public networks deliveries may reach, e.g. `["10.0.0.0/8"]` |
 //!
-//! The health report shows the VAPID public key: it is the `applicationServerKey` a web app passes to
-//! `PushManager.subscribe()`.
+//! The health report shows the plugin's own VAPID public key, if it has one: it is then the
+//! `applicationServerKey` a web app passes to `PushManager.subscribe()`; with the host's credentials, sigild
+//! publishes its key as `vapid_public_key` in `GET /info`. A host credential is used only when its JWT's
+//! `aud` is the subscription's endpoint origin.
 //!
 //! **Where deliveries may connect**: as push-webhook. Every endpoint must resolve to public unicast addresses
 //! only unless `allow_private_networks` covers them (see `sigil_netpolicy`); a host written as an address is
@@ -159,11 +161,15 @@ impl PushChannel for WebPushChannel {
             Some(hosts) => format!("{} allowed host pattern(s)", hosts.len()),
             None => "any push service".to_owned(),
         };
+        let vapid = match &self.config.vapid {
+            Some(key) => format!(
+                "VAPID public key (applicationServerKey) {}",
+                key.public_key_b64()
+            ),
+            None => "VAPID credentials from the host (its KMS)".to_owned(),
+        };
         Ok(HealthReport {
-            detail: Some(format!(
-                "config valid; VAPID public key (applicationServerKey) {}; {hosts}; not probed",
-                self.config.vapid.public_key_b64()
-            )),
+            detail: Some(format!("config valid; {vapid}; {hosts}; not probed")),
         })
     }
 
@@ -194,11 +200,31 @@ impl PushChannel for WebPushChannel {
             }
             Err(error) => return Err(PluginError::internal(error.to_string())),
         };
-        let authorization = self.config.vapid.authorization(
-            &subscription.audience,
-            &self.config.subject,
-            unix_now() + vapid::JWT_LIFETIME_SECS,
-        );
+        let authorization = match (&request.vapid, &self.config.vapid, &self.config.subject) {
+            (Some(host), _, _)
+                if vapid::audience_of(&host.token) == Some(subscription.audience.clone()) =>
+            {
+                format!("vapid t={}, k={}", host.token, host.public_key)
+            }
+            (_, Some(own), Some(subject)) => own.authorization(
+                &subscription.audience,
+                subject,
+                unix_now() + vapid::JWT_LIFETIME_SECS,
+            ),
+            (Some(_), _, _) => {
+                return Ok(delivery::failed(
+                    key,
+                    "the host's VAPID credential is for another push service".to_owned(),
+                ));
+            }
+            _ => {
+                return Ok(delivery::failed(
+                    key,
+                    "no VAPID credential: set [approvals] vapid_subject in sigild, or vapid_private_key_file here"
+                        .to_owned(),
+                ));
+            }
+        };
 
         let timeout = delivery::deadline(request.timeout_ms, self.config.timeout);
         let target = describe_target(&subscription);

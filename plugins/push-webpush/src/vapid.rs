@@ -120,6 +120,15 @@ impl VapidKey {
     }
 }
 
+/// The `aud` claim of a JWT, read without verifying it (the push service verifies; this only checks that a
+/// credential was made for the endpoint it is about to be sent to).
+pub fn audience_of(token: &str) -> Option<String> {
+    let claims = token.split('.').nth(1)?;
+    let claims: sigil_plugin_api::serde_json::Value =
+        sigil_plugin_api::serde_json::from_slice(&decode_b64url(claims)?).ok()?;
+    claims.get("aud")?.as_str().map(str::to_owned)
+}
+
 /// Decodes base64url with or without padding; the standard alphabet (`+`, `/`) is accepted too, as some
 /// subscription serializers use it.
 pub fn decode_b64url(text: &str) -> Option<Vec<u8>> {

@@ -264,6 +264,7 @@ fn send(
         payload,
         idempotency_key: "notif-1".to_owned(),
         timeout_ms: Some(5_000),
+        vapid: None,
     })
 }
 
@@ -313,7 +314,10 @@ fn a_message_arrives_signed_and_decrypts_to_the_payload() {
 
     // The JWT verifies with `k`, which is the configured key's public half, and says what RFC 8292 asks.
     let claims = push.vapid_claims.clone().expect("the VAPID JWT verifies");
-    assert_eq!(push.vapid_k, channel.config().vapid.public_key_b64());
+    assert_eq!(
+        push.vapid_k,
+        channel.config().vapid.as_ref().unwrap().public_key_b64()
+    );
     assert_eq!(claims["aud"], format!("http://{}", service.addr));
     assert_eq!(claims["sub"], SUBJECT);
     let exp = claims["exp"].as_u64().unwrap();
@@ -643,7 +647,7 @@ fn health_shows_the_public_key_only() {
     let channel = channel(&fixture, json!({}));
     let detail = channel.health().unwrap().detail.unwrap();
     assert!(
-        detail.contains(channel.config().vapid.public_key_b64()),
+        detail.contains(channel.config().vapid.as_ref().unwrap().public_key_b64()),
         "{detail}"
     );
     assert!(!detail.contains(VAPID_RAW), "{detail}");
@@ -783,7 +787,11 @@ mod cdylib {
     #[test]
     fn loads_validates_and_delivers() {
         let plugin = load();
-        let error = plugin.create_instance(b"{}").unwrap_err();
+        // An empty config is valid (VAPID credentials from the host); a half one is not.
+        plugin.create_instance(b"{}").unwrap();
+        let error = plugin
+            .create_instance(br#"{"vapid_subject": "mailto:ops@example.org"}"#)
+            .unwrap_err();
         assert_eq!(error.status, Status::InvalidInput);
 
         let fixture = fixture();
@@ -812,4 +820,57 @@ mod cdylib {
             Ok(&b"{\"n\":1}"[..])
         );
     }
+}
+
+/// Without a key of its own, the channel sends the host's credential (sigild signs it in its KMS) when it was
+/// made for the subscription's push service, and refuses to send without one or with another's.
+#[test]
+fn the_hosts_vapid_credential_is_used_for_its_own_push_service_only() {
+    let fixture = fixture();
+    let browser = Browser::new(9);
+    let subscription = browser.subscription("PLACEHOLDER");
+    let service = PushService::start("201 Created", browser);
+    let subscription = subscription.replace("PLACEHOLDER", &service.endpoint("/push/host"));
+    let keyless =
+        WebPushChannel::create(json!({ "allow_private_networks": ["127.0.0.1/32"] })).unwrap();
+    let detail = keyless.health().unwrap().detail.unwrap();
+    assert!(detail.contains("from the host"), "{detail}");
+    // The host's key: the one the fixture's file holds, so the stand-in verifies it the same way.
+    let host = channel(&fixture, json!({}));
+    let own = host.config().vapid.as_ref().unwrap();
+    let send_with = |credential: Option<sigil_plugin_api::VapidCredential>| {
+        keyless
+            .send(SendRequest {
+                recipient: subscription.clone(),
+                payload: json!({"n": 1}).as_object().unwrap().clone(),
+                idempotency_key: "host-1".to_owned(),
+                timeout_ms: Some(5_000),
+                vapid: credential,
+            })
+            .unwrap()
+    };
+    let credential = |audience: &str| sigil_plugin_api::VapidCredential {
+        token: own.jwt(audience, SUBJECT, unix_now() + 3600),
+        public_key: own.public_key_b64().to_owned(),
+    };
+    // None: failed, nothing sent.
+    let refused = send_with(None);
+    assert_eq!(refused.outcome, DeliveryOutcome::Failed);
+    assert!(refused.detail.unwrap().contains("vapid_subject"));
+    // Made for another push service: failed, nothing sent.
+    let refused = send_with(Some(credential("https://push.elsewhere.example")));
+    assert_eq!(refused.outcome, DeliveryOutcome::Failed);
+    assert!(service.pushes().is_empty());
+    // Made for this one: sent as is, and it verifies.
+    let sent = send_with(Some(credential(&format!("http://{}", service.addr))));
+    assert_eq!(
+        sent.outcome,
+        DeliveryOutcome::Delivered,
+        "{:?}",
+        sent.detail
+    );
+    let pushes = service.pushes();
+    assert_eq!(pushes.len(), 1);
+    assert!(pushes[0].vapid_claims.is_some(), "the JWT verifies");
+    assert_eq!(pushes[0].vapid_k, own.public_key_b64());
 }

@@ -443,7 +443,9 @@ pub fn connect(data: &[u8]) {
         }
     };
     let Ok(envelope) = parsed else { return };
-    assert!(envelope.exp > CONNECT_NOW && envelope.exp <= CONNECT_NOW + sigil_connect::MAX_TTL_SECS);
+    assert!(
+        envelope.exp > CONNECT_NOW && envelope.exp <= CONNECT_NOW + sigil_connect::MAX_TTL_SECS
+    );
     if let Ok(canonical) =
         sigil_connect::canonical_payload(&envelope.request, envelope.callback.as_deref())
     {
