@@ -367,7 +367,8 @@ impl Actor for ApprovalActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        let delay = Duration::from_millis(self.expires_at_ms.saturating_sub(now_ms()).max(0) as u64);
+        let delay =
+            Duration::from_millis(self.expires_at_ms.saturating_sub(now_ms()).max(0) as u64);
         self.arm(ctx, delay);
     }
 }

@@ -844,14 +844,18 @@ mod tests {
         runtime.block_on(async move {
             let dir = tempfile::tempdir().expect("temporary directory");
             let mut config = Config::default();
-            config.storage.url = Some(format!("surrealkv://{}", dir.path().join("store").display()));
+            config.storage.url = Some(format!(
+                "surrealkv://{}",
+                dir.path().join("store").display()
+            ));
             let store = crate::store::Store::open(&config).await.expect("store");
             let scope = TenantScope::authenticated(TenantId::new("t_probe"));
             let rss = crate::actors::approval::tests::rss_kib;
             let before = rss();
             let started = std::time::Instant::now();
             for index in 0..count {
-                let public_key = format!("ed25519:{}", hex::encode(Sha256::digest(index.to_string())));
+                let public_key =
+                    format!("ed25519:{}", hex::encode(Sha256::digest(index.to_string())));
                 let mut payload = Map::new();
                 for (name, value) in [
                     ("namespace", "bench-ns"),
