@@ -911,6 +911,31 @@ mod tests {
     }
 
     #[test]
+    fn a_remembered_claim_goes_with_a_change_and_a_read_older_than_the_change_stays_forgotten() {
+        let verified = VerifiedClaims::default();
+        let claim = ApprovedClaim {
+            uid: ApprovalId::new("cl_1"),
+            approved_at: Some(1),
+        };
+        let (nothing, generation) = verified.get("s1");
+        assert!(nothing.is_none());
+        verified.remember("s1".into(), claim.clone(), generation, Instant::now());
+        assert_eq!(verified.get("s1").0, Some(claim.clone()));
+        // A committed change (a revocation) removes it before the change returns.
+        verified.invalidate("s1");
+        assert!(verified.get("s1").0.is_none());
+        // A store read that began before that change is not remembered after it.
+        verified.remember("s1".into(), claim.clone(), generation, Instant::now());
+        assert!(verified.get("s1").0.is_none());
+        // A read older than the bound is not answered from memory.
+        if let Some(long_ago) = Instant::now().checked_sub(VERIFIED_TTL) {
+            let (_, generation) = verified.get("s2");
+            verified.remember("s2".into(), claim, generation, long_ago);
+            assert!(verified.get("s2").0.is_none());
+        }
+    }
+
+    #[test]
     fn a_slot_is_one_per_namespace_service_and_key() {
         let a = slot("alice", "svc", "ed25519:AAAA");
         assert_eq!(a, slot("alice", "svc", "ed25519:AAAA"));
