@@ -685,6 +685,20 @@ fn web_push_deliveries_carry_a_vapid_credential_signed_in_the_kms() {
         },
     });
     let device = DeviceSim::new(32);
+    // A push token the channel cannot use is refused at registration, with the channel's reason.
+    let challenge = api_get(&daemon, &key, "/devices/register/challenge").expect(200);
+    let signature = device.sign(
+        "register",
+        &["--nonce", challenge["nonce"].as_str().unwrap()],
+    );
+    let refused = api_post(
+        &daemon,
+        &key,
+        "/devices/register",
+        json!({ "device_public_key": device.public_key, "challenge_id": challenge["challenge_id"],
+                "signature": signature, "push_channel": "web-push", "push_token": "not a subscription" }),
+    );
+    assert_nested(&refused, 400, "INVALID_PUSH_TOKEN");
     let challenge = api_get(&daemon, &key, "/devices/register/challenge").expect(200);
     let signature = device.sign(
         "register",

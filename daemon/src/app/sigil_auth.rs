@@ -574,6 +574,27 @@ impl SigilAuthService {
             ))?;
         let message = messages::registration_message(&messages::decode_nonce(&nonce)?);
         messages::verify_response(&key, &message, &input.signature)?;
+        // The channel says now whether it can reach the device (a malformed subscription, a host it may not
+        // reach, a failed UnifiedPush discovery), rather than at the first challenge.
+        if let (Some(channel), Some(token)) = (&input.push_channel, &input.push_token) {
+            match crate::plugin_host::validate_recipient(&self.plugins, channel, token.clone())
+                .await
+            {
+                Ok(Ok(())) => {}
+                Ok(Err(reason)) => {
+                    return Err(invalid(
+                        "INVALID_PUSH_TOKEN",
+                        format!(
+                            "push channel `{channel}` cannot deliver to this push_token: {reason}"
+                        ),
+                    ));
+                }
+                Err(error) => {
+                    tracing::warn!(%channel, %error, "a push channel could not check a push token");
+                    return Err(AuthError::NotReady);
+                }
+            }
+        }
         let fingerprint = key.fingerprint();
         let push_token_enc = input.push_token.as_deref().map(|token| {
             self.secrets

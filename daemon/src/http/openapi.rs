@@ -476,7 +476,7 @@ fn response_schemas() -> Map<String, Value> {
             "properties": {
                 "error": { "type": STRING, "description": "human-readable message" },
                 "code": { "type": STRING, "description": "stable machine-readable code, e.g. `INVALID_REQUEST`" },
-                "details": { "type": ["object", "array"] },
+                "details": { "oneOf": [{ "type": "object" }, { "type": "array", "items": { "type": "object" } }] },
                 "reason": { "type": STRING, "description": "a machine-readable reason beside the code (signing-request refusals)" },
             },
             "example": { "error": "invalid `hashHex`: not hex", "code": "INVALID_REQUEST",
@@ -638,7 +638,9 @@ fn response_schemas() -> Map<String, Value> {
             &["id", "name", "slug", "domain"],
             json!({
                 "id": s(), "name": s(), "slug": s(), "domain": s(), "description": ns(), "created_at": s(),
-                "registration_tx_hash": { "type": "null" }, "webhook": { "type": "object" },
+                "registration_tx_hash": { "type": "null" },
+                "webhook": { "type": "object", "title": "InlineServiceWebhook",
+                             "description": "the webhook registered with the service, when one was" },
             }),
         ),
     );

@@ -357,3 +357,36 @@ pub async fn push(
         _ => Ok(response.delivery_id),
     }
 }
+
+/// Asks push channel `name` whether it can deliver to `recipient` (its `validate_recipient` op): `Ok(Ok(()))`
+/// when it can, `Ok(Err(reason))` when it says why not, `Err` when the channel could not be asked.
+pub async fn validate_recipient(
+    host: &Addr<PluginHost>,
+    name: &str,
+    recipient: String,
+) -> Result<Result<(), String>, String> {
+    use sigil_plugin_api::ValidateRecipientResponse;
+    let instance = host
+        .send(Lookup {
+            name: name.to_string(),
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no push channel instance `{name}`"))?;
+    let (_, answer) = instance
+        .send(instance::Probe {
+            recipient: Some(recipient),
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    let response: ValidateRecipientResponse =
+        serde_json::from_slice(&answer).map_err(|e| format!("channel answer: {e}"))?;
+    Ok(if response.valid {
+        Ok(())
+    } else {
+        Err(response
+            .reason
+            .unwrap_or_else(|| "the channel cannot deliver there".into()))
+    })
+}

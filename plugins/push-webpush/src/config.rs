@@ -50,6 +50,9 @@ struct RawConfig {
     allowed_hosts: Option<Vec<String>>,
     /// Networks (CIDRs) that deliveries may reach although they are not public. Default: none.
     allow_private_networks: Option<Vec<String>>,
+    /// Check each new subscription's endpoint with UnifiedPush discovery (`GET` answers
+    /// `{"unifiedpush":{"version":1}}`). Default: off (browser push services do not answer it).
+    unifiedpush_discovery: Option<bool>,
 }
 
 /// A checked configuration.
@@ -70,6 +73,8 @@ pub struct WebPushConfig {
     pub allowed_hosts: Option<Vec<String>>,
     /// Which addresses deliveries may connect to.
     pub address_policy: AddressPolicy,
+    /// Whether a recipient is accepted only when its endpoint passes UnifiedPush discovery.
+    pub unifiedpush_discovery: bool,
 }
 
 /// A checked push subscription.
@@ -173,6 +178,7 @@ impl WebPushConfig {
             timeout,
             allowed_hosts,
             address_policy,
+            unifiedpush_discovery: raw.unifiedpush_discovery.unwrap_or(false),
         })
     }
 

@@ -52,6 +52,7 @@
 //! | `timeout_ms` | integer | 10000 | bound of one delivery when the request has no `timeout_ms` hint |
 //! | `allowed_hosts` | array of string | any | hosts endpoints may name: `host`, `host:port`, `*.domain` |
 //! | `allow_private_networks` | array of CIDR | none | non-public networks deliveries may reach, e.g. `["10.0.0.0/8"]` |
+//! | `unifiedpush_discovery` | boolean | false | accept a new subscription only when its endpoint passes UnifiedPush discovery: a `GET` of the endpoint (same address rules, no redirects, the delivery timeout) answers 200 with `{"unifiedpush": {"version": 1}}`. For channels that serve UnifiedPush distributors only (browser push services do not answer it) |
 //!
 //! The health report shows the plugin's own VAPID public key, if it has one: it is then the
 //! `applicationServerKey` a web app passes to `PushManager.subscribe()`; with the host's credentials, sigild
@@ -142,6 +143,41 @@ fn unix_now() -> u64 {
         .map_or(0, |elapsed| elapsed.as_secs())
 }
 
+impl WebPushChannel {
+    /// UnifiedPush discovery: the endpoint answers a `GET` with `{"unifiedpush": {"version": 1}}`.
+    fn discover(&self, endpoint: &str) -> Result<(), String> {
+        let response = self
+            .agent
+            .get(endpoint)
+            .config()
+            .timeout_global(Some(self.config.timeout))
+            .build()
+            .call()
+            .map_err(|error| format!("UnifiedPush discovery of the endpoint failed: {error}"))?;
+        let status = response.status().as_u16();
+        if status != 200 {
+            return Err(format!(
+                "the endpoint is not a UnifiedPush endpoint: discovery answered {}",
+                delivery::status_text(status)
+            ));
+        }
+        let body = response
+            .into_body()
+            .with_config()
+            .limit(4096)
+            .read_to_string()
+            .map_err(|error| format!("UnifiedPush discovery: unreadable answer ({error})"))?;
+        let answer: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+        match answer["unifiedpush"]["version"].as_u64() {
+            Some(1) => Ok(()),
+            _ => Err(
+                "the endpoint is not a UnifiedPush endpoint: discovery did not answer {\"unifiedpush\": {\"version\": 1}}"
+                    .to_owned(),
+            ),
+        }
+    }
+}
+
 impl PushChannel for WebPushChannel {
     fn create(config: Value) -> Result<Self, PluginError> {
         let config = WebPushConfig::from_json(config)?;
@@ -177,9 +213,13 @@ impl PushChannel for WebPushChannel {
         &self,
         request: ValidateRecipientRequest,
     ) -> Result<ValidateRecipientResponse, PluginError> {
-        Ok(delivery::validity(
-            self.config.subscription(&request.recipient),
-        ))
+        let checked = self.config.subscription(&request.recipient);
+        match checked {
+            Ok(subscription) if self.config.unifiedpush_discovery => {
+                Ok(delivery::validity(self.discover(&subscription.endpoint)))
+            }
+            checked => Ok(delivery::validity(checked)),
+        }
     }
 
     fn send(&self, request: SendRequest) -> Result<SendResponse, PluginError> {

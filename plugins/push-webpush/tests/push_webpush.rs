@@ -874,3 +874,72 @@ fn the_hosts_vapid_credential_is_used_for_its_own_push_service_only() {
     assert!(pushes[0].vapid_claims.is_some(), "the JWT verifies");
     assert_eq!(pushes[0].vapid_k, own.public_key_b64());
 }
+
+/// With `unifiedpush_discovery`, a subscription is accepted only when its endpoint answers the UnifiedPush
+/// discovery `GET` with version 1; a browser push service's answer (or none) refuses it with the reason.
+#[test]
+fn unifiedpush_discovery_accepts_only_unifiedpush_endpoints() {
+    let fixture = fixture();
+    let discovering = channel(&fixture, json!({ "unifiedpush_discovery": true }));
+    let browser = Browser::new(21);
+    let validate = |endpoint: &str| {
+        let recipient = browser.subscription(endpoint);
+        discovering
+            .validate_recipient(ValidateRecipientRequest { recipient })
+            .unwrap()
+    };
+    for (answer, accepted) in [
+        (r#"{"unifiedpush":{"version":1}}"#, true),
+        (r#"{"unifiedpush":{"version":2}}"#, false),
+        ("{}", false),
+        ("not json", false),
+    ] {
+        let stand_in = StandIn::start(
+            Answer {
+                status: "200 OK",
+                headers: "Content-Type: application/json\r\n",
+                body: answer,
+            },
+            |request: Request| request.method,
+        );
+        let verdict = validate(&stand_in.url("/up/abc"));
+        assert_eq!(verdict.valid, accepted, "{answer}: {:?}", verdict.reason);
+        assert_eq!(
+            stand_in.recorded(),
+            vec!["GET".to_owned()],
+            "one discovery GET"
+        );
+    }
+    let missing = StandIn::start(
+        Answer {
+            status: "404 Not Found",
+            headers: "",
+            body: "",
+        },
+        |request: Request| request.method,
+    );
+    let verdict = validate(&missing.url("/gone"));
+    assert!(!verdict.valid);
+    assert!(
+        verdict.reason.unwrap().contains("404"),
+        "the status is named"
+    );
+    // Off by default: nothing is fetched.
+    let plain = channel(&fixture, json!({}));
+    let quiet = StandIn::start(
+        Answer {
+            status: "404 Not Found",
+            headers: "",
+            body: "",
+        },
+        |request: Request| request.method,
+    );
+    let recipient = browser.subscription(&quiet.url("/x"));
+    assert!(
+        plain
+            .validate_recipient(ValidateRecipientRequest { recipient })
+            .unwrap()
+            .valid
+    );
+    assert!(quiet.recorded().is_empty());
+}
