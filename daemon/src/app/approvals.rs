@@ -1,7 +1,8 @@
 //! The approval engine shared by every kind of approval (agent claims now; device challenges, multi-party
 //! approvals and signing requests next): submit and decide requests by compare-and-set in the store, with each
-//! kind's outbox events committed in the same transaction, and keep one timer actor per live request this node
-//! holds. After a restart the live requests are adopted again with their remaining time; an expiry that fell
+//! kind's outbox events committed in the same transaction, and keep a timer per live request this node holds
+//! (an actor once its expiry is within a minute, an entry in an arbiter shard's ordered map until then; see
+//! `actors/approval.rs`). After a restart the live requests are adopted again with their remaining time; an expiry that fell
 //! while the daemon was down fires at once. Nodes sharing a store hold disjoint sets of live requests through
 //! node leases; a lapsed node's requests are adopted by the next node that looks.
 

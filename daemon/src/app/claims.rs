@@ -4,7 +4,9 @@
 //! a pending claim expires after `[approvals] pending_expiry` unless the policy says otherwise. Every change
 //! emits its `request.*` event to the service's webhooks through the outbox, in the same transaction.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -322,18 +324,101 @@ fn topic_of(state: ApprovalState) -> Option<&'static str> {
     }
 }
 
+/// How long an approved claim may be answered from memory without asking the store again. A change made on this
+/// node reaches the memory before the change returns (the engine's observer), so this bounds only how long a
+/// revocation made by another node sharing the store can go unseen here.
+pub const VERIFIED_TTL: Duration = Duration::from_secs(2);
+/// At most this many approved claims are remembered; past it the memory starts over.
+const VERIFIED_CAPACITY: usize = 65_536;
+
+/// What a verification answers about an approved claim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApprovedClaim {
+    /// The claim's id.
+    pub uid: ApprovalId,
+    /// When it was approved, unix milliseconds.
+    pub approved_at: Option<i64>,
+}
+
+/// The approved claims recently verified, by slot, each with the time it was read from the store. Only approved
+/// claims are kept (an unapproved slot is always read again), and every committed change of a claim removes its
+/// slot through the engine's observer and bumps `generation`, so a store read that raced with a change is not
+/// remembered.
+#[derive(Default)]
+struct VerifiedClaims {
+    entries: RwLock<VerifiedEntries>,
+}
+
+#[derive(Default)]
+struct VerifiedEntries {
+    generation: u64,
+    by_slot: HashMap<String, (ApprovedClaim, Instant)>,
+}
+
+impl VerifiedClaims {
+    /// The remembered approved claim of `slot` while it is fresh, and the generation to remember a read with.
+    fn get(&self, slot: &str) -> (Option<ApprovedClaim>, u64) {
+        let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
+        let found = entries
+            .by_slot
+            .get(slot)
+            .filter(|(_, read_at)| read_at.elapsed() < VERIFIED_TTL)
+            .map(|(claim, _)| claim.clone());
+        (found, entries.generation)
+    }
+
+    /// Remembers an approved claim read from the store, unless a change was committed since `generation`.
+    fn remember(&self, slot: String, claim: ApprovedClaim, generation: u64, read_at: Instant) {
+        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
+        if entries.generation != generation {
+            return;
+        }
+        if entries.by_slot.len() >= VERIFIED_CAPACITY {
+            entries
+                .by_slot
+                .retain(|_, (_, at)| at.elapsed() < VERIFIED_TTL);
+            if entries.by_slot.len() >= VERIFIED_CAPACITY {
+                entries.by_slot.clear();
+            }
+        }
+        entries.by_slot.insert(slot, (claim, read_at));
+    }
+
+    /// Forgets a slot whose claim changed.
+    fn invalidate(&self, slot: &str) {
+        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
+        entries.generation += 1;
+        entries.by_slot.remove(slot);
+    }
+}
+
 /// The claims use cases. Cheap to clone.
 #[derive(Clone)]
 pub struct ClaimService {
     engine: ApprovalEngine,
     runtime: Arc<Runtime>,
+    verified: Arc<VerifiedClaims>,
 }
 
 impl ClaimService {
-    /// The service over the engine (registers the claim kind's events with it).
+    /// The service over the engine (registers the claim kind's events with it, and an observer that forgets a
+    /// remembered approved claim as soon as it changes).
     pub fn new(engine: ApprovalEngine, runtime: Arc<Runtime>) -> Self {
         engine.register(Arc::new(ClaimKind));
-        Self { engine, runtime }
+        let verified = Arc::new(VerifiedClaims::default());
+        let observed = Arc::downgrade(&verified);
+        engine.observe(Arc::new(move |approval: &Approval| {
+            if approval.kind == KIND
+                && let Some(verified) = observed.upgrade()
+            {
+                verified.invalidate(&approval.slot);
+            }
+        }));
+        Self {
+            engine,
+            runtime,
+            verified,
+        }
     }
 
     fn store(&self) -> &crate::store::Store {
@@ -617,17 +702,36 @@ impl ClaimService {
 
     /// The approved claim of (namespace, service, key), if any. Deliberately across tenants: the caller proved
     /// with its signature that it is the namespace's agent, and learns only whether it is authorized.
+    ///
+    /// An approved claim is answered from memory for up to [`VERIFIED_TTL`] after it was read from the store; a
+    /// revocation (or any change) committed on this node is seen at once, one committed by another node sharing
+    /// the store within that time.
     pub async fn verify(
         &self,
         namespace: &str,
         public_key: &str,
         service: &str,
-    ) -> Result<Option<Approval>, ClaimError> {
+    ) -> Result<Option<ApprovedClaim>, ClaimError> {
+        let slot = slot(namespace, service, public_key);
+        let (remembered, generation) = self.verified.get(&slot);
+        if remembered.is_some() {
+            return Ok(remembered);
+        }
+        let read_at = Instant::now();
         let found = self
             .store()
-            .approval_in_slot(KIND, &slot(namespace, service, public_key))
-            .await?;
-        Ok(found.filter(|claim| claim.state == ApprovalState::Approved))
+            .approval_in_slot(KIND, &slot)
+            .await?
+            .filter(|claim| claim.state == ApprovalState::Approved)
+            .map(|claim| ApprovedClaim {
+                uid: claim.uid,
+                approved_at: claim.approved_at,
+            });
+        if let Some(claim) = &found {
+            self.verified
+                .remember(slot, claim.clone(), generation, read_at);
+        }
+        Ok(found)
     }
 
     /// The approved claims of one service across namespaces (the cache feed a service keeps).
@@ -718,6 +822,117 @@ mod tests {
         .unwrap();
         assert!(wire.auto_approve_trusted && !wire.max_pending_limit && !wire.auto_expire);
         assert!(serde_json::from_value::<NamespacePolicy>(json!({ "autoApprove": true })).is_err());
+    }
+
+    /// A measurement, not a check: the memory of N pending claims written to an embedded SurrealKV store the
+    /// way a submission writes them (row, audit record, `request.submitted` outbox event, nonce), without any
+    /// timer. `SIGIL_PROBE_N` sets N (default 20,000). Run alone with `--ignored --exact --nocapture`.
+    #[test]
+    #[ignore = "a measurement; prints figures"]
+    fn memory_of_stored_pending_claims() {
+        use crate::config::Config;
+        use crate::ids::TenantId;
+        let count: usize = std::env::var("SIGIL_PROBE_N")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(20_000);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async move {
+            let dir = tempfile::tempdir().expect("temporary directory");
+            let mut config = Config::default();
+            config.storage.url = Some(format!(
+                "surrealkv://{}",
+                dir.path().join("store").display()
+            ));
+            let store = crate::store::Store::open(&config).await.expect("store");
+            let scope = TenantScope::authenticated(TenantId::new("t_probe"));
+            let rss = crate::actors::approval::tests::rss_kib;
+            let before = rss();
+            let started = std::time::Instant::now();
+            for index in 0..count {
+                let public_key =
+                    format!("ed25519:{}", hex::encode(Sha256::digest(index.to_string())));
+                let mut payload = Map::new();
+                for (name, value) in [
+                    ("namespace", "bench-ns"),
+                    ("service", "bench-svc"),
+                    ("service_uid", "svc_0123456789abcdef01234567"),
+                    ("service_tenant", "t_probe"),
+                    ("public_key", public_key.as_str()),
+                    ("agent_ip", "127.0.0.1"),
+                ] {
+                    payload.insert(name.into(), json!(value));
+                }
+                for name in ["subject", "agent_id", "agent_name"] {
+                    payload.insert(name.into(), Value::Null);
+                }
+                let new = NewApproval {
+                    uid: new_claim_id(),
+                    kind: KIND,
+                    slot: slot("bench-ns", "bench-svc", &public_key),
+                    realm: "bench-ns".into(),
+                    party: "bench-svc".into(),
+                    principal: public_key.clone(),
+                    state: ApprovalState::Pending,
+                    decided_by: None,
+                    expires_at: Some(now_ms() + 86_400_000),
+                    payload,
+                    owner_node: Some("node-probe".into()),
+                };
+                store
+                    .record_nonce("claim:svc_probe", &format!("n{index}"), now_ms() + 600_000)
+                    .await
+                    .expect("nonce");
+                let companions = ClaimKind.on_submit(&new);
+                store
+                    .submit_approval(&scope, &new, None, &companions)
+                    .await
+                    .expect("submit");
+                if (index + 1) % (count / 4).max(1) == 0 {
+                    println!(
+                        "store: {} stored, RSS {} KiB, {:.1} s",
+                        index + 1,
+                        rss(),
+                        started.elapsed().as_secs_f64()
+                    );
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            let after = rss();
+            println!(
+                "store: {count} pending claims, RSS {before} KiB -> {after} KiB, {} bytes each",
+                after.saturating_sub(before) * 1024 / count as u64
+            );
+        });
+    }
+
+    #[test]
+    fn a_remembered_claim_goes_with_a_change_and_a_read_older_than_the_change_stays_forgotten() {
+        let verified = VerifiedClaims::default();
+        let claim = ApprovedClaim {
+            uid: ApprovalId::new("cl_1"),
+            approved_at: Some(1),
+        };
+        let (nothing, generation) = verified.get("s1");
+        assert!(nothing.is_none());
+        verified.remember("s1".into(), claim.clone(), generation, Instant::now());
+        assert_eq!(verified.get("s1").0, Some(claim.clone()));
+        // A committed change (a revocation) removes it before the change returns.
+        verified.invalidate("s1");
+        assert!(verified.get("s1").0.is_none());
+        // A store read that began before that change is not remembered after it.
+        verified.remember("s1".into(), claim.clone(), generation, Instant::now());
+        assert!(verified.get("s1").0.is_none());
+        // A read older than the bound is not answered from memory.
+        if let Some(long_ago) = Instant::now().checked_sub(VERIFIED_TTL) {
+            let (_, generation) = verified.get("s2");
+            verified.remember("s2".into(), claim, generation, long_ago);
+            assert!(verified.get("s2").0.is_none());
+        }
     }
 
     #[test]

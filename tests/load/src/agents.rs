@@ -29,6 +29,12 @@ const VERIFY_AGENTS: u64 = 4;
 /// Pending claims wait a day (none expires during the run); the rest of the config is `start_daemon`'s.
 const AGENT_CONFIG: &str = "\n[approvals]\npending_expiry = \"1day\"\n";
 
+/// [`AGENT_CONFIG`], followed by the TOML in `SIGIL_LOAD_AGENT_CONFIG` when set (e.g. `[storage]` sizes, to
+/// compare settings on the same phase).
+fn agent_config() -> String {
+    AGENT_CONFIG.to_string() + &std::env::var("SIGIL_LOAD_AGENT_CONFIG").unwrap_or_default()
+}
+
 pub(crate) fn run(
     options: &Options,
     runtime: &tokio::runtime::Runtime,
@@ -290,7 +296,7 @@ fn verify_request(agents: &[AgentRequests], signed: &Signed) -> Request<Full<Byt
 /// `agent-verify`: approved agents, then `GET /v1/verify` at each connection count, next to `/healthz`.
 async fn agent_verify(options: &Options, ed25519: f64) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let daemon = start_daemon_in(&options.sigild, dir.path(), false, AGENT_CONFIG);
+    let daemon = start_daemon_in(&options.sigild, dir.path(), false, &agent_config());
     let address = daemon.address;
     println!(
         "agent-verify: sigild (pid {}) on {address}, {} approved agents, {}s per measurement",
@@ -447,7 +453,7 @@ fn cpu_seconds(pid: u32) -> f64 {
 /// data and times the start, the adoption of the live claims and the memory after.
 fn pending_claims(options: &Options, runtime: &tokio::runtime::Runtime) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut daemon = start_daemon_in(&options.sigild, dir.path(), false, AGENT_CONFIG);
+    let mut daemon = start_daemon_in(&options.sigild, dir.path(), false, &agent_config());
     let address = daemon.address;
     let claims = options.claims;
     println!(
@@ -493,7 +499,7 @@ fn pending_claims(options: &Options, runtime: &tokio::runtime::Runtime) {
     );
     drop(daemon);
     let started = Instant::now();
-    let daemon = start_daemon_in(&options.sigild, dir.path(), false, AGENT_CONFIG);
+    let daemon = start_daemon_in(&options.sigild, dir.path(), false, &agent_config());
     let listening = started.elapsed();
     runtime.block_on(async {
         loop {
