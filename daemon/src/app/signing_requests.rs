@@ -43,6 +43,8 @@ pub const KIND: &str = "signing_request";
 pub const RESULT_TOPIC: &str = "signing_request.result";
 /// The largest result body a callback receives (contract §5).
 pub const MAX_RESULT_BYTES: usize = 4096;
+/// How long a request's callback endpoint stays: the request's hour at most, then a day of retries, plus margin.
+const CALLBACK_ENDPOINT_LIFETIME_MS: i64 = 26 * 3600 * 1000;
 /// The largest envelope JSON accepted directly: what a link's `d` of 8192 base64url characters decodes to.
 pub const MAX_ENVELOPE_BYTES: usize = sigil_connect::MAX_D_CHARS / 4 * 3;
 /// How long after `exp` the request itself expires: its approvers' challenges expire at `exp`, so their
@@ -1022,6 +1024,18 @@ impl SigningRequestService {
         let count = unfinished.len();
         for request in unfinished {
             self.finish(request, None).await;
+        }
+        // Callback endpoints whose request ended more than a day of retries ago: at most an hour to decide,
+        // then deliveries within 24 h of the event; 26 h after creation nothing is left to send.
+        let retired = self
+            .store()
+            .retire_endpoints_all_tenants(
+                Surface::Connect.as_str(),
+                now_ms() - CALLBACK_ENDPOINT_LIFETIME_MS,
+            )
+            .await?;
+        if retired > 0 {
+            tracing::debug!(retired, "retired signing-request callback endpoints");
         }
         Ok(count)
     }

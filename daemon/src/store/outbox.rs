@@ -328,6 +328,21 @@ impl Store {
         }
     }
 
+    /// Deactivates the endpoints of one surface created before `before` (Unix ms), whatever the tenant: a
+    /// signing request's callback endpoint (surface `connect`) is one per request and has nothing left to
+    /// deliver once the request's day of retries is over. Returns how many. Deliberately cross-tenant, like
+    /// every sweep.
+    pub async fn retire_endpoints_all_tenants(&self, surface: &str, before: i64) -> Result<usize> {
+        let rows: Vec<Value> = self
+            .rows(
+                "UPDATE webhook_endpoint SET active = false WHERE surface = $surface AND active = true \
+                 AND created_at < $before RETURN uid;",
+                json!({ "surface": surface, "before": before }),
+            )
+            .await?;
+        Ok(rows.len())
+    }
+
     /// Records an event on its own (callers that change state should put
     /// [`NewOutboxEvent::create_statement`] into their own transaction instead).
     pub async fn enqueue_event(&self, event: &NewOutboxEvent) -> Result<()> {
@@ -600,6 +615,49 @@ mod tests {
             auth_header: None,
             auth_value_enc: None,
         }
+    }
+
+    #[tokio::test]
+    async fn only_old_endpoints_of_the_surface_are_retired() {
+        let store = memory_store().await;
+        let mut callback = endpoint("wh_cb", "signing_request:sr_1", &["signing_request.result"]);
+        callback.surface = "connect".into();
+        store
+            .create_webhook_endpoint(&scope("t1"), &callback, 5)
+            .await
+            .unwrap();
+        store
+            .create_webhook_endpoint(&scope("t2"), &endpoint("wh_keep", "service:s", &["a"]), 5)
+            .await
+            .unwrap();
+        // Nothing is older than an hour ago.
+        assert_eq!(
+            store
+                .retire_endpoints_all_tenants("connect", now_ms() - 3_600_000)
+                .await
+                .unwrap(),
+            0
+        );
+        // Everything is older than the future: only the connect endpoint goes, whatever its tenant.
+        assert_eq!(
+            store
+                .retire_endpoints_all_tenants("connect", now_ms() + 1_000)
+                .await
+                .unwrap(),
+            1
+        );
+        let callback = store
+            .webhook_endpoint_any_tenant("wh_cb")
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(!callback.active);
+        let kept = store
+            .webhook_endpoint_any_tenant("wh_keep")
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(kept.active);
     }
 
     fn event(tenant: &str, owner: &str, topic: &str) -> NewOutboxEvent {

@@ -329,11 +329,12 @@ const MIGRATIONS: &[&str] = &[
      DEFINE TABLE IF NOT EXISTS device_registration SCHEMALESS;
      DEFINE INDEX IF NOT EXISTS approval_principal ON approval FIELDS kind, principal, state;",
     // 12: signing requests (seed 003). Results go to an app's callback through the outbox: an endpoint of the
-    // new `connect` surface per request, and the daemon's detached signature over each result body kept with
-    // the event. The tenants' issuer registries (keyed `<tenant>/<uid>`; an index answers "this issuer?").
+    // new `connect` surface per request (an index finds those to retire once their request is long over), and
+    // the daemon's detached signature over each result body kept with the event. The tenants' issuer registries (keyed `<tenant>/<uid>`; an index answers "this issuer?").
     "DEFINE FIELD OVERWRITE surface ON webhook_endpoint TYPE string
          ASSERT $value IN ['sigilum', 'sigil_auth', 'standard', 'connect'];
      DEFINE FIELD IF NOT EXISTS signature ON outbox_event TYPE option<string>;
+     DEFINE INDEX IF NOT EXISTS webhook_endpoint_surface ON webhook_endpoint FIELDS surface, active, created_at;
      DEFINE TABLE IF NOT EXISTS connect_issuer SCHEMALESS;
      DEFINE INDEX IF NOT EXISTS connect_issuer_tenant ON connect_issuer FIELDS tenant, issuer;",
 ];
