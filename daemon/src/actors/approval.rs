@@ -395,65 +395,8 @@ impl Handler<Stop> for ApprovalActor {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-
-    /// Resident memory of this process in KiB (`VmRSS`), 0 where `/proc` is missing.
-    pub(crate) fn rss_kib() -> u64 {
-        std::fs::read_to_string("/proc/self/status")
-            .ok()
-            .and_then(|status| {
-                status
-                    .lines()
-                    .find(|line| line.starts_with("VmRSS:"))
-                    .and_then(|line| line.split_whitespace().nth(1)?.parse().ok())
-            })
-            .unwrap_or(0)
-    }
-
-    /// A measurement, not a check: the memory of N far-off timers, as `ApprovalTimers::track` starts them.
-    /// `SIGIL_PROBE_N` sets N (default 20,000). Run alone: `cargo test -p sigil-daemon --lib -- --ignored
-    /// --exact actors::approval::tests::memory_of_far_off_timers --nocapture`.
-    #[test]
-    #[ignore = "a measurement; prints figures"]
-    fn memory_of_far_off_timers() {
-        let count: usize = std::env::var("SIGIL_PROBE_N")
-            .ok()
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(20_000);
-        let system = actix_rt::System::with_tokio_rt(|| {
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("runtime")
-        });
-        system.block_on(async move {
-            let arbiters: Vec<actix::Arbiter> = (0..2).map(|_| actix::Arbiter::new()).collect();
-            let fire: FireFn = Arc::new(|_| Box::pin(async { true }));
-            let timers = ApprovalTimers::new(
-                arbiters.iter().map(|a| a.handle()).collect(),
-                tokio::runtime::Handle::current(),
-                fire,
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            let before = rss_kib();
-            let far = chrono::Utc::now().timestamp_millis() + 86_400_000;
-            for index in 0..count {
-                timers.track(ApprovalId::new(format!("cl_{index:024x}")), far);
-            }
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            let after = rss_kib();
-            println!(
-                "timers: {count} live, RSS {before} KiB -> {after} KiB, {} bytes each",
-                (after.saturating_sub(before)) * 1024 / count as u64
-            );
-            timers.stop_all();
-            for arbiter in arbiters {
-                arbiter.stop();
-            }
-        });
-    }
 
     fn system() -> actix_rt::SystemRunner {
         actix_rt::System::with_tokio_rt(|| {

@@ -12,10 +12,12 @@
 //! Ed25519 verification ceiling, signed `GET /v1/verify`, and a daemon holding many pending claims and restarting
 //! on them. The Sigil Auth rows (module `devices`, `--only p256-verify,device-flow,live-challenges`) measure
 //! the P-256 verification ceiling, whole device approvals per second, and live challenges per GB. Run it with
-//! `tests/bench.sh`.
+//! `tests/bench.sh`. The in-process row `timer-memory` (module `memory`, `--claims N`)
+//! measures what live requests cost the approval timers alone.
 
 mod agents;
 mod devices;
+mod memory;
 
 use std::io::BufRead;
 use std::net::SocketAddr;
@@ -1019,6 +1021,7 @@ fn main() {
     // The agent authorization rows run first, each on a daemon of its own, stopped before the next one starts.
     agents::run(&options, &runtime, &wanted);
     devices::run(&options, &runtime, &wanted);
+    memory::run(&options, &wanted);
     let legacy = [
         "GET /healthz",
         "POST /tsr",
