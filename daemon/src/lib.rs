@@ -10,6 +10,7 @@ pub mod error;
 pub mod http;
 pub mod ids;
 pub mod kms;
+pub mod lane;
 pub mod plugin_check;
 pub mod plugin_host;
 pub mod secret;

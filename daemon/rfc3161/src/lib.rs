@@ -31,7 +31,7 @@ pub use issue::{
 pub use request::{ParsedRequest, RequestError, TimestampRequest};
 pub use response::{
     Accuracy, FailureInfo, ParseError, PkiStatus, TimestampResponse, TimestampToken, inspect,
-    parse_response, parse_token,
+    parse_response, parse_token, token_slice,
 };
 pub use sigil_cms::{
     BerError, BigInteger, CertificateError, CertificateSigner, CertificateSummary,

@@ -349,6 +349,29 @@ pub fn parse_response(der: &[u8]) -> Result<TimestampResponse, ParseError> {
     })
 }
 
+/// The TimeStampToken inside a DER `TimeStampResp`, as the sub-slice it is: no copy, and no parse of the token.
+/// Meant for responses verified when they arrived (a stored stamp answering again); it checks only the shape
+/// `SEQUENCE { PKIStatusInfo, token }` and returns `None` for anything else: no token, trailing bytes, or BER
+/// (indefinite lengths), for which [`parse_response`] is the way.
+pub fn token_slice(response_der: &[u8]) -> Option<&[u8]> {
+    use der::Reader as _;
+    let mut outer = der::SliceReader::new(response_der).ok()?;
+    let response = outer.tlv_bytes().ok()?;
+    if !outer.is_finished() || response.first() != Some(&0x30) {
+        return None;
+    }
+    let header =
+        <der::Header as der::Decode>::decode(&mut der::SliceReader::new(response).ok()?).ok()?;
+    let body = response.get(response.len() - usize::try_from(header.length()).ok()?..)?;
+    let mut fields = der::SliceReader::new(body).ok()?;
+    let status = fields.tlv_bytes().ok()?;
+    if status.first() != Some(&0x30) || fields.is_finished() {
+        return None;
+    }
+    let token = fields.tlv_bytes().ok()?;
+    (fields.is_finished() && token.first() == Some(&0x30)).then_some(token)
+}
+
 /// Parses a bare token: a DER (or BER) `ContentInfo` holding SignedData over a TSTInfo.
 ///
 /// # Errors

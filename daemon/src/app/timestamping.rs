@@ -1,8 +1,8 @@
 //! The timestamping use cases: stamp a digest (with safe retries, quotas and failover) and restamp a record.
 //!
-//! One stamp, as data: [`StampService::stamp`] looks for a record that already answers the request (a point read
-//! of the first-stamp key), plans the providers in one message to the tenant's actor (allowlist, qualified
-//! filter, round-robin), reserves the monthly quota in the store, dispatches to the provider actors (each verifies
+//! One stamp, as data: [`StampService::stamp`] plans the providers in one message to the tenant's actor
+//! (allowlist, qualified filter, round-robin), looks for a record that already answers the request (a point read
+//! of the first-stamp key; left to the insert's key conflict when the local TSA comes first), reserves the monthly quota in the store, dispatches to the provider actors (each verifies
 //! its token against its own anchors), and hands the record to the store's group-commit writer.
 
 use std::sync::Arc;
@@ -124,41 +124,71 @@ impl StampService {
     /// Stamps a digest for the tenant. Without `force`, a record of the tenant that answers the same request (same
     /// digest; qualified if asked; the named provider's if one is named) is returned instead, so retries are safe;
     /// a record that does not answer it (a plain stamp when a qualified one is asked) leads to a new stamp.
+    ///
+    /// Where a retry is found depends on what a token costs. The plan comes first: when the first TSA to ask is
+    /// Sigil's own, a token costs one local signature, less than the store read that would find the retry, so
+    /// the first-stamp key's conflict at insert finds it instead (the token made is discarded, the answer is the
+    /// same). A remote TSA's token costs a round trip and perhaps a fee: then the records are read first. When
+    /// the plan refuses, the records are read too, so a request that was answered before still is.
     pub async fn stamp(
         &self,
         scope: &TenantScope,
         request: StampRequest,
     ) -> Result<StampOutcome, StampError> {
-        let if_stamped = if request.force {
-            IfStamped::Add
-        } else {
-            match self
-                .store()
-                .first_stamp_of(scope, &request.hash_hex)
-                .await?
-            {
-                None => IfStamped::Conflict,
-                Some(first) if answers(&first, request.qualified, &request.selection) => {
-                    return Ok(StampOutcome::Existing(first));
-                }
-                Some(_) => {
-                    // Rare: the first stamp has another meaning; an older matching one may exist.
-                    let mut all = self
-                        .store()
-                        .tenant_stamps_of(scope, &request.hash_hex)
-                        .await?;
-                    all.reverse();
-                    if let Some(found) = all
-                        .into_iter()
-                        .find(|s| answers(s, request.qualified, &request.selection))
-                    {
-                        return Ok(StampOutcome::Existing(found));
-                    }
-                    IfStamped::Add
+        let planned = self
+            .plan(scope, &request.selection, request.qualified)
+            .await;
+        let local_first = matches!(&planned, Ok(candidates)
+            if candidates.first().is_some_and(|p| p.info.slug == crate::tsa::LOCAL_SLUG));
+        let if_stamped = match &planned {
+            _ if request.force => IfStamped::Add,
+            _ if local_first => IfStamped::Conflict,
+            _ => match self.answer_of(scope, &request).await? {
+                Ok(found) => return Ok(StampOutcome::Existing(found)),
+                Err(if_stamped) => if_stamped,
+            },
+        };
+        if request.force || !local_first {
+            return self
+                .stamp_new(scope, request, None, if_stamped, planned?)
+                .await;
+        }
+        // Unread: a refusal on the way (quota, every TSA failing) must still answer a request answered before.
+        match self
+            .stamp_new(scope, request.clone(), None, if_stamped, planned?)
+            .await
+        {
+            Err(error) if !matches!(error, StampError::Store(_)) => {
+                match self.answer_of(scope, &request).await? {
+                    Ok(found) => Ok(StampOutcome::Existing(found)),
+                    Err(_) => Err(error),
                 }
             }
-        };
-        self.stamp_new(scope, request, None, if_stamped).await
+            other => other,
+        }
+    }
+
+    /// The tenant's record that answers `request`, or how a new one is to be stored: under the digest's
+    /// first-stamp key when the digest has no stamp yet, beside the others when it has.
+    async fn answer_of(
+        &self,
+        scope: &TenantScope,
+        request: &StampRequest,
+    ) -> Result<Result<Stamp, IfStamped>, StampError> {
+        let store = self.store();
+        match store.first_stamp_of(scope, &request.hash_hex).await? {
+            None => Ok(Err(IfStamped::Conflict)),
+            Some(first) if answers(&first, request.qualified, &request.selection) => Ok(Ok(first)),
+            Some(_) => {
+                // Rare: the first stamp has another meaning; an older matching one may exist.
+                let mut all = store.tenant_stamps_of(scope, &request.hash_hex).await?;
+                all.reverse();
+                Ok(all
+                    .into_iter()
+                    .find(|s| answers(s, request.qualified, &request.selection))
+                    .ok_or(IfStamped::Add))
+            }
+        }
     }
 
     /// Restamps a record: stamps the SHA-512 of its stored TSR bytes (the archival chain of RFC 3161 §4) with
@@ -191,8 +221,11 @@ impl StampService {
             label: parent.record.label.clone(),
             force: true,
         };
+        let candidates = self
+            .plan(scope, &request.selection, request.qualified)
+            .await?;
         match self
-            .stamp_new(scope, request, Some(parent.uid), IfStamped::Add)
+            .stamp_new(scope, request, Some(parent.uid), IfStamped::Add, candidates)
             .await?
         {
             StampOutcome::Created(stamp) | StampOutcome::Existing(stamp) => Ok(stamp),
@@ -295,10 +328,8 @@ impl StampService {
         request: StampRequest,
         parent: Option<StampId>,
         if_stamped: IfStamped,
+        candidates: Vec<crate::tsa::Provider>,
     ) -> Result<StampOutcome, StampError> {
-        let candidates = self
-            .plan(scope, &request.selection, request.qualified)
-            .await?;
         let reservation = self.reserve(scope, request.qualified).await?;
         let outcome = dispatch(candidates, request.hash, &request.digest).await;
         let failures = match &outcome {
@@ -349,21 +380,17 @@ impl StampService {
                 reservation.keep();
                 Ok(StampOutcome::Created(stamp))
             }
-            // A concurrent request stored the digest's first stamp meanwhile. If it answers this request, this one
-            // was a retry: answer with it (the token made here is discarded and the quota given back). If not,
-            // store this stamp beside it.
-            Err(StoreError::Conflict(_)) => {
-                match store.first_stamp_of(scope, &request.hash_hex).await? {
-                    Some(winner) if answers(&winner, request.qualified, &request.selection) => {
-                        Ok(StampOutcome::Existing(winner))
-                    }
-                    _ => {
-                        let stamp = store.insert_stamp(record, IfStamped::Add).await?;
-                        reservation.keep();
-                        Ok(StampOutcome::Created(stamp))
-                    }
+            // The digest's first stamp exists: stored earlier (a retry whose records were not read first) or by a
+            // concurrent request. If a record answers this request, answer with it (the token made here is
+            // discarded and the quota given back). If not, store this stamp beside them.
+            Err(StoreError::Conflict(_)) => match self.answer_of(scope, &request).await? {
+                Ok(found) => Ok(StampOutcome::Existing(found)),
+                Err(_) => {
+                    let stamp = store.insert_stamp(record, IfStamped::Add).await?;
+                    reservation.keep();
+                    Ok(StampOutcome::Created(stamp))
                 }
-            }
+            },
             Err(error) => Err(error.into()),
         }
     }

@@ -122,8 +122,11 @@ fn decode_base64(field: &str, text: &str) -> ApiResult<Vec<u8>> {
 /// time-stamp embeds (contract 01 §2 #1b). Null if the stored response does not parse (it always should).
 fn token_base64(tsr_base64: &str) -> Option<String> {
     let tsr = BASE64.decode(tsr_base64).ok()?;
-    let response = sigil_rfc3161::parse_response(&tsr).ok()?;
-    Some(BASE64.encode(response.token?.token_der))
+    // Stored responses were verified when they arrived: slicing out the token is enough, except for a BER one.
+    match sigil_rfc3161::token_slice(&tsr) {
+        Some(token) => Some(BASE64.encode(token)),
+        None => Some(BASE64.encode(sigil_rfc3161::parse_response(&tsr).ok()?.token?.token_der)),
+    }
 }
 
 fn stamp_json(stamp: &Stamp) -> Value {
@@ -797,10 +800,11 @@ async fn tsr(
     let Some(tsa) = state.local_tsa.get() else {
         return ApiError::unavailable("the local TSA is not ready yet").into_response();
     };
-    // The KMS is called on the blocking thread itself; this task stops waiting at its deadline and answers a
+    // The KMS is called on the key's signing lane; this task stops waiting at its deadline and answers a
     // refusal, so a hung KMS costs a client its deadline, never a hang.
     let deadline = tsa.sign_deadline();
-    let issuing = tokio::task::spawn_blocking(move || {
+    let lane = tsa.lane().clone();
+    let issuing = lane.run(move || {
         match sigil_rfc3161::respond(
             &body,
             tsa.signer(),
@@ -818,7 +822,20 @@ async fn tsr(
         }
     });
     let issued = match tokio::time::timeout(deadline, issuing).await {
-        Ok(issued) => issued,
+        Ok(Ok(issued)) => Ok(issued),
+        Ok(Err(crate::lane::LaneError::Full(waiting))) => {
+            tracing::warn!(
+                waiting,
+                "time-stamp request refused: the signing queue is full"
+            );
+            metrics::counter!("sigil_tsr_refused_total", "reason" => "systemFailure").increment(1);
+            Ok(sigil_rfc3161::reject(
+                sigil_rfc3161::PkiStatus::Rejection,
+                sigil_rfc3161::FailureInfo::SystemFailure,
+                "the signing key is busy; retry later",
+            ))
+        }
+        Ok(Err(error)) => Err(error),
         Err(_) => {
             tracing::warn!(
                 deadline_ms = deadline.as_millis() as u64,

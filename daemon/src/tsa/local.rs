@@ -16,6 +16,7 @@ use sigil_rfc3161::{
 use crate::config::LocalTsaConfig;
 use crate::kms::{FindKeyError, KmsClient, KmsKey};
 pub use crate::kms::{KeyKind, KmsInstance, kms_instance};
+use crate::lane::Lane;
 use crate::plugin_host::PluginHost;
 use crate::store::Store;
 
@@ -31,6 +32,9 @@ impl From<FindKeyError> for InitError {
 /// Lifetime of the generated root and TSA certificates.
 const CERTIFICATE_LIFETIME: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 
+/// Requests that may wait for the local TSA's signing threads; beyond them a request is refused at once.
+const SIGNING_QUEUE: usize = 4096;
+
 /// The local TSA, ready to issue.
 pub struct LocalTsa {
     signer: KmsTsaSigner,
@@ -42,12 +46,19 @@ pub struct LocalTsa {
     /// shared by the nodes of a cluster), the current chain's top certificate included. They anchor the local
     /// provider only, never a remote TSA.
     pub anchors: Vec<Certificate>,
+    /// The threads that issue (and verify) this key's tokens; see [`crate::lane`].
+    lane: Lane,
 }
 
 impl LocalTsa {
     /// The signer, for `sigil_rfc3161::issue_token` / `respond` on a blocking thread.
     pub fn signer(&self) -> &dyn TsaSigner {
         &self.signer
+    }
+
+    /// The signing lane of this key: issue and verify tokens there, under [`Self::sign_deadline`].
+    pub fn lane(&self) -> &Lane {
+        &self.lane
     }
 
     /// The certificate chain, TSA certificate first.
@@ -172,11 +183,14 @@ impl LocalTsa {
         };
         sigil_rfc3161::check_signer(&signer)
             .map_err(|e| format!("the local TSA key does not work: {e}"))?;
+        let lane = Lane::per_core("sigil-tsa-sign", SIGNING_QUEUE)
+            .map_err(|e| format!("starting the signing threads: {e}"))?;
         Ok(LocalTsa {
             signer,
             policy,
             chain_pem,
             anchors,
+            lane,
         })
     }
 }

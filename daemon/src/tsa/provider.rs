@@ -368,9 +368,9 @@ fn verify(
     Ok((verified, response_der))
 }
 
-/// Gets the backend's answer and verifies it. For the local TSA, issuing and verifying share one blocking task
-/// (its KMS signature is one more hand-off, which carries the plugin call deadline); a plugin's answer is
-/// verified on the blocking pool after it arrives.
+/// Gets the backend's answer and verifies it. For the local TSA, issuing and verifying share one job on its
+/// signing lane (the KMS call there carries the plugin call deadline); a plugin's answer is verified on the
+/// blocking pool after it arrives.
 async fn fetch_verified(
     backend: &Backend,
     request: &TimestampRequest,
@@ -386,18 +386,13 @@ async fn fetch_verified(
                 "the local TSA is not ready yet".to_string(),
             ))?;
             let request_der = request.der.clone();
-            tokio::task::spawn_blocking(move || {
+            let lane = tsa.lane().clone();
+            lane.run(move || {
                 let response_der = issue_locally(&tsa, &request_der)?;
                 verify(response_der, &expectations, &trust)
             })
             .await
-            .map_err(|e| {
-                (
-                    ErrorClass::Unknown,
-                    None,
-                    format!("local TSA task failed: {e}"),
-                )
-            })?
+            .map_err(|e| (ErrorClass::Unknown, None, format!("local TSA: {e}")))?
         }
         Backend::Plugin { instance, host } => {
             let response_der = fetch(instance, host, request, deadline).await?;

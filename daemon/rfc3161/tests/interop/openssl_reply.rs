@@ -25,6 +25,12 @@ fn p256_token_for_our_request_verifies() {
 
     let verified = verify_response(&response, &request.expectations(), &trust_in(&tsa)).unwrap();
     assert_eq!(verified.status, PkiStatus::Granted);
+    // The stored-response shortcut finds the token openssl put in its response.
+    assert_eq!(
+        sigil_rfc3161::token_slice(&response),
+        Some(verified.token.token_der.as_slice())
+    );
+    assert_eq!(parse_token(&token).unwrap().token_der, token);
     assert!(matches!(verified.trust, TrustStatus::Chained { ref chain } if chain.len() == 1));
     assert_eq!(
         verified.ess_binding,

@@ -497,3 +497,24 @@ fn ber_and_reordered_sets_still_verify() {
     assert_eq!(verified.token.certificates.len(), 2);
     assert!(matches!(verified.trust, TrustStatus::Chained { .. }));
 }
+
+/// `token_slice`, the shortcut for stored responses, finds exactly the token the full parser finds in DER, and
+/// nothing in what it does not claim to read: BER, a cut or lengthened response, a rejection.
+#[test]
+fn token_slice_agrees_with_the_parser_or_declines() {
+    use sigil_rfc3161::{FailureInfo, PkiStatus, parse_response, reject, token_slice};
+    let f = fixture(true);
+    let der = &f.issued.response_der;
+    let parsed = parse_response(der).unwrap().token.unwrap();
+    assert_eq!(token_slice(der), Some(parsed.token_der.as_slice()));
+    assert_eq!(token_slice(&berify(der)), None);
+    for length in 0..der.len() {
+        assert_eq!(token_slice(&der[..length]), None, "prefix of {length}");
+    }
+    let mut longer = der.clone();
+    longer.push(0);
+    assert_eq!(token_slice(&longer), None);
+    let refusal = reject(PkiStatus::Rejection, FailureInfo::BadAlg, "no");
+    assert!(parse_response(&refusal).unwrap().token.is_none());
+    assert_eq!(token_slice(&refusal), None);
+}
