@@ -2,7 +2,8 @@
 //! with its key and a namespace owner go through submit → approve → verify → revoke as the Sigilum clients do;
 //! every signature refusal has its code; a standard RFC 9421 signer (Python `http-message-signatures`) is
 //! accepted; webhooks arrive signed (checked by the `standardwebhooks` library) and retried; claims stay in
-//! their tenant; policies and limits decide first; a crash loses no pending claim and no timer.
+//! their tenant; policies and limits decide first; a crash loses no pending claim and no timer, and a kill in
+//! the middle of a burst of submissions loses no acknowledged claim.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -956,4 +957,65 @@ fn a_crash_loses_no_pending_claim_and_no_timer() {
         )
         .expect(200);
     receiver.events(3);
+}
+
+/// A killed daemon loses no acknowledged claim: ten agents submit at once, the daemon is killed (SIGKILL) as
+/// soon as half of them have their 201, with the rest in flight; after a restart every acknowledged claim is
+/// there, pending, with the answer it was acknowledged with. Claims whose answer never came may or may not be.
+#[test]
+fn a_kill_during_a_burst_loses_no_acknowledged_claim() {
+    let daemon = Daemon::start_with(&config("1h"));
+    let receiver = Receiver::start(0);
+    let world = Arc::new(world(&daemon, "burst-ns", "burst-svc", &receiver));
+    let daemon = Arc::new(daemon);
+    let acknowledged: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let submitters: Vec<_> = (0..10u8)
+        .map(|index| {
+            let (daemon, world, acknowledged) =
+                (daemon.clone(), world.clone(), acknowledged.clone());
+            std::thread::spawn(move || {
+                let identity = agent("burst-ns", 120 + index);
+                let body = claim_body(
+                    &world,
+                    &identity,
+                    "burst-svc",
+                    &format!("nonce-burst-{index}"),
+                );
+                let request = signed(&daemon, &identity, "post", "/v1/claims", Some(&body))
+                    .bearer_auth(&world.service_key);
+                // A request cut by the kill has no answer: nothing was acknowledged.
+                if let Ok(response) = request.send()
+                    && response.status().as_u16() == 201
+                    && let Ok(claim) = response.json::<Value>()
+                {
+                    acknowledged.lock().unwrap().push(claim);
+                }
+            })
+        })
+        .collect();
+    for _ in 0..60_000 {
+        if acknowledged.lock().unwrap().len() >= 5 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    daemon.signal(libc::SIGKILL);
+    for submitter in submitters {
+        submitter.join().unwrap();
+    }
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    assert!(acknowledged.len() >= 5, "{acknowledged:?}");
+    let mut daemon = Arc::try_unwrap(daemon).unwrap_or_else(|_| panic!("the daemon is shared"));
+    daemon.kill9();
+    daemon.restart();
+    for claim in &acknowledged {
+        let id = str_field(claim, "claim_id");
+        let stored = daemon
+            .get(&format!("/v1/claims/{id}"), &world.owner.token)
+            .expect(200);
+        assert_eq!(stored["status"], "pending", "{stored}");
+        assert_eq!(stored["status"], claim["status"], "{stored} {claim}");
+        assert_eq!(stored["claim_id"], claim["claim_id"], "{stored} {claim}");
+        assert_eq!(stored["service"], "burst-svc", "{stored}");
+    }
 }
