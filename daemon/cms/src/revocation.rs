@@ -570,6 +570,17 @@ impl OcspResponse {
         }
     }
 
+    /// Whether the response carries a nonce extension at all (RFC 5019 responders answering from a cache
+    /// carry none).
+    #[must_use]
+    pub fn has_nonce(&self) -> bool {
+        self.data
+            .response_extensions
+            .iter()
+            .flatten()
+            .any(|extension| extension.extn_id == ID_PKIX_OCSP_NONCE)
+    }
+
     /// Checks the nonce extension against the one sent.
     ///
     /// # Errors
