@@ -25,6 +25,7 @@ mod plugin_faults;
 mod plugin_process;
 mod plugins;
 mod reload;
+mod seal_revocation;
 mod seals;
 mod secrets;
 mod sessions;

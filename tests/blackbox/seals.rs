@@ -73,7 +73,7 @@ print("jwcrypto: OK", header["alg"], header["sigD"]["pars"])
 "#;
 
 /// A multipart/form-data body: `(name, file name, bytes)` per part.
-fn form(parts: &[(&str, Option<&str>, &[u8])]) -> Vec<u8> {
+pub(crate) fn form(parts: &[(&str, Option<&str>, &[u8])]) -> Vec<u8> {
     let mut body = Vec::new();
     for (name, file_name, bytes) in parts {
         body.extend_from_slice(format!("--{BOUNDARY}\r\n").as_bytes());
@@ -96,7 +96,7 @@ fn form(parts: &[(&str, Option<&str>, &[u8])]) -> Vec<u8> {
     body
 }
 
-fn post_form(daemon: &Daemon, path: &str, token: Option<&str>, body: Vec<u8>) -> Reply {
+pub(crate) fn post_form(daemon: &Daemon, path: &str, token: Option<&str>, body: Vec<u8>) -> Reply {
     let mut request = daemon
         .client()
         .post(daemon.url(path))
@@ -130,7 +130,7 @@ fn reply_bytes(daemon: &Daemon, request: reqwest::blocking::RequestBuilder) -> (
 }
 
 /// Seals through `/seal/sign` and returns the raw `.p7s` bytes (the reply text would mangle binary).
-fn seal_bytes(
+pub(crate) fn seal_bytes(
     daemon: &Daemon,
     token: &str,
     content: &[u8],
@@ -165,7 +165,7 @@ fn seal_bytes(
     (headers, bytes)
 }
 
-fn header(headers: &reqwest::header::HeaderMap, name: &str) -> String {
+pub(crate) fn header(headers: &reqwest::header::HeaderMap, name: &str) -> String {
     headers
         .get(name)
         .unwrap_or_else(|| panic!("no {name} header in {headers:?}"))
@@ -233,7 +233,7 @@ fn ca_sign(dir: &Path, csr: &str, leaf: &str) {
 
 /// Provisions a certificate; returns the 200 body.
 #[track_caller]
-fn provision(daemon: &Daemon, token: &str, body: Value) -> Value {
+pub(crate) fn provision(daemon: &Daemon, token: &str, body: Value) -> Value {
     daemon.post("/seal/certificates", token, body).expect(200)
 }
 
@@ -1065,7 +1065,7 @@ fn without_a_certificate_of_its_own_a_tenant_seals_with_the_platform_certificate
 }
 
 /// A one-page PDF with a classic xref table; `trailer_extra` adds trailer entries (e.g. `/Encrypt`).
-fn simple_pdf(trailer_extra: Option<&str>) -> Vec<u8> {
+pub(crate) fn simple_pdf(trailer_extra: Option<&str>) -> Vec<u8> {
     let objects = [
         "<</Type/Catalog/Pages 2 0 R>>",
         "<</Type/Pages/Kids[3 0 R]/Count 1>>",

@@ -8,7 +8,8 @@
 //! certificates as verifiers hold them ([`certificate`]), the ESS signing-certificate check ([`ess`]), chain
 //! building against a [`TrustStore`] ([`trust`]) and ETSI verdicts ([`Verdict`]), and signatures outside CMS
 //! and X.509 with a bare key ([`raw`]: Ed25519 and P-256, for HTTP Message Signatures and device challenges),
-//! and generic SignedData building and reading ([`signed_data`]) for the seal formats.
+//! generic SignedData building and reading ([`signed_data`]) for the seal formats, and certificate status from
+//! OCSP responses and CRLs ([`revocation`]: requests, parsing, verification; no fetching).
 //!
 //! Pure protocol code: typed inputs, typed results, no I/O, no HTTP, no storage and no configuration syntax.
 
@@ -24,6 +25,7 @@ pub mod ess;
 mod integer;
 pub mod oids;
 pub mod raw;
+pub mod revocation;
 pub mod signed_data;
 mod signer;
 mod software;

@@ -56,6 +56,11 @@ pub enum SubIndication {
     OutOfBoundsNoPoe,
     /// The object does not satisfy what the verifier asked for (nonce, policy).
     PolicyProcessingError,
+    /// The signer certificate was revoked before the time the signature is proven to exist (`FAILED`).
+    Revoked,
+    /// The signer certificate is revoked and nothing proves the signature existed before that
+    /// (`INDETERMINATE`).
+    RevokedNoPoe,
 }
 
 impl SubIndication {
@@ -73,6 +78,8 @@ impl SubIndication {
             SubIndication::CryptoConstraintsFailure => "CRYPTO_CONSTRAINTS_FAILURE",
             SubIndication::OutOfBoundsNoPoe => "OUT_OF_BOUNDS_NO_POE",
             SubIndication::PolicyProcessingError => "POLICY_PROCESSING_ERROR",
+            SubIndication::Revoked => "REVOKED",
+            SubIndication::RevokedNoPoe => "REVOKED_NO_POE",
         }
     }
 }

@@ -17,6 +17,10 @@ use sigil_cms::{
 };
 use x509_cert::time::Time;
 
+use crate::revocation_checks::{
+    RevocationReport, RevocationStatus, ValidationData, from_revocation_choices, judge_revocation,
+    revoked_verdict,
+};
 use crate::signer_checks::{
     CertificateTrust, TimestampReport, TrustSettings, final_verdict, is_eidas_qualified,
     judge_signer, verify_timestamp,
@@ -79,6 +83,8 @@ pub enum SealCheck {
     Certificate,
     /// The chain to an anchor.
     Trust,
+    /// The signer certificate's revocation status (embedded OCSP responses or CRLs say it is revoked).
+    Revocation,
 }
 
 impl SealCheck {
@@ -95,6 +101,7 @@ impl SealCheck {
             Self::Timestamp => "timestamp",
             Self::Certificate => "certificate",
             Self::Trust => "trust",
+            Self::Revocation => "revocation",
         }
     }
 }
@@ -134,6 +141,9 @@ pub struct SealReport {
     pub timestamp: Option<TimestampReport>,
     /// The signature algorithm, when the signature verified.
     pub signature_algorithm: Option<CmsSignatureAlgorithm>,
+    /// What the embedded revocation data (CMS `RevocationInfoChoices`, or the caller's, e.g. a PDF's DSS)
+    /// says about the signer certificate.
+    pub revocation: RevocationReport,
     /// Things a verifier should know that did not change the verdict.
     pub warnings: Vec<String>,
 }
@@ -152,6 +162,7 @@ impl SealReport {
             signing_time: None,
             timestamp: None,
             signature_algorithm: None,
+            revocation: RevocationReport::none(),
             warnings: Vec::new(),
         }
     }
@@ -177,6 +188,20 @@ pub fn verify_cades(
     digests: &[ContentDigest],
     settings: &TrustSettings<'_>,
 ) -> SealReport {
+    verify_cades_with(cms, digests, settings, &ValidationData::default())
+}
+
+/// [`verify_cades`] with validation data found beside the signature (a PDF's DSS): with the CMS's own
+/// `RevocationInfoChoices` it decides the signer's revocation status. A revoked signer is never `PASSED`
+/// (`FAILED REVOKED` when the signature time-stamp is not earlier than the revocation, else `INDETERMINATE
+/// REVOKED_NO_POE`); `good`, `unknown` and `none` leave the verdict to the other checks.
+#[must_use]
+pub fn verify_cades_with(
+    cms: &[u8],
+    digests: &[ContentDigest],
+    settings: &TrustSettings<'_>,
+    beside: &ValidationData,
+) -> SealReport {
     let report = SealReport::new();
     let format = |message: String| Verdict::failed(SubIndication::FormatFailure, message);
     let parsed = match parse_signed_data(cms) {
@@ -198,7 +223,7 @@ pub fn verify_cades(
             format("the SignerInfo has no signed attributes".into()),
         );
     };
-    verify_parsed(report, &parsed, info, attributes, digests, settings)
+    verify_parsed(report, &parsed, info, attributes, digests, settings, beside)
 }
 
 fn verify_parsed(
@@ -208,6 +233,7 @@ fn verify_parsed(
     attributes: &SetOf<Attribute>,
     digests: &[ContentDigest],
     settings: &TrustSettings<'_>,
+    beside: &ValidationData,
 ) -> SealReport {
     let format = |message: String| Verdict::failed(SubIndication::FormatFailure, message);
     // Content type: present, single, and equal to the encapsulated content type (RFC 5652 §11.1).
@@ -413,9 +439,11 @@ fn verify_parsed(
                 .is_some_and(|crls| !crls.0.is_empty());
         if validation_data {
             report.level = Some(Level::BLt);
-            report.warnings.push(
-                "validation data (certificate and revocation values) is present but revocation is not checked".into(),
-            );
+            if has(ID_AA_ETS_REVOCATION_VALUES) {
+                report.warnings.push(
+                    "revocation values in unsigned attributes (CAdES-X-L) are not read; only SignedData's RevocationInfoChoices and the caller's validation data are".into(),
+                );
+            }
             if has(ID_AA_ETS_ARCHIVE_TIMESTAMP_V3) {
                 report.level = Some(Level::BLta);
                 report
@@ -446,6 +474,32 @@ fn verify_parsed(
             report.verdict = final_verdict(trust, &status);
             if !trust.is_anchored() {
                 report.failed_check = Some(SealCheck::Trust);
+            }
+            let mut data = beside.clone();
+            if let Some(choices) = &parsed.signed_data.crls {
+                from_revocation_choices(&choices.0, &mut data);
+            }
+            let known = parsed
+                .certificates
+                .iter()
+                .chain(settings.anchors.intermediate_entries())
+                .chain(settings.anchors.root_entries())
+                .chain(settings.platform.intermediate_entries())
+                .chain(settings.platform.root_entries());
+            report.revocation = judge_revocation(&signer, known, &data);
+            for problem in &report.revocation.problems {
+                report.warnings.push(format!(
+                    "embedded revocation data about the signer does not verify: {problem}"
+                ));
+            }
+            if let RevocationStatus::Revoked { time_unix, .. } = report.revocation.status {
+                let proven = report
+                    .timestamp
+                    .as_ref()
+                    .filter(|t| t.trusted)
+                    .map(|t| t.gen_time_unix);
+                report.failed_check = Some(SealCheck::Revocation);
+                report.verdict = revoked_verdict(time_unix, proven);
             }
             report
         }

@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod approvals;
 pub mod claims;
 pub mod directory;
+pub mod revocation;
 pub mod seal_platform;
 pub mod seals;
 pub mod sigil_auth;

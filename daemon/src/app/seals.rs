@@ -18,6 +18,7 @@ use sigil_seal::{
 };
 
 use super::TenantScope;
+use super::revocation::{ChainRequest, FetchedRevocation, RevocationFetcher};
 use super::seal_platform::{PlatformSeal, PlatformSealCell};
 use super::timestamping::{SignatureTimestamp, StampError, StampService};
 use crate::actors::Runtime;
@@ -156,6 +157,9 @@ pub struct Sealed {
     pub level: &'static str,
     /// The signer's chain, DER, leaf first.
     pub chain_der: Vec<Vec<u8>>,
+    /// OCSP responses fetched for the signer's chain and the TSA (`ocspDers` of `/seal/sign-pades-hash`;
+    /// empty for other seals and when `[seal] revocation_fetch` is off or nothing answered).
+    pub ocsp_der: Vec<Vec<u8>>,
 }
 
 /// One signature of a PDF and, for a PAdES signature with a sound `/ByteRange`, its verification.
@@ -349,6 +353,14 @@ impl SealService {
     pub fn verify_pades(&self, pdf: &[u8]) -> Result<Vec<PdfSignatureReport>, SealError> {
         let document = sigil_pdf::Document::parse(pdf).map_err(pdf_error)?;
         let signatures = document.signatures().map_err(pdf_error)?;
+        // The DSS speaks for every signature of the file (its /VRI entries are not needed to find the data:
+        // each OCSP response and CRL names what it covers).
+        let dss = document.dss().map_err(pdf_error)?;
+        let beside = sigil_seal::ValidationData {
+            certs: dss.certs,
+            ocsps: dss.ocsps,
+            crls: dss.crls,
+        };
         let mut reports = Vec::with_capacity(signatures.len());
         for info in signatures {
             let mut doc_timestamp = None;
@@ -384,7 +396,7 @@ impl SealService {
                 ];
                 match info.kind {
                     sigil_pdf::SignatureKind::Signature => {
-                        Some(self.verify_cades(&info.contents, &digests)?)
+                        Some(self.verify_cades_beside(&info.contents, &digests, &beside)?)
                     }
                     sigil_pdf::SignatureKind::DocTimeStamp => {
                         doc_timestamp = Some(self.verify_doc_timestamp(&info.contents, &digests)?);
@@ -823,8 +835,20 @@ impl SealService {
             )
             .await?;
         let format = if pades { "pades" } else { "cades" };
-        self.record(scope, request, certificate, format, p7s, timestamp)
-            .await
+        // The client embeds OCSP responses in its own DSS (contract 01 §7); a CAdES seal carries none, since
+        // adding them to SignedData would claim B-LT, which needs the CRLs and chain a verifier expects too.
+        let ocsp_der = if pades {
+            self.revocation_for(&certificate.chain_der, timestamp.as_ref())
+                .await
+                .ocsps
+        } else {
+            Vec::new()
+        };
+        let mut sealed = self
+            .record(scope, request, certificate, format, p7s, timestamp)
+            .await?;
+        sealed.ocsp_der = ocsp_der;
+        Ok(sealed)
     }
 
     /// Signs the CMS over a SHA-256 `digest` (CAdES, or PAdES's profile without signing-time) in the KMS and
@@ -969,8 +993,8 @@ impl SealService {
     }
 
     /// Extends a sealed PDF (B-T) to PAdES B-LTA with two more incremental updates: a DSS holding the signer's
-    /// chain and the certificates of the signature time-stamp's TSA (DER; no OCSP responses or CRLs, which Sigil
-    /// does not fetch), then a document time-stamp (`/DocTimeStamp`, `/ETSI.RFC3161`) whose `/Contents` is the
+    /// chain, the certificates of the signature time-stamp's TSA, and the OCSP responses or CRLs fetched for
+    /// them (with any delegated responder's certificate; none when nothing could be fetched), then a document time-stamp (`/DocTimeStamp`, `/ETSI.RFC3161`) whose `/Contents` is the
     /// TimeStampToken over the SHA-256 of its `/ByteRange`, from the same dispatcher as the signature
     /// time-stamp. `/Contents` is sized from the signature time-stamp's token plus a margin, and prepared again
     /// with the measured size should the new token not fit. `None` when no TSA answers (the caller keeps B-T).
@@ -983,17 +1007,23 @@ impl SealService {
         qualified: bool,
     ) -> Result<Option<Vec<u8>>, SealError> {
         let mut certs: Vec<Vec<u8>> = Vec::new();
-        let tsa_certs = sigil_cms::signed_data::parse_signed_data(&signature_timestamp.token_der)
-            .map(|parsed| parsed.certificates.into_iter().map(|c| c.der).collect())
-            .unwrap_or_else(|_| Vec::<Vec<u8>>::new());
-        for der in signer_chain.iter().chain(tsa_certs.iter()) {
+        let tsa_certs = tsa_certificates(signature_timestamp);
+        let revocation = self
+            .revocation_for(signer_chain, Some(signature_timestamp))
+            .await;
+        for der in signer_chain
+            .iter()
+            .chain(tsa_certs.iter())
+            .chain(revocation.certs.iter())
+        {
             if !certs.contains(der) {
                 certs.push(der.clone());
             }
         }
         let dss = sigil_pdf::Dss {
             certs,
-            ..Default::default()
+            ocsps: revocation.ocsps,
+            crls: revocation.crls,
         };
         let source = sealed_pdf.to_vec();
         let with_dss = Arc::new(
@@ -1041,6 +1071,36 @@ impl SealService {
         Err(SealError::Unavailable(
             "the document time-stamp did not fit its /Contents twice; retry".into(),
         ))
+    }
+
+    /// Revocation data for the signer's chain and, when it names an OCSP responder, the signature time-stamp's
+    /// TSA (see [`super::revocation`]); empty when `[seal] revocation_fetch` is off. Never fails: what cannot
+    /// be fetched is logged and left out.
+    async fn revocation_for(
+        &self,
+        signer_chain: &[Vec<u8>],
+        timestamp: Option<&SignatureTimestamp>,
+    ) -> FetchedRevocation {
+        let config = self.runtime.settings().1;
+        let Some(fetcher) = RevocationFetcher::from_config(&config.seal) else {
+            return FetchedRevocation::default();
+        };
+        let mut chains = vec![ChainRequest {
+            chain: signer_chain.to_vec(),
+            ocsp_only: false,
+        }];
+        if let Some(timestamp) = timestamp {
+            chains.push(ChainRequest {
+                chain: tsa_certificates(timestamp),
+                ocsp_only: true,
+            });
+        }
+        tokio::task::spawn_blocking(move || fetcher.fetch(&chains))
+            .await
+            .unwrap_or_else(|error| {
+                tracing::warn!(%error, "the revocation fetch task failed; the seal carries no revocation data");
+                FetchedRevocation::default()
+            })
     }
 
     /// Runs PDF work (parsing, preparing) with at most `[seal] max_concurrent_pdf` at once.
@@ -1217,6 +1277,7 @@ impl SealService {
             timestamped_by: timestamp.map(|t| t.tsa_name),
             level,
             chain_der: certificate.chain_der,
+            ocsp_der: Vec::new(),
         })
     }
 
@@ -1375,6 +1436,16 @@ impl SealService {
         p7s: &[u8],
         digests: &[ContentDigest],
     ) -> Result<SealReport, SealError> {
+        self.verify_cades_beside(p7s, digests, &sigil_seal::ValidationData::default())
+    }
+
+    /// [`SealService::verify_cades`] with validation data found beside the signature (a PDF's DSS).
+    pub fn verify_cades_beside(
+        &self,
+        p7s: &[u8],
+        digests: &[ContentDigest],
+        beside: &sigil_seal::ValidationData,
+    ) -> Result<SealReport, SealError> {
         let trust = self.trust()?;
         let settings = TrustSettings {
             anchors: &trust.anchors,
@@ -1382,8 +1453,17 @@ impl SealService {
             tsa: &trust.tsa,
             now: now_unix(),
         };
-        Ok(sigil_seal::verify_cades(p7s, digests, &settings))
+        Ok(sigil_seal::verify_cades_with(
+            p7s, digests, &settings, beside,
+        ))
     }
+}
+
+/// The certificates a signature time-stamp token carries (its TSA's chain), DER.
+fn tsa_certificates(timestamp: &SignatureTimestamp) -> Vec<Vec<u8>> {
+    sigil_cms::signed_data::parse_signed_data(&timestamp.token_der)
+        .map(|parsed| parsed.certificates.into_iter().map(|c| c.der).collect())
+        .unwrap_or_default()
 }
 
 fn key_algorithm_name(kind: KeyKind) -> &'static str {

@@ -1,7 +1,8 @@
 //! `[seal]`: document seals. Which KMS instance holds the seal keys, which roots make a seal `chained`, and the
-//! bounds of the seal upload.
+//! bounds of the seal upload, and how revocation data for the seal certificate's chain is fetched.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -23,6 +24,21 @@ pub struct SealConfig {
     /// (the upload and the sealed copy), so PDF memory is bounded by about `max_concurrent_pdf × 2 ×
     /// max_file_bytes`. Other files are never held in memory and are not bounded by this. Read at start.
     pub max_concurrent_pdf: usize,
+    /// Fetch revocation data when sealing: for each certificate of the seal certificate's chain (and the
+    /// signature time-stamp's TSA certificate when it names an OCSP responder), an OCSP response from its AIA
+    /// OCSP URL, else the CRL of its distribution point (`http://` only). What verifies goes into
+    /// `ocspDers` of `POST /seal/sign-pades-hash` and into the DSS of a B-LTA PDF; a failure never fails the
+    /// seal (it then carries no revocation data, and the log says why).
+    pub revocation_fetch: bool,
+    /// Deadline of one OCSP or CRL request (connect, send, answer).
+    #[serde(with = "humantime_serde")]
+    pub revocation_timeout: Duration,
+    /// Largest OCSP response or CRL read, bytes; a larger answer counts as a failure.
+    pub revocation_max_bytes: u64,
+    /// Private networks (CIDRs) revocation requests may connect to besides public addresses, with the rules of
+    /// `[webhooks] allow_private_networks` (checked after resolution, no redirects, no proxies), e.g.
+    /// `127.0.0.0/8` for a test responder. Empty: public addresses only.
+    pub revocation_allow_private_networks: Vec<String>,
 }
 
 impl Default for SealConfig {
@@ -32,11 +48,20 @@ impl Default for SealConfig {
             trust_roots_file: None,
             max_file_bytes: 64 * 1024 * 1024,
             max_concurrent_pdf: 4,
+            revocation_fetch: true,
+            revocation_timeout: Duration::from_secs(5),
+            revocation_max_bytes: 1024 * 1024,
+            revocation_allow_private_networks: Vec::new(),
         }
     }
 }
 
 impl SealConfig {
+    /// The address policy revocation requests obey.
+    pub fn revocation_address_policy(&self) -> sigil_netpolicy::AddressPolicy {
+        super::webhooks::address_policy_of(&self.revocation_allow_private_networks)
+    }
+
     /// Checks what types alone cannot.
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |key, reason: &str| {
@@ -53,6 +78,25 @@ impl SealConfig {
         }
         if self.max_concurrent_pdf == 0 {
             return invalid("seal.max_concurrent_pdf", "must be at least 1");
+        }
+        for cidr in &self.revocation_allow_private_networks {
+            cidr.parse::<sigil_netpolicy::Cidr>()
+                .map_err(|reason| ConfigError::Invalid {
+                    key: "seal.revocation_allow_private_networks",
+                    reason,
+                })?;
+        }
+        if self.revocation_timeout.is_zero() || self.revocation_timeout > Duration::from_secs(60) {
+            return invalid(
+                "seal.revocation_timeout",
+                "must be between 1ms and 60 seconds",
+            );
+        }
+        if self.revocation_max_bytes < 1024 || self.revocation_max_bytes > 64 * 1024 * 1024 {
+            return invalid(
+                "seal.revocation_max_bytes",
+                "must be between 1024 and 67108864",
+            );
         }
         Ok(())
     }

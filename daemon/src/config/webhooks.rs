@@ -37,16 +37,21 @@ impl Default for WebhooksConfig {
     }
 }
 
+/// Public addresses plus the private networks `cidrs` names. Entries are validated at load time; an invalid one
+/// (impossible after validation) is skipped rather than widening anything. Shared by every outbound policy.
+pub(super) fn address_policy_of(cidrs: &[String]) -> sigil_netpolicy::AddressPolicy {
+    let allowed = cidrs
+        .iter()
+        .filter_map(|cidr| cidr.parse::<sigil_netpolicy::Cidr>().ok())
+        .collect();
+    sigil_netpolicy::AddressPolicy::with_allowed(allowed)
+}
+
 impl WebhooksConfig {
     /// The address policy deliveries obey. Entries are validated at load time; an invalid one (impossible after
     /// validation) is skipped rather than widening anything.
     pub fn address_policy(&self) -> sigil_netpolicy::AddressPolicy {
-        let allowed = self
-            .allow_private_networks
-            .iter()
-            .filter_map(|cidr| cidr.parse::<sigil_netpolicy::Cidr>().ok())
-            .collect();
-        sigil_netpolicy::AddressPolicy::with_allowed(allowed)
+        address_policy_of(&self.allow_private_networks)
     }
 
     /// Checks what types alone cannot.

@@ -620,6 +620,15 @@ fn response_schemas() -> Map<String, Value> {
                 "signaturePresent": b(), "hashMatch": { "type": ["boolean", "null"] }, "signatureValid": { "type": ["boolean", "null"] },
                 "certificate": { "type": ["object", "null"] }, "timestamp": { "type": ["object", "null"] },
                 "indication": ns(), "subIndication": ns(), "valid": b(), "warnings": array(s()), "error": ns(),
+                "revocation": {
+                    "type": "object",
+                    "description": "What the embedded OCSP responses or CRLs (CMS RevocationInfoChoices, a PDF's DSS) say about the signer certificate; a revoked signer is never PASSED.",
+                    "properties": {
+                        "status": { "type": STRING, "enum": ["none", "good", "revoked", "unknown"] },
+                        "source": { "type": ["string", "null"], "enum": ["ocsp", "crl", null] },
+                        "producedAt": ns(), "revokedAt": ns(), "reasonCode": { "type": ["integer", "null"] },
+                    },
+                },
             },
         }),
     );

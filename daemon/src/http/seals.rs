@@ -642,7 +642,7 @@ async fn sign_pades_hash(
         "qualified": sealed.qualified,
         "level": sealed.level,
         "certChainDers": sealed.chain_der.iter().map(|der| BASE64.encode(der)).collect::<Vec<_>>(),
-        "ocspDers": Vec::<String>::new(),
+        "ocspDers": sealed.ocsp_der.iter().map(|der| BASE64.encode(der)).collect::<Vec<_>>(),
     })))
 }
 
@@ -1002,6 +1002,11 @@ fn cades_json(report: &SealReport, file_hash_hex: Option<String>) -> Value {
         })
     });
     let error = (!report.verdict.passed()).then(|| report.verdict.message.clone());
+    let revocation = &report.revocation;
+    let (revoked_at, reason) = match &revocation.status {
+        sigil_seal::RevocationStatus::Revoked { time, reason, .. } => (Some(time.clone()), *reason),
+        _ => (None, None),
+    };
     json!({
         "signaturePresent": true,
         "hashMatch": report.hash_match.unwrap_or(false),
@@ -1017,6 +1022,13 @@ fn cades_json(report: &SealReport, file_hash_hex: Option<String>) -> Value {
         "subIndication": report.verdict.sub_indication.map(|s| s.as_str()),
         "failedCheck": report.failed_check.map(|c| c.as_str()),
         "valid": report.verdict.passed(),
+        "revocation": {
+            "status": revocation.status.as_str(),
+            "source": revocation.source,
+            "producedAt": revocation.produced_at,
+            "revokedAt": revoked_at,
+            "reasonCode": reason,
+        },
         "warnings": report.warnings,
         "error": error,
     })

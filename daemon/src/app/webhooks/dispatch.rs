@@ -86,6 +86,13 @@ pub async fn run(service: WebhookService, node: String) {
 /// A ureq agent that connects only to addresses `config`'s policy admits, follows no redirect, ignores proxy
 /// variables and gives up after `timeout`.
 pub fn build_agent(config: &crate::config::WebhooksConfig) -> ureq::Agent {
+    guarded_agent(config.address_policy(), config.timeout)
+}
+
+/// A ureq agent that connects only to addresses `policy` admits (checked after resolution), follows no
+/// redirect, ignores proxy variables, treats every status as an answer and gives up after `timeout`. Every
+/// client-steerable outbound call of the daemon (webhook deliveries, seal revocation fetches) goes through it.
+pub fn guarded_agent(policy: sigil_netpolicy::AddressPolicy, timeout: Duration) -> ureq::Agent {
     let agent_config = ureq::Agent::config_builder()
         // Every status is an outcome to record, not an error.
         .http_status_as_error(false)
@@ -93,13 +100,13 @@ pub fn build_agent(config: &crate::config::WebhooksConfig) -> ureq::Agent {
         .max_redirects(0)
         // Where deliveries go is decided by the endpoint and the policy, not by proxy environment variables.
         .proxy(None)
-        .timeout_global(Some(config.timeout))
+        .timeout_global(Some(timeout))
         .user_agent(concat!("sigild/", env!("CARGO_PKG_VERSION")))
         .build();
     ureq::Agent::with_parts(
         agent_config,
         ureq::unversioned::transport::DefaultConnector::default(),
-        sigil_netpolicy::guard::GuardedResolver::new(config.address_policy()),
+        sigil_netpolicy::guard::GuardedResolver::new(policy),
     )
 }
 
