@@ -152,6 +152,26 @@ pub fn crl_urls(certificate: &Certificate) -> Vec<String> {
         .collect()
 }
 
+/// Every full name of the certificate's CRL distribution points (any scheme), to match a CRL's
+/// issuing distribution point against.
+fn distribution_point_names(certificate: &Certificate) -> Vec<GeneralName> {
+    let Ok(Some((_, points))) = certificate
+        .tbs_certificate()
+        .get_extension::<CrlDistributionPoints>()
+    else {
+        return Vec::new();
+    };
+    points
+        .0
+        .into_iter()
+        .filter_map(|point| match point.distribution_point {
+            Some(DistributionPointName::FullName(names)) => Some(names),
+            _ => None,
+        })
+        .flatten()
+        .collect()
+}
+
 /// A URI general name whose scheme is `http` (revocation data is signed, so it needs no TLS, and RFC 5280
 /// §4.2.1.13 and RFC 6960 Appendix A describe HTTP).
 fn http_uri(name: &GeneralName) -> Option<String> {
@@ -670,6 +690,24 @@ struct TbsCertList {
 
 /// `id-ce-cRLReasons` (RFC 5280 §5.3.1).
 const ID_CE_CRL_REASONS: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.21");
+/// `id-ce-invalidityDate` (RFC 5280 §5.3.2), an entry extension read as information only.
+const ID_CE_INVALIDITY_DATE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.24");
+/// `id-ce-holdInstructionCode` (RFC 5280 §5.3), an entry extension read as information only.
+const ID_CE_HOLD_INSTRUCTION_CODE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.23");
+/// `id-ce-certificateIssuer` (RFC 5280 §5.3.3): the entry is about another issuer's certificate (indirect CRLs).
+const ID_CE_CERTIFICATE_ISSUER: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.29");
+/// `id-ce-authorityKeyIdentifier` (RFC 5280 §5.2.1).
+const ID_CE_AUTHORITY_KEY_IDENTIFIER: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.35");
+/// `id-ce-cRLNumber` (RFC 5280 §5.2.3).
+const ID_CE_CRL_NUMBER: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.20");
+/// `id-ce-deltaCRLIndicator` (RFC 5280 §5.2.4): a delta CRL, which lists only changes to a base CRL.
+const ID_CE_DELTA_CRL_INDICATOR: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.27");
+/// `id-ce-issuingDistributionPoint` (RFC 5280 §5.2.5): the CRL's scope. (x509-cert 0.3 gives its type the
+/// wrong OID, so it is matched by this one.)
+const ID_CE_ISSUING_DISTRIBUTION_POINT: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("2.5.29.28");
+/// `id-ce-freshestCRL` (RFC 5280 §5.2.6): where delta CRLs are; information only.
+const ID_CE_FRESHEST_CRL: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.46");
 
 /// A CRL, parsed (nothing verified yet).
 #[derive(Clone, Debug)]
@@ -727,6 +765,7 @@ impl Crl {
             }
             other => RevocationError::Unsupported(format!("CRL signature: {other}")),
         })?;
+        self.check_scope(certificate)?;
         let serial = certificate.tbs_certificate().serial_number().as_bytes();
         let kind = self
             .tbs
@@ -751,6 +790,90 @@ impl Crl {
             next_update: self.tbs.next_update.as_ref().map(unix_seconds),
             produced_at: this_update,
         })
+    }
+
+    /// Whether this CRL may speak for `certificate` at all (RFC 5280 §6.3.3): no critical CRL or entry
+    /// extension this module does not process, not a delta CRL, not indirect, no entry about another issuer's
+    /// certificate, and an issuing distribution point (when present) whose scope covers the certificate: all
+    /// reasons, the right kind of certificate, and one of the certificate's distribution points when it names
+    /// one. Anything else is refused rather than read as "not listed, so good".
+    ///
+    /// # Errors
+    /// [`RevocationError::Unsupported`] naming what is not handled, [`RevocationError::NotCovered`] when the
+    /// CRL's scope excludes the certificate.
+    fn check_scope(&self, certificate: &Certificate) -> Result<(), RevocationError> {
+        let unsupported = |what: String| Err(RevocationError::Unsupported(what));
+        let mut idp = None;
+        for extension in self.tbs.crl_extensions.iter().flatten() {
+            let id = extension.extn_id;
+            if id == ID_CE_DELTA_CRL_INDICATOR {
+                return unsupported("a delta CRL (deltaCRLIndicator)".into());
+            }
+            if id == ID_CE_ISSUING_DISTRIBUTION_POINT {
+                idp = Some(
+                    x509_cert::ext::pkix::crl::IssuingDistributionPoint::from_der(
+                        extension.extn_value.as_bytes(),
+                    )
+                    .map_err(malformed("issuingDistributionPoint"))?,
+                );
+            } else if extension.critical
+                && id != ID_CE_AUTHORITY_KEY_IDENTIFIER
+                && id != ID_CE_CRL_NUMBER
+                && id != ID_CE_FRESHEST_CRL
+            {
+                return unsupported(format!("a critical CRL extension {id}"));
+            }
+        }
+        for entry in self.tbs.revoked_certificates.iter().flatten() {
+            for extension in entry.crl_entry_extensions.iter().flatten() {
+                let id = extension.extn_id;
+                if id == ID_CE_CERTIFICATE_ISSUER {
+                    return unsupported("a CRL entry about another issuer's certificate".into());
+                }
+                if extension.critical
+                    && id != ID_CE_CRL_REASONS
+                    && id != ID_CE_INVALIDITY_DATE
+                    && id != ID_CE_HOLD_INSTRUCTION_CODE
+                {
+                    return unsupported(format!("a critical CRL entry extension {id}"));
+                }
+            }
+        }
+        let Some(idp) = idp else {
+            return Ok(());
+        };
+        if idp.indirect_crl {
+            return unsupported("an indirect CRL".into());
+        }
+        if idp.only_some_reasons.is_some() {
+            return unsupported("a CRL for only some reasons (onlySomeReasons)".into());
+        }
+        let is_ca = matches!(
+            certificate
+                .tbs_certificate()
+                .get_extension::<x509_cert::ext::pkix::BasicConstraints>(),
+            Ok(Some((_, constraints))) if constraints.ca
+        );
+        if idp.only_contains_attribute_certs
+            || (idp.only_contains_ca_certs && !is_ca)
+            || (idp.only_contains_user_certs && is_ca)
+        {
+            return Err(RevocationError::NotCovered("CRL"));
+        }
+        match &idp.distribution_point {
+            None => Ok(()),
+            Some(DistributionPointName::FullName(names)) => {
+                let ours = distribution_point_names(certificate);
+                if names.iter().any(|name| ours.contains(name)) {
+                    Ok(())
+                } else {
+                    Err(RevocationError::NotCovered("CRL"))
+                }
+            }
+            Some(DistributionPointName::NameRelativeToCRLIssuer(_)) => {
+                unsupported("a CRL distribution point named relative to its issuer".into())
+            }
+        }
     }
 
     /// Checks that `status` (from this CRL) is current at `now` (see [`OcspResponse::check_fresh`]).

@@ -296,3 +296,96 @@ fn crls_from_openssl_are_judged_by_issuer_signature_serial_and_freshness() {
         ));
     }
 }
+
+/// A CRL from the test CA with the extensions of `crlexts` (openssl config lines), DER.
+fn crl_with(dir: &Path, name: &str, crlexts: &str) -> Crl {
+    let config = std::fs::read_to_string(dir.join("ca.cnf")).unwrap()
+        + &format!("[{name}]\nauthorityKeyIdentifier = keyid:always\n{crlexts}\n");
+    let cnf = format!("{name}.cnf");
+    std::fs::write(dir.join(&cnf), config).unwrap();
+    let (pem, der) = (format!("{name}.crl.pem"), format!("{name}.crl.der"));
+    openssl(
+        dir,
+        &[
+            "ca", "-gencrl", "-config", &cnf, "-cert", "ca.pem", "-keyfile", "ca.key", "-crlexts",
+            name, "-out", &pem,
+        ],
+    );
+    openssl(dir, &["crl", "-in", &pem, "-outform", "DER", "-out", &der]);
+    Crl::parse(&std::fs::read(dir.join(der)).unwrap()).unwrap()
+}
+
+#[test]
+fn crls_whose_scope_or_extensions_are_not_understood_are_refused_not_read_as_good() {
+    let pki = pki();
+    let dir = pki.path();
+    let (ca, good, revoked) = (cert(dir, "ca"), cert(dir, "good"), cert(dir, "revoked"));
+    let unsupported = |e: &RevocationError| matches!(e, RevocationError::Unsupported(_));
+    let not_covered = |e: &RevocationError| matches!(e, RevocationError::NotCovered(_));
+    type Refused = fn(&RevocationError) -> bool;
+    let cases: Vec<(&str, &str, Refused)> = vec![
+        (
+            "idp_elsewhere",
+            "issuingDistributionPoint = critical,@dp_elsewhere\n[dp_elsewhere]\nfullname = URI:http://elsewhere.example/other.crl",
+            not_covered,
+        ),
+        (
+            "idp_some_reasons",
+            "issuingDistributionPoint = critical,@dp_reasons\n[dp_reasons]\nonlysomereasons = keyCompromise",
+            unsupported,
+        ),
+        (
+            "idp_indirect",
+            "issuingDistributionPoint = critical,@dp_indirect\n[dp_indirect]\nindirectCRL = TRUE",
+            unsupported,
+        ),
+        (
+            "idp_only_ca",
+            "issuingDistributionPoint = critical,@dp_only_ca\n[dp_only_ca]\nonlyCA = TRUE",
+            not_covered,
+        ),
+        (
+            "idp_only_attribute",
+            "issuingDistributionPoint = critical,@dp_only_aa\n[dp_only_aa]\nonlyAA = TRUE",
+            not_covered,
+        ),
+        ("delta", "deltaCRL = critical,ASN1:INTEGER:1", unsupported),
+        (
+            "unknown_critical",
+            "1.2.3.4 = critical,ASN1:NULL",
+            unsupported,
+        ),
+    ];
+    for (name, crlexts, refused) in cases {
+        let crl = crl_with(dir, name, crlexts);
+        for leaf in [&good, &revoked] {
+            let error = crl.status_of(&leaf.certificate, &ca).unwrap_err();
+            assert!(refused(&error), "{name}: {error}");
+        }
+    }
+    // A scope that covers the leaves: read as usual.
+    for (name, crlexts) in [
+        (
+            "idp_ours",
+            "issuingDistributionPoint = critical,@dp_ours\n[dp_ours]\nfullname = URI:http://127.0.0.1:19002/crl.der\nonlyuser = TRUE",
+        ),
+        ("unknown_noncritical", "1.2.3.4 = ASN1:NULL"),
+    ] {
+        let crl = crl_with(dir, name, crlexts);
+        let status = crl.status_of(&good.certificate, &ca).unwrap();
+        assert_eq!(status.kind, CertStatusKind::Good, "{name}");
+        let status = crl.status_of(&revoked.certificate, &ca).unwrap();
+        assert!(
+            matches!(status.kind, CertStatusKind::Revoked { .. }),
+            "{name}"
+        );
+    }
+    // Only user certificates: not about the CA itself.
+    let crl = crl_with(
+        dir,
+        "idp_only_user",
+        "issuingDistributionPoint = critical,@dp_only_user\n[dp_only_user]\nonlyuser = TRUE",
+    );
+    let error = crl.status_of(&ca.certificate, &ca).unwrap_err();
+    assert!(not_covered(&error), "{error}");
+}
