@@ -79,7 +79,8 @@ impl Drop for Responder {
     }
 }
 
-/// Serves `dir/crl.der` to any GET on `listener` while `up` is set; answers 503 otherwise.
+/// Serves a CRL of the test CA, issued afresh for each GET (as a CA's CRL is newer than the signature it speaks
+/// for: an older one shows nothing about a signature), on `listener` while `up` is set; answers 503 otherwise.
 fn serve_crl(listener: TcpListener, dir: std::path::PathBuf, up: Arc<AtomicBool>) {
     std::thread::spawn(move || {
         for stream in listener.incoming() {
@@ -87,6 +88,19 @@ fn serve_crl(listener: TcpListener, dir: std::path::PathBuf, up: Arc<AtomicBool>
             let mut head = [0u8; 2048];
             let _ = stream.read(&mut head);
             let reply = if up.load(Ordering::SeqCst) {
+                openssl_ok(
+                    &dir,
+                    &[
+                        "ca", "-gencrl", "-config", "ca.cnf", "-cert", "ca.pem", "-keyfile",
+                        "ca.key", "-crlexts", "crl_ext", "-out", "crl.pem",
+                    ],
+                );
+                openssl_ok(
+                    &dir,
+                    &[
+                        "crl", "-in", "crl.pem", "-outform", "DER", "-out", "crl.der",
+                    ],
+                );
                 let body = std::fs::read(dir.join("crl.der")).unwrap_or_default();
                 let mut reply = format!(
                     "HTTP/1.1 200 OK\r\ncontent-type: application/pkix-crl\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",

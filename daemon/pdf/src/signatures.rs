@@ -244,16 +244,32 @@ impl Document<'_> {
             let Object::Array(a) = self.resolve(a)? else {
                 continue;
             };
+            // The same stream may be listed any number of times: each is read once, and at most
+            // MAX_DSS_ENTRIES of each kind are read.
+            let mut seen = Vec::new();
             for item in a {
                 let Object::Ref(r) = item else {
                     return malformed("a /DSS entry is not a stream reference");
                 };
-                dst.push(self.get_stream(r)?.1);
+                if seen.contains(&r) {
+                    continue;
+                }
+                if seen.len() == MAX_DSS_ENTRIES {
+                    break;
+                }
+                seen.push(r);
+                let stream = self.get_stream(r)?.1;
+                if !dst.contains(&stream) {
+                    dst.push(stream);
+                }
             }
         }
         Ok(out)
     }
 }
+
+/// The most entries of each kind (`/Certs`, `/OCSPs`, `/CRLs`) [`Document::dss`] reads.
+const MAX_DSS_ENTRIES: usize = 64;
 
 fn hex_matches(hex: &[u8], raw: &[u8]) -> bool {
     let v = |c: u8| (c as char).to_digit(16).unwrap_or(0) as u8;

@@ -18,8 +18,8 @@ use sigil_cms::{
 use x509_cert::time::Time;
 
 use crate::revocation_checks::{
-    RevocationReport, RevocationStatus, ValidationData, from_revocation_choices, judge_revocation,
-    revoked_verdict,
+    PreparedValidationData, RevocationReport, RevocationStatus, ValidationData,
+    from_revocation_choices, judge_revocation, revoked_verdict,
 };
 use crate::signer_checks::{
     CertificateTrust, TimestampReport, TrustSettings, final_verdict, is_eidas_qualified,
@@ -188,7 +188,7 @@ pub fn verify_cades(
     digests: &[ContentDigest],
     settings: &TrustSettings<'_>,
 ) -> SealReport {
-    verify_cades_with(cms, digests, settings, &ValidationData::default())
+    verify_cades_with(cms, digests, settings, &PreparedValidationData::default())
 }
 
 /// [`verify_cades`] with validation data found beside the signature (a PDF's DSS): with the CMS's own
@@ -200,7 +200,7 @@ pub fn verify_cades_with(
     cms: &[u8],
     digests: &[ContentDigest],
     settings: &TrustSettings<'_>,
-    beside: &ValidationData,
+    beside: &PreparedValidationData,
 ) -> SealReport {
     let report = SealReport::new();
     let format = |message: String| Verdict::failed(SubIndication::FormatFailure, message);
@@ -233,7 +233,7 @@ fn verify_parsed(
     attributes: &SetOf<Attribute>,
     digests: &[ContentDigest],
     settings: &TrustSettings<'_>,
-    beside: &ValidationData,
+    beside: &PreparedValidationData,
 ) -> SealReport {
     let format = |message: String| Verdict::failed(SubIndication::FormatFailure, message);
     // Content type: present, single, and equal to the encapsulated content type (RFC 5652 §11.1).
@@ -475,10 +475,11 @@ fn verify_parsed(
             if !trust.is_anchored() {
                 report.failed_check = Some(SealCheck::Trust);
             }
-            let mut data = beside.clone();
+            let mut own = ValidationData::default();
             if let Some(choices) = &parsed.signed_data.crls {
-                from_revocation_choices(&choices.0, &mut data);
+                from_revocation_choices(&choices.0, &mut own);
             }
+            let own = own.prepare();
             let known = parsed
                 .certificates
                 .iter()
@@ -486,18 +487,22 @@ fn verify_parsed(
                 .chain(settings.anchors.root_entries())
                 .chain(settings.platform.intermediate_entries())
                 .chain(settings.platform.root_entries());
-            report.revocation = judge_revocation(&signer, known, &data);
+            let proven = report
+                .timestamp
+                .as_ref()
+                .filter(|t| t.trusted)
+                .map(|t| t.gen_time_unix);
+            report.revocation =
+                judge_revocation(&signer, known, &[beside, &own], proven, settings.now);
             for problem in &report.revocation.problems {
                 report.warnings.push(format!(
                     "embedded revocation data about the signer does not verify: {problem}"
                 ));
             }
+            if let Some(note) = &report.revocation.note {
+                report.warnings.push(note.clone());
+            }
             if let RevocationStatus::Revoked { time_unix, .. } = report.revocation.status {
-                let proven = report
-                    .timestamp
-                    .as_ref()
-                    .filter(|t| t.trusted)
-                    .map(|t| t.gen_time_unix);
                 report.failed_check = Some(SealCheck::Revocation);
                 report.verdict = revoked_verdict(time_unix, proven);
             }

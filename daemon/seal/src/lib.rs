@@ -27,7 +27,10 @@ pub use jades::{
     JadesBuilder, JadesError, JadesObject, JadesOptions, JadesReport, JadesSignature, ObjectResult,
     verify_jades,
 };
-pub use revocation_checks::{RevocationReport, RevocationStatus, ValidationData};
+pub use revocation_checks::{
+    MAX_VALIDATION_ENTRIES, PreparedValidationData, RevocationReport, RevocationStatus,
+    ValidationData,
+};
 pub use signer::SealSigner;
 pub use signer_checks::{CertificateTrust, TimestampReport, TrustSettings, is_eidas_qualified};
 

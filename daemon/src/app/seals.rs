@@ -355,12 +355,30 @@ impl SealService {
         let signatures = document.signatures().map_err(pdf_error)?;
         // The DSS speaks for every signature of the file (its /VRI entries are not needed to find the data:
         // each OCSP response and CRL names what it covers).
-        let dss = document.dss().map_err(pdf_error)?;
-        let beside = sigil_seal::ValidationData {
-            certs: dss.certs,
-            ocsps: dss.ocsps,
-            crls: dss.crls,
+        // A DSS is outside every signature's byte range (anyone can add one in an unsigned update): a malformed
+        // one is a warning, not a failure, and it is parsed once for all signatures, deduplicated and capped.
+        let mut dss_warnings = Vec::new();
+        let beside = match document.dss() {
+            Ok(dss) => sigil_seal::ValidationData {
+                certs: dss.certs,
+                ocsps: dss.ocsps,
+                crls: dss.crls,
+            }
+            .prepare(),
+            Err(error) => {
+                dss_warnings.push(format!(
+                    "the document security store (DSS) is malformed and was not read: {error}"
+                ));
+                sigil_seal::PreparedValidationData::default()
+            }
         };
+        if beside.dropped > 0 {
+            dss_warnings.push(format!(
+                "{} DSS entries were not read (duplicates, or more than {} of a kind)",
+                beside.dropped,
+                sigil_seal::MAX_VALIDATION_ENTRIES
+            ));
+        }
         let mut reports = Vec::with_capacity(signatures.len());
         for info in signatures {
             let mut doc_timestamp = None;
@@ -396,7 +414,10 @@ impl SealService {
                 ];
                 match info.kind {
                     sigil_pdf::SignatureKind::Signature => {
-                        Some(self.verify_cades_beside(&info.contents, &digests, &beside)?)
+                        let mut report =
+                            self.verify_cades_beside(&info.contents, &digests, &beside)?;
+                        report.warnings.extend(dss_warnings.iter().cloned());
+                        Some(report)
                     }
                     sigil_pdf::SignatureKind::DocTimeStamp => {
                         doc_timestamp = Some(self.verify_doc_timestamp(&info.contents, &digests)?);
@@ -1436,7 +1457,7 @@ impl SealService {
         p7s: &[u8],
         digests: &[ContentDigest],
     ) -> Result<SealReport, SealError> {
-        self.verify_cades_beside(p7s, digests, &sigil_seal::ValidationData::default())
+        self.verify_cades_beside(p7s, digests, &sigil_seal::PreparedValidationData::default())
     }
 
     /// [`SealService::verify_cades`] with validation data found beside the signature (a PDF's DSS).
@@ -1444,7 +1465,7 @@ impl SealService {
         &self,
         p7s: &[u8],
         digests: &[ContentDigest],
-        beside: &sigil_seal::ValidationData,
+        beside: &sigil_seal::PreparedValidationData,
     ) -> Result<SealReport, SealError> {
         let trust = self.trust()?;
         let settings = TrustSettings {

@@ -624,7 +624,7 @@ fn response_schemas() -> Map<String, Value> {
                     "type": "object",
                     "description": "What the embedded OCSP responses or CRLs (CMS RevocationInfoChoices, a PDF's DSS) say about the signer certificate; a revoked signer is never PASSED.",
                     "properties": {
-                        "status": { "type": STRING, "enum": ["none", "good", "revoked", "unknown"] },
+                        "status": { "type": STRING, "enum": ["none", "good", "revoked", "unknown", "stale"] },
                         "source": { "type": ["string", "null"], "enum": ["ocsp", "crl", null] },
                         "producedAt": ns(), "revokedAt": ns(), "reasonCode": { "type": ["integer", "null"] },
                     },
