@@ -4,10 +4,16 @@
 //! `[seal]` address policy.
 //!
 //! Failures never fail a seal: a certificate whose data cannot be had is logged with the reason and skipped.
-//! Calls block (ureq); callers run [`RevocationFetcher::fetch`] on the blocking pool.
+//! Calls block (ureq); callers run [`RevocationFetcher::fetch`] on the blocking pool. The work is bounded:
+//! one total deadline (`[seal] revocation_timeout`) for a whole fetch, each request bounded by what remains;
+//! at most [`MAX_CERTS_PER_CHAIN`] certificates of a chain and [`MAX_URLS_PER_CERT`] URLs of a certificate,
+//! the certificates fetched concurrently; and at most [`MAX_CONCURRENT_FETCHES`] certificates fetched at once
+//! in the whole daemon (past that, fetching is skipped and logged), so that chains full of URLs pointing at a
+//! blackhole cannot hold the blocking pool.
 
 use std::io::Read as _;
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use sigil_cms::CertEntry;
 use sigil_cms::revocation::{
@@ -17,8 +23,40 @@ use sigil_cms::revocation::{
 
 use crate::config::SealConfig;
 
+/// `removeFromCRL` (RFC 5280 §5.3.1): not a revocation.
+const REASON_REMOVE_FROM_CRL: u8 = 8;
+
 /// How old an OCSP response or CRL without `nextUpdate` may be when fetched, seconds.
 const MAX_AGE_WITHOUT_NEXT_UPDATE: i64 = 24 * 3600;
+
+/// At most this many certificates of a chain (leaf first) get revocation data.
+pub const MAX_CERTS_PER_CHAIN: usize = 4;
+/// At most this many URLs (OCSP first, then CRL distribution points) are tried for a certificate.
+pub const MAX_URLS_PER_CERT: usize = 2;
+/// At most this many certificates are being fetched for at once in the daemon.
+pub const MAX_CONCURRENT_FETCHES: usize = 16;
+
+static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
+
+/// One of the [`MAX_CONCURRENT_FETCHES`] places, given back on drop.
+struct FetchPermit;
+
+impl FetchPermit {
+    fn try_acquire() -> Option<Self> {
+        IN_FLIGHT
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < MAX_CONCURRENT_FETCHES).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| FetchPermit)
+    }
+}
+
+impl Drop for FetchPermit {
+    fn drop(&mut self) {
+        IN_FLIGHT.fetch_sub(1, Ordering::AcqRel);
+    }
+}
 
 /// Verified revocation data, DER, ready for a DSS or `ocspDers`.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -29,13 +67,16 @@ pub struct FetchedRevocation {
     pub crls: Vec<Vec<u8>>,
     /// Certificates the OCSP responses carry (delegated responders), for a DSS.
     pub certs: Vec<Vec<u8>>,
+    /// The first chain's leaf (the signer) is revoked by verified data just fetched: the revocation time
+    /// (Unix seconds) and reason code. A `removeFromCRL` entry is not a revocation; a hold is.
+    pub signer_revoked: Option<(i64, Option<u8>)>,
 }
 
 /// One chain to fetch for, and which sources to try.
 pub struct ChainRequest {
     /// The certificates, DER (leaf first by convention; issuers are found by signature, not position).
     pub chain: Vec<Vec<u8>>,
-    /// Only certificates with an AIA OCSP URL, and OCSP only (a TSA's chain): no CRL downloads for them.
+    /// OCSP only (a TSA's chain, or `ocspDers`): no CRL downloads.
     pub ocsp_only: bool,
 }
 
@@ -65,25 +106,32 @@ impl RevocationFetcher {
         })
     }
 
-    /// Revocation data for every non-self-signed certificate of `chains` whose issuer is in the same chain.
-    /// Blocks; at most two requests per certificate, each bounded by `[seal] revocation_timeout`.
+    /// Revocation data for the first [`MAX_CERTS_PER_CHAIN`] certificates of each of `chains` whose issuer is in
+    /// the same chain, fetched concurrently, all within one `[seal] revocation_timeout`. Blocks.
     pub fn fetch(&self, chains: &[ChainRequest]) -> FetchedRevocation {
-        let mut out = FetchedRevocation::default();
-        for request in chains {
+        let deadline = Instant::now() + self.timeout;
+        let mut jobs = Vec::new();
+        for (index, request) in chains.iter().enumerate() {
             let entries: Vec<CertEntry> = request
                 .chain
                 .iter()
                 .filter_map(|der| CertEntry::from_der(der).ok())
                 .collect();
-            for certificate in &entries {
+            for (position, certificate) in entries.iter().take(MAX_CERTS_PER_CHAIN).enumerate() {
                 let subject = certificate.summary().subject;
-                let ocsp = ocsp_urls(&certificate.certificate);
-                let crl = if request.ocsp_only {
-                    Vec::new()
-                } else {
-                    crl_urls(&certificate.certificate)
-                };
-                if ocsp.is_empty() && crl.is_empty() {
+                let mut urls: Vec<(&'static str, String)> = ocsp_urls(&certificate.certificate)
+                    .into_iter()
+                    .map(|url| ("ocsp", url))
+                    .collect();
+                if !request.ocsp_only {
+                    urls.extend(
+                        crl_urls(&certificate.certificate)
+                            .into_iter()
+                            .map(|url| ("crl", url)),
+                    );
+                }
+                urls.truncate(MAX_URLS_PER_CERT);
+                if urls.is_empty() {
                     continue;
                 }
                 let Some(issuer) = entries
@@ -93,46 +141,94 @@ impl RevocationFetcher {
                     tracing::warn!(certificate = %subject, "no issuer in the chain; no revocation data fetched for it");
                     continue;
                 };
-                if self.fetch_one(certificate, issuer, &ocsp, &crl, &mut out) {
-                    continue;
-                }
-                tracing::warn!(certificate = %subject, "no revocation data for this certificate; the seal carries none for it");
+                let is_signer = index == 0 && position == 0;
+                jobs.push((certificate.clone(), issuer.clone(), urls, is_signer));
+            }
+        }
+        let results: Vec<(FetchedRevocation, bool)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = jobs
+                .iter()
+                .map(|(certificate, issuer, urls, is_signer)| {
+                    scope.spawn(move || {
+                        let subject = certificate.summary().subject;
+                        let Some(_permit) = FetchPermit::try_acquire() else {
+                            tracing::warn!(certificate = %subject, limit = MAX_CONCURRENT_FETCHES, "too many revocation fetches at once; none for this certificate");
+                            return (FetchedRevocation::default(), *is_signer);
+                        };
+                        let mut out = FetchedRevocation::default();
+                        if !self.fetch_one(certificate, issuer, urls, deadline, &mut out) {
+                            tracing::warn!(certificate = %subject, "no revocation data for this certificate; the seal carries none for it");
+                        }
+                        (out, *is_signer)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .filter_map(|handle| handle.join().ok())
+                .collect()
+        });
+        let mut out = FetchedRevocation::default();
+        for (part, is_signer) in results {
+            for der in part.ocsps {
+                push_unique(&mut out.ocsps, der);
+            }
+            for der in part.crls {
+                push_unique(&mut out.crls, der);
+            }
+            for der in part.certs {
+                push_unique(&mut out.certs, der);
+            }
+            if is_signer {
+                out.signer_revoked = part.signer_revoked;
             }
         }
         out
     }
 
-    /// OCSP from each URL in turn, then CRLs; true when one verified.
+    /// Each URL in turn until one gives verified data or the deadline passes; true when one verified.
+    /// `out.signer_revoked` is set when that data says the certificate is revoked.
     fn fetch_one(
         &self,
         certificate: &CertEntry,
         issuer: &CertEntry,
-        ocsp: &[String],
-        crl: &[String],
+        urls: &[(&'static str, String)],
+        deadline: Instant,
         out: &mut FetchedRevocation,
     ) -> bool {
         let subject = certificate.summary().subject;
-        for url in ocsp {
-            match self.ocsp(certificate, issuer, url) {
+        for (source, url) in urls {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                tracing::warn!(certificate = %subject, %url, "the revocation fetch deadline ([seal] revocation_timeout) passed");
+                return false;
+            }
+            let outcome = if *source == "ocsp" {
+                self.ocsp(certificate, issuer, url, remaining)
+            } else {
+                self.crl(certificate, issuer, url, remaining)
+                    .map(|(der, status)| (der, status, Vec::new()))
+            };
+            match outcome {
                 Ok((der, status, certs)) => {
-                    log_status(&subject, url, "ocsp", &status);
-                    push_unique(&mut out.ocsps, der);
+                    log_status(&subject, url, source, &status);
+                    if let CertStatusKind::Revoked { time, reason } = status
+                        && reason != Some(REASON_REMOVE_FROM_CRL)
+                    {
+                        out.signer_revoked = Some((time, reason));
+                    }
+                    if *source == "ocsp" {
+                        push_unique(&mut out.ocsps, der);
+                    } else {
+                        push_unique(&mut out.crls, der);
+                    }
                     for cert in certs {
                         push_unique(&mut out.certs, cert);
                     }
                     return true;
                 }
-                Err(reason) => {
+                Err(reason) if *source == "ocsp" => {
                     tracing::warn!(certificate = %subject, %url, %reason, "OCSP request for a seal certificate failed")
-                }
-            }
-        }
-        for url in crl {
-            match self.crl(certificate, issuer, url) {
-                Ok((der, status)) => {
-                    log_status(&subject, url, "crl", &status);
-                    push_unique(&mut out.crls, der);
-                    return true;
                 }
                 Err(reason) => {
                     tracing::warn!(certificate = %subject, %url, %reason, "CRL download for a seal certificate failed")
@@ -147,6 +243,7 @@ impl RevocationFetcher {
         certificate: &CertEntry,
         issuer: &CertEntry,
         url: &str,
+        timeout: Duration,
     ) -> Result<OcspAnswer, Failure> {
         let nonce = random_nonce().map_err(|e| format!("no random nonce: {e}"))?;
         let request =
@@ -157,7 +254,7 @@ impl RevocationFetcher {
                 .post(url)
                 .header("content-type", "application/ocsp-request")
                 .config()
-                .timeout_global(Some(self.timeout))
+                .timeout_global(Some(timeout))
                 .build()
                 .send(&request[..]),
         )?;
@@ -179,12 +276,13 @@ impl RevocationFetcher {
         certificate: &CertEntry,
         issuer: &CertEntry,
         url: &str,
+        timeout: Duration,
     ) -> Result<(Vec<u8>, CertStatusKind), Failure> {
         let body = self.exchange(
             self.agent
                 .get(url)
                 .config()
-                .timeout_global(Some(self.timeout))
+                .timeout_global(Some(timeout))
                 .build()
                 .call(),
         )?;
@@ -241,7 +339,7 @@ fn log_status(subject: &str, url: &str, source: &str, status: &CertStatusKind) {
             %url,
             source,
             revoked_at = %sigil_cms::time::rfc3339(*time),
-            "a seal certificate is revoked; the seal carries the proof and will not verify as PASSED"
+            "a certificate of a seal's chain is revoked; a revoked signer's seal is refused"
         ),
     }
 }
@@ -260,4 +358,20 @@ fn now_unix() -> i64 {
             .as_secs(),
     )
     .unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn at_most_max_concurrent_fetches_permits_are_handed_out() {
+        let permits: Vec<FetchPermit> = std::iter::from_fn(FetchPermit::try_acquire)
+            .take(MAX_CONCURRENT_FETCHES + 1)
+            .collect();
+        assert_eq!(permits.len(), MAX_CONCURRENT_FETCHES);
+        assert!(FetchPermit::try_acquire().is_none());
+        drop(permits);
+        assert!(FetchPermit::try_acquire().is_some());
+    }
 }

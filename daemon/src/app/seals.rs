@@ -858,10 +858,15 @@ impl SealService {
         let format = if pades { "pades" } else { "cades" };
         // The client embeds OCSP responses in its own DSS (contract 01 §7); a CAdES seal carries none, since
         // adding them to SignedData would claim B-LT, which needs the CRLs and chain a verifier expects too.
+        // OCSP only: `ocspDers` carries no CRLs, so none are downloaded. The fetch is bounded by one
+        // `[seal] revocation_timeout` (at most 10 s), well inside the request timeout, so that the operation is
+        // recorded below even when responders are slow.
         let ocsp_der = if pades {
-            self.revocation_for(&certificate.chain_der, timestamp.as_ref())
-                .await
-                .ocsps
+            let fetched = self
+                .revocation_for(&certificate.chain_der, timestamp.as_ref(), true)
+                .await;
+            refuse_if_revoked(&fetched)?;
+            fetched.ocsps
         } else {
             Vec::new()
         };
@@ -1030,8 +1035,9 @@ impl SealService {
         let mut certs: Vec<Vec<u8>> = Vec::new();
         let tsa_certs = tsa_certificates(signature_timestamp);
         let revocation = self
-            .revocation_for(signer_chain, Some(signature_timestamp))
+            .revocation_for(signer_chain, Some(signature_timestamp), false)
             .await;
+        refuse_if_revoked(&revocation)?;
         for der in signer_chain
             .iter()
             .chain(tsa_certs.iter())
@@ -1101,6 +1107,7 @@ impl SealService {
         &self,
         signer_chain: &[Vec<u8>],
         timestamp: Option<&SignatureTimestamp>,
+        ocsp_only: bool,
     ) -> FetchedRevocation {
         let config = self.runtime.settings().1;
         let Some(fetcher) = RevocationFetcher::from_config(&config.seal) else {
@@ -1108,7 +1115,7 @@ impl SealService {
         };
         let mut chains = vec![ChainRequest {
             chain: signer_chain.to_vec(),
-            ocsp_only: false,
+            ocsp_only,
         }];
         if let Some(timestamp) = timestamp {
             chains.push(ChainRequest {
@@ -1477,6 +1484,22 @@ impl SealService {
         Ok(sigil_seal::verify_cades_with(
             p7s, digests, &settings, beside,
         ))
+    }
+}
+
+/// A seal whose signer certificate was just seen revoked (verified OCSP or CRL data) is refused: its
+/// signature is discarded and nothing is recorded.
+fn refuse_if_revoked(fetched: &FetchedRevocation) -> Result<(), SealError> {
+    match fetched.signer_revoked {
+        Some((time, reason)) => Err(SealError::Invalid {
+            field: "certificateId",
+            reason: format!(
+                "the seal certificate is revoked by its CA (since {}{}); no seal is made with it",
+                sigil_cms::time::rfc3339(time),
+                reason.map_or(String::new(), |code| format!(", reason code {code}"))
+            ),
+        }),
+        None => Ok(()),
     }
 }
 

@@ -30,7 +30,9 @@ pub struct SealConfig {
     /// `ocspDers` of `POST /seal/sign-pades-hash` and into the DSS of a B-LTA PDF; a failure never fails the
     /// seal (it then carries no revocation data, and the log says why).
     pub revocation_fetch: bool,
-    /// Deadline of one OCSP or CRL request (connect, send, answer).
+    /// Deadline of a whole revocation fetch for a seal (every certificate's OCSP or CRL requests, made
+    /// concurrently; each request is bounded by what remains). At most 10 seconds, so that a seal is answered
+    /// and recorded well inside the request timeout.
     #[serde(with = "humantime_serde")]
     pub revocation_timeout: Duration,
     /// Largest OCSP response or CRL read, bytes; a larger answer counts as a failure.
@@ -86,10 +88,10 @@ impl SealConfig {
                     reason,
                 })?;
         }
-        if self.revocation_timeout.is_zero() || self.revocation_timeout > Duration::from_secs(60) {
+        if self.revocation_timeout.is_zero() || self.revocation_timeout > Duration::from_secs(10) {
             return invalid(
                 "seal.revocation_timeout",
-                "must be between 1ms and 60 seconds",
+                "must be between 1ms and 10 seconds",
             );
         }
         if self.revocation_max_bytes < 1024 || self.revocation_max_bytes > 64 * 1024 * 1024 {
