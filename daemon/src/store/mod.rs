@@ -439,9 +439,34 @@ trait GroupedWrite: Send + 'static {
     fn fail(self, error: StoreError);
 }
 
+/// How long a group-commit writer waits for the rest of a batch it expects (see [`gather`]).
+const GATHER_WAIT: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// Waits up to [`GATHER_WAIT`] until `pending` holds `expected` writes (or the queue closes). Writers answered
+/// by one commit come back at slightly different times (each request has its own work before it writes again);
+/// without this the first to come back is committed alone and the others wait for that synced commit, so one
+/// round of writers costs two commits instead of one. After a smaller batch less is expected, so a load that
+/// falls off costs at most one wait.
+async fn gather<P>(
+    receiver: &mut tokio::sync::mpsc::Receiver<P>,
+    pending: &mut Vec<P>,
+    expected: usize,
+    batch: usize,
+) {
+    let deadline = tokio::time::Instant::now() + GATHER_WAIT;
+    while pending.len() < expected {
+        let room = batch - pending.len();
+        match tokio::time::timeout_at(deadline, receiver.recv_many(pending, room)).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+    }
+}
+
 /// Starts a group-commit task (the stamp and nonce writers): concurrent writes queue (at most `queue`), and one
-/// task hands whatever has queued (at most `batch`) to `write`, which commits it as one statement and answers
-/// each waiter after the commit. The task holds the store weakly and ends with its last handle.
+/// task hands whatever has queued (at most `batch`, gathered as [`gather`] says) to `write`, which commits it as
+/// one statement and answers each waiter after the commit. The task holds the store weakly and ends with its
+/// last handle.
 fn start_group_writer<P, F, Fut>(
     store: &Store,
     queue: usize,
@@ -458,7 +483,11 @@ where
     let description = store.description.clone();
     tokio::spawn(async move {
         let mut pending = Vec::with_capacity(batch);
+        // The size of the last batch: as many writers are probably on their way again.
+        let mut expected = 1;
         while receiver.recv_many(&mut pending, batch).await > 0 {
+            gather(&mut receiver, &mut pending, expected.min(batch), batch).await;
+            expected = pending.len();
             let Some(engine) = engine.upgrade() else {
                 for waiter in pending.drain(..) {
                     waiter.fail(StoreError::Unavailable("the store is closed".into()));
