@@ -134,20 +134,8 @@ pub fn ocsp_urls(certificate: &Certificate) -> Vec<String> {
 /// The `http://` URLs of the certificate's CRL distribution points (full names only).
 #[must_use]
 pub fn crl_urls(certificate: &Certificate) -> Vec<String> {
-    let Ok(Some((_, points))) = certificate
-        .tbs_certificate()
-        .get_extension::<CrlDistributionPoints>()
-    else {
-        return Vec::new();
-    };
-    points
-        .0
+    distribution_point_names(certificate)
         .iter()
-        .filter_map(|point| match &point.distribution_point {
-            Some(DistributionPointName::FullName(names)) => Some(names),
-            _ => None,
-        })
-        .flatten()
         .filter_map(http_uri)
         .collect()
 }

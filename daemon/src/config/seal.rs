@@ -17,8 +17,9 @@ pub struct SealConfig {
     pub kms: String,
     /// PEM file of trust anchors: a seal whose chain ends at one of them is `chained` in `/seal/verify`.
     pub trust_roots_file: Option<PathBuf>,
-    /// Largest file `POST /seal/sign` and `POST /seal/verify` accept, in bytes (413 beyond). Uploads are streamed
-    /// to a temporary file while hashed, so memory does not grow with this.
+    /// Largest file `POST /seal/sign` and `POST /seal/verify` accept, in bytes (413 beyond). Other files than PDFs
+    /// are hashed chunk by chunk as they arrive and never stored, so memory does not grow with this; a PDF is
+    /// held in memory while sealed or verified (see `max_concurrent_pdf`).
     pub max_file_bytes: u64,
     /// How many PDF seals and PDF verifications run at once; further ones wait. Each holds its PDF in memory
     /// (the upload and the sealed copy), so PDF memory is bounded by about `max_concurrent_pdf × 2 ×
