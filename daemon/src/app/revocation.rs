@@ -266,8 +266,12 @@ impl RevocationFetcher {
         if response.has_nonce() {
             response.check_nonce(&nonce).map_err(|e| e.to_string())?;
         }
-        OcspResponse::check_fresh(&status, now_unix(), MAX_AGE_WITHOUT_NEXT_UPDATE)
-            .map_err(|e| e.to_string())?;
+        OcspResponse::check_fresh(
+            &status,
+            chrono::Utc::now().timestamp(),
+            MAX_AGE_WITHOUT_NEXT_UPDATE,
+        )
+        .map_err(|e| e.to_string())?;
         Ok((body, status.kind, response.certificates()))
     }
 
@@ -290,8 +294,12 @@ impl RevocationFetcher {
         let status = crl
             .status_of(&certificate.certificate, issuer)
             .map_err(|e| e.to_string())?;
-        Crl::check_fresh(&status, now_unix(), MAX_AGE_WITHOUT_NEXT_UPDATE)
-            .map_err(|e| e.to_string())?;
+        Crl::check_fresh(
+            &status,
+            chrono::Utc::now().timestamp(),
+            MAX_AGE_WITHOUT_NEXT_UPDATE,
+        )
+        .map_err(|e| e.to_string())?;
         Ok((body, status.kind))
     }
 
@@ -348,16 +356,6 @@ fn push_unique(list: &mut Vec<Vec<u8>>, der: Vec<u8>) {
     if !list.contains(&der) {
         list.push(der);
     }
-}
-
-fn now_unix() -> i64 {
-    i64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs(),
-    )
-    .unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]

@@ -828,12 +828,7 @@ async fn tsr(
                 waiting,
                 "time-stamp request refused: the signing queue is full"
             );
-            metrics::counter!("sigil_tsr_refused_total", "reason" => "systemFailure").increment(1);
-            Ok(sigil_rfc3161::reject(
-                sigil_rfc3161::PkiStatus::Rejection,
-                sigil_rfc3161::FailureInfo::SystemFailure,
-                "the signing key is busy; retry later",
-            ))
+            Ok(system_failure("the signing key is busy; retry later"))
         }
         Ok(Err(error)) => Err(error),
         Err(_) => {
@@ -841,18 +836,24 @@ async fn tsr(
                 deadline_ms = deadline.as_millis() as u64,
                 "time-stamp request refused: the KMS did not sign in time"
             );
-            metrics::counter!("sigil_tsr_refused_total", "reason" => "systemFailure").increment(1);
-            Ok(sigil_rfc3161::reject(
-                sigil_rfc3161::PkiStatus::Rejection,
-                sigil_rfc3161::FailureInfo::SystemFailure,
-                "the signing key did not answer in time",
-            ))
+            Ok(system_failure("the signing key did not answer in time"))
         }
     };
     match issued {
         Ok(der) => ([(header::CONTENT_TYPE, "application/timestamp-reply")], der).into_response(),
         Err(error) => ApiError::internal(error).into_response(),
     }
+}
+
+/// A `systemFailure` refusal for `POST /tsr` (counted): a well-formed TimeStampResp, so RFC 3161 clients read
+/// why from it.
+fn system_failure(text: &str) -> Vec<u8> {
+    metrics::counter!("sigil_tsr_refused_total", "reason" => "systemFailure").increment(1);
+    sigil_rfc3161::reject(
+        sigil_rfc3161::PkiStatus::Rejection,
+        sigil_rfc3161::FailureInfo::SystemFailure,
+        text,
+    )
 }
 
 #[cfg(test)]
