@@ -112,6 +112,8 @@ pub struct Store {
     writer: Option<stamps::StampWriter>,
     /// The group-commit writer of replay nonces (absent in the writers' own handles).
     nonces: Option<approvals::NonceWriter>,
+    /// The group-commit writer of seal operations (absent in the writers' own handles).
+    operations: Option<seals::OperationWriter>,
     /// Verified API keys by hash, for the embedded engine only (see [`ApiKeyCache`]).
     api_keys: Option<Arc<ApiKeyCache>>,
 }
@@ -182,11 +184,13 @@ impl Store {
             description: url.describe().into(),
             writer: None,
             nonces: None,
+            operations: None,
             api_keys,
         };
         schema::migrate(&store).await?;
         store.writer = Some(stamps::StampWriter::start(&store));
         store.nonces = Some(approvals::NonceWriter::start(&store));
+        store.operations = Some(seals::OperationWriter::start(&store));
         Ok(store)
     }
 
@@ -198,6 +202,7 @@ impl Store {
             description,
             writer: None,
             nonces: None,
+            operations: None,
             api_keys: None,
         }
     }
@@ -463,7 +468,7 @@ async fn gather<P>(
     }
 }
 
-/// Starts a group-commit task (the stamp and nonce writers): concurrent writes queue (at most `queue`), and one
+/// Starts a group-commit task (the stamp, nonce and seal operation writers): concurrent writes queue (at most `queue`), and one
 /// task hands whatever has queued (at most `batch`, gathered as [`gather`] says) to `write`, which commits it as
 /// one statement and answers each waiter after the commit. The task holds the store weakly and ends with its
 /// last handle.

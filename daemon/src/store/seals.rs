@@ -227,25 +227,42 @@ impl Store {
         .map(|_| ())
     }
 
-    /// Records a seal operation.
+    /// Records a seal operation; it is durable when this returns. Concurrent operations share one synced commit
+    /// (see [`OperationWriter`]). The creation time is assigned here.
     pub async fn record_seal_operation(
         &self,
         scope: &TenantScope,
         operation: &SealOperation,
     ) -> Result<()> {
-        let sql = "CREATE seal_operation CONTENT { uid: $op.uid, tenant: $tenant, file_name: $op.file_name, \
-                   size: $op.size, document_hash: $op.document_hash, format: $op.format, level: $op.level, \
-                   certificate_id: $op.certificate_id, cert_label: $op.cert_label, tsa_name: $op.tsa_name, \
-                   label: $op.label, p7s: $op.p7s, created_at: time::now() };";
-        let mut op = serde_json::to_value(operation)
-            .map_err(|error| StoreError::Decode(error.to_string()))?;
-        // Absent optional fields become NONE, not NULL, for the schema's option<> types.
-        if let Some(object) = op.as_object_mut() {
-            object.retain(|_, value| !value.is_null());
-        }
-        self.run(sql, json!({ "tenant": scope.tenant(), "op": op }))
+        let Some(writer) = &self.operations else {
+            return Err(StoreError::Unavailable("the store is closing".into()));
+        };
+        let row = operation_row(scope, operation, chrono::Utc::now());
+        let (done, answer) = tokio::sync::oneshot::channel();
+        let stopped = || StoreError::Unavailable("the seal operation writer stopped".into());
+        writer
+            .queue
+            .send(PendingOperation { row, done })
             .await
-            .map(|_| ())
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    /// Writes one batch of operations in one statement and answers each waiter with its outcome.
+    async fn write_operations(&self, batch: Vec<PendingOperation>) {
+        let (rows, waiters): (Vec<_>, Vec<_>) = batch.into_iter().map(|p| (p.row, p.done)).unzip();
+        let mut vars = surrealdb::types::Object::new();
+        vars.insert("rows", surrealdb::types::Value::Array(rows.into()));
+        let written = self
+            .run(
+                "INSERT INTO seal_operation $rows RETURN NONE;",
+                surrealdb::types::Value::Object(vars),
+            )
+            .await
+            .map(|_| ());
+        for done in waiters {
+            let _ = done.send(written.clone());
+        }
     }
 
     /// A page of the tenant's seal operations, newest first; `search` matches a label prefix or a hash prefix
@@ -323,5 +340,72 @@ impl Store {
         )
         .await
         .map(|_| ())
+    }
+}
+
+/// A seal operation as the schema types it; `created_at` is `at`.
+fn operation_row(
+    scope: &TenantScope,
+    op: &SealOperation,
+    at: chrono::DateTime<chrono::Utc>,
+) -> surrealdb::types::Value {
+    use surrealdb::types::{Datetime, Object, Value};
+    let mut row = Object::new();
+    let optional = |row: &mut Object, name: &str, value: &Option<String>| {
+        if let Some(value) = value {
+            row.insert(name, value.clone());
+        }
+    };
+    row.insert("uid", op.uid.to_string());
+    row.insert("tenant", scope.tenant().to_string());
+    optional(&mut row, "file_name", &op.file_name);
+    row.insert("size", op.size);
+    row.insert("document_hash", op.document_hash.clone());
+    row.insert("format", op.format.clone());
+    row.insert("level", op.level.clone());
+    row.insert("certificate_id", op.certificate_id.clone());
+    row.insert("cert_label", op.cert_label.clone());
+    optional(&mut row, "tsa_name", &op.tsa_name);
+    optional(&mut row, "label", &op.label);
+    optional(&mut row, "p7s", &op.p7s);
+    row.insert("created_at", Datetime::from(at));
+    Value::Object(row)
+}
+
+/// A seal operation waiting for the writer.
+pub(super) struct PendingOperation {
+    row: surrealdb::types::Value,
+    done: tokio::sync::oneshot::Sender<Result<()>>,
+}
+
+/// Operations waiting for the writer, at most.
+const OPERATION_QUEUE: usize = 4096;
+/// Operations written by one statement, at most.
+const OPERATION_BATCH: usize = 128;
+
+/// The seal operation writer: a group commit like the stamp writer. Concurrent seals queue their operation
+/// records here and one task writes whatever has queued in one `INSERT`, so a burst of seals pays one synced
+/// commit instead of one each. A seal is answered only after its operation's batch committed.
+#[derive(Clone)]
+pub(super) struct OperationWriter {
+    queue: tokio::sync::mpsc::Sender<PendingOperation>,
+}
+
+impl OperationWriter {
+    /// Starts the writer task for this store. The task holds the store weakly and ends with its last handle.
+    pub(super) fn start(store: &Store) -> OperationWriter {
+        let queue = super::start_group_writer(
+            store,
+            OPERATION_QUEUE,
+            OPERATION_BATCH,
+            |store, batch| async move { store.write_operations(batch).await },
+        );
+        OperationWriter { queue }
+    }
+}
+
+impl super::GroupedWrite for PendingOperation {
+    fn fail(self, error: StoreError) {
+        let _ = self.done.send(Err(error));
     }
 }

@@ -931,6 +931,59 @@ async fn seal_certificates_and_operations_stay_in_their_tenant() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_seal_operations_are_grouped_and_each_recorded_once() {
+    use crate::ids::SealOperationId;
+    let store = memory_store().await;
+    let tasks: Vec<_> = (0..40)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let tenant = if i % 2 == 0 { "t1" } else { "t2" };
+                let operation = SealOperation {
+                    uid: SealOperationId::random(),
+                    file_name: (i % 3 == 0).then(|| format!("file-{i}.bin")),
+                    size: i,
+                    document_hash: format!("{i:064x}"),
+                    format: "cades".into(),
+                    level: "B-T".into(),
+                    certificate_id: "platform".into(),
+                    cert_label: "Sigil platform seal".into(),
+                    tsa_name: Some("Sigil local TSA".into()),
+                    label: None,
+                    p7s: None,
+                    created_at: String::new(),
+                };
+                store
+                    .record_seal_operation(&scope(tenant), &operation)
+                    .await
+                    .unwrap();
+                (tenant, operation.uid)
+            })
+        })
+        .collect();
+    let mut recorded = Vec::new();
+    for task in tasks {
+        recorded.push(task.await.unwrap());
+    }
+    for tenant in ["t1", "t2"] {
+        let (listed, total) = store
+            .seal_operations(&scope(tenant), None, ALL)
+            .await
+            .unwrap();
+        assert_eq!(total, 20, "{tenant}");
+        let mut listed: Vec<_> = listed.into_iter().map(|o| o.uid).collect();
+        let mut expected: Vec<_> = recorded
+            .iter()
+            .filter(|(t, _)| *t == tenant)
+            .map(|(_, uid)| uid.clone())
+            .collect();
+        listed.sort_by_key(|uid| uid.to_string());
+        expected.sort_by_key(|uid| uid.to_string());
+        assert_eq!(listed, expected, "{tenant}");
+    }
+}
+
 fn claim(uid: &str, principal: &str, state: ApprovalState) -> NewApproval {
     NewApproval {
         uid: crate::ids::ApprovalId::new(uid),
