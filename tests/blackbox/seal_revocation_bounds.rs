@@ -37,6 +37,10 @@ impl Hits {
         paths
     }
 
+    fn len(&self) -> usize {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
     fn clear(&self) {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
@@ -389,6 +393,47 @@ fn the_url_and_chain_caps_bound_what_a_seal_fetches() {
         bounds.daemon.logs()
     );
     assert_eq!(bounds.hanging.sorted(), Vec::<String>::new());
+}
+
+/// At most `MAX_CONCURRENT_FETCHES` (16) certificates are fetched for at once in the whole daemon: with 16
+/// `/seal/sign-pades-hash` calls held by a responder that never answers (one certificate each), a 17th fetches
+/// nothing and is answered at once without revocation data, saying why in the log; the 16 are answered at
+/// their deadline. `revocation_timeout` is the maximum, so that the 16 are surely still held when the 17th
+/// comes.
+#[test]
+fn at_most_sixteen_certificates_are_fetched_for_at_once() {
+    const HELD: usize = 16;
+    let bounds = Bounds::start("10s");
+    let hang = bounds.leaf("hang", "root");
+    std::thread::scope(|scope| {
+        let held: Vec<_> = (0..HELD)
+            .map(|_| scope.spawn(|| sign_pades_hash(&bounds.daemon, &bounds.key, &hang)))
+            .collect();
+        // Liveness wait, not a measurement: until all 16 are at the responder.
+        let patience = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while bounds.hanging.len() < HELD {
+            assert!(
+                std::time::Instant::now() < patience,
+                "{:?}\n{}",
+                bounds.hanging.sorted(),
+                bounds.daemon.logs()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let answer = sign_pades_hash(&bounds.daemon, &bounds.key, &hang);
+        assert_eq!(answer["ocspDers"], json!([]), "{answer}");
+        assert_eq!(bounds.hanging.len(), HELD);
+        let logs = bounds.daemon.logs();
+        assert!(
+            logs.contains("too many revocation fetches at once"),
+            "{logs}"
+        );
+        for call in held {
+            let answer = call.join().unwrap();
+            assert_eq!(answer["ocspDers"], json!([]), "{answer}");
+        }
+    });
+    assert_eq!(bounds.hanging.len(), HELD);
 }
 
 /// The `[seal]` address policy: a redirect is an answer (302), not followed, whether it points at an allowed
