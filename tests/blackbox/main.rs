@@ -26,6 +26,7 @@ mod plugin_process;
 mod plugins;
 mod reload;
 mod seal_revocation;
+mod seal_revocation_bounds;
 mod seals;
 mod secrets;
 mod sessions;

@@ -165,7 +165,7 @@ fn issued_certificate(daemon: &Daemon, token: &str, dir: &Path, name: &str) -> S
     id
 }
 
-fn sign_pades_hash(daemon: &Daemon, key: &str, id: &str) -> Value {
+pub(crate) fn sign_pades_hash(daemon: &Daemon, key: &str, id: &str) -> Value {
     daemon
         .post(
             "/seal/sign-pades-hash",
@@ -175,7 +175,7 @@ fn sign_pades_hash(daemon: &Daemon, key: &str, id: &str) -> Value {
         .expect(200)
 }
 
-fn verify_pdf(daemon: &Daemon, pdf: &[u8]) -> Value {
+pub(crate) fn verify_pdf(daemon: &Daemon, pdf: &[u8]) -> Value {
     post_form(
         daemon,
         "/seal/verify",
@@ -185,7 +185,7 @@ fn verify_pdf(daemon: &Daemon, pdf: &[u8]) -> Value {
     .expect(200)
 }
 
-fn dss_of(pdf: &[u8]) -> sigil_pdf::Dss {
+pub(crate) fn dss_of(pdf: &[u8]) -> sigil_pdf::Dss {
     sigil_pdf::Document::parse(pdf).unwrap().dss().unwrap()
 }
 

@@ -110,45 +110,17 @@ impl RevocationFetcher {
     /// the same chain, fetched concurrently, all within one `[seal] revocation_timeout`. Blocks.
     pub fn fetch(&self, chains: &[ChainRequest]) -> FetchedRevocation {
         let deadline = Instant::now() + self.timeout;
-        let mut jobs = Vec::new();
-        for (index, request) in chains.iter().enumerate() {
-            let entries: Vec<CertEntry> = request
-                .chain
-                .iter()
-                .filter_map(|der| CertEntry::from_der(der).ok())
-                .collect();
-            for (position, certificate) in entries.iter().take(MAX_CERTS_PER_CHAIN).enumerate() {
-                let subject = certificate.summary().subject;
-                let mut urls: Vec<(&'static str, String)> = ocsp_urls(&certificate.certificate)
-                    .into_iter()
-                    .map(|url| ("ocsp", url))
-                    .collect();
-                if !request.ocsp_only {
-                    urls.extend(
-                        crl_urls(&certificate.certificate)
-                            .into_iter()
-                            .map(|url| ("crl", url)),
-                    );
-                }
-                urls.truncate(MAX_URLS_PER_CERT);
-                if urls.is_empty() {
-                    continue;
-                }
-                let Some(issuer) = entries
-                    .iter()
-                    .find(|c| c.der != certificate.der && issued_by(certificate, c))
-                else {
-                    tracing::warn!(certificate = %subject, "no issuer in the chain; no revocation data fetched for it");
-                    continue;
-                };
-                let is_signer = index == 0 && position == 0;
-                jobs.push((certificate.clone(), issuer.clone(), urls, is_signer));
-            }
-        }
+        let jobs = plan(chains);
         let results: Vec<(FetchedRevocation, bool)> = std::thread::scope(|scope| {
             let handles: Vec<_> = jobs
                 .iter()
-                .map(|(certificate, issuer, urls, is_signer)| {
+                .map(|job| {
+                    let Job {
+                        certificate,
+                        issuer,
+                        urls,
+                        is_signer,
+                    } = job;
                     scope.spawn(move || {
                         let subject = certificate.summary().subject;
                         let Some(_permit) = FetchPermit::try_acquire() else {
@@ -334,6 +306,64 @@ impl RevocationFetcher {
     }
 }
 
+/// One certificate to fetch revocation data for.
+struct Job {
+    /// The certificate.
+    certificate: CertEntry,
+    /// Its issuer, found in the same chain.
+    issuer: CertEntry,
+    /// What to try, in order: `("ocsp" | "crl", url)`, at most [`MAX_URLS_PER_CERT`].
+    urls: Vec<(&'static str, String)>,
+    /// The first certificate of the first chain: the signer.
+    is_signer: bool,
+}
+
+/// What [`RevocationFetcher::fetch`] fetches, within the caps: of each chain the first
+/// [`MAX_CERTS_PER_CHAIN`] certificates (by position, leaf first), of each certificate its OCSP URLs and then,
+/// unless the chain is `ocsp_only`, its CRL distribution points, the first [`MAX_URLS_PER_CERT`] of them.
+/// A certificate without a URL, or whose issuer is not in its chain, is left out (the latter logged).
+fn plan(chains: &[ChainRequest]) -> Vec<Job> {
+    let mut jobs = Vec::new();
+    for (index, request) in chains.iter().enumerate() {
+        let entries: Vec<CertEntry> = request
+            .chain
+            .iter()
+            .filter_map(|der| CertEntry::from_der(der).ok())
+            .collect();
+        for (position, certificate) in entries.iter().take(MAX_CERTS_PER_CHAIN).enumerate() {
+            let mut urls: Vec<(&'static str, String)> = ocsp_urls(&certificate.certificate)
+                .into_iter()
+                .map(|url| ("ocsp", url))
+                .collect();
+            if !request.ocsp_only {
+                urls.extend(
+                    crl_urls(&certificate.certificate)
+                        .into_iter()
+                        .map(|url| ("crl", url)),
+                );
+            }
+            urls.truncate(MAX_URLS_PER_CERT);
+            if urls.is_empty() {
+                continue;
+            }
+            let Some(issuer) = entries
+                .iter()
+                .find(|c| c.der != certificate.der && issued_by(certificate, c))
+            else {
+                tracing::warn!(certificate = %certificate.summary().subject, "no issuer in the chain; no revocation data fetched for it");
+                continue;
+            };
+            jobs.push(Job {
+                certificate: certificate.clone(),
+                issuer: issuer.clone(),
+                urls,
+                is_signer: index == 0 && position == 0,
+            });
+        }
+    }
+    jobs
+}
+
 fn log_status(subject: &str, url: &str, source: &str, status: &CertStatusKind) {
     match status {
         CertStatusKind::Good => {
@@ -360,7 +390,168 @@ fn push_unique(list: &mut Vec<Vec<u8>>, der: Vec<u8>) {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+    use std::process::Command;
+
     use super::*;
+
+    fn run(dir: &Path, program: &str, args: &[&str]) {
+        let output = Command::new(program)
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect(program);
+        assert!(
+            output.status.success(),
+            "{program} {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    /// The PKI of `tests/fixtures/revocation/make-bounds-pki.sh` (its URLs name port 1; nothing is contacted)
+    /// and a leaf that `int4` issues with the `many_urls` profile (three OCSP URLs, one CRL): the leaf, int4,
+    /// int3, int2, int1 and the root, DER.
+    fn long_chain(dir: &Path) -> Vec<Vec<u8>> {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/fixtures/revocation/make-bounds-pki.sh")
+            .canonicalize()
+            .expect("the fixture script");
+        let script = script.to_str().expect("a UTF-8 path");
+        run(dir, "sh", &[script, "1", "1", "1"]);
+        run(
+            dir,
+            "openssl",
+            &[
+                "req",
+                "-new",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                "leaf.key",
+                "-out",
+                "leaf.csr",
+                "-subj",
+                "/CN=Leaf",
+            ],
+        );
+        run(
+            dir,
+            "openssl",
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "leaf.csr",
+                "-CA",
+                "int4.pem",
+                "-CAkey",
+                "int4.key",
+                "-CAcreateserial",
+                "-days",
+                "10",
+                "-extfile",
+                "leaves.cnf",
+                "-extensions",
+                "many_urls",
+                "-out",
+                "leaf.pem",
+            ],
+        );
+        let pem = std::fs::read_to_string(dir.join("leaf.pem")).expect("leaf.pem")
+            + &std::fs::read_to_string(dir.join("chain-long.pem")).expect("chain-long.pem");
+        sigil_cms::Certificate::load_pem_chain(pem.as_bytes())
+            .expect("a PEM chain")
+            .iter()
+            .map(|c| CertEntry::from_certificate(c).expect("a certificate").der)
+            .collect()
+    }
+
+    /// A job as `subject <- issuer: source path, ...`, the URLs without their scheme and authority.
+    fn describe(job: &Job) -> String {
+        let cn = |entry: &CertEntry| {
+            let subject = entry.summary().subject;
+            subject
+                .split(',')
+                .find_map(|part| part.strip_prefix("CN="))
+                .unwrap_or_default()
+                .to_string()
+        };
+        let urls: Vec<String> = job
+            .urls
+            .iter()
+            .map(|(source, url)| {
+                format!("{source} {}", url.trim_start_matches("http://127.0.0.1:1"))
+            })
+            .collect();
+        format!(
+            "{}{} <- {}: {}",
+            if job.is_signer { "signer " } else { "" },
+            cn(&job.certificate),
+            cn(&job.issuer),
+            urls.join(", ")
+        )
+    }
+
+    #[test]
+    fn only_the_first_certificates_of_a_chain_and_urls_of_a_certificate_are_planned() {
+        let pki = tempfile::tempdir().expect("a temp dir");
+        let chain = long_chain(pki.path());
+        assert_eq!(chain.len(), 6);
+        let jobs = plan(&[
+            ChainRequest {
+                chain: chain.clone(),
+                ocsp_only: false,
+            },
+            ChainRequest {
+                chain,
+                ocsp_only: true,
+            },
+        ]);
+        let described: Vec<String> = jobs.iter().map(describe).collect();
+        assert_eq!(
+            described,
+            [
+                // The leaf: its first two OCSP URLs; the third and the CRL are past the cap. int1 is the fifth
+                // certificate: none for it.
+                "signer Leaf <- Sigil Test Bounds Int4: ocsp /ocsp/leaf/1, ocsp /ocsp/leaf/2",
+                "Sigil Test Bounds Int4 <- Sigil Test Bounds Int3: ocsp /ocsp/int4, crl /crl/int4/1",
+                "Sigil Test Bounds Int3 <- Sigil Test Bounds Int2: ocsp /ocsp/int3, crl /crl/int3/1",
+                "Sigil Test Bounds Int2 <- Sigil Test Bounds Int1: ocsp /ocsp/int2, crl /crl/int2/1",
+                // OCSP only (a TSA's chain): no CRL; the leaf of a second chain is not the signer.
+                "Leaf <- Sigil Test Bounds Int4: ocsp /ocsp/leaf/1, ocsp /ocsp/leaf/2",
+                "Sigil Test Bounds Int4 <- Sigil Test Bounds Int3: ocsp /ocsp/int4",
+                "Sigil Test Bounds Int3 <- Sigil Test Bounds Int2: ocsp /ocsp/int3",
+                "Sigil Test Bounds Int2 <- Sigil Test Bounds Int1: ocsp /ocsp/int2",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_certificate_whose_issuer_is_not_in_its_chain_is_not_planned() {
+        let pki = tempfile::tempdir().expect("a temp dir");
+        let mut chain = long_chain(pki.path());
+        // Without int4 the leaf has no issuer in the chain; the cap still counts it, so int3, int2 and int1
+        // (the fourth) are fetched for, and none of them is the signer.
+        chain.remove(1);
+        let described: Vec<String> = plan(&[ChainRequest {
+            chain,
+            ocsp_only: false,
+        }])
+        .iter()
+        .map(describe)
+        .collect();
+        assert_eq!(
+            described,
+            [
+                "Sigil Test Bounds Int3 <- Sigil Test Bounds Int2: ocsp /ocsp/int3, crl /crl/int3/1",
+                "Sigil Test Bounds Int2 <- Sigil Test Bounds Int1: ocsp /ocsp/int2, crl /crl/int2/1",
+                "Sigil Test Bounds Int1 <- Sigil Test Bounds Root: ocsp /ocsp/int1, crl /crl/int1/1",
+            ]
+        );
+    }
 
     #[test]
     fn at_most_max_concurrent_fetches_permits_are_handed_out() {
