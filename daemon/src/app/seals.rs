@@ -843,18 +843,27 @@ impl SealService {
         request: SealRequest,
         pades: bool,
     ) -> Result<Sealed, SealError> {
-        let certificate = self
-            .signing_certificate(scope, request.certificate_id.as_deref())
-            .await?;
-        let (p7s, timestamp) = self
-            .build_cms(
-                scope,
-                &certificate,
-                &request.sha256,
-                pades,
-                request.qualified,
-            )
-            .await?;
+        // The tenant's `storeCadesSeals` is read while the seal is made, not after it.
+        let (made, settings) = tokio::join!(
+            async {
+                let certificate = self
+                    .signing_certificate(scope, request.certificate_id.as_deref())
+                    .await?;
+                let built = self
+                    .build_cms(
+                        scope,
+                        &certificate,
+                        &request.sha256,
+                        pades,
+                        request.qualified,
+                    )
+                    .await?;
+                Ok::<_, SealError>((certificate, built))
+            },
+            self.runtime.store.tenant_settings(scope)
+        );
+        let (certificate, (p7s, timestamp)) = made?;
+        let keep = settings?.store_cades_seals;
         let format = if pades { "pades" } else { "cades" };
         // The client embeds OCSP responses in its own DSS (contract 01 §7); a CAdES seal carries none, since
         // adding them to SignedData would claim B-LT, which needs the CRLs and chain a verifier expects too.
@@ -871,7 +880,16 @@ impl SealService {
             Vec::new()
         };
         let mut sealed = self
-            .record(scope, request, certificate, format, p7s, timestamp)
+            .record_at(
+                scope,
+                request,
+                certificate,
+                format,
+                p7s,
+                timestamp,
+                None,
+                Some(keep),
+            )
             .await?;
         sealed.ocsp_der = ocsp_der;
         Ok(sealed)
@@ -1008,7 +1026,16 @@ impl SealService {
                 }
             }
             let mut sealed = self
-                .record_at(scope, request, certificate, "pades", cms, timestamp, level)
+                .record_at(
+                    scope,
+                    request,
+                    certificate,
+                    "pades",
+                    cms,
+                    timestamp,
+                    level,
+                    None,
+                )
                 .await?;
             sealed.p7s = sealed_pdf;
             return Ok(sealed);
@@ -1251,12 +1278,13 @@ impl SealService {
             signature,
             timestamp,
             None,
+            None,
         )
         .await
     }
 
     /// [`SealService::record`] with the level reached when it is above what the signature time-stamp says
-    /// (`B-LTA`).
+    /// (`B-LTA`), and the tenant's `storeCadesSeals` when the caller read it already.
     #[allow(clippy::too_many_arguments)]
     async fn record_at(
         &self,
@@ -1267,14 +1295,19 @@ impl SealService {
         signature: Vec<u8>,
         timestamp: Option<SignatureTimestamp>,
         level: Option<&'static str>,
+        keep: Option<bool>,
     ) -> Result<Sealed, SealError> {
         let level = level.unwrap_or(if timestamp.is_some() { "B-T" } else { "B-B" });
-        let keep = self
-            .runtime
-            .store
-            .tenant_settings(scope)
-            .await?
-            .store_cades_seals;
+        let keep = match keep {
+            Some(keep) => keep,
+            None => {
+                self.runtime
+                    .store
+                    .tenant_settings(scope)
+                    .await?
+                    .store_cades_seals
+            }
+        };
         let operation = SealOperation {
             uid: SealOperationId::random(),
             file_name: request.file_name.clone(),

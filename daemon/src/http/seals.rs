@@ -276,10 +276,11 @@ async fn hash_file(
     let file_name = field.file_name().map(str::to_string);
     let (mut sha256, mut sha384, mut sha512) = (Sha256::new(), Sha384::new(), Sha512::new());
     let mut size = 0u64;
+    // The first bytes, until the magic number decides; they are all in `head` until then (it decides at 5).
     let mut head = Vec::with_capacity(8);
-    // Some(bytes) while the magic number is undecided or the file is a PDF.
-    let mut kept: Option<Vec<u8>> = Some(Vec::new());
-    let mut permit = None;
+    // A PDF's bytes and its permit, once the magic number said PDF; anything else is never copied.
+    let mut pdf: Option<(Vec<u8>, tokio::sync::OwnedSemaphorePermit)> = None;
+    let mut decided = false;
     while let Some(chunk) = field.chunk().await.map_err(form_error)? {
         size += chunk.len() as u64;
         if size > limit {
@@ -289,6 +290,7 @@ async fn hash_file(
             )
             .with_details(json!({ "field": "file", "limit": limit })));
         }
+        let earlier = head.len();
         if head.len() < 8 {
             let take = (8 - head.len()).min(chunk.len());
             head.extend_from_slice(&chunk[..take]);
@@ -298,28 +300,26 @@ async fn hash_file(
             sha384.update(&chunk);
             sha512.update(&chunk);
         }
-        if let Some(bytes) = kept.as_mut() {
+        if let Some((bytes, _)) = pdf.as_mut() {
             bytes.extend_from_slice(&chunk);
-            if permit.is_none() && head.len() >= 5 {
-                if is_pdf(&head) {
-                    permit = Some(
-                        state
-                            .seals
-                            .pdf_permits()
-                            .acquire_owned()
-                            .await
-                            .map_err(ApiError::internal)?,
-                    );
-                } else {
-                    kept = None;
-                }
+        } else if !decided && head.len() >= 5 {
+            decided = true;
+            if is_pdf(&head) {
+                let permit = state
+                    .seals
+                    .pdf_permits()
+                    .acquire_owned()
+                    .await
+                    .map_err(ApiError::internal)?;
+                // Earlier chunks held fewer than 5 bytes in all: they are `head[..earlier]`.
+                let mut bytes = Vec::with_capacity(earlier + chunk.len());
+                bytes.extend_from_slice(&head[..earlier]);
+                bytes.extend_from_slice(&chunk);
+                pdf = Some((bytes, permit));
             }
         }
     }
-    let pdf = match (kept, permit) {
-        (Some(bytes), Some(permit)) => Some((bytes, permit)),
-        _ => None,
-    };
+    // A file too short to decide (under 5 bytes) is not a PDF.
     Ok(Upload {
         file_name,
         size,
