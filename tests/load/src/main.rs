@@ -15,6 +15,10 @@
 //! `tests/bench.sh`. The in-process row `timer-memory` (module `memory`, `--claims N`)
 //! measures what live requests cost the approval timers alone.
 
+/// The daemon's allocator, so that the store ceiling measured in this process allocates as the daemon does.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 mod agents;
 mod devices;
 mod memory;
