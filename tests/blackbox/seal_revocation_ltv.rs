@@ -2,6 +2,12 @@
 //! the revocation test PKI (`tests/fixtures/revocation/make-pki.sh`) are made while its OCSP responder and CRL
 //! server are up; then both are stopped and pyHanko validates each PDF from what its DSS carries alone.
 //!
+//! Two time-stamping set-ups. The local TSA: its generated certificates name no revocation service, so its
+//! chain is held to "check if declared" (the signer's still needs OCSP or CRL), and with revocation data required
+//! everywhere pyHanko names the local TSA's certificate as what lacks it. A TSA whose certificate names an OCSP
+//! responder (as a deployment's would): revocation data required for every certificate of every chain, and the
+//! seal is accepted.
+//!
 //! The oracle is pyHanko's AdES long-term validation (`ades_lta_validation`, ETSI EN 319 102-1 § 5.6.3, what
 //! `pyhanko sign adesverify` runs) with revocation data required for every certificate (OCSP or CRL), called
 //! through pyHanko's API because its CLI cannot validate offline: `adesverify` fetches live for the validation
@@ -18,12 +24,16 @@ use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+
 use crate::harness::Daemon;
 use crate::seal_revocation::{
     Responder, dss_of, free_port, issued_certificate, serve_crl, verify_pdf,
 };
 use crate::seals::{seal_bytes, simple_pdf, venv};
-use crate::timestamping::{config, split_chain, wait_local_tsa};
+use crate::timestamping::{built_plugin, config, provider, split_chain, wait_local_tsa};
+use crate::tsa_standins::{Behaviour, OpensslTsa, StandIn, openssl_ok};
 
 /// pyHanko's AdES LTA validation of the first signature of `argv[1]`, offline, trusting the PEM files
 /// `argv[3..]`: revocation data (OCSP or CRL) is required for every certificate of the signer's chain, and for
@@ -162,8 +172,7 @@ fn seal_lta(daemon: &Daemon, key: &str, id: &str, dir: &Path, name: &str) -> Vec
 }
 
 #[test]
-fn pyhanko_validates_b_lta_seals_offline_from_the_dss_and_names_the_local_tsa_as_lacking_revocation_data()
- {
+fn pyhanko_reads_the_dss_offline_and_names_the_local_tsa_as_lacking_revocation_data() {
     let (pki, ocsp_port, crl_up) = revocation_pki();
     let dir = pki.path();
     let daemon = Daemon::start_raw_with_env(&config(&seal_config(dir)), &[]);
@@ -237,8 +246,9 @@ fn pyhanko_validates_b_lta_seals_offline_from_the_dss_and_names_the_local_tsa_as
     // With revocation data required for the TSA chains too, what blocks is the local TSA's certificate (the
     // signer's chain still passes on the DSS): it names no responder and no CRL, and nothing in the DSS covers
     // it, so neither the signature time-stamp nor the document time-stamp validates, and without the latter
-    // there is no proof of existence for the past. A deployment has the local TSA's key certified by a CA that
-    // publishes revocation data ([local_tsa] certificate_file), or uses a TSA that does (the next test).
+    // there is no proof of existence for the past. A deployment has the local TSA's key certified by a CA with an
+    // OCSP responder ([local_tsa] certificate_file; a TSA chain's CRLs are not fetched), or uses a TSA whose
+    // certificate names one (the next test).
     let text = pyhanko_ltv(dir, "ocsp.pdf", "require", &anchors);
     assert!(!text.contains("AdESPassed"), "{text}");
     assert!(
@@ -256,4 +266,107 @@ fn pyhanko_validates_b_lta_seals_offline_from_the_dss_and_names_the_local_tsa_as
         "{text}"
     );
     assert!(text.contains("oldest document time-stamp: None"), "{text}");
+}
+
+#[test]
+fn pyhanko_requiring_revocation_data_everywhere_accepts_a_seal_whose_tsa_names_a_responder() {
+    // A deployment's TSA: an `openssl ts` stand-in whose certificate the test CA issues with the `tsa` profile
+    // (AIA OCSP: the same responder), reached through tsa-http; the local TSA is off so that it stamps both the
+    // signature and the document.
+    let (pki, ocsp_port, crl_up) = revocation_pki();
+    let dir = pki.path();
+    let tsa = OpensslTsa::new("LTV Test TSA", "1.3.6.1.4.1.32473.7");
+    let csr = tsa.dir().join("tsa.csr");
+    let tsa_pem = tsa.tsa_pem();
+    openssl_ok(
+        dir,
+        &[
+            "ca",
+            "-batch",
+            "-config",
+            "ca.cnf",
+            "-cert",
+            "ca.pem",
+            "-keyfile",
+            "ca.key",
+            "-extensions",
+            "tsa",
+            "-in",
+            csr.to_str().unwrap(),
+            "-out",
+            tsa_pem.to_str().unwrap(),
+            "-notext",
+        ],
+    );
+    std::fs::copy(dir.join("ca.pem"), tsa.root_pem()).unwrap();
+    let server = StandIn::start(Behaviour::Tsa(tsa.clone()));
+    built_plugin("libsigil_tsa_http.so");
+    let daemon = Daemon::start_raw_with_env(
+        &config(&format!(
+            "{}\n[local_tsa]\nenabled = false\n{}",
+            seal_config(dir),
+            provider(
+                "ltv",
+                "LTV Test TSA",
+                &server.url(),
+                &format!("trust_roots_file = \"{}\"", dir.join("ca.pem").display())
+            )
+        )),
+        &[],
+    );
+    let owner = daemon.owner_with_tenant();
+    let good = issued_certificate(&daemon, &owner.token, dir, "sealgood");
+    let key = daemon.api_key(&owner.token, "test");
+
+    let responder = Responder::start(dir, ocsp_port);
+    let sealed = seal_lta(&daemon, &key, &good, dir, "lta.pdf");
+    drop(responder);
+    crl_up.store(false, Ordering::SeqCst);
+    assert_eq!(
+        server.hits(),
+        2,
+        "the signature and the document time-stamp"
+    );
+    // The signer's and the TSA's OCSP responses, and the certificates: signer, CA, TSA, responder.
+    let dss = dss_of(&sealed);
+    assert_eq!((dss.ocsps.len(), dss.crls.len()), (2, 0), "{dss:?}");
+    let certs: Vec<Vec<u8>> = ["sealgood.pem", "ca.pem", "ocsp.pem"]
+        .iter()
+        .map(|name| pem_der(&std::fs::read_to_string(dir.join(name)).unwrap()))
+        .chain([pem_der(&std::fs::read_to_string(&tsa_pem).unwrap())])
+        .collect();
+    for cert in &certs {
+        assert!(
+            dss.certs.contains(cert),
+            "a certificate is missing: {dss:?}"
+        );
+    }
+
+    // Trust: the test CA alone (it is the signer's root and the TSA's). Revocation data is required for every
+    // certificate of every chain, and nothing is fetched: the DSS answers for the signer and for the TSA.
+    let text = pyhanko_ltv(dir, "lta.pdf", "require", &["ca.pem"]);
+    for expected in [
+        "AdES indication: AdESPassed.OK",
+        "signature time-stamp AdES indication: AdESPassed.OK",
+        "The signer's certificate is trusted.",
+        "The TSA certificate is trusted.",
+        "TSA certificate subject: \"Common Name: LTV Test TSA\"",
+        "The signature is judged VALID.",
+    ] {
+        assert!(text.contains(expected), "no {expected:?} in:\n{text}");
+    }
+    assert!(
+        !text.contains("oldest document time-stamp: None"),
+        "the document time-stamp gave no proof of existence:\n{text}"
+    );
+    assert!(!text.contains("Validation error"), "{text}");
+}
+
+/// The DER of a single-certificate PEM.
+fn pem_der(pem: &str) -> Vec<u8> {
+    let body: String = pem
+        .lines()
+        .filter(|line| !line.starts_with("-----"))
+        .collect();
+    BASE64.decode(body).unwrap()
 }
