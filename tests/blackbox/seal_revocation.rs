@@ -388,7 +388,6 @@ fn seals_carry_ocsp_or_crl_data_that_verifiers_read_and_survive_a_dead_responder
     );
     assert!(logs.contains("answered HTTP 503"), "{logs}");
 
-    // Not pyHanko: with the responder and the CRL server down, `pyhanko sign validate --force-revinfo` (0.38)
-    // reported "no revocation information could be found" for the seal certificate although the DSS holds
-    // its OCSP response, i.e. it did not read the DSS for a plain validation; openssl is the oracle above.
+    // pyHanko judges the DSS's data in seal_revocation_ltv (its `sign validate` never reads the DSS, and
+    // `sign adesverify` fetches live, so neither CLI command shows it offline).
 }
