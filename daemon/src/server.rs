@@ -355,17 +355,14 @@ pub async fn run(
     Ok(())
 }
 
-/// The implicit `local-kms` instance seals keys under a key file in the data directory; make it once, 0600.
+/// The implicit `local-kms` instance (the local TSA's and the seals' default KMS) seals keys under a key file;
+/// make it once, 0600.
 fn ensure_local_keystore_key(config: &Config) -> std::io::Result<()> {
     use crate::config::KeystoreKeySource;
     use std::io::Write as _;
     use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
-    if !config.local_tsa.enabled
-        || config
-            .plugins
-            .iter()
-            .any(|p| p.name == config.local_tsa.kms)
-    {
+    // Exactly when the instance is run: with [local_tsa] disabled the seals may still use it.
+    if !crate::wiring::implicit_local_kms(config) {
         return Ok(());
     }
     let key = config.local_keystore_key();

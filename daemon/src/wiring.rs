@@ -24,9 +24,7 @@ pub fn plugin_instances(config: &Config) -> Vec<PluginInstanceConfig> {
             config: table,
         });
     }
-    // Seals use the same implicit instance by default, so it exists whenever either needs it.
-    let needed = config.local_tsa.enabled || config.seal.kms == config.local_tsa.kms;
-    if needed && !plugins.iter().any(|p| p.name == config.local_tsa.kms) {
+    if implicit_local_kms(config) {
         let mut table = toml::Table::new();
         let keystore = config.data_dir().join("keystore");
         table.insert(
@@ -48,4 +46,16 @@ pub fn plugin_instances(config: &Config) -> Vec<PluginInstanceConfig> {
         });
     }
     plugins
+}
+
+/// Whether the implicit `local-kms` instance (kms-soft under the local keystore key) is run: when the local TSA
+/// or the seals use it (seals use the same instance by default, so it exists whenever either needs it) and no
+/// `[[plugins]]` entry takes its name. Its key file must then exist ([`crate::server`] makes it on first start).
+pub fn implicit_local_kms(config: &Config) -> bool {
+    let needed = config.local_tsa.enabled || config.seal.kms == config.local_tsa.kms;
+    needed
+        && !config
+            .plugins
+            .iter()
+            .any(|p| p.name == config.local_tsa.kms)
 }

@@ -27,6 +27,7 @@ mod plugins;
 mod reload;
 mod seal_revocation;
 mod seal_revocation_bounds;
+mod seal_revocation_ltv;
 mod seals;
 mod secrets;
 mod sessions;

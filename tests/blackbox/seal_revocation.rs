@@ -19,7 +19,7 @@ use crate::seals::{form, post_form, provision, seal_bytes, simple_pdf};
 use crate::timestamping::{config, sha256_hex, split_chain, wait_local_tsa};
 use crate::tsa_standins::openssl_ok;
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -28,12 +28,12 @@ fn free_port() -> u16 {
 }
 
 /// `openssl ocsp` as a responder on `port`, killed on drop.
-struct Responder(Child);
+pub(crate) struct Responder(Child);
 
 impl Responder {
     /// Starts it and waits for its "waiting for OCSP client connections" line. (A connection probe would not
     /// do: the responder serves one connection at a time and waits forever for a probe's request.)
-    fn start(dir: &Path, port: u16) -> Responder {
+    pub(crate) fn start(dir: &Path, port: u16) -> Responder {
         let mut child = Command::new("openssl")
             .args([
                 "ocsp",
@@ -81,7 +81,7 @@ impl Drop for Responder {
 
 /// Serves a CRL of the test CA, issued afresh for each GET (as a CA's CRL is newer than the signature it speaks
 /// for: an older one shows nothing about a signature), on `listener` while `up` is set; answers 503 otherwise.
-fn serve_crl(listener: TcpListener, dir: std::path::PathBuf, up: Arc<AtomicBool>) {
+pub(crate) fn serve_crl(listener: TcpListener, dir: std::path::PathBuf, up: Arc<AtomicBool>) {
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { continue };
@@ -120,7 +120,7 @@ fn serve_crl(listener: TcpListener, dir: std::path::PathBuf, up: Arc<AtomicBool>
 
 /// Provisions a P-256 seal certificate, has the test CA issue it with the leaf profile (AIA OCSP, CRL DP) as
 /// `name.pem`, and activates it; returns its id.
-fn issued_certificate(daemon: &Daemon, token: &str, dir: &Path, name: &str) -> String {
+pub(crate) fn issued_certificate(daemon: &Daemon, token: &str, dir: &Path, name: &str) -> String {
     let provisioned = provision(
         daemon,
         token,
@@ -388,7 +388,6 @@ fn seals_carry_ocsp_or_crl_data_that_verifiers_read_and_survive_a_dead_responder
     );
     assert!(logs.contains("answered HTTP 503"), "{logs}");
 
-    // Not pyHanko: with the responder and the CRL server down, `pyhanko sign validate --force-revinfo` (0.38)
-    // reported "no revocation information could be found" for the seal certificate although the DSS holds
-    // its OCSP response, i.e. it did not read the DSS for a plain validation; openssl is the oracle above.
+    // pyHanko judges the DSS's data in seal_revocation_ltv (its `sign validate` never reads the DSS, and
+    // `sign adesverify` fetches live, so neither CLI command shows it offline).
 }

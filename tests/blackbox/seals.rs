@@ -728,6 +728,31 @@ fn a_tenant_certificate_seals_a_file_that_openssl_verifies_with_its_timestamp() 
     assert_invalid_field(&refused, "certificateId");
 }
 
+/// With `[local_tsa]` off, seal keys still live in the implicit `local-kms` (the seals' default KMS), whose key
+/// file is made on first start as when the local TSA is on (it was not: provisioning answered 503, "key_file …:
+/// No such file or directory").
+#[test]
+fn seal_keys_live_in_the_implicit_local_kms_with_the_local_tsa_disabled() {
+    let daemon = Daemon::start_raw_with_env(&config("[local_tsa]\nenabled = false\n"), &[]);
+    let owner = daemon.owner_with_tenant();
+    let provisioned = provision(
+        &daemon,
+        &owner.token,
+        json!({ "commonName": "Seal", "organization": "Acme AS", "countryCode": "NO",
+                "keyAlgorithm": "ecdsa-p256" }),
+    );
+    assert!(
+        str_field(&provisioned, "csrPem").starts_with("-----BEGIN CERTIFICATE REQUEST-----"),
+        "{provisioned}"
+    );
+    let data_dir = daemon.data_dir();
+    let key_file = data_dir.with_file_name(format!(
+        "{}-keystore.key",
+        data_dir.file_name().unwrap().to_string_lossy()
+    ));
+    assert!(key_file.exists(), "{}", key_file.display());
+}
+
 #[test]
 fn without_a_certificate_of_its_own_a_tenant_seals_with_the_platform_certificate() {
     let daemon = Daemon::start_raw_with_env(&config(""), &[]);
