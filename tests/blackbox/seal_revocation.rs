@@ -133,6 +133,21 @@ pub(crate) fn issued_certificate(daemon: &Daemon, token: &str, dir: &Path, name:
         str_field(&provisioned, "csrPem"),
     )
     .unwrap();
+    issue_with_test_ca(dir, "leaf", &format!("{name}.csr"), &format!("{name}.pem"));
+    let chain = std::fs::read_to_string(dir.join(format!("{name}.pem"))).unwrap()
+        + &std::fs::read_to_string(dir.join("ca.pem")).unwrap();
+    daemon
+        .post(
+            &format!("/seal/certificates/{id}/activate"),
+            token,
+            json!({ "certificatePem": chain }),
+        )
+        .expect(200);
+    id
+}
+
+/// Has the test CA in `dir` issue the CSR at `csr` with the `profile` extensions of its `ca.cnf`, as `out` (PEM).
+pub(crate) fn issue_with_test_ca(dir: &Path, profile: &str, csr: &str, out: &str) {
     openssl_ok(
         dir,
         &[
@@ -145,24 +160,14 @@ pub(crate) fn issued_certificate(daemon: &Daemon, token: &str, dir: &Path, name:
             "-keyfile",
             "ca.key",
             "-extensions",
-            "leaf",
+            profile,
             "-in",
-            &format!("{name}.csr"),
+            csr,
             "-out",
-            &format!("{name}.pem"),
+            out,
             "-notext",
         ],
     );
-    let chain = std::fs::read_to_string(dir.join(format!("{name}.pem"))).unwrap()
-        + &std::fs::read_to_string(dir.join("ca.pem")).unwrap();
-    daemon
-        .post(
-            &format!("/seal/certificates/{id}/activate"),
-            token,
-            json!({ "certificatePem": chain }),
-        )
-        .expect(200);
-    id
 }
 
 pub(crate) fn sign_pades_hash(daemon: &Daemon, key: &str, id: &str) -> Value {

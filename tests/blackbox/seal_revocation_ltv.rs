@@ -29,11 +29,11 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 
 use crate::harness::Daemon;
 use crate::seal_revocation::{
-    Responder, dss_of, free_port, issued_certificate, serve_crl, verify_pdf,
+    Responder, dss_of, free_port, issue_with_test_ca, issued_certificate, serve_crl, verify_pdf,
 };
 use crate::seals::{seal_bytes, simple_pdf, venv};
 use crate::timestamping::{built_plugin, config, provider, split_chain, wait_local_tsa};
-use crate::tsa_standins::{Behaviour, OpensslTsa, StandIn, openssl_ok};
+use crate::tsa_standins::{Behaviour, OpensslTsa, StandIn};
 
 /// pyHanko's AdES LTA validation of the first signature of `argv[1]`, offline, trusting the PEM files
 /// `argv[3..]`: revocation data (OCSP or CRL) is required for every certificate of the signer's chain, and for
@@ -278,26 +278,7 @@ fn pyhanko_requiring_revocation_data_everywhere_accepts_a_seal_whose_tsa_names_a
     let tsa = OpensslTsa::new("LTV Test TSA", "1.3.6.1.4.1.32473.7");
     let csr = tsa.dir().join("tsa.csr");
     let tsa_pem = tsa.tsa_pem();
-    openssl_ok(
-        dir,
-        &[
-            "ca",
-            "-batch",
-            "-config",
-            "ca.cnf",
-            "-cert",
-            "ca.pem",
-            "-keyfile",
-            "ca.key",
-            "-extensions",
-            "tsa",
-            "-in",
-            csr.to_str().unwrap(),
-            "-out",
-            tsa_pem.to_str().unwrap(),
-            "-notext",
-        ],
-    );
+    issue_with_test_ca(dir, "tsa", csr.to_str().unwrap(), tsa_pem.to_str().unwrap());
     std::fs::copy(dir.join("ca.pem"), tsa.root_pem()).unwrap();
     let server = StandIn::start(Behaviour::Tsa(tsa.clone()));
     built_plugin("libsigil_tsa_http.so");
