@@ -270,15 +270,30 @@ fn pyhanko_reads_the_dss_offline_and_names_the_local_tsa_as_lacking_revocation_d
 
 #[test]
 fn pyhanko_requiring_revocation_data_everywhere_accepts_a_seal_whose_tsa_names_a_responder() {
-    // A deployment's TSA: an `openssl ts` stand-in whose certificate the test CA issues with the `tsa` profile
-    // (AIA OCSP: the same responder), reached through tsa-http; the local TSA is off so that it stamps both the
-    // signature and the document.
+    strict_ltv_with_a_deployment_tsa("tsa");
+}
+
+#[test]
+fn pyhanko_requiring_revocation_data_everywhere_accepts_a_seal_whose_tsa_names_only_a_crl() {
+    strict_ltv_with_a_deployment_tsa("tsa_crl");
+}
+
+/// A deployment's TSA: an `openssl ts` stand-in whose certificate the test CA issues with `profile` (`tsa`:
+/// AIA OCSP, the same responder as the signer's; `tsa_crl`: a CRL distribution point only), reached through
+/// tsa-http; the local TSA is off so that it stamps both the signature and the document. The B-LTA seal's DSS
+/// must answer for both chains, and pyHanko, requiring revocation data everywhere and fetching nothing, accepts it.
+fn strict_ltv_with_a_deployment_tsa(profile: &str) {
     let (pki, ocsp_port, crl_up) = revocation_pki();
     let dir = pki.path();
     let tsa = OpensslTsa::new("LTV Test TSA", "1.3.6.1.4.1.32473.7");
     let csr = tsa.dir().join("tsa.csr");
     let tsa_pem = tsa.tsa_pem();
-    issue_with_test_ca(dir, "tsa", csr.to_str().unwrap(), tsa_pem.to_str().unwrap());
+    issue_with_test_ca(
+        dir,
+        profile,
+        csr.to_str().unwrap(),
+        tsa_pem.to_str().unwrap(),
+    );
     std::fs::copy(dir.join("ca.pem"), tsa.root_pem()).unwrap();
     let server = StandIn::start(Behaviour::Tsa(tsa.clone()));
     built_plugin("libsigil_tsa_http.so");
@@ -308,9 +323,11 @@ fn pyhanko_requiring_revocation_data_everywhere_accepts_a_seal_whose_tsa_names_a
         2,
         "the signature and the document time-stamp"
     );
-    // The signer's and the TSA's OCSP responses, and the certificates: signer, CA, TSA, responder.
+    // The signer's OCSP response and the TSA's (or the CRL its certificate names), and the certificates:
+    // signer, CA, TSA, responder.
     let dss = dss_of(&sealed);
-    assert_eq!((dss.ocsps.len(), dss.crls.len()), (2, 0), "{dss:?}");
+    let expected = if profile == "tsa" { (2, 0) } else { (1, 1) };
+    assert_eq!((dss.ocsps.len(), dss.crls.len()), expected, "{dss:?}");
     let certs: Vec<Vec<u8>> = ["sealgood.pem", "ca.pem", "ocsp.pem"]
         .iter()
         .map(|name| pem_der(&std::fs::read_to_string(dir.join(name)).unwrap()))

@@ -76,7 +76,7 @@ pub struct FetchedRevocation {
 pub struct ChainRequest {
     /// The certificates, DER (leaf first by convention; issuers are found by signature, not position).
     pub chain: Vec<Vec<u8>>,
-    /// OCSP only (a TSA's chain, or `ocspDers`): no CRL downloads.
+    /// OCSP only (`ocspDers`, which carries no CRLs): no CRL downloads.
     pub ocsp_only: bool,
 }
 
@@ -520,7 +520,7 @@ mod tests {
                 "Sigil Test Bounds Int4 <- Sigil Test Bounds Int3: ocsp /ocsp/int4, crl /crl/int4/1",
                 "Sigil Test Bounds Int3 <- Sigil Test Bounds Int2: ocsp /ocsp/int3, crl /crl/int3/1",
                 "Sigil Test Bounds Int2 <- Sigil Test Bounds Int1: ocsp /ocsp/int2, crl /crl/int2/1",
-                // OCSP only (a TSA's chain): no CRL; the leaf of a second chain is not the signer.
+                // OCSP only (`ocspDers`): no CRL; the leaf of a second chain is not the signer.
                 "Leaf <- Sigil Test Bounds Int4: ocsp /ocsp/leaf/1, ocsp /ocsp/leaf/2",
                 "Sigil Test Bounds Int4 <- Sigil Test Bounds Int3: ocsp /ocsp/int4",
                 "Sigil Test Bounds Int3 <- Sigil Test Bounds Int2: ocsp /ocsp/int3",

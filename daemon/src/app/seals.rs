@@ -1127,9 +1127,10 @@ impl SealService {
         ))
     }
 
-    /// Revocation data for the signer's chain and, when it names an OCSP responder, the signature time-stamp's
-    /// TSA (see [`super::revocation`]); empty when `[seal] revocation_fetch` is off. Never fails: what cannot
-    /// be fetched is logged and left out.
+    /// Revocation data for the signer's chain and the signature time-stamp's TSA chain, from the OCSP responders
+    /// and (unless `ocsp_only`, which `ocspDers` asks for) the CRL distribution points their certificates name
+    /// (see [`super::revocation`]); empty when `[seal] revocation_fetch` is off. Never fails: what cannot be
+    /// fetched is logged and left out.
     async fn revocation_for(
         &self,
         signer_chain: &[Vec<u8>],
@@ -1147,7 +1148,7 @@ impl SealService {
         if let Some(timestamp) = timestamp {
             chains.push(ChainRequest {
                 chain: tsa_certificates(timestamp),
-                ocsp_only: true,
+                ocsp_only,
             });
         }
         tokio::task::spawn_blocking(move || fetcher.fetch(&chains))
