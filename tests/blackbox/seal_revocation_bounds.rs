@@ -352,7 +352,7 @@ fn the_url_and_chain_caps_bound_what_a_seal_fetches() {
     // B-LTA: OCSP and CRLs. The chain is the leaf, int4, int3, int2, int1, root: int1 is fifth, not fetched for
     // (the root names no URL).
     bounds.seal_without_revocation_data(&id);
-    let mut expected: Vec<String> = [
+    let expected = sorted_paths(&[
         "/ocsp/leaf/1",
         "/ocsp/leaf/2",
         "/ocsp/int4",
@@ -361,10 +361,7 @@ fn the_url_and_chain_caps_bound_what_a_seal_fetches() {
         "/crl/int3/1",
         "/ocsp/int2",
         "/crl/int2/1",
-    ]
-    .map(String::from)
-    .to_vec();
-    expected.sort();
+    ]);
     assert_eq!(
         bounds.counting.sorted(),
         expected,
@@ -376,16 +373,13 @@ fn the_url_and_chain_caps_bound_what_a_seal_fetches() {
     bounds.counting.clear();
     let answer = sign_pades_hash(&bounds.daemon, &bounds.key, &id);
     assert_eq!(answer["ocspDers"], json!([]), "{answer}");
-    let mut expected: Vec<String> = [
+    let expected = sorted_paths(&[
         "/ocsp/leaf/1",
         "/ocsp/leaf/2",
         "/ocsp/int4",
         "/ocsp/int3",
         "/ocsp/int2",
-    ]
-    .map(String::from)
-    .to_vec();
-    expected.sort();
+    ]);
     assert_eq!(
         bounds.counting.sorted(),
         expected,
@@ -464,4 +458,11 @@ fn redirects_and_refused_addresses_are_not_followed() {
         logs.contains("refused: 127.0.0.2 is a loopback address"),
         "{logs}"
     );
+}
+
+/// `paths` as the counting server's sorted list of request paths.
+fn sorted_paths(paths: &[&str]) -> Vec<String> {
+    let mut paths: Vec<String> = paths.iter().map(|p| p.to_string()).collect();
+    paths.sort();
+    paths
 }

@@ -684,8 +684,6 @@ const ID_CE_INVALIDITY_DATE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.
 const ID_CE_HOLD_INSTRUCTION_CODE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.23");
 /// `id-ce-certificateIssuer` (RFC 5280 §5.3.3): the entry is about another issuer's certificate (indirect CRLs).
 const ID_CE_CERTIFICATE_ISSUER: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.29");
-/// `id-ce-authorityKeyIdentifier` (RFC 5280 §5.2.1).
-const ID_CE_AUTHORITY_KEY_IDENTIFIER: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.35");
 /// `id-ce-cRLNumber` (RFC 5280 §5.2.3).
 const ID_CE_CRL_NUMBER: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.20");
 /// `id-ce-deltaCRLIndicator` (RFC 5280 §5.2.4): a delta CRL, which lists only changes to a base CRL.
@@ -805,7 +803,7 @@ impl Crl {
                     .map_err(malformed("issuingDistributionPoint"))?,
                 );
             } else if extension.critical
-                && id != ID_CE_AUTHORITY_KEY_IDENTIFIER
+                && id != crate::oids::ID_CE_AUTHORITY_KEY_IDENTIFIER
                 && id != ID_CE_CRL_NUMBER
                 && id != ID_CE_FRESHEST_CRL
             {

@@ -807,15 +807,13 @@ impl Store {
         let Some(writer) = &self.nonces else {
             return Err(StoreError::Unavailable("the store is closing".into()));
         };
-        let (done, answer) = tokio::sync::oneshot::channel();
-        let pending = PendingNonce {
-            key: format!("{scope}/{nonce}"),
-            expires: expires_ms,
-            done,
-        };
-        let stopped = || StoreError::Unavailable("the nonce writer stopped".into());
-        writer.queue.send(pending).await.map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
+        writer
+            .submit(|done| PendingNonce {
+                key: format!("{scope}/{nonce}"),
+                expires: expires_ms,
+                done,
+            })
+            .await
     }
 
     /// Writes one batch of nonces and answers each: `true` for those this batch recorded first.
@@ -871,7 +869,7 @@ impl Store {
 }
 
 /// A nonce waiting for the writer.
-struct PendingNonce {
+pub(super) struct PendingNonce {
     key: String,
     expires: i64,
     done: tokio::sync::oneshot::Sender<Result<bool>>,
@@ -882,23 +880,17 @@ const NONCE_QUEUE: usize = 8192;
 /// Nonces written by one statement, at most.
 const NONCE_BATCH: usize = 256;
 
-/// The nonce writer: a group commit like the stamp writer. Concurrent signed requests queue their nonces here
-/// and one task writes whatever has queued in one `INSERT IGNORE`, so a burst of requests pays one synced
+/// Starts the nonce writer: a group commit like the stamp writer. Concurrent signed requests queue their nonces
+/// there and one task writes whatever has queued in one `INSERT IGNORE`, so a burst of requests pays one synced
 /// commit instead of one each. A nonce is answered only after its batch committed.
-#[derive(Clone)]
-pub(super) struct NonceWriter {
-    queue: tokio::sync::mpsc::Sender<PendingNonce>,
-}
-
-impl NonceWriter {
-    /// Starts the writer task for this store. The task holds the store weakly and ends with its last handle.
-    pub(super) fn start(store: &Store) -> NonceWriter {
-        let queue =
-            super::start_group_writer(store, NONCE_QUEUE, NONCE_BATCH, |store, batch| async move {
-                store.write_nonces(batch).await
-            });
-        NonceWriter { queue }
-    }
+pub(super) fn start_nonce_writer(store: &Store) -> super::GroupWriter<PendingNonce> {
+    super::GroupWriter::start(
+        store,
+        "nonce",
+        NONCE_QUEUE,
+        NONCE_BATCH,
+        |store, batch| async move { store.write_nonces(batch).await },
+    )
 }
 
 impl super::GroupedWrite for PendingNonce {

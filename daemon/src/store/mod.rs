@@ -109,11 +109,11 @@ pub struct Store {
     engine: Arc<Engine>,
     description: Arc<str>,
     /// The group-commit writer of stamps (absent in the writer's own handle).
-    writer: Option<stamps::StampWriter>,
+    writer: Option<GroupWriter<stamps::Pending>>,
     /// The group-commit writer of replay nonces (absent in the writers' own handles).
-    nonces: Option<approvals::NonceWriter>,
+    nonces: Option<GroupWriter<approvals::PendingNonce>>,
     /// The group-commit writer of seal operations (absent in the writers' own handles).
-    operations: Option<seals::OperationWriter>,
+    operations: Option<GroupWriter<seals::PendingOperation>>,
     /// Verified API keys by hash, for the embedded engine only (see [`ApiKeyCache`]).
     api_keys: Option<Arc<ApiKeyCache>>,
 }
@@ -188,9 +188,9 @@ impl Store {
             api_keys,
         };
         schema::migrate(&store).await?;
-        store.writer = Some(stamps::StampWriter::start(&store));
-        store.nonces = Some(approvals::NonceWriter::start(&store));
-        store.operations = Some(seals::OperationWriter::start(&store));
+        store.writer = Some(stamps::start_writer(&store));
+        store.nonces = Some(approvals::start_nonce_writer(&store));
+        store.operations = Some(seals::start_operation_writer(&store));
         Ok(store)
     }
 
@@ -465,6 +465,56 @@ async fn gather<P>(
             Ok(0) | Err(_) => return,
             Ok(_) => {}
         }
+    }
+}
+
+/// The queue of a group-commit writer (the stamp, nonce and seal operation writers): cheap to clone, one task
+/// behind it (see [`start_group_writer`]).
+struct GroupWriter<P> {
+    queue: tokio::sync::mpsc::Sender<P>,
+    /// What the writer writes, for the error when it has stopped ("stamp", "nonce", …).
+    name: &'static str,
+}
+
+impl<P> Clone for GroupWriter<P> {
+    fn clone(&self) -> Self {
+        GroupWriter {
+            queue: self.queue.clone(),
+            name: self.name,
+        }
+    }
+}
+
+impl<P: GroupedWrite> GroupWriter<P> {
+    /// Starts the writer task for `store` (at most `queue` writes waiting, `batch` per statement); `write` commits
+    /// one batch and answers each of its writes. The task holds the store weakly and ends with its last handle.
+    fn start<F, Fut>(
+        store: &Store,
+        name: &'static str,
+        queue: usize,
+        batch: usize,
+        write: F,
+    ) -> Self
+    where
+        F: Fn(Store, Vec<P>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send,
+    {
+        GroupWriter {
+            queue: start_group_writer(store, queue, batch, write),
+            name,
+        }
+    }
+
+    /// Queues the write that `make` builds around its answer channel, and waits for the answer, which comes after
+    /// the write's batch committed.
+    async fn submit<T>(
+        &self,
+        make: impl FnOnce(tokio::sync::oneshot::Sender<Result<T>>) -> P,
+    ) -> Result<T> {
+        let (done, answer) = tokio::sync::oneshot::channel();
+        let stopped = || StoreError::Unavailable(format!("the {} writer stopped", self.name));
+        self.queue.send(make(done)).await.map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
     }
 }
 

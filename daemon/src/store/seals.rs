@@ -228,7 +228,7 @@ impl Store {
     }
 
     /// Records a seal operation; it is durable when this returns. Concurrent operations share one synced commit
-    /// (see [`OperationWriter`]). The creation time is assigned here.
+    /// (see [`start_operation_writer`]). The creation time is assigned here.
     pub async fn record_seal_operation(
         &self,
         scope: &TenantScope,
@@ -238,14 +238,7 @@ impl Store {
             return Err(StoreError::Unavailable("the store is closing".into()));
         };
         let row = operation_row(scope, operation, chrono::Utc::now());
-        let (done, answer) = tokio::sync::oneshot::channel();
-        let stopped = || StoreError::Unavailable("the seal operation writer stopped".into());
-        writer
-            .queue
-            .send(PendingOperation { row, done })
-            .await
-            .map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
+        writer.submit(|done| PendingOperation { row, done }).await
     }
 
     /// Writes one batch of operations in one statement and answers each waiter with its outcome.
@@ -383,25 +376,17 @@ const OPERATION_QUEUE: usize = 4096;
 /// Operations written by one statement, at most.
 const OPERATION_BATCH: usize = 128;
 
-/// The seal operation writer: a group commit like the stamp writer. Concurrent seals queue their operation
-/// records here and one task writes whatever has queued in one `INSERT`, so a burst of seals pays one synced
-/// commit instead of one each. A seal is answered only after its operation's batch committed.
-#[derive(Clone)]
-pub(super) struct OperationWriter {
-    queue: tokio::sync::mpsc::Sender<PendingOperation>,
-}
-
-impl OperationWriter {
-    /// Starts the writer task for this store. The task holds the store weakly and ends with its last handle.
-    pub(super) fn start(store: &Store) -> OperationWriter {
-        let queue = super::start_group_writer(
-            store,
-            OPERATION_QUEUE,
-            OPERATION_BATCH,
-            |store, batch| async move { store.write_operations(batch).await },
-        );
-        OperationWriter { queue }
-    }
+/// Starts the seal operation writer: a group commit like the stamp writer. Concurrent seals queue their
+/// operation records there and one task writes whatever has queued in one `INSERT`, so a burst of seals pays one
+/// synced commit instead of one each. A seal is answered only after its operation's batch committed.
+pub(super) fn start_operation_writer(store: &Store) -> super::GroupWriter<PendingOperation> {
+    super::GroupWriter::start(
+        store,
+        "seal operation",
+        OPERATION_QUEUE,
+        OPERATION_BATCH,
+        |store, batch| async move { store.write_operations(batch).await },
+    )
 }
 
 impl super::GroupedWrite for PendingOperation {

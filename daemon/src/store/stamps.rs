@@ -156,7 +156,7 @@ pub enum IfStamped {
 }
 
 /// A stamp ready to be written: its record, typed for the schema.
-struct Pending {
+pub(super) struct Pending {
     stamp: Stamp,
     if_stamped: IfStamped,
     done: tokio::sync::oneshot::Sender<Result<Stamp>>,
@@ -209,25 +209,17 @@ const WRITER_QUEUE: usize = 4096;
 /// Stamps written by one statement, at most.
 const WRITER_BATCH: usize = 128;
 
-/// The stamp writer: a group commit. Concurrent stamps queue here and one task writes whatever has queued in one
-/// `INSERT` (one transaction, one synced commit), so the per-statement cost of SurrealDB is paid once per batch
-/// instead of once per stamp. A stamp is acknowledged only after its batch committed.
-#[derive(Clone)]
-pub(super) struct StampWriter {
-    queue: tokio::sync::mpsc::Sender<Pending>,
-}
-
-impl StampWriter {
-    /// Starts the writer task for this store. The task holds the store weakly and ends with its last handle.
-    pub(super) fn start(store: &Store) -> StampWriter {
-        let queue = super::start_group_writer(
-            store,
-            WRITER_QUEUE,
-            WRITER_BATCH,
-            |store, batch| async move { store.write_batch(batch).await },
-        );
-        StampWriter { queue }
-    }
+/// Starts the stamp writer: a group commit. Concurrent stamps queue there and one task writes whatever has
+/// queued in one `INSERT` (one transaction, one synced commit), so the per-statement cost of SurrealDB is paid
+/// once per batch instead of once per stamp. A stamp is acknowledged only after its batch committed.
+pub(super) fn start_writer(store: &Store) -> super::GroupWriter<Pending> {
+    super::GroupWriter::start(
+        store,
+        "stamp",
+        WRITER_QUEUE,
+        WRITER_BATCH,
+        |store, batch| async move { store.write_batch(batch).await },
+    )
 }
 
 impl super::GroupedWrite for Pending {
@@ -255,20 +247,13 @@ impl Store {
         let Some(writer) = &self.writer else {
             return Err(StoreError::Unavailable("the store is closing".into()));
         };
-        let (done, answer) = tokio::sync::oneshot::channel();
-        let pending = Pending {
-            stamp,
-            if_stamped,
-            done,
-        };
         writer
-            .queue
-            .send(pending)
+            .submit(|done| Pending {
+                stamp,
+                if_stamped,
+                done,
+            })
             .await
-            .map_err(|_| StoreError::Unavailable("the stamp writer stopped".into()))?;
-        answer
-            .await
-            .map_err(|_| StoreError::Unavailable("the stamp writer stopped".into()))?
     }
 
     /// Writes one batch and answers each waiting stamp. Rows whose first-stamp key is taken are skipped by
