@@ -68,6 +68,9 @@ struct Inner {
     timers: ApprovalTimers,
     after_commit: RwLock<Vec<Arc<dyn Fn() + Send + Sync>>>,
     observers: RwLock<Vec<Observer>>,
+    /// Whether this engine has adopted the requests it holds once (its start): later checks look only at
+    /// lapsed nodes' requests.
+    adopted_once: std::sync::atomic::AtomicBool,
 }
 
 /// A callback told of every committed change of state, with the request as it now is.
@@ -100,6 +103,7 @@ impl ApprovalEngine {
                 timers: ApprovalTimers::new(arbiters, tokio::runtime::Handle::current(), fire),
                 after_commit: RwLock::default(),
                 observers: RwLock::default(),
+                adopted_once: std::sync::atomic::AtomicBool::new(false),
             }
         });
         Self { inner }
@@ -324,20 +328,28 @@ impl ApprovalEngine {
         }
     }
 
-    /// Renews this node's lease and adopts the live requests it should hold (its own after a restart, and
-    /// those of nodes whose lease lapsed), arming a timer for each one not timed yet. Returns how many were
-    /// adopted now.
+    /// Renews this node's lease and adopts the live requests it should hold (the first time: its own after a
+    /// restart, those without a holder and those of nodes whose lease lapsed; afterwards only those of nodes
+    /// whose lease lapsed, so that the periodic check does not read every pending request), arming a timer for
+    /// each one not timed yet. Returns how many were adopted now.
     pub async fn adopt(&self) -> Result<usize, StoreError> {
+        use std::sync::atomic::Ordering;
         let now = now_ms();
-        self.inner
-            .store
+        let store = &self.inner.store;
+        store
             .renew_node_lease(&self.inner.node, now + self.inner.lease.as_millis() as i64)
             .await?;
-        let live = self
-            .inner
-            .store
-            .adopt_pending_all_tenants(&self.inner.node, now)
-            .await?;
+        let live = if self.inner.adopted_once.load(Ordering::Acquire) {
+            store
+                .adopt_lapsed_all_tenants(&self.inner.node, now)
+                .await?
+        } else {
+            let live = store
+                .adopt_pending_all_tenants(&self.inner.node, now)
+                .await?;
+            self.inner.adopted_once.store(true, Ordering::Release);
+            live
+        };
         let mut adopted = 0;
         for request in live {
             if self.inner.timers.holds(&request.uid) {

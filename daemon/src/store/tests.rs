@@ -1284,6 +1284,89 @@ async fn pending_requests_of_a_lapsed_node_are_adopted() {
     assert_eq!(held.owner_node.as_deref(), Some("node-b"));
 }
 
+/// The periodic check takes over only lapsed nodes' requests (a clean stop lapses the lease at once), leaves a
+/// live node's alone, and forgets a lapsed lease once it holds nothing; the check at start keeps the node's
+/// own requests.
+#[tokio::test]
+async fn a_released_lease_is_taken_over_by_the_periodic_check_then_forgotten() {
+    let store = memory_store().await;
+    let tenant = scope("t1");
+    let now = now_ms();
+    for node in ["node-a", "node-b", "node-c"] {
+        store.renew_node_lease(node, now + 30_000).await.unwrap();
+    }
+    for (uid, principal, node) in [("cl_a", "ka", "node-a"), ("cl_c", "kc", "node-c")] {
+        let mut held = claim(uid, principal, ApprovalState::Pending);
+        held.owner_node = Some(node.into());
+        store
+            .submit_approval(&tenant, &held, None, &Companions::none())
+            .await
+            .unwrap();
+    }
+    let owner = |uid: &'static str| {
+        let store = store.clone();
+        let tenant = tenant.clone();
+        async move {
+            let held = store
+                .approval(&tenant, &crate::ids::ApprovalId::new(uid))
+                .await
+                .unwrap();
+            (
+                held.as_ref().and_then(|h| h.owner_node.clone()),
+                held.map(|h| h.version),
+            )
+        }
+    };
+    // Everyone is alive: nothing moves.
+    assert!(
+        store
+            .adopt_lapsed_all_tenants("node-b", now)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // node-a stops cleanly: node-b's next check takes its request, and only that one.
+    store.release_node_lease("node-a").await.unwrap();
+    let adopted = store.adopt_lapsed_all_tenants("node-b", now).await.unwrap();
+    assert_eq!(
+        adopted.iter().map(|a| a.uid.as_str()).collect::<Vec<_>>(),
+        ["cl_a"]
+    );
+    assert_eq!(owner("cl_a").await.0.as_deref(), Some("node-b"));
+    assert_eq!(owner("cl_c").await.0.as_deref(), Some("node-c"));
+    // The next check finds node-a's lease holding nothing and forgets it; the live leases stay.
+    assert!(
+        store
+            .adopt_lapsed_all_tenants("node-b", now)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let mut leases: Vec<String> = store
+        .rows::<serde_json::Value>(
+            "SELECT VALUE meta::id(id) FROM node_lease;",
+            serde_json::json!({}),
+        )
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|node| node.as_str().unwrap().to_string())
+        .collect();
+    leases.sort();
+    assert_eq!(leases, ["node-b", "node-c"]);
+    // node-c restarts: the check at start returns its own request, still its own.
+    let before = owner("cl_c").await;
+    let held = store
+        .adopt_pending_all_tenants("node-c", now)
+        .await
+        .unwrap();
+    assert_eq!(
+        held.iter().map(|a| a.uid.as_str()).collect::<Vec<_>>(),
+        ["cl_c"]
+    );
+    assert_eq!(owner("cl_c").await, before);
+}
+
 #[tokio::test]
 async fn a_nonce_is_accepted_once_until_it_expires() {
     let store = memory_store().await;
