@@ -564,7 +564,15 @@ impl ClaimService {
                 key: format!("{KIND}:{}", namespace.name),
                 seen: counts.version,
             };
-            match self.engine.submit(&scope, new, Some(&guard)).await {
+            // The realm's version guards the counts the decision read. A pending claim changes none of them
+            // unless the namespace limits its pending claims, so it is written without the guard: concurrent
+            // submissions to one namespace then do not refuse each other.
+            let guarded = state != ApprovalState::Pending || policy.max_pending_limit;
+            match self
+                .engine
+                .submit(&scope, new, guarded.then_some(&guard))
+                .await
+            {
                 Ok(Submitted::Created(claim)) => {
                     metrics::counter!("sigil_claims_submitted_total", "outcome" => claim.state.as_str())
                         .increment(1);

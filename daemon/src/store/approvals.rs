@@ -499,9 +499,8 @@ impl Store {
         }
         let vars = json!({ "kind": kind, "realm": realm, "party": party, "tenant": scope.tenant(),
                            "realm_key": format!("{kind}:{realm}"), "cap": pending_up_to.max(1) });
-        // No pending query at all when no limit asks for it: even with `LIMIT`, SurrealDB's index scan for it
-        // grew with the realm's backlog (measured: a submission slowed from 5 ms to 25 ms between 10,000 and
-        // 60,000 pending claims).
+        // No pending query at all when no limit asks for it: under its `LIMIT`, SurrealDB's index scan reads
+        // ahead in batches, so its cost grew with the realm's backlog.
         let pending_sql = if pending_up_to == 0 {
             "RETURN [];"
         } else {

@@ -18,6 +18,12 @@ const MINUTE_MS: u64 = 60_000;
 const WINDOW_UNITS: u64 = 24 * 60;
 /// Events fanned out per round.
 const FAN_OUT_BATCH: usize = 100;
+/// A round looks for new events created this recently (ms) or later: an event commits well within this after
+/// its `created_at` is taken.
+const RECENT_EVENTS_MS: i64 = 10_000;
+/// How often a round looks for new events whatever their age (an event whose fan-out failed, or one that took
+/// longer than [`RECENT_EVENTS_MS`] to commit), and the first round always does.
+const ALL_EVENTS_EVERY: Duration = Duration::from_secs(60);
 /// Longest failure text kept per attempt.
 const MAX_ERROR_CHARS: usize = 500;
 
@@ -67,14 +73,27 @@ pub async fn run(service: WebhookService, node: String) {
             tracing::warn!(%error, "could not take back interrupted deliveries; they return after their lease")
         }
     }
+    let mut all_events_at: Option<tokio::time::Instant> = None;
+    // Where the last round stopped when it found a full batch: the next one carries on from there.
+    let mut backlog_from: Option<i64> = None;
     loop {
         let (generation, config) = service.runtime.settings();
         if agent.as_ref().is_none_or(|(g, _)| *g != generation) {
             agent = Some((generation, build_agent(&config.webhooks)));
         }
         let client = agent.as_ref().map(|(_, a)| a.clone()).expect("built above");
-        if let Err(error) = round(&service, &node, &slots, &client).await {
-            tracing::warn!(%error, "webhook dispatch round failed; retrying at the next poll");
+        let since = if all_events_at.is_none_or(|at| at.elapsed() >= ALL_EVENTS_EVERY) {
+            all_events_at = Some(tokio::time::Instant::now());
+            0
+        } else {
+            let recent = now_ms() - RECENT_EVENTS_MS;
+            backlog_from.map_or(recent, |from| from.min(recent))
+        };
+        match round(&service, &node, &slots, &client, since).await {
+            Ok(next) => backlog_from = next,
+            Err(error) => {
+                tracing::warn!(%error, "webhook dispatch round failed; retrying at the next poll")
+            }
         }
         tokio::select! {
             _ = tokio::time::sleep(config.webhooks.poll_interval) => {}
@@ -115,10 +134,16 @@ async fn round(
     node: &str,
     slots: &Arc<Semaphore>,
     agent: &ureq::Agent,
-) -> Result<(), crate::store::StoreError> {
+    since: i64,
+) -> Result<Option<i64>, crate::store::StoreError> {
     let store = &service.runtime.store;
     let config = service.runtime.settings().1;
-    for event in store.new_events_all_tenants(FAN_OUT_BATCH).await? {
+    let events = store.new_events_all_tenants(FAN_OUT_BATCH, since).await?;
+    // A full batch: more may wait, from the last one's time on.
+    let backlog_from = (events.len() >= FAN_OUT_BATCH)
+        .then(|| events.last().map(|event| event.created_at))
+        .flatten();
+    for event in events {
         // One event that cannot be fanned out now must not hold up the others or the due deliveries.
         if let Err(error) = store.fan_out_event_all_tenants(&event, now_ms()).await {
             tracing::warn!(%error, event = %event.uid, "cannot fan out an outbox event; retrying at the next poll");
@@ -126,7 +151,7 @@ async fn round(
     }
     let free = slots.available_permits();
     if free == 0 {
-        return Ok(());
+        return Ok(backlog_from);
     }
     // The lease outlives an attempt with room to record it; a crashed node's rows come back after it.
     let lease_ms =
@@ -151,7 +176,7 @@ async fn round(
             }
         });
     }
-    Ok(())
+    Ok(backlog_from)
 }
 
 /// What one HTTP attempt came to.
