@@ -10,7 +10,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -18,6 +18,7 @@ use http_body_util::Full;
 use hyper::Request;
 use serde_json::{Value, json};
 use sigil_httpsig::sigilum::{AgentIdentity, sign_sigilum};
+use sigild::store::now_ms;
 
 use crate::{Connection, Measured, Options, call, measure, owner_session, start_daemon_in};
 
@@ -420,6 +421,17 @@ async fn agent_verify(options: &Options, ed25519: f64) {
         let wall = wall.elapsed().as_secs_f64();
         let cpu = |pid: u32, before: f64| (cpu_seconds(pid) - before) / wall * 100.0;
         row("GET /v1/verify (signed agent)", &verify);
+        // The store's share of a verify: one durable nonce per request, measured without HTTP or signatures.
+        let nonces = nonce_ceiling(connections, options.phase).await;
+        println!(
+            "{:<38} {connections:>5} {:>10.0} {:>8.2} {:>8.2} {:>7}   verify ÷ this: {:.3}",
+            "durable nonce writes (in-process)",
+            nonces.rate,
+            nonces.p50_ms,
+            nonces.p99_ms,
+            nonces.errors,
+            verify.rate / nonces.rate
+        );
         println!(
             "  CPU during verify (warm-up included): sigild {:.0} %, sigil-load {:.0} % (of {} % for all cores)",
             cpu(daemon.child.id(), cpu_before.0),
@@ -434,6 +446,40 @@ async fn agent_verify(options: &Options, ed25519: f64) {
         }
     }
     drop(daemon);
+}
+
+/// Durable replay-nonce writes per second through the daemon's own store code (embedded SurrealKV, synced
+/// commits, the same schema and group-commit writer as `sigild`), in this process, from `writers` concurrent
+/// tasks: the store's share of every signed request, which records its nonce before it is answered.
+async fn nonce_ceiling(writers: usize, phase: Duration) -> Measured {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = sigild::config::Config::default();
+    config.server.data_dir = Some(dir.path().to_path_buf());
+    let store = sigild::store::Store::open(&config)
+        .await
+        .expect("opening the store");
+    let measuring = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for _ in 0..writers {
+        let (store, measuring, stop) = (store.clone(), measuring.clone(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::with_capacity(65536);
+            let mut errors = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let started = Instant::now();
+                let fresh = store
+                    .record_nonce("sig:bench-ns", &nonce(), now_ms() + 600_000)
+                    .await;
+                if measuring.load(Ordering::Relaxed) {
+                    latencies.push(started.elapsed().as_micros() as u32);
+                    errors += u64::from(!matches!(fresh, Ok(true)));
+                }
+            }
+            (latencies, errors)
+        }));
+    }
+    crate::collect(tasks, measuring, stop, phase).await
 }
 
 /// User plus system CPU time of process `pid` so far, in seconds (`/proc/<pid>/stat`, 100 ticks a second).
