@@ -48,7 +48,8 @@ impl Store {
     /// The tenant's timestamping settings (defaults when never set).
     pub async fn tenant_settings(&self, scope: &TenantScope) -> Result<TenantSettings> {
         let tenant = scope.tenant();
-        let sql = "SELECT enabled_tsa_slugs, public_lookup, store_cades_seals FROM tenant_settings WHERE tenant = $tenant LIMIT 1;";
+        let sql = "SELECT enabled_tsa_slugs, public_lookup, store_cades_seals \
+                   FROM type::record('tenant_settings', $tenant);";
         Ok(self
             .first::<TenantSettings>(sql, json!({ "tenant": tenant }))
             .await?
@@ -62,11 +63,10 @@ impl Store {
         settings: &TenantSettings,
     ) -> Result<()> {
         let tenant = scope.tenant();
-        let sql = "BEGIN TRANSACTION;\
-                   DELETE tenant_settings WHERE tenant = $tenant;\
-                   CREATE tenant_settings CONTENT { tenant: $tenant, enabled_tsa_slugs: $slugs, \
-                   public_lookup: $lookup, store_cades_seals: $store_cades_seals, updated_at: time::now() };\
-                   COMMIT TRANSACTION;";
+        // Keyed by the tenant (schema version 13).
+        let sql = "UPSERT type::record('tenant_settings', $tenant) CONTENT { tenant: $tenant, \
+                   enabled_tsa_slugs: $slugs, public_lookup: $lookup, store_cades_seals: $store_cades_seals, \
+                   updated_at: time::now() };";
         let vars = json!({ "tenant": tenant, "slugs": settings.enabled_tsa_slugs,
                            "lookup": settings.public_lookup.as_str(),
                            "store_cades_seals": settings.store_cades_seals });

@@ -1367,6 +1367,44 @@ async fn a_released_lease_is_taken_over_by_the_periodic_check_then_forgotten() {
     assert_eq!(owner("cl_c").await, before);
 }
 
+/// Settings written before version 13 (under a random id) are found after the migration that keys them by
+/// tenant, and the next write replaces them rather than adding a second row.
+#[tokio::test]
+async fn tenant_settings_of_an_older_store_are_keyed_by_tenant_by_the_migration() {
+    let store = memory_store().await;
+    store
+        .run(
+            "CREATE tenant_settings CONTENT { tenant: 't1', enabled_tsa_slugs: ['local'], \
+                 public_lookup: 'full', store_cades_seals: true, updated_at: time::now() };\
+             UPSERT meta:schema SET version = 12;",
+            json!({}),
+        )
+        .await
+        .unwrap();
+    schema::migrate(&store).await.unwrap();
+    assert_eq!(
+        schema::current_version(&store).await.unwrap(),
+        SCHEMA_VERSION
+    );
+    let mut settings = TenantSettings {
+        enabled_tsa_slugs: vec!["local".into()],
+        public_lookup: PublicLookup::Full,
+        store_cades_seals: true,
+    };
+    assert_eq!(store.tenant_settings(&scope("t1")).await.unwrap(), settings);
+    settings.store_cades_seals = false;
+    store
+        .set_tenant_settings(&scope("t1"), &settings)
+        .await
+        .unwrap();
+    assert_eq!(store.tenant_settings(&scope("t1")).await.unwrap(), settings);
+    let rows: Vec<serde_json::Value> = store
+        .rows("SELECT * FROM tenant_settings;", json!({}))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+}
+
 #[tokio::test]
 async fn a_nonce_is_accepted_once_until_it_expires() {
     let store = memory_store().await;
