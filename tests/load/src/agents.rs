@@ -421,6 +421,12 @@ async fn agent_verify(options: &Options, ed25519: f64) {
         let wall = wall.elapsed().as_secs_f64();
         let cpu = |pid: u32, before: f64| (cpu_seconds(pid) - before) / wall * 100.0;
         row("GET /v1/verify (signed agent)", &verify);
+        println!(
+            "  CPU during verify (warm-up included): sigild {:.0} %, sigil-load {:.0} % (of {} % for all cores)",
+            cpu(daemon.child.id(), cpu_before.0),
+            cpu(std::process::id(), cpu_before.1),
+            100 * std::thread::available_parallelism().map_or(2, |n| n.get())
+        );
         // The store's share of a verify: one durable nonce per request, measured without HTTP or signatures.
         let nonces = nonce_ceiling(connections, options.phase).await;
         println!(
@@ -431,12 +437,6 @@ async fn agent_verify(options: &Options, ed25519: f64) {
             nonces.p99_ms,
             nonces.errors,
             verify.rate / nonces.rate
-        );
-        println!(
-            "  CPU during verify (warm-up included): sigild {:.0} %, sigil-load {:.0} % (of {} % for all cores)",
-            cpu(daemon.child.id(), cpu_before.0),
-            cpu(std::process::id(), cpu_before.1),
-            100 * std::thread::available_parallelism().map_or(2, |n| n.get())
         );
         let inline = inline.load(Ordering::Relaxed);
         if inline > 0 {
