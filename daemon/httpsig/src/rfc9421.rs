@@ -457,6 +457,29 @@ pub fn verify_ed25519(
     signature: &[u8],
     public_key: &[u8; 32],
 ) -> Result<(), Rfc9421Error> {
+    let key = VerifyingKey::from_bytes(public_key).map_err(|_| Rfc9421Error::BadPublicKey)?;
+    verify_ed25519_with_key(msg, params, signature, &key, MethodCase::AsReceived)
+}
+
+/// Which spelling of `@method` [`verify_ed25519_with_key`] tries first. Every candidate base costs a full
+/// Ed25519 verification until one verifies, so a profile that knows how its signers spell the method says so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MethodCase {
+    /// As received, then lower case, then upper case (standard RFC 9421 signers).
+    AsReceived,
+    /// Lower case first (the Sigilum profile's signers), then as received, then upper case.
+    LowerFirst,
+}
+
+/// [`verify_ed25519`] with an already decoded key (a caller that caches keys saves the point decompression)
+/// and the order in which the spellings of `@method` are tried; the bases accepted are the same.
+pub fn verify_ed25519_with_key(
+    msg: &Message<'_>,
+    params: &SignatureParams,
+    signature: &[u8],
+    key: &VerifyingKey,
+    case: MethodCase,
+) -> Result<(), Rfc9421Error> {
     if let Some(alg) = &params.alg
         && !alg.eq_ignore_ascii_case("ed25519")
     {
@@ -466,12 +489,20 @@ pub fn verify_ed25519(
         .try_into()
         .map_err(|_| Rfc9421Error::BadSignatureLength)?;
     let signature = Signature::from_bytes(&signature);
-    let key = VerifyingKey::from_bytes(public_key).map_err(|_| Rfc9421Error::BadPublicKey)?;
-    let mut methods = vec![msg.method.to_owned()];
-    for m in [
-        msg.method.to_ascii_lowercase(),
-        msg.method.to_ascii_uppercase(),
-    ] {
+    let spellings = match case {
+        MethodCase::AsReceived => [
+            msg.method.to_owned(),
+            msg.method.to_ascii_lowercase(),
+            msg.method.to_ascii_uppercase(),
+        ],
+        MethodCase::LowerFirst => [
+            msg.method.to_ascii_lowercase(),
+            msg.method.to_owned(),
+            msg.method.to_ascii_uppercase(),
+        ],
+    };
+    let mut methods: Vec<String> = Vec::with_capacity(3);
+    for m in spellings {
         if !methods.contains(&m) {
             methods.push(m);
         }

@@ -368,7 +368,7 @@ pub fn verify_sigilum(
 /// headers, key id) is still checked on every request. Bounded: when full, it starts over.
 #[derive(Debug)]
 pub struct CertificateCache {
-    verified: std::sync::Mutex<std::collections::HashMap<[u8; 32], [u8; 32]>>,
+    verified: std::sync::Mutex<std::collections::HashMap<[u8; 32], VerifyingKey>>,
     capacity: usize,
 }
 
@@ -386,12 +386,13 @@ impl CertificateCache {
         sha2::Sha256::digest(header_value.as_bytes()).into()
     }
 
-    fn get(&self, header_value: &str) -> Option<[u8; 32]> {
+    fn get(&self, header_value: &str) -> Option<VerifyingKey> {
         let verified = self.verified.lock().unwrap_or_else(|p| p.into_inner());
         verified.get(&Self::id(header_value)).copied()
     }
 
-    fn insert(&self, header_value: &str, public_key: [u8; 32]) {
+    /// Keeps the decoded key (its point decompressed) of a certificate whose proof verified.
+    fn insert(&self, header_value: &str, public_key: VerifyingKey) {
         let mut verified = self.verified.lock().unwrap_or_else(|p| p.into_inner());
         if verified.len() >= self.capacity {
             verified.clear();
@@ -515,16 +516,19 @@ pub fn verify_sigilum_cached(
         )));
     }
     let certificate = Certificate::from_header_value(&cert_text)?;
-    let public_key = match cache.and_then(|cache| cache.get(&cert_text)) {
-        Some(public_key) => public_key,
+    let key = match cache.and_then(|cache| cache.get(&cert_text)) {
+        Some(key) => key,
         None => {
             let public_key = certificate.verify()?;
+            let key = VerifyingKey::from_bytes(&public_key)
+                .map_err(|_| bad_cert("certificate publicKey is not a valid Ed25519 key".into()))?;
             if let Some(cache) = cache {
-                cache.insert(&cert_text, public_key);
+                cache.insert(&cert_text, key);
             }
-            public_key
+            key
         }
     };
+    let public_key = key.to_bytes();
     if let Some(exp) = &certificate.expires_at {
         let exp = parse_rfc3339(exp)
             .ok_or_else(|| bad_cert("certificate expiresAt is not an RFC 3339 time".into()))?;
@@ -579,7 +583,10 @@ pub fn verify_sigilum_cached(
     }
 
     // 8. The signature itself.
-    rfc9421::verify_ed25519(msg, params, &sig, &public_key).map_err(SigilumError::BadSignature)?;
+    // Sigilum signers spell `@method` in lower case: that base is tried first, so an accepted request costs
+    // one Ed25519 verification.
+    rfc9421::verify_ed25519_with_key(msg, params, &sig, &key, rfc9421::MethodCase::LowerFirst)
+        .map_err(SigilumError::BadSignature)?;
 
     Ok(VerifiedAgent {
         namespace,
