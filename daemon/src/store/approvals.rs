@@ -769,6 +769,25 @@ impl Store {
         .map(|_| ())
     }
 
+    /// The nodes other than `node` whose lease is live at `now` (`live`), or lapsed (`!live`).
+    async fn other_nodes(&self, node: &str, now: i64, live: bool) -> Result<Vec<String>> {
+        #[derive(Deserialize)]
+        struct Lease {
+            node: String,
+        }
+        let sql = if live {
+            "SELECT meta::id(id) AS node FROM node_lease WHERE until >= $now;"
+        } else {
+            "SELECT meta::id(id) AS node FROM node_lease WHERE until < $now;"
+        };
+        let leases: Vec<Lease> = self.rows(sql, json!({ "now": now })).await?;
+        Ok(leases
+            .into_iter()
+            .map(|lease| lease.node)
+            .filter(|other| other != node)
+            .collect())
+    }
+
     /// Takes over the pending requests whose holder's lease lapsed (or that have no holder), for `node`, and
     /// returns every pending request `node` now holds (id and expiry only: there may be very many).
     /// Deliberately cross-tenant: timers are a daemon's job. This reads every pending request: it is what a
@@ -778,18 +797,7 @@ impl Store {
         node: &str,
         now: i64,
     ) -> Result<Vec<LiveApproval>> {
-        #[derive(Deserialize)]
-        struct Lease {
-            node: String,
-        }
-        let live: Vec<Lease> = self
-            .rows(
-                "SELECT meta::id(id) AS node FROM node_lease WHERE until >= $now;",
-                json!({ "now": now }),
-            )
-            .await?;
-        let mut live: Vec<String> = live.into_iter().map(|lease| lease.node).collect();
-        live.retain(|other| other != node);
+        let live = self.other_nodes(node, now, true).await?;
         // The node's own requests are not rewritten: only those of no holder, or of a holder that is not live.
         self.run(
             "UPDATE approval SET owner_node = $node \
@@ -815,18 +823,8 @@ impl Store {
         node: &str,
         now: i64,
     ) -> Result<Vec<LiveApproval>> {
-        #[derive(Deserialize)]
-        struct Lease {
-            node: String,
-        }
-        let lapsed: Vec<Lease> = self
-            .rows(
-                "SELECT meta::id(id) AS node FROM node_lease WHERE until < $now;",
-                json!({ "now": now }),
-            )
-            .await?;
         let mut adopted = Vec::new();
-        for lapsed in lapsed.into_iter().filter(|lapsed| lapsed.node != node) {
+        for lapsed in self.other_nodes(node, now, false).await? {
             let mut results = self
                 .run(
                     "BEGIN TRANSACTION;\
@@ -836,14 +834,14 @@ impl Store {
                      UPDATE approval SET owner_node = $node \
                          WHERE state = 'pending' AND owner_node = $lapsed RETURN uid, expires_at;\
                      COMMIT TRANSACTION;",
-                    json!({ "node": node, "lapsed": lapsed.node, "now": now }),
+                    json!({ "node": node, "lapsed": lapsed, "now": now }),
                 )
                 .await?;
             // BEGIN and COMMIT answer NONE: the UPDATE's rows are the last real result.
             let last = results.drain(..).rev().find(|value| !value.is_null());
             let moved: Vec<LiveApproval> = super::decode_rows(last.unwrap_or(Value::Null))?;
             if !moved.is_empty() {
-                tracing::info!(from = %lapsed.node, count = moved.len(), "took over a lapsed node's requests");
+                tracing::info!(from = %lapsed, count = moved.len(), "took over a lapsed node's requests");
             }
             adopted.extend(moved);
         }

@@ -1317,14 +1317,17 @@ async fn a_released_lease_is_taken_over_by_the_periodic_check_then_forgotten() {
             )
         }
     };
+    let nothing_moves = || async {
+        assert!(
+            store
+                .adopt_lapsed_all_tenants("node-b", now)
+                .await
+                .unwrap()
+                .is_empty()
+        )
+    };
     // Everyone is alive: nothing moves.
-    assert!(
-        store
-            .adopt_lapsed_all_tenants("node-b", now)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    nothing_moves().await;
     // node-a stops cleanly: node-b's next check takes its request, and only that one.
     store.release_node_lease("node-a").await.unwrap();
     let adopted = store.adopt_lapsed_all_tenants("node-b", now).await.unwrap();
@@ -1335,13 +1338,7 @@ async fn a_released_lease_is_taken_over_by_the_periodic_check_then_forgotten() {
     assert_eq!(owner("cl_a").await.0.as_deref(), Some("node-b"));
     assert_eq!(owner("cl_c").await.0.as_deref(), Some("node-c"));
     // The next check finds node-a's lease holding nothing and forgets it; the live leases stay.
-    assert!(
-        store
-            .adopt_lapsed_all_tenants("node-b", now)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    nothing_moves().await;
     let mut leases: Vec<String> = store
         .rows::<serde_json::Value>(
             "SELECT VALUE meta::id(id) FROM node_lease;",
