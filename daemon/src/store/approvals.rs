@@ -498,7 +498,7 @@ impl Store {
             party: String,
         }
         let vars = json!({ "kind": kind, "realm": realm, "party": party, "tenant": scope.tenant(),
-                           "realm_key": format!("{kind}:{realm}"), "cap": pending_up_to.max(1) });
+                           "realm_key": format!("{kind}:{realm}"), "cap": pending_up_to });
         // No pending query at all when no limit asks for it: under its `LIMIT`, SurrealDB's index scan reads
         // ahead in batches, so its cost grew with the realm's backlog.
         let pending_sql = if pending_up_to == 0 {
@@ -523,11 +523,8 @@ impl Store {
         let version: Vec<Version> = super::decode_rows(results.pop().unwrap_or(Value::Null))?;
         Ok(RealmCounts {
             version: version.first().map_or(0, |v| v.version),
-            pending: if pending_up_to == 0 {
-                0
-            } else {
-                pending.len() as u64
-            },
+            // Empty when nothing asked for it (`RETURN []`).
+            pending: pending.len() as u64,
             approved_for_party: approved.first().map_or(0, |c| c.count),
             approved_parties: parties.into_iter().map(|p| p.party).collect(),
         })
