@@ -270,19 +270,28 @@ fn pyhanko_reads_the_dss_offline_and_names_the_local_tsa_as_lacking_revocation_d
 
 #[test]
 fn pyhanko_requiring_revocation_data_everywhere_accepts_a_seal_whose_tsa_names_a_responder() {
-    strict_ltv_with_a_deployment_tsa("tsa");
+    strict_ltv_with_a_deployment_tsa("tsa", false);
 }
 
 #[test]
 fn pyhanko_requiring_revocation_data_everywhere_accepts_a_seal_whose_tsa_names_only_a_crl() {
-    strict_ltv_with_a_deployment_tsa("tsa_crl");
+    strict_ltv_with_a_deployment_tsa("tsa_crl", false);
+}
+
+/// A TSA whose tokens carry only its own certificate: its issuer comes from the TSA trust anchors, so the TSA's
+/// OCSP request can be made and the DSS still answers for it.
+#[test]
+fn pyhanko_requiring_revocation_data_everywhere_accepts_a_seal_whose_tsa_embeds_only_its_certificate()
+ {
+    strict_ltv_with_a_deployment_tsa("tsa", true);
 }
 
 /// A deployment's TSA: an `openssl ts` stand-in whose certificate the test CA issues with `profile` (`tsa`:
 /// AIA OCSP, the same responder as the signer's; `tsa_crl`: a CRL distribution point only), reached through
 /// tsa-http; the local TSA is off so that it stamps both the signature and the document. The B-LTA seal's DSS
 /// must answer for both chains, and pyHanko, requiring revocation data everywhere and fetching nothing, accepts it.
-fn strict_ltv_with_a_deployment_tsa(profile: &str) {
+/// With `own_certificate_only` its tokens embed the TSA certificate alone.
+fn strict_ltv_with_a_deployment_tsa(profile: &str, own_certificate_only: bool) {
     let (pki, ocsp_port, crl_up) = revocation_pki();
     let dir = pki.path();
     let tsa = OpensslTsa::new("LTV Test TSA", "1.3.6.1.4.1.32473.7");
@@ -295,6 +304,9 @@ fn strict_ltv_with_a_deployment_tsa(profile: &str) {
         tsa_pem.to_str().unwrap(),
     );
     std::fs::copy(dir.join("ca.pem"), tsa.root_pem()).unwrap();
+    if own_certificate_only {
+        tsa.embed_only_its_own_certificate();
+    }
     let server = StandIn::start(Behaviour::Tsa(tsa.clone()));
     built_plugin("libsigil_tsa_http.so");
     let daemon = Daemon::start_raw_with_env(

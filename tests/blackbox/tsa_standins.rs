@@ -193,6 +193,19 @@ impl OpensslTsa {
         format!("trust_roots_file = \"{}\"", self.root_pem().display())
     }
 
+    /// From now on its tokens embed only the TSA's own certificate (no `certs` file), as many TSAs' do.
+    pub fn embed_only_its_own_certificate(&self) {
+        let config = self.dir.path().join("ts.cnf");
+        let text = std::fs::read_to_string(&config).expect("reading ts.cnf");
+        let kept: String = text
+            .lines()
+            .filter(|line| !line.starts_with("certs = "))
+            .map(|line| format!("{line}\n"))
+            .collect();
+        assert_ne!(kept.len(), text.len(), "ts.cnf names no certs file");
+        std::fs::write(&config, kept).expect("writing ts.cnf");
+    }
+
     /// The TSA certificate (PEM file).
     pub fn tsa_pem(&self) -> PathBuf {
         self.dir.path().join("tsa.pem")

@@ -13,6 +13,7 @@ use crate::{
     CertEntry, CertificateSummary, MalformedError,
     algorithms::{SignatureCheck, verify},
     certificate::names_equal,
+    revocation::issued_by,
     time::unix_seconds,
 };
 
@@ -174,6 +175,39 @@ impl TrustStore {
     #[must_use]
     pub fn intermediate_entries(&self) -> &[CertEntry] {
         &self.intermediates
+    }
+
+    /// `chain` (leaf first, as a signed object carried it) with the issuers it lacks appended from the store's
+    /// intermediates and anchors, so that each certificate's issuer is in the result where the store knows it:
+    /// what revocation data is fetched with and what a DSS must hold when a token embeds only its signer's
+    /// certificate. Issuers are matched by name and signature (not by trust: this completes, it does not
+    /// judge); self-issued certificates need none; the result is at most eight certificates long.
+    #[must_use]
+    pub fn complete_chain(&self, chain: &[CertEntry]) -> Vec<CertEntry> {
+        let mut out: Vec<CertEntry> = chain.iter().take(MAX_CHAIN_LENGTH).cloned().collect();
+        let mut index = 0;
+        while index < out.len() && out.len() < MAX_CHAIN_LENGTH {
+            let certificate = &out[index];
+            let self_issued = names_equal(
+                certificate.certificate.tbs_certificate().issuer(),
+                certificate.certificate.tbs_certificate().subject(),
+            );
+            let has_issuer = self_issued
+                || out
+                    .iter()
+                    .any(|c| c.der != certificate.der && issued_by(certificate, c));
+            if !has_issuer
+                && let Some(issuer) = self
+                    .intermediates
+                    .iter()
+                    .chain(&self.roots)
+                    .find(|c| c.der != certificate.der && issued_by(certificate, c))
+            {
+                out.push(issuer.clone());
+            }
+            index += 1;
+        }
+        out
     }
 }
 
@@ -614,5 +648,30 @@ mod tests {
                 .is_err()
         );
         assert!(!a.sha1_allowed() && a.allowing_sha1(true).sha1_allowed());
+    }
+
+    #[test]
+    fn a_chain_is_completed_with_the_issuers_the_store_knows() {
+        let pki = Pki::new();
+        let mut store = TrustStore::new();
+        store.add_root(&pki.root).unwrap();
+        // A lone leaf gets its anchor appended; the anchor itself is self-issued and needs nothing more.
+        let completed = store.complete_chain(&[pki.leaf_entry()]);
+        assert_eq!(completed, vec![pki.leaf_entry(), pki.root_entry()]);
+        // A chain that already holds its issuer, or an issuer the store does not know, is left as it is.
+        let whole = [pki.leaf_entry(), pki.root_entry()];
+        assert_eq!(store.complete_chain(&whole), whole.to_vec());
+        assert_eq!(
+            TrustStore::new().complete_chain(&[pki.leaf_entry()]),
+            vec![pki.leaf_entry()]
+        );
+        // A certificate of the same name but another key does not complete it: the signature decides.
+        let other = Pki::new();
+        let mut impostor = TrustStore::new();
+        impostor.add_root(&other.root).unwrap();
+        assert_eq!(
+            impostor.complete_chain(&[pki.leaf_entry()]),
+            vec![pki.leaf_entry()]
+        );
     }
 }

@@ -1060,7 +1060,7 @@ impl SealService {
         qualified: bool,
     ) -> Result<Option<Vec<u8>>, SealError> {
         let mut certs: Vec<Vec<u8>> = Vec::new();
-        let tsa_certs = tsa_certificates(signature_timestamp);
+        let tsa_certs = self.tsa_chain(signature_timestamp);
         let revocation = self
             .revocation_for(signer_chain, Some(signature_timestamp), false)
             .await;
@@ -1147,7 +1147,7 @@ impl SealService {
         }];
         if let Some(timestamp) = timestamp {
             chains.push(ChainRequest {
-                chain: tsa_certificates(timestamp),
+                chain: self.tsa_chain(timestamp),
                 ocsp_only,
             });
         }
@@ -1157,6 +1157,22 @@ impl SealService {
                 tracing::warn!(%error, "the revocation fetch task failed; the seal carries no revocation data");
                 FetchedRevocation::default()
             })
+    }
+
+    /// The signature time-stamp's TSA chain, DER, as the token embeds it (the TSA's certificate first), with the
+    /// issuers it lacks completed from the TSA trust anchors and intermediates: a TSA that embeds only its own
+    /// certificate still gets revocation data for it (its issuer is needed to ask) and a DSS that holds its issuer.
+    fn tsa_chain(&self, timestamp: &SignatureTimestamp) -> Vec<Vec<u8>> {
+        let embedded = sigil_cms::signed_data::parse_signed_data(&timestamp.token_der)
+            .map(|parsed| parsed.certificates)
+            .unwrap_or_default();
+        self.tsa_trust
+            .get()
+            .for_verification()
+            .complete_chain(&embedded)
+            .into_iter()
+            .map(|entry| entry.der)
+            .collect()
     }
 
     /// Runs PDF work (parsing, preparing) with at most `[seal] max_concurrent_pdf` at once.
@@ -1535,13 +1551,6 @@ fn refuse_if_revoked(fetched: &FetchedRevocation) -> Result<(), SealError> {
         }),
         None => Ok(()),
     }
-}
-
-/// The certificates a signature time-stamp token carries (its TSA's chain), DER.
-fn tsa_certificates(timestamp: &SignatureTimestamp) -> Vec<Vec<u8>> {
-    sigil_cms::signed_data::parse_signed_data(&timestamp.token_der)
-        .map(|parsed| parsed.certificates.into_iter().map(|c| c.der).collect())
-        .unwrap_or_default()
 }
 
 fn key_algorithm_name(kind: KeyKind) -> &'static str {
