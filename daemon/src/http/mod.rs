@@ -6,6 +6,7 @@ mod claims;
 pub mod connections;
 mod directory;
 pub mod extract;
+mod form;
 pub mod limits;
 pub mod openapi;
 mod operations;

@@ -5,8 +5,7 @@
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::multipart::{Field, MultipartRejection};
-use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
+use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -19,6 +18,7 @@ use sigil_seal::{ContentDigest, CsrSubject, HashAlgorithm, SealCheck, SealReport
 
 use super::AppState;
 use super::extract::{Json, PagingParams, Query, TenantCaller};
+use super::form::{Form, FormError, Part};
 use crate::app::seals::{CertificateView, ProvisionRequest, SealError, SealRequest, Sealed};
 use crate::error::{ApiError, ApiResult, ErrorKind};
 use crate::kms::KeyKind;
@@ -217,22 +217,9 @@ async fn revoke_certificate(
     ))
 }
 
-fn multipart(form: Result<Multipart, MultipartRejection>) -> ApiResult<Multipart> {
-    form.map_err(|rejection| {
-        ApiError::new(
-            ErrorKind::UnsupportedMediaType,
-            format!(
-                "expected a multipart/form-data body: {}",
-                rejection.body_text()
-            ),
-        )
-        .with_details(json!({ "field": "Content-Type" }))
-    })
-}
-
 /// The form's next part, refusing a form of more than [`MAX_FORM_PARTS`] parts (`parts` counts them).
-async fn next_part<'f>(form: &'f mut Multipart, parts: &mut usize) -> ApiResult<Option<Field<'f>>> {
-    let Some(field) = form.next_field().await.map_err(form_error)? else {
+async fn next_part(form: &mut Form, parts: &mut usize) -> ApiResult<Option<Part>> {
+    let Some(part) = form.next_part().await.map_err(form_error)? else {
         return Ok(None);
     };
     *parts += 1;
@@ -242,13 +229,13 @@ async fn next_part<'f>(form: &'f mut Multipart, parts: &mut usize) -> ApiResult<
             format!("the form has more than {MAX_FORM_PARTS} parts"),
         ));
     }
-    Ok(Some(field))
+    Ok(Some(part))
 }
 
-fn form_error(error: axum::extract::multipart::MultipartError) -> ApiError {
+fn form_error(error: FormError) -> ApiError {
     ApiError::new(
         ErrorKind::InvalidRequest,
-        format!("malformed multipart body: {}", error.body_text()),
+        format!("malformed multipart body: {error}"),
     )
 }
 
@@ -269,11 +256,12 @@ struct Upload {
 /// for a permit). Over `limit` bytes: 413.
 async fn hash_file(
     state: &AppState,
-    mut field: Field<'_>,
+    form: &mut Form,
+    part: Part,
     limit: u64,
     all_hashes: bool,
 ) -> ApiResult<Upload> {
-    let file_name = field.file_name().map(str::to_string);
+    let file_name = part.file_name;
     let (mut sha256, mut sha384, mut sha512) = (Sha256::new(), Sha384::new(), Sha512::new());
     let mut size = 0u64;
     // The first bytes, until the magic number decides; they are all in `head` until then (it decides at 5).
@@ -281,7 +269,7 @@ async fn hash_file(
     // A PDF's bytes and its permit, once the magic number said PDF; anything else is never copied.
     let mut pdf: Option<(Vec<u8>, tokio::sync::OwnedSemaphorePermit)> = None;
     let mut decided = false;
-    while let Some(chunk) = field.chunk().await.map_err(form_error)? {
+    while let Some(chunk) = form.chunk().await.map_err(form_error)? {
         size += chunk.len() as u64;
         if size > limit {
             return Err(ApiError::new(
@@ -330,9 +318,9 @@ async fn hash_file(
     })
 }
 
-async fn small_bytes(mut field: Field<'_>, name: &str, limit: usize) -> ApiResult<Vec<u8>> {
+async fn small_bytes(form: &mut Form, name: &str, limit: usize) -> ApiResult<Vec<u8>> {
     let mut bytes = Vec::new();
-    while let Some(chunk) = field.chunk().await.map_err(form_error)? {
+    while let Some(chunk) = form.chunk().await.map_err(form_error)? {
         if bytes.len() + chunk.len() > limit {
             return Err(ApiError::new(
                 ErrorKind::PayloadTooLarge,
@@ -345,8 +333,8 @@ async fn small_bytes(mut field: Field<'_>, name: &str, limit: usize) -> ApiResul
     Ok(bytes)
 }
 
-async fn text_field(field: Field<'_>, name: &str) -> ApiResult<String> {
-    let bytes = small_bytes(field, name, MAX_FORM_FIELD).await?;
+async fn text_field(form: &mut Form, name: &str) -> ApiResult<String> {
+    let bytes = small_bytes(form, name, MAX_FORM_FIELD).await?;
     String::from_utf8(bytes).map_err(|_| ApiError::invalid_field(name, "must be UTF-8 text"))
 }
 
@@ -412,45 +400,44 @@ fn ascii_header(text: &str) -> String {
 async fn sign(
     State(state): State<AppState>,
     caller: TenantCaller,
-    form: Result<Multipart, MultipartRejection>,
+    mut form: Form,
 ) -> ApiResult<Response> {
-    let mut form = multipart(form)?;
     let limit = state.config().seal.max_file_bytes;
     let mut upload = None;
     let (mut certificate_id, mut label, mut qualified) = (None, None, false);
     let (mut reason, mut location) = (None, None);
     let mut lta = false;
     let mut parts = 0;
-    while let Some(field) = next_part(&mut form, &mut parts).await? {
-        let name = field.name().unwrap_or_default().to_string();
+    while let Some(part) = next_part(&mut form, &mut parts).await? {
+        let name = part.name.clone();
         match name.as_str() {
             "file" if upload.is_none() => {
-                upload = Some(hash_file(&state, field, limit, false).await?)
+                upload = Some(hash_file(&state, &mut form, part, limit, false).await?)
             }
             "file" => return Err(ApiError::invalid_field("file", "only one file per seal")),
             "certificateId" => {
-                let text = text_field(field, "certificateId").await?;
+                let text = text_field(&mut form, "certificateId").await?;
                 let text = text.trim();
                 certificate_id = (!text.is_empty()).then(|| text.to_string());
             }
             "label" => {
-                let text = text_field(field, "label").await?;
+                let text = text_field(&mut form, "label").await?;
                 if !text.trim().is_empty() {
                     label = Some(checked_text("label", &text, MAX_LABEL)?);
                 }
             }
             "qualified" => {
-                qualified = parse_bool("qualified", &text_field(field, "qualified").await?)?
+                qualified = parse_bool("qualified", &text_field(&mut form, "qualified").await?)?
             }
             // PDF only (`/Reason`, `/Location`); ignored for other files.
             "reason" => {
-                let text = text_field(field, "reason").await?;
+                let text = text_field(&mut form, "reason").await?;
                 if !text.trim().is_empty() {
                     reason = Some(checked_text("reason", &text, MAX_LABEL)?);
                 }
             }
             "location" => {
-                let text = text_field(field, "location").await?;
+                let text = text_field(&mut form, "location").await?;
                 if !text.trim().is_empty() {
                     location = Some(checked_text("location", &text, MAX_LABEL)?);
                 }
@@ -458,7 +445,7 @@ async fn sign(
             // `B-B` and `B-T` both ask for the usual seal (B-T, B-B when every TSA fails); `B-LTA` adds a DSS
             // and a document time-stamp to a PDF.
             "level" => {
-                let text = text_field(field, "level").await?;
+                let text = text_field(&mut form, "level").await?;
                 lta = match text.trim() {
                     "" | "B-B" | "B-T" => false,
                     "B-LTA" => true,
@@ -472,7 +459,7 @@ async fn sign(
             }
             // The public client's fields that a seal does not use.
             "reminders" | "reminderDays" | "tags" => {
-                text_field(field, &name).await?;
+                text_field(&mut form, &name).await?;
             }
             other => {
                 return Err(ApiError::invalid_field(other, "unknown form field"));
@@ -1153,25 +1140,21 @@ fn refuse_verification(report: &SealReport) -> Option<ApiError> {
 }
 
 /// POST /seal/verify (public, multipart): `file` and `p7s` → CAdES; a PDF alone → PAdES (when available).
-async fn verify(
-    State(state): State<AppState>,
-    form: Result<Multipart, MultipartRejection>,
-) -> ApiResult<Json<Value>> {
-    let mut form = multipart(form)?;
+async fn verify(State(state): State<AppState>, mut form: Form) -> ApiResult<Json<Value>> {
     let limit = state.config().seal.max_file_bytes;
     let (mut upload, mut p7s, mut tsr) = (None, None, None);
     let mut parts = 0;
-    while let Some(field) = next_part(&mut form, &mut parts).await? {
-        let name = field.name().unwrap_or_default().to_string();
+    while let Some(part) = next_part(&mut form, &mut parts).await? {
+        let name = part.name.clone();
         match name.as_str() {
             "file" if upload.is_none() => {
-                upload = Some(hash_file(&state, field, limit, true).await?)
+                upload = Some(hash_file(&state, &mut form, part, limit, true).await?)
             }
             "p7s" if p7s.is_none() => {
-                p7s = Some(small_bytes(field, "p7s", MAX_SIGNATURE_BYTES).await?)
+                p7s = Some(small_bytes(&mut form, "p7s", MAX_SIGNATURE_BYTES).await?)
             }
             "tsr" if tsr.is_none() => {
-                tsr = Some(small_bytes(field, "tsr", MAX_SIGNATURE_BYTES).await?)
+                tsr = Some(small_bytes(&mut form, "tsr", MAX_SIGNATURE_BYTES).await?)
             }
             other => {
                 return Err(ApiError::invalid_field(
