@@ -204,10 +204,15 @@ impl Bounds {
     /// Provisions a P-256 seal certificate, has `issuer` (`root` or `int4`) issue it with the `section` of
     /// `leaves.cnf`, and activates it with the fixture's chain above that issuer; returns its id.
     fn leaf(&self, section: &str, issuer: &str) -> String {
+        self.leaf_of(&self.token, section, issuer)
+    }
+
+    /// [`Bounds::leaf`] for the tenant of the owner session `token`.
+    fn leaf_of(&self, token: &str, section: &str, issuer: &str) -> String {
         let dir = self.pki.path();
         let provisioned = provision(
             &self.daemon,
-            &self.token,
+            token,
             json!({ "commonName": format!("Seal {section}"), "organization": "Acme AS",
                     "countryCode": "NO", "keyAlgorithm": "ecdsa-p256" }),
         );
@@ -250,7 +255,7 @@ impl Bounds {
         self.daemon
             .post(
                 &format!("/seal/certificates/{id}/activate"),
-                &self.token,
+                token,
                 json!({ "certificatePem": chain }),
             )
             .expect(200);
@@ -389,23 +394,35 @@ fn the_url_and_chain_caps_bound_what_a_seal_fetches() {
     assert_eq!(bounds.hanging.sorted(), Vec::<String>::new());
 }
 
-/// At most `MAX_CONCURRENT_FETCHES` (16) certificates are fetched for at once in the whole daemon: with 16
-/// `/seal/sign-pades-hash` calls held by a responder that never answers (one certificate each), a 17th fetches
-/// nothing and is answered at once without revocation data, saying why in the log; the 16 are answered at
-/// their deadline. `revocation_timeout` is the maximum, so that the 16 are surely still held when the 17th
-/// comes.
+/// At most `MAX_CONCURRENT_FETCHES` (16) certificates are fetched for at once in the whole daemon, and at most
+/// `MAX_FETCHES_PER_TENANT` (8) for one tenant; past either, a fetch waits for a place until its deadline
+/// instead of going without. Calls to `/seal/sign-pades-hash` (one certificate each) are held by a responder
+/// that never answers, with `revocation_timeout` at its maximum (10 s):
+/// - tenant A's 8 take its share; its 9th waits, and tenant B's 8 still get places (16 at the responder, not 17);
+/// - tenant C, past the daemon's 16, waits too;
+/// - when A's first 8 reach their deadline and give their places back, A's 9th and C's call take places before
+///   their own deadlines (each started a second later) and reach the responder: 18 in all.
+///
+/// The one-second spacings only order the calls; nothing here measures time.
 #[test]
-fn at_most_sixteen_certificates_are_fetched_for_at_once() {
-    const HELD: usize = 16;
+fn fetch_places_are_shared_by_tenants_and_waited_for() {
+    const SHARE: usize = 8;
     let bounds = Bounds::start("10s");
-    let hang = bounds.leaf("hang", "root");
-    std::thread::scope(|scope| {
-        let held: Vec<_> = (0..HELD)
-            .map(|_| scope.spawn(|| sign_pades_hash(&bounds.daemon, &bounds.key, &hang)))
-            .collect();
-        // Liveness wait, not a measurement: until all 16 are at the responder.
+    let a = bounds.leaf("hang", "root");
+    let (b_owner, c_owner) = (
+        bounds.daemon.owner_with_tenant(),
+        bounds.daemon.owner_with_tenant(),
+    );
+    let b = bounds.leaf_of(&b_owner.token, "hang", "root");
+    let c = bounds.leaf_of(&c_owner.token, "hang", "root");
+    let (b_key, c_key) = (
+        bounds.daemon.api_key(&b_owner.token, "test"),
+        bounds.daemon.api_key(&c_owner.token, "test"),
+    );
+    // Liveness wait, not a measurement: until `count` calls are at the responder.
+    let held = |count: usize| {
         let patience = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        while bounds.hanging.len() < HELD {
+        while bounds.hanging.len() < count {
             assert!(
                 std::time::Instant::now() < patience,
                 "{:?}\n{}",
@@ -414,20 +431,35 @@ fn at_most_sixteen_certificates_are_fetched_for_at_once() {
             );
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
-        let answer = sign_pades_hash(&bounds.daemon, &bounds.key, &hang);
-        assert_eq!(answer["ocspDers"], json!([]), "{answer}");
-        assert_eq!(bounds.hanging.len(), HELD);
-        let logs = bounds.daemon.logs();
-        assert!(
-            logs.contains("too many revocation fetches at once"),
-            "{logs}"
-        );
-        for call in held {
+    };
+    let second = std::time::Duration::from_secs(1);
+    std::thread::scope(|scope| {
+        let mut calls = Vec::new();
+        for _ in 0..SHARE {
+            calls.push(scope.spawn(|| sign_pades_hash(&bounds.daemon, &bounds.key, &a)));
+        }
+        held(SHARE);
+        std::thread::sleep(second);
+        calls.push(scope.spawn(|| sign_pades_hash(&bounds.daemon, &bounds.key, &a)));
+        for _ in 0..SHARE {
+            calls.push(scope.spawn(|| sign_pades_hash(&bounds.daemon, &b_key, &b)));
+        }
+        held(2 * SHARE);
+        std::thread::sleep(second);
+        // A's 9th is still waiting for a place of A's share.
+        assert_eq!(bounds.hanging.len(), 2 * SHARE, "{}", bounds.daemon.logs());
+        calls.push(scope.spawn(|| sign_pades_hash(&bounds.daemon, &c_key, &c)));
+        for call in calls {
             let answer = call.join().unwrap();
             assert_eq!(answer["ocspDers"], json!([]), "{answer}");
         }
     });
-    assert_eq!(bounds.hanging.len(), HELD);
+    assert_eq!(
+        bounds.hanging.len(),
+        2 * SHARE + 2,
+        "{}",
+        bounds.daemon.logs()
+    );
 }
 
 /// The `[seal]` address policy: a redirect is an answer (302), not followed, whether it points at an allowed

@@ -8,11 +8,13 @@
 //! one total deadline (`[seal] revocation_timeout`) for a whole fetch, each request bounded by what remains;
 //! at most [`MAX_CERTS_PER_CHAIN`] certificates of a chain and [`MAX_URLS_PER_CERT`] URLs of a certificate,
 //! the certificates fetched concurrently; and at most [`MAX_CONCURRENT_FETCHES`] certificates fetched at once
-//! in the whole daemon (past that, fetching is skipped and logged), so that chains full of URLs pointing at a
-//! blackhole cannot hold the blocking pool.
+//! in the whole daemon and [`MAX_FETCHES_PER_TENANT`] for one tenant, so that chains full of URLs pointing at a
+//! blackhole cannot hold the blocking pool, nor one tenant's dead responders every place. A fetch past either
+//! limit waits for a place until its deadline (then it is skipped and logged), not failing open at once.
 
+use std::collections::HashMap;
 use std::io::Read as _;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Condvar, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use sigil_cms::CertEntry;
@@ -35,26 +37,70 @@ pub const MAX_CERTS_PER_CHAIN: usize = 4;
 pub const MAX_URLS_PER_CERT: usize = 2;
 /// At most this many certificates are being fetched for at once in the daemon.
 pub const MAX_CONCURRENT_FETCHES: usize = 16;
+/// At most this many of them for one tenant: half, so that one tenant's responders never hold them all.
+pub const MAX_FETCHES_PER_TENANT: usize = MAX_CONCURRENT_FETCHES / 2;
 
-static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
+/// The daemon's fetch places.
+static PLACES: LazyLock<Places> = LazyLock::new(Places::default);
 
-/// One of the [`MAX_CONCURRENT_FETCHES`] places, given back on drop.
-struct FetchPermit;
+/// Places for fetches, counted in all and per tenant; a freed place wakes the waiters.
+#[derive(Default)]
+struct Places {
+    taken: Mutex<Taken>,
+    freed: Condvar,
+}
 
-impl FetchPermit {
-    fn try_acquire() -> Option<Self> {
-        IN_FLIGHT
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < MAX_CONCURRENT_FETCHES).then_some(n + 1)
-            })
-            .ok()
-            .map(|_| FetchPermit)
+#[derive(Default)]
+struct Taken {
+    total: usize,
+    by_tenant: HashMap<String, usize>,
+}
+
+impl Places {
+    /// A place for `tenant`, waiting for one until `deadline`; `None` if none came free by then.
+    fn acquire(&self, tenant: &str, deadline: Instant) -> Option<FetchPermit<'_>> {
+        let mut taken = self.taken.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            let mine = taken.by_tenant.get(tenant).copied().unwrap_or(0);
+            if taken.total < MAX_CONCURRENT_FETCHES && mine < MAX_FETCHES_PER_TENANT {
+                taken.total += 1;
+                *taken.by_tenant.entry(tenant.to_string()).or_default() += 1;
+                return Some(FetchPermit {
+                    places: self,
+                    tenant: tenant.to_string(),
+                });
+            }
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                return None;
+            }
+            taken = self
+                .freed
+                .wait_timeout(taken, remaining)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
     }
 }
 
-impl Drop for FetchPermit {
+/// One place, given back (and a waiter woken) on drop.
+struct FetchPermit<'p> {
+    places: &'p Places,
+    tenant: String,
+}
+
+impl Drop for FetchPermit<'_> {
     fn drop(&mut self) {
-        IN_FLIGHT.fetch_sub(1, Ordering::AcqRel);
+        let mut taken = self.places.taken.lock().unwrap_or_else(|p| p.into_inner());
+        taken.total -= 1;
+        if let Some(mine) = taken.by_tenant.get_mut(&self.tenant) {
+            *mine -= 1;
+            if *mine == 0 {
+                taken.by_tenant.remove(&self.tenant);
+            }
+        }
+        drop(taken);
+        self.places.freed.notify_all();
     }
 }
 
@@ -107,8 +153,9 @@ impl RevocationFetcher {
     }
 
     /// Revocation data for the first [`MAX_CERTS_PER_CHAIN`] certificates of each of `chains` whose issuer is in
-    /// the same chain, fetched concurrently, all within one `[seal] revocation_timeout`. Blocks.
-    pub fn fetch(&self, chains: &[ChainRequest]) -> FetchedRevocation {
+    /// the same chain, fetched concurrently for `tenant` (within its share of the daemon's places), all within
+    /// one `[seal] revocation_timeout`, waiting for a place included. Blocks.
+    pub fn fetch(&self, tenant: &str, chains: &[ChainRequest]) -> FetchedRevocation {
         let deadline = Instant::now() + self.timeout;
         let jobs = plan(chains);
         let results: Vec<(FetchedRevocation, bool)> = std::thread::scope(|scope| {
@@ -123,8 +170,8 @@ impl RevocationFetcher {
                     } = job;
                     scope.spawn(move || {
                         let subject = certificate.summary().subject;
-                        let Some(_permit) = FetchPermit::try_acquire() else {
-                            tracing::warn!(certificate = %subject, limit = MAX_CONCURRENT_FETCHES, "too many revocation fetches at once; none for this certificate");
+                        let Some(_permit) = PLACES.acquire(tenant, deadline) else {
+                            tracing::warn!(certificate = %subject, %tenant, limit = MAX_CONCURRENT_FETCHES, tenant_limit = MAX_FETCHES_PER_TENANT, "no revocation fetch place came free before the deadline; none for this certificate");
                             return (FetchedRevocation::default(), *is_signer);
                         };
                         let mut out = FetchedRevocation::default();
@@ -554,13 +601,31 @@ mod tests {
     }
 
     #[test]
-    fn at_most_max_concurrent_fetches_permits_are_handed_out() {
-        let permits: Vec<FetchPermit> = std::iter::from_fn(FetchPermit::try_acquire)
-            .take(MAX_CONCURRENT_FETCHES + 1)
-            .collect();
-        assert_eq!(permits.len(), MAX_CONCURRENT_FETCHES);
-        assert!(FetchPermit::try_acquire().is_none());
-        drop(permits);
-        assert!(FetchPermit::try_acquire().is_some());
+    fn places_are_shared_between_tenants_and_waited_for_until_the_deadline() {
+        let places = Places::default();
+        let past = Instant::now();
+        let ours: Vec<FetchPermit> = std::iter::from_fn(|| places.acquire("a", past)).collect();
+        assert_eq!(ours.len(), MAX_FETCHES_PER_TENANT);
+        // Tenant a's share is taken; tenant b still gets the rest, and past that nobody does.
+        let theirs: Vec<FetchPermit> = std::iter::from_fn(|| places.acquire("b", past)).collect();
+        assert_eq!(
+            theirs.len(),
+            MAX_CONCURRENT_FETCHES - MAX_FETCHES_PER_TENANT
+        );
+        assert!(places.acquire("c", past).is_none());
+        // A waiter gets a place freed while it waits (its deadline is only a liveness bound here).
+        std::thread::scope(|scope| {
+            let waiter = scope.spawn(|| {
+                places
+                    .acquire("c", Instant::now() + Duration::from_secs(60))
+                    .map(|permit| permit.tenant.clone())
+            });
+            drop(ours);
+            assert_eq!(waiter.join().unwrap().as_deref(), Some("c"));
+        });
+        // Every place given back is counted back.
+        drop(theirs);
+        let taken = places.taken.lock().unwrap();
+        assert_eq!((taken.total, taken.by_tenant.len()), (0, 0));
     }
 }

@@ -872,7 +872,7 @@ impl SealService {
         // recorded below even when responders are slow.
         let ocsp_der = if pades {
             let fetched = self
-                .revocation_for(&certificate.chain_der, timestamp.as_ref(), true)
+                .revocation_for(scope, &certificate.chain_der, timestamp.as_ref(), true)
                 .await;
             refuse_if_revoked(&fetched)?;
             fetched.ocsps
@@ -1062,7 +1062,7 @@ impl SealService {
         let mut certs: Vec<Vec<u8>> = Vec::new();
         let tsa_certs = self.tsa_chain(signature_timestamp);
         let revocation = self
-            .revocation_for(signer_chain, Some(signature_timestamp), false)
+            .revocation_for(scope, signer_chain, Some(signature_timestamp), false)
             .await;
         refuse_if_revoked(&revocation)?;
         for der in signer_chain
@@ -1133,6 +1133,7 @@ impl SealService {
     /// fetched is logged and left out.
     async fn revocation_for(
         &self,
+        scope: &TenantScope,
         signer_chain: &[Vec<u8>],
         timestamp: Option<&SignatureTimestamp>,
         ocsp_only: bool,
@@ -1151,7 +1152,8 @@ impl SealService {
                 ocsp_only,
             });
         }
-        tokio::task::spawn_blocking(move || fetcher.fetch(&chains))
+        let tenant = scope.tenant().as_str().to_string();
+        tokio::task::spawn_blocking(move || fetcher.fetch(&tenant, &chains))
             .await
             .unwrap_or_else(|error| {
                 tracing::warn!(%error, "the revocation fetch task failed; the seal carries no revocation data");
