@@ -12,6 +12,7 @@ use der::{
 use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
 use x509_cert::{
     Certificate,
+    crl::{CertificateList, TbsCertList},
     ext::{
         Extension,
         pkix::{AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, KeyUsages},
@@ -251,6 +252,65 @@ fn build(
     Ok(der::Decode::from_der(&certificate.to_der()?)?)
 }
 
+/// An RFC 5280 v2 CRL of `issuer` that revokes nothing: `thisUpdate`, `nextUpdate`, the authority key identifier
+/// and `cRLNumber` `number`, signed through `signer` (which must hold the issuer's key). Its DER.
+///
+/// For a CA that never revokes what it issued (Sigil's own local roots): a verifier that requires revocation
+/// data for every certificate of a chain gets it from the CA itself, within `nextUpdate`.
+///
+/// # Errors
+/// [`CertificateError`] when the signer holds another key, `next_update` is not after `this_update`, a time is
+/// out of range, or signing or encoding fails.
+pub fn build_empty_crl(
+    issuer: &Certificate,
+    signer: &dyn CertificateSigner,
+    this_update: SystemTime,
+    next_update: SystemTime,
+    number: u64,
+) -> Result<Vec<u8>, CertificateError> {
+    let public_key = signer.public_key()?;
+    if &public_key != issuer.tbs_certificate().subject_public_key_info() {
+        return Err(CertificateError::IssuerKeyMismatch);
+    }
+    if next_update <= this_update {
+        return Err(CertificateError::InvalidValidity);
+    }
+    let time = |at| x509_time(at).map_err(|_| CertificateError::InvalidValidity);
+    let signature_algorithm = signer.algorithm().algorithm_identifier()?;
+    let extensions = vec![
+        extension(
+            oids::ID_CE_AUTHORITY_KEY_IDENTIFIER,
+            false,
+            &AuthorityKeyIdentifier {
+                key_identifier: Some(OctetString::new(key_identifier(&public_key))?),
+                authority_cert_issuer: None,
+                authority_cert_serial_number: None,
+            },
+        )?,
+        extension(
+            oids::ID_CE_CRL_NUMBER,
+            false,
+            &BigInteger::from_unsigned_bytes(&number.to_be_bytes()).to_int(),
+        )?,
+    ];
+    let tbs: TbsCertList = TbsCertList {
+        version: x509_cert::Version::V2,
+        signature: signature_algorithm.clone(),
+        issuer: issuer.tbs_certificate().subject().clone(),
+        this_update: time(this_update)?,
+        next_update: Some(time(next_update)?),
+        revoked_certificates: None,
+        crl_extensions: Some(extensions),
+    };
+    let signature = signer.sign(&tbs.to_der()?)?;
+    Ok(CertificateList::<x509_cert::certificate::Rfc5280> {
+        tbs_cert_list: tbs,
+        signature_algorithm,
+        signature: BitString::from_bytes(&signature)?,
+    }
+    .to_der()?)
+}
+
 fn extension(oid: ObjectIdentifier, critical: bool, value: &impl Encode) -> der::Result<Extension> {
     Ok(Extension {
         extn_id: oid,
@@ -383,6 +443,84 @@ mod tests {
                 &signing_profile(),
             ),
             Err(CertificateError::IssuerNotCa)
+        ));
+    }
+
+    #[test]
+    fn an_empty_crl_verifies_under_its_issuer_and_revokes_nothing() {
+        use crate::revocation::{CertStatusKind, Crl};
+        let start = SystemTime::now();
+        let validity = CertificateValidity::starting(start, Duration::from_secs(3600));
+        let root_key = SoftwareKey::generate_p256().unwrap();
+        let root = build_root_ca(
+            &Name::from_str("CN=Local Root").unwrap(),
+            validity,
+            &root_key,
+        )
+        .unwrap();
+        let key = SoftwareKey::generate_p256().unwrap();
+        let leaf = build_end_entity_certificate(
+            &Name::from_str("CN=Local TSA").unwrap(),
+            &key.subject_public_key_info().unwrap(),
+            validity,
+            &root,
+            &root_key,
+            &signing_profile(),
+        )
+        .unwrap();
+        let next = start + Duration::from_secs(7 * 24 * 3600);
+        let der = build_empty_crl(&root, &root_key, start, next, 7).unwrap();
+        let crl = Crl::parse(&der).unwrap();
+        let issuer = crate::CertEntry::from_certificate(&root).unwrap();
+        let status = crl.status_of(&leaf, &issuer).unwrap();
+        assert_eq!(status.kind, CertStatusKind::Good);
+        let now = start
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        Crl::check_fresh(&status, now, 3600).unwrap();
+
+        // openssl, which nobody here wrote, reads it as a v2 CRL verified by the root, with its number.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("crl.der"), &der).unwrap();
+        std::fs::write(dir.path().join("root.der"), root.to_der().unwrap()).unwrap();
+        let converted = std::process::Command::new("openssl")
+            .args([
+                "x509", "-inform", "DER", "-in", "root.der", "-out", "root.pem",
+            ])
+            .current_dir(dir.path())
+            .status()
+            .unwrap();
+        assert!(converted.success());
+        let output = std::process::Command::new("openssl")
+            .args([
+                "crl", "-inform", "DER", "-in", "crl.der", "-CAfile", "root.pem", "-noout", "-text",
+            ])
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&output.stdout).to_string()
+            + &String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{text}");
+        assert!(text.contains("verify OK"), "{text}");
+        assert!(
+            text.contains("Version 2") && text.contains("No Revoked Certificates"),
+            "{text}"
+        );
+        assert!(
+            text.contains("X509v3 CRL Number") && text.contains("7"),
+            "{text}"
+        );
+
+        // Only the issuer's key signs its CRL, and the period must run forward.
+        let other = SoftwareKey::generate_p256().unwrap();
+        assert!(matches!(
+            build_empty_crl(&root, &other, start, next, 1),
+            Err(CertificateError::IssuerKeyMismatch)
+        ));
+        assert!(matches!(
+            build_empty_crl(&root, &root_key, next, start, 1),
+            Err(CertificateError::InvalidValidity)
         ));
     }
 }

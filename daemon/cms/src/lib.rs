@@ -39,8 +39,8 @@ pub use algorithms::{HashAlgorithm, SignatureAlgorithm, SignatureCheck};
 pub use ber::{BerError, WireEncoding};
 pub use certificate::{CertEntry, CertificateSummary, MalformedError};
 pub use certs::{
-    CertificateError, CertificateValidity, EndEntityProfile, build_end_entity_certificate,
-    build_root_ca,
+    CertificateError, CertificateValidity, EndEntityProfile, build_empty_crl,
+    build_end_entity_certificate, build_root_ca,
 };
 pub use ess::{EssBinding, EssError};
 pub use integer::BigInteger;

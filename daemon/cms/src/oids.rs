@@ -73,5 +73,7 @@ pub const ID_CE_BASIC_CONSTRAINTS: ObjectIdentifier = ObjectIdentifier::new_unwr
 /// `id-ce-authorityKeyIdentifier`.
 pub const ID_CE_AUTHORITY_KEY_IDENTIFIER: ObjectIdentifier =
     ObjectIdentifier::new_unwrap("2.5.29.35");
+/// `id-ce-cRLNumber`.
+pub const ID_CE_CRL_NUMBER: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.20");
 /// `id-ce-extKeyUsage`.
 pub const ID_CE_EXT_KEY_USAGE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.37");

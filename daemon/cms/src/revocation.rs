@@ -684,8 +684,6 @@ const ID_CE_INVALIDITY_DATE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.
 const ID_CE_HOLD_INSTRUCTION_CODE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.23");
 /// `id-ce-certificateIssuer` (RFC 5280 §5.3.3): the entry is about another issuer's certificate (indirect CRLs).
 const ID_CE_CERTIFICATE_ISSUER: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.29");
-/// `id-ce-cRLNumber` (RFC 5280 §5.2.3).
-const ID_CE_CRL_NUMBER: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.20");
 /// `id-ce-deltaCRLIndicator` (RFC 5280 §5.2.4): a delta CRL, which lists only changes to a base CRL.
 const ID_CE_DELTA_CRL_INDICATOR: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.27");
 /// `id-ce-issuingDistributionPoint` (RFC 5280 §5.2.5): the CRL's scope. (x509-cert 0.3 gives its type the
@@ -804,7 +802,7 @@ impl Crl {
                 );
             } else if extension.critical
                 && id != crate::oids::ID_CE_AUTHORITY_KEY_IDENTIFIER
-                && id != ID_CE_CRL_NUMBER
+                && id != crate::oids::ID_CE_CRL_NUMBER
                 && id != ID_CE_FRESHEST_CRL
             {
                 return unsupported(format!("a critical CRL extension {id}"));
