@@ -2,11 +2,11 @@
 //! the revocation test PKI (`tests/fixtures/revocation/make-pki.sh`) are made while its OCSP responder and CRL
 //! server are up; then both are stopped and pyHanko validates each PDF from what its DSS carries alone.
 //!
-//! Two time-stamping set-ups. The local TSA: its generated certificates name no revocation service, so its
-//! chain is held to "check if declared" (the signer's still needs OCSP or CRL), and with revocation data required
-//! everywhere pyHanko names the local TSA's certificate as what lacks it. A TSA whose certificate names an OCSP
-//! responder (as a deployment's would): revocation data required for every certificate of every chain, and the
-//! seal is accepted.
+//! Two time-stamping set-ups. The local TSA: its generated certificates name no revocation service, and the
+//! daemon puts its generated root's own CRL (revoking nothing, signed by the root's KMS key) in the DSS, so
+//! pyHanko accepts the seal both with the TSA chain held to "check if declared" and with revocation data
+//! required everywhere. A TSA whose certificate names an OCSP responder or a CRL (as a deployment's would):
+//! revocation data required for every certificate of every chain, and the seal is accepted.
 //!
 //! The oracle is pyHanko's AdES long-term validation (`ades_lta_validation`, ETSI EN 319 102-1 § 5.6.3, what
 //! `pyhanko sign adesverify` runs) with revocation data required for every certificate (OCSP or CRL), called
@@ -29,7 +29,8 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 
 use crate::harness::Daemon;
 use crate::seal_revocation::{
-    Responder, dss_of, free_port, issue_with_test_ca, issued_certificate, serve_crl, verify_pdf,
+    Responder, dss_of, fetched_counts, free_port, issue_with_test_ca, issued_certificate,
+    serve_crl, verify_pdf,
 };
 use crate::seals::{seal_bytes, simple_pdf, venv};
 use crate::timestamping::{built_plugin, config, provider, split_chain, wait_local_tsa};
@@ -172,7 +173,7 @@ fn seal_lta(daemon: &Daemon, key: &str, id: &str, dir: &Path, name: &str) -> Vec
 }
 
 #[test]
-fn pyhanko_reads_the_dss_offline_and_names_the_local_tsa_as_lacking_revocation_data() {
+fn pyhanko_reads_the_dss_offline_and_the_local_roots_crl_covers_the_local_tsa() {
     let (pki, ocsp_port, crl_up) = revocation_pki();
     let dir = pki.path();
     let daemon = Daemon::start_raw_with_env(&config(&seal_config(dir)), &[]);
@@ -190,9 +191,9 @@ fn pyhanko_reads_the_dss_offline_and_names_the_local_tsa_as_lacking_revocation_d
     let crl_pdf = seal_lta(&daemon, &key, &good, dir, "crl.pdf");
     crl_up.store(false, Ordering::SeqCst);
     let bare_pdf = seal_lta(&daemon, &key, &good, dir, "bare.pdf");
+    // Each also carries the local TSA root's own CRL (made by the daemon, fetched from nobody).
     for (pdf, counts) in [(&ocsp_pdf, (1, 0)), (&crl_pdf, (0, 1)), (&bare_pdf, (0, 0))] {
-        let dss = dss_of(pdf);
-        assert_eq!((dss.ocsps.len(), dss.crls.len()), counts, "{dss:?}");
+        assert_eq!(fetched_counts(&dss_of(pdf)), counts);
     }
     // Our own verifier agrees on the signer's status before the oracle is asked.
     let verdict = verify_pdf(&daemon, &ocsp_pdf);
@@ -243,29 +244,27 @@ fn pyhanko_reads_the_dss_offline_and_names_the_local_tsa_as_lacking_revocation_d
         "{text}"
     );
 
-    // With revocation data required for the TSA chains too, what blocks is the local TSA's certificate (the
-    // signer's chain still passes on the DSS): it names no responder and no CRL, and nothing in the DSS covers
-    // it, so neither the signature time-stamp nor the document time-stamp validates, and without the latter
-    // there is no proof of existence for the past. A deployment has the local TSA's key certified by a CA with an
-    // OCSP responder ([local_tsa] certificate_file; a TSA chain's CRLs are not fetched), or uses a TSA whose
-    // certificate names one (the next test).
-    let text = pyhanko_ltv(dir, "ocsp.pdf", "require", &anchors);
-    assert!(!text.contains("AdESPassed"), "{text}");
-    assert!(
-        text.contains("The signer's certificate is trusted."),
-        "{text}"
-    );
-    assert!(
-        line_with(
-            &text,
-            &[
-                "no revocation information could be found for the end-entity certificate",
-                "Sigil Local TSA"
-            ]
-        ),
-        "{text}"
-    );
-    assert!(text.contains("oldest document time-stamp: None"), "{text}");
+    // With revocation data required for the TSA chains too: the local TSA's certificate names no responder and
+    // no CRL, and the local root's CRL in the DSS answers for it, so both time-stamps validate and the document
+    // time-stamp gives the proof of existence.
+    for pdf in ["ocsp.pdf", "crl.pdf"] {
+        let text = pyhanko_ltv(dir, pdf, "require", &anchors);
+        for expected in [
+            "AdES indication: AdESPassed.OK",
+            "signature time-stamp AdES indication: AdESPassed.OK",
+            "The TSA certificate is trusted.",
+            "The signature is judged VALID.",
+        ] {
+            assert!(
+                text.contains(expected),
+                "{pdf}: no {expected:?} in:\n{text}"
+            );
+        }
+        assert!(
+            !text.contains("oldest document time-stamp: None"),
+            "{pdf}:\n{text}"
+        );
+    }
 }
 
 #[test]

@@ -241,6 +241,8 @@ pub struct SealService {
     stamps: StampService,
     platform: PlatformSealCell,
     tsa_trust: crate::tsa::TrustCell,
+    /// The local TSA, whose generated root's CRL goes with B-LTA seals it time-stamped.
+    local_tsa: crate::tsa::local::LocalTsaCell,
     /// KMS clients by instance name, so in-flight tracking and the cached direct caller are shared.
     clients: KmsClients,
     /// `[seal] trust_roots_file` with the config generation it was read for; a reload reads it again.
@@ -333,6 +335,7 @@ impl SealService {
         stamps: StampService,
         platform: PlatformSealCell,
         tsa_trust: crate::tsa::TrustCell,
+        local_tsa: crate::tsa::local::LocalTsaCell,
     ) -> Self {
         // Fixed at start: a reload changing it takes effect at the next restart.
         let max_concurrent_pdf = runtime.settings().1.seal.max_concurrent_pdf;
@@ -342,6 +345,7 @@ impl SealService {
             stamps,
             platform,
             tsa_trust,
+            local_tsa,
             pdf_permits: Arc::new(tokio::sync::Semaphore::new(max_concurrent_pdf)),
             anchors: Arc::default(),
         }
@@ -1129,8 +1133,10 @@ impl SealService {
 
     /// Revocation data for the signer's chain and the signature time-stamp's TSA chain, from the OCSP responders
     /// and (unless `ocsp_only`, which `ocspDers` asks for) the CRL distribution points their certificates name
-    /// (see [`super::revocation`]); empty when `[seal] revocation_fetch` is off. Never fails: what cannot be
-    /// fetched is logged and left out.
+    /// (see [`super::revocation`]; nothing is fetched when `[seal] revocation_fetch` is off), plus, unless
+    /// `ocsp_only`, the local TSA root's own CRL when a chain runs to that root (no fetch: the daemon holds the
+    /// root's key; see [`crate::tsa::local::LocalTsa::root_crl`]). Never fails: what cannot be had is logged and
+    /// left out.
     async fn revocation_for(
         &self,
         scope: &TenantScope,
@@ -1139,9 +1145,7 @@ impl SealService {
         ocsp_only: bool,
     ) -> FetchedRevocation {
         let config = self.runtime.settings().1;
-        let Some(fetcher) = RevocationFetcher::from_config(&config.seal) else {
-            return FetchedRevocation::default();
-        };
+        let fetcher = RevocationFetcher::from_config(&config.seal);
         let mut chains = vec![ChainRequest {
             chain: signer_chain.to_vec(),
             ocsp_only,
@@ -1152,13 +1156,33 @@ impl SealService {
                 ocsp_only,
             });
         }
+        let local_root = self.local_tsa.get().filter(|local| {
+            !ocsp_only
+                && local.root_certificate().is_some_and(|root| {
+                    let der = sigil_rfc3161::der::Encode::to_der(root).unwrap_or_default();
+                    chains.iter().any(|request| request.chain.contains(&der))
+                })
+        });
+        if fetcher.is_none() && local_root.is_none() {
+            return FetchedRevocation::default();
+        }
         let tenant = scope.tenant().as_str().to_string();
-        tokio::task::spawn_blocking(move || fetcher.fetch(&tenant, &chains))
-            .await
-            .unwrap_or_else(|error| {
-                tracing::warn!(%error, "the revocation fetch task failed; the seal carries no revocation data");
-                FetchedRevocation::default()
-            })
+        tokio::task::spawn_blocking(move || {
+            let mut out = fetcher
+                .map(|fetcher| fetcher.fetch(&tenant, &chains))
+                .unwrap_or_default();
+            if let Some(crl) = local_root.and_then(|local| local.root_crl())
+                && !out.crls.contains(&crl)
+            {
+                out.crls.push(crl);
+            }
+            out
+        })
+        .await
+        .unwrap_or_else(|error| {
+            tracing::warn!(%error, "the revocation fetch task failed; the seal carries no revocation data");
+            FetchedRevocation::default()
+        })
     }
 
     /// The signature time-stamp's TSA chain, DER, as the token embeds it (the TSA's certificate first), with the

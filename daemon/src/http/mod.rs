@@ -171,6 +171,7 @@ impl AppState {
             stamps.clone(),
             crate::app::seal_platform::PlatformSealCell::default(),
             trust.clone(),
+            local_tsa.clone(),
         );
         Self {
             inner: Arc::new(Inner {
