@@ -578,6 +578,92 @@ pub fn local_root(
     Ok((root, signer, validity))
 }
 
+/// How long a local root's CRL claims to be current (`nextUpdate` − `thisUpdate`).
+const LOCAL_CRL_VALIDITY: Duration = Duration::from_secs(7 * 24 * 3600);
+/// A local root's CRL older than this (seconds) is made again.
+const LOCAL_CRL_REFRESH: i64 = 3600;
+
+/// The CRL of a root made by [`local_root`] (the local TSA's, the platform seal's), signed by the root's KMS key:
+/// RFC 5280 v2, revoking nothing (Sigil never revokes what its own roots issued; a compromised key is replaced by a
+/// new chain), valid for a week and made again after an hour. A verifier that requires revocation data for every
+/// certificate of a chain gets it for certificates that name no responder or CRL.
+pub struct LocalRootCrl {
+    signer: KmsCertificateSigner,
+    root: Certificate,
+    root_der: Vec<u8>,
+    /// The last CRL made and when (Unix seconds).
+    made: std::sync::Mutex<Option<(Vec<u8>, i64)>>,
+}
+
+impl LocalRootCrl {
+    /// For the root `root` made with the KMS key `<label>-root`; `None` (logged) when that key cannot be found or is
+    /// not the root's (a KMS store replaced since). Blocks on the KMS.
+    pub fn find(
+        client: &KmsClient,
+        label: &str,
+        kind: KeyKind,
+        root: &Certificate,
+    ) -> Option<Self> {
+        let key_uri = client
+            .find_or_generate(&format!("{label}-root"), kind)
+            .map_err(|error| tracing::warn!(%error, label, "a local root's key cannot be found; no CRL for it"))
+            .ok()?;
+        let key = KmsKey {
+            client: client.clone(),
+            key_uri,
+            kind,
+        };
+        let public_key = key.public_key().ok()?;
+        if &public_key != root.tbs_certificate().subject_public_key_info() {
+            tracing::warn!(
+                label,
+                "a local root's KMS key is not the root certificate's; no CRL for it"
+            );
+            return None;
+        }
+        Some(Self {
+            signer: KmsCertificateSigner { public_key, key },
+            root_der: sigil_cms::der::Encode::to_der(root).ok()?,
+            root: root.clone(),
+            made: std::sync::Mutex::default(),
+        })
+    }
+
+    /// The root's DER.
+    pub fn root_der(&self) -> &[u8] {
+        &self.root_der
+    }
+
+    /// The current CRL, DER; `None` (logged) when the KMS cannot sign now. Blocks on the KMS at most once an hour:
+    /// call it on a blocking thread.
+    pub fn crl(&self) -> Option<Vec<u8>> {
+        let now = chrono::Utc::now().timestamp();
+        let mut made = self.made.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((der, at)) = made.as_ref()
+            && now - at < LOCAL_CRL_REFRESH
+        {
+            return Some(der.clone());
+        }
+        let this_update = std::time::SystemTime::now() - Duration::from_secs(300);
+        match sigil_cms::build_empty_crl(
+            &self.root,
+            &self.signer,
+            this_update,
+            this_update + LOCAL_CRL_VALIDITY,
+            u64::try_from(now).unwrap_or_default(),
+        ) {
+            Ok(der) => {
+                *made = Some((der.clone(), now));
+                Some(der)
+            }
+            Err(error) => {
+                tracing::warn!(%error, "could not make a local root's CRL");
+                None
+            }
+        }
+    }
+}
+
 /// `CN=<name> (<host>),O=Sigil`: the subject of a certificate Sigil makes for itself on this host.
 pub fn local_name(name: &str) -> String {
     format!("CN={name} ({}),O=Sigil", hostname())

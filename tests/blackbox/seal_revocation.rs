@@ -198,11 +198,11 @@ pub(crate) fn dss_of(pdf: &[u8]) -> sigil_pdf::Dss {
 /// the daemon adds to every B-LTA seal the local TSA time-stamped (asserted present, once).
 pub(crate) fn fetched_counts(dss: &sigil_pdf::Dss) -> (usize, usize) {
     use sigil_cms::der::Decode as _;
-    let local =
-        dss.crls
-            .iter()
-            .filter(|der| {
-                sigil_cms::x509_cert::crl::CertificateList::<
+    let local = dss
+        .crls
+        .iter()
+        .filter(|der| {
+            sigil_cms::x509_cert::crl::CertificateList::<
                     sigil_cms::x509_cert::certificate::Rfc5280,
                 >::from_der(der)
                 .is_ok_and(|crl| {
@@ -211,8 +211,8 @@ pub(crate) fn fetched_counts(dss: &sigil_pdf::Dss) -> (usize, usize) {
                         .to_string()
                         .contains("Sigil Local Root CA")
                 })
-            })
-            .count();
+        })
+        .count();
     assert_eq!(local, 1, "the local TSA root's CRL, once: {dss:?}");
     (dss.ocsps.len(), dss.crls.len() - local)
 }

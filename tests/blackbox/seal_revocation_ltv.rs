@@ -32,7 +32,7 @@ use crate::seal_revocation::{
     Responder, dss_of, fetched_counts, free_port, issue_with_test_ca, issued_certificate,
     serve_crl, verify_pdf,
 };
-use crate::seals::{seal_bytes, simple_pdf, venv};
+use crate::seals::{seal_bytes, simple_pdf, venv, wait_platform};
 use crate::timestamping::{built_plugin, config, provider, split_chain, wait_local_tsa};
 use crate::tsa_standins::{Behaviour, OpensslTsa, StandIn};
 
@@ -265,6 +265,63 @@ fn pyhanko_reads_the_dss_offline_and_the_local_roots_crl_covers_the_local_tsa() 
             "{pdf}:\n{text}"
         );
     }
+}
+
+/// A seal with the platform certificate (the tenant has none of its own), time-stamped by the local TSA: no
+/// certificate of either chain names a revocation service, and the two generated roots' own CRLs in the DSS
+/// satisfy pyHanko requiring revocation data for every certificate of every chain, offline.
+#[test]
+fn pyhanko_requiring_revocation_data_everywhere_accepts_a_platform_seal_on_the_local_roots_crls() {
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = scratch.path();
+    let daemon = Daemon::start_raw_with_env(&config(""), &[]);
+    let tsa_chain = split_chain(&wait_local_tsa(&daemon));
+    std::fs::write(dir.join("tsaroot.pem"), tsa_chain.last().unwrap()).unwrap();
+    let owner = daemon.owner_with_tenant();
+    wait_platform(&daemon, &owner.token);
+    let key = daemon.api_key(&owner.token, "test");
+    let chain = daemon
+        .post(
+            "/seal/sign-pades-hash",
+            &key,
+            serde_json::json!({ "hashHex": "00".repeat(32), "qualified": false }),
+        )
+        .expect(200)["certChainDers"]
+        .clone();
+    let root = BASE64.decode(chain[1].as_str().unwrap()).unwrap();
+    std::fs::write(
+        dir.join("platform-root.pem"),
+        format!(
+            "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+            BASE64.encode(&root)
+        ),
+    )
+    .unwrap();
+    let (headers, sealed) = seal_bytes(&daemon, &key, &simple_pdf(None), &[("level", "B-LTA")]);
+    assert_eq!(headers.get("x-seal-level").unwrap(), "B-LTA");
+    std::fs::write(dir.join("platform.pdf"), &sealed).unwrap();
+    let dss = dss_of(&sealed);
+    assert_eq!((dss.ocsps.len(), dss.crls.len()), (0, 2), "{dss:?}");
+
+    let text = pyhanko_ltv(
+        dir,
+        "platform.pdf",
+        "require",
+        &["platform-root.pem", "tsaroot.pem"],
+    );
+    for expected in [
+        "AdES indication: AdESPassed.OK",
+        "signature time-stamp AdES indication: AdESPassed.OK",
+        "The signer's certificate is trusted.",
+        "The TSA certificate is trusted.",
+        "The signature is judged VALID.",
+    ] {
+        assert!(text.contains(expected), "no {expected:?} in:\n{text}");
+    }
+    assert!(
+        !text.contains("oldest document time-stamp: None"),
+        "the document time-stamp gave no proof of existence:\n{text}"
+    );
 }
 
 #[test]

@@ -267,7 +267,7 @@ fn verify_form(daemon: &Daemon, content: &[u8], p7s: &[u8]) -> Reply {
 }
 
 /// Waits until the platform seal certificate is listed (it is generated in the background at first start).
-fn wait_platform(daemon: &Daemon, token: &str) -> Value {
+pub(crate) fn wait_platform(daemon: &Daemon, token: &str) -> Value {
     for _ in 0..600 {
         let list = daemon.get("/seal/certificates", token).expect(200);
         if let Some(last) = list.as_array().and_then(|l| l.last())

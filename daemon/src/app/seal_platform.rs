@@ -31,6 +31,8 @@ pub struct PlatformSeal {
     pub anchors: TrustStore,
     /// The platform certificate, summarised.
     pub summary: CertificateSummary,
+    /// The platform root's CRL, which B-LTA seals with the platform certificate carry.
+    pub root_crl: Option<Arc<crate::kms::LocalRootCrl>>,
 }
 
 /// The platform seal once ready; empty while its KMS loads.
@@ -100,8 +102,11 @@ fn initialize_blocking(
     anchors
         .add_root(&chain[1])
         .map_err(|e| retry(e.to_string()))?;
+    let root_crl =
+        crate::kms::LocalRootCrl::find(client, PLATFORM_KEY_LABEL, kind, &chain[1]).map(Arc::new);
     Ok(PlatformSeal {
         key,
+        root_crl,
         summary: CertificateSummary::of(&chain[0]),
         chain_der,
         anchors,

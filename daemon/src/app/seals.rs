@@ -1156,14 +1156,21 @@ impl SealService {
                 ocsp_only,
             });
         }
-        let local_root = self.local_tsa.get().filter(|local| {
+        // Sigil's own roots that a chain runs to: their CRLs are made here, not fetched.
+        let local_roots: Vec<Arc<crate::kms::LocalRootCrl>> = [
+            self.local_tsa.get().and_then(|tsa| tsa.root_crl.clone()),
+            self.platform.get().and_then(|seal| seal.root_crl.clone()),
+        ]
+        .into_iter()
+        .flatten()
+        .filter(|root| {
             !ocsp_only
-                && local.root_certificate().is_some_and(|root| {
-                    let der = sigil_rfc3161::der::Encode::to_der(root).unwrap_or_default();
-                    chains.iter().any(|request| request.chain.contains(&der))
-                })
-        });
-        if fetcher.is_none() && local_root.is_none() {
+                && chains
+                    .iter()
+                    .any(|request| request.chain.iter().any(|der| der == root.root_der()))
+        })
+        .collect();
+        if fetcher.is_none() && local_roots.is_empty() {
             return FetchedRevocation::default();
         }
         let tenant = scope.tenant().as_str().to_string();
@@ -1171,10 +1178,10 @@ impl SealService {
             let mut out = fetcher
                 .map(|fetcher| fetcher.fetch(&tenant, &chains))
                 .unwrap_or_default();
-            if let Some(crl) = local_root.and_then(|local| local.root_crl())
-                && !out.crls.contains(&crl)
-            {
-                out.crls.push(crl);
+            for crl in local_roots.iter().filter_map(|root| root.crl()) {
+                if !out.crls.contains(&crl) {
+                    out.crls.push(crl);
+                }
             }
             out
         })

@@ -48,17 +48,10 @@ pub struct LocalTsa {
     pub anchors: Vec<Certificate>,
     /// The threads that issue (and verify) this key's tokens; see [`crate::lane`].
     lane: Lane,
-    /// The generated root's key and certificate, which sign the root's CRL ([`LocalTsa::root_crl`]); `None`
-    /// for an operator's chain (its CA publishes its own revocation data).
-    root: Option<(crate::kms::KmsCertificateSigner, Certificate)>,
-    /// The last CRL made and when (Unix seconds).
-    crl: std::sync::Mutex<Option<(Vec<u8>, i64)>>,
+    /// The generated root's CRL, which B-LTA seals the local TSA time-stamped carry; `None` for an operator's
+    /// chain (its CA publishes its own revocation data).
+    pub root_crl: Option<Arc<crate::kms::LocalRootCrl>>,
 }
-
-/// How long a root CRL claims to be current (`nextUpdate` − `thisUpdate`).
-const CRL_VALIDITY: Duration = Duration::from_secs(7 * 24 * 3600);
-/// A root CRL older than this is made again.
-const CRL_REFRESH: i64 = 3600;
 
 impl LocalTsa {
     /// The signer, for `sigil_rfc3161::issue_token` / `respond` on a blocking thread.
@@ -74,45 +67,6 @@ impl LocalTsa {
     /// The certificate chain, TSA certificate first.
     pub fn chain(&self) -> &[Certificate] {
         &self.signer.chain
-    }
-
-    /// A CRL of the generated local root, DER, revoking nothing (the local root never revokes its TSA
-    /// certificate; a compromised key is replaced, not revoked), made through the root's KMS key and cached for
-    /// an hour, valid for a week: what a verifier that requires revocation data for every certificate of a time-stamp's
-    /// chain needs for the local TSA's certificate, which names no responder. `None` for an operator's chain or
-    /// when the KMS cannot sign now (logged). Blocks on the KMS: call it on a blocking thread.
-    pub fn root_crl(&self) -> Option<Vec<u8>> {
-        let (signer, root) = self.root.as_ref()?;
-        let now = chrono::Utc::now().timestamp();
-        let mut cached = self.crl.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((der, made)) = cached.as_ref()
-            && now - made < CRL_REFRESH
-        {
-            return Some(der.clone());
-        }
-        let this_update = std::time::SystemTime::now() - Duration::from_secs(300);
-        let made = sigil_cms::build_empty_crl(
-            root,
-            signer,
-            this_update,
-            this_update + CRL_VALIDITY,
-            u64::try_from(now).unwrap_or_default(),
-        );
-        match made {
-            Ok(der) => {
-                *cached = Some((der.clone(), now));
-                Some(der)
-            }
-            Err(error) => {
-                tracing::warn!(%error, "could not make the local root's CRL");
-                None
-            }
-        }
-    }
-
-    /// The generated root certificate whose CRL [`LocalTsa::root_crl`] makes.
-    pub fn root_certificate(&self) -> Option<&Certificate> {
-        self.root.as_ref().map(|(_, root)| root)
     }
 
     /// How long a signature may take (the KMS instance's call deadline); callers stop waiting after it.
@@ -223,10 +177,10 @@ impl LocalTsa {
                 Err(error) => tracing::error!(%error, "a stored local TSA anchor does not parse"),
             }
         }
-        let root = if operator_chain {
+        let root_crl = if operator_chain {
             None
         } else {
-            root_signer(&client, &config.key_label, key_kind, top)
+            crate::kms::LocalRootCrl::find(&client, &config.key_label, key_kind, top).map(Arc::new)
         };
         let chain_pem = to_pem(&chain)?;
         let prepared = sigil_rfc3161::PreparedChain::new(&chain)
@@ -246,8 +200,7 @@ impl LocalTsa {
             chain_pem,
             anchors,
             lane,
-            root,
-            crl: std::sync::Mutex::default(),
+            root_crl,
         })
     }
 }
@@ -296,36 +249,6 @@ fn to_pem(chain: &[Certificate]) -> Result<String, String> {
         .iter()
         .map(|c| c.to_pem(LineEnding::LF).map_err(|e| e.to_string()))
         .collect()
-}
-
-/// The signer of the generated root `top`: its KMS key `<label>-root`, when that key is the root's (a KMS store
-/// replaced since holds another, and then no CRL is made).
-fn root_signer(
-    client: &KmsClient,
-    label: &str,
-    kind: KeyKind,
-    top: &Certificate,
-) -> Option<(crate::kms::KmsCertificateSigner, Certificate)> {
-    let key_uri = client
-        .find_or_generate(&format!("{label}-root"), kind)
-        .map_err(
-            |error| tracing::warn!(%error, "the local root's key cannot be found; no CRL for it"),
-        )
-        .ok()?;
-    let key = KmsKey {
-        client: client.clone(),
-        key_uri,
-        kind,
-    };
-    let public_key = key.public_key().ok()?;
-    if &public_key != top.tbs_certificate().subject_public_key_info() {
-        tracing::warn!("the local root's KMS key is not the root certificate's; no CRL for it");
-        return None;
-    }
-    Some((
-        crate::kms::KmsCertificateSigner { public_key, key },
-        top.clone(),
-    ))
 }
 
 /// A root key `<label>-root` signs a self-signed root and the TSA certificate for the TSA key.
