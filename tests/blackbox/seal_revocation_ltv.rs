@@ -32,7 +32,7 @@ use crate::seal_revocation::{
     Responder, dss_of, fetched_counts, free_port, issue_with_test_ca, issued_certificate,
     serve_crl, verify_pdf,
 };
-use crate::seals::{seal_bytes, simple_pdf, venv, wait_platform};
+use crate::seals::{seal_bytes, simple_pdf, venv, wait_platform, write_platform_root};
 use crate::timestamping::{built_plugin, config, provider, split_chain, wait_local_tsa};
 use crate::tsa_standins::{Behaviour, OpensslTsa, StandIn};
 
@@ -118,6 +118,27 @@ fn pyhanko_ltv(dir: &Path, pdf: &str, tsa_rule: &str, anchors: &[&str]) -> Strin
 }
 
 /// Whether one line of `text` holds all of `words`.
+/// Asserts that pyHanko's report `text` of `pdf` judges the signature and its time-stamp valid with trusted
+/// certificates, and that the document time-stamp gave a proof of existence.
+fn assert_ltv_passed(pdf: &str, text: &str) {
+    for expected in [
+        "AdES indication: AdESPassed.OK",
+        "signature time-stamp AdES indication: AdESPassed.OK",
+        "The signer's certificate is trusted.",
+        "The TSA certificate is trusted.",
+        "The signature is judged VALID.",
+    ] {
+        assert!(
+            text.contains(expected),
+            "{pdf}: no {expected:?} in:\n{text}"
+        );
+    }
+    assert!(
+        !text.contains("oldest document time-stamp: None"),
+        "{pdf}: the document time-stamp gave no proof of existence:\n{text}"
+    );
+}
+
 fn line_with(text: &str, words: &[&str]) -> bool {
     text.lines()
         .any(|line| words.iter().all(|w| line.contains(w)))
@@ -207,22 +228,7 @@ fn pyhanko_reads_the_dss_offline_and_the_local_roots_crl_covers_the_local_tsa() 
     let anchors = ["ca.pem", "tsaroot.pem"];
     for pdf in ["ocsp.pdf", "crl.pdf"] {
         let text = pyhanko_ltv(dir, pdf, "if-declared", &anchors);
-        for expected in [
-            "AdES indication: AdESPassed.OK",
-            "signature time-stamp AdES indication: AdESPassed.OK",
-            "The signer's certificate is trusted.",
-            "The TSA certificate is trusted.",
-            "The signature is judged VALID.",
-        ] {
-            assert!(
-                text.contains(expected),
-                "{pdf}: no {expected:?} in:\n{text}"
-            );
-        }
-        assert!(
-            !text.contains("oldest document time-stamp: None"),
-            "{pdf}: the document time-stamp gave no proof of existence:\n{text}"
-        );
+        assert_ltv_passed(pdf, &text);
         assert!(
             !text.contains("no revocation information could be found"),
             "{pdf}:\n{text}"
@@ -248,22 +254,7 @@ fn pyhanko_reads_the_dss_offline_and_the_local_roots_crl_covers_the_local_tsa() 
     // no CRL, and the local root's CRL in the DSS answers for it, so both time-stamps validate and the document
     // time-stamp gives the proof of existence.
     for pdf in ["ocsp.pdf", "crl.pdf"] {
-        let text = pyhanko_ltv(dir, pdf, "require", &anchors);
-        for expected in [
-            "AdES indication: AdESPassed.OK",
-            "signature time-stamp AdES indication: AdESPassed.OK",
-            "The TSA certificate is trusted.",
-            "The signature is judged VALID.",
-        ] {
-            assert!(
-                text.contains(expected),
-                "{pdf}: no {expected:?} in:\n{text}"
-            );
-        }
-        assert!(
-            !text.contains("oldest document time-stamp: None"),
-            "{pdf}:\n{text}"
-        );
+        assert_ltv_passed(pdf, &pyhanko_ltv(dir, pdf, "require", &anchors));
     }
 }
 
@@ -280,48 +271,16 @@ fn pyhanko_requiring_revocation_data_everywhere_accepts_a_platform_seal_on_the_l
     let owner = daemon.owner_with_tenant();
     wait_platform(&daemon, &owner.token);
     let key = daemon.api_key(&owner.token, "test");
-    let chain = daemon
-        .post(
-            "/seal/sign-pades-hash",
-            &key,
-            serde_json::json!({ "hashHex": "00".repeat(32), "qualified": false }),
-        )
-        .expect(200)["certChainDers"]
-        .clone();
-    let root = BASE64.decode(chain[1].as_str().unwrap()).unwrap();
-    std::fs::write(
-        dir.join("platform-root.pem"),
-        format!(
-            "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
-            BASE64.encode(&root)
-        ),
-    )
-    .unwrap();
+    write_platform_root(&daemon, &key, &dir.join("platform-root.pem"));
     let (headers, sealed) = seal_bytes(&daemon, &key, &simple_pdf(None), &[("level", "B-LTA")]);
     assert_eq!(headers.get("x-seal-level").unwrap(), "B-LTA");
     std::fs::write(dir.join("platform.pdf"), &sealed).unwrap();
     let dss = dss_of(&sealed);
     assert_eq!((dss.ocsps.len(), dss.crls.len()), (0, 2), "{dss:?}");
 
-    let text = pyhanko_ltv(
-        dir,
-        "platform.pdf",
-        "require",
-        &["platform-root.pem", "tsaroot.pem"],
-    );
-    for expected in [
-        "AdES indication: AdESPassed.OK",
-        "signature time-stamp AdES indication: AdESPassed.OK",
-        "The signer's certificate is trusted.",
-        "The TSA certificate is trusted.",
-        "The signature is judged VALID.",
-    ] {
-        assert!(text.contains(expected), "no {expected:?} in:\n{text}");
-    }
-    assert!(
-        !text.contains("oldest document time-stamp: None"),
-        "the document time-stamp gave no proof of existence:\n{text}"
-    );
+    let anchors = ["platform-root.pem", "tsaroot.pem"];
+    let text = pyhanko_ltv(dir, "platform.pdf", "require", &anchors);
+    assert_ltv_passed("platform.pdf", &text);
 }
 
 #[test]
@@ -411,19 +370,10 @@ fn strict_ltv_with_a_deployment_tsa(profile: &str, own_certificate_only: bool) {
     // Trust: the test CA alone (it is the signer's root and the TSA's). Revocation data is required for every
     // certificate of every chain, and nothing is fetched: the DSS answers for the signer and for the TSA.
     let text = pyhanko_ltv(dir, "lta.pdf", "require", &["ca.pem"]);
-    for expected in [
-        "AdES indication: AdESPassed.OK",
-        "signature time-stamp AdES indication: AdESPassed.OK",
-        "The signer's certificate is trusted.",
-        "The TSA certificate is trusted.",
-        "TSA certificate subject: \"Common Name: LTV Test TSA\"",
-        "The signature is judged VALID.",
-    ] {
-        assert!(text.contains(expected), "no {expected:?} in:\n{text}");
-    }
+    assert_ltv_passed("lta.pdf", &text);
     assert!(
-        !text.contains("oldest document time-stamp: None"),
-        "the document time-stamp gave no proof of existence:\n{text}"
+        text.contains("TSA certificate subject: \"Common Name: LTV Test TSA\""),
+        "{text}"
     );
     assert!(!text.contains("Validation error"), "{text}");
 }

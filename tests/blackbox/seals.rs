@@ -266,6 +266,27 @@ fn verify_form(daemon: &Daemon, content: &[u8], p7s: &[u8]) -> Reply {
     )
 }
 
+/// Writes the platform root (PEM) to `path`, read from the chain `/seal/sign-pades-hash` answers with.
+pub(crate) fn write_platform_root(daemon: &Daemon, key: &str, path: &std::path::Path) {
+    let chain = daemon
+        .post(
+            "/seal/sign-pades-hash",
+            key,
+            json!({ "hashHex": sha256_hex(b"x"), "qualified": false }),
+        )
+        .expect(200)["certChainDers"]
+        .clone();
+    let root = BASE64.decode(chain[1].as_str().unwrap()).unwrap();
+    std::fs::write(
+        path,
+        format!(
+            "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+            BASE64.encode(&root)
+        ),
+    )
+    .unwrap();
+}
+
 /// Waits until the platform seal certificate is listed (it is generated in the background at first start).
 pub(crate) fn wait_platform(daemon: &Daemon, token: &str) -> Value {
     for _ in 0..600 {
@@ -968,23 +989,7 @@ fn without_a_certificate_of_its_own_a_tenant_seals_with_the_platform_certificate
     let pdf_dir = tempfile::tempdir().unwrap();
     let pdf_path = pdf_dir.path();
     std::fs::write(pdf_path.join("sealed.pdf"), &sealed).unwrap();
-    let chain = daemon
-        .post(
-            "/seal/sign-pades-hash",
-            &key,
-            json!({ "hashHex": sha256_hex(b"x"), "qualified": false }),
-        )
-        .expect(200)["certChainDers"]
-        .clone();
-    let root = BASE64.decode(chain[1].as_str().unwrap()).unwrap();
-    std::fs::write(
-        pdf_path.join("platform-root.pem"),
-        format!(
-            "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
-            BASE64.encode(&root)
-        ),
-    )
-    .unwrap();
+    write_platform_root(&daemon, &key, &pdf_path.join("platform-root.pem"));
     std::fs::write(
         pdf_path.join("tsaroot.pem"),
         split_chain(&wait_local_tsa(&daemon)).last().unwrap(),
