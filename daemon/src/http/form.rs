@@ -182,8 +182,10 @@ impl Form {
                 self.state = State::Done;
                 return Ok(None);
             }
-            if let Some(at) = memchr::memmem::find(&block, b"\r\n\r\n") {
-                let end = at + 4;
+            // Only where the new bytes can complete an empty line: a block sent a byte at a time is scanned once.
+            let from = before.saturating_sub(3);
+            if let Some(at) = memchr::memmem::find(&block[from..], b"\r\n\r\n") {
+                let end = from + at + 4;
                 self.head.advance(end - before);
                 block.truncate(end);
                 break end;
@@ -222,9 +224,14 @@ fn parse_part_headers(block: &[u8]) -> Result<Part, FormError> {
     let mut headers = [httparse::EMPTY_HEADER; 16];
     let parsed = httparse::parse_headers(block, &mut headers)
         .map_err(|error| FormError(format!("a part's headers do not parse: {error}")))?;
-    let httparse::Status::Complete((_, headers)) = parsed else {
+    // httparse also ends a header section at a bare LF line: whatever it did not read (up to our CRLF CRLF) would
+    // be dropped unseen, so a block it does not read to the end is refused.
+    let httparse::Status::Complete((read, headers)) = parsed else {
         return Err(FormError("a part's headers are incomplete".into()));
     };
+    if read != block.len() {
+        return Err(FormError("a part's header lines must end with CRLF".into()));
+    }
     let disposition = headers
         .iter()
         .find(|h| h.name.eq_ignore_ascii_case("content-disposition"))
@@ -261,10 +268,11 @@ fn parse_part_headers(block: &[u8]) -> Result<Part, FormError> {
 fn split_params(value: &str) -> impl Iterator<Item = &str> {
     let mut pieces = Vec::new();
     let (mut start, mut quoted, mut escaped) = (0, false, false);
-    for (at, c) in value.char_indices() {
+    let mut chars = value.char_indices().peekable();
+    while let Some((at, c)) = chars.next() {
         match c {
             _ if escaped => escaped = false,
-            '\\' if quoted => escaped = true,
+            '\\' if quoted && matches!(chars.peek(), Some((_, '"' | '\\'))) => escaped = true,
             '"' => quoted = !quoted,
             ';' if !quoted => {
                 pieces.push(&value[start..at]);
@@ -277,7 +285,9 @@ fn split_params(value: &str) -> impl Iterator<Item = &str> {
     pieces.into_iter()
 }
 
-/// A parameter value: a quoted string (backslash escapes undone) or a token as it is.
+/// A parameter value: a quoted string or a token as it is. In a quoted string only `\"` and `\\` are escapes
+/// (as curl and urllib3 write them); any other backslash is the character itself, as browsers send a
+/// backslash of a file name.
 fn unquote(value: &str) -> String {
     let Some(inner) = value
         .strip_prefix('"')
@@ -286,12 +296,11 @@ fn unquote(value: &str) -> String {
         return value.to_string();
     };
     let mut out = String::with_capacity(inner.len());
-    let mut chars = inner.chars();
+    let mut chars = inner.chars().peekable();
     while let Some(c) = chars.next() {
-        if c == '\\' {
-            out.extend(chars.next());
-        } else {
-            out.push(c);
+        match chars.peek() {
+            Some('"' | '\\') if c == '\\' => out.extend(chars.next()),
+            _ => out.push(c),
         }
     }
     out
@@ -576,6 +585,11 @@ mod tests {
         assert!(
             refused("--B\r\nContent-Disposition: form-data\r\n").contains("ended after a boundary")
         );
+        // A bare LF ending the headers early would hide what follows up to the CRLF CRLF.
+        assert!(
+            refused("--B\r\nContent-Disposition: form-data; name=\"file\"\n\nHIDDEN\r\n\r\nREAL\r\n--B--")
+                .contains("must end with CRLF")
+        );
         // A form with no parts at all is well formed.
         run(async {
             let mut form = form_of(vec![Bytes::from(format!("--{BOUNDARY}--"))]);
@@ -603,6 +617,27 @@ mod tests {
         ] {
             assert!(boundary_of(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn backslashes_of_file_names_are_kept_unless_they_escape_a_quote_or_a_backslash() {
+        let part = |disposition: &str| {
+            parse_part_headers(format!("Content-Disposition: {disposition}\r\n\r\n").as_bytes())
+                .unwrap()
+        };
+        assert_eq!(
+            part(r#"form-data; name="file"; filename="C:\dir\a.pdf""#)
+                .file_name
+                .as_deref(),
+            Some(r"C:\dir\a.pdf")
+        );
+        assert_eq!(
+            part(r#"form-data; name="file"; filename="say \"hi\" \\ bye""#)
+                .file_name
+                .as_deref(),
+            Some(r#"say "hi" \ bye"#)
+        );
+        assert_eq!(part(r#"form-data; Name="file""#).name, "file");
     }
 
     #[test]
