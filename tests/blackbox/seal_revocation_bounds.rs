@@ -395,30 +395,27 @@ fn the_url_and_chain_caps_bound_what_a_seal_fetches() {
 }
 
 /// At most `MAX_CONCURRENT_FETCHES` (16) certificates are fetched for at once in the whole daemon, and at most
-/// `MAX_FETCHES_PER_TENANT` (8) for one tenant; past either, a fetch waits for a place until its deadline
-/// instead of going without. Calls to `/seal/sign-pades-hash` (one certificate each) are held by a responder
-/// that never answers, with `revocation_timeout` at its maximum (10 s):
-/// - tenant A's 8 take its share; its 9th waits, and tenant B's 8 still get places (16 at the responder, not 17);
-/// - tenant C, past the daemon's 16, waits too;
-/// - when A's first 8 reach their deadline and give their places back, A's 9th and C's call take places before
-///   their own deadlines (each started a second later) and reach the responder: 18 in all.
+/// `MAX_FETCHES_PER_TENANT` (4) for one tenant; past either, a fetch waits for a place until its deadline
+/// instead of going without at once. Calls to `/seal/sign-pades-hash` (one certificate each) are held by a
+/// responder that never answers, with `revocation_timeout` at its maximum (10 s):
+/// - tenant A's 4 take its share; its 5th waits, and tenant B's 4 still get places (8 at the responder, not 9);
+/// - tenants C and D take theirs (16), and tenant E, past the daemon's 16, waits too;
+/// - when A's first 4 reach their deadline and give their places back, A's 5th and E's call take places before
+///   their own deadlines (each started a second or more later) and reach the responder: 18 in all.
 ///
-/// The one-second spacings only order the calls; nothing here measures time.
+/// The one-second spacings only order the calls; nothing here measures time. (How many may wait at once is
+/// bounded too; the unit tests of `app/revocation.rs` show it.)
 #[test]
 fn fetch_places_are_shared_by_tenants_and_waited_for() {
-    const SHARE: usize = 8;
+    const SHARE: usize = 4;
     let bounds = Bounds::start("10s");
-    let a = bounds.leaf("hang", "root");
-    let (b_owner, c_owner) = (
-        bounds.daemon.owner_with_tenant(),
-        bounds.daemon.owner_with_tenant(),
-    );
-    let b = bounds.leaf_of(&b_owner.token, "hang", "root");
-    let c = bounds.leaf_of(&c_owner.token, "hang", "root");
-    let (b_key, c_key) = (
-        bounds.daemon.api_key(&b_owner.token, "test"),
-        bounds.daemon.api_key(&c_owner.token, "test"),
-    );
+    // (API key, seal certificate) of tenants A to E; A is the bounds' own tenant.
+    let mut tenants = vec![(bounds.key.clone(), bounds.leaf("hang", "root"))];
+    for _ in 0..4 {
+        let owner = bounds.daemon.owner_with_tenant();
+        let leaf = bounds.leaf_of(&owner.token, "hang", "root");
+        tenants.push((bounds.daemon.api_key(&owner.token, "test"), leaf));
+    }
     // Liveness wait, not a measurement: until `count` calls are at the responder.
     let held = |count: usize| {
         let patience = std::time::Instant::now() + std::time::Duration::from_secs(60);
@@ -435,20 +432,32 @@ fn fetch_places_are_shared_by_tenants_and_waited_for() {
     let second = std::time::Duration::from_secs(1);
     std::thread::scope(|scope| {
         let mut calls = Vec::new();
+        let daemon = &bounds.daemon;
+        let mut call = |tenant: usize| {
+            let (key, leaf) = &tenants[tenant];
+            calls.push(scope.spawn(move || sign_pades_hash(daemon, key, leaf)));
+        };
         for _ in 0..SHARE {
-            calls.push(scope.spawn(|| sign_pades_hash(&bounds.daemon, &bounds.key, &a)));
+            call(0);
         }
         held(SHARE);
         std::thread::sleep(second);
-        calls.push(scope.spawn(|| sign_pades_hash(&bounds.daemon, &bounds.key, &a)));
+        call(0);
         for _ in 0..SHARE {
-            calls.push(scope.spawn(|| sign_pades_hash(&bounds.daemon, &b_key, &b)));
+            call(1);
         }
         held(2 * SHARE);
         std::thread::sleep(second);
-        // A's 9th is still waiting for a place of A's share.
+        // A's 5th is still waiting for a place of A's share.
         assert_eq!(bounds.hanging.len(), 2 * SHARE, "{}", bounds.daemon.logs());
-        calls.push(scope.spawn(|| sign_pades_hash(&bounds.daemon, &c_key, &c)));
+        for _ in 0..SHARE {
+            call(2);
+        }
+        for _ in 0..SHARE {
+            call(3);
+        }
+        held(4 * SHARE);
+        call(4);
         for call in calls {
             let answer = call.join().unwrap();
             assert_eq!(answer["ocspDers"], json!([]), "{answer}");
@@ -456,7 +465,7 @@ fn fetch_places_are_shared_by_tenants_and_waited_for() {
     });
     assert_eq!(
         bounds.hanging.len(),
-        2 * SHARE + 2,
+        4 * SHARE + 2,
         "{}",
         bounds.daemon.logs()
     );

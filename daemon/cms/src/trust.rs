@@ -181,10 +181,11 @@ impl TrustStore {
     /// intermediates and anchors, so that each certificate's issuer is in the result where the store knows it:
     /// what revocation data is fetched with and what a DSS must hold when a token embeds only its signer's
     /// certificate. Issuers are matched by name and signature (not by trust: this completes, it does not
-    /// judge); self-issued certificates need none; the result is at most eight certificates long.
+    /// judge); self-issued certificates need none; nothing is appended past eight certificates (a longer chain is
+    /// returned as it is).
     #[must_use]
     pub fn complete_chain(&self, chain: &[CertEntry]) -> Vec<CertEntry> {
-        let mut out: Vec<CertEntry> = chain.iter().take(MAX_CHAIN_LENGTH).cloned().collect();
+        let mut out: Vec<CertEntry> = chain.to_vec();
         let mut index = 0;
         while index < out.len() && out.len() < MAX_CHAIN_LENGTH {
             let certificate = &out[index];

@@ -37,8 +37,15 @@ pub const MAX_CERTS_PER_CHAIN: usize = 4;
 pub const MAX_URLS_PER_CERT: usize = 2;
 /// At most this many certificates are being fetched for at once in the daemon.
 pub const MAX_CONCURRENT_FETCHES: usize = 16;
-/// At most this many of them for one tenant: half, so that one tenant's responders never hold them all.
-pub const MAX_FETCHES_PER_TENANT: usize = MAX_CONCURRENT_FETCHES / 2;
+/// At most this many of them for one tenant: a quarter, so that one tenant's (or its CA's) dead responders hold
+/// at most that share.
+pub const MAX_FETCHES_PER_TENANT: usize = MAX_CONCURRENT_FETCHES / 4;
+/// At most this many fetches wait for a place at once in the daemon, and [`MAX_WAITING_PER_TENANT`] for one
+/// tenant; past either a fetch goes without at once. A waiting fetch holds a blocking thread until its deadline,
+/// so unbounded waiting would let a flood of seals for dead responders fill the blocking pool.
+pub const MAX_WAITING_FETCHES: usize = 16;
+/// See [`MAX_WAITING_FETCHES`].
+pub const MAX_WAITING_PER_TENANT: usize = 4;
 
 /// The daemon's fetch places.
 static PLACES: LazyLock<Places> = LazyLock::new(Places::default);
@@ -54,32 +61,65 @@ struct Places {
 struct Taken {
     total: usize,
     by_tenant: HashMap<String, usize>,
+    waiting: usize,
+    waiting_by_tenant: HashMap<String, usize>,
+}
+
+/// Adds one to `tenant`'s count in `counts`.
+fn count_in(counts: &mut HashMap<String, usize>, tenant: &str) {
+    *counts.entry(tenant.to_string()).or_default() += 1;
+}
+
+/// Takes one from `tenant`'s count in `counts`, forgetting a tenant at zero.
+fn count_out(counts: &mut HashMap<String, usize>, tenant: &str) {
+    if let Some(count) = counts.get_mut(tenant) {
+        *count -= 1;
+        if *count == 0 {
+            counts.remove(tenant);
+        }
+    }
 }
 
 impl Places {
-    /// A place for `tenant`, waiting for one until `deadline`; `None` if none came free by then.
+    /// A place for `tenant`, waiting for one until `deadline` (unless too many wait already); `None` if none
+    /// came free by then.
     fn acquire(&self, tenant: &str, deadline: Instant) -> Option<FetchPermit<'_>> {
         let mut taken = self.taken.lock().unwrap_or_else(|p| p.into_inner());
-        loop {
+        let mut waiting = false;
+        let permit = loop {
             let mine = taken.by_tenant.get(tenant).copied().unwrap_or(0);
             if taken.total < MAX_CONCURRENT_FETCHES && mine < MAX_FETCHES_PER_TENANT {
                 taken.total += 1;
-                *taken.by_tenant.entry(tenant.to_string()).or_default() += 1;
-                return Some(FetchPermit {
+                count_in(&mut taken.by_tenant, tenant);
+                break Some(FetchPermit {
                     places: self,
                     tenant: tenant.to_string(),
                 });
             }
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
-                return None;
+                break None;
+            }
+            if !waiting {
+                let mine_waiting = taken.waiting_by_tenant.get(tenant).copied().unwrap_or(0);
+                if taken.waiting >= MAX_WAITING_FETCHES || mine_waiting >= MAX_WAITING_PER_TENANT {
+                    return None;
+                }
+                taken.waiting += 1;
+                count_in(&mut taken.waiting_by_tenant, tenant);
+                waiting = true;
             }
             taken = self
                 .freed
                 .wait_timeout(taken, remaining)
                 .unwrap_or_else(|p| p.into_inner())
                 .0;
+        };
+        if waiting {
+            taken.waiting -= 1;
+            count_out(&mut taken.waiting_by_tenant, tenant);
         }
+        permit
     }
 }
 
@@ -93,12 +133,7 @@ impl Drop for FetchPermit<'_> {
     fn drop(&mut self) {
         let mut taken = self.places.taken.lock().unwrap_or_else(|p| p.into_inner());
         taken.total -= 1;
-        if let Some(mine) = taken.by_tenant.get_mut(&self.tenant) {
-            *mine -= 1;
-            if *mine == 0 {
-                taken.by_tenant.remove(&self.tenant);
-            }
-        }
+        count_out(&mut taken.by_tenant, &self.tenant);
         drop(taken);
         self.places.freed.notify_all();
     }
@@ -171,7 +206,7 @@ impl RevocationFetcher {
                     scope.spawn(move || {
                         let subject = certificate.summary().subject;
                         let Some(_permit) = PLACES.acquire(tenant, deadline) else {
-                            tracing::warn!(certificate = %subject, %tenant, limit = MAX_CONCURRENT_FETCHES, tenant_limit = MAX_FETCHES_PER_TENANT, "no revocation fetch place came free before the deadline; none for this certificate");
+                            tracing::warn!(certificate = %subject, %tenant, limit = MAX_CONCURRENT_FETCHES, tenant_limit = MAX_FETCHES_PER_TENANT, "no revocation fetch place (none came free before the deadline, or too many fetches wait already); none for this certificate");
                             return (FetchedRevocation::default(), *is_signer);
                         };
                         let mut out = FetchedRevocation::default();
@@ -601,31 +636,60 @@ mod tests {
     }
 
     #[test]
-    fn places_are_shared_between_tenants_and_waited_for_until_the_deadline() {
+    fn places_are_shared_between_tenants_and_waited_for_by_a_bounded_few() {
         let places = Places::default();
         let past = Instant::now();
-        let ours: Vec<FetchPermit> = std::iter::from_fn(|| places.acquire("a", past)).collect();
-        assert_eq!(ours.len(), MAX_FETCHES_PER_TENANT);
-        // Tenant a's share is taken; tenant b still gets the rest, and past that nobody does.
-        let theirs: Vec<FetchPermit> = std::iter::from_fn(|| places.acquire("b", past)).collect();
-        assert_eq!(
-            theirs.len(),
-            MAX_CONCURRENT_FETCHES - MAX_FETCHES_PER_TENANT
-        );
-        assert!(places.acquire("c", past).is_none());
-        // A waiter gets a place freed while it waits (its deadline is only a liveness bound here).
+        let later = || Instant::now() + Duration::from_secs(60);
+        // Four tenants take a share each, and past the daemon's limit nobody gets one.
+        let held: Vec<FetchPermit> = ["a", "b", "c", "d"]
+            .iter()
+            .flat_map(|tenant| {
+                let mine: Vec<FetchPermit> =
+                    std::iter::from_fn(|| places.acquire(tenant, past)).collect();
+                assert_eq!(mine.len(), MAX_FETCHES_PER_TENANT);
+                mine
+            })
+            .collect();
+        assert_eq!(held.len(), MAX_CONCURRENT_FETCHES);
+        assert!(places.acquire("e", past).is_none());
+        let waiting = || places.taken.lock().unwrap().waiting;
         std::thread::scope(|scope| {
-            let waiter = scope.spawn(|| {
-                places
-                    .acquire("c", Instant::now() + Duration::from_secs(60))
-                    .map(|permit| permit.tenant.clone())
-            });
-            drop(ours);
-            assert_eq!(waiter.join().unwrap().as_deref(), Some("c"));
+            // Waiters, a tenant's share of them at most: a further one of that tenant goes without at once
+            // (its deadline is a minute away), and so does anyone past the daemon's bound.
+            let mut waiters = Vec::new();
+            for tenant in ["e", "f", "g", "h"] {
+                for _ in 0..MAX_WAITING_PER_TENANT {
+                    waiters.push(
+                        scope.spawn(|| places.acquire(tenant, later()).map(|p| p.tenant.clone())),
+                    );
+                }
+            }
+            // Liveness wait, not a measurement: until all of them wait.
+            while waiting() < MAX_WAITING_FETCHES {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            assert!(places.acquire("e", later()).is_none());
+            assert!(places.acquire("z", later()).is_none());
+            // The places freed go to the waiters, every one of them.
+            drop(held);
+            let mut got: Vec<String> = waiters
+                .into_iter()
+                .map(|waiter| waiter.join().unwrap().unwrap())
+                .collect();
+            got.sort();
+            got.dedup();
+            assert_eq!(got, ["e", "f", "g", "h"]);
         });
-        // Every place given back is counted back.
-        drop(theirs);
+        // Every place and every wait given back is counted back.
         let taken = places.taken.lock().unwrap();
-        assert_eq!((taken.total, taken.by_tenant.len()), (0, 0));
+        assert_eq!(
+            (
+                taken.total,
+                taken.by_tenant.len(),
+                taken.waiting,
+                taken.waiting_by_tenant.len()
+            ),
+            (0, 0, 0, 0)
+        );
     }
 }

@@ -876,7 +876,12 @@ impl SealService {
         // recorded below even when responders are slow.
         let ocsp_der = if pades {
             let fetched = self
-                .revocation_for(scope, &certificate.chain_der, timestamp.as_ref(), true)
+                .revocation_for(
+                    scope,
+                    &certificate.chain_der,
+                    timestamp.as_ref().map(|t| self.tsa_chain(t)).as_deref(),
+                    true,
+                )
                 .await;
             refuse_if_revoked(&fetched)?;
             fetched.ocsps
@@ -1066,7 +1071,7 @@ impl SealService {
         let mut certs: Vec<Vec<u8>> = Vec::new();
         let tsa_certs = self.tsa_chain(signature_timestamp);
         let revocation = self
-            .revocation_for(scope, signer_chain, Some(signature_timestamp), false)
+            .revocation_for(scope, signer_chain, Some(&tsa_certs), false)
             .await;
         refuse_if_revoked(&revocation)?;
         for der in signer_chain
@@ -1131,17 +1136,18 @@ impl SealService {
         ))
     }
 
-    /// Revocation data for the signer's chain and the signature time-stamp's TSA chain, from the OCSP responders
+    /// Revocation data for the signer's chain and the signature time-stamp's TSA chain (as [`Self::tsa_chain`]
+    /// completes it), from the OCSP responders
     /// and (unless `ocsp_only`, which `ocspDers` asks for) the CRL distribution points their certificates name
     /// (see [`super::revocation`]; nothing is fetched when `[seal] revocation_fetch` is off), plus, unless
-    /// `ocsp_only`, the local TSA root's own CRL when a chain runs to that root (no fetch: the daemon holds the
-    /// root's key; see [`crate::tsa::local::LocalTsa::root_crl`]). Never fails: what cannot be had is logged and
+    /// `ocsp_only`, the own CRL of each root Sigil generated (the local TSA's, the platform seal's) that a chain runs
+    /// to (no fetch: the daemon holds the root's key; see [`crate::kms::LocalRootCrl`]). Never fails: what cannot be had is logged and
     /// left out.
     async fn revocation_for(
         &self,
         scope: &TenantScope,
         signer_chain: &[Vec<u8>],
-        timestamp: Option<&SignatureTimestamp>,
+        tsa_chain: Option<&[Vec<u8>]>,
         ocsp_only: bool,
     ) -> FetchedRevocation {
         let config = self.runtime.settings().1;
@@ -1150,9 +1156,9 @@ impl SealService {
             chain: signer_chain.to_vec(),
             ocsp_only,
         }];
-        if let Some(timestamp) = timestamp {
+        if let Some(tsa_chain) = tsa_chain {
             chains.push(ChainRequest {
-                chain: self.tsa_chain(timestamp),
+                chain: tsa_chain.to_vec(),
                 ocsp_only,
             });
         }
