@@ -554,18 +554,7 @@ pub fn local_root(
     name: &str,
     lifetime: Duration,
 ) -> Result<(Certificate, KmsCertificateSigner, CertificateValidity), String> {
-    let root_uri = client
-        .find_or_generate(&format!("{label}-root"), kind)
-        .map_err(|e| e.to_string())?;
-    let root_key = KmsKey {
-        client: client.clone(),
-        key_uri: root_uri,
-        kind,
-    };
-    let signer = KmsCertificateSigner {
-        public_key: root_key.public_key()?,
-        key: root_key,
-    };
+    let signer = root_signer(client, label, kind)?;
     let validity = CertificateValidity::starting(
         std::time::SystemTime::now() - Duration::from_secs(300),
         lifetime,
@@ -576,6 +565,25 @@ pub fn local_root(
     let root =
         sigil_rfc3161::build_root_ca(&root_name, validity, &signer).map_err(|e| e.to_string())?;
     Ok((root, signer, validity))
+}
+
+/// The signer of a root made by [`local_root`]: the KMS key `<label>-root` (created if missing).
+fn root_signer(
+    client: &KmsClient,
+    label: &str,
+    kind: KeyKind,
+) -> Result<KmsCertificateSigner, String> {
+    let key = KmsKey {
+        client: client.clone(),
+        key_uri: client
+            .find_or_generate(&format!("{label}-root"), kind)
+            .map_err(|e| e.to_string())?,
+        kind,
+    };
+    Ok(KmsCertificateSigner {
+        public_key: key.public_key()?,
+        key,
+    })
 }
 
 /// How long a local root's CRL claims to be current (`nextUpdate` − `thisUpdate`).
@@ -604,17 +612,10 @@ impl LocalRootCrl {
         kind: KeyKind,
         root: &Certificate,
     ) -> Option<Self> {
-        let key_uri = client
-            .find_or_generate(&format!("{label}-root"), kind)
+        let signer = root_signer(client, label, kind)
             .map_err(|error| tracing::warn!(%error, label, "a local root's key cannot be found; no CRL for it"))
             .ok()?;
-        let key = KmsKey {
-            client: client.clone(),
-            key_uri,
-            kind,
-        };
-        let public_key = key.public_key().ok()?;
-        if &public_key != root.tbs_certificate().subject_public_key_info() {
+        if &signer.public_key != root.tbs_certificate().subject_public_key_info() {
             tracing::warn!(
                 label,
                 "a local root's KMS key is not the root certificate's; no CRL for it"
@@ -622,7 +623,7 @@ impl LocalRootCrl {
             return None;
         }
         Some(Self {
-            signer: KmsCertificateSigner { public_key, key },
+            signer,
             root_der: sigil_cms::der::Encode::to_der(root).ok()?,
             root: root.clone(),
             made: std::sync::Mutex::default(),

@@ -449,35 +449,19 @@ mod tests {
     #[test]
     fn an_empty_crl_verifies_under_its_issuer_and_revokes_nothing() {
         use crate::revocation::{CertStatusKind, Crl};
+        let crate::testing::Pki {
+            root,
+            root_key,
+            leaf,
+            now,
+        } = crate::testing::Pki::new();
         let start = SystemTime::now();
-        let validity = CertificateValidity::starting(start, Duration::from_secs(3600));
-        let root_key = SoftwareKey::generate_p256().unwrap();
-        let root = build_root_ca(
-            &Name::from_str("CN=Local Root").unwrap(),
-            validity,
-            &root_key,
-        )
-        .unwrap();
-        let key = SoftwareKey::generate_p256().unwrap();
-        let leaf = build_end_entity_certificate(
-            &Name::from_str("CN=Local TSA").unwrap(),
-            &key.subject_public_key_info().unwrap(),
-            validity,
-            &root,
-            &root_key,
-            &signing_profile(),
-        )
-        .unwrap();
         let next = start + Duration::from_secs(7 * 24 * 3600);
         let der = build_empty_crl(&root, &root_key, start, next, 7).unwrap();
         let crl = Crl::parse(&der).unwrap();
         let issuer = crate::CertEntry::from_certificate(&root).unwrap();
         let status = crl.status_of(&leaf, &issuer).unwrap();
         assert_eq!(status.kind, CertStatusKind::Good);
-        let now = start
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap()
-            .as_secs() as i64;
         Crl::check_fresh(&status, now, 3600).unwrap();
 
         // openssl, which nobody here wrote, reads it as a v2 CRL verified by the root, with its number.

@@ -19,6 +19,8 @@ use crate::{
 /// A root and a leaf, valid for an hour from `start`.
 pub(crate) struct Pki {
     pub root: Certificate,
+    /// The root's key, which issued the leaf.
+    pub root_key: SoftwareKey,
     pub leaf: Certificate,
     /// Unix seconds inside both validity periods.
     pub now: i64,
@@ -57,7 +59,12 @@ impl Pki {
         )
         .unwrap()
             + 60;
-        Self { root, leaf, now }
+        Self {
+            root,
+            root_key,
+            leaf,
+            now,
+        }
     }
 
     pub(crate) fn leaf_entry(&self) -> CertEntry {

@@ -57,25 +57,39 @@ struct Places {
     freed: Condvar,
 }
 
+/// The places held and the fetches waiting for one.
 #[derive(Default)]
 struct Taken {
+    held: Counts,
+    waiting: Counts,
+}
+
+/// A count in all and per tenant.
+#[derive(Default)]
+struct Counts {
     total: usize,
     by_tenant: HashMap<String, usize>,
-    waiting: usize,
-    waiting_by_tenant: HashMap<String, usize>,
 }
 
-/// Adds one to `tenant`'s count in `counts`.
-fn count_in(counts: &mut HashMap<String, usize>, tenant: &str) {
-    *counts.entry(tenant.to_string()).or_default() += 1;
-}
+impl Counts {
+    /// Whether one more for `tenant` stays within `limit` in all and `tenant_limit` for the tenant.
+    fn has_room(&self, tenant: &str, limit: usize, tenant_limit: usize) -> bool {
+        self.total < limit && self.by_tenant.get(tenant).copied().unwrap_or(0) < tenant_limit
+    }
 
-/// Takes one from `tenant`'s count in `counts`, forgetting a tenant at zero.
-fn count_out(counts: &mut HashMap<String, usize>, tenant: &str) {
-    if let Some(count) = counts.get_mut(tenant) {
-        *count -= 1;
-        if *count == 0 {
-            counts.remove(tenant);
+    fn add(&mut self, tenant: &str) {
+        self.total += 1;
+        *self.by_tenant.entry(tenant.to_string()).or_default() += 1;
+    }
+
+    /// Takes one of `tenant`'s away, forgetting a tenant at zero.
+    fn remove(&mut self, tenant: &str) {
+        self.total -= 1;
+        if let Some(count) = self.by_tenant.get_mut(tenant) {
+            *count -= 1;
+            if *count == 0 {
+                self.by_tenant.remove(tenant);
+            }
         }
     }
 }
@@ -87,10 +101,11 @@ impl Places {
         let mut taken = self.taken.lock().unwrap_or_else(|p| p.into_inner());
         let mut waiting = false;
         let permit = loop {
-            let mine = taken.by_tenant.get(tenant).copied().unwrap_or(0);
-            if taken.total < MAX_CONCURRENT_FETCHES && mine < MAX_FETCHES_PER_TENANT {
-                taken.total += 1;
-                count_in(&mut taken.by_tenant, tenant);
+            if taken
+                .held
+                .has_room(tenant, MAX_CONCURRENT_FETCHES, MAX_FETCHES_PER_TENANT)
+            {
+                taken.held.add(tenant);
                 break Some(FetchPermit {
                     places: self,
                     tenant: tenant.to_string(),
@@ -101,12 +116,13 @@ impl Places {
                 break None;
             }
             if !waiting {
-                let mine_waiting = taken.waiting_by_tenant.get(tenant).copied().unwrap_or(0);
-                if taken.waiting >= MAX_WAITING_FETCHES || mine_waiting >= MAX_WAITING_PER_TENANT {
+                if !taken
+                    .waiting
+                    .has_room(tenant, MAX_WAITING_FETCHES, MAX_WAITING_PER_TENANT)
+                {
                     return None;
                 }
-                taken.waiting += 1;
-                count_in(&mut taken.waiting_by_tenant, tenant);
+                taken.waiting.add(tenant);
                 waiting = true;
             }
             taken = self
@@ -116,8 +132,7 @@ impl Places {
                 .0;
         };
         if waiting {
-            taken.waiting -= 1;
-            count_out(&mut taken.waiting_by_tenant, tenant);
+            taken.waiting.remove(tenant);
         }
         permit
     }
@@ -132,8 +147,7 @@ struct FetchPermit<'p> {
 impl Drop for FetchPermit<'_> {
     fn drop(&mut self) {
         let mut taken = self.places.taken.lock().unwrap_or_else(|p| p.into_inner());
-        taken.total -= 1;
-        count_out(&mut taken.by_tenant, &self.tenant);
+        taken.held.remove(&self.tenant);
         drop(taken);
         self.places.freed.notify_all();
     }
@@ -652,7 +666,7 @@ mod tests {
             .collect();
         assert_eq!(held.len(), MAX_CONCURRENT_FETCHES);
         assert!(places.acquire("e", past).is_none());
-        let waiting = || places.taken.lock().unwrap().waiting;
+        let waiting = || places.taken.lock().unwrap().waiting.total;
         std::thread::scope(|scope| {
             // Waiters, a tenant's share of them at most: a further one of that tenant goes without at once
             // (its deadline is a minute away), and so does anyone past the daemon's bound.
@@ -684,10 +698,10 @@ mod tests {
         let taken = places.taken.lock().unwrap();
         assert_eq!(
             (
-                taken.total,
-                taken.by_tenant.len(),
-                taken.waiting,
-                taken.waiting_by_tenant.len()
+                taken.held.total,
+                taken.held.by_tenant.len(),
+                taken.waiting.total,
+                taken.waiting.by_tenant.len()
             ),
             (0, 0, 0, 0)
         );

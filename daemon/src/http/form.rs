@@ -58,7 +58,8 @@ pub struct Part {
 pub struct Form {
     frames: Frames,
     /// `CRLF--boundary`: what ends a part's data.
-    delimiter: Box<[u8]>,
+    /// Finds the delimiter; built once, its needle is the delimiter.
+    finder: memchr::memmem::Finder<'static>,
     /// Bytes received and not yet handed on: the rest of a frame, or a short piece carried over.
     head: Bytes,
     state: State,
@@ -69,9 +70,10 @@ impl Form {
     fn new(frames: Frames, boundary: &str) -> Self {
         let mut delimiter = b"\r\n--".to_vec();
         delimiter.extend_from_slice(boundary.as_bytes());
+        let finder = memchr::memmem::Finder::new(&delimiter).into_owned();
         Self {
             frames,
-            delimiter: delimiter.into_boxed_slice(),
+            finder,
             // The first boundary may open the body without the CRLF that precedes every other one.
             head: Bytes::from_static(b"\r\n"),
             state: State::Preamble,
@@ -111,24 +113,26 @@ impl Form {
             if self.head.is_empty() {
                 self.head = self.frame(place).await?;
             }
-            if let Some(at) = memchr::memmem::find(&self.head, &self.delimiter) {
+            let delimiter = self.finder.needle();
+            if let Some(at) = self.finder.find(&self.head) {
                 let data = self.head.split_to(at);
-                self.head.advance(self.delimiter.len());
+                self.head.advance(delimiter.len());
                 self.state = State::Boundary;
                 return Ok((!data.is_empty()).then_some(data));
             }
             // No whole delimiter: one may begin in the last bytes. The delimiter's only CR is its first byte
             // (a boundary holds none), so only the last CR of the tail can start one.
-            let keep = partial_delimiter(&self.head, &self.delimiter);
+            let keep = partial_delimiter(&self.head, delimiter);
             if keep < self.head.len() {
                 let data = self.head.split_to(self.head.len() - keep);
                 return Ok(Some(data));
             }
             // All of `head` may be the delimiter's start: the next frame decides.
             let frame = self.frame(place).await?;
-            let need = self.delimiter.len() - self.head.len();
+            let delimiter = self.finder.needle();
+            let need = delimiter.len() - self.head.len();
             if frame.len() >= need {
-                if frame[..need] == self.delimiter[self.head.len()..] {
+                if frame[..need] == delimiter[self.head.len()..] {
                     self.head = frame.slice(need..);
                     self.state = State::Boundary;
                     return Ok(None);
@@ -171,7 +175,7 @@ impl Form {
         // Past a boundary: `--` closes the form; else transport padding, CRLF, then the header block up to an
         // empty line (which the same CRLF may begin when the part has no headers).
         let mut block = Vec::new();
-        let end = loop {
+        loop {
             if self.head.is_empty() {
                 self.head = self.frame("after a boundary").await?;
             }
@@ -188,7 +192,7 @@ impl Form {
                 let end = from + at + 4;
                 self.head.advance(end - before);
                 block.truncate(end);
-                break end;
+                break;
             }
             self.head.advance(take);
             if block.len() >= MAX_PART_HEADERS + 2 {
@@ -196,14 +200,14 @@ impl Form {
                     "a part's headers are larger than {MAX_PART_HEADERS} bytes"
                 )));
             }
-        };
+        }
         let Some(line_end) = memchr::memmem::find(&block, b"\r\n") else {
             unreachable!("the block ends with an empty line");
         };
         if !block[..line_end].iter().all(|b| *b == b' ' || *b == b'\t') {
             return Err(FormError("a boundary is followed by other text".into()));
         }
-        let part = parse_part_headers(&block[line_end + 2..end])?;
+        let part = parse_part_headers(&block[line_end + 2..])?;
         self.state = State::Data;
         Ok(Some(part))
     }

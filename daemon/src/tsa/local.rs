@@ -116,7 +116,6 @@ impl LocalTsa {
         };
         let public_key = key.public_key()?;
 
-        let operator_chain = config.certificate_file.is_some();
         let chain = match &config.certificate_file {
             // An operator chain that cannot be read or is for another key will not fix itself: permanent.
             Some(file) => {
@@ -177,7 +176,7 @@ impl LocalTsa {
                 Err(error) => tracing::error!(%error, "a stored local TSA anchor does not parse"),
             }
         }
-        let root_crl = if operator_chain {
+        let root_crl = if config.certificate_file.is_some() {
             None
         } else {
             crate::kms::LocalRootCrl::find(&client, &config.key_label, key_kind, top).map(Arc::new)
