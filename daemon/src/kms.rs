@@ -322,6 +322,30 @@ impl KmsClient {
         self.find_or_generate_algorithm(label, kind.key_algorithm())
     }
 
+    /// The URI of the key labelled `label`, if there is one; nothing is generated.
+    ///
+    /// # Errors
+    /// As [`KmsClient::find_or_generate`].
+    pub fn find_algorithm(
+        &self,
+        label: &str,
+        algorithm: KeyAlgorithm,
+    ) -> Result<Option<String>, FindKeyError> {
+        let listed: ListKeysResponse = self
+            .call("list_keys", &ListKeysRequest {})
+            .map_err(|e| FindKeyError::Call(e.to_string()))?;
+        let Some(key) = listed.keys.into_iter().find(|k| k.label == label) else {
+            return Ok(None);
+        };
+        if key.algorithm != algorithm {
+            return Err(FindKeyError::WrongAlgorithm(format!(
+                "KMS key `{label}` exists with another algorithm ({:?})",
+                key.algorithm
+            )));
+        }
+        Ok(Some(key.key_uri))
+    }
+
     /// As [`KmsClient::find_or_generate`], for any key pair type the plugin API names (Ed25519 included,
     /// which [`KeyKind`] leaves out because CMS structures here are never signed with it).
     pub fn find_or_generate_algorithm(
@@ -329,17 +353,8 @@ impl KmsClient {
         label: &str,
         algorithm: KeyAlgorithm,
     ) -> Result<String, FindKeyError> {
-        let listed: ListKeysResponse = self
-            .call("list_keys", &ListKeysRequest {})
-            .map_err(|e| FindKeyError::Call(e.to_string()))?;
-        if let Some(key) = listed.keys.into_iter().find(|k| k.label == label) {
-            if key.algorithm != algorithm {
-                return Err(FindKeyError::WrongAlgorithm(format!(
-                    "KMS key `{label}` exists with another algorithm ({:?})",
-                    key.algorithm
-                )));
-            }
-            return Ok(key.key_uri);
+        if let Some(key_uri) = self.find_algorithm(label, algorithm)? {
+            return Ok(key_uri);
         }
         let generated: GenerateKeyResponse = self
             .call(
@@ -554,7 +569,10 @@ pub fn local_root(
     name: &str,
     lifetime: Duration,
 ) -> Result<(Certificate, KmsCertificateSigner, CertificateValidity), String> {
-    let signer = root_signer(client, label, kind)?;
+    let key_uri = client
+        .find_or_generate(&root_label(label), kind)
+        .map_err(|e| e.to_string())?;
+    let signer = root_signer(client, key_uri, kind)?;
     let validity = CertificateValidity::starting(
         std::time::SystemTime::now() - Duration::from_secs(300),
         lifetime,
@@ -567,17 +585,20 @@ pub fn local_root(
     Ok((root, signer, validity))
 }
 
-/// The signer of a root made by [`local_root`]: the KMS key `<label>-root` (created if missing).
+/// The KMS label of the key of a root made by [`local_root`] for keys labelled `label`.
+fn root_label(label: &str) -> String {
+    format!("{label}-root")
+}
+
+/// The signer of a root made by [`local_root`], whose key is `key_uri` in the KMS.
 fn root_signer(
     client: &KmsClient,
-    label: &str,
+    key_uri: String,
     kind: KeyKind,
 ) -> Result<KmsCertificateSigner, String> {
     let key = KmsKey {
         client: client.clone(),
-        key_uri: client
-            .find_or_generate(&format!("{label}-root"), kind)
-            .map_err(|e| e.to_string())?,
+        key_uri,
         kind,
     };
     Ok(KmsCertificateSigner {
@@ -612,7 +633,12 @@ impl LocalRootCrl {
         kind: KeyKind,
         root: &Certificate,
     ) -> Option<Self> {
-        let signer = root_signer(client, label, kind)
+        // Found, never generated: a key made now could not be the root's.
+        let signer = client
+            .find_algorithm(&root_label(label), kind.key_algorithm())
+            .map_err(|e| e.to_string())
+            .and_then(|uri| uri.ok_or_else(|| "no such key in the KMS".to_string()))
+            .and_then(|uri| root_signer(client, uri, kind))
             .map_err(|error| tracing::warn!(%error, label, "a local root's key cannot be found; no CRL for it"))
             .ok()?;
         if &signer.public_key != root.tbs_certificate().subject_public_key_info() {
