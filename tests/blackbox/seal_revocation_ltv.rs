@@ -117,7 +117,6 @@ fn pyhanko_ltv(dir: &Path, pdf: &str, tsa_rule: &str, anchors: &[&str]) -> Strin
     text
 }
 
-/// Whether one line of `text` holds all of `words`.
 /// Asserts that pyHanko's report `text` of `pdf` judges the signature and its time-stamp valid with trusted
 /// certificates, and that the document time-stamp gave a proof of existence.
 fn assert_ltv_passed(pdf: &str, text: &str) {
@@ -139,6 +138,7 @@ fn assert_ltv_passed(pdf: &str, text: &str) {
     );
 }
 
+/// Whether one line of `text` holds all of `words`.
 fn line_with(text: &str, words: &[&str]) -> bool {
     text.lines()
         .any(|line| words.iter().all(|w| line.contains(w)))
